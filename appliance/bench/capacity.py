@@ -1,0 +1,185 @@
+"""`vigia bench capacity --json`: how many demo streams this machine analyses in real time.
+
+Each trial runs the whole appliance (the demo's zones and rules, event store, snapshots) on N
+copies of the demo clip at real-time pace in a fresh process, so CPU time and peak memory are
+that trial's alone. A trial is real time when every stream decoded at least 97% of the frames
+its clock asked for and the detector dropped at most 2% of the frames due for analysis.
+In the same run: the decode-only cost of the clip, the detector's cost per inference, and a
+naive loop (every frame to BGR, every frame detected) for comparison.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from vigia.appliance.bench.common import (
+    clip_info, decode_only_cpu_per_stream_second, default_media, default_model, detector_cpu_ms,
+    open_default_detector, peak_rss_mb, process_cpu, sample_frames,
+)
+
+DETECT_FPS = 5.0
+WARMUP_S = 4.0
+MIN_DECODED_SHARE = 0.97
+MAX_DROPPED_SHARE = 0.02
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    parser.add_argument("--media", type=Path, default=None)
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each trial")
+    parser.add_argument("--start", type=int, default=None, help="first N to try (default: estimated from CPU costs)")
+    parser.add_argument("--max-trials", type=int, default=5)
+    parser.set_defaults(handler=run)
+
+
+def naive_cpu_per_stream_second(media: Path, model: Path, frames: int = 60) -> float:
+    """What a first script does: every frame converted to full-size BGR, letterboxed and detected."""
+    from vigia.inference.preprocess import letterbox
+
+    detector = open_default_detector(model, threads=os.cpu_count() or 1)
+    clip_frames, clip_seconds = clip_info(media)
+    decoded = sample_frames(media, frames)
+    start = process_cpu()
+    for frame in decoded:
+        detector.detect([letterbox(frame.to_ndarray(format="bgr24"), detector.input_size)])
+    per_frame = (process_cpu() - start) / len(decoded)
+    detector.close()
+    decode = decode_only_cpu_per_stream_second(media, passes=1)
+    return decode + per_frame * clip_frames / clip_seconds
+
+
+def trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
+    """Run in a child process: the appliance with `streams` cameras for `seconds` after a warm-up."""
+    from vigia.appliance.demo import demo_config
+
+    with tempfile.TemporaryDirectory(prefix="vigia-capacity-") as data_dir:
+        base = demo_config(media, Path(data_dir), 0)
+        camera = base.cameras[0]
+        cameras = [camera.model_copy(update={"name": f"cam{i + 1}"}) for i in range(streams)]
+        config = base.model_copy(update={
+            "cameras": cameras,
+            "detector": base.detector.model_copy(update={"model": str(model)}),
+        })
+        from vigia.appliance.runtime import Appliance
+
+        appliance = Appliance(config)
+        appliance.start()
+        time.sleep(WARMUP_S)
+        before = _counters(appliance, cameras)
+        cpu0, t0 = process_cpu(), time.monotonic()
+        time.sleep(seconds)
+        cpu1, t1 = process_cpu(), time.monotonic()
+        after = _counters(appliance, cameras)
+        appliance.stop()
+    elapsed = t1 - t0
+    clip_frames, clip_seconds = clip_info(media)
+    fps = clip_frames / clip_seconds
+    per_camera = {name: {k: after[name][k] - before[name][k] for k in after[name]} for name in after}
+    decoded_share = min(c["frames"] / (elapsed * fps) for c in per_camera.values())
+    due = sum(c["analysed"] + c["dropped"] for c in per_camera.values())
+    dropped_share = sum(c["dropped"] for c in per_camera.values()) / max(1, due)
+    return {
+        "streams": streams,
+        "seconds": round(elapsed, 2),
+        "realtime": decoded_share >= MIN_DECODED_SHARE and dropped_share <= MAX_DROPPED_SHARE,
+        "min_decoded_share": round(decoded_share, 4),
+        "dropped_share": round(dropped_share, 4),
+        "cpu_per_stream_second": (cpu1 - cpu0) / (elapsed * streams),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def _counters(appliance, cameras) -> dict[str, dict[str, float]]:
+    registry = appliance.metrics.registry
+    names = {"frames": "vigia_camera_frames_total", "analysed": "vigia_camera_frames_analysed_total",
+             "dropped": "vigia_camera_frames_dropped_total"}
+    return {
+        c.name: {key: registry.get_sample_value(metric, {"camera": c.name}) or 0.0 for key, metric in names.items()}
+        for c in cameras
+    }
+
+
+def _run_trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
+    command = [sys.executable, "-m", "vigia.appliance.bench.capacity", "--trial", str(streams),
+               "--seconds", str(seconds), "--media", str(media), "--model", str(model)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"trial with {streams} streams failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(args) -> int:
+    media = (args.media or default_media()).resolve()
+    model = (args.model or default_model()).resolve()
+    cores = os.cpu_count() or 1
+
+    decode_only = decode_only_cpu_per_stream_second(media)
+    detector = open_default_detector(model)
+    det_ms = detector_cpu_ms(detector, media)
+    detector.close()
+    naive = naive_cpu_per_stream_second(media, model)
+    ideal = decode_only + DETECT_FPS * det_ms / 1000
+
+    n = args.start or max(1, int(cores * 0.85 / ideal))
+    trials: list[dict] = []
+    best: dict | None = None
+    worst_fail: int | None = None
+    for _ in range(args.max_trials):
+        result = _run_trial(n, args.seconds, media, model)
+        trials.append(result)
+        print(json.dumps(result), file=sys.stderr, flush=True)
+        if result["realtime"]:
+            best = result if best is None or n > best["streams"] else best
+            if worst_fail is not None and n + 1 >= worst_fail:
+                break
+            n = n + 1 if worst_fail is not None else n + max(1, n // 5)
+        else:
+            worst_fail = n if worst_fail is None else min(worst_fail, n)
+            if best is not None and best["streams"] + 1 >= n:
+                break
+            n = max(1, (best["streams"] + n) // 2 if best else n - max(1, n // 5))
+            if best is not None and n <= best["streams"]:
+                break
+
+    cpu = best["cpu_per_stream_second"] if best else None
+    out = {
+        "max_realtime_streams": best["streams"] if best else 0,
+        "cpu_per_stream_second": round(cpu, 4) if cpu else None,
+        "decode_only_cpu_per_stream_second": round(decode_only, 4),
+        "detector_cpu_ms": round(det_ms, 2),
+        "overhead_ratio": round(cpu / ideal, 3) if cpu else None,
+        "naive_realtime_streams": round(cores / naive, 2),
+        "naive_cpu_per_stream_second": round(naive, 4),
+        "peak_rss_mb": best["peak_rss_mb"] if best else None,
+        "rss_budget_mb": 200 + 40 * best["streams"] if best else None,
+        "cores": cores,
+        "detect_fps": DETECT_FPS,
+        "trial_seconds": args.seconds,
+        "trials": trials,
+        "method": "each trial: full appliance on N looping copies of the clip at real-time pace; "
+                  "naive streams = cores / naive CPU per stream-second",
+    }
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _trial_main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trial", type=int, required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--media", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    args = parser.parse_args()
+    print(json.dumps(trial(args.trial, args.seconds, args.media, args.model)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_trial_main())

@@ -1,0 +1,268 @@
+"""Camera ingest: one connection per camera (RTSP, V4L2 device or video file), decoded with PyAV.
+
+`CameraSource.frames(stop)` runs in the caller's thread and yields decoded frames, reconnecting
+with exponential backoff on any failure. It starts no threads of its own and decodes with a
+single codec thread: many streams share few cores, and frame/slice threading costs more CPU
+per frame (it only buys latency).
+
+States (`CameraStatus.state`):
+  starting      frames() was called and nothing has been decoded yet.
+  online        frames are flowing.
+  reconnecting  the source was online, failed, and has been down for at most backoff_max seconds.
+  offline       the source never came online, or has been down for more than backoff_max seconds.
+  ended         a file source (loop=False) reached its end; frames() returns.
+  stopped       the stop event was set (or the generator was closed); frames() returns.
+"""
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from contextlib import closing
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import av
+
+DEFAULT_FRAME_S = 1 / 25
+# A timestamp this far behind the previous frame is a reset (camera reboot, RTP wrap), not jitter.
+BACKWARD_RESET_S = 1.0
+# Real-time pacing re-anchors its clock instead of sleeping or bursting beyond this.
+PACE_SLACK_S = 1.0
+_CREDENTIALS = re.compile(r"(\w+://[^/\s:@]*:)[^@/\s]*@")
+
+
+@dataclass
+class CameraStatus:
+    state: str  # "starting" | "online" | "reconnecting" | "offline" | "ended" | "stopped"
+    since: float  # time.time() of the last state change
+    last_error: str | None
+    last_frame_at: float | None
+    reconnects: int  # open attempts made after a failure
+
+
+@dataclass(slots=True)
+class DecodedFrame:
+    frame: av.VideoFrame  # as decoded (usually yuv420p), not converted
+    pts: float  # seconds of stream time, monotonic for the life of the source
+    wall: float  # time.time() when the frame was decoded (for paced files: when released)
+    decode_s: float  # CPU seconds this thread spent demuxing and decoding the frame
+    index: int  # 0-based count of frames yielded by this source
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by ***: rtsp://user:***@host/path."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+@dataclass
+class _Timeline:
+    """Maps the frame times of successive connections onto one monotonic timeline.
+
+    Within a connection it reads pts or dts the way FFmpeg's best-effort timestamp does (whichever
+    has gone backwards less often), fills missing times from the frame rate, and never goes back.
+    A new connection, or a switch between pts and dts, continues one frame after the last frame.
+    """
+
+    frame_s: float = DEFAULT_FRAME_S
+    last: float | None = None
+    offset: float | None = None  # added to the stream time of this connection; None: not yet known
+    uses_pts: bool | None = None
+    last_pts: float | None = None
+    last_dts: float | None = None
+    faulty_pts: int = 0
+    faulty_dts: int = 0
+
+    def new_connection(self, frame_s: float) -> None:
+        self.frame_s = frame_s
+        self.offset = self.uses_pts = self.last_pts = self.last_dts = None
+        self.faulty_pts = self.faulty_dts = 0
+
+    def place(self, pts: float | None, dts: float | None) -> float:
+        """The timeline position of a frame with these stream times (seconds, either may be None)."""
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        uses_pts = pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None)
+        raw = pts if uses_pts else dts
+        expected = 0.0 if self.last is None else self.last + self.frame_s
+        if raw is None:
+            placed = expected
+        else:
+            if self.offset is None or uses_pts != self.uses_pts:
+                self.offset = expected - raw
+                self.uses_pts = uses_pts
+            placed = raw + self.offset
+            if self.last is not None and placed <= self.last:
+                if self.last - placed > BACKWARD_RESET_S:
+                    self.offset = expected - raw
+                placed = expected
+        self.last = placed
+        return placed
+
+
+@dataclass
+class _Pacer:
+    """Releases frames at real-time pace: pts against a monotonic clock."""
+
+    anchor: tuple[float, float] | None = None  # (monotonic time, pts) that correspond
+
+    def wait(self, pts: float, stop: threading.Event) -> bool:
+        """Sleep until `pts` is due; True if `stop` was set meanwhile."""
+        now = time.monotonic()
+        if self.anchor is None or abs(self.anchor[0] + pts - self.anchor[1] - now) > PACE_SLACK_S:
+            self.anchor = (now, pts)
+        return stop.wait(max(0.0, self.anchor[0] + pts - self.anchor[1] - now))
+
+
+class CameraSource:
+    """One camera: `url` is rtsp://... (over TCP), a V4L2 device /dev/videoN, or a video file.
+
+    Files play once (state "ended") or, with `loop`, forever; with `realtime` they are paced
+    by their timestamps. `on_status` gets a snapshot of `status` on every state change and
+    after every failed attempt; it runs in the thread that iterates frames().
+    """
+
+    def __init__(self, name: str, url: str, *, loop: bool = False, realtime: bool = True,
+                 open_timeout: float = 5.0, read_timeout: float = 5.0,
+                 backoff_initial: float = 1.0, backoff_max: float = 30.0,
+                 on_status: Callable[[CameraStatus], None] | None = None):
+        self.name = name
+        self.url = url
+        self.loop = loop
+        self.realtime = realtime
+        self.open_timeout = open_timeout
+        self.read_timeout = read_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.on_status = on_status
+        self.is_rtsp = url.startswith(("rtsp://", "rtsps://"))
+        self.is_device = url.startswith("/dev/video")
+        self.is_file = not (self.is_rtsp or self.is_device)
+        self.safe_url = redact_url(url)
+        self.status = CameraStatus("starting", time.time(), None, None, 0)
+
+    def frames(self, stop: threading.Event) -> Iterator[DecodedFrame]:
+        """Yield frames until `stop` is set or a file ends (loop=False); reconnect on failures."""
+        timeline = _Timeline()
+        pacer = _Pacer() if self.is_file and self.realtime else None
+        next_index = 0
+        backoff = self.backoff_initial
+        ever_online = False
+        down_since: float | None = None  # monotonic time of the first failure since last online
+        self._set_state("starting")
+        try:
+            while not stop.is_set():
+                try:
+                    with self._open() as container, closing(
+                        self._decode(container, stop, timeline, pacer, next_index)
+                    ) as decoded:
+                        for frame in decoded:
+                            if self.status.state != "online":
+                                ever_online, down_since, backoff = True, None, self.backoff_initial
+                                self._set_state("online")
+                            next_index = frame.index + 1
+                            yield frame
+                    if stop.is_set():
+                        return
+                    if self.is_file and self.loop:
+                        continue
+                    if self.is_file:
+                        self._set_state("ended")
+                        return
+                    error = f"camera {self.name}: {self.safe_url} ended the stream"
+                except _SourceError as exc:
+                    error = str(exc)
+                except (av.FFmpegError, OSError) as exc:
+                    error = self._describe(exc)
+                now = time.monotonic()
+                down_since = now if down_since is None else down_since
+                retrying = ever_online and now - down_since <= self.backoff_max
+                self._set_state("reconnecting" if retrying else "offline", error)
+                if stop.wait(min(backoff, self.backoff_max) * random.uniform(1.0, 1.25)):
+                    return
+                backoff = min(backoff * 2, self.backoff_max)
+                self.status.reconnects += 1
+        finally:
+            if self.status.state != "ended":
+                self._set_state("stopped")
+
+    def _open(self) -> av.container.InputContainer:
+        options = {"rtsp_transport": "tcp"} if self.is_rtsp else {}
+        try:
+            return av.open(self.url, format="v4l2" if self.is_device else None, options=options,
+                           timeout=(self.open_timeout, self.read_timeout))
+        except av.ExitError as exc:
+            raise _SourceError(self._failure(f"no answer within {self.open_timeout:g} s")) from exc
+
+    def _decode(self, container: av.container.InputContainer, stop: threading.Event,
+                timeline: _Timeline, pacer: _Pacer | None, first_index: int) -> Iterator[DecodedFrame]:
+        """The frames of one open container; returns at its end or when `stop` is set."""
+        if not container.streams.video:
+            raise _SourceError(self._failure("no video stream"))
+        stream = container.streams.video[0]
+        stream.codec_context.thread_type = "NONE"
+        stream.codec_context.thread_count = 1
+        rate = stream.guessed_rate or stream.average_rate
+        timeline.new_connection(float(1 / rate) if rate else DEFAULT_FRAME_S)
+        time_base = float(stream.time_base)
+        index = first_index
+        with closing(container.decode(stream)) as decoded:
+            while not stop.is_set():
+                cpu_start = time.thread_time()
+                try:
+                    frame = next(decoded)
+                except StopIteration:
+                    if index == first_index and self.is_file:
+                        raise _SourceError(self._failure("no frame could be decoded")) from None
+                    return
+                except av.ExitError as exc:
+                    raise _SourceError(self._failure(f"no data for {self.read_timeout:g} s")) from exc
+                decode_s = time.thread_time() - cpu_start
+                pts = timeline.place(None if frame.pts is None else frame.pts * time_base,
+                                     None if frame.dts is None else frame.dts * time_base)
+                if pacer is not None and pacer.wait(pts, stop):
+                    return
+                wall = time.time()
+                self.status.last_frame_at = wall
+                yield DecodedFrame(frame, pts, wall, decode_s, index)
+                index += 1
+
+    def _failure(self, reason: str) -> str:
+        if self.is_file:
+            return f"camera {self.name}: {self.safe_url} is not a readable video: {reason}"
+        return f"camera {self.name}: {self.safe_url}: {reason}"
+
+    def _describe(self, exc: BaseException) -> str:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        message = self._failure(reason)
+        return _CREDENTIALS.sub(r"\1***@", message.replace(self.url, self.safe_url))
+
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        """Record a state change or a failed attempt and tell on_status (with a snapshot)."""
+        current = self.status
+        if state == current.state and error is None:
+            return
+        self.status = replace(
+            current,
+            state=state,
+            since=time.time() if state != current.state else current.since,
+            last_error=error if error is not None else current.last_error,
+        )
+        if self.on_status is not None:
+            self.on_status(replace(self.status))
+
+
+class _SourceError(Exception):
+    """A failure already phrased for CameraStatus.last_error."""

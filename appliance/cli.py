@@ -1,0 +1,203 @@
+"""The `vigia` command."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+from importlib.metadata import version
+from pathlib import Path
+
+from vigia.appliance.config import ConfigError, load_config
+from vigia.inference.errors import BackendUnavailable, ModelError
+
+log = logging.getLogger("vigia")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
+    except (ModelError, BackendUnavailable) as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigia", description="Edge video analytics appliance.")
+    parser.add_argument("--version", action="version", version=f"vigia {version('vigia')}")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the appliance with a config file")
+    run.add_argument("-c", "--config", required=True, type=Path)
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="run the appliance on the demo clip, printing events")
+    demo.add_argument("--clip", type=Path, help="video to loop (default: VIGIA_DEMO_CLIP or ../shared/media/crowd-720p.avi)")
+    demo.add_argument("--data-dir", type=Path, default=None, help="default: VIGIA_DATA_DIR or ./var")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--seconds", type=float, default=None, help="stop after this long (default: run until Ctrl-C)")
+    demo.add_argument("--print-config", action="store_true", help="print the demo's config file and exit")
+    demo.set_defaults(handler=_demo)
+
+    analyze = commands.add_parser("analyze", help="analyse a video file as fast as possible")
+    analyze.add_argument("video", type=Path)
+    analyze.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
+    analyze.add_argument("-c", "--config", type=Path, help="zones, rules and detector from this config")
+    analyze.add_argument("--camera", help="which camera of the config (default: the first)")
+    analyze.add_argument("--model", help="ONNX file or model store name (overrides the config)")
+    analyze.set_defaults(handler=_analyze)
+
+    config = commands.add_parser("config", help="configuration files").add_subparsers(metavar="ACTION")
+    check = config.add_parser("check", help="validate a config file, reporting every error with its line")
+    check.add_argument("file", type=Path)
+    check.set_defaults(handler=_config_check)
+
+    models = commands.add_parser("models", help="the model store").add_subparsers(metavar="ACTION")
+    imp = models.add_parser("import", help="validate a model file and add it to the store")
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--store", type=Path, help="default: <data dir>/models")
+    imp.set_defaults(handler=_models_import)
+    lst = models.add_parser("list", help="list the models in the store")
+    lst.add_argument("--store", type=Path)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(handler=_models_list)
+
+    bench = commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME")
+    from vigia.appliance.bench import capacity, fidelity
+
+    capacity.add_arguments(bench.add_parser("capacity", help="how many real-time streams this machine analyses"))
+    fidelity.add_arguments(bench.add_parser("fidelity", help="gated pipeline vs detect-every-frame baseline"))
+    return parser
+
+
+def _store(path: Path | None) -> Path:
+    from vigia.appliance.config import Storage
+
+    return path or Storage().models
+
+
+def _run(args) -> int:
+    config = load_config(args.config)
+    return _serve(config, seconds=None, print_events=False)
+
+
+def _demo(args) -> int:
+    import os
+
+    from vigia.appliance.demo import default_clip, demo_config, demo_config_text
+
+    clip = (args.clip or default_clip()).resolve()
+    data_dir = (args.data_dir or Path(os.environ.get("VIGIA_DATA_DIR", "var"))).resolve()
+    if args.print_config:
+        print(demo_config_text(clip, data_dir, args.port), end="")
+        return 0
+    if not clip.is_file():
+        print(f"vigia: demo clip not found: {clip} (pass --clip or set VIGIA_DEMO_CLIP)", file=sys.stderr)
+        return 2
+    return _serve(demo_config(clip, data_dir, args.port), seconds=args.seconds, print_events=True)
+
+
+def _serve(config, *, seconds: float | None, print_events: bool) -> int:
+    from vigia.appliance.runtime import Appliance, serve
+
+    appliance = Appliance(config)
+    if print_events:
+        appliance.observers.append(_print_event)
+    appliance.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if seconds is not None:
+        threading.Timer(seconds, stop.set).start()
+    try:
+        asyncio.run(serve(appliance, config.http.host, config.http.port, until=stop))
+    finally:
+        appliance.stop()
+    return 0
+
+
+def _print_event(change) -> None:
+    event = change.event
+    if change.change == "update":
+        return
+    when = f"{event.start:7.2f}s" if change.change == "open" else f"{event.end:7.2f}s"
+    where = f" {event.zone}" if event.zone else ""
+    extra = "".join(f" {k}={v}" for k, v in event.attributes.items())
+    print(f"{when} {change.change:5} {event.camera} {event.rule}{where} {event.label}"
+          f"{'' if event.track_id is None else f' #{event.track_id}'} score={event.max_score:.2f}{extra}"
+          f"{' ALERT' if event.alert and change.change == 'open' else ''}", flush=True)
+
+
+def _analyze(args) -> int:
+    from vigia.appliance.analyze import MediaError, analysis_camera, analyze
+    from vigia.appliance.config import Config, Detector
+    from vigia.appliance.runtime import open_detector
+
+    config = load_config(args.config) if args.config else None
+    camera = analysis_camera(args.video, config, args.camera)
+    detector_cfg = config.detector if config else Detector()
+    if args.model:
+        detector_cfg = detector_cfg.model_copy(update={"model": args.model})
+    base = config or Config(cameras=[camera])
+    detector = open_detector(base.model_copy(update={"detector": detector_cfg}))
+    try:
+        result = analyze(args.video, camera, detector, detector_cfg.classes)
+    except MediaError as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        detector.close()
+    print(json.dumps(result.to_json(), indent=None if args.json else 2))
+    return 0
+
+
+def _config_check(args) -> int:
+    config = load_config(args.file)
+    enabled = sum(c.enabled for c in config.cameras)
+    print(f"{args.file}: ok ({len(config.cameras)} cameras, {enabled} enabled)")
+    return 0
+
+
+def _models_import(args) -> int:
+    from vigia.inference.model_store import import_model
+
+    info = import_model(_store(args.store), args.path)
+    print(f"imported {info.name} sha256:{info.sha256[:12]} input {info.input_shape} classes {info.num_classes}")
+    return 0
+
+
+def _models_list(args) -> int:
+    from dataclasses import asdict
+
+    from vigia.inference.model_store import list_models
+
+    models = list_models(_store(args.store))
+    if args.json:
+        print(json.dumps([asdict(m) for m in models], default=str))
+        return 0
+    for m in models:
+        print(f"{m.name:24} sha256:{m.sha256[:12]}  input {m.input_shape}  classes {m.num_classes}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""The appliance's one YAML configuration file, validated with pydantic.
+
+The smallest valid file is one camera URL:
+
+    cameras:
+      - url: rtsp://10.0.0.5/stream1
+
+Every error is reported with the YAML line it comes from and the field path
+(`cameras[0].zones[1].polygon`), all at once, so an installer fixes a file in one pass.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vigia.inference.coco import COCO_CLASSES
+
+Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_classes(classes: list[str] | None) -> list[str] | None:
+    if classes is None:
+        return None
+    unknown = [c for c in classes if c not in COCO_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown class {', '.join(map(repr, unknown))} (known: person, car, truck, ... the COCO names)")
+    return classes
+
+
+class Zone(_Strict):
+    """A polygon in normalised coordinates (0..1, origin top left)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    polygon: list[Point]
+    classes: list[str] | None = None  # None: the detector's classes
+
+    _classes = field_validator("classes")(_check_classes)
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_is_area(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(points) < 3:
+            raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
+        if _self_intersects(points):
+            raise ValueError("polygon edges cross each other")
+        if abs(polygon_area(points)) < 1e-6:
+            raise ValueError("polygon has no area (its points are on one line)")
+        return points
+
+
+class Line(_Strict):
+    """A tripwire from `points[0]` to `points[1]`; left and right are as seen walking from the first to the second."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    points: tuple[Point, Point]
+
+    @field_validator("points")
+    @classmethod
+    def _distinct(cls, points: tuple[tuple[float, float], tuple[float, float]]):
+        if points[0] == points[1]:
+            raise ValueError("a line needs two different points")
+        return points
+
+
+class Rule(_Strict):
+    """What turns a track into an event.
+
+    - `enter`: an object of `classes` is inside `zone` (event lasts while it stays).
+    - `loiter`: an object stays inside `zone` longer than `seconds`.
+    - `cross`: an object crosses `line` in `direction`.
+    - `count`: more than `count` objects are inside `zone` at once.
+    - `present`: an object is seen anywhere in the frame (the default when a camera has no rules).
+    """
+
+    name: str = Field(pattern=NAME_PATTERN)
+    type: Literal["enter", "loiter", "cross", "count", "present"]
+    zone: str | None = None
+    line: str | None = None
+    direction: Literal["any", "left_to_right", "right_to_left"] = "any"
+    seconds: float | None = Field(default=None, gt=0)
+    count: int | None = Field(default=None, ge=1)
+    classes: list[str] | None = None
+    alert: bool = False  # alerts go to the guards' screens with sound
+
+    _classes = field_validator("classes")(_check_classes)
+
+    @model_validator(mode="after")
+    def _needs(self) -> "Rule":
+        needs = {"enter": ["zone"], "loiter": ["zone", "seconds"], "cross": ["line"], "count": ["zone", "count"], "present": []}
+        missing = [f for f in needs[self.type] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"rule type {self.type!r} needs {' and '.join(missing)}")
+        return self
+
+
+class Detect(_Strict):
+    fps: float = Field(default=5.0, gt=0, le=60)
+    # Resolution the detector crops motion regions from; None keeps the camera's own.
+    width: int | None = Field(default=None, ge=64, le=7680)
+    height: int | None = Field(default=None, ge=64, le=4320)
+    # Seconds between full-frame passes that keep still objects tracked.
+    full_frame_every: float = Field(default=1.0, gt=0)
+
+
+class Motion(_Strict):
+    enabled: bool = True
+    # Share of a downscaled pixel's grey level that counts as change (0..255).
+    threshold: int = Field(default=18, ge=1, le=255)
+    # Smallest moving blob, as a share of the frame area.
+    min_area: float = Field(default=0.0005, ge=0, le=1)
+
+
+class Camera(_Strict):
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    url: str
+    enabled: bool = True
+    loop: bool = False       # files only: play again from the start at the end
+    realtime: bool = True    # files only: play at the clip's own pace, not as fast as possible
+    detect: Detect = Detect()
+    motion: Motion = Motion()
+    masks: list[list[Point]] = []  # polygons where motion and detections are ignored
+    zones: list[Zone] = []
+    lines: list[Line] = []
+    rules: list[Rule] = []
+
+    @field_validator("url")
+    @classmethod
+    def _url_kind(cls, url: str) -> str:
+        if re.match(r"^rtsps?://[^/\s]+", url) or url.startswith("/dev/video") or not re.match(r"^[a-z][a-z0-9+.-]*://", url):
+            return url
+        raise ValueError("url must be rtsp://..., a file path or a V4L2 device (/dev/videoN)")
+
+    @field_validator("masks")
+    @classmethod
+    def _masks(cls, masks: list[list[tuple[float, float]]]):
+        for mask in masks:
+            if len(mask) < 3:
+                raise ValueError("a mask polygon needs at least 3 points")
+        return masks
+
+    @model_validator(mode="after")
+    def _references(self) -> "Camera":
+        zones = [z.name for z in self.zones]
+        lines = [ln.name for ln in self.lines]
+        for kind, names in (("zone", zones), ("line", lines), ("rule", [r.name for r in self.rules])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} name {', '.join(map(repr, dupes))}")
+        for rule in self.rules:
+            if rule.zone is not None and rule.zone not in zones:
+                raise ValueError(f"rule {rule.name!r} names zone {rule.zone!r}, which this camera does not have")
+            if rule.line is not None and rule.line not in lines:
+                raise ValueError(f"rule {rule.name!r} names line {rule.line!r}, which this camera does not have")
+        return self
+
+
+class Detector(_Strict):
+    backend: Literal["auto", "onnxruntime", "tensorrt"] = "auto"
+    # A name or sha256 prefix in the model store, or a path to an .onnx file.
+    model: str = "yolox_nano"
+    score_threshold: float = Field(default=0.3, gt=0, lt=1)
+    classes: list[str] = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
+    # Inference threads; None: one per CPU core.
+    workers: int | None = Field(default=None, ge=1, le=64)
+
+    _classes = field_validator("classes")(_check_classes)
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("VIGIA_DATA_DIR", "/var/lib/vigia"))
+
+
+class Storage(_Strict):
+    data_dir: Path = Field(default_factory=_default_data_dir)  # VIGIA_DATA_DIR overrides the default
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "vigia.db"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def models(self) -> Path:
+        return self.data_dir / "models"
+
+
+class Http(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class Config(_Strict):
+    cameras: list[Camera] = Field(min_length=1)
+    detector: Detector = Detector()
+    storage: Storage = Storage()
+    http: Http = Http()
+
+    @model_validator(mode="after")
+    def _camera_names(self) -> "Config":
+        for index, camera in enumerate(self.cameras):
+            if camera.name is None:
+                camera.name = f"camera{index + 1}"
+        names = [c.name for c in self.cameras]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate camera name {', '.join(map(repr, dupes))}")
+        return self
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path or '(top level)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; `issues` lists every problem found."""
+
+    def __init__(self, source: str, issues: list[ConfigIssue]):
+        self.source = source
+        self.issues = issues
+        super().__init__(f"{source}: " + "; ".join(map(str, issues)))
+
+    def report(self) -> str:
+        return "\n".join(f"{self.source}: {issue}" for issue in self.issues)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigIssue(None, "", f"cannot read: {exc.strerror or exc}")]) from None
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ConfigError(source, [ConfigIssue(line, "", f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigIssue(1, "", "the file must be a mapping with at least `cameras:`")])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        issues = [_issue(root, err) for err in exc.errors(include_url=False)]
+        raise ConfigError(source, issues) from None
+
+
+def _issue(root: yaml.Node | None, error: dict[str, Any]) -> ConfigIssue:
+    loc = tuple(error["loc"])
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling)"
+    return ConfigIssue(_line_of(root, loc), _dotted(loc), message)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest YAML node that `loc` reaches."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    child = value if not isinstance(value, yaml.ScalarNode) or value.value != "" else key
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def polygon_area(points: list[tuple[float, float]]) -> float:
+    """Signed area (shoelace)."""
+    return 0.5 * sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]))
+
+
+def _self_intersects(points: list[tuple[float, float]]) -> bool:
+    edges = list(zip(points, points[1:] + points[:1]))
+    for i, (a, b) in enumerate(edges):
+        for j in range(i + 2, len(edges)):
+            if i == 0 and j == len(edges) - 1:
+                continue  # neighbours through the closing edge
+            c, d = edges[j]
+            if _segments_cross(a, b, c, d):
+                return True
+    return False
+
+
+def _segments_cross(a, b, c, d) -> bool:
+    def side(p, q, r):
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    return side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0

@@ -1,0 +1,46 @@
+"""Prometheus metrics of one appliance, in a registry of its own (no process-global state)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
+
+CAMERA_STATES = ["starting", "online", "reconnecting", "offline", "ended", "stopped"]
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    frames_in: Counter
+    frames_analysed: Counter
+    frames_dropped: Counter
+    decode_seconds: Histogram
+    inference_seconds: Histogram
+    inference_images: Counter
+    detections: Counter
+    events: Counter
+    camera_state: Enum
+    camera_reconnects: Gauge
+    detector_backlog: Gauge
+
+    @classmethod
+    def create(cls) -> "Metrics":
+        r = CollectorRegistry()
+        return cls(
+            registry=r,
+            frames_in=Counter("vigia_camera_frames", "Frames decoded", ["camera"], registry=r),
+            frames_analysed=Counter("vigia_camera_frames_analysed", "Frames that went through motion gating", ["camera"], registry=r),
+            frames_dropped=Counter(
+                "vigia_camera_frames_dropped", "Frames due for analysis but skipped because the detector was behind",
+                ["camera"], registry=r,
+            ),
+            decode_seconds=Histogram("vigia_decode_seconds", "Demux and decode time per frame", ["camera"], buckets=LATENCY_BUCKETS, registry=r),
+            inference_seconds=Histogram("vigia_inference_seconds", "Detector run time per batch", ["backend"], buckets=LATENCY_BUCKETS, registry=r),
+            inference_images=Counter("vigia_inference_images", "Images run through the detector", ["backend"], registry=r),
+            detections=Counter("vigia_detections", "Objects detected", ["camera", "label"], registry=r),
+            events=Counter("vigia_events", "Events opened", ["camera", "rule"], registry=r),
+            camera_state=Enum("vigia_camera_state", "Connection state of each camera", ["camera"], states=CAMERA_STATES, registry=r),
+            camera_reconnects=Gauge("vigia_camera_reconnects", "Reconnections since start", ["camera"], registry=r),
+            detector_backlog=Gauge("vigia_detector_backlog", "Images waiting for the detector", registry=r),
+        )

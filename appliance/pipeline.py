@@ -1,0 +1,264 @@
+"""Where a frame goes: decoded → picked for analysis → motion gate → detector → tracker → rules → events.
+
+One `CameraPipeline` per camera runs in that camera's thread. Most decoded frames stop at the
+first step: only frames due at the detect rate are looked at, and only their luma plane is
+touched until motion says the detector has something to see. Detection runs on a shared pool
+(several cameras' frames in one batch); results come back in order and feed the tracker.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from vigia.appliance.cameras import DecodedFrame
+from vigia.appliance.config import Camera
+from vigia.appliance.events import EventChange
+from vigia.appliance.metrics import Metrics
+from vigia.appliance.motion import Box, MotionDetector
+from vigia.appliance.rules import RuleEngine
+from vigia.appliance.snapshots import SnapshotJob, SnapshotWriter
+from vigia.appliance.zones import PolygonZone, anchors
+from vigia.inference.pool import DetectorPool
+from vigia.inference.preprocess import letterbox_frame
+from vigia.inference.tracking import Tracker, TrackerUpdate
+from vigia.inference.types import Detections
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 2          # detector requests per camera before frames are dropped
+FULL_FRAME_SHARE = 0.5     # a motion area larger than this share of the frame: detect on the whole frame
+REGION_MARGIN = 0.15       # grow the motion area by this share of its size on each side
+SNAPSHOT_SETTLE_S = 1.0    # wait this long for a better frame before writing an event's snapshot
+
+
+@dataclass
+class FrameSelector:
+    """Picks frames at the detect rate by stream time, whatever the camera's own rate."""
+
+    fps: float
+    _next: float | None = None
+
+    def due(self, pts: float) -> bool:
+        interval = 1.0 / self.fps
+        slack = interval * 0.1
+        if self._next is None or pts < self._next - 2 * interval or pts > self._next + 2 * interval:
+            self._next = pts  # start, or a jump in time (reconnect, loop): pick now and go on from here
+        if pts + slack < self._next:
+            return False
+        self._next += interval
+        return True
+
+
+def plan_region(motion_regions: list[Box], frame_size: tuple[int, int], input_size: tuple[int, int]) -> Box | None:
+    """The crop the detector should see for these moving blobs; None means the whole frame.
+
+    One image per analysed frame keeps the detector's cost fixed: a crop only buys resolution
+    for small, far objects, so blobs are merged into one box, grown by a margin, and never made
+    smaller than the model's own input (no point upscaling).
+    """
+    width, height = frame_size
+    boxes = np.asarray(motion_regions, np.float64)
+    x1, y1 = boxes[:, 0].min(), boxes[:, 1].min()
+    x2, y2 = boxes[:, 2].max(), boxes[:, 3].max()
+    mx, my = (x2 - x1) * REGION_MARGIN, (y2 - y1) * REGION_MARGIN
+    x1, y1, x2, y2 = x1 - mx, y1 - my, x2 + mx, y2 + my
+    need_w, need_h = max(x2 - x1, input_size[0]), max(y2 - y1, input_size[1])
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    x1 = min(max(0.0, cx - need_w / 2), max(0.0, width - need_w))
+    y1 = min(max(0.0, cy - need_h / 2), max(0.0, height - need_h))
+    x2, y2 = min(width, x1 + need_w), min(height, y1 + need_h)
+    if (x2 - x1) * (y2 - y1) > FULL_FRAME_SHARE * width * height:
+        return None
+    return int(x1), int(y1), int(x2), int(y2)
+
+
+@dataclass
+class _PendingSnapshot:
+    decoded: DecodedFrame
+    box: tuple[float, float, float, float]
+    caption: str
+    path: str          # relative to the data directory
+    since: float       # pts of the event's first view: the snapshot is written SNAPSHOT_SETTLE_S later
+
+
+@dataclass
+class _InFlight:
+    decoded: DecodedFrame
+    region: Box | None
+    future: Future
+
+
+@dataclass
+class CameraPipeline:
+    camera: Camera
+    pool: DetectorPool
+    input_size: tuple[int, int]
+    class_names: list[str]
+    kept_classes: list[str]
+    metrics: Metrics
+    on_change: Callable[[EventChange], None]
+    on_tracks: Callable[[float, TrackerUpdate], None] | None = None
+    snapshots: SnapshotWriter | None = None
+    data_dir: Path | None = None
+    gate: bool = True                   # motion gating; off gives the every-frame-full-frame baseline
+    drop_when_behind: bool = True       # live cameras drop frames; offline analysis waits instead
+    detector_calls: int = 0
+
+    _selector: FrameSelector = field(init=False)
+    _in_flight: deque = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._selector = FrameSelector(self.camera.detect.fps)
+        self._in_flight = deque()
+        self._frame_size: tuple[int, int] | None = None
+        self._pending_snapshots: dict[str, _PendingSnapshot] = {}  # by event id: best view not yet written
+        self._snapshotted: set[str] = set()  # open events whose snapshot is written
+        self._last_full = -1e9
+        self._last: DecodedFrame | None = None
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, frames: Iterable[DecodedFrame]) -> None:
+        """Analyse frames until the iterator ends (a camera source ends when it is told to stop)."""
+        name = self.camera.name
+        frames_in = self.metrics.frames_in.labels(name)
+        decode_seconds = self.metrics.decode_seconds.labels(name)
+        analysed = self.metrics.frames_analysed.labels(name)
+        dropped = self.metrics.frames_dropped.labels(name)
+        try:
+            for decoded in frames:
+                frames_in.inc()
+                decode_seconds.observe(decoded.decode_s)
+                self._drain(block=False)
+                if (decoded.frame.width, decoded.frame.height) != self._frame_size:
+                    self._resize(decoded)
+                if not self._selector.due(decoded.pts):
+                    continue
+                if len(self._in_flight) >= MAX_IN_FLIGHT:
+                    if self.drop_when_behind:
+                        dropped.inc()
+                        continue
+                    self._drain(block=True, keep=MAX_IN_FLIGHT - 1)
+                analysed.inc()
+                self._analyse(decoded)
+        finally:
+            self._drain(block=True)
+            self._finish()
+
+    def _analyse(self, decoded: DecodedFrame) -> None:
+        region = self._plan(decoded)
+        if region is False:
+            return
+        image = letterbox_frame(decoded.frame, self.input_size, region)
+        self.detector_calls += 1
+        self._in_flight.append(_InFlight(decoded, region, self.pool.submit([image])))
+
+    def _plan(self, decoded: DecodedFrame) -> Box | None | bool:
+        """None: the whole frame; a box: that crop; False: nothing to look at."""
+        if not self.gate:
+            return None
+        motion = self._motion.update(decoded.frame) if self.camera.motion.enabled else None
+        full_due = decoded.pts - self._last_full >= self.camera.detect.full_frame_every
+        if motion is None or motion.warming_up or full_due:
+            self._last_full = decoded.pts
+            return None
+        if not motion.regions:
+            return False
+        return plan_region(motion.regions, self._frame_size, self.input_size)
+
+    def _drain(self, block: bool, keep: int = 0) -> None:
+        """Handle finished detector results in frame order; with `block`, wait until `keep` are left."""
+        while len(self._in_flight) > keep and (block or self._in_flight[0].future.done()):
+            item = self._in_flight.popleft()
+            try:
+                detections = item.future.result()[0]
+            except Exception as exc:  # the detector failed on this frame: say so, keep the camera going
+                log.error("camera %s: detector failed: %s", self.camera.name, exc)
+                continue
+            self._track(item.decoded, item.region, detections)
+
+    # -- after detection --------------------------------------------------------------------
+
+    def _track(self, decoded: DecodedFrame, region: Box | None, detections: Detections) -> None:
+        if self._masks and len(detections):
+            points = anchors(detections.boxes.astype(np.float64))
+            masked = np.zeros(len(detections), bool)
+            for mask in self._masks:
+                masked |= mask.contains(points)
+            detections = detections.select(~masked)
+        for class_id, count in zip(*np.unique(detections.class_ids, return_counts=True)):
+            self.metrics.detections.labels(self.camera.name, self.class_names[class_id]).inc(int(count))
+        update = self._tracker.update(detections, decoded.pts, observed_region=region)
+        if self.on_tracks:
+            self.on_tracks(decoded.pts, update)
+        self._handle(self._rules.update(decoded.pts, decoded.wall, update), decoded)
+        self._last = decoded
+
+    def _handle(self, changes: list[EventChange], decoded: DecodedFrame | None) -> None:
+        for change in changes:
+            event = change.event
+            if change.change == "open":
+                self.metrics.events.labels(self.camera.name, event.rule).inc()
+                if self.snapshots is not None and self.data_dir is not None:
+                    day = datetime.fromtimestamp(event.started_at, timezone.utc).strftime("%Y-%m-%d")
+                    event.snapshot = f"snapshots/{self.camera.name}/{day}/{event.id}.jpg"
+            if change.best_box_px is not None and decoded is not None and event.snapshot:
+                self._offer_snapshot(event, decoded, change.best_box_px)
+            if change.change == "close":
+                self._write_snapshot(event.id)
+                self._snapshotted.discard(event.id)
+            self.on_change(change)
+        if decoded is not None:
+            for event_id, pending in list(self._pending_snapshots.items()):
+                if decoded.pts - pending.since >= SNAPSHOT_SETTLE_S:
+                    self._write_snapshot(event_id)
+
+    def _offer_snapshot(self, event, decoded: DecodedFrame, box) -> None:
+        """Keep the event's best view for a moment; one JPEG per event, encoded once it settles."""
+        if event.id in self._snapshotted:
+            return
+        pending = self._pending_snapshots.get(event.id)
+        since = pending.since if pending else decoded.pts
+        caption = f"{event.label} {event.max_score:.2f}"
+        self._pending_snapshots[event.id] = _PendingSnapshot(decoded, box, caption, event.snapshot, since)
+
+    def _write_snapshot(self, event_id: str) -> None:
+        pending = self._pending_snapshots.pop(event_id, None)
+        if pending is not None and self.snapshots is not None and self.data_dir is not None:
+            self._snapshotted.add(event_id)
+            job = SnapshotJob(pending.decoded.frame, pending.box, pending.caption, self.data_dir / pending.path)
+            self.snapshots.submit(job)
+
+    def _finish(self) -> None:
+        if self._frame_size is None:
+            return
+        t = self._last.pts if self._last else 0.0
+        wall = self._last.wall if self._last else 0.0
+        update = TrackerUpdate(active=[], lost=[], ended=self._tracker.flush(t))
+        if self.on_tracks:
+            self.on_tracks(t, update)
+        changes = self._rules.update(t, wall, update) + self._rules.finish(t, wall)
+        self._handle(changes, None)
+
+    def _resize(self, decoded: DecodedFrame) -> None:
+        """First frame, or the camera changed resolution: geometry is rebuilt, open events closed."""
+        if self._frame_size is not None:
+            log.warning("camera %s: resolution changed from %dx%d to %dx%d", self.camera.name, *self._frame_size,
+                        decoded.frame.width, decoded.frame.height)
+            self._drain(block=True)
+            self._finish()
+        size = (decoded.frame.width, decoded.frame.height)
+        self._frame_size = size
+        cam = self.camera
+        self._motion = MotionDetector(size, threshold=cam.motion.threshold, min_area=cam.motion.min_area, masks=cam.masks)
+        self._masks = [PolygonZone.from_normalised(f"mask{i}", m, size) for i, m in enumerate(cam.masks)]
+        self._tracker = Tracker()
+        self._rules = RuleEngine(cam, size, self.class_names, self.kept_classes)
+        self._last_full = -1e9

@@ -1,0 +1,166 @@
+"""The running appliance: one thread per camera, a shared detector pool, the event store, HTTP.
+
+Camera threads do the CPU work (decode releases the GIL, so does ONNX Runtime); asyncio only
+serves HTTP at the edge. A camera that fails never takes the others down: its source retries
+with backoff and its state shows as offline.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from vigia.appliance.cameras import CameraSource, CameraStatus
+from vigia.appliance.config import Config
+from vigia.appliance.events import EventChange
+from vigia.appliance.metrics import Metrics
+from vigia.appliance.pipeline import CameraPipeline
+from vigia.appliance.snapshots import SnapshotWriter
+from vigia.appliance.storage import EventWriter
+from vigia.inference.coco import COCO_CLASSES
+from vigia.inference.factory import create_detector
+from vigia.inference.model_store import resolve
+from vigia.inference.pool import DetectorPool
+from vigia.inference.types import Detector
+
+log = logging.getLogger(__name__)
+
+
+def open_detector(config: Config) -> Detector:
+    """The configured detector; raises ModelError naming the model when it cannot be used."""
+    cfg = config.detector
+    path = resolve(config.storage.models, cfg.model)
+    classes = {COCO_CLASSES.index(name) for name in cfg.classes}
+    return create_detector(cfg.backend, path, score_threshold=cfg.score_threshold, classes=classes)
+
+
+@dataclass
+class Appliance:
+    config: Config
+    observers: list[Callable[[EventChange], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics.create()
+        self.statuses: dict[str, CameraStatus] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._status_lock = threading.Lock()
+
+    def start(self) -> None:
+        cfg = self.config
+        cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
+        self.detector = open_detector(cfg)
+        workers = cfg.detector.workers or os.cpu_count() or 1
+        backend = self.detector.name
+        inference_seconds = self.metrics.inference_seconds.labels(backend)
+        inference_images = self.metrics.inference_images.labels(backend)
+
+        def on_batch(images: int, wall: float, cpu: float) -> None:
+            inference_seconds.observe(wall)
+            inference_images.inc(images)
+
+        self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
+        self.events = EventWriter(cfg.storage.database)
+        self.snapshots = SnapshotWriter()
+        for camera in cfg.cameras:
+            if not camera.enabled:
+                continue
+            pipeline = CameraPipeline(
+                camera=camera,
+                pool=self.pool,
+                input_size=self.detector.input_size,
+                class_names=self.detector.class_names,
+                kept_classes=cfg.detector.classes,
+                metrics=self.metrics,
+                on_change=self._on_change,
+                snapshots=self.snapshots,
+                data_dir=cfg.storage.data_dir,
+            )
+            source = CameraSource(
+                camera.name, camera.url, loop=camera.loop, realtime=camera.realtime,
+                on_status=lambda status, name=camera.name: self._on_status(name, status),
+            )
+            thread = threading.Thread(target=self._run_camera, args=(pipeline, source), name=f"camera-{camera.name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        log.info("appliance started: %d cameras, detector %s with %d workers", len(self._threads), backend, workers)
+
+    def _run_camera(self, pipeline: CameraPipeline, source: CameraSource) -> None:
+        try:
+            pipeline.run(source.frames(self._stop))
+        except Exception:
+            log.exception("camera %s stopped on an unexpected error", pipeline.camera.name)
+            self._on_status(pipeline.camera.name, CameraStatus("offline", time.time(), "internal error (see log)", None, 0))
+
+    def _on_change(self, change: EventChange) -> None:
+        self.events.put(change.event)
+        for observer in self.observers:
+            observer(change)
+
+    def _on_status(self, name: str, status: CameraStatus) -> None:
+        with self._status_lock:
+            self.statuses[name] = status
+        self.metrics.camera_state.labels(name).state(status.state)
+        self.metrics.camera_reconnects.labels(name).set(status.reconnects)
+        if status.state in ("offline", "reconnecting"):
+            log.warning("camera %s is %s: %s", name, status.state, status.last_error)
+        else:
+            log.info("camera %s is %s", name, status.state)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for every camera thread to end (files played once); True when all ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+        self.pool.close()
+        self.snapshots.close()
+        self.events.close()
+        self.detector.close()
+
+    # -- HTTP at the edge -----------------------------------------------------------------------
+
+    def web_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        with self._status_lock:
+            cameras = {
+                name: {"state": s.state, "since": s.since, "last_error": s.last_error, "last_frame_at": s.last_frame_at}
+                for name, s in self.statuses.items()
+            }
+        return web.json_response({"status": "ok", "cameras": cameras})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self.metrics.detector_backlog.set(self.pool.pending())
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def serve(appliance: Appliance, host: str, port: int, until: threading.Event | None = None) -> None:
+    """Serve the appliance's HTTP endpoints until `until` is set (or forever)."""
+    import asyncio
+
+    runner = web.AppRunner(appliance.web_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("serving http://%s:%d/metrics and /healthz", host, port)
+    try:
+        while until is None or not until.is_set():
+            await asyncio.sleep(0.5)
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,93 @@
+"""Event snapshots: the best frame of an event as a JPEG with the object's box drawn.
+
+Encoding happens on a thread of its own so a burst of events never stalls a camera; the
+camera thread only hands over a reference to the decoded frame (no copy, no colour conversion).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+
+log = logging.getLogger(__name__)
+
+MAX_WIDTH = 1280   # a 4K camera's snapshot is shrunk to this: plenty for a guard, a quarter of the bytes
+JPEG_QUALITY = 85
+BOX_COLOUR = (0, 200, 255)  # BGR amber
+
+
+@dataclass
+class SnapshotJob:
+    frame: av.VideoFrame
+    box: tuple[float, float, float, float]   # source pixels
+    caption: str
+    path: Path                                # absolute destination
+
+
+def render(frame: av.VideoFrame, box, caption: str) -> bytes:
+    scale = min(1.0, MAX_WIDTH / frame.width)
+    if scale < 1.0:
+        image = frame.reformat(width=MAX_WIDTH, height=round(frame.height * scale), format="bgr24").to_ndarray()
+    else:
+        image = frame.to_ndarray(format="bgr24")
+    x1, y1, x2, y2 = (round(v * scale) for v in box)
+    thickness = max(2, image.shape[1] // 400)
+    cv2.rectangle(image, (x1, y1), (x2, y2), BOX_COLOUR, thickness)
+    (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+    top = max(0, y1 - th - base - 4)
+    cv2.rectangle(image, (x1, top), (x1 + tw + 6, top + th + base + 4), BOX_COLOUR, cv2.FILLED)
+    cv2.putText(image, caption, (x1 + 3, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return data.tobytes()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+class SnapshotWriter:
+    def __init__(self, max_queue: int = 64):
+        self._queue: queue.Queue[SnapshotJob | None] = queue.Queue(max_queue)
+        self._thread = threading.Thread(target=self._run, name="snapshot-writer", daemon=True)
+        self._thread.start()
+        self.dropped = 0
+
+    def submit(self, job: SnapshotJob) -> bool:
+        """Queue a snapshot; False when the writer is this far behind (the job is dropped, counted)."""
+        try:
+            self._queue.put_nowait(job)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def flush(self) -> None:
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                write_atomically(job.path, render(job.frame, job.box, job.caption))
+            except (OSError, ValueError) as exc:
+                log.error("snapshot %s not written: %s", job.path, exc)
+            finally:
+                self._queue.task_done()

@@ -1,0 +1,157 @@
+"""The appliance database: SQLite in WAL mode through sqlite-utils, with versioned migrations.
+
+One writer thread owns the write connection and commits events in batches (a burst of events
+from a crowd costs one transaction, not one each). Readers open their own connections; WAL lets
+them read while the writer writes. A killed process leaves the last committed batch intact.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from vigia.appliance.events import Event
+
+log = logging.getLogger(__name__)
+
+
+def _v1_events(db: sqlite_utils.Database) -> None:
+    db["events"].create(
+        {
+            "id": str, "camera": str, "rule": str, "kind": str, "zone": str, "label": str, "track_id": int,
+            "start": float, "end": float, "started_at": float, "ended_at": float, "max_score": float,
+            "box": str, "alert": int, "snapshot": str, "path": str, "attributes": str,
+        },
+        pk="id",
+        not_null={"camera", "rule", "kind", "label", "start", "started_at", "max_score"},
+        defaults={"alert": 0, "path": "[]", "attributes": "{}", "box": "[]"},
+    )
+    db["events"].create_index(["camera", "started_at"])
+    db["events"].create_index(["label", "started_at"])
+    db["events"].create_index(["started_at"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_events]
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the database, set the pragmas, and apply pending migrations."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # batched commits make the fsync cheap; a power cut loses nothing committed
+    db.execute("PRAGMA busy_timeout=10000")
+    migrate(db)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    current = schema_version(db)
+    for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
+        with db.atomic():
+            step(db)
+            db.execute(f"PRAGMA user_version = {version}")
+        log.info("database migrated to schema version %d", version)
+
+
+class EventWriter:
+    """Queues events from camera threads and writes them in batches from one thread."""
+
+    def __init__(self, path: str | Path, *, batch_size: int = 500, linger_s: float = 0.25,
+                 on_error: Callable[[Exception], None] | None = None):
+        self._db = connect(path)
+        self._linger_s = linger_s
+        self._queue: queue.Queue[Event | None | threading.Event] = queue.Queue()
+        self._batch_size = batch_size
+        self._on_error = on_error
+        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, event: Event) -> None:
+        """Insert or update (by id) the event's row. The row is taken now, so later edits need another put."""
+        self._queue.put(event.to_row())
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued so far is committed."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self._db.conn.close()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            rows, waiters, stop = [], [], False
+            deadline = time.monotonic() + self._linger_s
+            while True:
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
+                else:
+                    rows.append(item)
+                if stop or waiters or len(rows) >= self._batch_size:
+                    break
+                try:  # gather what else arrives shortly: one commit (one fsync) for a burst
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+            if rows:
+                self._write(rows)
+            for waiter in waiters:
+                waiter.set()
+            if stop:
+                return
+
+    def _write(self, rows: list[dict]) -> None:
+        latest = {row["id"]: row for row in rows}  # several changes of one event in a batch: keep the last
+        try:
+            with self._db.atomic():
+                self._db["events"].upsert_all(latest.values(), pk="id")
+        except sqlite3.Error as exc:
+            log.error("could not store %d events: %s", len(latest), exc)
+            if self._on_error:
+                self._on_error(exc)
+
+
+def list_events(
+    db: sqlite_utils.Database,
+    *,
+    camera: str | None = None,
+    label: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 50,
+) -> list[Event]:
+    """Newest first, filtered by camera, label and start time window (wall clock)."""
+    where, params = [], {}
+    for column, value in (("camera", camera), ("label", label)):
+        if value is not None:
+            where.append(f"{column} = :{column}")
+            params[column] = value
+    if since is not None:
+        where.append("started_at >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("started_at < :until")
+        params["until"] = until
+    sql = "select * from events" + (" where " + " and ".join(where) if where else "")
+    sql += " order by started_at desc limit :limit"
+    params["limit"] = limit
+    return [Event.from_row(row) for row in db.query(sql, params)]

@@ -1,0 +1,322 @@
+"""Camera ingest against real media: the demo clip, broken files, and a real RTSP server process."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import av
+import psutil
+import pytest
+
+from support.servers import free_port, start_rtsp_server
+from vigia.appliance.cameras import CameraSource, CameraStatus, redact_url
+
+CLIP_FRAMES = 341
+CLIP_SECONDS = CLIP_FRAMES / 25
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Every test must leave no threads and no child processes behind."""
+    threads_before = threading.active_count()
+    os_threads_before = psutil.Process().num_threads()
+    yield
+    assert threading.active_count() == threads_before
+    assert psutil.Process().num_threads() == os_threads_before
+    assert psutil.Process().children(recursive=True) == []
+
+
+@dataclass
+class Seen:
+    """What a Reader keeps of a frame (not the picture: 300 of those would be 400 MB)."""
+
+    index: int
+    pts: float
+    wall: float
+    width: int
+    height: int
+    raw_dts: int | None  # as the stream stamped it, before CameraSource made it monotonic
+
+
+@dataclass
+class Reader:
+    """Runs CameraSource.frames() in a worker thread, as the appliance does; records what it sees."""
+
+    source: CameraSource
+    stop: threading.Event = field(default_factory=threading.Event)
+    seen: list[Seen] = field(default_factory=list)
+    thread: threading.Thread | None = None
+    error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            for item in self.source.frames(self.stop):
+                frame = item.frame
+                self.seen.append(Seen(item.index, item.pts, item.wall, frame.width, frame.height, frame.dts))
+        except BaseException as exc:  # handed to the test thread by close()
+            self.error = exc
+
+    def fps(self, start: float, end: float) -> float:
+        """Frames per second received between `start` and `end` seconds after the first frame."""
+        first = self.seen[0].wall
+        return sum(1 for s in self.seen if first + start <= s.wall < first + end) / (end - start)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+        if self.error is not None:
+            raise self.error
+
+    def __enter__(self) -> Reader:
+        self.thread = threading.Thread(target=self._run, name=f"reader-{self.source.name}")
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.02)
+
+
+def stop_on_first_error(source_name: str, url: str) -> tuple[CameraSource, list[CameraStatus]]:
+    """Run a source in this thread until its first failure has been reported."""
+    stop = threading.Event()
+    log: list[CameraStatus] = []
+
+    def on_status(status: CameraStatus) -> None:
+        log.append(status)
+        if status.last_error:
+            stop.set()
+
+    source = CameraSource(source_name, url, on_status=on_status, backoff_initial=0.1)
+    assert list(source.frames(stop)) == []
+    return source, log
+
+
+def test_file_played_once(demo_clip: Path):
+    log: list[CameraStatus] = []
+    source = CameraSource("lobby", str(demo_clip), realtime=False, on_status=log.append)
+    frames = list(source.frames(threading.Event()))
+
+    assert len(frames) == CLIP_FRAMES
+    assert [f.index for f in frames] == list(range(CLIP_FRAMES))
+    assert (frames[0].frame.width, frames[0].frame.height) == (1280, 720)
+    assert frames[0].frame.format.name == "yuv420p"
+    pts = [f.pts for f in frames]
+    assert pts[0] == 0.0
+    assert all(b > a for a, b in zip(pts, pts[1:])), "pts must increase"
+    assert pts[-1] == pytest.approx(CLIP_SECONDS, abs=0.1)
+    assert all(f.decode_s > 0 for f in frames)
+    assert [s.state for s in log] == ["online", "ended"]
+    assert source.status.state == "ended" and source.status.last_frame_at == frames[-1].wall
+
+
+def test_file_without_timestamps_gets_pts_from_frame_rate(demo_clip: Path, tmp_path: Path):
+    raw = tmp_path / "clip.h264"  # an H.264 elementary stream carries no timestamps at all
+    with av.open(str(demo_clip)) as src, av.open(str(raw), "w", format="h264") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out
+                dst.mux(packet)
+
+    frames = list(CameraSource("raw", str(raw), realtime=False).frames(threading.Event()))
+
+    assert frames[0].frame.pts is None
+    assert [f.pts for f in frames] == pytest.approx([i / 25 for i in range(CLIP_FRAMES)])
+
+
+def test_looped_file_continues_pts_past_the_end(demo_clip: Path):
+    source = CameraSource("loop", str(demo_clip), loop=True, realtime=False)
+    stop = threading.Event()
+    pts = []
+    for item in source.frames(stop):
+        pts.append(item.pts)
+        if len(pts) == 2 * CLIP_FRAMES + 50:
+            stop.set()
+
+    assert len(pts) == 2 * CLIP_FRAMES + 50
+    steps = [b - a for a, b in zip(pts, pts[1:])]
+    assert min(steps) > 0 and max(steps) < 0.1, "no jump back or gap at the loop boundary"
+    assert pts[-1] > 2 * CLIP_SECONDS
+    assert source.status.state == "stopped"
+
+
+def test_realtime_file_is_paced_by_pts(demo_clip: Path):
+    source = CameraSource("paced", str(demo_clip))
+    stop = threading.Event()
+    first_wall = None
+    for item in source.frames(stop):
+        first_wall = first_wall or time.monotonic()
+        if item.pts >= 1.0:
+            stop.set()
+    elapsed = time.monotonic() - first_wall
+
+    assert 0.9 < elapsed < 1.3
+    assert source.status.state == "stopped"
+
+
+def test_closing_the_generator_stops_the_source(demo_clip: Path):
+    source = CameraSource("early", str(demo_clip), realtime=False)
+    frames = source.frames(threading.Event())
+    assert [next(frames).index for _ in range(5)] == [0, 1, 2, 3, 4]
+    frames.close()
+    assert source.status.state == "stopped"
+
+
+@pytest.mark.parametrize("kind", ["text", "audio", "truncated"])
+def test_unreadable_file_reports_a_clear_error(kind: str, demo_clip: Path, tmp_path: Path):
+    path = tmp_path / f"{kind}.avi"
+    if kind == "text":
+        path.write_text("this is not a video\n")
+    elif kind == "audio":
+        path = path.with_suffix(".wav")
+        with wave.open(str(path), "wb") as audio:
+            audio.setnchannels(1)
+            audio.setsampwidth(2)
+            audio.setframerate(8000)
+            audio.writeframes(b"\0\0" * 8000)
+    else:
+        path.write_bytes(demo_clip.read_bytes()[:100_000])
+
+    source, log = stop_on_first_error("door", str(path))
+
+    assert log[0].state == "offline"
+    assert log[0].last_error.startswith(f"camera door: {path} is not a readable video: ")
+    if kind == "audio":
+        assert log[0].last_error.endswith("no video stream")
+    assert source.status.state == "stopped"
+
+
+def test_unreachable_rtsp_url_is_offline_with_backoff():
+    url = f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/demo"
+    stop = threading.Event()
+    log: list[tuple[float, CameraStatus]] = []
+
+    def on_status(status: CameraStatus) -> None:
+        log.append((time.monotonic(), status))
+        if len(log) == 4:
+            stop.set()
+
+    source = CameraSource("gate", url, backoff_initial=0.1, backoff_max=10, on_status=on_status)
+    assert list(source.frames(stop)) == []
+
+    failures = [status for _, status in log[:4]]
+    assert [s.state for s in failures] == ["offline"] * 4 and source.status.state == "stopped"
+    assert failures[0].last_error.startswith(f"camera gate: {redact_url(url)}: ")
+    assert "admin:***@127.0.0.1" in failures[0].last_error
+    assert all("hunter2" not in s.last_error for _, s in log)
+    assert [s.reconnects for s in failures] == [0, 1, 2, 3]
+    waits = [b - a for (a, _), (b, _) in zip(log, log[1:4])]
+    assert waits[0] >= 0.1 and waits[1] >= 0.2 and waits[2] >= 0.4, f"no exponential backoff: {waits}"
+
+
+def test_redact_url():
+    assert redact_url("rtsp://u:p@cam.local:554/s?x=1") == "rtsp://u:***@cam.local:554/s?x=1"
+    assert redact_url("rtsp://cam.local/s") == "rtsp://cam.local/s"
+    assert redact_url("/dev/video0") == "/dev/video0"
+
+
+@pytest.fixture(scope="module")
+def short_clip(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo clip's first GOP (128 frames, 5.12 s) as AVI, remuxed: the server loops it quickly."""
+    path = tmp_path_factory.mktemp("media") / "short.avi"
+    with av.open(str(demo_clip)) as src, av.open(str(path), "w") as dst:
+        video = src.streams.video[0]
+        out = dst.add_stream_from_template(video)
+        to_annexb = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", video, out)
+        for number, packet in enumerate(src.demux(video)):
+            if number == 128:
+                break
+            for filtered in to_annexb.filter(packet):
+                filtered.pts = filtered.dts  # the AVI muxer insists on a pts; AVI stores none
+                filtered.stream = out
+                dst.mux(filtered)
+    return path
+
+
+@pytest.mark.slow
+def test_rtsp_clients_share_a_live_looping_stream(short_clip: Path):
+    with start_rtsp_server(short_clip) as server:
+        first = CameraSource("north", server.url)
+        with Reader(first) as reader:
+            wait_for(lambda: reader.seen, 10, "first frames")
+            with Reader(CameraSource("south", server.url)) as late:
+                wait_for(lambda: len(late.seen) > 10, 10, "frames for a client joining later")
+            wait_for(lambda: reader.seen[-1].wall > reader.seen[0].wall + 7, 9, "7 s of frames")
+
+    # Across the file's end (5.12 s) and the second client's PLAY, the stream neither
+    # stalls nor rewinds: the server keeps its timestamps going like a live camera.
+    assert 23 < reader.fps(1, 7) < 27
+    raw_dts = [s.raw_dts for s in reader.seen if s.raw_dts is not None]
+    assert all(b > a for a, b in zip(raw_dts, raw_dts[1:]))
+    steps = [b.pts - a.pts for a, b in zip(reader.seen, reader.seen[1:])]
+    assert max(steps) < 0.05 and min(steps) > 0.03
+    assert {(s.width, s.height) for s in late.seen} == {(1280, 720)}
+
+
+@pytest.mark.slow
+def test_rtsp_stream_survives_a_server_restart(demo_clip: Path):
+    log: list[CameraStatus] = []
+    with start_rtsp_server(demo_clip) as server:
+        url = server.url.replace("rtsp://", "rtsp://viewer:s3cret@")  # the server ignores credentials
+        source = CameraSource("street", url, read_timeout=2, open_timeout=2,
+                              backoff_initial=0.2, backoff_max=1, on_status=log.append)
+        with Reader(source) as reader:
+            wait_for(lambda: reader.seen, 10, "first frames")
+            wait_for(lambda: reader.seen[-1].wall > reader.seen[0].wall + 4, 6, "4 s of frames")
+            # From the second on: frames queued while the client was probing arrive in a burst.
+            assert 23 < reader.fps(1, 4) < 27
+            assert {(s.width, s.height) for s in reader.seen} == {(1280, 720)}
+
+            server.kill()
+            killed_at = time.monotonic()
+            wait_for(lambda: source.status.state in ("reconnecting", "offline"), 3, "loss detected")
+            assert time.monotonic() - killed_at < 2.5
+            assert redact_url(url) in source.status.last_error
+            frames_when_down = len(reader.seen)
+
+            with start_rtsp_server(demo_clip, port=server.port):
+                wait_for(lambda: source.status.state == "online", 5, "back online")
+                wait_for(lambda: len(reader.seen) > frames_when_down + 25, 5, "frames after restart")
+                reader.close()
+
+    states = [s.state for s in log]
+    assert states[0] == "online" and "reconnecting" in states
+    assert states[-2:] == ["online", "stopped"]
+    assert source.status.reconnects >= 1
+    assert all("s3cret" not in (s.last_error or "") for s in log)
+    pts = [s.pts for s in reader.seen]
+    assert all(b > a for a, b in zip(pts, pts[1:])), "pts monotonic across the reconnect"
+    assert [s.index for s in reader.seen] == list(range(len(reader.seen)))
+
+
+@pytest.mark.slow
+def test_stalled_rtsp_server_times_out_and_recovers(demo_clip: Path):
+    with start_rtsp_server(demo_clip) as server:
+        source = CameraSource("yard", server.url, read_timeout=1, open_timeout=1,
+                              backoff_initial=0.2, backoff_max=5)
+        with Reader(source) as reader:
+            wait_for(lambda: source.status.state == "online", 10, "online")
+            os.kill(server.process.pid, signal.SIGSTOP)  # the connection stays open, no data flows
+            try:
+                wait_for(lambda: source.status.state == "reconnecting", 3, "read timeout")
+                assert "no data for 1 s" in source.status.last_error
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            wait_for(lambda: source.status.state == "online", 10, "back online")
+            count = len(reader.seen)
+            wait_for(lambda: len(reader.seen) > count + 10, 5, "frames after the stall")
+    assert source.status.state == "stopped"

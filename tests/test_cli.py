@@ -1,0 +1,114 @@
+"""The `vigia` command as a user runs it: bad input gets one clear line, the demo serves metrics."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from vigia.appliance.storage import connect, list_events
+
+
+def vigia(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "vigia.appliance.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_version():
+    done = vigia("--version")
+    assert done.returncode == 0 and done.stdout.startswith("vigia ")
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "missing"])
+def test_analyze_bad_media_is_one_clear_line(kind, tmp_path, demo_clip, default_model):
+    path = tmp_path / "clip.avi"
+    if kind == "text":
+        path.write_text("this is not a video\n")
+    elif kind == "truncated":
+        path.write_bytes(demo_clip.read_bytes()[:100_000])
+    done = vigia("analyze", path, "--json", "--model", default_model)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("vigia: ") and str(path) in lines[-1]
+    assert ("no such file" if kind == "missing" else "is not a readable video") in lines[-1]
+
+
+def test_analyze_with_a_model_that_is_not_onnx(tmp_path, demo_clip):
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"\x00\x01 definitely not protobuf" * 10)
+    done = vigia("analyze", demo_clip, "--json", "--model", fake)
+    assert done.returncode == 2
+    assert f"{fake} is not an ONNX model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_model_store_import_and_list(tmp_path, default_model):
+    store = tmp_path / "models"
+    done = vigia("models", "import", default_model, "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert "imported yolox_nano sha256:695e750a5d57" in done.stdout
+    listed = json.loads(vigia("models", "list", "--store", store, "--json").stdout)
+    assert [(m["name"], m["sha256"][:12], m["num_classes"]) for m in listed] == [("yolox_nano", "695e750a5d57", 80)]
+    assert listed[0]["input_shape"] == [1, 3, 416, 416]
+    refused = vigia("models", "import", __file__, "--store", store)
+    assert refused.returncode == 2 and "is not an ONNX model" in refused.stderr
+    assert len(json.loads(vigia("models", "list", "--store", store, "--json").stdout)) == 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip, default_model):
+    env = {**os.environ, "VIGIA_DATA_DIR": str(tmp_path)}
+    assert vigia("models", "import", default_model, env=env).returncode == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigia.appliance.cli", "demo", "--clip", str(demo_clip), "--port", str(port), "--seconds", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        metrics, health = "", {}
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            try:
+                metrics = fetch(f"http://127.0.0.1:{port}/metrics")
+                health = json.loads(fetch(f"http://127.0.0.1:{port}/healthz"))
+            except OSError:
+                continue
+            if 'vigia_events_total{camera="concourse",rule="southbound"}' in metrics:
+                break
+        assert health["cameras"]["concourse"]["state"] == "online"
+        assert 'vigia_camera_state{camera="concourse",vigia_camera_state="online"} 1.0' in metrics
+        assert 'vigia_camera_frames_total{camera="concourse"}' in metrics
+        assert "vigia_inference_seconds_bucket" in metrics
+        assert 'vigia_events_total{camera="concourse",rule="southbound"}' in metrics
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    lines = out.splitlines()
+    assert any(" open  concourse centre-entry centre person #" in line for line in lines), out[:2000]
+    db = connect(tmp_path / "vigia.db")
+    events = list_events(db, limit=1000)
+    assert len(events) >= 3
+    closed = [e for e in events if e.end is not None and e.snapshot]
+    assert closed, "closed events have snapshots"
+    snapshot = tmp_path / closed[0].snapshot
+    deadline = time.monotonic() + 5
+    while not snapshot.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert snapshot.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
