@@ -138,6 +138,24 @@ def test_file_without_timestamps_gets_pts_from_frame_rate(demo_clip: Path, tmp_p
     assert [f.pts for f in frames] == pytest.approx([i / 25 for i in range(CLIP_FRAMES)])
 
 
+def test_timestamps_jumping_back_mid_file(demo_clip: Path, tmp_path: Path):
+    # Two MPEG-TS recordings back to back: timestamps restart at 0 where the second begins,
+    # and the second is stamped at half speed (0.08 s a frame).
+    first = remux_first_gop(demo_clip, tmp_path / "first.ts")
+    second = remux_first_gop(demo_clip, tmp_path / "second.ts", stretch=2)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+
+    pts = [f.pts for f in CameraSource("joined", str(joined), realtime=False).frames(threading.Event())]
+
+    assert len(pts) == 256
+    steps = [b - a for a, b in zip(pts, pts[1:])]
+    assert steps[1:127] == pytest.approx([0.04] * 126)
+    assert steps[127] == pytest.approx(0.04), "the jump back becomes one frame step"
+    assert min(steps) > 0
+    assert (pts[-1] - pts[128]) / 127 == pytest.approx(0.08, abs=0.002), "then stream time is followed"
+
+
 def test_looped_file_continues_pts_past_the_end(demo_clip: Path):
     source = CameraSource("loop", str(demo_clip), loop=True, realtime=False)
     stop = threading.Event()
@@ -229,22 +247,28 @@ def test_redact_url():
     assert redact_url("/dev/video0") == "/dev/video0"
 
 
-@pytest.fixture(scope="module")
-def short_clip(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo clip's first GOP (128 frames, 5.12 s) as AVI, remuxed: the server loops it quickly."""
-    path = tmp_path_factory.mktemp("media") / "short.avi"
-    with av.open(str(demo_clip)) as src, av.open(str(path), "w") as dst:
+def remux_first_gop(clip: Path, path: Path, stretch: int = 1) -> Path:
+    """Copy the clip's first GOP (128 frames, 5.12 s) into `path`, times multiplied by `stretch`."""
+    with av.open(str(clip)) as src, av.open(str(path), "w") as dst:
         video = src.streams.video[0]
         out = dst.add_stream_from_template(video)
         to_annexb = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", video, out)
         for number, packet in enumerate(src.demux(video)):
             if number == 128:
                 break
+            dts = packet.dts * stretch
             for filtered in to_annexb.filter(packet):
-                filtered.pts = filtered.dts  # the AVI muxer insists on a pts; AVI stores none
+                filtered.dts = filtered.pts = dts  # AVI stores no pts, but its muxer wants one
+                filtered.time_base = video.time_base
                 filtered.stream = out
                 dst.mux(filtered)
     return path
+
+
+@pytest.fixture(scope="module")
+def short_clip(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 5.12 s AVI, so that the server loops it within a test."""
+    return remux_first_gop(demo_clip, tmp_path_factory.mktemp("media") / "short.avi")
 
 
 @pytest.mark.slow
