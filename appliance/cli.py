@@ -126,11 +126,17 @@ def _serve(config, *, seconds: float | None, print_events: bool) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    if seconds is not None:
-        threading.Timer(seconds, stop.set).start()
+    timer = threading.Timer(seconds, stop.set) if seconds is not None else None
+    if timer:
+        timer.start()
     try:
         asyncio.run(serve(appliance, config.http.host, config.http.port, until=stop))
+    except OSError as exc:
+        print(f"vigia: cannot serve http on {config.http.host}:{config.http.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:
+        if timer:
+            timer.cancel()
         appliance.stop()
     return 0
 

@@ -18,6 +18,7 @@ class Metrics:
     decode_seconds: Histogram
     inference_seconds: Histogram
     inference_images: Counter
+    inference_cpu_seconds: Counter
     detections: Counter
     events: Counter
     camera_state: Enum
@@ -38,6 +39,7 @@ class Metrics:
             decode_seconds=Histogram("vigia_decode_seconds", "Demux and decode time per frame", ["camera"], buckets=LATENCY_BUCKETS, registry=r),
             inference_seconds=Histogram("vigia_inference_seconds", "Detector run time per batch", ["backend"], buckets=LATENCY_BUCKETS, registry=r),
             inference_images=Counter("vigia_inference_images", "Images run through the detector", ["backend"], registry=r),
+            inference_cpu_seconds=Counter("vigia_inference_cpu_seconds", "CPU time of the detector threads", ["backend"], registry=r),
             detections=Counter("vigia_detections", "Objects detected", ["camera", "label"], registry=r),
             events=Counter("vigia_events", "Events opened", ["camera", "rule"], registry=r),
             camera_state=Enum("vigia_camera_state", "Connection state of each camera", ["camera"], states=CAMERA_STATES, registry=r),

@@ -60,10 +60,12 @@ class Appliance:
         backend = self.detector.name
         inference_seconds = self.metrics.inference_seconds.labels(backend)
         inference_images = self.metrics.inference_images.labels(backend)
+        inference_cpu = self.metrics.inference_cpu_seconds.labels(backend)
 
         def on_batch(images: int, wall: float, cpu: float) -> None:
             inference_seconds.observe(wall)
             inference_images.inc(images)
+            inference_cpu.inc(cpu)
 
         self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
         self.events = EventWriter(cfg.storage.database)

@@ -89,13 +89,13 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
                 health = json.loads(fetch(f"http://127.0.0.1:{port}/healthz"))
             except OSError:
                 continue
-            if 'vigia_events_total{camera="concourse",rule="southbound"}' in metrics:
+            if 'vigia_events_total{camera="concourse",rule="centre-entry"}' in metrics:
                 break
         assert health["cameras"]["concourse"]["state"] == "online"
         assert 'vigia_camera_state{camera="concourse",vigia_camera_state="online"} 1.0' in metrics
         assert 'vigia_camera_frames_total{camera="concourse"}' in metrics
         assert "vigia_inference_seconds_bucket" in metrics
-        assert 'vigia_events_total{camera="concourse",rule="southbound"}' in metrics
+        assert 'vigia_events_total{camera="concourse",rule="centre-entry"}' in metrics
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)

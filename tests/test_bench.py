@@ -1,0 +1,29 @@
+"""The benchmark commands run and print the documented keys (their numbers are not asserted here:
+benchmarks are commands, run on purpose, not timed tests)."""
+import json
+import subprocess
+import sys
+
+
+def bench(*args):
+    done = subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "bench", *args, "--json"],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_capacity_bench_prints_its_keys():
+    result = bench("capacity", "--seconds", "4", "--start", "1", "--max-trials", "1")
+    for key in ("max_realtime_streams", "cpu_per_stream_second", "decode_only_cpu_per_stream_second",
+                "detector_cpu_ms", "overhead_ratio", "naive_realtime_streams", "peak_rss_mb"):
+        assert key in result, key
+    assert result["max_realtime_streams"] == 1  # one stream is real time on any machine that runs the suite
+    assert 0 < result["decode_only_cpu_per_stream_second"] < result["cpu_per_stream_second"]
+    assert result["detector_cpu_ms"] > 0 and result["naive_realtime_streams"] > 0
+
+
+def test_fidelity_bench_prints_its_keys():
+    result = bench("fidelity")
+    assert result["baseline_tracks"] >= 20
+    assert 0 <= result["track_recall"] <= 1
+    assert 0 < result["detector_calls_ratio"] <= 0.25  # 5 fps of a 25 fps clip, at most
