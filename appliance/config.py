@@ -121,6 +121,17 @@ class Motion(_Strict):
     min_area: float = Field(default=0.0005, ge=0, le=1)
 
 
+class Record(_Strict):
+    """Recording by remuxing the camera's own packets (no decode, no encode)."""
+
+    mode: Literal["off", "events", "continuous"] = "events"
+    url: str | None = None          # a separate main stream to record while detection reads `url`
+    pre_roll: float = Field(default=5.0, ge=0, le=60)     # seconds kept before an event
+    post_roll: float = Field(default=10.0, ge=0, le=300)  # seconds kept after an event ends
+    segment_seconds: float = Field(default=10.0, ge=2, le=300)
+    retain_days: float = Field(default=7.0, gt=0)         # continuous footage of this camera
+
+
 class Camera(_Strict):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     url: str
@@ -129,6 +140,7 @@ class Camera(_Strict):
     realtime: bool = True    # files only: play at the clip's own pace, not as fast as possible
     detect: Detect = Detect()
     motion: Motion = Motion()
+    record: Record = Record()
     masks: list[list[Point]] = []  # polygons where motion and detections are ignored
     zones: list[Zone] = []
     lines: list[Line] = []
@@ -183,6 +195,21 @@ def _default_data_dir() -> Path:
 
 class Storage(_Strict):
     data_dir: Path = Field(default_factory=_default_data_dir)  # VIGIA_DATA_DIR overrides the default
+
+    # The volume keeps at least this share free: oldest continuous footage goes first, then oldest events.
+    min_free: float = Field(default=0.10, ge=0, lt=1)
+    # Days events (with their clips and snapshots) are kept, by label; "default" for the others.
+    event_days: dict[str, float] = {"default": 30.0}
+    encrypt: bool = True            # media and snapshots at rest, AES-256-GCM
+    key_file: Path | None = None    # the device's media key (default: <data_dir>/keys/media.key), outside the database
+
+    @property
+    def media_key(self) -> Path:
+        return self.key_file or self.data_dir / "keys" / "media.key"
+
+    @property
+    def media(self) -> Path:
+        return self.data_dir / "media"
 
     @property
     def database(self) -> Path:

@@ -37,7 +37,27 @@ def _v1_events(db: sqlite_utils.Database) -> None:
     db["events"].create_index(["started_at"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_events]
+def _v2_recordings(db: sqlite_utils.Database) -> None:
+    """Recorded media: continuous segments and event clips, and what protects them from deletion."""
+    db["recordings"].create(
+        {
+            "id": str, "camera": str, "kind": str, "path": str, "start": float, "end": float, "bytes": int,
+            "state": str, "encrypted": int, "codec": str, "width": int, "height": int,
+            "keep": int, "upload_pending": int,
+        },
+        pk="id",
+        not_null={"camera", "kind", "path", "start", "state"},
+        defaults={"bytes": 0, "state": "writing", "encrypted": 0, "keep": 0, "upload_pending": 0},
+    )
+    db["recordings"].create_index(["camera", "start"])
+    db["recordings"].create_index(["state"])
+    db["recordings"].create_index(["path"], unique=True)
+    db["events"].add_column("clip", str)          # recordings.id of the event's clip
+    db["events"].add_column("keep", int, not_null_default=0)  # guard's keep / legal hold
+    db["events"].add_column("upload_pending", int, not_null_default=0)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_events, _v2_recordings]
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
