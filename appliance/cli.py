@@ -82,10 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     lst.set_defaults(handler=_models_list)
 
     bench = commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME")
-    from vigia.appliance.bench import capacity, fidelity
+    from vigia.appliance.bench import capacity, fidelity, storage
 
     capacity.add_arguments(bench.add_parser("capacity", help="how many real-time streams this machine analyses"))
     fidelity.add_arguments(bench.add_parser("fidelity", help="gated pipeline vs detect-every-frame baseline"))
+    storage.add_arguments(bench.add_parser("storage", help="recording, encryption, clips and event store costs"))
     return parser
 
 

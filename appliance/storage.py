@@ -16,7 +16,7 @@ from typing import Callable
 
 import sqlite_utils
 
-from vigia.appliance.events import Event
+from vigia.appliance.events import ROW_FIELDS, Event
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,14 @@ def migrate(db: sqlite_utils.Database) -> None:
         log.info("database migrated to schema version %d", version)
 
 
+# The writer's one statement, prepared once: columns the event owns are replaced, the others
+# (keep, clip, upload_pending, set by guards and the recorder) are left as they are.
+UPSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(f'[{f}]' for f in ROW_FIELDS)}) VALUES ({', '.join(':' + f for f in ROW_FIELDS)}) "
+    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'[{f}] = excluded.[{f}]' for f in ROW_FIELDS if f != 'id')}"
+)
+
+
 class EventWriter:
     """Queues events from camera threads and writes them in batches from one thread."""
 
@@ -143,7 +151,7 @@ class EventWriter:
         latest = {row["id"]: row for row in rows}  # several changes of one event in a batch: keep the last
         try:
             with self._db.atomic():
-                self._db["events"].upsert_all(latest.values(), pk="id")
+                self._db.conn.executemany(UPSERT_EVENT, latest.values())
         except sqlite3.Error as exc:
             log.error("could not store %d events: %s", len(latest), exc)
             if self._on_error:
