@@ -24,6 +24,9 @@ class Metrics:
     camera_state: Enum
     camera_reconnects: Gauge
     detector_backlog: Gauge
+    retention_deleted_bytes: Counter
+    disk_free_ratio: Gauge
+    recording_paused: Gauge
 
     @classmethod
     def create(cls) -> "Metrics":
@@ -45,4 +48,9 @@ class Metrics:
             camera_state=Enum("vigia_camera_state", "Connection state of each camera", ["camera"], states=CAMERA_STATES, registry=r),
             camera_reconnects=Gauge("vigia_camera_reconnects", "Reconnections since start", ["camera"], registry=r),
             detector_backlog=Gauge("vigia_detector_backlog", "Images waiting for the detector", registry=r),
+            retention_deleted_bytes=Counter(
+                "vigia_retention_deleted_bytes", "Media bytes deleted by retention, by reason", ["reason"], registry=r,
+            ),
+            disk_free_ratio=Gauge("vigia_disk_free_ratio", "Free share of the data volume after the last retention pass", registry=r),
+            recording_paused=Gauge("vigia_recording_paused", "1 while continuous recording is paused: disk full of protected footage", registry=r),
         )
