@@ -5,8 +5,14 @@ with exponential backoff on any failure. It starts no threads of its own and dec
 single codec thread: many streams share few cores, and frame/slice threading costs more CPU
 per frame (it only buys latency).
 
+Recording taps the same connection: `on_packet(packet, stream, wall)` gets every demuxed video
+packet, in demux order, right after the packet was decoded, and may then keep it, restamp it and
+mux it (the source is done with it). Each connection has its own `stream` object, and
+`on_disconnect()` is called when a connection ends. A source made with `decode=False` (a main
+stream that is only recorded) demuxes without decoding: `run_packets(stop)` drives it.
+
 States (`CameraStatus.state`):
-  starting      frames() was called and nothing has been decoded yet.
+  starting      frames() was called and nothing has been decoded (with decode=False: read) yet.
   online        frames are flowing.
   reconnecting  the source was online, failed, and has been down for at most backoff_max seconds.
   offline       the source never came online, or has been down for more than backoff_max seconds.
@@ -25,7 +31,9 @@ from typing import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import av
+from av.video.stream import VideoStream
 
+PacketTap = Callable[[av.Packet, VideoStream, float], None]
 DEFAULT_FRAME_S = 1 / 25
 # A timestamp this far behind the previous frame is a reset (camera reboot, RTP wrap), not jitter.
 BACKWARD_RESET_S = 1.0
@@ -131,13 +139,16 @@ class CameraSource:
 
     Files play once (state "ended") or, with `loop`, forever; with `realtime` they are paced
     by their timestamps. `on_status` gets a snapshot of `status` on every state change and
-    after every failed attempt; it runs in the thread that iterates frames().
+    after every failed attempt; it, `on_packet` and `on_disconnect` run in the thread that
+    iterates frames(). Time spent in `on_packet` is not counted in `DecodedFrame.decode_s`.
     """
 
     def __init__(self, name: str, url: str, *, loop: bool = False, realtime: bool = True,
                  open_timeout: float = 5.0, read_timeout: float = 5.0,
                  backoff_initial: float = 1.0, backoff_max: float = 30.0,
-                 on_status: Callable[[CameraStatus], None] | None = None):
+                 on_status: Callable[[CameraStatus], None] | None = None,
+                 on_packet: PacketTap | None = None, on_disconnect: Callable[[], None] | None = None,
+                 decode: bool = True):
         self.name = name
         self.url = url
         self.loop = loop
@@ -147,6 +158,9 @@ class CameraSource:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.on_status = on_status
+        self.on_packet = on_packet
+        self.on_disconnect = on_disconnect
+        self.decode = decode
         self.is_rtsp = url.startswith(("rtsp://", "rtsps://"))
         self.is_device = url.startswith("/dev/video")
         self.is_file = not (self.is_rtsp or self.is_device)
@@ -154,7 +168,10 @@ class CameraSource:
         self.status = CameraStatus("starting", time.time(), None, None, 0)
 
     def frames(self, stop: threading.Event) -> Iterator[DecodedFrame]:
-        """Yield frames until `stop` is set or a file ends (loop=False); reconnect on failures."""
+        """Yield frames until `stop` is set or a file ends (loop=False); reconnect on failures.
+
+        With decode=False nothing is yielded: packets only go to on_packet (see run_packets).
+        """
         timeline = _Timeline()
         pacer = _Pacer() if self.is_file and self.realtime else None
         next_index = 0
@@ -166,14 +183,15 @@ class CameraSource:
             while not stop.is_set():
                 try:
                     with self._open() as container, closing(
-                        self._decode(container, stop, timeline, pacer, next_index)
-                    ) as decoded:
-                        for frame in decoded:
+                        self._read(container, stop, timeline, pacer, next_index)
+                    ) as items:
+                        for item in items:
                             if self.status.state != "online":
                                 ever_online, down_since, backoff = True, None, self.backoff_initial
                                 self._set_state("online")
-                            next_index = frame.index + 1
-                            yield frame
+                            if item is not None:
+                                next_index = item.index + 1
+                                yield item
                     if stop.is_set():
                         return
                     if self.is_file and self.loop:
@@ -206,9 +224,14 @@ class CameraSource:
         except av.ExitError as exc:
             raise _SourceError(self._failure(f"no answer within {self.open_timeout:g} s")) from exc
 
-    def _decode(self, container: av.container.InputContainer, stop: threading.Event,
-                timeline: _Timeline, pacer: _Pacer | None, first_index: int) -> Iterator[DecodedFrame]:
-        """The frames of one open container; returns at its end or when `stop` is set."""
+    def run_packets(self, stop: threading.Event) -> None:
+        """Run a source made with decode=False until `stop` is set or a file ends: packets go to on_packet."""
+        for _ in self.frames(stop):
+            pass
+
+    def _read(self, container: av.container.InputContainer, stop: threading.Event, timeline: _Timeline,
+              pacer: _Pacer | None, first_index: int) -> Iterator[DecodedFrame | None]:
+        """One open container: its frames, or with decode=False a None per packet; tells on_disconnect at the end."""
         if not container.streams.video:
             raise _SourceError(self._failure("no video stream"))
         stream = container.streams.video[0]
@@ -216,28 +239,84 @@ class CameraSource:
         stream.codec_context.thread_count = 1
         rate = stream.guessed_rate or stream.average_rate
         timeline.new_connection(float(1 / rate) if rate else DEFAULT_FRAME_S)
+        try:
+            if self.decode:
+                yield from self._decode(container, stream, stop, timeline, pacer, first_index)
+            else:
+                yield from self._demux(container, stream, stop, timeline, pacer)
+        finally:
+            if self.on_disconnect is not None:
+                self.on_disconnect()
+
+    def _decode(self, container: av.container.InputContainer, stream: VideoStream, stop: threading.Event,
+                timeline: _Timeline, pacer: _Pacer | None, first_index: int) -> Iterator[DecodedFrame]:
+        """The frames of one open container; returns at its end or when `stop` is set."""
         time_base = float(stream.time_base)
         index = first_index
-        with closing(container.decode(stream)) as decoded:
+        unattributed_s = 0.0  # demux and decode CPU of packets that have not produced a frame yet
+        with closing(self._packets(container, stream)) as packets:
             while not stop.is_set():
                 cpu_start = time.thread_time()
-                try:
-                    frame = next(decoded)
-                except StopIteration:
+                packet = next(packets, None)
+                if packet is None:
                     if index == first_index and self.is_file:
-                        raise _SourceError(self._failure("no frame could be decoded")) from None
+                        raise _SourceError(self._failure("no frame could be decoded"))
                     return
-                except av.ExitError as exc:
-                    raise _SourceError(self._failure(f"no data for {self.read_timeout:g} s")) from exc
-                decode_s = time.thread_time() - cpu_start
-                pts = timeline.place(None if frame.pts is None else frame.pts * time_base,
-                                     None if frame.dts is None else frame.dts * time_base)
-                if pacer is not None and pacer.wait(pts, stop):
+                frames = stream.codec_context.decode(packet)
+                unattributed_s += time.thread_time() - cpu_start
+                if self.on_packet is not None and packet.size:
+                    self.on_packet(packet, stream, time.time())
+                if not frames:
+                    continue
+                decode_s, unattributed_s = unattributed_s / len(frames), 0.0
+                for frame in frames:
+                    pts = timeline.place(None if frame.pts is None else frame.pts * time_base,
+                                         None if frame.dts is None else frame.dts * time_base)
+                    if pacer is not None and pacer.wait(pts, stop):
+                        return
+                    wall = time.time()
+                    self.status.last_frame_at = wall
+                    yield DecodedFrame(frame, pts, wall, decode_s, index)
+                    index += 1
+
+    def _demux(self, container: av.container.InputContainer, stream: VideoStream, stop: threading.Event,
+               timeline: _Timeline, pacer: _Pacer | None) -> Iterator[None]:
+        """Hand one open container's packets to on_packet (paced by dts for realtime files), None for each."""
+        time_base = float(stream.time_base)
+        count = 0
+        with closing(self._packets(container, stream)) as packets:
+            while not stop.is_set():
+                packet = next(packets, None)
+                if packet is None:
+                    if count == 0 and self.is_file:
+                        raise _SourceError(self._failure("no packet could be read"))
+                    return
+                if not packet.size:
+                    continue
+                if pacer is not None and pacer.wait(
+                        timeline.place(None, None if packet.dts is None else packet.dts * time_base), stop):
                     return
                 wall = time.time()
                 self.status.last_frame_at = wall
-                yield DecodedFrame(frame, pts, wall, decode_s, index)
-                index += 1
+                if self.on_packet is not None:
+                    self.on_packet(packet, stream, wall)
+                count += 1
+                yield None
+
+    def _packets(self, container: av.container.InputContainer, stream: VideoStream) -> Iterator[av.Packet]:
+        """The stream's packets, the empty ones that flush the decoder at the end included.
+
+        A read timeout becomes a _SourceError.
+        """
+        with closing(container.demux(stream)) as packets:
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    return
+                except av.ExitError as exc:
+                    raise _SourceError(self._failure(f"no data for {self.read_timeout:g} s")) from exc
+                yield packet
 
     def _failure(self, reason: str) -> str:
         if self.is_file:

@@ -194,6 +194,52 @@ def test_closing_the_generator_stops_the_source(demo_clip: Path):
     assert source.status.state == "stopped"
 
 
+def test_packet_tap_gets_every_packet_and_each_connection_end(demo_clip: Path):
+    tapped: list[tuple[int, int]] = []  # (connection, dts)
+    streams: list[object] = []
+    disconnects = 0
+
+    def on_packet(packet: av.Packet, stream, wall: float) -> None:
+        if not streams or streams[-1] is not stream:
+            streams.append(stream)
+        tapped.append((len(streams), packet.dts))
+
+    def on_disconnect() -> None:
+        nonlocal disconnects
+        disconnects += 1
+
+    source = CameraSource("loop", str(demo_clip), loop=True, realtime=False, on_packet=on_packet,
+                          on_disconnect=on_disconnect)
+    stop = threading.Event()
+    decode_s = []
+    for item in source.frames(stop):
+        decode_s.append(item.decode_s)
+        if len(decode_s) == 2 * CLIP_FRAMES + 10:
+            stop.set()
+
+    with av.open(str(demo_clip)) as container:
+        dts = [p.dts for p in container.demux(container.streams.video[0]) if p.size]
+    assert len(streams) == 3 and disconnects == 3, "a stream object and an end for each connection"
+    assert [d for c, d in tapped if c == 1] == [d for c, d in tapped if c == 2] == dts
+    assert all(s > 0 for s in decode_s)
+
+
+def test_record_only_source_demuxes_at_the_file_pace(demo_clip: Path):
+    walls: list[float] = []
+    stop = threading.Event()
+
+    def on_packet(packet: av.Packet, stream, wall: float) -> None:
+        walls.append(wall)
+        if len(walls) == 26:
+            stop.set()
+
+    source = CameraSource("main", str(demo_clip), decode=False, on_packet=on_packet)
+    source.run_packets(stop)
+
+    assert len(walls) == 26 and 0.9 < walls[-1] - walls[0] < 1.3, "25 frame times take 1 s"
+    assert source.status.state == "stopped" and source.status.last_frame_at == walls[-1]
+
+
 @pytest.mark.parametrize("kind", ["text", "audio", "truncated"])
 def test_unreadable_file_reports_a_clear_error(kind: str, demo_clip: Path, tmp_path: Path):
     path = tmp_path / f"{kind}.avi"
