@@ -1,0 +1,707 @@
+"""Recording: the camera's own packets remuxed into fragmented MP4 segments, never decoded or encoded.
+
+A `SegmentRecorder` per camera gets every video packet of the camera's connection (CameraSource's
+`on_packet` tap) in the camera's thread and writes segments of about `record.segment_seconds`,
+cut at keyframes only, to
+
+    media/<camera>/<YYYY-MM-DD>/<HH-MM-SS>-<ulid>.mp4   (relative to the data directory, UTC)
+
+Segments are fragmented MP4 (a fragment per keyframe, flushed to the file when the next keyframe
+arrives: a crash loses only the fragment in progress) that browsers play as they are, encrypted
+at rest (`EncryptedWriter`) when a key is given. Timestamps start near 0 in every segment. The
+segment's `recordings` row is inserted as 'writing' before its file is created and becomes
+'complete' (start, end, bytes) once the file is closed and synced. Its start is the wall-clock
+time of its first packet as the stream's own clock places it against the earliest-arriving
+packets (bursts and late packets do not shift it), and end - start is the stream's duration.
+A new segment starts, at the next keyframe, on a new connection, when timestamps jump (back,
+or forward by more than MAX_GAP_S) and when the stream's parameter sets change (resolution,
+codec settings).
+
+Modes: `continuous` writes everything; `events` keeps recent packets in a pre-roll ring and
+writes from (event start - pre_roll) until (last event end + post_roll); `off` writes nothing.
+While continuous recording is not allowed (disk full of protected footage) a continuous camera
+records as in events mode.
+
+`assemble_clip` joins segments into one MP4 (event clips, export), `reconcile` repairs at start-up
+what a crash left behind.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import sqlite3
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import av
+import sqlite_utils
+from av.container import OutputContainer
+from av.video.stream import VideoStream
+from ulid import ULID
+
+from vigia.appliance.cameras import BACKWARD_RESET_S, DEFAULT_FRAME_S
+from vigia.appliance.config import Record
+from vigia.appliance.encryption import EncryptedReader, EncryptedWriter, MediaCryptoError, open_media
+from vigia.appliance.storage import connect
+
+log = logging.getLogger(__name__)
+
+SEGMENT_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+MAX_GAP_S = 10.0            # a forward timestamp jump longer than this starts a new segment
+RING_SLACK_S = 3.0          # the pre-roll ring keeps this much more than pre_roll: events arrive after detection
+MAX_RING_BYTES = 16 << 20   # per camera; the oldest GOPs go first beyond it
+MAX_UNDATED = 64            # packets without a timestamp held at a connection's start until one has it
+RETRY_AFTER_FAILURE_S = 10.0  # no new segment for this long after a write failed (disk full, I/O error)
+
+
+class NoFootageError(LookupError):
+    """No recorded footage of the camera in the requested window."""
+
+
+@dataclass(slots=True)
+class _Held:
+    """A packet waiting in the pre-roll ring, with its repaired timestamps (stream ticks) and arrival time."""
+
+    packet: av.Packet
+    dts: int
+    pts: int
+    wall: float
+
+
+@dataclass
+class _Segment:
+    """One open segment file and its row."""
+
+    id: str
+    path: Path
+    container: OutputContainer
+    stream: VideoStream       # the output stream
+    sink: EncryptedWriter | None
+    tick_s: float             # seconds per tick of dts (the input stream's time base)
+    base: int                 # dts of the first packet: subtracted so the segment starts at 0
+    last_dts: int
+    # Wall-clock time of the first packet: the least (arrival - stream time) of the packets so
+    # far. Packets arrive late (the burst after a connection's probing, network stalls), never
+    # early, so this is the best estimate, and it keeps the row's end - start the stream's duration.
+    start: float
+
+    def write(self, packet: av.Packet, dts: int, pts: int, wall: float) -> None:
+        packet.stream = self.stream
+        packet.dts = dts - self.base
+        packet.pts = pts - self.base
+        self.container.mux_one(packet)
+        self.last_dts = dts
+        start = wall - (dts - self.base) * self.tick_s
+        if start < self.start:
+            self.start = start
+
+    def wall(self, dts: int) -> float:
+        return self.start + (dts - self.base) * self.tick_s
+
+    def finish(self) -> int:
+        """Write the last fragment, sync the file to disk, and return its size."""
+        self.container.close()
+        if self.sink is not None:
+            self.sink.close()  # writes the final chunk and fsyncs
+        else:
+            _fsync(self.path)
+        return self.path.stat().st_size
+
+    def abandon(self) -> None:
+        """Release the file after a failure, without raising."""
+        _quietly(self.container.close, *([self.sink.close] if self.sink is not None else []))
+
+
+class SegmentRecorder:
+    """Records one camera (see the module docstring).
+
+    `on_packet` and `connection_lost` are CameraSource's `on_packet` and `on_disconnect` and run,
+    with `close`, in the thread of the source that is recorded. `event_started`/`event_ended`
+    (an event's wall-clock start and end) and `set_continuous_allowed` may be called from any
+    thread (detection runs in another one when a separate main stream is recorded); they take
+    effect at the next packet. `on_error` hears of every failed write (the runtime pokes
+    retention on ENOSPC); recording failures never reach the camera: the recorder logs them,
+    marks the segment damaged and starts a new one RETRY_AFTER_FAILURE_S later.
+    """
+
+    def __init__(self, camera: str, record: Record, data_dir: str | Path, database: str | Path,
+                 key: bytes | None = None, *, max_ring_bytes: int = MAX_RING_BYTES,
+                 on_error: Callable[[Exception], None] | None = None):
+        self.camera = camera
+        self.record = record
+        self.data_dir = Path(data_dir)
+        self.key = key
+        self.max_ring_bytes = max_ring_bytes
+        self.on_error = on_error
+        self._db = connect(database)
+        self._continuous_allowed = True
+        self._event_hooks: deque[tuple[bool, float]] = deque()  # (started, wall time), not applied yet
+        self._open_events = 0
+        self._hold_until = -math.inf   # wall time until which footage is wanted after the last event
+        self._want_from = math.inf     # wall time the next segment should start from (pre-roll)
+        self._retry_after = -math.inf
+        self._now = -math.inf          # arrival time of the packet being handled
+        self._segment: _Segment | None = None
+        self._ring: deque[list[_Held]] = deque()  # GOPs, each starting at a keyframe
+        self._ring_bytes = 0
+        self._stream: VideoStream | None = None   # of the current connection
+        self._new_connection(None)
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def on_packet(self, packet: av.Packet, stream: VideoStream, wall: float) -> None:
+        """Take the next packet of the camera's connection, which arrived at `wall`."""
+        if self.record.mode == "off":
+            return
+        if self._event_hooks:
+            self._apply_event_hooks()
+        if stream is not self._stream:
+            self._new_connection(stream)
+        dts = packet.dts
+        if dts is None:
+            if self._last_dts is None:
+                if len(self._undated) < MAX_UNDATED:
+                    self._undated.append((packet, wall))
+                return
+            dts = self._last_dts + self._step
+        elif self._undated:  # the first timestamp of the connection dates the packets before it
+            undated, self._undated = self._undated, []
+            for back, (early, early_wall) in zip(range(len(undated), 0, -1), undated):
+                self._take(early, dts - back * self._step, early_wall)
+        self._take(packet, dts, wall)
+
+    def connection_lost(self) -> None:
+        """The camera's connection ended: finish the segment now rather than at the next packet."""
+        self._new_connection(None)
+
+    def event_started(self, wall_time: float) -> None:
+        self._event_hooks.append((True, wall_time))
+
+    def event_ended(self, wall_time: float) -> None:
+        self._event_hooks.append((False, wall_time))
+
+    def set_continuous_allowed(self, allowed: bool) -> None:
+        """Pause (False) or resume continuous recording; event recording goes on either way."""
+        self._continuous_allowed = allowed
+
+    def close(self) -> None:
+        """Finish the open segment and let go of the database (the camera has stopped)."""
+        self._new_connection(None)
+        if self._db is not None:
+            self._db.conn.close()
+            self._db = None
+
+    # -- packets --------------------------------------------------------------------------------
+
+    def _apply_event_hooks(self) -> None:
+        while self._event_hooks:
+            started, wall = self._event_hooks.popleft()
+            if started:
+                self._open_events += 1
+                if self._segment is None:
+                    self._want_from = min(self._want_from, wall - self.record.pre_roll)
+            else:
+                self._open_events = max(0, self._open_events - 1)
+                self._hold_until = max(self._hold_until, wall + self.record.post_roll)
+
+    def _new_connection(self, stream: VideoStream | None) -> None:
+        if self._segment is not None:
+            log.info("camera %s: %s: segment closed, the next starts at a keyframe", self.camera,
+                     "new connection" if stream is not None else "connection ended")
+            self._close_segment(self._segment.last_dts + self._step)
+        self._drop_ring()
+        self._stream = stream
+        self._last_dts: int | None = None
+        self._undated: list[tuple[av.Packet, float]] = []
+        self._params: bytes | None = None  # parameter sets the last keyframe carried
+        if stream is not None:
+            self._time_base = stream.time_base
+            rate = stream.guessed_rate or stream.average_rate
+            self._step = max(1, round(1 / ((rate or 1 / DEFAULT_FRAME_S) * self._time_base)))
+            self._max_gap = MAX_GAP_S / self._time_base
+            self._glitch = BACKWARD_RESET_S / self._time_base
+            self._codec = stream.codec_context.name
+
+    def _take(self, packet: av.Packet, dts: int, wall: float) -> None:
+        last = self._last_dts
+        if last is not None and not 0 < dts - last <= self._max_gap:
+            if dts <= last and last - dts < self._glitch:
+                dts = last + 1  # jitter: keep the stream going
+            else:
+                self._restart(f"timestamps jumped by {float((dts - last) * self._time_base):+.2f} s")
+        self._last_dts = dts
+        self._now = wall
+        pts = packet.pts
+        if pts is None or pts < dts:
+            pts = dts
+        if packet.is_keyframe:
+            params = parameter_sets(packet, self._codec)
+            if params is not None and params != self._params:
+                if self._params is not None:
+                    self._restart("the stream's parameter sets changed (resolution or codec settings)")
+                self._params = params
+            segment = self._segment
+            if segment is not None and (
+                not self._wanted(wall)
+                or (dts - segment.base) * self._time_base >= self.record.segment_seconds
+            ):
+                self._close_segment(dts)
+        if self._segment is not None:
+            self._write(packet, dts, pts, wall)
+            return
+        self._hold(_Held(packet, dts, pts, wall))
+        if self._ring and wall >= self._retry_after and self._wanted(wall):
+            self._open_from_ring()
+
+    def _wanted(self, wall: float) -> bool:
+        if self.record.mode == "continuous" and self._continuous_allowed:
+            return True
+        return self._open_events > 0 or wall <= self._hold_until
+
+    def _restart(self, reason: str) -> None:
+        """Close the segment and forget held packets: what follows cannot continue them."""
+        if self._segment is not None:
+            log.info("camera %s: %s: segment closed, the next starts at a keyframe", self.camera, reason)
+            self._close_segment(self._segment.last_dts + self._step)
+        self._drop_ring()
+
+    # -- pre-roll ring --------------------------------------------------------------------------
+
+    def _hold(self, held: _Held) -> None:
+        ring = self._ring
+        if held.packet.is_keyframe:
+            ring.append([held])
+        elif ring:
+            ring[-1].append(held)
+        else:
+            return  # nothing could decode it
+        self._ring_bytes += held.packet.size
+        keep_from = held.wall - self.record.pre_roll - RING_SLACK_S
+        while len(ring) > 1 and ring[1][0].wall <= keep_from:
+            self._drop_gop()
+        while ring and self._ring_bytes > self.max_ring_bytes:
+            self._drop_gop()
+
+    def _drop_gop(self) -> None:
+        self._ring_bytes -= sum(held.packet.size for held in self._ring.popleft())
+
+    def _drop_ring(self) -> None:
+        self._ring.clear()
+        self._ring_bytes = 0
+
+    def _open_from_ring(self) -> None:
+        """Start a segment at the last held keyframe at or before the wanted start (the first one if none is).
+
+        Continuous recording starts (or resumes) at the current GOP; events at their pre-roll.
+        """
+        start = self._now if self.record.mode == "continuous" and self._continuous_allowed else self._want_from
+        while len(self._ring) > 1 and self._ring[1][0].wall <= start:
+            self._drop_gop()
+        held = [item for gop in self._ring for item in gop]
+        self._drop_ring()
+        self._want_from = math.inf
+        first = held[0]
+        self._segment = self._open_segment(first.dts, first.wall)
+        for item in held:
+            if self._segment is None:
+                return
+            self._write(item.packet, item.dts, item.pts, item.wall)
+
+    # -- segment files --------------------------------------------------------------------------
+
+    def _open_segment(self, dts: int, wall: float) -> _Segment | None:
+        stream = self._stream
+        codec = stream.codec_context
+        segment_id = str(ULID.from_timestamp(wall))
+        when = datetime.fromtimestamp(wall, timezone.utc)
+        relative = f"media/{self.camera}/{when:%Y-%m-%d}/{when:%H-%M-%S}-{segment_id}.mp4"
+        path = self.data_dir / relative
+        sink = None
+        try:  # the row first: a crash never leaves a file without a row
+            self._db.execute(
+                "insert into recordings (id, camera, kind, path, start, state, encrypted, codec, width, height)"
+                " values (?, ?, 'segment', ?, ?, 'writing', ?, ?, ?, ?)",
+                [segment_id, self.camera, relative, wall, int(self.key is not None), codec.name, codec.width,
+                 codec.height])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sink = EncryptedWriter(path, self.key) if self.key is not None else None
+            container = av.open(sink if sink is not None else str(path), "w", format="mp4",
+                                container_options={"movflags": SEGMENT_MOVFLAGS, "flush_packets": "1"})
+            out = _add_stream(container, stream)
+            out.codec_context.width, out.codec_context.height = codec.width, codec.height
+            if self._params is not None:
+                out.codec_context.extradata = self._params
+        except (av.FFmpegError, OSError, sqlite3.Error, ValueError) as exc:
+            _quietly(*([sink.close] if sink is not None else []), lambda: path.unlink(missing_ok=True))
+            self._forget_row(segment_id)
+            self._failed(f"cannot start segment {relative}", exc)
+            return None
+        return _Segment(segment_id, path, container, out, sink, float(self._time_base), dts, dts, wall)
+
+    def _write(self, packet: av.Packet, dts: int, pts: int, wall: float) -> None:
+        segment = self._segment
+        try:
+            segment.write(packet, dts, pts, wall)
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            self._segment = None
+            segment.abandon()
+            self._finish_row(segment, "damaged", segment.last_dts, _size(segment.path))
+            self._failed(f"writing {segment.path} failed; segment marked damaged", exc)
+
+    def _close_segment(self, end_dts: int) -> None:
+        segment, self._segment = self._segment, None
+        try:
+            size = segment.finish()
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            segment.abandon()
+            self._finish_row(segment, "damaged", end_dts, _size(segment.path))
+            self._failed(f"closing {segment.path} failed; segment marked damaged", exc)
+            return
+        self._finish_row(segment, "complete", end_dts, size)
+
+    def _finish_row(self, segment: _Segment, state: str, end_dts: int, size: int) -> None:
+        try:
+            self._db.execute("update recordings set state = ?, start = ?, end = ?, bytes = ? where id = ?",
+                             [state, segment.start, segment.wall(end_dts), size, segment.id])
+        except sqlite3.Error as exc:  # start-up reconciliation repairs the row
+            log.error("camera %s: cannot mark segment %s %s: %s", self.camera, segment.id, state, exc)
+
+    def _forget_row(self, segment_id: str) -> None:
+        try:
+            self._db.execute("delete from recordings where id = ?", [segment_id])
+        except sqlite3.Error as exc:
+            log.error("camera %s: cannot delete the row of unstarted segment %s: %s", self.camera, segment_id, exc)
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        log.error("camera %s: recording: %s: %s", self.camera, what, exc)
+        self._retry_after = self._now + RETRY_AFTER_FAILURE_S
+        if self.on_error is not None:
+            self.on_error(exc)
+
+
+def parameter_sets(packet: av.Packet, codec: str) -> bytes | None:
+    """The parameter sets (H.264 SPS/PPS, HEVC VPS/SPS/PPS) an Annex B keyframe carries before its
+    first slice, joined with 4-byte start codes; None if it carries none (or is not Annex B)."""
+    if codec not in ("h264", "hevc"):
+        return None
+    view = memoryview(packet)
+    if view[:3] != b"\x00\x00\x01" and view[:4] != b"\x00\x00\x00\x01":
+        return None  # length-prefixed (from MP4, MKV, AVI): the parameter sets are in the extradata
+    data = bytes(view)
+    units = []
+    start_code = data.find(b"\x00\x00\x01")
+    while start_code >= 0 and start_code + 3 < len(data):
+        begin = start_code + 3
+        start_code = data.find(b"\x00\x00\x01", begin)
+        header = data[begin]
+        if codec == "h264":
+            kind = header & 0x1F
+            is_slice, is_param = 1 <= kind <= 5, kind in (7, 8)
+        else:
+            kind = (header >> 1) & 0x3F
+            is_slice, is_param = kind < 32, kind in (32, 33, 34)
+        if is_slice:
+            break
+        if is_param:  # a 4-byte start code's leading zero ends the unit before it: strip it
+            units.append(b"\x00\x00\x00\x01" + data[begin:start_code if start_code >= 0 else None].rstrip(b"\x00"))
+    return b"".join(units) or None
+
+
+# -- clips ------------------------------------------------------------------------------------
+
+
+class _ClipWriter:
+    """Appends the packets of successive segments to one MP4, timestamps made continuous."""
+
+    def __init__(self, path: Path, key: bytes | None):
+        self.path = path
+        self.sink = EncryptedWriter(path, key) if key is not None else None
+        # Faststart rewrites the file in a second pass, which a write-only encrypted file cannot
+        # do: encrypted clips are fragmented instead (browsers play both progressively).
+        options = {"movflags": SEGMENT_MOVFLAGS} if self.sink is not None else {"movflags": "+faststart"}
+        try:
+            self.container = av.open(self.sink if self.sink is not None else str(path), "w", format="mp4",
+                                     container_options=options)
+        except BaseException:
+            _quietly(*([self.sink.close] if self.sink is not None else []))
+            raise
+        self.stream: VideoStream | None = None
+        self.signature: tuple | None = None
+        self.next_start = Fraction(0)  # clip time (s) where the next segment's first packet goes
+        self.packets = 0
+
+    def accepts(self, stream: VideoStream) -> bool:
+        """Whether `stream` can continue the clip (same codec, size and parameter sets); sets the template first."""
+        codec = stream.codec_context
+        signature = (codec.name, codec.width, codec.height, codec.extradata)
+        if self.stream is None:
+            self.stream = _add_stream(self.container, stream)
+            self.signature = signature
+        return signature == self.signature
+
+    def append(self, packets: list[av.Packet], time_base: Fraction) -> None:
+        """Write one segment's run of packets (dts order, from a keyframe) after what is already in the clip."""
+        shift = math.ceil(self.next_start / time_base) - packets[0].dts
+        for packet in packets:
+            packet.stream = self.stream
+            packet.dts += shift
+            packet.pts = packet.dts if packet.pts is None else packet.pts + shift
+            self.container.mux_one(packet)
+        last = packets[-1]
+        # mux_one rebased the packet to the output stream's time base
+        self.next_start = (last.dts + max(1, last.duration or 0)) * last.time_base
+        self.packets += len(packets)
+
+    def close(self) -> None:
+        self.container.close()
+        if self.sink is not None:
+            self.sink.close()
+        else:
+            _fsync(self.path)
+
+    def abandon(self) -> None:
+        _quietly(self.container.close, *([self.sink.close] if self.sink is not None else []))
+
+
+def assemble_clip(db: sqlite_utils.Database, data_dir: str | Path, key: bytes | None, camera: str,
+                  start: float, end: float, out: str | Path, *, encrypt: bool = True) -> Path:
+    """Join the camera's segments covering [start, end] (wall clock) into one MP4 at `out`, without re-encoding.
+
+    The clip starts at the keyframe at or before `start` and stops after `end`; segments are read
+    through `open_media` (plain or encrypted) and follow each other without gaps in clip time.
+    Segments whose codec, size or parameter sets differ from the first one's are left out (logged).
+    The output is encrypted with `key` when one is given and `encrypt` is true (then fragmented,
+    as faststart needs a second pass over the file); otherwise plain with faststart. It is
+    written to a temporary file and renamed, so `out` never holds half a clip.
+    Raises NoFootageError when nothing was recorded in the window.
+    """
+    data_dir, out = Path(data_dir), Path(out)
+    rows = list(db.query(
+        "select path, start from recordings where camera = ? and kind = 'segment'"
+        " and state in ('complete', 'writing') and start <= ? and (end is null or end > ?) order by start",
+        [camera, end, start],
+    ))
+    window = f"between {iso_time(start)} and {iso_time(end)}"
+    if not rows:
+        raise NoFootageError(f"camera {camera!r} has no footage {window}")
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(8)}.tmp")
+    clip = None
+    try:
+        clip = _ClipWriter(tmp, key if encrypt else None)
+        for row in rows:
+            _append_segment(clip, data_dir / row["path"], key, row["start"], start, end)
+        if clip.packets == 0:
+            raise NoFootageError(f"camera {camera!r} has no readable footage {window}")
+        clip.close()
+        os.replace(tmp, out)
+    except BaseException:
+        if clip is not None:
+            clip.abandon()
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _append_segment(clip: _ClipWriter, path: Path, key: bytes | None, segment_start: float,
+                    start: float, end: float) -> None:
+    """Append the packets of one segment that fall in [start, end], from the keyframe at or before `start`."""
+    with open_media(path, key) as media, av.open(media) as container:
+        stream = container.streams.video[0]
+        if not clip.accepts(stream):
+            log.warning("clip: %s left out: its codec, size or parameter sets differ from the clip's", path)
+            return
+        time_base = stream.time_base
+        taken: list[av.Packet] = []
+        first_dts = None
+        try:
+            for packet in container.demux(stream):
+                if packet.dts is None:
+                    continue  # the flushing packet at the end
+                first_dts = packet.dts if first_dts is None else first_dts
+                wall = segment_start + float((packet.dts - first_dts) * time_base)
+                if wall > end:
+                    break
+                if wall <= start and packet.is_keyframe:
+                    taken = []  # a later keyframe at or before `start`: begin there
+                if taken or packet.is_keyframe:
+                    taken.append(packet)
+        except av.FFmpegError as exc:  # a segment still being written may end in a partial fragment
+            log.warning("clip: %s read up to an error: %s", path, exc)
+        if taken:
+            clip.append(taken, time_base)
+
+
+# -- start-up repair --------------------------------------------------------------------------
+
+
+def reconcile(db: sqlite_utils.Database, data_dir: str | Path, key: bytes | None) -> dict[str, int]:
+    """Repair what a crash left behind; run at start-up before any recorder.
+
+    - rows left 'writing': the file is cut back to its last whole fragment (an encrypted one is
+      rewritten complete) and the row becomes 'complete', with its end from the last packet, or
+      'damaged' when no packet is left (or the file cannot be read);
+    - rows whose file is missing are deleted (events pointing to them as clip lose the link);
+    - files under media/ that no row names are deleted: the recorder inserts a row before it
+      creates a file and retention deletes a file before its row, so such a file is an
+      unfinished temporary (a clip being assembled) or a stray, never footage known to the
+      appliance. Empty directories go too.
+
+    Returns counts: completed, damaged, missing (rows deleted), orphans (files deleted).
+    """
+    data_dir = Path(data_dir)
+    counts = {"completed": 0, "damaged": 0, "missing": _delete_rows_without_files(db, data_dir), "orphans": 0}
+    for row in list(db.query("select id, path, start, encrypted from recordings where state = 'writing'")):
+        path = data_dir / row["path"]
+        try:
+            end = _repair_segment(path, key if row["encrypted"] else None, row["start"])
+        except (av.FFmpegError, MediaCryptoError, OSError, IndexError) as exc:
+            log.error("reconcile: %s is unreadable: %s", path, exc)
+            end = None
+        state = "complete" if end is not None else "damaged"
+        counts["completed" if end is not None else "damaged"] += 1
+        db.execute("update recordings set state = ?, end = ?, bytes = ? where id = ?",
+                   [state, end, _size(path), row["id"]])
+        log.info("reconcile: %s left by a crash is now %s", row["path"], state)
+    counts["orphans"] = _delete_orphan_files(db, data_dir)
+    return counts
+
+
+def _delete_rows_without_files(db: sqlite_utils.Database, data_dir: Path) -> int:
+    gone: list[str] = []
+    directory, names = None, set()
+    for row in db.query("select id, path from recordings order by path"):
+        parent, _, name = row["path"].rpartition("/")
+        if parent != directory:  # rows come sorted by path: each directory is listed once
+            directory = parent
+            try:
+                names = set(os.listdir(data_dir / parent))
+            except OSError:
+                names = set()
+        if name not in names:
+            gone.append(row["id"])
+    for first in range(0, len(gone), 500):
+        batch = gone[first:first + 500]
+        marks = ",".join("?" * len(batch))
+        with db.atomic():
+            db.execute(f"update events set clip = null where clip in ({marks})", batch)
+            db.execute(f"delete from recordings where id in ({marks})", batch)
+    if gone:
+        log.warning("reconcile: %d recordings had no file and were removed", len(gone))
+    return len(gone)
+
+
+def _delete_orphan_files(db: sqlite_utils.Database, data_dir: Path) -> int:
+    media = data_dir / "media"
+    removed = 0
+    for directory, _subdirectories, files in os.walk(media, topdown=False):
+        if files:
+            prefix = Path(directory).relative_to(data_dir).as_posix() + "/"
+            known = {
+                path[len(prefix):] for (path,) in db.execute(
+                    "select path from recordings where path >= ? and path < ?", [prefix, prefix[:-1] + "0"])
+            }
+            for name in files:
+                if name not in known:
+                    os.unlink(os.path.join(directory, name))
+                    log.warning("reconcile: removed %s: no recording names it", os.path.join(directory, name))
+                    removed += 1
+        if directory != str(media) and not os.listdir(directory):
+            os.rmdir(directory)
+    return removed
+
+
+def _repair_segment(path: Path, key: bytes | None, start: float) -> float | None:
+    """Cut an unfinished segment back to its last whole fragment; its end (wall clock), None if nothing is left."""
+    with open_media(path, key) as media:
+        size = media.seek(0, os.SEEK_END)
+        keep = _whole_boxes_end(media, size)
+        complete = not isinstance(media, EncryptedReader) or media.complete
+    if key is None:
+        if keep < size:
+            os.truncate(path, keep)
+    elif keep < size or not complete:
+        _rewrite_encrypted(path, key, keep)
+    with open_media(path, key) as media, av.open(media) as container:
+        stream = container.streams.video[0]
+        first = last = None
+        for packet in container.demux(stream):
+            if packet.dts is not None:
+                first = packet.dts if first is None else first
+                last = packet.dts + (packet.duration or 0)
+    return None if first is None else start + float((last - first) * stream.time_base)
+
+
+def _whole_boxes_end(media: BinaryIO, size: int) -> int:
+    """The offset just past the last whole top-level MP4 box (a moof counts only with the mdat after it)."""
+    offset = keep = 0
+    while offset + 8 <= size:
+        media.seek(offset)
+        header = media.read(16)
+        box_size, box_type = int.from_bytes(header[:4], "big"), header[4:8]
+        if box_size == 1 and len(header) == 16:
+            box_size = int.from_bytes(header[8:16], "big")
+        if box_size < 8 or offset + box_size > size:
+            break
+        offset += box_size
+        if box_type != b"moof":
+            keep = offset
+    return keep
+
+
+def _rewrite_encrypted(path: Path, key: bytes, length: int) -> None:
+    """Replace an encrypted file with its first `length` plaintext bytes, complete (fresh nonces)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with EncryptedReader(path, key) as reader, EncryptedWriter(tmp, key, reader.chunk_size) as writer:
+            left = length
+            while left > 0:
+                chunk = reader.read(min(reader.chunk_size, left))
+                writer.write(chunk)
+                left -= len(chunk)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _add_stream(container: OutputContainer, template: VideoStream) -> VideoStream:
+    """An output stream with `template`'s codec parameters; HEVC tagged hvc1, the tag Safari plays."""
+    out = container.add_stream_from_template(template)
+    if template.codec_context.name == "hevc":
+        out.codec_context.codec_tag = "hvc1"
+    return out
+
+
+def _quietly(*steps: Callable[[], object]) -> None:
+    """Run each cleanup step, ignoring I/O errors: the failure that called for it is already reported."""
+    for step in steps:
+        try:
+            step()
+        except (av.FFmpegError, OSError, ValueError):
+            pass
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def iso_time(wall: float) -> str:
+    """`wall` (epoch seconds) as UTC ISO 8601, to the second."""
+    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds")
