@@ -66,6 +66,20 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--model", help="ONNX file or model store name (overrides the config)")
     analyze.set_defaults(handler=_analyze)
 
+    export = commands.add_parser("export", help="one camera's footage over a time window as a single MP4 (no re-encode)")
+    export.add_argument("out", type=Path, help="the MP4 to write")
+    export.add_argument("--camera", required=True)
+    export.add_argument("--from", dest="start", required=True, type=_when, help="ISO 8601 time (local unless it has an offset) or epoch seconds")
+    export.add_argument("--to", dest="end", required=True, type=_when)
+    export.add_argument("-c", "--config", type=Path, help="the appliance's config (data directory and key); default: VIGIA_DATA_DIR")
+    export.set_defaults(handler=_export)
+
+    clip = commands.add_parser("clip", help="an event's clip (pre- and post-roll included) as a plain MP4")
+    clip.add_argument("event_id")
+    clip.add_argument("out", type=Path)
+    clip.add_argument("-c", "--config", type=Path)
+    clip.set_defaults(handler=_clip)
+
     config = commands.add_parser("config", help="configuration files").add_subparsers(metavar="ACTION")
     check = config.add_parser("check", help="validate a config file, reporting every error with its line")
     check.add_argument("file", type=Path)
@@ -174,6 +188,70 @@ def _analyze(args) -> int:
     finally:
         detector.close()
     print(json.dumps(result.to_json(), indent=None if args.json else 2))
+    return 0
+
+
+def _when(text: str) -> float:
+    """An ISO 8601 time (local time unless it carries an offset) or epoch seconds."""
+    from datetime import datetime
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use 2026-11-25T14:30:00 or epoch seconds)") from None
+
+
+def _storage(config_path: Path | None):
+    """The storage settings and media key of the appliance whose footage is read."""
+    from vigia.appliance.config import Storage
+    from vigia.appliance.encryption import load_or_create_key
+
+    storage = load_config(config_path).storage if config_path else Storage()
+    key = load_or_create_key(storage.media_key) if storage.media_key.exists() else None
+    return storage, key
+
+
+def _export(args) -> int:
+    from vigia.appliance.export import ExportError, export
+
+    storage, key = _storage(args.config)
+    try:
+        out = export(storage.database, storage.data_dir, key, args.camera, args.start, args.end, args.out)
+    except ExportError as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 1
+    print(f"exported {out}")
+    return 0
+
+
+def _clip(args) -> int:
+    from vigia.appliance.export import ExportError, export
+    from vigia.appliance.storage import connect
+
+    storage, key = _storage(args.config)
+    config = load_config(args.config) if args.config else None
+    db = connect(storage.database)
+    row = db.execute("select camera, started_at, ended_at from events where id = ?", [args.event_id]).fetchone()
+    db.conn.close()
+    if row is None:
+        print(f"vigia: no event {args.event_id!r}", file=sys.stderr)
+        return 1
+    camera, started_at, ended_at = row
+    from vigia.appliance.config import Record
+
+    cameras = {c.name: c.record for c in config.cameras} if config else {}
+    record = cameras.get(camera, Record())
+    start, end = started_at - record.pre_roll, (ended_at or started_at) + record.post_roll
+    try:
+        out = export(storage.database, storage.data_dir, key, camera, start, end, args.out)
+    except ExportError as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 1
+    print(f"clip of event {args.event_id}: {out}")
     return 0
 
 

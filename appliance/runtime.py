@@ -6,6 +6,7 @@ with backoff and its state shows as offline.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -17,12 +18,15 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vigia.appliance.cameras import CameraSource, CameraStatus
-from vigia.appliance.config import Config
+from vigia.appliance.config import Camera, Config
+from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.events import EventChange
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.pipeline import CameraPipeline
+from vigia.appliance.recording import SegmentRecorder, reconcile
+from vigia.appliance.retention import RetentionReport, RetentionWorker
 from vigia.appliance.snapshots import SnapshotWriter
-from vigia.appliance.storage import EventWriter
+from vigia.appliance.storage import EventWriter, connect
 from vigia.inference.coco import COCO_CLASSES
 from vigia.inference.factory import create_detector
 from vigia.inference.model_store import resolve
@@ -55,6 +59,8 @@ class Appliance:
     def start(self) -> None:
         cfg = self.config
         cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
+        self.key = load_or_create_key(cfg.storage.media_key) if cfg.storage.encrypt else None
+        self._reconcile()
         self.detector = open_detector(cfg)
         workers = cfg.detector.workers or os.cpu_count() or 1
         backend = self.detector.name
@@ -69,39 +75,105 @@ class Appliance:
 
         self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
         self.events = EventWriter(cfg.storage.database)
-        self.snapshots = SnapshotWriter()
+        self.snapshots = SnapshotWriter(key=self.key)
+        self.recorders: dict[str, SegmentRecorder] = {}
+        self.retention = RetentionWorker(cfg.storage.database, cfg, on_report=self._on_retention, metrics=self.metrics)
         for camera in cfg.cameras:
-            if not camera.enabled:
-                continue
-            pipeline = CameraPipeline(
-                camera=camera,
-                pool=self.pool,
-                input_size=self.detector.input_size,
-                class_names=self.detector.class_names,
-                kept_classes=cfg.detector.classes,
-                metrics=self.metrics,
-                on_change=self._on_change,
-                snapshots=self.snapshots,
-                data_dir=cfg.storage.data_dir,
-            )
-            source = CameraSource(
-                camera.name, camera.url, loop=camera.loop, realtime=camera.realtime,
-                on_status=lambda status, name=camera.name: self._on_status(name, status),
-            )
-            thread = threading.Thread(target=self._run_camera, args=(pipeline, source), name=f"camera-{camera.name}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
-        log.info("appliance started: %d cameras, detector %s with %d workers", len(self._threads), backend, workers)
+            if camera.enabled:
+                self._start_camera(camera)
+        log.info("appliance started: %d cameras, detector %s with %d workers, media %s", len(self.recorders) or
+                 sum(c.enabled for c in cfg.cameras), backend, workers, "encrypted" if self.key else "plain")
 
-    def _run_camera(self, pipeline: CameraPipeline, source: CameraSource) -> None:
+    def _reconcile(self) -> None:
+        """Crash safety: before anything records, repair what a killed process left behind."""
+        db = connect(self.config.storage.database)
+        try:
+            integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+            if integrity != "ok":
+                log.error("database %s failed its integrity check: %s", self.config.storage.database, integrity)
+            repaired = reconcile(db, self.config.storage.data_dir, self.key)
+            if any(repaired.values()):
+                log.warning("start-up reconciliation of recordings: %s", repaired)
+        finally:
+            db.conn.close()
+
+    def _start_camera(self, camera: Camera) -> None:
+        cfg = self.config
+        recorder = None
+        if camera.record.mode != "off":
+            recorder = SegmentRecorder(camera.name, camera.record, cfg.storage.data_dir, cfg.storage.database,
+                                       self.key, on_error=self._on_record_error)
+            self.recorders[camera.name] = recorder
+        # Recording taps the detection connection unless the camera names a main stream of its own.
+        tap = recorder if recorder is not None and camera.record.url is None else None
+        pipeline = CameraPipeline(
+            camera=camera,
+            pool=self.pool,
+            input_size=self.detector.input_size,
+            class_names=self.detector.class_names,
+            kept_classes=cfg.detector.classes,
+            metrics=self.metrics,
+            on_change=self._on_change,
+            snapshots=self.snapshots,
+            data_dir=cfg.storage.data_dir,
+        )
+        source = CameraSource(
+            camera.name, camera.url, loop=camera.loop, realtime=camera.realtime,
+            on_status=lambda status, name=camera.name: self._on_status(name, status),
+            on_packet=tap.on_packet if tap else None, on_disconnect=tap.connection_lost if tap else None,
+        )
+        self._spawn(f"camera-{camera.name}", self._run_camera, pipeline, source, tap)
+        if recorder is not None and camera.record.url is not None:
+            main = CameraSource(
+                f"{camera.name}-main", camera.record.url, loop=camera.loop, realtime=camera.realtime, decode=False,
+                on_status=lambda status, name=camera.name: self._on_status(f"{name}-main", status),
+                on_packet=recorder.on_packet, on_disconnect=recorder.connection_lost,
+            )
+            self._spawn(f"record-{camera.name}", self._run_recording, main, recorder)
+
+    def _spawn(self, name: str, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _run_camera(self, pipeline: CameraPipeline, source: CameraSource, recorder: SegmentRecorder | None) -> None:
         try:
             pipeline.run(source.frames(self._stop))
         except Exception:
             log.exception("camera %s stopped on an unexpected error", pipeline.camera.name)
             self._on_status(pipeline.camera.name, CameraStatus("offline", time.time(), "internal error (see log)", None, 0))
+        finally:
+            if recorder is not None:
+                recorder.close()
+
+    def _run_recording(self, source: CameraSource, recorder: SegmentRecorder) -> None:
+        try:
+            source.run_packets(self._stop)
+        except Exception:
+            log.exception("recording of %s stopped on an unexpected error", source.name)
+        finally:
+            recorder.close()
+
+    def _on_retention(self, report: RetentionReport) -> None:
+        for recorder in list(self.recorders.values()):
+            recorder.set_continuous_allowed(not report.protected_only)
+        if report.alert:
+            log.error("%s", report.alert)
+
+    def _on_record_error(self, exc: Exception) -> None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            self.retention.poke()
 
     def _on_change(self, change: EventChange) -> None:
-        self.events.put(change.event)
+        """Runs in the event's camera thread."""
+        event = change.event
+        recorder = self.recorders.get(event.camera)
+        if recorder is not None:
+            if change.change == "open":
+                recorder.event_started(event.started_at)
+            elif change.change == "close":
+                recorder.event_ended(event.ended_at)
+        self.events.put(event)
         for observer in self.observers:
             observer(change)
 
@@ -129,6 +201,7 @@ class Appliance:
         self.pool.close()
         self.snapshots.close()
         self.events.close()
+        self.retention.close()
         self.detector.close()
 
     # -- HTTP at the edge -----------------------------------------------------------------------

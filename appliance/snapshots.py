@@ -15,6 +15,8 @@ from pathlib import Path
 import av
 import cv2
 
+from vigia.appliance.encryption import write_encrypted
+
 log = logging.getLogger(__name__)
 
 MAX_WIDTH = 1280   # a 4K camera's snapshot is shrunk to this: plenty for a guard, a quarter of the bytes
@@ -50,7 +52,6 @@ def render(frame: av.VideoFrame, box, caption: str) -> bytes:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -58,7 +59,8 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 class SnapshotWriter:
-    def __init__(self, max_queue: int = 64):
+    def __init__(self, max_queue: int = 64, key: bytes | None = None):
+        self._key = key  # encrypt snapshots at rest with the device's media key
         self._queue: queue.Queue[SnapshotJob | None] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name="snapshot-writer", daemon=True)
         self._thread.start()
@@ -86,7 +88,12 @@ class SnapshotWriter:
             try:
                 if job is None:
                     return
-                write_atomically(job.path, render(job.frame, job.box, job.caption))
+                data = render(job.frame, job.box, job.caption)
+                job.path.parent.mkdir(parents=True, exist_ok=True)
+                if self._key is not None:
+                    write_encrypted(job.path, data, self._key)
+                else:
+                    write_atomically(job.path, data)
             except (OSError, ValueError) as exc:
                 log.error("snapshot %s not written: %s", job.path, exc)
             finally:

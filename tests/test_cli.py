@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from vigia.appliance.encryption import open_media
 from vigia.appliance.storage import connect, list_events
 
 
@@ -111,4 +112,22 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
     deadline = time.monotonic() + 5
     while not snapshot.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert snapshot.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert snapshot.read_bytes()[:4] == b"VGM1"  # encrypted at rest by default ...
+    key = (tmp_path / "keys" / "media.key").read_bytes()
+    with open_media(snapshot, key) as media:
+        assert media.read(3) == b"\xff\xd8\xff"  # ... and a JPEG inside
+    segments = list((tmp_path / "media" / "concourse").rglob("*.mp4"))
+    assert segments, "events mode recorded footage around the events"
+
+    # The event's clip, pre-roll included, comes out as a plain MP4 any player opens.
+    first = min(closed, key=lambda e: e.started_at)
+    clip = tmp_path / "clip.mp4"
+    done = vigia("clip", first.id, clip, env=env)
+    assert done.returncode == 0, done.stderr
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name,width",
+                            "-of", "json", str(clip)], capture_output=True, text=True, check=True)
+    info = json.loads(probe.stdout)
+    assert info["streams"][0]["codec_name"] == "h264" and info["streams"][0]["width"] == 1280
+    assert float(info["format"]["duration"]) >= 1.0
+    missing = vigia("export", tmp_path / "x.mp4", "--camera", "nosuch", "--from", "2020-01-01T00:00:00", "--to", "2020-01-01T00:01:00", env=env)
+    assert missing.returncode == 1 and "unknown camera 'nosuch'" in missing.stderr
