@@ -229,29 +229,29 @@ def _export(args) -> int:
 
 
 def _clip(args) -> int:
-    from vigia.appliance.export import ExportError, export
+    import shutil
+
+    from vigia.appliance.config import Record
+    from vigia.appliance.encryption import open_media
+    from vigia.appliance.export import ExportError, event_clip
     from vigia.appliance.storage import connect
 
     storage, key = _storage(args.config)
-    config = load_config(args.config) if args.config else None
     db = connect(storage.database)
-    row = db.execute("select camera, started_at, ended_at from events where id = ?", [args.event_id]).fetchone()
+    row = db.execute("select camera from events where id = ?", [args.event_id]).fetchone()
     db.conn.close()
     if row is None:
         print(f"vigia: no event {args.event_id!r}", file=sys.stderr)
         return 1
-    camera, started_at, ended_at = row
-    from vigia.appliance.config import Record
-
-    cameras = {c.name: c.record for c in config.cameras} if config else {}
-    record = cameras.get(camera, Record())
-    start, end = started_at - record.pre_roll, (ended_at or started_at) + record.post_roll
+    cameras = {c.name: c.record for c in load_config(args.config).cameras} if args.config else {}
     try:
-        out = export(storage.database, storage.data_dir, key, camera, start, end, args.out)
+        kept = event_clip(storage.database, storage.data_dir, key, args.event_id, cameras.get(row[0], Record()))
     except ExportError as exc:
         print(f"vigia: {exc}", file=sys.stderr)
         return 1
-    print(f"clip of event {args.event_id}: {out}")
+    with open_media(kept, key) as media, open(args.out, "wb") as out:
+        shutil.copyfileobj(media, out, 1 << 20)
+    print(f"clip of event {args.event_id}: {args.out}")
     return 0
 
 

@@ -1,8 +1,13 @@
-"""Export: one camera's footage over a time window as a single plain MP4 that any player opens."""
+"""Export: one camera's footage over a time window as a single plain MP4 that any player opens,
+and event clips kept beside the footage they come from."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from ulid import ULID
+
+from vigia.appliance.config import Record
 from vigia.appliance.encryption import MediaCryptoError
 from vigia.appliance.recording import NoFootageError, assemble_clip, iso_time
 from vigia.appliance.storage import connect
@@ -48,5 +53,48 @@ def export(db_path: str | Path, data_dir: str | Path, key: bytes | None, camera:
                 f"camera {camera!r} has no footage between {iso_time(start)} and {iso_time(end)} ({where})") from None
         except MediaCryptoError as exc:
             raise ExportError(f"camera {camera!r}: the footage cannot be decrypted: {exc}") from None
+    finally:
+        db.conn.close()
+
+
+def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, event_id: str, record: Record) -> Path:
+    """The event's clip (pre- and post-roll included), assembled from its camera's segments once and kept.
+
+    The clip is a `recordings` row of kind 'clip' (encrypted like all media when `key` is given)
+    that the event row points to (`events.clip`); retention deletes it with its event. Footage of
+    an event that is still open, or whose post-roll is still being recorded, is assembled up to now.
+    """
+    data_dir = Path(data_dir)
+    db = connect(db_path)
+    try:
+        event = db.execute("select camera, started_at, ended_at, clip from events where id = ?", [event_id]).fetchone()
+        if event is None:
+            raise ExportError(f"no event {event_id!r}")
+        camera, started_at, ended_at, clip_id = event
+        if clip_id is not None:
+            row = db.execute("select path from recordings where id = ? and state = 'complete'", [clip_id]).fetchone()
+            if row is not None and (data_dir / row[0]).is_file():
+                return data_dir / row[0]
+        start, end = started_at - record.pre_roll, (ended_at or started_at) + record.post_roll
+        finished = ended_at is not None and end <= time.time()
+        relative = f"media/{camera}/clips/{event_id}.mp4"
+        out = data_dir / relative
+        out.parent.mkdir(parents=True, exist_ok=True)
+        clip_id = str(ULID.from_timestamp(start))
+        if finished:  # the row comes before the file, as for segments: a crash leaves no unknown file
+            db["recordings"].insert({"id": clip_id, "camera": camera, "kind": "clip", "path": relative, "start": start,
+                                     "state": "writing", "encrypted": int(key is not None)}, replace=True)
+        try:
+            assemble_clip(db, data_dir, key, camera, start, end, out)
+        except NoFootageError as exc:
+            if finished:
+                db.execute("delete from recordings where id = ?", [clip_id])
+            raise ExportError(str(exc)) from None
+        if finished:
+            with db.atomic():
+                db.execute("update recordings set state = 'complete', end = ?, bytes = ? where id = ?",
+                           [end, out.stat().st_size, clip_id])
+                db.execute("update events set clip = ? where id = ?", [clip_id, event_id])
+        return out
     finally:
         db.conn.close()

@@ -24,6 +24,8 @@ class Metrics:
     camera_state: Enum
     camera_reconnects: Gauge
     detector_backlog: Gauge
+    recording_errors: Counter
+    recordings_reconciled: Counter
     retention_deleted_bytes: Counter
     disk_free_ratio: Gauge
     recording_paused: Gauge
@@ -48,6 +50,10 @@ class Metrics:
             camera_state=Enum("vigia_camera_state", "Connection state of each camera", ["camera"], states=CAMERA_STATES, registry=r),
             camera_reconnects=Gauge("vigia_camera_reconnects", "Reconnections since start", ["camera"], registry=r),
             detector_backlog=Gauge("vigia_detector_backlog", "Images waiting for the detector", registry=r),
+            recording_errors=Counter("vigia_recording_errors", "Failed recording writes (disk full, I/O)", ["camera"], registry=r),
+            recordings_reconciled=Counter(
+                "vigia_recordings_reconciled", "Recordings repaired or removed at start-up after a crash", ["outcome"], registry=r,
+            ),
             retention_deleted_bytes=Counter(
                 "vigia_retention_deleted_bytes", "Media bytes deleted by retention, by reason", ["reason"], registry=r,
             ),

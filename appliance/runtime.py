@@ -92,6 +92,8 @@ class Appliance:
             if integrity != "ok":
                 log.error("database %s failed its integrity check: %s", self.config.storage.database, integrity)
             repaired = reconcile(db, self.config.storage.data_dir, self.key)
+            for outcome, count in repaired.items():
+                self.metrics.recordings_reconciled.labels(outcome).inc(count)
             if any(repaired.values()):
                 log.warning("start-up reconciliation of recordings: %s", repaired)
         finally:
@@ -102,7 +104,7 @@ class Appliance:
         recorder = None
         if camera.record.mode != "off":
             recorder = SegmentRecorder(camera.name, camera.record, cfg.storage.data_dir, cfg.storage.database,
-                                       self.key, on_error=self._on_record_error)
+                                       self.key, on_error=lambda exc, name=camera.name: self._on_record_error(name, exc))
             self.recorders[camera.name] = recorder
         # Recording taps the detection connection unless the camera names a main stream of its own.
         tap = recorder if recorder is not None and camera.record.url is None else None
@@ -160,7 +162,8 @@ class Appliance:
         if report.alert:
             log.error("%s", report.alert)
 
-    def _on_record_error(self, exc: Exception) -> None:
+    def _on_record_error(self, camera: str, exc: Exception) -> None:
+        self.metrics.recording_errors.labels(camera).inc()
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             self.retention.poke()
 

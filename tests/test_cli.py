@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from vigia.appliance.config import Record
 from vigia.appliance.encryption import open_media
+from vigia.appliance.export import event_clip
 from vigia.appliance.storage import connect, list_events
 
 
@@ -129,5 +131,12 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
     info = json.loads(probe.stdout)
     assert info["streams"][0]["codec_name"] == "h264" and info["streams"][0]["width"] == 1280
     assert float(info["format"]["duration"]) >= 1.0
+    db = connect(tmp_path / "vigia.db")
+    clip_of = lambda: db.execute("select clip from events where id = ?", [first.id]).fetchone()[0]  # noqa: E731
+    assert clip_of() is None  # its post-roll is still to come: assembled up to now, not kept yet
+    kept = event_clip(tmp_path / "vigia.db", tmp_path, key, first.id, Record(post_roll=0))
+    assert db.execute("select kind, state, path from recordings where id = ?", [clip_of()]).fetchone() == (
+        "clip", "complete", str(kept.relative_to(tmp_path)))
+    assert event_clip(tmp_path / "vigia.db", tmp_path, key, first.id, Record(post_roll=0)) == kept  # kept once
     missing = vigia("export", tmp_path / "x.mp4", "--camera", "nosuch", "--from", "2020-01-01T00:00:00", "--to", "2020-01-01T00:01:00", env=env)
     assert missing.returncode == 1 and "unknown camera 'nosuch'" in missing.stderr
