@@ -39,6 +39,7 @@ test: setup
 bench: setup
 	$(BIN)/vigia bench capacity --json
 	$(BIN)/vigia bench fidelity --json
+	$(BIN)/vigia bench storage --json
 
 clean:
 	rm -rf $(VENV) var test-artifacts *.egg-info

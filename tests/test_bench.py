@@ -27,3 +27,13 @@ def test_fidelity_bench_prints_its_keys():
     assert result["baseline_tracks"] >= 20
     assert 0 <= result["track_recall"] <= 1
     assert 0 < result["detector_calls_ratio"] <= 0.25  # 5 fps of a 25 fps clip, at most
+
+
+def test_storage_bench_prints_its_keys():
+    result = bench("storage", "--events", "3000")
+    for key in ("record_cpu_per_stream_second", "record_vs_decode_ratio", "encrypt_cpu_per_stream_second",
+                "clip_assembly_ms", "event_insert_per_s", "event_query_p95_ms", "days_of_footage_on_256gb"):
+        assert key in result, key
+    assert result["events_stored"] == 3000
+    assert 25 <= result["clip_seconds"] <= 40  # a 30 s window, from the keyframe before it
+    assert 0 < result["days_of_footage_on_256gb"]
