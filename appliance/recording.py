@@ -622,6 +622,8 @@ def _repair_segment(path: Path, key: bytes | None, start: float) -> float | None
         size = media.seek(0, os.SEEK_END)
         keep = _whole_boxes_end(media, size)
         complete = not isinstance(media, EncryptedReader) or media.complete
+    if keep == 0:  # not one whole box reached the disk (an encrypted writer holds the first 64 KiB back)
+        return None
     if key is None:
         if keep < size:
             os.truncate(path, keep)
