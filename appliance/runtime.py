@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ def open_detector(config: Config) -> Detector:
 class Appliance:
     config: Config
     observers: list[Callable[[EventChange], None]] = field(default_factory=list)
+    retention_interval: float = 60.0  # seconds between retention passes (besides the one at start and on disk full)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics.create()
@@ -74,10 +76,11 @@ class Appliance:
             inference_cpu.inc(cpu)
 
         self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
-        self.events = EventWriter(cfg.storage.database)
-        self.snapshots = SnapshotWriter(key=self.key)
+        self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error)
+        self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
         self.recorders: dict[str, SegmentRecorder] = {}
-        self.retention = RetentionWorker(cfg.storage.database, cfg, on_report=self._on_retention, metrics=self.metrics)
+        self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
+                                         on_report=self._on_retention, metrics=self.metrics)
         for camera in cfg.cameras:
             if camera.enabled:
                 self._start_camera(camera)
@@ -164,7 +167,13 @@ class Appliance:
 
     def _on_record_error(self, camera: str, exc: Exception) -> None:
         self.metrics.recording_errors.labels(camera).inc()
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        self._on_write_error(exc)
+
+    def _on_write_error(self, exc: Exception) -> None:
+        """A write failed; when the disk is full, retention makes room now rather than at its next pass."""
+        full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+            isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL)
+        if full:
             self.retention.poke()
 
     def _on_change(self, change: EventChange) -> None:

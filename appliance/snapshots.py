@@ -11,6 +11,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import av
 import cv2
@@ -59,8 +60,10 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 class SnapshotWriter:
-    def __init__(self, max_queue: int = 64, key: bytes | None = None):
+    def __init__(self, max_queue: int = 64, key: bytes | None = None,
+                 on_error: Callable[[Exception], None] | None = None):
         self._key = key  # encrypt snapshots at rest with the device's media key
+        self._on_error = on_error
         self._queue: queue.Queue[SnapshotJob | None] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name="snapshot-writer", daemon=True)
         self._thread.start()
@@ -96,5 +99,7 @@ class SnapshotWriter:
                     write_atomically(job.path, data)
             except (OSError, ValueError) as exc:
                 log.error("snapshot %s not written: %s", job.path, exc)
+                if self._on_error is not None:
+                    self._on_error(exc)
             finally:
                 self._queue.task_done()

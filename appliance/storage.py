@@ -94,6 +94,10 @@ UPSERT_EVENT = (
 )
 
 
+RETRY_S = 1.0
+_RETRY = object()  # queue stand-in: time to write again what a failed commit left
+
+
 class EventWriter:
     """Queues events from camera threads and writes them in batches from one thread."""
 
@@ -101,7 +105,7 @@ class EventWriter:
                  on_error: Callable[[Exception], None] | None = None):
         self._db = connect(path)
         self._linger_s = linger_s
-        self._queue: queue.Queue[Event | None | threading.Event] = queue.Queue()
+        self._queue: queue.Queue[dict | threading.Event | None] = queue.Queue()
         self._batch_size = batch_size
         self._on_error = on_error
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
@@ -123,8 +127,12 @@ class EventWriter:
         self._db.conn.close()
 
     def _run(self) -> None:
+        unsaved: dict[str, dict] = {}  # rows a failed commit (disk full) left to write again
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=RETRY_S if unsaved else None)
+            except queue.Empty:
+                item = _RETRY
             rows, waiters, stop = [], [], False
             deadline = time.monotonic() + self._linger_s
             while True:
@@ -132,30 +140,36 @@ class EventWriter:
                     stop = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
-                else:
+                elif item is not _RETRY:
                     rows.append(item)
-                if stop or waiters or len(rows) >= self._batch_size:
+                if stop or waiters or item is _RETRY or len(rows) >= self._batch_size:
                     break
                 try:  # gather what else arrives shortly: one commit (one fsync) for a burst
                     item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
-            if rows:
-                self._write(rows)
+            # Several changes of one event in a batch: the last wins.
+            unsaved.update((row["id"], row) for row in rows)
+            if unsaved and self._write(list(unsaved.values())):
+                unsaved.clear()
             for waiter in waiters:
                 waiter.set()
             if stop:
+                if unsaved:
+                    log.error("%d events could not be stored before the writer stopped", len(unsaved))
                 return
 
-    def _write(self, rows: list[dict]) -> None:
-        latest = {row["id"]: row for row in rows}  # several changes of one event in a batch: keep the last
+    def _write(self, rows: list[dict]) -> bool:
+        """Commit the rows; False (nothing lost: they are tried again) when the database refuses."""
         try:
             with self._db.atomic():
-                self._db.conn.executemany(UPSERT_EVENT, latest.values())
+                self._db.conn.executemany(UPSERT_EVENT, rows)
+            return True
         except sqlite3.Error as exc:
-            log.error("could not store %d events: %s", len(latest), exc)
+            log.error("could not store %d events, retrying in %g s: %s", len(rows), RETRY_S, exc)
             if self._on_error:
                 self._on_error(exc)
+            return False
 
 
 def list_events(

@@ -72,3 +72,38 @@ def test_killed_writer_leaves_a_consistent_database(tmp_path):
     db = connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db["events"].count >= flushed
+
+
+def test_a_full_disk_loses_no_events(tmp_path):
+    """The database's volume fills up: commits fail, nothing is dropped, and all land once there is room."""
+    assert os.geteuid() == 0, "this test mounts a size-limited tmpfs: run the suite as root (CI does)"
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(volume)], check=True)
+    try:
+        errors = []
+        writer = EventWriter(volume / "v.db", on_error=errors.append)
+        filler = volume / "filler"
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        events = [make_event(i) for i in range(3000)]
+        for e in events:
+            writer.put(e)
+        writer.flush()
+        assert errors, "the full disk was reported"
+        filler.unlink()  # retention's job in the appliance: make room
+        deadline = time.monotonic() + 10
+        db = connect(volume / "v.db")
+        while db["events"].count < len(events) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert db["events"].count == len(events)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.conn.close()
+        writer.close()
+    finally:
+        subprocess.run(["umount", "--lazy", str(volume)], check=True)
