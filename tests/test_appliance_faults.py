@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import sqlite3
@@ -21,17 +20,10 @@ from vigia.appliance.recording import reconcile
 from vigia.appliance.runtime import Appliance
 from vigia.appliance.storage import connect
 from support.servers import free_port
+from support.volumes import tmpfs
+from support.waiting import wait_for
 
 CAMERA = "lobby"
-
-
-def wait_for(predicate, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def config_text(clip: Path, model: Path, data_dir: Path, port: int, min_free: float = 0.10) -> str:
@@ -193,16 +185,8 @@ def small_volume(tmp_path):
     at ~150 kB/s (20 of them in the first second): 8 MiB reaches a 30 % free watermark in ~10 s
     and would be full in ~15 s.
     """
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "volume"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={VOLUME}", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "volume", VOLUME) as mount:
         yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_disk_full_retention_keeps_the_volume_usable(small_volume, demo_clip, default_model, caplog):

@@ -1,6 +1,5 @@
 """The appliance on a real RTSP camera (GStreamer's RTSP server as a child process) beside a dead one."""
 import threading
-import time
 
 import psutil
 
@@ -8,15 +7,7 @@ from vigia.appliance.config import parse_config
 from vigia.appliance.runtime import Appliance
 from vigia.appliance.storage import connect, list_events
 from support.servers import free_port, start_rtsp_server
-
-
-def wait_for(predicate, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+from support.waiting import wait_for
 
 
 def test_rtsp_camera_events_offline_online_and_a_dead_camera(demo_clip, default_model, tmp_path):

@@ -1,15 +1,14 @@
 """The `vigia` command as a user runs it: bad input gets one clear line, the demo serves metrics."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
+from support.servers import free_port
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import open_media
 from vigia.appliance.export import event_clip
@@ -61,12 +60,6 @@ def test_model_store_import_and_list(tmp_path, default_model):
     refused = vigia("models", "import", __file__, "--store", store)
     assert refused.returncode == 2 and "is not an ONNX model" in refused.stderr
     assert len(json.loads(vigia("models", "list", "--store", store, "--json").stdout)) == 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fetch(url: str) -> str:

@@ -9,12 +9,13 @@ import logging
 import os
 import queue
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from support.volumes import tmpfs
 
 from vigia.appliance.config import Camera, Config, Record, Storage
 from vigia.appliance.events import new_event_id
@@ -33,15 +34,8 @@ CLIP = 32 * KB
 @pytest.fixture
 def volume(tmp_path):
     """A 4 MiB tmpfs as the data directory, unmounted at the end whatever happened."""
-    assert os.geteuid() == 0, "the disk-full tests mount a size-limited tmpfs: run the suite as root (CI does)"
-    mountpoint = tmp_path / "data"
-    mountpoint.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)], check=True)
-    try:
+    with tmpfs(tmp_path / "data", "4m") as mountpoint:
         yield mountpoint
-    finally:
-        if subprocess.run(["umount", str(mountpoint)]).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(mountpoint)], check=True)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import sys
 import textwrap
 import time
 
+from support.volumes import tmpfs
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter, connect, list_events, schema_version, MIGRATIONS
 
@@ -76,11 +77,7 @@ def test_killed_writer_leaves_a_consistent_database(tmp_path):
 
 def test_a_full_disk_loses_no_events(tmp_path):
     """The database's volume fills up: commits fail, nothing is dropped, and all land once there is room."""
-    assert os.geteuid() == 0, "this test mounts a size-limited tmpfs: run the suite as root (CI does)"
-    volume = tmp_path / "vol"
-    volume.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(volume)], check=True)
-    try:
+    with tmpfs(tmp_path / "vol", "2m") as volume:
         errors = []
         writer = EventWriter(volume / "v.db", on_error=errors.append)
         filler = volume / "filler"
@@ -105,5 +102,3 @@ def test_a_full_disk_loses_no_events(tmp_path):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.conn.close()
         writer.close()
-    finally:
-        subprocess.run(["umount", "--lazy", str(volume)], check=True)
