@@ -106,11 +106,19 @@ class Rule(_Strict):
 
 class Detect(_Strict):
     fps: float = Field(default=5.0, gt=0, le=60)
-    # Resolution the detector crops motion regions from; None keeps the camera's own.
+    # Resolution the detector crops motion regions from (one of the two; the other follows the
+    # camera's aspect). None keeps the camera's own; a 4K camera rarely needs more than 1920.
     width: int | None = Field(default=None, ge=64, le=7680)
     height: int | None = Field(default=None, ge=64, le=4320)
     # Seconds between full-frame passes that keep still objects tracked.
     full_frame_every: float = Field(default=1.0, gt=0)
+
+
+    @model_validator(mode="after")
+    def _one_dimension(self) -> "Detect":
+        if self.width is not None and self.height is not None:
+            raise ValueError("give detect width or height, not both: the other follows the camera's aspect ratio")
+        return self
 
 
 class Motion(_Strict):

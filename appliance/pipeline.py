@@ -15,10 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+import av
 import numpy as np
 
 from vigia.appliance.cameras import DecodedFrame
-from vigia.appliance.config import Camera
+from vigia.appliance.config import Camera, Detect
 from vigia.appliance.events import EventChange
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.motion import Box, MotionDetector
@@ -28,7 +29,7 @@ from vigia.appliance.zones import PolygonZone, anchors
 from vigia.inference.pool import DetectorPool
 from vigia.inference.preprocess import letterbox_frame
 from vigia.inference.tracking import Tracker, TrackerUpdate
-from vigia.inference.types import Detections
+from vigia.inference.types import DetectorInput, Detections
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,24 @@ def plan_region(motion_regions: list[Box], frame_size: tuple[int, int], input_si
     if (x2 - x1) * (y2 - y1) > FULL_FRAME_SHARE * width * height:
         return None
     return int(x1), int(y1), int(x2), int(y2)
+
+
+def detector_input(frame: av.VideoFrame, input_size: tuple[int, int], region: Box | None, detect: Detect) -> DetectorInput:
+    """The detector's image for this frame: the whole frame, or a region cropped at the detect resolution.
+
+    A region of a camera with a detect resolution below its own is cut from the frame scaled
+    down to that resolution (one swscale pass); the returned scale and offset still map boxes
+    to source pixels.
+    """
+    if region is None or (detect.width is None and detect.height is None):
+        return letterbox_frame(frame, input_size, region)
+    factor = frame.width / detect.width if detect.width else frame.height / detect.height
+    if factor <= 1.0:
+        return letterbox_frame(frame, input_size, region)
+    small = frame.reformat(width=round(frame.width / factor) // 2 * 2, height=round(frame.height / factor) // 2 * 2)
+    k = frame.width / small.width
+    scaled = letterbox_frame(small, input_size, tuple(round(v / k) for v in region))
+    return DetectorInput(scaled.image, scaled.scale / k, (scaled.offset[0] * k, scaled.offset[1] * k))
 
 
 @dataclass
@@ -162,7 +181,7 @@ class CameraPipeline:
         region = self._plan(decoded)
         if region is False:
             return
-        image = letterbox_frame(decoded.frame, self.input_size, region)
+        image = detector_input(decoded.frame, self.input_size, region, self.camera.detect)
         self.detector_calls += 1
         self._in_flight.append(_InFlight(decoded, region, self.pool.submit([image])))
 

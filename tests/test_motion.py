@@ -65,3 +65,21 @@ def test_plan_region_crops_small_motion_and_goes_full_frame_for_large():
     assert plan_region([(0, 0, 100, 100), (1800, 900, 1900, 1000)], size, model) is None
     edge = plan_region([(0, 0, 50, 50)], size, model)
     assert edge == (0, 0, 416, 416)
+
+
+def test_region_at_a_lower_detect_resolution_maps_back_to_source_pixels():
+    from vigia.appliance.config import Detect
+    from vigia.appliance.pipeline import detector_input
+
+    grey = np.full((1080, 1920), 100, np.uint8)
+    grey[400:700, 1000:1200] = 230  # a bright block in source pixels
+    frame = yuv_frame(grey)
+    region = (800, 300, 1400, 900)
+    native = detector_input(frame, (416, 416), region, Detect())
+    halved = detector_input(frame, (416, 416), region, Detect(width=960))
+    for inp in (native, halved):
+        ys, xs = np.nonzero(inp.image[:, :, 0] > 200)
+        x1, y1 = xs.min() / inp.scale + inp.offset[0], ys.min() / inp.scale + inp.offset[1]
+        x2, y2 = (xs.max() + 1) / inp.scale + inp.offset[0], (ys.max() + 1) / inp.scale + inp.offset[1]
+        assert abs(x1 - 1000) <= 6 and abs(y1 - 400) <= 6 and abs(x2 - 1200) <= 6 and abs(y2 - 700) <= 6
+    assert halved.scale == native.scale  # the same crop, one pass less detail: 600 px of source into 416 either way
