@@ -10,6 +10,7 @@ Every error is reported with the YAML line it comes from and the field path
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -139,6 +140,12 @@ class Record(_Strict):
     segment_seconds: float = Field(default=10.0, ge=2, le=300)
     retain_days: float = Field(default=7.0, gt=0)         # continuous footage of this camera
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _bare_off(cls, mode):
+        """YAML 1.1 reads a bare `off` as false: `mode: off` means what it says."""
+        return "off" if mode is False else mode
+
 
 class Camera(_Strict):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
@@ -235,6 +242,29 @@ class Storage(_Strict):
 class Http(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # HTTPS with the device's self-signed certificate (<data_dir>/tls/) unless both paths below are given.
+    # false only behind a reverse proxy that terminates TLS: session cookies are always Secure.
+    tls: bool = True
+    certificate: Path | None = None     # PEM certificate chain, server certificate first
+    private_key: Path | None = None     # its PEM private key
+    session_max_age: float = Field(default=12 * 3600.0, gt=0)  # seconds a login lasts at most
+    session_idle: float = Field(default=30 * 60.0, gt=0)       # seconds without a request that end it
+    login_max_failures: int = Field(default=5, ge=1)           # failed logins in a row that lock a username
+    login_lockout: float = Field(default=15 * 60.0, gt=0)      # seconds it stays locked
+    login_remote_max_failures: int = Field(default=20, ge=1)   # failed logins from one address per lockout period
+    # Reverse proxies whose X-Forwarded-For (last address) names the client; empty: trust none.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: list[str]) -> list[str]:
+        return [str(ipaddress.ip_address(p)) for p in proxies]  # ValueError: "'x' does not appear to be an IP address"
+
+    @model_validator(mode="after")
+    def _certificate_pair(self) -> "Http":
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("give both certificate and private_key, or neither (the device's own certificate)")
+        return self
 
 
 class Config(_Strict):

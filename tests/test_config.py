@@ -126,3 +126,8 @@ def test_cli_config_check(tmp_path):
     fail = subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "config", "check", str(bad)], capture_output=True, text=True)
     assert fail.returncode == 2
     assert f"{bad}: line 3: cameras[0].detect.fps: Input should be greater than 0" in fail.stderr
+
+
+def test_record_mode_off_unquoted():
+    config = parse_config("cameras:\n  - url: rtsp://cam/1\n    record: {mode: off}\n")
+    assert config.cameras[0].record.mode == "off"
