@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--seconds", type=float, default=None, help="stop after this long (default: run until Ctrl-C)")
     demo.add_argument("--print-config", action="store_true", help="print the demo's config file and exit")
+    demo.add_argument("--no-tls", action="store_true", help="serve plain HTTP (default: HTTPS with the device's certificate)")
     demo.set_defaults(handler=_demo)
 
     analyze = commands.add_parser("analyze", help="analyse a video file as fast as possible")
@@ -84,6 +85,26 @@ def _parser() -> argparse.ArgumentParser:
     check = config.add_parser("check", help="validate a config file, reporting every error with its line")
     check.add_argument("file", type=Path)
     check.set_defaults(handler=_config_check)
+
+    users = commands.add_parser("users", help="local accounts of the guards' web UI").add_subparsers(metavar="ACTION")
+    add = users.add_parser("add", help="create an account; the password is read from stdin or asked for")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["guard", "installer", "admin"])
+    add.add_argument("-c", "--config", type=Path, help="the appliance's config (its database); default: VIGIA_DATA_DIR")
+    add.set_defaults(handler=_users_add)
+    ulist = users.add_parser("list", help="list the accounts")
+    ulist.add_argument("-c", "--config", type=Path)
+    ulist.add_argument("--json", action="store_true")
+    ulist.set_defaults(handler=_users_list)
+    passwd = users.add_parser("passwd", help="set a new password (ends the user's sessions, clears a lockout)")
+    passwd.add_argument("name")
+    passwd.add_argument("-c", "--config", type=Path)
+    passwd.set_defaults(handler=_users_passwd)
+
+    tls = commands.add_parser("tls", help="the HTTPS certificate").add_subparsers(metavar="ACTION")
+    info = tls.add_parser("info", help="the certificate served (made now if missing) and its SHA-256 fingerprint")
+    info.add_argument("-c", "--config", type=Path)
+    info.set_defaults(handler=_tls_info)
 
     models = commands.add_parser("models", help="the model store").add_subparsers(metavar="ACTION")
     imp = models.add_parser("import", help="validate a model file and add it to the store")
@@ -128,11 +149,15 @@ def _demo(args) -> int:
     if not clip.is_file():
         print(f"vigia: demo clip not found: {clip} (pass --clip or set VIGIA_DEMO_CLIP)", file=sys.stderr)
         return 2
-    return _serve(demo_config(clip, data_dir, args.port), seconds=args.seconds, print_events=True)
+    config = demo_config(clip, data_dir, args.port)
+    if args.no_tls:
+        config.http = config.http.model_copy(update={"tls": False})
+    return _serve(config, seconds=args.seconds, print_events=True)
 
 
 def _serve(config, *, seconds: float | None, print_events: bool) -> int:
     from vigia.appliance.runtime import Appliance, serve
+    from vigia.local_ui.tls import TlsError
 
     appliance = Appliance(config)
     if print_events:
@@ -148,6 +173,9 @@ def _serve(config, *, seconds: float | None, print_events: bool) -> int:
         asyncio.run(serve(appliance, config.http.host, config.http.port, until=stop))
     except OSError as exc:
         print(f"vigia: cannot serve http on {config.http.host}:{config.http.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except TlsError as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
         return 1
     finally:
         if timer:
@@ -252,6 +280,118 @@ def _clip(args) -> int:
     with open_media(kept, key) as media, open(args.out, "wb") as out:
         shutil.copyfileobj(media, out, 1 << 20)
     print(f"clip of event {args.event_id}: {args.out}")
+    return 0
+
+
+def _settings(config_path: Path | None):
+    """(storage, http) settings of the config file, or the defaults (VIGIA_DATA_DIR)."""
+    from vigia.appliance.config import Http, Storage
+
+    if config_path:
+        config = load_config(config_path)
+        return config.storage, config.http
+    return Storage(), Http()
+
+
+def _read_password(prompt: str = "password: ") -> str:
+    """A password from the terminal (asked twice) or the first line of stdin; never from argv."""
+    import getpass
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(prompt)
+        if getpass.getpass("again: ") != password:
+            raise ValueError("the passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users_add(args) -> int:
+    from vigia.appliance.storage import connect
+    from vigia.local_ui.accounts import AccountError, add_user
+
+    try:
+        password = _read_password()
+        db = connect(_settings(args.config)[0].database)
+        try:
+            add_user(db, args.name, password, args.role, actor=None, remote="local", via=f"cli:{_os_user()}")
+        finally:
+            db.conn.close()
+    except (AccountError, ValueError) as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 2
+    print(f"user {args.name} added ({args.role})")
+    return 0
+
+
+def _users_list(args) -> int:
+    import time
+
+    from vigia.appliance.storage import connect
+    from vigia.local_ui.accounts import list_users
+
+    db = connect(_settings(args.config)[0].database)
+    try:
+        users = list_users(db)
+    finally:
+        db.conn.close()
+    now = time.time()
+    rows = [{"username": u.username, "role": u.role, "created_at": u.created_at,
+             "locked": u.locked_until is not None and u.locked_until > now} for u in users]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        print(f"{row['username']:24} {row['role']:10}{'  locked' if row['locked'] else ''}")
+    return 0
+
+
+def _users_passwd(args) -> int:
+    from vigia.appliance.storage import connect
+    from vigia.local_ui.accounts import AccountError, set_password
+
+    try:
+        password = _read_password("new password: ")
+        db = connect(_settings(args.config)[0].database)
+        try:
+            set_password(db, args.name, password, actor=None, remote="local", via=f"cli:{_os_user()}")
+        finally:
+            db.conn.close()
+    except (AccountError, ValueError) as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 2
+    print(f"password of {args.name} changed; its sessions are ended")
+    return 0
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _tls_info(args) -> int:
+    from cryptography import x509
+
+    from vigia.local_ui.tls import TlsError, fingerprint, tls_files
+
+    storage, http = _settings(args.config)
+    if not http.tls:
+        print("vigia: tls is off in this config (a reverse proxy terminates TLS)", file=sys.stderr)
+        return 1
+    try:
+        files = tls_files(http, storage.data_dir)
+        cert = x509.load_pem_x509_certificate(files.certificate.read_bytes())
+    except (TlsError, OSError, ValueError) as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 1
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    print(f"certificate  {files.certificate}{' (self-signed)' if files.self_signed else ''}")
+    print(f"names        {', '.join(str(n.value) for n in names)}")
+    print(f"valid until  {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    print(f"SHA-256      {fingerprint(files.certificate)}")
     return 0
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from vigia.appliance.cameras import CameraSource, CameraStatus
 from vigia.appliance.config import Camera, Config
@@ -33,6 +33,8 @@ from vigia.inference.factory import create_detector
 from vigia.inference.model_store import resolve
 from vigia.inference.pool import DetectorPool
 from vigia.inference.types import Detector
+from vigia.local_ui.server import create_app
+from vigia.local_ui.tls import fingerprint, server_context, tls_files
 
 log = logging.getLogger(__name__)
 
@@ -219,33 +221,41 @@ class Appliance:
     # -- HTTP at the edge -----------------------------------------------------------------------
 
     def web_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/metrics", self._metrics)
-        return app
+        """/healthz, /metrics and the guards' API (vigia.local_ui.server)."""
+        return create_app(self, self.config)
 
-    async def _healthz(self, request: web.Request) -> web.Response:
+    def camera_states(self) -> dict[str, dict]:
         with self._status_lock:
-            cameras = {
+            return {
                 name: {"state": s.state, "since": s.since, "last_error": s.last_error, "last_frame_at": s.last_frame_at}
                 for name, s in self.statuses.items()
             }
-        return web.json_response({"status": "ok", "cameras": cameras})
 
-    async def _metrics(self, request: web.Request) -> web.Response:
-        self.metrics.detector_backlog.set(self.pool.pending())
-        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    def metrics_exposition(self) -> bytes:
+        pool = getattr(self, "pool", None)  # None until start()
+        if pool is not None:
+            self.metrics.detector_backlog.set(pool.pending())
+        return generate_latest(self.metrics.registry)
 
 
 async def serve(appliance: Appliance, host: str, port: int, until: threading.Event | None = None) -> None:
-    """Serve the appliance's HTTP endpoints until `until` is set (or forever)."""
+    """Serve the appliance's HTTP endpoints until `until` is set (or forever): HTTPS unless `http.tls` is false."""
     import asyncio
 
+    http = appliance.config.http
+    ssl_context = None
+    if http.tls:
+        files = tls_files(http, appliance.config.storage.data_dir)
+        ssl_context = server_context(files)
+        if files.self_signed:
+            log.info("TLS certificate %s (self-signed, SHA-256 %s)", files.certificate, fingerprint(files.certificate))
+    elif host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("serving plain HTTP on %s: only behind a reverse proxy that terminates TLS", host)
     runner = web.AppRunner(appliance.web_app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
-    log.info("serving http://%s:%d/metrics and /healthz", host, port)
+    log.info("serving %s://%s:%d (the API under /api/v1/, /metrics and /healthz)", "https" if ssl_context else "http", host, port)
     try:
         while until is None or not until.is_set():
             await asyncio.sleep(0.5)

@@ -57,7 +57,47 @@ def _v2_recordings(db: sqlite_utils.Database) -> None:
     db["events"].add_column("upload_pending", int, not_null_default=0)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_events, _v2_recordings]
+def _v3_accounts(db: sqlite_utils.Database) -> None:
+    """Local accounts of the guards' UI (vigia.local_ui.accounts): users, sessions, audit log.
+
+    Sessions keep only the SHA-256 of their token; the audit log is append-only (AUTOINCREMENT ids).
+    """
+    db.execute("""
+        CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('guard', 'installer', 'admin')),
+            created_at REAL NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL
+        )""")
+    db.execute("""
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            csrf_token TEXT NOT NULL,
+            last_seen REAL NOT NULL,
+            remote TEXT
+        )""")
+    db.execute("CREATE INDEX idx_sessions_username ON sessions (username)")
+    db.execute("""
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            username TEXT,
+            action TEXT NOT NULL,
+            target TEXT,
+            remote TEXT,
+            details TEXT NOT NULL DEFAULT '{}'
+        )""")
+    db.execute("CREATE INDEX idx_audit_log_at ON audit_log (at)")
+    db.execute("CREATE INDEX idx_audit_log_action_remote ON audit_log (action, remote, at)")
+    db.execute("CREATE INDEX idx_audit_log_action_username ON audit_log (action, username, at)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_events, _v2_recordings, _v3_accounts]
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:

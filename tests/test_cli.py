@@ -1,6 +1,7 @@
 """The `vigia` command as a user runs it: bad input gets one clear line, the demo serves metrics."""
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -62,8 +63,9 @@ def test_model_store_import_and_list(tmp_path, default_model):
     assert len(json.loads(vigia("models", "list", "--store", store, "--json").stdout)) == 1
 
 
-def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def fetch(url: str, ca=None) -> str:
+    context = ssl.create_default_context(cafile=ca) if ca else None  # HTTPS: trust the appliance's own certificate
+    with urllib.request.urlopen(url, timeout=5, context=context) as response:
         return response.read().decode()
 
 
@@ -81,8 +83,8 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
         while time.monotonic() < deadline:
             time.sleep(1)
             try:
-                metrics = fetch(f"http://127.0.0.1:{port}/metrics")
-                health = json.loads(fetch(f"http://127.0.0.1:{port}/healthz"))
+                metrics = fetch(f"https://127.0.0.1:{port}/metrics", tmp_path / "tls" / "cert.pem")
+                health = json.loads(fetch(f"https://127.0.0.1:{port}/healthz", tmp_path / "tls" / "cert.pem"))
             except OSError:
                 continue
             if 'vigia_events_total{camera="concourse",rule="centre-entry"}' in metrics:

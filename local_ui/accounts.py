@@ -1,0 +1,358 @@
+"""Local accounts of the guards' UI: users, sessions and the audit log, in the appliance database.
+
+- Passwords are hashed with scrypt (memory-hard: n=2**14, r=8, p=1 uses 16 MiB), a 16-byte salt
+  each, and stored as `scrypt$n$r$p$salt$hash` so the cost can be raised later (`needs_rehash`:
+  a login with an older hash rehashes it). Verification compares in constant time, and a login for
+  an unknown username costs one scrypt too (no user enumeration by timing).
+- Sessions are 32 random bytes (URL-safe base64 in the cookie); the database keeps only their
+  SHA-256, so a copy of the database logs no one in. A session ends `max_age` after login or
+  `idle` after its last request, whichever comes first. Every login makes a new session and ends
+  the one the browser presented (no session fixation).
+- Logins are limited: `max_failures` failures in a row lock a username for `lockout` seconds (the
+  right password is refused while locked), and one remote address gets `remote_max_failures`
+  failures per `lockout` seconds across all usernames.
+- Every change (logins, failures, lockouts, logouts, users, passwords, kept events) is written to
+  `audit_log`: who, what, target, when, from where. Secrets never reach the log or the audit trail.
+
+All functions take an open `sqlite_utils.Database` (see `vigia.appliance.storage.connect`).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import sqlite_utils
+
+ROLES = ("guard", "installer", "admin")  # each role may do what the ones before it may
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SALT_LEN = 16
+HASH_LEN = 32
+TOKEN_BYTES = 32
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32)
+# Verified when the username is unknown, so that answer takes as long as a wrong password.
+_DUMMY_HASH = "scrypt$16384$8$1$EicozJ4UGX4gFliazE2OKQ$jGPTTzypdw7l9y9wmGNbRNSo4unUimHPNguNrcaRY7c"
+
+
+class AccountError(ValueError):
+    """A user or password that cannot be accepted; the message says why."""
+
+
+class UserExists(AccountError):
+    """The username is taken."""
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    max_age: float = 12 * 3600.0   # seconds from login
+    idle: float = 30 * 60.0        # seconds since the last request
+
+    @property
+    def touch_every(self) -> float:
+        """Seconds between writes of `last_seen` (a request does not always cost a write)."""
+        return min(60.0, self.idle / 4)
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5           # failed logins in a row that lock a username
+    lockout: float = 15 * 60.0      # seconds a username stays locked; also the per-address window
+    remote_max_failures: int = 20   # failed logins from one address per `lockout` seconds
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    role: str
+    created_at: float
+    failed_logins: int = 0
+    locked_until: float | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """A valid session as a request sees it (the role is the user's current one)."""
+
+    username: str
+    role: str
+    created_at: float
+    expires_at: float
+    token_hash: str = field(repr=False)
+    csrf_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    status: Literal["ok", "invalid", "locked", "throttled"]
+    token: str | None = field(default=None, repr=False)  # the cookie value: only in the Set-Cookie header
+    session: Session | None = None
+    retry_after: float | None = None  # seconds, when locked or throttled
+
+
+# -- passwords --------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=HASH_LEN,
+                          maxmem=128 * r * (n + p + 2) + (1 << 20))
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    """The encoded scrypt hash `scrypt$n$r$p$salt$hash` of `password` under a fresh salt."""
+    salt = secrets.token_bytes(SALT_LEN)
+    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(_scrypt(password, salt, n, r, p))}"
+
+
+def _parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
+    scheme, n, r, p, salt, digest = encoded.split("$")
+    n, r, p = int(n), int(r), int(p)
+    if scheme != "scrypt" or not (2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
+        raise ValueError("unsupported password hash")
+    return n, r, p, _unb64(salt), _unb64(digest)
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """Whether `password` matches the encoded hash (constant-time comparison)."""
+    try:
+        n, r, p, salt, expected = _parse_hash(encoded)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(_scrypt(password, salt, n, r, p), expected)
+
+
+def needs_rehash(encoded: str) -> bool:
+    """Whether the hash was made with weaker parameters than today's."""
+    try:
+        n, r, p, _, _ = _parse_hash(encoded)
+    except (ValueError, TypeError):
+        return True
+    return n < SCRYPT_N or r < SCRYPT_R or p < SCRYPT_P
+
+
+def check_password(password: object) -> str:
+    """`password` if it is acceptable; AccountError otherwise."""
+    if not isinstance(password, str):
+        raise AccountError("the password must be a string")
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"the password must have at most {MAX_PASSWORD} characters")
+    return password
+
+
+def check_username(username: object) -> str:
+    if not isinstance(username, str) or not USERNAME.fullmatch(username):
+        raise AccountError("a username is 1 to 64 letters, digits and _ . @ - (starting with a letter or digit)")
+    return username
+
+
+def check_role(role: object) -> str:
+    if role not in ROLES:
+        raise AccountError(f"the role must be one of {', '.join(ROLES)}")
+    return role
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether `role` may do what `needed` may (guard < installer < admin)."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def _user(row) -> User:
+    username, role, created_at, failed_logins, locked_until = row
+    return User(username, role, created_at, failed_logins, locked_until)
+
+
+def get_user(db: sqlite_utils.Database, username: str) -> User | None:
+    row = db.execute("select username, role, created_at, failed_logins, locked_until from users where username = ?",
+                     [username]).fetchone()
+    return None if row is None else _user(row)
+
+
+def list_users(db: sqlite_utils.Database) -> list[User]:
+    return [_user(row) for row in db.execute(
+        "select username, role, created_at, failed_logins, locked_until from users order by username")]
+
+
+def add_user(db: sqlite_utils.Database, username: str, password: str, role: str, *,
+             actor: str | None, remote: str | None, via: str = "api", now: float | None = None) -> User:
+    """Create a user; AccountError if the name, password or role is refused or the name is taken."""
+    check_username(username)
+    check_password(password)
+    check_role(role)
+    now = time.time() if now is None else now
+    encoded = hash_password(password)
+    with db.atomic():
+        if get_user(db, username) is not None:
+            raise UserExists(f"user {username!r} already exists")
+        db.execute("insert into users (username, password_hash, role, created_at) values (?, ?, ?, ?)",
+                   [username, encoded, role, now])
+        audit(db, "user_created", username=actor, target=username, remote=remote,
+              details={"role": role, "via": via}, now=now)
+    return User(username, role, now)
+
+
+def set_password(db: sqlite_utils.Database, username: str, password: str, *,
+                 actor: str | None, remote: str | None, via: str = "api", now: float | None = None) -> None:
+    """Change a password: ends the user's sessions and clears a lockout."""
+    check_password(password)
+    now = time.time() if now is None else now
+    encoded = hash_password(password)
+    with db.atomic():
+        changed = db.execute("update users set password_hash = ?, failed_logins = 0, locked_until = null"
+                             " where username = ?", [encoded, username]).rowcount
+        if not changed:
+            raise AccountError(f"no user {username!r}")
+        ended = db.execute("delete from sessions where username = ?", [username]).rowcount
+        audit(db, "password_changed", username=actor, target=username, remote=remote,
+              details={"via": via, "sessions_ended": ended}, now=now)
+
+
+# -- logins and sessions ----------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def login(db: sqlite_utils.Database, username: str, password: str, remote: str | None, *,
+          logins: LoginPolicy = LoginPolicy(), sessions: SessionPolicy = SessionPolicy(),
+          replaces: str | None = None, now: float | None = None) -> LoginOutcome:
+    """Check a login and, when it is right, start a new session (ending `replaces`, the presented one).
+
+    Runs one scrypt (about 40 ms of CPU and 16 MiB): call it off the event loop.
+    """
+    now = time.time() if now is None else now
+    if replaces:
+        db.execute("delete from sessions where token_hash = ?", [token_hash(replaces)])
+    remote_failures = db.execute(
+        "select count(*), min(at) from audit_log where action = 'login_failed' and remote is ? and at > ?",
+        [remote, now - logins.lockout]).fetchone()
+    if remote_failures[0] >= logins.remote_max_failures:
+        audit(db, "login_throttled", username=None, target=username[:64], remote=remote, now=now)
+        return LoginOutcome("throttled", retry_after=max(1.0, remote_failures[1] + logins.lockout - now))
+
+    # The attempt is counted before the password is checked, so parallel guesses cannot exceed the limit.
+    # (fetchall: a RETURNING statement commits when it has been stepped to its end.)
+    rows = db.execute(
+        "update users set failed_logins = failed_logins + 1 where username = ?"
+        " and coalesce(locked_until, 0) <= ? returning failed_logins, password_hash, role",
+        [username, now]).fetchall()
+    row = rows[0] if rows else None
+    user_exists = row is not None or get_user(db, username) is not None
+    if row is None and user_exists:
+        locked_until = db.execute("select locked_until from users where username = ?", [username]).fetchone()[0]
+        audit(db, "login_refused_locked", username=None, target=username, remote=remote, now=now)
+        return LoginOutcome("locked", retry_after=max(1.0, (locked_until or now) - now))
+    if row is None:  # unknown username: same answers, same cost, limited the same way
+        failures = db.execute(
+            "select count(*), min(at) from audit_log where action = 'login_failed' and target = ? and at > ?",
+            [username[:64], now - logins.lockout]).fetchone()
+        if failures[0] >= logins.max_failures:
+            audit(db, "login_refused_locked", username=None, target=username[:64], remote=remote, now=now)
+            return LoginOutcome("locked", retry_after=max(1.0, failures[1] + logins.lockout - now))
+        verify_password(password, _DUMMY_HASH)
+        audit(db, "login_failed", username=None, target=username[:64], remote=remote,
+              details={"reason": "unknown user"}, now=now)
+        return LoginOutcome("invalid")
+
+    attempts, encoded, role = row
+    if attempts > logins.max_failures:  # guesses in flight beyond the limit
+        _lock(db, username, remote, logins, now)
+        return LoginOutcome("locked", retry_after=logins.lockout)
+    if not verify_password(password, encoded):
+        audit(db, "login_failed", username=None, target=username, remote=remote,
+              details={"reason": "wrong password", "failures": attempts}, now=now)
+        if attempts >= logins.max_failures:
+            _lock(db, username, remote, logins, now)
+        return LoginOutcome("invalid")
+
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session = Session(username, role, now, now + sessions.max_age, token_hash(token), secrets.token_urlsafe(TOKEN_BYTES))
+    with db.atomic():
+        db.execute("update users set failed_logins = 0, locked_until = null where username = ?", [username])
+        if needs_rehash(encoded):
+            db.execute("update users set password_hash = ? where username = ?", [hash_password(password), username])
+        db.execute("delete from sessions where expires_at <= ? or last_seen <= ?", [now, now - sessions.idle])
+        db.execute("insert into sessions (token_hash, username, created_at, expires_at, csrf_token, last_seen, remote)"
+                   " values (?, ?, ?, ?, ?, ?, ?)",
+                   [session.token_hash, username, now, session.expires_at, session.csrf_token, now, remote])
+        audit(db, "login", username=username, target=username, remote=remote, now=now)
+    return LoginOutcome("ok", token=token, session=session)
+
+
+def _lock(db: sqlite_utils.Database, username: str, remote: str | None, logins: LoginPolicy, now: float) -> None:
+    with db.atomic():
+        db.execute("update users set locked_until = ?, failed_logins = 0 where username = ?",
+                   [now + logins.lockout, username])
+        audit(db, "account_locked", username=None, target=username, remote=remote,
+              details={"seconds": logins.lockout, "after_failures": logins.max_failures}, now=now)
+
+
+def session_for(db: sqlite_utils.Database, token: str | None, policy: SessionPolicy = SessionPolicy(),
+                now: float | None = None) -> Session | None:
+    """The live session of a cookie value, or None (an expired one is deleted); notes the request time."""
+    if not token or not TOKEN_PATTERN.fullmatch(token):
+        return None
+    now = time.time() if now is None else now
+    digest = token_hash(token)
+    row = db.execute(
+        "select s.username, u.role, s.created_at, s.expires_at, s.csrf_token, s.last_seen"
+        " from sessions s join users u on u.username = s.username where s.token_hash = ?", [digest]).fetchone()
+    if row is None:
+        return None
+    username, role, created_at, expires_at, csrf_token, last_seen = row
+    expires_at = min(expires_at, created_at + policy.max_age)
+    if now >= expires_at or now - last_seen >= policy.idle:
+        db.execute("delete from sessions where token_hash = ?", [digest])
+        return None
+    if now - last_seen >= policy.touch_every:
+        db.execute("update sessions set last_seen = ? where token_hash = ?", [now, digest])
+    return Session(username, role, created_at, expires_at, digest, csrf_token)
+
+
+def logout(db: sqlite_utils.Database, session: Session, remote: str | None, now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    with db.atomic():
+        db.execute("delete from sessions where token_hash = ?", [session.token_hash])
+        audit(db, "logout", username=session.username, target=session.username, remote=remote, now=now)
+
+
+# -- audit log --------------------------------------------------------------------------------
+
+
+def audit(db: sqlite_utils.Database, action: str, *, username: str | None, target: str | None = None,
+          remote: str | None = None, details: dict | None = None, now: float | None = None) -> None:
+    """Append one entry (never pass secrets in `details`)."""
+    db.execute("insert into audit_log (at, username, action, target, remote, details) values (?, ?, ?, ?, ?, ?)",
+               [time.time() if now is None else now, username, action, target, remote,
+                json.dumps(details or {}, sort_keys=True)])
+
+
+def audit_entries(db: sqlite_utils.Database, *, limit: int = 100, before: int | None = None) -> list[dict]:
+    """Newest first; `before` an id to page back from."""
+    rows = db.execute(
+        "select id, at, username, action, target, remote, details from audit_log"
+        " where ? is null or id < ? order by id desc limit ?", [before, before, limit])
+    return [{"id": i, "at": at, "username": u, "action": a, "target": t, "remote": r, "details": json.loads(d)}
+            for i, at, u, a, t, r, d in rows]

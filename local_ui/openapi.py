@@ -1,0 +1,124 @@
+"""The OpenAPI 3 description of the appliance's HTTP API (served at GET /api/v1/openapi.json).
+
+Hand-written: a test checks that every route the server registers is described here, and back.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def _json(ref: str) -> dict:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "malformed input", 401: "no live session", 403: "missing or wrong X-CSRF-Token, or the role is too low",
+            404: "no such event (or media)", 409: "the username is taken", 415: "the body is not application/json",
+            416: "range not satisfiable", 429: "too many failed logins (see Retry-After)"}
+    return {str(code): {"description": text[code], "content": _ERROR} for code in codes}
+
+
+_EVENT_ID = {"name": "id", "in": "path", "required": True, "description": "event id (ULID)",
+             "schema": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}
+_CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description": "the session's CSRF token",
+         "schema": {"type": "string"}}
+_PUBLIC: list = []  # no security requirement
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the document (callers may change it)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Vigia appliance API", "version": "1",
+                 "description": "The guards' API of one appliance. Log in with POST /api/v1/login; the session is "
+                                "the vigia_session cookie. State-changing requests carry X-CSRF-Token."},
+        "components": {
+            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "vigia_session"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Session": {"type": "object", "properties": {
+                    "username": {"type": "string"}, "role": {"type": "string", "enum": ["guard", "installer", "admin"]},
+                    "csrf_token": {"type": "string"}, "expires_at": {"type": "number", "description": "epoch seconds"}}},
+                "Event": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "camera": {"type": "string"}, "rule": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["enter", "loiter", "cross", "count", "present"]},
+                    "zone": {"type": "string", "nullable": True}, "label": {"type": "string"},
+                    "track_id": {"type": "integer", "nullable": True},
+                    "start": {"type": "number"}, "end": {"type": "number", "nullable": True},
+                    "started_at": {"type": "number"}, "ended_at": {"type": "number", "nullable": True},
+                    "max_score": {"type": "number"}, "box": {"type": "array", "items": {"type": "number"}},
+                    "alert": {"type": "boolean"}, "path": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                    "attributes": {"type": "object"}, "keep": {"type": "boolean"},
+                    "snapshot_url": {"type": "string", "nullable": True}, "clip_url": {"type": "string"}}},
+            },
+        },
+        "security": [{"session": []}],
+        "paths": {
+            "/healthz": {"get": {"summary": "camera states (no login)", "security": _PUBLIC,
+                                 "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (no login)", "security": _PUBLIC,
+                                 "responses": {"200": {"description": "text exposition format"}}}},
+            "/api/v1/login": {"post": {
+                "summary": "log in: sets the vigia_session cookie (HttpOnly, Secure, SameSite=Strict)", "security": _PUBLIC,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["username", "password"],
+                    "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "logged in", "content": _json("Session")}, **_errors(400, 401, 415, 429)}}},
+            "/api/v1/logout": {"post": {"summary": "end the session", "parameters": [_CSRF],
+                                        "responses": {"200": {"description": "logged out"}, **_errors(401, 403)}}},
+            "/api/v1/me": {"get": {"summary": "the session's user, role and CSRF token",
+                                   "responses": {"200": {"description": "ok", "content": _json("Session")}, **_errors(401)}}},
+            "/api/v1/events": {"get": {
+                "summary": "events, newest first; next page: until = next.until",
+                "parameters": [
+                    {"name": "camera", "in": "query", "schema": {"type": "string"}},
+                    {"name": "label", "in": "query", "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started at or after)",
+                     "schema": {"type": "string"}},
+                    {"name": "until", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started before)",
+                     "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}}],
+                "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                        "next": {"type": "object", "nullable": True, "properties": {"until": {"type": "number"}}}}}}}},
+                              **_errors(400, 401)}}},
+            "/api/v1/events/{id}": {"get": {"summary": "one event", "parameters": [_EVENT_ID],
+                                            "responses": {"200": {"description": "ok", "content": _json("Event")},
+                                                          **_errors(400, 401, 404)}}},
+            "/api/v1/events/{id}/keep": {"post": {
+                "summary": "keep the event (legal hold) or release it (guard or above; audited)",
+                "parameters": [_EVENT_ID, _CSRF],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"keep": {"type": "boolean", "default": True}}}}}},
+                "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403, 404, 415)}}},
+            "/api/v1/events/{id}/snapshot": {"get": {
+                "summary": "the event's best frame (JPEG, decrypted)", "parameters": [_EVENT_ID],
+                "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_errors(400, 401, 404)}}},
+            "/api/v1/events/{id}/clip": {"get": {
+                "summary": "the event's clip (MP4, pre- and post-roll), with Range: bytes=a-b (206) support",
+                "parameters": [_EVENT_ID, {"name": "Range", "in": "header", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the whole clip", "content": {"video/mp4": {}}},
+                              "206": {"description": "the range asked for", "content": {"video/mp4": {}}},
+                              **_errors(400, 401, 404, 416)}}},
+            "/api/v1/cameras": {"get": {"summary": "cameras and their connection states",
+                                        "responses": {"200": {"description": "ok"}, **_errors(401)}}},
+            "/api/v1/users": {
+                "get": {"summary": "local accounts (admin)", "responses": {"200": {"description": "ok"}, **_errors(401, 403)}},
+                "post": {"summary": "create a local account (admin; audited)", "parameters": [_CSRF],
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["username", "password", "role"],
+                             "properties": {"username": {"type": "string"}, "password": {"type": "string", "minLength": 8},
+                                            "role": {"type": "string", "enum": ["guard", "installer", "admin"]}}}}}},
+                         "responses": {"201": {"description": "created"}, **_errors(400, 401, 403, 409, 415)}}},
+            "/api/v1/audit": {"get": {
+                "summary": "the audit log, newest first (admin); next page: before = next.before",
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                               {"name": "before", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403)}}},
+            "/api/v1/openapi.json": {"get": {"summary": "this document",
+                                             "responses": {"200": {"description": "ok"}, **_errors(401)}}},
+        },
+    }
