@@ -26,6 +26,8 @@ class Metrics:
     detector_backlog: Gauge
     recording_errors: Counter
     recordings_reconciled: Counter
+    media_integrity_errors: Counter
+    stream_changes: Counter
     retention_deleted_bytes: Counter
     disk_free_ratio: Gauge
     recording_paused: Gauge
@@ -51,6 +53,10 @@ class Metrics:
             camera_reconnects=Gauge("vigia_camera_reconnects", "Reconnections since start", ["camera"], registry=r),
             detector_backlog=Gauge("vigia_detector_backlog", "Images waiting for the detector", registry=r),
             recording_errors=Counter("vigia_recording_errors", "Failed recording writes (disk full, I/O)", ["camera"], registry=r),
+            media_integrity_errors=Counter(
+                "vigia_media_integrity_errors", "Stored media that failed to decrypt or authenticate when read", registry=r,
+            ),
+            stream_changes=Counter("vigia_camera_stream_changes", "Times a camera changed resolution mid-stream", ["camera"], registry=r),
             recordings_reconciled=Counter(
                 "vigia_recordings_reconciled", "Recordings repaired or removed at start-up after a crash", ["outcome"], registry=r,
             ),

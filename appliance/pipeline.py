@@ -141,6 +141,7 @@ class CameraPipeline:
 
     def __post_init__(self) -> None:
         self._selector = FrameSelector(self.camera.detect.fps)
+        self._tracker = Tracker(**self.tracker_params)  # one for the camera's life: a resize flushes it, ids stay unique
         self._in_flight = deque()
         self._frame_size: tuple[int, int] | None = None
         self._pending_snapshots: dict[str, _PendingSnapshot] = {}  # by event id: best view not yet written
@@ -277,6 +278,7 @@ class CameraPipeline:
         if self._frame_size is not None:
             log.warning("camera %s: resolution changed from %dx%d to %dx%d", self.camera.name, *self._frame_size,
                         decoded.frame.width, decoded.frame.height)
+            self.metrics.stream_changes.labels(self.camera.name).inc()
             self._drain(block=True)
             self._finish()
         size = (decoded.frame.width, decoded.frame.height)
@@ -284,6 +286,5 @@ class CameraPipeline:
         cam = self.camera
         self._motion = MotionDetector(size, threshold=cam.motion.threshold, min_area=cam.motion.min_area, masks=cam.masks)
         self._masks = [PolygonZone.from_normalised(f"mask{i}", m, size) for i, m in enumerate(cam.masks)]
-        self._tracker = Tracker(**self.tracker_params)
         self._rules = RuleEngine(cam, size, self.class_names, self.kept_classes)
         self._last_full = -1e9

@@ -231,6 +231,10 @@ class Appliance:
                 for name, s in self.statuses.items()
             }
 
+    def media_integrity_error(self) -> None:
+        """Stored media failed to authenticate (tampered or damaged): counted for alerting."""
+        self.metrics.media_integrity_errors.inc()
+
     def metrics_exposition(self) -> bytes:
         pool = getattr(self, "pool", None)  # None until start()
         if pool is not None:

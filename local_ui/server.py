@@ -64,6 +64,8 @@ class ApplianceView(Protocol):
 
     def metrics_exposition(self) -> bytes: ...
 
+    def media_integrity_error(self) -> None: ...
+
 
 @dataclass
 class Api:
@@ -444,6 +446,7 @@ async def snapshot(request: web.Request) -> web.Response:
     except FileNotFoundError:
         raise ApiError(404, "the snapshot file is gone (retention, or a crash before it was written)") from None
     except MediaCryptoError as exc:
+        api.appliance.media_integrity_error()
         log.error("snapshot of event %s: %s", event_id, exc)
         raise ApiError(500, "the snapshot cannot be decrypted (damaged, or not this device's key)") from None
     return web.Response(body=data, content_type="image/jpeg")
@@ -493,6 +496,7 @@ async def clip(request: web.Request) -> web.StreamResponse:
         except ExportError as exc:
             raise ApiError(404, str(exc)) from None
         except MediaCryptoError as exc:
+            api.appliance.media_integrity_error()
             log.error("clip of event %s: %s", event_id, exc)
             raise ApiError(500, "the footage cannot be decrypted (damaged, or not this device's key)") from None
     path = _media_path(api, made)
@@ -513,6 +517,7 @@ async def clip(request: web.Request) -> web.StreamResponse:
             try:
                 data = await asyncio.to_thread(_read_at, media, position, min(PIECE, end - position))
             except MediaCryptoError as exc:  # headers are sent: all that is left is to cut the connection
+                api.appliance.media_integrity_error()
                 log.error("clip of event %s: %s", event_id, exc)
                 if request.transport is not None:
                     request.transport.close()

@@ -41,7 +41,7 @@ from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media, wr
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.recording import SegmentRecorder
 from vigia.appliance.runtime import Appliance, serve
-from vigia.appliance.storage import UPSERT_EVENT, connect
+from vigia.appliance.storage import UPSERT_EVENT, EventWriter, connect
 from vigia.local_ui import accounts
 from vigia.local_ui.openapi import openapi_document
 from vigia.local_ui.server import create_app
@@ -459,6 +459,24 @@ def test_snapshot_is_decrypted_for_the_guard(site: Site):
     assert reply.status == 200 and reply.headers["Content-Type"] == "image/jpeg" and reply.body == site.jpeg
     no_snapshot = next(e for e in site.events if e.snapshot is None)
     assert call(site.server, "GET", f"/api/v1/events/{no_snapshot.id}/snapshot", token=token).status == 404
+
+
+def test_a_tampered_snapshot_is_refused_and_counted(site: Site):
+    data_dir = site.server.data_dir
+    event = make_event(T0 + 90.0, snapshot="snapshots/door/tampered.jpg")
+    write_encrypted(data_dir / event.snapshot, site.jpeg, site.key)
+    stored = bytearray((data_dir / event.snapshot).read_bytes())
+    stored[100] ^= 0x01  # one bit of the ciphertext
+    (data_dir / event.snapshot).write_bytes(bytes(stored))
+    writer = EventWriter(site.server.config.storage.database)
+    writer.put(event)
+    writer.close()
+    registry = site.server.appliance.metrics.registry
+    before = registry.get_sample_value("vigia_media_integrity_errors_total") or 0.0
+    token, _ = login(site.server, "gina")
+    reply = call(site.server, "GET", f"/api/v1/events/{event.id}/snapshot", token=token)
+    assert reply.status == 500 and "cannot be decrypted" in reply.json()["error"]
+    assert registry.get_sample_value("vigia_media_integrity_errors_total") == before + 1
 
 
 def test_clip_is_served_with_range_requests(site: Site, tmp_path: Path):

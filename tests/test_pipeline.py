@@ -72,3 +72,27 @@ def test_analyze_cli_prints_the_documented_json(demo_clip, default_model):
     # Without a config every object is reported: one `present` event per tracked person.
     assert len(result["events"]) == len(result["tracks"])
     assert {e["rule"] for e in result["events"]} == {"object"}
+
+
+def test_a_camera_changing_resolution_mid_stream_is_followed(detector, demo_clip, tmp_path, caplog):
+    """A 1280x720 stream that turns 640x360 (in-band): the pipeline rebuilds its geometry and goes on."""
+    import logging
+
+    from vigia.appliance.config import Camera
+
+    parts = []
+    for name, scale, offset in (("big", "1280:720", "0"), ("small", "640:360", "4")):
+        out = tmp_path / f"{name}.ts"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(demo_clip), "-t", "4", "-vf", f"scale={scale}",
+                        "-c:v", "libx264", "-g", "25", "-output_ts_offset", offset, str(out)], check=True)
+        parts.append(out.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    caplog.set_level(logging.WARNING)
+    camera = Camera(name="porch", url=str(joined), realtime=False)
+    result = analyze(joined, camera, detector, ["person"], keep_boxes=True)
+    assert result.frames >= 190
+    assert "camera porch: resolution changed from 1280x720 to 640x360" in caplog.text
+    late = [t for t in result.tracks if t.first_seen > 4.5]
+    # Boxes of the new tracks are in the new frame's pixels (they may overhang an edge by a few).
+    assert late and all(box[2] <= 650 and box[3] <= 370 for t in late for _, box in t.boxes)
