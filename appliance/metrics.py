@@ -28,6 +28,7 @@ class Metrics:
     recordings_reconciled: Counter
     media_integrity_errors: Counter
     stream_changes: Counter
+    recording_restarts: Counter
     retention_deleted_bytes: Counter
     disk_free_ratio: Gauge
     recording_paused: Gauge
@@ -55,6 +56,10 @@ class Metrics:
             recording_errors=Counter("vigia_recording_errors", "Failed recording writes (disk full, I/O)", ["camera"], registry=r),
             media_integrity_errors=Counter(
                 "vigia_media_integrity_errors", "Stored media that failed to decrypt or authenticate when read", registry=r,
+            ),
+            recording_restarts=Counter(
+                "vigia_recording_restarts", "Segments cut short because the stream could not be continued",
+                ["camera", "cause"], registry=r,
             ),
             stream_changes=Counter("vigia_camera_stream_changes", "Times a camera changed resolution mid-stream", ["camera"], registry=r),
             recordings_reconciled=Counter(

@@ -132,13 +132,15 @@ class SegmentRecorder:
 
     def __init__(self, camera: str, record: Record, data_dir: str | Path, database: str | Path,
                  key: bytes | None = None, *, max_ring_bytes: int = MAX_RING_BYTES,
-                 on_error: Callable[[Exception], None] | None = None):
+                 on_error: Callable[[Exception], None] | None = None,
+                 on_restart: Callable[[str], None] | None = None):
         self.camera = camera
         self.record = record
         self.data_dir = Path(data_dir)
         self.key = key
         self.max_ring_bytes = max_ring_bytes
         self.on_error = on_error
+        self.on_restart = on_restart  # the stream could not be continued: "timestamps" or "stream" (metrics)
         self._db = connect(database)
         self._continuous_allowed = True
         self._event_hooks: deque[tuple[bool, float]] = deque()  # (started, wall time), not applied yet
@@ -234,7 +236,7 @@ class SegmentRecorder:
             if dts <= last and last - dts < self._glitch:
                 dts = last + 1  # jitter: keep the stream going
             else:
-                self._restart(f"timestamps jumped by {float((dts - last) * self._time_base):+.2f} s")
+                self._restart("timestamps", f"timestamps jumped by {float((dts - last) * self._time_base):+.2f} s")
         self._last_dts = dts
         self._now = wall
         pts = packet.pts
@@ -244,7 +246,7 @@ class SegmentRecorder:
             params = parameter_sets(packet, self._codec)
             if params is not None and params != self._params:
                 if self._params is not None:
-                    self._restart("the stream's parameter sets changed (resolution or codec settings)")
+                    self._restart("stream", "the stream's parameter sets changed (resolution or codec settings)")
                 self._params = params
             segment = self._segment
             if segment is not None and (
@@ -264,8 +266,13 @@ class SegmentRecorder:
             return True
         return self._open_events > 0 or wall <= self._hold_until
 
-    def _restart(self, reason: str) -> None:
-        """Close the segment and forget held packets: what follows cannot continue them."""
+    def _restart(self, cause: str, reason: str) -> None:
+        """Close the segment and forget held packets: what follows cannot continue them.
+
+        `cause` ("timestamps" or "stream") goes to `on_restart`, `reason` to the log.
+        """
+        if self.on_restart is not None:
+            self.on_restart(cause)
         if self._segment is not None:
             log.info("camera %s: %s: segment closed, the next starts at a keyframe", self.camera, reason)
             self._close_segment(self._segment.last_dts + self._step)

@@ -109,7 +109,8 @@ class Appliance:
         recorder = None
         if camera.record.mode != "off":
             recorder = SegmentRecorder(camera.name, camera.record, cfg.storage.data_dir, cfg.storage.database,
-                                       self.key, on_error=lambda exc, name=camera.name: self._on_record_error(name, exc))
+                                       self.key, on_error=lambda exc, name=camera.name: self._on_record_error(name, exc),
+                                       on_restart=lambda cause, name=camera.name: self.metrics.recording_restarts.labels(name, cause).inc())
             self.recorders[camera.name] = recorder
         # Recording taps the detection connection unless the camera names a main stream of its own.
         tap = recorder if recorder is not None and camera.record.url is None else None

@@ -328,7 +328,9 @@ def test_resolution_change_starts_a_new_segment(demo_clip: Path, media: Path, tm
     small = encode(demo_clip, media / "small.ts", "scale=640:360", 3, "-output_ts_offset", "3")
     joined = tmp_path / "joined.ts"  # timestamps run on; the picture size changes in-band
     joined.write_bytes(big.read_bytes() + small.read_bytes())
+    causes: list[str] = []
     recorder = new_recorder(tmp_path, "porch", mode="continuous", segment_seconds=30)
+    recorder.on_restart = causes.append
     source = CameraSource("porch", str(joined), realtime=False, on_packet=recorder.on_packet,
                           on_disconnect=recorder.connection_lost)
 
@@ -341,6 +343,7 @@ def test_resolution_change_starts_a_new_segment(demo_clip: Path, media: Path, tm
     assert sizes == [(1280, 720)] * counts[0] + [(640, 360)] * counts[1] and min(counts) >= 74
     assert [(row["width"], row["height"], row["state"]) for row in rows] == [
         (1280, 720, "complete"), (640, 360, "complete")]
+    assert causes == ["stream"]  # counted (vigia_recording_restarts_total)
     for row, size, count in zip(rows, [(1280, 720), (640, 360)], counts):
         decoded = decode(tmp_path / row["path"])
         assert (decoded.frames, decoded.size, decoded.first_is_key) == (count, size, True)
@@ -352,7 +355,9 @@ def test_timestamps_jumping_back_start_a_new_segment(demo_clip: Path, media: Pat
     small = encode(demo_clip, media / "small3.ts", "scale=640:360", 3)
     joined = tmp_path / "twice.ts"  # the second copy's timestamps start over
     joined.write_bytes(small.read_bytes() * 2)
+    causes: list[str] = []
     recorder = new_recorder(tmp_path, "dock", mode="continuous", segment_seconds=30)
+    recorder.on_restart = causes.append
 
     with av.open(str(joined)) as container, caplog.at_level("INFO"):
         stream = container.streams.video[0]
@@ -371,6 +376,7 @@ def test_timestamps_jumping_back_start_a_new_segment(demo_clip: Path, media: Pat
     assert [decode(tmp_path / row["path"]).frames for row in rows] == counts
     assert [ffprobe_frames(tmp_path / row["path"]) for row in rows] == counts
     assert re.search(r"timestamps jumped by -2\.9\d s", caplog.text)
+    assert causes == ["timestamps"]
 
 
 def test_hevc_camera(demo_clip: Path, media: Path, tmp_path: Path):
