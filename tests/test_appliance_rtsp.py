@@ -59,3 +59,44 @@ storage:
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert wait_for(lambda: threading.active_count() <= threads_before, 10), [t.name for t in threading.enumerate()]
     assert [p for p in me.children(recursive=True) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_a_main_stream_is_recorded_while_detection_reads_the_sub_stream(demo_clip, default_model, tmp_path):
+    """`record.url`: the appliance keeps a demux-only connection to the main stream (here a real RTSP
+    server) and records it; detection reads the other URL (a file) and its events still open clips."""
+    from vigia.appliance.encryption import open_media
+
+    port = free_port()
+    config = parse_config(f"""
+cameras:
+  - name: gate
+    url: {demo_clip}
+    loop: true
+    record: {{mode: continuous, url: "rtsp://127.0.0.1:{port}/demo"}}
+detector:
+  model: {default_model}
+storage:
+  data_dir: {tmp_path}
+""")
+    threads_before = threading.active_count()
+    with start_rtsp_server(demo_clip, port=port):
+        appliance = Appliance(config)
+        try:
+            appliance.start()
+            assert wait_for(lambda: getattr(appliance.statuses.get("gate-main"), "state", None) == "online", 20)
+            db_path = tmp_path / "vigia.db"
+            complete = lambda: connect(db_path).execute(  # noqa: E731
+                "select path from recordings where camera = 'gate' and state = 'complete'").fetchall()
+            assert wait_for(lambda: len(complete()) >= 1, 30)
+            assert appliance.statuses["gate"].state == "online"
+        finally:
+            appliance.stop()
+    key = (tmp_path / "keys" / "media.key").read_bytes()
+    import av
+
+    counts = []
+    for (path,) in complete():  # the last one was cut short by the stop
+        with open_media(tmp_path / path, key) as media, av.open(media) as container:
+            counts.append(sum(1 for _ in container.decode(video=0)))
+    assert min(counts) >= 1 and max(counts) >= 100  # a full segment of the main stream: ~10 s at 25 fps
+    assert wait_for(lambda: threading.active_count() <= threads_before, 10)
