@@ -233,20 +233,18 @@ def _when(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a time: {text!r} (use 2026-11-25T14:30:00 or epoch seconds)") from None
 
 
-def _storage(config_path: Path | None):
-    """The storage settings and media key of the appliance whose footage is read."""
-    from vigia.appliance.config import Storage
+def _media_key(storage):
+    """The device's media key, when the appliance has made one (its footage is encrypted)."""
     from vigia.appliance.encryption import load_or_create_key
 
-    storage = load_config(config_path).storage if config_path else Storage()
-    key = load_or_create_key(storage.media_key) if storage.media_key.exists() else None
-    return storage, key
+    return load_or_create_key(storage.media_key) if storage.media_key.exists() else None
 
 
 def _export(args) -> int:
     from vigia.appliance.export import ExportError, export
 
-    storage, key = _storage(args.config)
+    storage = _settings(args.config)[0]
+    key = _media_key(storage)
     try:
         out = export(storage.database, storage.data_dir, key, args.camera, args.start, args.end, args.out)
     except ExportError as exc:
@@ -264,7 +262,8 @@ def _clip(args) -> int:
     from vigia.appliance.export import ExportError, event_clip
     from vigia.appliance.storage import connect
 
-    storage, key = _storage(args.config)
+    storage = _settings(args.config)[0]
+    key = _media_key(storage)
     db = connect(storage.database)
     row = db.execute("select camera from events where id = ?", [args.event_id]).fetchone()
     db.conn.close()
