@@ -292,7 +292,9 @@ def _delete_events(
         tally.bytes += sum(sizes)
     if gone_events:
         with db.atomic():
-            db.execute(f"delete from events where id in ({','.join('?' * len(gone_events))})", gone_events)
+            marks = ','.join('?' * len(gone_events))
+            db.execute(f"delete from event_comments where event_id in ({marks})", gone_events)
+            db.execute(f"delete from events where id in ({marks})", gone_events)
             if gone_clips:
                 db.execute(f"delete from recordings where id in ({','.join('?' * len(gone_clips))})", gone_clips)
 

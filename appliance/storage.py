@@ -97,7 +97,36 @@ def _v3_accounts(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_audit_log_action_username ON audit_log (action, username, at)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_events, _v2_recordings, _v3_accounts]
+def _v4_acknowledgements(db: sqlite_utils.Database) -> None:
+    """Guards acknowledge events (alerts stay on screen until then) and comment on them;
+    installers' zone edits from the UI (`camera_layouts`: zones, lines and rules of a camera, as
+    JSON, overriding the config file's)."""
+    db["events"].add_column("acknowledged_at", float)
+    db["events"].add_column("acknowledged_by", str)
+    db.execute("CREATE INDEX idx_events_alert_started_at ON events (alert, started_at)")
+    db.execute("CREATE INDEX idx_events_zone_started_at ON events (zone, started_at)")
+    db.execute("""
+        CREATE TABLE event_comments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            username TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('comment', 'ack')),
+            text TEXT NOT NULL DEFAULT ''
+        )""")
+    db.execute("CREATE INDEX idx_event_comments_event ON event_comments (event_id, at)")
+    db.execute("""
+        CREATE TABLE camera_layouts (
+            camera TEXT PRIMARY KEY,
+            layout TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            updated_by TEXT NOT NULL
+        )""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements,
+]
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
