@@ -394,3 +394,27 @@ def _segments_cross(a, b, c, d) -> bool:
         return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
 
     return side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0
+
+
+LAYOUT_FIELDS = ("zones", "lines", "rules")
+
+
+def camera_layout(camera: Camera) -> dict:
+    """What an installer draws on a camera: its zones, lines and rules, as JSON-ready data."""
+    return camera.model_dump(mode="json", include=set(LAYOUT_FIELDS))
+
+
+def with_layout(camera: Camera, layout: dict, source: str = "layout") -> Camera:
+    """`camera` with its zones, lines and rules replaced by `layout`, validated like the config file
+    (ConfigError names every field path that is wrong, e.g. `zones[1].polygon`)."""
+    if not isinstance(layout, dict):
+        raise ConfigError(source, [ConfigIssue(None, "", "a layout is an object with zones, lines and rules")])
+    unknown = sorted(set(layout) - set(LAYOUT_FIELDS))
+    if unknown:
+        raise ConfigError(source, [ConfigIssue(None, name, "unknown field (a layout has zones, lines and rules)")
+                                   for name in unknown])
+    data = camera.model_dump(exclude=set(LAYOUT_FIELDS)) | {name: layout.get(name, []) for name in LAYOUT_FIELDS}
+    try:
+        return Camera.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_issue(None, err) for err in exc.errors(include_url=False)]) from None

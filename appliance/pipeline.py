@@ -129,6 +129,7 @@ class CameraPipeline:
     metrics: Metrics
     on_change: Callable[[EventChange], None]
     on_tracks: Callable[[float, TrackerUpdate], None] | None = None
+    on_frame: Callable[[DecodedFrame, TrackerUpdate], None] | None = None  # every analysed frame (live view)
     snapshots: SnapshotWriter | None = None
     data_dir: Path | None = None
     gate: bool = True                   # motion gating; off gives the every-frame-full-frame baseline
@@ -148,6 +149,15 @@ class CameraPipeline:
         self._snapshotted: set[str] = set()  # open events whose snapshot is written
         self._last_full = -1e9
         self._last: DecodedFrame | None = None
+        self._next_camera: Camera | None = None
+
+    def set_camera(self, camera: Camera) -> None:
+        """New zones, lines and rules, from any thread: applied before the next frame is analysed.
+
+        Events of the old rules are closed then; objects still in a zone open new events under the
+        new rules. Tracks (and their ids) carry on.
+        """
+        self._next_camera = camera
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -167,6 +177,8 @@ class CameraPipeline:
                     self._resize(decoded)
                 if not self._selector.due(decoded.pts):
                     continue
+                if self._next_camera is not None:
+                    self._apply_camera()
                 if len(self._in_flight) >= MAX_IN_FLIGHT:
                     if self.drop_when_behind:
                         dropped.inc()
@@ -224,6 +236,8 @@ class CameraPipeline:
         update = self._tracker.update(detections, decoded.pts, observed_region=region)
         if self.on_tracks:
             self.on_tracks(decoded.pts, update)
+        if self.on_frame:
+            self.on_frame(decoded, update)
         self._handle(self._rules.update(decoded.pts, decoded.wall, update), decoded)
         self._last = decoded
 
@@ -272,6 +286,16 @@ class CameraPipeline:
             self.on_tracks(t, update)
         changes = self._rules.update(t, wall, update) + self._rules.finish(t, wall)
         self._handle(changes, None)
+
+    def _apply_camera(self) -> None:
+        self._drain(block=True)
+        camera, self._next_camera = self._next_camera, None
+        if self._frame_size is not None:
+            t, wall = (self._last.pts, self._last.wall) if self._last else (0.0, 0.0)
+            self._handle(self._rules.finish(t, wall), None)
+            self._rules = RuleEngine(camera, self._frame_size, self.class_names, self.kept_classes)
+        self.camera = camera
+        log.info("camera %s: zones, lines and rules updated", camera.name)
 
     def _resize(self, decoded: DecodedFrame) -> None:
         """First frame, or the camera changed resolution: geometry is rebuilt, open events closed."""

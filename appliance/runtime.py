@@ -7,19 +7,25 @@ with backoff and its state shows as offline.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 from aiohttp import web
 from prometheus_client import generate_latest
-
-from vigia.appliance.cameras import CameraSource, CameraStatus
-from vigia.appliance.config import Camera, Config
+from vigia.appliance.cameras import CameraSource, CameraStatus, DecodedFrame
+from vigia.appliance.config import (
+    Camera,
+    Config,
+    ConfigError,
+    camera_layout,
+    with_layout,
+)
 from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.events import EventChange
 from vigia.appliance.metrics import Metrics
@@ -32,6 +38,7 @@ from vigia.inference.coco import COCO_CLASSES
 from vigia.inference.factory import create_detector
 from vigia.inference.model_store import resolve
 from vigia.inference.pool import DetectorPool
+from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
 from vigia.local_ui.server import create_app
 from vigia.local_ui.tls import fingerprint, server_context, tls_files
@@ -47,6 +54,16 @@ def open_detector(config: Config) -> Detector:
     return create_detector(cfg.backend, path, score_threshold=cfg.score_threshold, classes=classes)
 
 
+class Listener(Protocol):
+    """Told, from camera threads, what happens (the guards' live view: vigia.local_ui.live.LiveHub)."""
+
+    def on_change(self, change: EventChange) -> None: ...
+
+    def on_status(self, camera: dict) -> None: ...
+
+    def on_frame(self, camera: str, decoded: DecodedFrame, update: TrackerUpdate, names: list[str]) -> None: ...
+
+
 @dataclass
 class Appliance:
     config: Config
@@ -59,12 +76,16 @@ class Appliance:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._status_lock = threading.Lock()
+        self._layout_lock = threading.Lock()
+        self.listeners: list[Listener] = []
+        self.pipelines: dict[str, CameraPipeline] = {}
 
     def start(self) -> None:
         cfg = self.config
         cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
         self.key = load_or_create_key(cfg.storage.media_key) if cfg.storage.encrypt else None
         self._reconcile()
+        self._load_layouts()
         self.detector = open_detector(cfg)
         workers = cfg.detector.workers or os.cpu_count() or 1
         backend = self.detector.name
@@ -124,7 +145,9 @@ class Appliance:
             on_change=self._on_change,
             snapshots=self.snapshots,
             data_dir=cfg.storage.data_dir,
+            on_frame=lambda decoded, update, name=camera.name: self._on_frame(name, decoded, update),
         )
+        self.pipelines[camera.name] = pipeline
         source = CameraSource(
             camera.name, camera.url, loop=camera.loop, realtime=camera.realtime,
             on_status=lambda status, name=camera.name: self._on_status(name, status),
@@ -191,6 +214,12 @@ class Appliance:
         self.events.put(event)
         for observer in self.observers:
             observer(change)
+        for listener in self.listeners:
+            listener.on_change(change)
+
+    def _on_frame(self, camera: str, decoded: DecodedFrame, update: TrackerUpdate) -> None:
+        for listener in self.listeners:
+            listener.on_frame(camera, decoded, update, self.detector.class_names)
 
     def _on_status(self, name: str, status: CameraStatus) -> None:
         with self._status_lock:
@@ -201,6 +230,8 @@ class Appliance:
             log.warning("camera %s is %s: %s", name, status.state, status.last_error)
         else:
             log.info("camera %s is %s", name, status.state)
+        for listener in self.listeners:
+            listener.on_status({"name": name, **_status_json(status)})
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for every camera thread to end (files played once); True when all ended."""
@@ -227,10 +258,59 @@ class Appliance:
 
     def camera_states(self) -> dict[str, dict]:
         with self._status_lock:
-            return {
-                name: {"state": s.state, "since": s.since, "last_error": s.last_error, "last_frame_at": s.last_frame_at}
-                for name, s in self.statuses.items()
-            }
+            return {name: _status_json(s) for name, s in self.statuses.items()}
+
+    def add_listener(self, listener: Listener) -> None:
+        self.listeners = [*self.listeners, listener]  # replaced, not mutated: camera threads iterate it
+
+    def remove_listener(self, listener: Listener) -> None:
+        self.listeners = [x for x in self.listeners if x is not listener]
+
+    # -- zones drawn in the UI --------------------------------------------------------------
+
+    def _load_layouts(self) -> None:
+        """Layouts saved from the UI take the place of the config file's zones, lines and rules."""
+        db = connect(self.config.storage.database)
+        try:
+            stored = {row["camera"]: row for row in db.query("select * from camera_layouts")}
+        finally:
+            db.conn.close()
+        cameras = self.config.cameras
+        for i, camera in enumerate(cameras):
+            row = stored.get(camera.name)
+            if row is None:
+                continue
+            try:
+                cameras[i] = with_layout(camera, json.loads(row["layout"]), source=f"saved layout of {camera.name}")
+                log.info("camera %s: zones, lines and rules as %s saved them from the UI", camera.name, row["updated_by"])
+            except ConfigError as exc:
+                log.error("%s; using the config file's instead", exc)
+
+    def apply_layout(self, name: str, layout: dict, username: str) -> dict:
+        """Validate, save and apply (without a restart) a camera's zones, lines and rules.
+
+        Raises KeyError for an unknown camera and ConfigError naming each invalid field.
+        """
+        with self._layout_lock:
+            cameras = self.config.cameras
+            index = next((i for i, c in enumerate(cameras) if c.name == name), None)
+            if index is None:
+                raise KeyError(name)
+            camera = with_layout(cameras[index], layout)
+            saved = camera_layout(camera)
+            db = connect(self.config.storage.database)
+            try:
+                db.execute("insert into camera_layouts (camera, layout, updated_at, updated_by) values (?, ?, ?, ?) "
+                           "on conflict (camera) do update set layout = excluded.layout, "
+                           "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                           [name, json.dumps(saved), time.time(), username])
+            finally:
+                db.conn.close()
+            cameras[index] = camera
+            pipeline = self.pipelines.get(name)
+            if pipeline is not None:
+                pipeline.set_camera(camera)
+            return saved
 
     def media_integrity_error(self) -> None:
         """Stored media failed to authenticate (tampered or damaged): counted for alerting."""
@@ -241,6 +321,11 @@ class Appliance:
         if pool is not None:
             self.metrics.detector_backlog.set(pool.pending())
         return generate_latest(self.metrics.registry)
+
+
+def _status_json(status: CameraStatus) -> dict:
+    return {"state": status.state, "since": status.since, "last_error": status.last_error,
+            "last_frame_at": status.last_frame_at}
 
 
 async def serve(appliance: Appliance, host: str, port: int, until: threading.Event | None = None) -> None:

@@ -241,21 +241,34 @@ class EventWriter:
             return False
 
 
-def list_events(
+def list_events(db: sqlite_utils.Database, **filters) -> list[Event]:
+    """Newest first; the filters of `event_rows`."""
+    return [Event.from_row(row) for row in event_rows(db, **filters)]
+
+
+def event_rows(
     db: sqlite_utils.Database,
     *,
     camera: str | None = None,
     label: str | None = None,
+    zone: str | None = None,
+    alert: bool | None = None,
+    acknowledged: bool | None = None,
     since: float | None = None,
     until: float | None = None,
     limit: int = 50,
-) -> list[Event]:
-    """Newest first, filtered by camera, label and start time window (wall clock)."""
+) -> list[dict]:
+    """`events` rows, newest first, filtered by camera, label, zone, alert, acknowledgement and
+    start time window (wall clock, `since` <= started_at < `until`)."""
     where, params = [], {}
-    for column, value in (("camera", camera), ("label", label)):
+    for column, value in (("camera", camera), ("label", label), ("zone", zone)):
         if value is not None:
             where.append(f"{column} = :{column}")
             params[column] = value
+    if alert is not None:
+        where.append(f"alert = {int(alert)}")
+    if acknowledged is not None:
+        where.append("acknowledged_at is " + ("not null" if acknowledged else "null"))
     if since is not None:
         where.append("started_at >= :since")
         params["since"] = since
@@ -265,4 +278,4 @@ def list_events(
     sql = "select * from events" + (" where " + " and ".join(where) if where else "")
     sql += " order by started_at desc limit :limit"
     params["limit"] = limit
-    return [Event.from_row(row) for row in db.query(sql, params)]
+    return list(db.query(sql, params))

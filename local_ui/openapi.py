@@ -15,7 +15,7 @@ def _json(ref: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     text = {400: "malformed input", 401: "no live session", 403: "missing or wrong X-CSRF-Token, or the role is too low",
-            404: "no such event (or media)", 409: "the username is taken", 415: "the body is not application/json",
+            404: "no such event, camera or media", 409: "the username is taken", 415: "the body is not application/json",
             416: "range not satisfiable", 429: "too many failed logins (see Retry-After)"}
     return {str(code): {"description": text[code], "content": _ERROR} for code in codes}
 
@@ -24,7 +24,9 @@ _EVENT_ID = {"name": "id", "in": "path", "required": True, "description": "event
              "schema": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description": "the session's CSRF token",
          "schema": {"type": "string"}}
+_CAMERA = {"name": "name", "in": "path", "required": True, "description": "camera name", "schema": {"type": "string"}}
 _PUBLIC: list = []  # no security requirement
+_POINT = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -41,6 +43,20 @@ def openapi_document() -> dict[str, Any]:
                 "Session": {"type": "object", "properties": {
                     "username": {"type": "string"}, "role": {"type": "string", "enum": ["guard", "installer", "admin"]},
                     "csrf_token": {"type": "string"}, "expires_at": {"type": "number", "description": "epoch seconds"}}},
+                "Layout": {"type": "object", "properties": {
+                    "zones": {"type": "array", "items": {"type": "object", "required": ["name", "polygon"], "properties": {
+                        "name": {"type": "string"}, "polygon": {"type": "array", "items": _POINT, "minItems": 3},
+                        "classes": {"type": "array", "nullable": True, "items": {"type": "string"}}}}},
+                    "lines": {"type": "array", "items": {"type": "object", "required": ["name", "points"], "properties": {
+                        "name": {"type": "string"}, "points": {"type": "array", "items": _POINT, "minItems": 2, "maxItems": 2}}}},
+                    "rules": {"type": "array", "items": {"type": "object", "required": ["name", "type"], "properties": {
+                        "name": {"type": "string"},
+                        "type": {"type": "string", "enum": ["enter", "loiter", "cross", "count", "present"]},
+                        "zone": {"type": "string", "nullable": True}, "line": {"type": "string", "nullable": True},
+                        "direction": {"type": "string", "enum": ["any", "left_to_right", "right_to_left"]},
+                        "seconds": {"type": "number", "nullable": True}, "count": {"type": "integer", "nullable": True},
+                        "classes": {"type": "array", "nullable": True, "items": {"type": "string"}},
+                        "alert": {"type": "boolean"}}}}}},
                 "Event": {"type": "object", "properties": {
                     "id": {"type": "string"}, "camera": {"type": "string"}, "rule": {"type": "string"},
                     "kind": {"type": "string", "enum": ["enter", "loiter", "cross", "count", "present"]},
@@ -51,6 +67,8 @@ def openapi_document() -> dict[str, Any]:
                     "max_score": {"type": "number"}, "box": {"type": "array", "items": {"type": "number"}},
                     "alert": {"type": "boolean"}, "path": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
                     "attributes": {"type": "object"}, "keep": {"type": "boolean"},
+                    "acknowledged_at": {"type": "number", "nullable": True},
+                    "acknowledged_by": {"type": "string", "nullable": True},
                     "snapshot_url": {"type": "string", "nullable": True}, "clip_url": {"type": "string"}}},
             },
         },
@@ -75,6 +93,9 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [
                     {"name": "camera", "in": "query", "schema": {"type": "string"}},
                     {"name": "label", "in": "query", "schema": {"type": "string"}},
+                    {"name": "zone", "in": "query", "schema": {"type": "string"}},
+                    {"name": "alert", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
+                    {"name": "acknowledged", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
                     {"name": "since", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started at or after)",
                      "schema": {"type": "string"}},
                     {"name": "until", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started before)",
@@ -85,9 +106,22 @@ def openapi_document() -> dict[str, Any]:
                         "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
                         "next": {"type": "object", "nullable": True, "properties": {"until": {"type": "number"}}}}}}}},
                               **_errors(400, 401)}}},
-            "/api/v1/events/{id}": {"get": {"summary": "one event", "parameters": [_EVENT_ID],
+            "/api/v1/events/{id}": {"get": {"summary": "one event, with `comments` (acknowledgements included)",
+                                            "parameters": [_EVENT_ID],
                                             "responses": {"200": {"description": "ok", "content": _json("Event")},
                                                           **_errors(400, 401, 404)}}},
+            "/api/v1/events/{id}/ack": {"post": {
+                "summary": "acknowledge the event (guard or above; audited): its alert banner closes on every screen",
+                "parameters": [_EVENT_ID, _CSRF],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"comment": {"type": "string", "maxLength": 2000}}}}}},
+                "responses": {"200": {"description": "the event", "content": _json("Event")},
+                              **_errors(400, 401, 403, 404, 415)}}},
+            "/api/v1/events/{id}/comments": {"post": {
+                "summary": "comment on the event (guard or above; audited)", "parameters": [_EVENT_ID, _CSRF],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 2000}}}}}},
+                "responses": {"201": {"description": "the comment"}, **_errors(400, 401, 403, 404, 415)}}},
             "/api/v1/events/{id}/keep": {"post": {
                 "summary": "keep the event (legal hold) or release it (guard or above; audited)",
                 "parameters": [_EVENT_ID, _CSRF],
@@ -99,12 +133,35 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_errors(400, 401, 404)}}},
             "/api/v1/events/{id}/clip": {"get": {
                 "summary": "the event's clip (MP4, pre- and post-roll), with Range: bytes=a-b (206) support",
-                "parameters": [_EVENT_ID, {"name": "Range", "in": "header", "schema": {"type": "string"}}],
+                "parameters": [_EVENT_ID, {"name": "Range", "in": "header", "schema": {"type": "string"}},
+                               {"name": "download", "in": "query", "description": "true: sent as an attachment",
+                                "schema": {"type": "string", "enum": ["true", "false"]}}],
                 "responses": {"200": {"description": "the whole clip", "content": {"video/mp4": {}}},
                               "206": {"description": "the range asked for", "content": {"video/mp4": {}}},
                               **_errors(400, 401, 404, 416)}}},
-            "/api/v1/cameras": {"get": {"summary": "cameras and their connection states",
+            "/api/v1/cameras": {"get": {"summary": "cameras, their connection states and frame sizes",
                                         "responses": {"200": {"description": "ok"}, **_errors(401)}}},
+            "/api/v1/cameras/{name}/frame": {"get": {
+                "summary": "the camera's next analysed frame (JPEG): what the zone editor draws over",
+                "parameters": [_CAMERA],
+                "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_errors(401, 404)}}},
+            "/api/v1/cameras/{name}/layout": {
+                "get": {"summary": "the camera's zones, lines and rules (normalised coordinates)",
+                        "parameters": [_CAMERA],
+                        "responses": {"200": {"description": "ok", "content": _json("Layout")}, **_errors(401, 404)}},
+                "put": {"summary": "replace the camera's zones, lines and rules (installer or admin; audited): "
+                                   "validated, saved, applied without a restart",
+                        "parameters": [_CAMERA, _CSRF],
+                        "requestBody": {"required": True, "content": _json("Layout")},
+                        "responses": {"200": {"description": "saved and applied", "content": _json("Layout")},
+                                      **_errors(400, 401, 403, 404, 415)}}},
+            "/api/v1/live": {"get": {
+                "summary": "WebSocket: hello, event, ack, camera and layout messages (JSON) and live frames "
+                           "(binary: 4-byte header length, JSON header, JPEG); send "
+                           '{"type": "watch", "cameras": [...], "size": "grid"|"full"} to choose frames',
+                "parameters": [{"name": "after", "in": "query", "description": "the newest event id the client has: "
+                                "hello.missed lists the events after it", "schema": {"type": "string"}}],
+                "responses": {"101": {"description": "switching protocols"}, **_errors(400, 401, 403)}}},
             "/api/v1/users": {
                 "get": {"summary": "local accounts (admin)", "responses": {"200": {"description": "ok"}, **_errors(401, 403)}},
                 "post": {"summary": "create a local account (admin; audited)", "parameters": [_CSRF],
@@ -120,5 +177,10 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403)}}},
             "/api/v1/openapi.json": {"get": {"summary": "this document",
                                              "responses": {"200": {"description": "ok"}, **_errors(401)}}},
+            "/{path}": {"get": {"summary": "the web interface's files (no login: they are the login page)",
+                                "security": _PUBLIC,
+                                "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+                                "responses": {"200": {"description": "a file, or index.html"},
+                                              "503": {"description": "the web interface is not built"}}}},
         },
     }

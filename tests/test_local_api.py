@@ -232,25 +232,26 @@ def test_openapi_lists_every_route_and_only_those(site: Site):
     routes = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()}
     documented = {(method, path) for path, item in openapi_document()["paths"].items() for method in item}
     assert routes == documented
-    assert len(routes) == 15
+    assert len(routes) == 22
 
 
 def protected_routes(site: Site) -> list[tuple[str, str]]:
     app = create_app(site.server.appliance, site.server.config)
     out = []
     for route in app.router.routes():
-        path = route.resource.canonical.replace("{id}", site.clip_event.id)
-        if (route.method, path) not in {("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/api/v1/login")}:
+        path = route.resource.canonical.replace("{id}", site.clip_event.id).replace("{name}", "door")
+        if (route.method, path) not in {("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/api/v1/login"),
+                                        ("GET", "/{path}")}:
             out.append((route.method, path))
     return out
 
 
 def test_anonymous_gets_401_on_every_protected_route(site: Site):
     routes = protected_routes(site)
-    assert len(routes) == 12
+    assert len(routes) == 18
     for method, path in routes:
         for token in (None, "not-a-token", secrets.token_urlsafe(32)):
-            reply = call(site.server, method, path, token=token, json_body={} if method == "POST" else None)
+            reply = call(site.server, method, path, token=token, json_body={} if method in ("POST", "PUT") else None)
             assert reply.status == 401, (method, path, reply.body)
             assert reply.json() == {"error": "login required"}
     assert call(site.server, "GET", "/api/v1/no-such-route").status == 401  # no route map for strangers
@@ -642,3 +643,189 @@ def test_cli_users_and_tls(tmp_path: Path):
     info = vigia("tls", "info", env=env)
     assert info.returncode == 0, info.stderr
     assert fingerprint(tmp_path / "tls" / "cert.pem") in info.stdout and "127.0.0.1" in info.stdout
+
+
+# -- acknowledgements, comments, zone editor, live WebSocket ----------------------------------
+
+
+def _add_events(site: Site, *events: Event) -> None:
+    db = site.server.db()
+    for e in events:
+        db.conn.execute(UPSERT_EVENT, e.to_row())
+    db.conn.close()
+
+
+def test_acknowledge_and_comment_are_recorded_and_audited(site: Site):
+    alert = make_event(T0 + 500)
+    alert.alert, alert.zone = True, "gate"
+    _add_events(site, alert)
+    token, csrf = login(site.server, "gina")
+    path = f"/api/v1/events/{alert.id}"
+    unacked = call(site.server, "GET", "/api/v1/events?alert=true&acknowledged=false&zone=gate", token=token).json()
+    assert [e["id"] for e in unacked["events"]] == [alert.id] and unacked["events"][0]["acknowledged_at"] is None
+    assert call(site.server, "POST", f"{path}/ack", json_body={"comment": "x"}, token=token).status == 403  # no CSRF
+    acked = call(site.server, "POST", f"{path}/ack", json_body={"comment": "  checked the gate  "}, token=token, csrf=csrf)
+    assert acked.status == 200 and acked.json()["acknowledged_by"] == "gina" and acked.json()["acknowledged_at"] > 0
+    first_at = acked.json()["acknowledged_at"]
+    other_token, other_csrf = login(site.server, "ian")
+    again = call(site.server, "POST", f"{path}/ack", token=other_token, csrf=other_csrf)  # no body: no comment
+    assert again.status == 200 and again.json()["acknowledged_by"] == "gina" and again.json()["acknowledged_at"] == first_at
+    added = call(site.server, "POST", f"{path}/comments", json_body={"text": "called the police"}, token=token, csrf=csrf)
+    assert added.status == 201 and added.json()["text"] == "called the police"
+    detail = call(site.server, "GET", path, token=token).json()
+    assert [(c["username"], c["kind"], c["text"]) for c in detail["comments"]] == [
+        ("gina", "ack", "checked the gate"), ("ian", "ack", ""), ("gina", "comment", "called the police")]
+    assert call(site.server, "GET", "/api/v1/events?alert=true&acknowledged=false&zone=gate", token=token).json()["events"] == []
+    assert [e["id"] for e in call(site.server, "GET", "/api/v1/events?acknowledged=true", token=token).json()["events"]] == [alert.id]
+    for body, status in (({"text": ""}, 400), ({"text": 5}, 400), ({"text": "x" * 2001}, 400), ({"note": "x"}, 400)):
+        assert call(site.server, "POST", f"{path}/comments", json_body=body, token=token, csrf=csrf).status == status
+    assert call(site.server, "POST", f"{path}/ack", json_body={"comment": ["x"]}, token=token, csrf=csrf).status == 400
+    missing = new_event_id(T0 + 9999)
+    assert call(site.server, "POST", f"/api/v1/events/{missing}/ack", token=token, csrf=csrf).status == 404
+    assert call(site.server, "GET", "/api/v1/events?alert=maybe", token=token).status == 400
+    audit = call(site.server, "GET", "/api/v1/audit?limit=20", token=login(site.server, "ada")[0]).json()["entries"]
+    assert {(e["action"], e["username"]) for e in audit if e["target"] == alert.id} == {
+        ("event_ack", "gina"), ("event_ack", "ian"), ("event_comment", "gina")}
+
+
+def test_clip_download_is_an_attachment(site: Site):
+    token, _ = login(site.server, "gina")
+    reply = call(site.server, "GET", f"/api/v1/events/{site.clip_event.id}/clip?download=true", token=token,
+                 headers={"Range": "bytes=0-99"})
+    assert reply.status == 206 and reply.headers["Content-Disposition"].startswith("attachment;")
+    assert call(site.server, "GET", f"/api/v1/events/{site.clip_event.id}/clip?download=yes", token=token).status == 400
+
+
+def test_zone_editor_layout_needs_an_installer_and_is_validated(site: Site, tmp_path: Path):
+    path = "/api/v1/cameras/door/layout"
+    guard, guard_csrf = login(site.server, "gina")
+    installer, installer_csrf = login(site.server, "ian")
+    before = call(site.server, "GET", path, token=guard).json()
+    assert before["camera"] == "door" and before["zones"] == [] and before["rules"] == []
+    layout = {
+        "zones": [{"name": "gate", "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.6]], "classes": ["person"]}],
+        "lines": [{"name": "kerb", "points": [[0.0, 0.8], [1.0, 0.8]]}],
+        "rules": [{"name": "at-gate", "type": "enter", "zone": "gate", "alert": True},
+                  {"name": "over-kerb", "type": "cross", "line": "kerb", "direction": "left_to_right"}],
+    }
+    assert call(site.server, "PUT", path, json_body=layout, token=guard, csrf=guard_csrf).status == 403
+    assert call(site.server, "PUT", path, json_body=layout, token=installer).status == 403  # no CSRF token
+    saved = call(site.server, "PUT", path, json_body=layout, token=installer, csrf=installer_csrf)
+    assert saved.status == 200, saved.body
+    assert saved.json()["rules"][0] == {"name": "at-gate", "type": "enter", "zone": "gate", "line": None,
+                                        "direction": "any", "seconds": None, "count": None, "classes": None, "alert": True}
+    assert call(site.server, "GET", path, token=guard).json() == saved.json()
+    assert [z.name for z in site.server.config.cameras[0].zones] == ["gate"]  # the running config has it
+    bad = [
+        ({**layout, "zones": [{"name": "gate", "polygon": [[0, 0], [1, 1], [1, 0], [0, 1]]}]},
+         "zones[0].polygon: polygon edges cross each other"),
+        ({**layout, "zones": [{"name": "gate", "polygon": [[0, 0], [1.5, 0], [0, 1]]}]}, "zones[0].polygon[1][0]"),
+        ({**layout, "rules": [{"name": "r", "type": "enter", "zone": "nowhere"}]}, "names zone 'nowhere'"),
+        ({**layout, "rules": [{"name": "r", "type": "loiter", "zone": "gate"}]}, "needs seconds"),
+        ({**layout, "colour": "red"}, "colour: unknown field"),
+        ({**layout, "zones": "gate"}, "zones: "),
+    ]
+    for body, message in bad:
+        reply = call(site.server, "PUT", path, json_body=body, token=installer, csrf=installer_csrf)
+        assert reply.status == 400 and message in reply.json()["error"], (body, reply.body)
+    assert call(site.server, "GET", path, token=guard).json() == saved.json()  # nothing half-applied
+    assert call(site.server, "PUT", "/api/v1/cameras/attic/layout", json_body=layout, token=installer,
+                csrf=installer_csrf).status == 404
+    entries = call(site.server, "GET", "/api/v1/audit?limit=50", token=login(site.server, "ada")[0]).json()["entries"]
+    assert any(e["action"] == "layout_saved" and e["target"] == "door" and e["details"]["zones"] == ["gate"] for e in entries)
+    # The next start takes the saved layout over the config file's.
+    restarted = make_config(site.server.config.cameras[0].url, site.server.data_dir)
+    Appliance(restarted)._load_layouts()
+    assert [r.name for r in restarted.cameras[0].rules] == ["at-gate", "over-kerb"]
+    assert restarted.cameras[1].rules == []  # yard untouched
+
+
+async def _live(site: Site, token: str | None, query: str = "", origin: str | None = None):
+    import aiohttp
+    headers = {"Cookie": f"vigia_session={token}"} if token else {}
+    if origin:
+        headers["Origin"] = origin
+    session = aiohttp.ClientSession()
+    try:
+        ws = await session.ws_connect(f"https://127.0.0.1:{site.server.port}/api/v1/live{query}",
+                                      ssl=site.server.tls, headers=headers)
+    except BaseException:
+        await session.close()
+        raise
+    return session, ws
+
+
+def test_live_socket_refuses_strangers_and_foreign_origins(site: Site):
+    import aiohttp
+    token, _ = login(site.server, "gina")
+
+    async def attempt(token, origin=None, query=""):
+        try:
+            session, ws = await _live(site, token, query, origin)
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+        await ws.close()
+        await session.close()
+        return 101
+
+    assert asyncio.run(attempt(None)) == 401
+    assert asyncio.run(attempt("not-a-token")) == 401
+    assert asyncio.run(attempt(token, origin="https://evil.example")) == 403
+    assert asyncio.run(attempt(token, query="?after=../../etc")) == 400
+    assert asyncio.run(attempt(token, origin=f"https://127.0.0.1:{site.server.port}")) == 101
+
+
+def test_live_socket_catches_up_and_carries_acks(site: Site):
+    earlier, missed = make_event(time.time() - 60), make_event(time.time() - 30)
+    alert = make_event(time.time() - 10)
+    alert.alert = True
+    _add_events(site, earlier, missed, alert)
+    token, csrf = login(site.server, "gina")
+
+    async def scenario():
+        session, ws = await _live(site, token, f"?after={earlier.id}")
+        try:
+            hello = await ws.receive_json(timeout=5)
+            assert hello["type"] == "hello" and {c["name"] for c in hello["cameras"]} == {"door", "yard"}
+            assert [e["id"] for e in hello["missed"]] == [missed.id, alert.id]
+            assert alert.id in [e["id"] for e in hello["alerts"]]
+            await ws.send_json({"type": "watch", "cameras": ["attic"]})
+            assert "cameras must be" in (await ws.receive_json(timeout=5))["error"]
+            await ws.send_str("{")
+            assert (await ws.receive_json(timeout=5))["type"] == "error"
+            reply = await asyncio.to_thread(call, site.server, "POST", f"/api/v1/events/{alert.id}/ack",
+                                            json_body={"comment": "seen"}, token=token, csrf=csrf)
+            assert reply.status == 200
+            ack = await ws.receive_json(timeout=5)
+            assert ack["type"] == "ack" and ack["event"]["id"] == alert.id and ack["event"]["acknowledged_by"] == "gina"
+        finally:
+            await ws.close()
+            await session.close()
+        session, ws = await _live(site, token)
+        try:
+            hello = await ws.receive_json(timeout=5)
+            assert alert.id not in [e["id"] for e in hello["alerts"]] and hello["missed"] == []
+        finally:
+            await ws.close()
+            await session.close()
+
+    asyncio.run(scenario())
+
+
+def test_logout_closes_the_live_socket(site: Site, monkeypatch: pytest.MonkeyPatch):
+    from vigia.local_ui import live_routes
+    monkeypatch.setattr(live_routes, "SESSION_CHECK_S", 0.2)
+    token, csrf = login(site.server, "gina")
+
+    async def scenario():
+        session, ws = await _live(site, token)
+        try:
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+            reply = await asyncio.to_thread(call, site.server, "POST", "/api/v1/logout", token=token, csrf=csrf)
+            assert reply.status == 200
+            closed = await ws.receive(timeout=5)
+            assert closed.type.name in ("CLOSE", "CLOSED") and ws.close_code == 4401
+        finally:
+            await session.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,288 @@
+"""Event routes of the guards' API: the feed, one event, acknowledge, comment, keep, snapshot, clip."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from vigia.appliance.config import Record
+from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, open_media
+from vigia.appliance.export import ExportError, event_clip
+from vigia.appliance.storage import event_rows
+from vigia.local_ui import accounts
+from vigia.local_ui.common import (
+    API, ApiError, event_id_param, int_param, json_body, media_path, only_fields, query_params, remote_address,
+    require, row_json, text_param, time_param,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS = 200                # events per page
+MAX_COMMENT = 2000              # characters of a comment
+PIECE = 256 * 1024              # bytes of a clip read and sent at a time
+
+
+def add_routes(app: web.Application) -> None:
+    routes = app.router
+    routes.add_get("/api/v1/events", events, allow_head=False)
+    routes.add_get("/api/v1/events/{id}", event, allow_head=False)
+    routes.add_post("/api/v1/events/{id}/ack", acknowledge)
+    routes.add_post("/api/v1/events/{id}/comments", comment)
+    routes.add_post("/api/v1/events/{id}/keep", keep_event)
+    routes.add_get("/api/v1/events/{id}/snapshot", snapshot, allow_head=False)
+    routes.add_get("/api/v1/events/{id}/clip", clip, allow_head=False)
+
+
+def _flag(query: dict[str, str], name: str) -> bool | None:
+    text = query.get(name)
+    if text is None:
+        return None
+    if text not in ("true", "false"):
+        raise ApiError(400, f"{name} must be true or false")
+    return text == "true"
+
+
+async def events(request: web.Request) -> web.Response:
+    """Newest first; the next page is `until` = the last event's `started_at` (`next`)."""
+    api = request.app[API]
+    require(request)
+    query = query_params(request, {"camera", "label", "zone", "alert", "acknowledged", "since", "until", "limit"})
+    filters = {name: text_param(query, name) for name in ("camera", "label", "zone")}
+    filters.update(alert=_flag(query, "alert"), acknowledged=_flag(query, "acknowledged"),
+                   since=time_param(query, "since"), until=time_param(query, "until"))
+    limit = int_param(query, "limit", 50, 1, MAX_EVENTS)
+    rows = await api.db(event_rows, limit=limit, **filters)
+    return web.json_response({"events": [row_json(row) for row in rows],
+                              "next": {"until": rows[-1]["started_at"]} if len(rows) == limit else None})
+
+
+def _comments(db, event_id: str) -> list[dict]:
+    return list(db.query("select id, at, username, kind, text from event_comments where event_id = ? order by at, id",
+                         [event_id]))
+
+
+async def event(request: web.Request) -> web.Response:
+    """One event with its comments and acknowledgement."""
+    api = request.app[API]
+    require(request)
+    event_id = event_id_param(request)
+
+    def read(db) -> dict | None:
+        rows = list(db.query("select * from events where id = ?", [event_id]))
+        return {**row_json(rows[0]), "comments": _comments(db, event_id)} if rows else None
+
+    found = await api.db(read)
+    if found is None:
+        raise ApiError(404, f"no event {event_id}")
+    return web.json_response(found)
+
+
+def _comment_text(body: dict, name: str, required: bool) -> str:
+    text = body.get(name, "")
+    if not isinstance(text, str):
+        raise ApiError(400, f"{name} must be a string")
+    text = text.strip()
+    if required and not text:
+        raise ApiError(400, f"{name} must not be empty")
+    if len(text) > MAX_COMMENT:
+        raise ApiError(400, f"{name} is longer than {MAX_COMMENT} characters")
+    return text
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    """A guard has seen the event (an alert's banner goes away on every screen), with an optional comment.
+
+    Acknowledging twice keeps the first acknowledgement; a second comment is still recorded.
+    """
+    api = request.app[API]
+    session = require(request, "guard")
+    event_id = event_id_param(request)
+    body = await json_body(request, required=False)
+    only_fields(body, {"comment"}, "field")
+    text = _comment_text(body, "comment", required=False)
+    remote, now = remote_address(request), time.time()
+
+    def ack(db) -> dict | None:
+        with db.atomic():
+            if db.execute("select 1 from events where id = ?", [event_id]).fetchone() is None:
+                return None
+            db.execute("update events set acknowledged_at = ?, acknowledged_by = ? where id = ? and acknowledged_at is null",
+                       [now, session.username, event_id])
+            db.execute("insert into event_comments (event_id, at, username, kind, text) values (?, ?, ?, 'ack', ?)",
+                       [event_id, now, session.username, text])
+            accounts.audit(db, "event_ack", username=session.username, target=event_id, remote=remote,
+                           details={"comment": bool(text)})
+            return row_json(next(db.query("select * from events where id = ?", [event_id])))
+
+    found = await api.db(ack)
+    if found is None:
+        raise ApiError(404, f"no event {event_id}")
+    if api.hub is not None:
+        api.hub.event_acknowledged(found)
+    return web.json_response(found)
+
+
+async def comment(request: web.Request) -> web.Response:
+    api = request.app[API]
+    session = require(request, "guard")
+    event_id = event_id_param(request)
+    body = await json_body(request, required=True)
+    only_fields(body, {"text"}, "field")
+    text = _comment_text(body, "text", required=True)
+    remote, now = remote_address(request), time.time()
+
+    def add(db) -> dict | None:
+        with db.atomic():
+            if db.execute("select 1 from events where id = ?", [event_id]).fetchone() is None:
+                return None
+            cursor = db.execute("insert into event_comments (event_id, at, username, kind, text) values (?, ?, ?, 'comment', ?)",
+                                [event_id, now, session.username, text])
+            accounts.audit(db, "event_comment", username=session.username, target=event_id, remote=remote)
+            return {"id": cursor.lastrowid, "at": now, "username": session.username, "kind": "comment", "text": text}
+
+    added = await api.db(add)
+    if added is None:
+        raise ApiError(404, f"no event {event_id}")
+    return web.json_response(added, status=201)
+
+
+async def keep_event(request: web.Request) -> web.Response:
+    """Mark an event kept (legal hold: retention never deletes it or its footage) or not."""
+    api = request.app[API]
+    session = require(request, "guard")
+    event_id = event_id_param(request)
+    body = await json_body(request, required=False)
+    only_fields(body, {"keep"}, "field")
+    keep = body.get("keep", True)
+    if not isinstance(keep, bool):
+        raise ApiError(400, "keep must be true or false")
+    remote = remote_address(request)
+
+    def mark(db) -> bool:
+        with db.atomic():
+            row = db.execute("select keep from events where id = ?", [event_id]).fetchone()
+            if row is None:
+                return False
+            db.execute("update events set keep = ? where id = ?", [int(keep), event_id])
+            accounts.audit(db, "event_keep" if keep else "event_unkeep", username=session.username,
+                           target=event_id, remote=remote, details={"keep": keep, "was": bool(row[0])})
+            return True
+
+    if not await api.db(mark):
+        raise ApiError(404, f"no event {event_id}")
+    return web.json_response({"id": event_id, "keep": keep})
+
+
+def _read_snapshot(path: Path, key: bytes | None) -> bytes:
+    with open_media(path, key) as media:
+        if isinstance(media, EncryptedReader) and not media.complete:
+            raise MediaCryptoError(f"{path}: incomplete (a finished snapshot must be complete)")
+        return media.read()
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    api = request.app[API]
+    require(request)
+    event_id = event_id_param(request)
+    row = await api.db(lambda db: db.execute("select snapshot from events where id = ?", [event_id]).fetchone())
+    if row is None:
+        raise ApiError(404, f"no event {event_id}")
+    if not row[0]:
+        raise ApiError(404, "this event has no snapshot")
+    path = media_path(api, row[0])
+    try:
+        data = await asyncio.to_thread(_read_snapshot, path, api.key)
+    except FileNotFoundError:
+        raise ApiError(404, "the snapshot file is gone (retention, or a crash before it was written)") from None
+    except MediaCryptoError as exc:
+        api.appliance.media_integrity_error()
+        log.error("snapshot of event %s: %s", event_id, exc)
+        raise ApiError(500, "the snapshot cannot be decrypted (damaged, or not this device's key)") from None
+    return web.Response(body=data, content_type="image/jpeg")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) of a single `Range: bytes=...` header, None to send everything; ApiError 416 if unsatisfiable.
+
+    Other units and multiple ranges are ignored (the whole file is sent, as RFC 9110 allows);
+    a malformed bytes range is refused.
+    """
+    if header is None:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    match = re.fullmatch(r"\s*(\d*)\s*-\s*(\d*)\s*", spec)
+    first, last = (match[1], match[2]) if match else ("", "")
+    if first:
+        start = int(first)
+        end = size if not last else min(int(last) + 1, size)
+        if start < size and (not last or int(last) >= start):
+            return start, end
+    elif last and int(last) > 0 and size > 0:
+        return max(0, size - int(last)), size
+    raise ApiError(416, f"range not satisfiable: the clip has {size} bytes", {"Content-Range": f"bytes */{size}"})
+
+
+def _read_at(media, position: int, count: int) -> bytes:
+    media.seek(position)
+    return media.read(count)
+
+
+async def clip(request: web.Request) -> web.StreamResponse:
+    """The event's clip (pre- and post-roll included) as MP4, with range requests; `?download=true`
+    asks the browser to save it."""
+    api = request.app[API]
+    require(request)
+    event_id = event_id_param(request)
+    download = _flag(query_params(request, {"download"}), "download") or False
+    row = await api.db(lambda db: db.execute("select camera from events where id = ?", [event_id]).fetchone())
+    if row is None:
+        raise ApiError(404, f"no event {event_id}")
+    record = next((c.record for c in api.config.cameras if c.name == row[0]), Record())
+    storage = api.config.storage
+    async with api.clip_lock:
+        try:
+            made = await asyncio.to_thread(event_clip, storage.database, storage.data_dir, api.key, event_id, record)
+        except ExportError as exc:
+            raise ApiError(404, str(exc)) from None
+        except MediaCryptoError as exc:
+            api.appliance.media_integrity_error()
+            log.error("clip of event %s: %s", event_id, exc)
+            raise ApiError(500, "the footage cannot be decrypted (damaged, or not this device's key)") from None
+    path = media_path(api, made)
+    media = await asyncio.to_thread(open_media, path, api.key)
+    try:
+        size = media.size if isinstance(media, EncryptedReader) else os.fstat(media.fileno()).st_size
+        # No validators are sent, so an If-Range can never match: the whole clip then (RFC 9110).
+        span = byte_range(None if "If-Range" in request.headers else request.headers.get("Range"), size)
+        start, end = span or (0, size)
+        headers = {"Accept-Ranges": "bytes", "Content-Type": "video/mp4", "Content-Length": str(end - start),
+                   "Content-Disposition": f'{"attachment" if download else "inline"}; filename="{event_id}.mp4"'}
+        if span:
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        response = web.StreamResponse(status=206 if span else 200, headers=headers)
+        await response.prepare(request)
+        position = start
+        while position < end:
+            try:
+                data = await asyncio.to_thread(_read_at, media, position, min(PIECE, end - position))
+            except MediaCryptoError as exc:  # headers are sent: all that is left is to cut the connection
+                api.appliance.media_integrity_error()
+                log.error("clip of event %s: %s", event_id, exc)
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            await response.write(data)
+            position += len(data)
+        await response.write_eof()
+        return response
+    finally:
+        media.close()
+
+
