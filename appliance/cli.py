@@ -117,11 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     lst.set_defaults(handler=_models_list)
 
     bench = commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME")
-    from vigia.appliance.bench import capacity, fidelity, storage
+    from vigia.appliance.bench import capacity, fidelity, storage, ui
 
     capacity.add_arguments(bench.add_parser("capacity", help="how many real-time streams this machine analyses"))
     fidelity.add_arguments(bench.add_parser("fidelity", help="gated pipeline vs detect-every-frame baseline"))
     storage.add_arguments(bench.add_parser("storage", help="recording, encryption, clips and event store costs"))
+    ui.add_arguments(bench.add_parser("ui", help="alert latency, live view CPU, event API and front-end size"))
     return parser
 
 

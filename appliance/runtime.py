@@ -13,6 +13,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -328,7 +330,36 @@ def _status_json(status: CameraStatus) -> dict:
             "last_frame_at": status.last_frame_at}
 
 
-async def serve(appliance: Appliance, host: str, port: int, until: threading.Event | None = None) -> None:
+@contextmanager
+def serving(appliance: Appliance, host: str = "127.0.0.1", port: int | None = None) -> Iterator[None]:
+    """`serve` in a thread of its own until the block ends (benchmarks and tests); raises if it cannot start."""
+    import asyncio
+
+    port = appliance.config.http.port if port is None else port
+    stop, started, failed = threading.Event(), threading.Event(), []
+
+    def run() -> None:
+        try:
+            asyncio.run(serve(appliance, host, port, until=stop, started=started))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            failed.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=run, name="http", daemon=True)
+    thread.start()
+    started.wait(60)
+    if failed or not started.is_set():
+        stop.set()
+        raise RuntimeError(f"the HTTP server did not start: {failed[0] if failed else 'timeout'}")
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(15)
+
+
+async def serve(appliance: Appliance, host: str, port: int, until: threading.Event | None = None,
+                started: threading.Event | None = None) -> None:
     """Serve the appliance's HTTP endpoints until `until` is set (or forever): HTTPS unless `http.tls` is false."""
     import asyncio
 
@@ -346,6 +377,8 @@ async def serve(appliance: Appliance, host: str, port: int, until: threading.Eve
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     log.info("serving %s://%s:%d (the API under /api/v1/, /metrics and /healthz)", "https" if ssl_context else "http", host, port)
+    if started is not None:
+        started.set()
     try:
         while until is None or not until.is_set():
             await asyncio.sleep(0.5)

@@ -15,8 +15,8 @@ from typing import Callable
 
 import av
 import cv2
-
 from vigia.appliance.encryption import write_encrypted
+from vigia.inference.preprocess import bgr_image
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,7 @@ class SnapshotJob:
 
 def render(frame: av.VideoFrame, box, caption: str) -> bytes:
     scale = min(1.0, MAX_WIDTH / frame.width)
-    if scale < 1.0:
-        image = frame.reformat(width=MAX_WIDTH, height=round(frame.height * scale), format="bgr24").to_ndarray()
-    else:
-        image = frame.to_ndarray(format="bgr24")
+    image = bgr_image(frame, MAX_WIDTH, round(frame.height * scale)) if scale < 1.0 else bgr_image(frame)
     x1, y1, x2, y2 = (round(v * scale) for v in box)
     thickness = max(2, image.shape[1] // 400)
     cv2.rectangle(image, (x1, y1), (x2, y2), BOX_COLOUR, thickness)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .types import DetectorInput
 
@@ -99,3 +100,13 @@ def letterbox_frame(
     else:
         crop = frame.to_ndarray(format="bgr24")[y1:y2, x1:x2]
     return letterbox(crop, size, offset=(x1, y1))
+
+
+def bgr_image(frame: av.VideoFrame, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """The frame as a BGR array, scaled to width x height (default: as is).
+
+    Safe while other threads convert the same frame: `frame.reformat` shares one cached swscale
+    context per frame object, which two threads must not use at once (heap corruption).
+    """
+    return VideoReformatter().reformat(frame, width=width or frame.width, height=height or frame.height,
+                                       format="bgr24").to_ndarray()

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
-
 from vigia.appliance.cameras import DecodedFrame
 from vigia.appliance.events import EventChange
+from vigia.inference.preprocess import bgr_image
 from vigia.inference.tracking import TrackerUpdate
 from vigia.local_ui.common import event_json
 
@@ -183,11 +183,13 @@ class LiveHub:
 
 
 def encode_jpeg(frame, max_width: int) -> bytes:
-    """A decoded frame as JPEG, scaled down to `max_width` (libswscale does the colour conversion)."""
+    """A decoded frame as JPEG, scaled down to `max_width` (libswscale does the colour conversion).
+
+    Safe beside the snapshot writer converting the same frame (bgr_image has its own context)."""
     width, height = frame.width, frame.height
     if width > max_width:
         width, height = max_width, max(2, round(height * max_width / width / 2) * 2)
-    image = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
+    image = bgr_image(frame, width, height)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise ValueError("JPEG encoding failed")

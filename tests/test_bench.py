@@ -37,3 +37,13 @@ def test_storage_bench_prints_its_keys():
     assert result["events_stored"] == 3000
     assert 25 <= result["clip_seconds"] <= 40  # a 30 s window, from the keyframe before it
     assert 0 < result["days_of_footage_on_256gb"]
+
+
+def test_ui_bench_prints_its_keys():
+    result = bench("ui", "--events", "2000", "--streams", "1", "--seconds", "3", "--warmup", "3")
+    for key in ("alert_latency_p95_ms", "api_events_p95_ms", "live_view_cpu_per_viewer", "first_load_kb",
+                "api_vs_sqlite_ratio", "live_frame_latency_p95_ms"):
+        assert key in result, key
+    assert result["events_stored"] == 2000 and result["streams"] == 1
+    assert result["alerts_received"] > 0 and result["alert_latency_p95_ms"] > 0  # a crowd: someone is always there
+    assert result["live_frames_per_s"] > 2  # the grid was watched: frames came at about the detect rate (5/s)

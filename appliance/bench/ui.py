@@ -1,0 +1,238 @@
+"""`vigia bench ui --json`: what the guards' screens get and cost.
+
+- alert_latency_p95_ms: frame capture (the paced camera releasing the frame) to the alert arriving at
+  a WebSocket client in another process, with `--streams` demo cameras running on this appliance.
+- live_view_cpu_per_viewer: the appliance's CPU seconds per second with one client watching the
+  grid of every camera, minus the same without it (measured back to back in the same run).
+- api_events_p95_ms: a page of 50 events over HTTPS with `--events` stored, random filters; the
+  same queries straight on SQLite are the baseline (`api_vs_sqlite_ratio`).
+- first_load_kb: the front end's first load (index.html and what it references), gzipped.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import random
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+from vigia.appliance.bench.common import default_media, default_model, process_cpu
+from vigia.appliance.bench.storage import CAMERAS, _event
+from vigia.appliance.config import parse_config
+from vigia.appliance.runtime import Appliance, serving
+from vigia.appliance.storage import UPSERT_EVENT, connect, event_rows
+from vigia.local_ui import accounts
+from vigia.local_ui.frontend import dist_dir
+from vigia.local_ui.tls import tls_files
+
+STREAMS = 8
+EVENTS_STORED = 1_000_000
+ZONES = ["door", "yard", "gate"]
+
+CAMERA = """\
+  - name: cam{i}
+    url: {clip}
+    loop: true
+    rules:
+      - {{name: someone, type: present, classes: [person], alert: true}}
+"""
+CONFIG = """\
+cameras:
+{cameras}
+detector:
+  model: {model}
+storage:
+  data_dir: {data_dir}
+http:
+  port: {port}
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    parser.add_argument("--streams", type=int, default=STREAMS, help="demo cameras running for the live part")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each live measurement")
+    parser.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the API part")
+    parser.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring: cameras online, "
+                        "motion models settled")
+    parser.set_defaults(handler=run)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _config(workdir: Path, streams: int, media: Path, model: Path):
+    cameras = "".join(CAMERA.format(i=i, clip=media) for i in range(streams))
+    text = CONFIG.format(cameras=cameras.rstrip("\n"), model=model, data_dir=workdir, port=_free_port())
+    return parse_config(text, source="bench ui config")
+
+
+def _add_user(config) -> tuple[str, str]:
+    password = secrets.token_urlsafe(16)
+    db = connect(config.storage.database)
+    accounts.add_user(db, "bench", password, "guard", actor=None, remote=None, via="bench")
+    db.conn.close()
+    return "bench", password
+
+
+def _p(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)) * 1000, 1) if values else None
+
+
+def live(workdir: Path, streams: int, seconds: float, warmup: float, media: Path, model: Path) -> dict:
+    config = _config(workdir, streams, media, model)
+    username, password = _add_user(config)
+    appliance = Appliance(config)
+    appliance.start()
+    try:
+        with serving(appliance):
+            base = f"https://127.0.0.1:{config.http.port}"
+            ca = tls_files(config.http, config.storage.data_dir).certificate
+            client = subprocess.Popen([sys.executable, "-m", "vigia.appliance.bench.live_client", base, str(ca), username],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            client.stdin.write(password + "\n")
+            client.stdin.flush()
+            time.sleep(warmup)
+            cpu0, t0 = process_cpu(), time.monotonic()
+            time.sleep(seconds)
+            idle = (process_cpu() - cpu0) / (time.monotonic() - t0)
+            client.stdin.write("watch\n")
+            client.stdin.flush()
+            time.sleep(1.0)
+            cpu0, t0 = process_cpu(), time.monotonic()
+            time.sleep(seconds)
+            watched = (process_cpu() - cpu0) / (time.monotonic() - t0)
+            out, _ = client.communicate("stop\n", timeout=60)
+    finally:
+        appliance.stop()
+    result = json.loads(out)
+    alerts, frames = result["alert_latencies"], result["frame_latencies"]
+    return {
+        "streams": streams,
+        "alert_latency_p95_ms": _p(alerts, 95),
+        "alert_latency_p50_ms": _p(alerts, 50),
+        "alerts_received": len(alerts),
+        "live_view_cpu_per_viewer": round(watched - idle, 3),
+        "appliance_cpu_without_viewer": round(idle, 3),
+        "live_frame_latency_p95_ms": _p(frames, 95),
+        "live_frames_per_s": round(len(frames) / seconds, 1),
+        "live_kbytes_per_s": round(result["frame_bytes"] / seconds / 1024, 1),
+    }
+
+
+def _fill(database: Path, count: int) -> float:
+    """`count` events written in one transaction per 50,000; returns the time span they cover."""
+    rng = random.Random(7)
+    t0 = time.time() - count * 2.5
+    db = connect(database)
+    for first in range(0, count, 50_000):
+        rows = []
+        for i in range(first, min(count, first + 50_000)):
+            event = _event(i, rng, t0)
+            event.zone, event.alert = rng.choice(ZONES), rng.random() < 0.05
+            rows.append(event.to_row())
+        with db.atomic():
+            db.conn.executemany(UPSERT_EVENT, rows)
+    db.conn.close()
+    return t0
+
+
+def _queries(rng: random.Random, t0: float, count: int, n: int) -> list[dict]:
+    out = []
+    for _ in range(n):
+        query = {"limit": 50, "until": t0 + rng.random() * count * 2.5}
+        kind = rng.choice(["camera", "label", "zone", "alert", "none"])
+        if kind == "camera":
+            query["camera"] = rng.choice(CAMERAS)
+        elif kind == "label":
+            query["label"] = rng.choice(["person", "car"])
+        elif kind == "zone":
+            query["zone"] = rng.choice(ZONES)
+        elif kind == "alert":
+            query["alert"] = True
+        out.append(query)
+    return out
+
+
+def api_events(workdir: Path, count: int, media: Path, model: Path, requests: int = 300) -> dict:
+    config = _config(workdir, 1, media, model)
+    t0 = _fill(config.storage.database, count)
+    username, password = _add_user(config)
+    queries = _queries(random.Random(11), t0, count, requests)
+    db = connect(config.storage.database)
+    direct = []
+    for query in queries:
+        started = time.perf_counter()
+        event_rows(db, **query)
+        direct.append(time.perf_counter() - started)
+    db.conn.close()
+    appliance = Appliance(config)  # not started: the API alone, no cameras
+    with serving(appliance):
+        over_http = asyncio.run(_time_api(config, username, password, queries))
+    return {
+        "events_stored": count,
+        "api_events_p95_ms": _p(over_http, 95),
+        "api_events_p50_ms": _p(over_http, 50),
+        "sqlite_events_p95_ms": _p(direct, 95),
+        "api_vs_sqlite_ratio": round(float(np.percentile(over_http, 95) / np.percentile(direct, 95)), 1),
+    }
+
+
+async def _time_api(config, username: str, password: str, queries: list[dict]) -> list[float]:
+    import ssl
+    tls = ssl.create_default_context(cafile=tls_files(config.http, config.storage.data_dir).certificate)
+    base = f"https://127.0.0.1:{config.http.port}"
+    latencies = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.post(f"{base}/api/v1/login", json={"username": username, "password": password}, ssl=tls) as r:
+            r.raise_for_status()
+        for query in queries:
+            params = {k: ("true" if v is True else str(v)) for k, v in query.items()}
+            started = time.perf_counter()
+            async with session.get(f"{base}/api/v1/events", params=params, ssl=tls) as reply:
+                page = await reply.json()
+            latencies.append(time.perf_counter() - started)
+            if reply.status != 200 or len(page["events"]) > 50:
+                raise RuntimeError(f"unexpected answer {reply.status}: {page}")
+    return latencies
+
+
+def first_load(dist: Path) -> dict:
+    """index.html and the scripts, styles and manifest it references, each gzipped as served."""
+    index = dist / "index.html"
+    if not index.is_file():
+        return {"first_load_kb": None, "first_load_note": f"front end not built ({index} missing): make ui"}
+    html = index.read_text(encoding="utf-8")
+    files = [index] + [dist / ref.lstrip("/") for ref in re.findall(r'(?:src|href)="(/[^"]+)"', html)]
+    files = [f for f in dict.fromkeys(files) if f.is_file()]
+    size = sum(len(gzip.compress(f.read_bytes(), 9)) for f in files)
+    return {"first_load_kb": round(size / 1024, 1), "first_load_files": len(files)}
+
+
+def run(args) -> int:
+    media, model = default_media().resolve(), default_model().resolve()
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="vigia-bench-ui-") as tmp:
+        out.update(api_events(Path(tmp) / "api", args.events, media, model))
+        out.update(live(Path(tmp) / "live", args.streams, args.seconds, args.warmup, media, model))
+    out.update(first_load(dist_dir()))
+    out["method"] = (f"{args.streams} looping real-time demo cameras, every person a `present` alert; the client is a "
+                     f"separate process on the same machine; CPU from getrusage of the appliance process over "
+                     f"{args.seconds:g} s without and then with the grid watched; API: 300 pages of 50 with random "
+                     "filters over HTTPS (keep-alive), against the same queries on SQLite directly")
+    print(json.dumps(out, indent=2))
+    return 0
