@@ -7,13 +7,17 @@ VIGIA_SHARED ?= $(abspath ../shared)
 export VIGIA_SHARED
 export VIGIA_DATA_DIR ?= $(abspath var)
 
-.PHONY: setup system-packages venv demo test bench clean
+.PHONY: setup system-packages venv ui demo test bench clean
 
-setup: system-packages venv
+setup: system-packages venv ui
 
-# System packages: FFmpeg, GStreamer's RTSP server (the tests' camera) and the system python's gi bindings.
+# System packages: FFmpeg, GStreamer's RTSP server (the tests' camera) and the system python's gi bindings,
+# Chromium (the browser tests drive Debian's, never a downloaded one), Node.js for building the web UI.
 SYSTEM_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi python3-venv
+	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi python3-venv \
+	chromium
+# Provisioning tests: test sticks (FAT and ext4 images on loop devices), systemd-analyze for the unit files.
+SYSTEM_PACKAGES += dosfstools mtools e2fsprogs mount systemd
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -29,6 +33,20 @@ $(BIN)/python:
 venv: $(BIN)/python
 	@$(BIN)/pip install -q -e '.[dev]'
 
+# The guards' web UI: React + TypeScript built by Vite into local_ui/web/dist (served by the appliance),
+# rebuilt when a source changes; every text file also gzipped, as the server sends it.
+UI := local_ui/web
+UI_SOURCES := $(shell find $(UI)/src $(UI)/public $(UI)/scripts -type f 2>/dev/null) $(UI)/index.html \
+	$(UI)/package.json $(UI)/package-lock.json $(UI)/vite.config.ts $(UI)/tsconfig.json
+ui: $(UI)/dist/index.html
+$(UI)/dist/index.html: $(UI_SOURCES)
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	find $(UI)/dist -type f \( -name '*.js' -o -name '*.css' -o -name '*.html' -o -name '*.webmanifest' -o -name '*.svg' \) \
+		-exec gzip -k -9 -f {} \;
+	touch $@
+
 demo: setup
 	$(BIN)/vigia models import $(VIGIA_SHARED)/models/yolox_nano.onnx
 	$(BIN)/vigia demo --clip $(VIGIA_SHARED)/media/crowd-720p.avi
@@ -40,6 +58,7 @@ bench: setup
 	$(BIN)/vigia bench capacity --json
 	$(BIN)/vigia bench fidelity --json
 	$(BIN)/vigia bench storage --json
+	$(BIN)/vigia bench ui --json
 
 clean:
-	rm -rf $(VENV) var test-artifacts *.egg-info
+	rm -rf $(VENV) var test-artifacts *.egg-info $(UI)/dist $(UI)/node_modules

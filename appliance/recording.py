@@ -490,7 +490,7 @@ def assemble_clip(db: sqlite_utils.Database, data_dir: str | Path, key: bytes | 
     """
     data_dir, out = Path(data_dir), Path(out)
     rows = list(db.query(
-        "select path, start from recordings where camera = ? and kind = 'segment'"
+        "select path, start, state from recordings where camera = ? and kind = 'segment'"
         " and state in ('complete', 'writing') and start <= ? and (end is null or end > ?) order by start",
         [camera, end, start],
     ))
@@ -502,7 +502,13 @@ def assemble_clip(db: sqlite_utils.Database, data_dir: str | Path, key: bytes | 
     try:
         clip = _ClipWriter(tmp, key if encrypt else None)
         for row in rows:
-            _append_segment(clip, data_dir / row["path"], key, row["start"], start, end)
+            try:
+                _append_segment(clip, data_dir / row["path"], key, row["start"], start, end)
+            except (av.FFmpegError, ValueError) as exc:
+                if row["state"] != "writing":
+                    raise
+                # The segment being recorded may not hold a readable chunk yet: the clip ends before it.
+                log.debug("clip: %s left out while it is being written: %s", row["path"], exc)
         if clip.packets == 0:
             raise NoFootageError(f"camera {camera!r} has no readable footage {window}")
         clip.close()

@@ -262,6 +262,12 @@ class Appliance:
         with self._status_lock:
             return {name: _status_json(s) for name, s in self.statuses.items()}
 
+    def flush_events(self, timeout: float = 2.0) -> None:
+        """Wait until the events queued so far are in the database (no-op before start)."""
+        writer = getattr(self, "events", None)
+        if writer is not None:
+            writer.flush(timeout)
+
     def add_listener(self, listener: Listener) -> None:
         self.listeners = [*self.listeners, listener]  # replaced, not mutated: camera threads iterate it
 

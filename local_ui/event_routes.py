@@ -61,6 +61,16 @@ async def events(request: web.Request) -> web.Response:
                               "next": {"until": rows[-1]["started_at"]} if len(rows) == limit else None})
 
 
+async def _on_stored_event(api, fn):
+    """`fn(db)`, again after the event writer's queue is committed if it found no event: an alert
+    reaches the screens before its batch is written, and a quick guard must not get a 404."""
+    result = await api.db(fn)
+    if not result:
+        await asyncio.to_thread(api.appliance.flush_events)
+        result = await api.db(fn)
+    return result
+
+
 def _comments(db, event_id: str) -> list[dict]:
     return list(db.query("select id, at, username, kind, text from event_comments where event_id = ? order by at, id",
                          [event_id]))
@@ -76,7 +86,7 @@ async def event(request: web.Request) -> web.Response:
         rows = list(db.query("select * from events where id = ?", [event_id]))
         return {**row_json(rows[0]), "comments": _comments(db, event_id)} if rows else None
 
-    found = await api.db(read)
+    found = await _on_stored_event(api, read)
     if found is None:
         raise ApiError(404, f"no event {event_id}")
     return web.json_response(found)
@@ -119,7 +129,7 @@ async def acknowledge(request: web.Request) -> web.Response:
                            details={"comment": bool(text)})
             return row_json(next(db.query("select * from events where id = ?", [event_id])))
 
-    found = await api.db(ack)
+    found = await _on_stored_event(api, ack)
     if found is None:
         raise ApiError(404, f"no event {event_id}")
     if api.hub is not None:
@@ -145,7 +155,7 @@ async def comment(request: web.Request) -> web.Response:
             accounts.audit(db, "event_comment", username=session.username, target=event_id, remote=remote)
             return {"id": cursor.lastrowid, "at": now, "username": session.username, "kind": "comment", "text": text}
 
-    added = await api.db(add)
+    added = await _on_stored_event(api, add)
     if added is None:
         raise ApiError(404, f"no event {event_id}")
     return web.json_response(added, status=201)
@@ -173,7 +183,7 @@ async def keep_event(request: web.Request) -> web.Response:
                            target=event_id, remote=remote, details={"keep": keep, "was": bool(row[0])})
             return True
 
-    if not await api.db(mark):
+    if not await _on_stored_event(api, mark):
         raise ApiError(404, f"no event {event_id}")
     return web.json_response({"id": event_id, "keep": keep})
 
@@ -281,6 +291,8 @@ async def clip(request: web.Request) -> web.StreamResponse:
             await response.write(data)
             position += len(data)
         await response.write_eof()
+        return response
+    except ConnectionResetError:  # the player moved on (a seek, a closed page): nothing is wrong
         return response
     finally:
         media.close()

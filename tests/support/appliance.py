@@ -1,18 +1,15 @@
 """A whole appliance for tests: cameras running, the HTTPS API served from a thread of its own."""
 from __future__ import annotations
 
-import asyncio
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
 
-from support.waiting import wait_for
 from vigia.appliance.config import Config
-from vigia.appliance.runtime import Appliance, serve
+from vigia.appliance.runtime import Appliance, serving
 from vigia.appliance.storage import connect
 from vigia.local_ui import accounts
 
@@ -40,40 +37,13 @@ def running_appliance(config: Config, users: dict[str, tuple[str, str]] | None =
     appliance = Appliance(config)
     if start_cameras:
         appliance.start()
-    stop = threading.Event()
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(serve(appliance, "127.0.0.1", config.http.port, until=stop))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, name="appliance-http", daemon=True)
-    thread.start()
-    cert = config.storage.data_dir / "tls" / "cert.pem"
     try:
-        assert wait_for(lambda: cert.exists() or failed, 20, 0.05) and not failed, failed
-        running = Running(appliance, config.http.port, ssl.create_default_context(cafile=cert))
-        assert wait_for(lambda: _healthy(running) or failed, 20, 0.1) and not failed, failed
-        yield running
+        with serving(appliance):
+            cert = config.storage.data_dir / "tls" / "cert.pem"
+            yield Running(appliance, config.http.port, ssl.create_default_context(cafile=cert))
     finally:
-        stop.set()
-        thread.join(10)
         if start_cameras:
             appliance.stop()
-
-
-def _healthy(running: Running) -> bool:
-    import http.client
-    conn = http.client.HTTPSConnection("127.0.0.1", running.port, context=running.tls, timeout=5)
-    try:
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
 
 
 async def login(session: aiohttp.ClientSession, running: Running, username: str, password: str) -> str:

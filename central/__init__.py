@@ -1,0 +1,1 @@
+"""Central services that are not sync: fleet dashboard, model registry, re-analysis."""

@@ -1,0 +1,1 @@
+"""Provisioning on site: discovery, claim, scripted and USB provisioning."""
