@@ -1,7 +1,8 @@
 """`vigia bench ui --json`: what the guards' screens get and cost.
 
 - alert_latency_p95_ms: frame capture (the paced camera releasing the frame) to the alert arriving at
-  a WebSocket client in another process, with `--streams` demo cameras running on this appliance.
+  a WebSocket client in another process, with `--streams` demo cameras running on this appliance
+  (the demo's zones and rules, someone entering the centre zone being an alert).
 - live_view_cpu_per_viewer: the appliance's CPU seconds per second with one client watching the
   grid of every camera, minus the same without it (measured back to back in the same run).
 - api_events_p95_ms: a page of 50 events over HTTPS with `--events` stored, random filters; the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import gzip
 import json
 import random
@@ -25,10 +27,12 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+import yaml
 
 from vigia.appliance.bench.common import default_media, default_model, process_cpu
 from vigia.appliance.bench.storage import CAMERAS, _event
-from vigia.appliance.config import parse_config
+from vigia.appliance.config import Config
+from vigia.appliance.demo import demo_config_text
 from vigia.appliance.runtime import Appliance, serving
 from vigia.appliance.storage import UPSERT_EVENT, connect, event_rows
 from vigia.local_ui import accounts
@@ -38,25 +42,6 @@ from vigia.local_ui.tls import tls_files
 STREAMS = 8
 EVENTS_STORED = 1_000_000
 ZONES = ["door", "yard", "gate"]
-
-CAMERA = """\
-  - name: cam{i}
-    url: {clip}
-    loop: true
-    rules:
-      - {{name: someone, type: present, classes: [person], alert: true}}
-"""
-CONFIG = """\
-cameras:
-{cameras}
-detector:
-  model: {model}
-storage:
-  data_dir: {data_dir}
-http:
-  port: {port}
-"""
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
@@ -75,10 +60,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _config(workdir: Path, streams: int, media: Path, model: Path):
-    cameras = "".join(CAMERA.format(i=i, clip=media) for i in range(streams))
-    text = CONFIG.format(cameras=cameras.rstrip("\n"), model=model, data_dir=workdir, port=_free_port())
-    return parse_config(text, source="bench ui config")
+def _config(workdir: Path, streams: int, media: Path, model: Path) -> Config:
+    """`streams` copies of the demo camera (its zones and rules; someone entering the centre is an alert)."""
+    data = yaml.safe_load(demo_config_text(media, workdir, _free_port()))
+    demo = data["cameras"][0]
+    for rule in demo["rules"]:
+        rule["alert"] = rule.get("alert", False) or rule["name"] == "centre-entry"
+    data["cameras"] = [{**copy.deepcopy(demo), "name": f"cam{i}"} for i in range(streams)]
+    data["detector"]["model"] = str(model)
+    return Config.model_validate(data)
 
 
 def _add_user(config) -> tuple[str, str]:
@@ -230,7 +220,8 @@ def run(args) -> int:
         out.update(api_events(Path(tmp) / "api", args.events, media, model))
         out.update(live(Path(tmp) / "live", args.streams, args.seconds, args.warmup, media, model))
     out.update(first_load(dist_dir()))
-    out["method"] = (f"{args.streams} looping real-time demo cameras, every person a `present` alert; the client is a "
+    out["method"] = (f"{args.streams} looping real-time demo cameras with the demo's zones and rules (someone entering "
+                     "the centre zone is an alert, as are the demo's alert rules); the client is a "
                      f"separate process on the same machine; CPU from getrusage of the appliance process over "
                      f"{args.seconds:g} s without and then with the grid watched; API: 300 pages of 50 with random "
                      "filters over HTTPS (keep-alive), against the same queries on SQLite directly")
