@@ -544,9 +544,19 @@ def test_malformed_input_is_a_400_with_a_message(site: Site):
         ("POST", keep, {"body": b"x" * 70_000, "headers": {"Content-Type": "application/json"}, "token": token, "csrf": csrf}, 413),
         ("GET", "/api/v1/events/not-an-event", {"token": token}, 400),
         ("GET", "/api/v1/audit?before=abc", {"token": login(site.server, "ada")[0]}, 400),
+        ("POST", f"/api/v1/events/{site.clip_event.id}/comments", {"json_body": {"text": None}, "token": token, "csrf": csrf}, 400),
+        ("POST", f"/api/v1/events/{site.clip_event.id}/ack", {"json_body": {"comment": 5}, "token": token, "csrf": csrf}, 400),
+        ("GET", "/api/v1/cameras/attic/layout", {"token": token}, 404),
+        ("GET", "/api/v1/cameras/attic/frame", {"token": token}, 404),
+        ("GET", "/api/v1/live?after=x&after=y", {"token": token}, 400),
     ]
+    ian, ian_csrf = login(site.server, "ian")
+    for body in ([1], {"zones": [{"name": 5}]}, {"zones": [{"name": "a", "polygon": "square"}]}, {"rules": [{}]},
+                 {"lines": [{"name": "l", "points": [[0, 0], [0, 0]]}]}):
+        cases.append(("PUT", "/api/v1/cameras/door/layout", {"json_body": body, "token": ian, "csrf": ian_csrf}, 400))
     for query in ("limit=0", "limit=201", "limit=abc", "limit=-1", "limit=1.5", "since=nan", "until=inf",
-                  "since=2026-01-01T00:00:00", "since=yesterday", "camera=", "colour=red", "limit=5&limit=6"):
+                  "since=2026-01-01T00:00:00", "since=yesterday", "camera=", "colour=red", "limit=5&limit=6",
+                  "acknowledged=yes", "alert=1", "zone=" + "z" * 65):
         cases.append(("GET", f"/api/v1/events?{query}", {"token": token}, 400))
     for method, path, kwargs, status in cases:
         reply = call(site.server, method, path, **kwargs)
