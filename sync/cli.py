@@ -1,0 +1,211 @@
+"""`vigia central ...` (the central service) and `vigia enroll` / `vigia sync status` (the appliance)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+DSN_ENV = "VIGIA_CENTRAL_DATABASE"
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    central = commands.add_parser("central", help="the central service: ingest, CA, enrolment tokens").add_subparsers(
+        metavar="ACTION")
+
+    def with_database(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--database", default=os.environ.get(DSN_ENV),
+                            help=f"PostgreSQL connection string (default: ${DSN_ENV}; prefer it for passwords)")
+        return parser
+
+    serve = with_database(central.add_parser("serve", help="serve ingest over HTTP, behind the TLS proxy"))
+    serve.add_argument("--ca-dir", type=Path, required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8600)
+    serve.add_argument("--trusted-proxy", action="append", default=None,
+                       help="address whose client-certificate headers are believed (default: 127.0.0.1 and ::1)")
+    serve.set_defaults(handler=_serve)
+
+    migrate = with_database(central.add_parser("migrate", help="apply the database migrations"))
+    migrate.set_defaults(handler=_migrate)
+
+    ca = central.add_parser("ca-init", help="make central's certificate authority")
+    ca.add_argument("--ca-dir", type=Path, required=True)
+    ca.set_defaults(handler=_ca_init)
+
+    cert = central.add_parser("server-cert", help="a TLS certificate for the proxy, signed by central's CA")
+    cert.add_argument("names", nargs="+", help="host names and IP addresses (the first is the common name)")
+    cert.add_argument("--ca-dir", type=Path, required=True)
+    cert.add_argument("--cert", type=Path, required=True)
+    cert.add_argument("--key", type=Path, required=True)
+    cert.set_defaults(handler=_server_cert)
+
+    nginx = central.add_parser("nginx-config", help="print the NGINX config: TLS, device certificates, round-robin")
+    nginx.add_argument("--listen", required=True, help="host:port")
+    nginx.add_argument("--upstream", action="append", required=True, help="a central instance, host:port")
+    nginx.add_argument("--cert", type=Path, required=True)
+    nginx.add_argument("--key", type=Path, required=True)
+    nginx.add_argument("--ca-dir", type=Path, required=True)
+    nginx.add_argument("--prefix", type=Path, required=True, help="folder for pid, logs and temporary files")
+    nginx.set_defaults(handler=_nginx_config)
+
+    token = with_database(central.add_parser("token", help="a one-time enrolment token for a device (printed once)"))
+    token.add_argument("device_id")
+    token.add_argument("--ttl", type=float, default=86400, help="seconds it stays valid (default one day)")
+    token.set_defaults(handler=_token)
+
+    revoke = with_database(central.add_parser("revoke", help="refuse a device from its next batch on"))
+    revoke.add_argument("device_id")
+    revoke.set_defaults(handler=_revoke)
+
+    enroll = commands.add_parser("enroll", help="enrol this appliance with central (token read from stdin)")
+    enroll.add_argument("--central", required=True, help="central's URL, https://...")
+    enroll.add_argument("--ca", type=Path, required=True, help="central's CA certificate (PEM)")
+    enroll.add_argument("-c", "--config", type=Path)
+    enroll.set_defaults(handler=_enroll)
+
+    sync = commands.add_parser("sync", help="the appliance's link to central").add_subparsers(metavar="ACTION")
+    status = sync.add_parser("status", help="enrolment and outbox backlog")
+    status.add_argument("-c", "--config", type=Path)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_status)
+
+
+def _dsn(args) -> str:
+    if not args.database:
+        raise SystemExit(f"vigia: no database: pass --database or set {DSN_ENV}")
+    return args.database
+
+
+async def _with_connection(dsn: str, work):
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        return await work(conn)
+
+
+def _serve(args) -> int:
+    from vigia.sync.server import CentralSettings, serve
+
+    proxies = frozenset(args.trusted_proxy or ("127.0.0.1", "::1"))
+    asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies), args.host, args.port))
+    return 0
+
+
+def _migrate(args) -> int:
+    from vigia.sync.schema import migrate
+
+    version = asyncio.run(_with_connection(_dsn(args), migrate))
+    print(f"central database at schema version {version}")
+    return 0
+
+
+def _ca_init(args) -> int:
+    from vigia.sync.ca import CaError, init_ca
+
+    try:
+        init_ca(args.ca_dir)
+    except CaError as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 1
+    print(f"CA made in {args.ca_dir}: give devices {args.ca_dir / 'ca.crt'}; keep ca.key secret")
+    return 0
+
+
+def _server_cert(args) -> int:
+    from vigia.sync.ca import issue_server_certificate, load_ca
+
+    issue_server_certificate(load_ca(args.ca_dir), args.names, args.cert, args.key)
+    print(f"certificate {args.cert}, key {args.key}")
+    return 0
+
+
+def _nginx_config(args) -> int:
+    from vigia.sync.nginx import NginxSite, nginx_config
+
+    print(nginx_config(NginxSite(args.listen, args.upstream, args.cert.resolve(), args.key.resolve(),
+                                 (args.ca_dir / "ca.crt").resolve(), args.prefix.resolve())), end="")
+    return 0
+
+
+def _token(args) -> int:
+    from vigia.sync.enrolment import create_token
+
+    async def work(conn):
+        from vigia.sync.schema import migrate
+
+        await migrate(conn)
+        return await create_token(conn, args.device_id, args.ttl)
+
+    try:
+        token = asyncio.run(_with_connection(_dsn(args), work))
+    except ValueError as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _revoke(args) -> int:
+    from vigia.sync.enrolment import revoke
+
+    if not asyncio.run(_with_connection(_dsn(args), lambda conn: revoke(conn, args.device_id))):
+        print(f"vigia: no enrolled, unrevoked device {args.device_id!r}", file=sys.stderr)
+        return 1
+    print(f"device {args.device_id} revoked")
+    return 0
+
+
+def _storage(config: Path | None):
+    from vigia.appliance.config import Storage, load_config
+
+    return load_config(config).storage if config else Storage()
+
+
+def _enroll(args) -> int:
+    from vigia.appliance.storage import connect
+    from vigia.sync.identity import EnrolmentError, enrol, identity_folder
+
+    storage = _storage(args.config)
+    token = sys.stdin.readline().strip()
+    if not token:
+        print("vigia: give the enrolment token on stdin", file=sys.stderr)
+        return 2
+    try:
+        enrolment = asyncio.run(enrol(identity_folder(storage.data_dir), args.central, token, args.ca.read_bytes()))
+    except (EnrolmentError, OSError) as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 1
+    db = connect(storage.database)
+    try:  # central may already hold records of this device id (a re-enrolment): go on after them
+        db.execute("UPDATE sync_state SET value = max(value, ?) WHERE name = 'last_seq'", [enrolment.high_water])
+    finally:
+        db.conn.close()
+    print(f"enrolled as {enrolment.identity.device_id} with {enrolment.identity.central_url}")
+    return 0
+
+
+def _status(args) -> int:
+    from dataclasses import asdict
+
+    from vigia.appliance.storage import connect
+    from vigia.sync.identity import identity_folder, load_identity
+    from vigia.sync.outbox import backlog
+
+    storage = _storage(args.config)
+    identity = load_identity(identity_folder(storage.data_dir))
+    db = connect(storage.database)
+    try:
+        pending = backlog(db.conn)
+    finally:
+        db.conn.close()
+    state = {"enrolled": identity is not None, "device_id": identity and identity.device_id,
+             "central_url": identity and identity.central_url, "backlog": asdict(pending)}
+    if args.json:
+        print(json.dumps(state))
+        return 0
+    print(f"device     {state['device_id'] or '(not enrolled)'}  {state['central_url'] or ''}")
+    print(f"backlog    {pending.records} records {pending.by_kind}; dropped since start {pending.dropped}")
+    return 0

@@ -1,0 +1,114 @@
+"""The appliance's identity towards central: its key pair, its certificate, and enrolment.
+
+Files live in `<data_dir>/sync/` (folder 0700): `device.key` (0600, made on first boot and never
+leaving the device), `device.crt` (signed by central's CA at enrolment), `ca.crt` (central's CA,
+which the device trusts for central's server certificate) and `central.json` (URL and device id).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from vigia.sync.files import write_file
+
+log = logging.getLogger(__name__)
+
+
+class EnrolmentError(Exception):
+    """Enrolment failed; the message says why (never with the token in it)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    folder: Path
+    device_id: str
+    central_url: str
+
+    @property
+    def key(self) -> Path:
+        return self.folder / "device.key"
+
+    @property
+    def certificate(self) -> Path:
+        return self.folder / "device.crt"
+
+    @property
+    def ca(self) -> Path:
+        return self.folder / "ca.crt"
+
+
+def identity_folder(data_dir: Path) -> Path:
+    return Path(data_dir) / "sync"
+
+
+def device_key(folder: Path) -> ec.EllipticCurvePrivateKey:
+    """The device's private key, made (EC P-256) the first time it is asked for."""
+    path = folder / "device.key"
+    if path.exists():
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    write_file(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()), 0o600)
+    log.info("made the device key %s", path)
+    return key
+
+
+def certificate_request(key: ec.EllipticCurvePrivateKey, name: str = "vigia appliance") -> bytes:
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+           .sign(key, hashes.SHA256()))
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def load_identity(folder: Path) -> Identity | None:
+    """The enrolled identity, or None when the device has not been enrolled."""
+    try:
+        state = json.loads((folder / "central.json").read_text())
+    except FileNotFoundError:
+        return None
+    return Identity(folder, state["device_id"], state["central_url"])
+
+
+def client_context(identity: Identity) -> ssl.SSLContext:
+    """TLS towards central: central's CA trusted, the device certificate presented."""
+    context = ssl.create_default_context(cafile=str(identity.ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(identity.certificate, identity.key)
+    return context
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    identity: Identity
+    high_water: int  # what central already holds from this device id (its sequence goes on from there)
+
+
+async def enrol(folder: Path, central_url: str, token: str, ca_pem: bytes) -> Enrolment:
+    """Send a CSR with the one-time token; store the certificate central's CA signs."""
+    central_url = central_url.rstrip("/")
+    csr = certificate_request(device_key(folder))
+    context = ssl.create_default_context(cadata=ca_pem.decode())
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, session.post(
+                f"{central_url}/v1/enrol", json={"token": token, "csr": csr.decode()}, ssl=context) as response:
+            answer = await response.json(content_type=None)
+            if response.status != 200:
+                raise EnrolmentError(f"central refused the enrolment ({response.status}):"
+                                     f" {answer.get('message', answer)}")
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        raise EnrolmentError(f"cannot reach central at {central_url}: {exc}") from None
+    certificate = answer["certificate"].encode()
+    x509.load_pem_x509_certificate(certificate)  # refuse to store something that is not a certificate
+    write_file(folder / "device.crt", certificate)
+    write_file(folder / "ca.crt", ca_pem)
+    write_file(folder / "central.json", json.dumps({"central_url": central_url, "device_id": answer["device_id"]}).encode())
+    log.info("enrolled with %s as device %s", central_url, answer["device_id"])
+    return Enrolment(Identity(folder, answer["device_id"], central_url), int(answer["high_water"]))

@@ -1,0 +1,128 @@
+"""Central ingest: a checked batch into PostgreSQL, exactly once per device sequence number.
+
+One transaction per batch. The device's row is locked first (its batches are applied one at a
+time, whichever instance gets them); records at or below its high-water mark are skipped, the
+rest go in, and the mark moves to the batch's last sequence number in the same commit. Events are
+COPYed into a temporary table and UPSERTed on (device_id, event_id) from there; a newer version of
+an event (higher seq) replaces an older one, never the reverse.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from vigia.sync.protocol import Batch, EventRecord, ProtocolError
+from vigia.sync.schema import ensure_partitions, month_of
+
+EVENT_COLUMNS = ("device_id", "event_id", "seq", "camera", "rule", "kind", "zone", "label", "track_id", "start",
+                 "end", "started_at", "ended_at", "max_score", "box", "alert", "snapshot", "path", "attributes")
+_QUOTED = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
+
+CREATE_INCOMING = """
+    CREATE TEMP TABLE IF NOT EXISTS incoming_events (
+        device_id text, event_id text, seq bigint, camera text, rule text, kind text, zone text, label text,
+        track_id integer, start double precision, "end" double precision, started_at double precision,
+        ended_at double precision, max_score real, box text, alert boolean, snapshot text, path text, attributes text
+    ) ON COMMIT DELETE ROWS"""
+
+COPY_INCOMING = f"COPY incoming_events ({_QUOTED}) FROM STDIN"
+
+MERGE_EVENTS = f"""
+    INSERT INTO events ({_QUOTED})
+    SELECT device_id, event_id, seq, camera, rule, kind, zone, label, track_id, start, "end",
+           to_timestamp(started_at), to_timestamp(ended_at), max_score, box::jsonb, alert, snapshot,
+           path::jsonb, attributes::jsonb
+    FROM incoming_events
+    ON CONFLICT (device_id, event_id, started_at) DO UPDATE SET
+        {", ".join(f'"{c}" = excluded."{c}"' for c in EVENT_COLUMNS[2:] if c != "started_at")},
+        received_at = now()
+    WHERE events.seq < excluded.seq"""
+
+UPSERT_RECORD = """
+    INSERT INTO device_records (device_id, kind, key, seq, body) VALUES (%s, %s, %s, %s, %s::jsonb)
+    ON CONFLICT (device_id, kind, key) DO UPDATE SET seq = excluded.seq, body = excluded.body, received_at = now()
+    WHERE device_records.seq < excluded.seq"""
+
+
+async def prepare_connection(conn: psycopg.AsyncConnection) -> None:
+    """Pool `configure` hook: the session's temporary table for incoming events."""
+    await conn.execute(CREATE_INCOMING)
+    await conn.commit()
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    high_water: int
+    applied: int
+    duplicates: int
+
+
+def event_row(device_id: str, record: EventRecord) -> tuple:
+    e = record.body
+    return (device_id, e.id, record.seq, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id, e.start, e.end,
+            e.started_at, e.ended_at, e.max_score, json.dumps(e.box), e.alert, e.snapshot, json.dumps(e.path),
+            json.dumps(e.attributes))
+
+
+class Ingest:
+    """Applies batches through a connection pool; remembers which monthly partitions exist."""
+
+    def __init__(self, pool: AsyncConnectionPool):
+        self.pool = pool
+        self._months: set = set()
+
+    async def apply(self, device_id: str, cert_serial: int, batch: Batch) -> IngestResult:
+        """Apply `batch` for the authenticated device; ProtocolError when it is refused."""
+        events: dict[str, EventRecord] = {}
+        others = []
+        for record in batch.records:
+            if isinstance(record, EventRecord):
+                events[record.key] = record  # the same event twice in a batch: the later one
+            else:
+                others.append(record)
+        async with self.pool.connection() as conn:
+            months = {month_of(r.body.started_at) for r in events.values()} - self._months
+            if months:
+                await ensure_partitions(conn, months)
+                self._months |= months
+            async with conn.transaction():
+                high_water = await self._lock_device(conn, device_id, cert_serial)
+                if batch.last_seq <= high_water:
+                    raise ProtocolError(409, "replayed", f"records {batch.first_seq}..{batch.last_seq} were applied"
+                                        f" before (high-water mark {high_water})", high_water=high_water)
+                if batch.first_seq > high_water + 1:
+                    raise ProtocolError(409, "gap", f"batch starts at {batch.first_seq} but central holds records up"
+                                        f" to {high_water} only", high_water=high_water)
+                fresh = [r for r in events.values() if r.seq > high_water]
+                if fresh:
+                    async with conn.cursor() as cursor:
+                        async with cursor.copy(COPY_INCOMING) as copy:
+                            for record in fresh:
+                                await copy.write_row(event_row(device_id, record))
+                        await cursor.execute(MERGE_EVENTS)
+                states = [(device_id, r.kind, r.key, r.seq, json.dumps(r.body)) for r in others if r.seq > high_water]
+                if states:
+                    async with conn.cursor() as cursor:
+                        await cursor.executemany(UPSERT_RECORD, states)
+                await conn.execute("UPDATE devices SET high_water = %s, last_seen_at = now() WHERE device_id = %s",
+                                   [batch.last_seq, device_id])
+        applied = batch.last_seq - high_water
+        return IngestResult(batch.last_seq, applied, len(batch.records) - applied)
+
+    @staticmethod
+    async def _lock_device(conn: psycopg.AsyncConnection, device_id: str, cert_serial: int) -> int:
+        """The device's high-water mark, its row locked; refuses unknown, revoked or superseded certificates."""
+        cursor = await conn.execute(
+            "SELECT high_water, cert_serial, revoked_at FROM devices WHERE device_id = %s FOR UPDATE", [device_id])
+        row = await cursor.fetchone()
+        if row is None:
+            raise ProtocolError(403, "unknown_device", f"device {device_id!r} is not enrolled")
+        high_water, serial, revoked_at = row
+        if revoked_at is not None:
+            raise ProtocolError(403, "revoked", f"device {device_id!r} was revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+        if serial is None or int(serial, 16) != cert_serial:
+            raise ProtocolError(403, "certificate_superseded",
+                                f"this certificate of {device_id!r} was replaced by a later enrolment")
+        return high_water

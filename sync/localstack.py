@@ -1,0 +1,211 @@
+"""A whole central on this machine, for `vigia bench sync` and the tests: a PostgreSQL database of its
+own, central instances (`vigia central serve` processes) and NGINX in front of them (TLS, device
+certificates), with certificates from central's CA (vigia.sync.ca)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from vigia.sync.ca import init_ca, issue_server_certificate
+from vigia.sync.enrolment import create_token
+from vigia.sync.nginx import NginxSite, write_nginx_config
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+NGINX = "/usr/sbin/nginx"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_dsn(dbname: str) -> str:
+    return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
+
+
+def _postgres_ready() -> bool:
+    return subprocess.run(["pg_isready", "-q", "-h", PG_HOST, "-p", str(PG_PORT)], check=False).returncode == 0
+
+
+def ensure_postgres() -> None:
+    """Start the local PostgreSQL cluster when it does not answer."""
+    if _postgres_ready():
+        return
+    version = max(os.listdir("/etc/postgresql"), key=float)
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=True)
+    for _ in range(50):
+        if _postgres_ready():
+            return
+        time.sleep(0.2)
+    raise RuntimeError("PostgreSQL did not start")
+
+
+@contextlib.contextmanager
+def temporary_database() -> Iterator[str]:
+    """A new, empty database (unique name); dropped afterwards. Yields its DSN."""
+    ensure_postgres()
+    name = f"vigia_test_{secrets.token_hex(6)}"
+    with psycopg.connect(_server_dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield _server_dsn(name)
+    finally:
+        with psycopg.connect(_server_dsn("postgres"), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args[:4]} exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@dataclass
+class CentralInstance:
+    port: int
+    dsn: str
+    ca_dir: Path
+    log: Path
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "vigia.appliance.cli", "central", "serve", "--ca-dir", str(self.ca_dir),
+             "--port", str(self.port), *self.extra_args],
+            env={**os.environ, "VIGIA_CENTRAL_DATABASE": self.dsn},
+            stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
+        wait_http(f"http://127.0.0.1:{self.port}/healthz", 30, self.process)
+
+    def kill(self) -> None:
+        """SIGKILL: whatever it was doing is cut off."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Nginx:
+    site: NginxSite
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.site.listen}"
+
+    def start(self) -> None:
+        config = write_nginx_config(self.site)
+        self.process = subprocess.Popen([NGINX, "-p", str(self.site.prefix), "-c", str(config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        host, port = self.site.listen.rsplit(":", 1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.process.stderr.read().decode()}")
+            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 0.5):
+                return
+            time.sleep(0.05)
+        raise TimeoutError("nginx did not listen")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful: finishes requests in flight
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process and self.process.stderr:
+            self.process.stderr.close()
+
+
+@dataclass
+class CentralStack:
+    """PostgreSQL database, CA, two central instances and NGINX (TLS, client certificates) in front."""
+
+    root: Path
+    dsn: str
+    instances: list[CentralInstance] = field(default_factory=list)
+    nginx: Nginx | None = None
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.root / "ca"
+
+    @property
+    def ca_pem(self) -> bytes:
+        return (self.ca_dir / "ca.crt").read_bytes()
+
+    @property
+    def url(self) -> str:
+        return self.nginx.url
+
+    def start(self, instances: int = 2) -> CentralStack:
+        ca = init_ca(self.ca_dir)
+        tls = self.root / "nginx-tls"
+        issue_server_certificate(ca, ["127.0.0.1", "localhost"], tls / "cert.pem", tls / "key.pem")
+        for _ in range(instances):
+            instance = CentralInstance(free_port(), self.dsn, self.ca_dir, self.root / "central.log")
+            instance.start()
+            self.instances.append(instance)
+        prefix = self.root / "nginx"
+        self.nginx = Nginx(NginxSite(f"127.0.0.1:{free_port()}", [f"127.0.0.1:{i.port}" for i in self.instances],
+                                     tls / "cert.pem", tls / "key.pem", self.ca_dir / "ca.crt", prefix))
+        self.nginx.start()
+        return self
+
+    def stop(self) -> None:
+        if self.nginx:
+            self.nginx.stop()
+        for instance in self.instances:
+            instance.stop()
+
+    def token(self, device_id: str, ttl: float = 600) -> str:
+        async def work():
+            async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                return await create_token(conn, device_id, ttl)
+
+        return asyncio.run(work())
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        with psycopg.connect(self.dsn) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+
+@contextlib.contextmanager
+def central_stack(root: Path, instances: int = 2) -> Iterator[CentralStack]:
+    with temporary_database() as dsn:
+        stack = CentralStack(root, dsn)
+        try:
+            yield stack.start(instances)
+        finally:
+            stack.stop()

@@ -1,0 +1,106 @@
+"""Central's PostgreSQL schema: versioned migrations, and events partitioned by month.
+
+Every central instance runs `migrate` at start; an advisory lock lets one apply the pending
+steps while the others wait, so several can start at once. Monthly partitions of `events` are
+made on demand by the ingest (`ensure_partitions`), under another advisory lock.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x76696769_01   # pg_advisory_xact_lock keys: "vigi" + purpose
+PARTITION_LOCK = 0x76696769_02
+
+MIGRATIONS: list[str] = [
+    # 1: devices, enrolment tokens, events (by month), other records (latest version per key)
+    """
+    CREATE TABLE devices (
+        device_id text PRIMARY KEY,
+        high_water bigint NOT NULL DEFAULT 0,
+        cert_serial text,
+        enrolled_at timestamptz,
+        revoked_at timestamptz,
+        last_seen_at timestamptz
+    );
+    CREATE TABLE enrolment_tokens (
+        token_sha256 text PRIMARY KEY,
+        device_id text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL,
+        used_at timestamptz
+    );
+    CREATE TABLE events (
+        device_id text NOT NULL,
+        event_id text NOT NULL,
+        seq bigint NOT NULL,
+        camera text NOT NULL,
+        rule text NOT NULL,
+        kind text NOT NULL,
+        zone text,
+        label text NOT NULL,
+        track_id integer,
+        start double precision NOT NULL,
+        "end" double precision,
+        started_at timestamptz NOT NULL,
+        ended_at timestamptz,
+        max_score real NOT NULL,
+        box jsonb NOT NULL,
+        alert boolean NOT NULL,
+        snapshot text,
+        path jsonb NOT NULL,
+        attributes jsonb NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        -- started_at is the first 48 bits of the ULID event id, so this is unique on (device_id, event_id)
+        PRIMARY KEY (device_id, event_id, started_at)
+    ) PARTITION BY RANGE (started_at);
+    CREATE TABLE device_records (
+        device_id text NOT NULL,
+        kind text NOT NULL,
+        key text NOT NULL,
+        seq bigint NOT NULL,
+        body jsonb NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (device_id, kind, key)
+    );
+    """,
+]
+
+
+async def migrate(conn: psycopg.AsyncConnection) -> int:
+    """Apply pending migrations; returns the schema version."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                           "applied_at timestamptz NOT NULL DEFAULT now())")
+        cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        current = (await cursor.fetchone())[0]
+        for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", [version])
+            log.info("central database migrated to schema version %d", version)
+    return len(MIGRATIONS)
+
+
+def month_of(epoch_seconds: float) -> dt.date:
+    when = dt.datetime.fromtimestamp(epoch_seconds, dt.timezone.utc)
+    return dt.date(when.year, when.month, 1)
+
+
+def partition_name(month: dt.date) -> str:
+    return f"events_{month:%Y_%m}"
+
+
+async def ensure_partitions(conn: psycopg.AsyncConnection, months: set[dt.date]) -> None:
+    """Make the monthly partitions of `events` that are missing (UTC months), in their own transaction."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
+        for month in sorted(months):
+            following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {partition_name(month)} PARTITION OF events "
+                f"FOR VALUES FROM ('{month.isoformat()} 00:00:00+00') TO ('{following.isoformat()} 00:00:00+00')")

@@ -1,0 +1,151 @@
+"""`vigia central serve`: the stateless ingest service (aiohttp), run as several instances behind NGINX.
+
+NGINX terminates TLS and verifies device certificates against central's CA; it passes the result
+in X-Client-Verify, X-Client-S-DN and X-Client-Serial. Central believes those headers only from
+the proxy addresses it is told to trust: from anywhere else a request has no identity.
+
+    POST /v1/enrol    {"token", "csr"} -> {"device_id", "certificate", "high_water"}   (no certificate yet)
+    POST /v1/batches  a batch (vigia.sync.protocol) -> {"high_water", "applied", "duplicates"}
+    GET  /healthz
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from psycopg_pool import AsyncConnectionPool
+from vigia.sync.ca import CaError, load_ca, sign_device_csr
+from vigia.sync.enrolment import consume_token, record_certificate
+from vigia.sync.ingest import Ingest, prepare_connection
+from vigia.sync.protocol import Limits, ProtocolError, decode_batch
+from vigia.sync.schema import migrate
+
+log = logging.getLogger(__name__)
+
+INGEST = web.AppKey("ingest", Ingest)
+
+
+@dataclass(frozen=True)
+class CentralSettings:
+    dsn: str
+    ca_dir: Path
+    trusted_proxies: frozenset[str] = frozenset({"127.0.0.1", "::1"})
+    limits: Limits = field(default_factory=Limits)
+    pool_size: int = 4
+
+
+@dataclass(frozen=True)
+class Peer:
+    device_id: str
+    serial: int
+
+
+def verified_peer(request: web.Request, trusted_proxies: frozenset[str]) -> Peer | None:
+    """The device NGINX verified, when the request comes from a trusted proxy and carries one."""
+    if request.remote not in trusted_proxies or request.headers.get("X-Client-Verify") != "SUCCESS":
+        return None
+    try:
+        name = x509.Name.from_rfc4514_string(request.headers["X-Client-S-DN"])
+        common_names = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return Peer(str(common_names[0].value), int(request.headers["X-Client-Serial"], 16))
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _error(exc: ProtocolError) -> web.Response:
+    return web.json_response(exc.to_json(), status=exc.status)
+
+
+def create_app(settings: CentralSettings) -> web.Application:
+    ca = load_ca(settings.ca_dir)
+    ca_pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    app = web.Application(client_max_size=settings.limits.max_body_bytes + 1)
+
+    async def lifecycle(app: web.Application):
+        pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=settings.pool_size, open=False,
+                                   configure=prepare_connection)
+        await pool.open(wait=True, timeout=30)
+        async with pool.connection() as conn:
+            await migrate(conn)
+        app[INGEST] = Ingest(pool)
+        yield
+        await pool.close()
+
+    app.cleanup_ctx.append(lifecycle)
+
+    async def batches(request: web.Request) -> web.Response:
+        peer = verified_peer(request, settings.trusted_proxies)
+        if peer is None:
+            return _error(ProtocolError(401, "unauthenticated", "a device certificate verified by the proxy is required"))
+        try:
+            if (request.content_length or 0) > settings.limits.max_body_bytes:
+                raise ProtocolError(413, "too_large", f"batch of {request.content_length} bytes;"
+                                    f" at most {settings.limits.max_body_bytes} compressed")
+            body = await request.read()
+            batch = decode_batch(body, request.content_type, request.headers.get("Content-Encoding"), settings.limits)
+            if batch.device_id != peer.device_id:
+                raise ProtocolError(403, "wrong_device", f"device {peer.device_id!r} cannot send records of"
+                                    f" {batch.device_id!r}")
+            result = await request.app[INGEST].apply(peer.device_id, peer.serial, batch)
+        except ProtocolError as exc:
+            log.warning("batch from %s refused: %s %s", peer.device_id, exc.code, exc.message)
+            return _error(exc)
+        except web.HTTPRequestEntityTooLarge:
+            return _error(ProtocolError(413, "too_large", f"at most {settings.limits.max_body_bytes} bytes a batch"))
+        return web.json_response({"high_water": result.high_water, "applied": result.applied,
+                                  "duplicates": result.duplicates})
+
+    async def enrol(request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            token, csr = payload["token"], payload["csr"]
+            if not isinstance(token, str) or not isinstance(csr, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return _error(ProtocolError(400, "malformed", 'expected JSON {"token": "...", "csr": "<PEM>"}'))
+        try:
+            async with request.app[INGEST].pool.connection() as conn, conn.transaction():
+                device_id = await consume_token(conn, token)
+                try:
+                    certificate = sign_device_csr(ca, csr.encode(), device_id)
+                except CaError as exc:
+                    raise ProtocolError(400, "bad_csr", str(exc)) from None
+                high_water = await record_certificate(conn, device_id, certificate.serial_number)
+        except ProtocolError as exc:
+            log.warning("enrolment refused from %s: %s", request.remote, exc.message)
+            return _error(exc)
+        log.info("device %s enrolled (certificate serial %X)", device_id, certificate.serial_number)
+        return web.json_response({"device_id": device_id, "high_water": high_water, "ca": ca_pem,
+                                  "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()})
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app.router.add_post("/v1/batches", batches)
+    app.router.add_post("/v1/enrol", enrol)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve(settings: CentralSettings, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT. Bodies reach the handler as sent (gzip): the protocol inflates
+    them itself, within its own limit."""
+    runner = web.AppRunner(create_app(settings), auto_decompress=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("central listening on http://%s:%d (behind the TLS proxy)", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,142 @@
+"""The appliance's uploader: outbox batches to central over HTTPS (mTLS), at least once.
+
+Each pass takes the next batch (vigia.sync.outbox.next_batch), gzips it, waits for the bandwidth
+cap, and POSTs it. Central's answer carries its high-water mark; everything at or below it leaves
+the outbox. A batch central already holds (its answer to a batch sent again after a lost reply)
+is acknowledged the same way, so the effect is exactly once. Failures back off with full jitter.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import aiohttp
+from vigia.appliance.storage import connect
+from vigia.sync.metrics import SyncMetrics
+from vigia.sync.outbox import acknowledge, backlog, enforce_bound, next_batch
+from vigia.sync.pacing import Backoff, Throttle
+from vigia.sync.protocol import CONTENT_TYPE, STATE_KINDS, encode_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    batch_records: int = 2000
+    batch_bytes: int = 2 << 20              # JSON bytes before compression
+    bandwidth_bytes_per_s: float | None = None
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 60.0
+    outbox_max_records: int = 500_000       # past this, the oldest low-priority records are dropped
+    housekeeping_s: float = 5.0             # how often the bound is enforced and the backlog gauge set
+    idle_s: float = 1.0                     # pause when the outbox is empty
+    timeout_s: float = 60.0
+
+
+class Step(Enum):
+    SENT = "sent"          # central took a batch
+    EMPTY = "empty"        # nothing to send
+    RETRY = "retry"        # central unreachable or busy: back off
+    REFUSED = "refused"    # central said no (revoked, malformed): back off, loudly
+
+
+class Uploader:
+    def __init__(self, database: Path, device_id: str, central_url: str, ssl_context: ssl.SSLContext | None,
+                 settings: UploadSettings = UploadSettings(), metrics: SyncMetrics | None = None,
+                 rng: random.Random | None = None):
+        self.device_id = device_id
+        self.url = central_url.rstrip("/") + "/v1/batches"
+        self.settings = settings
+        self.metrics = metrics
+        self._ssl = ssl_context
+        self._db = connect(database)
+        self._batch_records = settings.batch_records
+        self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, rng or random.Random())
+        self._throttle = Throttle(settings.bandwidth_bytes_per_s)
+        self._housekept_at = float("-inf")
+        self.wire_bytes = 0
+        self.batch_seconds: list[float] = []  # round trip of each batch central took
+
+    def close(self) -> None:
+        self._db.conn.close()
+
+    async def run(self, stop: asyncio.Event, until_empty: bool = False) -> None:
+        """Send until `stop` is set (or, with `until_empty`, until the outbox is empty)."""
+        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
+            while not stop.is_set():
+                step = await self.step(session)
+                if step is Step.SENT:
+                    continue
+                if step is Step.EMPTY:
+                    if until_empty:
+                        return
+                    delay = self.settings.idle_s
+                else:
+                    delay = self._backoff.next_delay()
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def step(self, session: aiohttp.ClientSession) -> Step:
+        """One batch: take it, send it, act on the answer."""
+        if time.monotonic() - self._housekept_at >= self.settings.housekeeping_s:
+            await asyncio.to_thread(self._housekeeping)
+        batch = await asyncio.to_thread(next_batch, self._db.conn, self._batch_records, self.settings.batch_bytes)
+        if not batch:
+            return Step.EMPTY
+        body = await asyncio.to_thread(encode_batch, self.device_id, batch)
+        await self._throttle.take(len(body))
+        started = time.monotonic()
+        try:
+            async with session.post(self.url, data=body, ssl=self._ssl, headers={
+                    "Content-Type": CONTENT_TYPE, "Content-Encoding": "gzip"}) as response:
+                answer = await response.json(content_type=None)
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            log.warning("central unreachable (%s): %d records wait", type(exc).__name__ if not str(exc) else exc,
+                        len(batch))
+            return self._count(Step.RETRY)
+        self.wire_bytes += len(body)
+        if self.metrics:
+            self.metrics.wire_bytes.inc(len(body))
+        if status == 200 or (status == 409 and answer.get("error") == "replayed"):
+            self.batch_seconds.append(time.monotonic() - started)
+            gone = await asyncio.to_thread(acknowledge, self._db.conn, int(answer["high_water"]))
+            if self.metrics:
+                self.metrics.sent_records.inc(gone)
+            self._backoff.reset()
+            return self._count(Step.SENT)
+        if status == 413 and self._batch_records > 1:
+            self._batch_records = max(1, self._batch_records // 2)
+            log.warning("central found a batch too large: batches of %d records from now on", self._batch_records)
+            return self._count(Step.RETRY)
+        message = answer.get("message", answer) if isinstance(answer, dict) else answer
+        if status in (429,) or status >= 500:
+            log.warning("central busy or failing (%d: %s): %d records wait", status, message, len(batch))
+            return self._count(Step.RETRY)
+        log.error("central refused a batch of records %d..%d (%d: %s)", batch[0].seq, batch[-1].seq, status, message)
+        return self._count(Step.REFUSED)
+
+    def _count(self, step: Step) -> Step:
+        if self.metrics:
+            self.metrics.batches.labels(step.value).inc()
+        return step
+
+    def _housekeeping(self) -> None:
+        """Keep the outbox within its bound; publish the backlog."""
+        self._housekept_at = time.monotonic()
+        dropped = enforce_bound(self._db.conn, self.settings.outbox_max_records)
+        if self.metrics:
+            for kind, count in dropped.items():
+                self.metrics.dropped.labels(kind).inc(count)
+            counts = backlog(self._db.conn).by_kind
+            for kind in ("event", *STATE_KINDS):
+                self.metrics.backlog.labels(kind).set(counts.get(kind, 0))

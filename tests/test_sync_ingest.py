@@ -1,0 +1,155 @@
+"""Central ingest against a real PostgreSQL: UPSERT by (device, event), high-water mark, partitions, refusals."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from vigia.sync.enrolment import consume_token, create_token, record_certificate, revoke
+from vigia.sync.ingest import Ingest, prepare_connection
+from vigia.sync.localstack import temporary_database
+from vigia.sync.outbox import Pending, event_record
+from vigia.sync.protocol import ProtocolError, decode_batch, encode_batch
+from vigia.sync.schema import migrate
+
+from tests.test_sync_outbox import make_event
+
+MAY, JUNE = dt.datetime(2026, 5, 31, 23, 0, tzinfo=dt.timezone.utc).timestamp(), dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.timezone.utc).timestamp()
+
+
+@pytest.fixture(scope="module")
+def dsn():
+    with temporary_database() as dsn:
+        yield dsn
+
+
+def run(dsn: str, work):
+    """Run `work(ingest, conn)` with a fresh pool on a migrated database."""
+    async def main():
+        async with AsyncConnectionPool(dsn, min_size=1, max_size=2, configure=prepare_connection,
+                                       open=False) as pool, pool.connection() as conn:
+            await conn.set_autocommit(True)
+            await migrate(conn)
+            return await work(Ingest(pool), conn)
+    return asyncio.run(main())
+
+
+async def enrol(conn, device_id: str, serial: int = 0xABC) -> None:
+    await record_certificate(conn, device_id, serial)
+
+
+def batch(device_id: str, records: list[Pending]):
+    return decode_batch(encode_batch(device_id, records), "application/json", "gzip")
+
+
+def event_pending(seq: int, event) -> Pending:
+    record = event_record(event.to_row())
+    return Pending(seq, "event", record.key, json.dumps(record.body))
+
+
+def rows(dsn: str, sql: str, params=()) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_events_land_once_in_monthly_partitions_and_replays_change_nothing(dsn):
+    events = [make_event(MAY), make_event(JUNE), make_event(JUNE + 60)]
+    first = batch("dev-a", [event_pending(i + 1, e) for i, e in enumerate(events)])
+
+    async def work(ingest, conn):
+        await enrol(conn, "dev-a")
+        result = await ingest.apply("dev-a", 0xABC, first)
+        with pytest.raises(ProtocolError) as replay:
+            await ingest.apply("dev-a", 0xABC, first)
+        return result, replay.value
+
+    result, replay = run(dsn, work)
+    assert (result.high_water, result.applied, result.duplicates) == (3, 3, 0)
+    assert (replay.status, replay.code, replay.extra) == (409, "replayed", {"high_water": 3})
+    assert sorted(rows(dsn, "SELECT event_id FROM events WHERE device_id = 'dev-a'")) == sorted((e.id,) for e in events)
+    parts = rows(dsn, "SELECT tableoid::regclass::text, count(*) FROM events WHERE device_id = 'dev-a' GROUP BY 1 ORDER BY 1")
+    assert parts == [("events_2026_05", 1), ("events_2026_06", 2)]
+    assert rows(dsn, "SELECT box, path FROM events WHERE event_id = %s", [events[0].id]) == [([0.1, 0.2, 0.3, 0.4], [[0.0, 0.5, 0.5]])]
+
+
+def test_overlapping_batch_applies_only_what_is_new_and_newer_versions_win(dsn):
+    event = make_event(MAY)
+    other = make_event(MAY + 5)
+
+    async def work(ingest, conn):
+        await enrol(conn, "dev-b")
+        await ingest.apply("dev-b", 0xABC, batch("dev-b", [event_pending(1, event), event_pending(2, other)]))
+        event.end, event.ended_at = 20.0, MAY + 19
+        # Records 1..2 again (a lost answer) with the event's newer version as record 3.
+        return await ingest.apply("dev-b", 0xABC, batch("dev-b", [event_pending(1, make_event(MAY)),
+                                                                  event_pending(2, other), event_pending(3, event)]))
+
+    result = run(dsn, work)
+    assert (result.high_water, result.applied, result.duplicates) == (3, 1, 2)
+    assert rows(dsn, "SELECT seq, \"end\" FROM events WHERE device_id = 'dev-b' AND event_id = %s", [event.id]) == [(3, 20.0)]
+    assert rows(dsn, "SELECT count(*) FROM events WHERE device_id = 'dev-b'") == [(2,)]
+
+
+def test_a_gap_in_sequence_numbers_is_refused(dsn):
+    async def work(ingest, conn):
+        await enrol(conn, "dev-c")
+        with pytest.raises(ProtocolError) as gap:
+            await ingest.apply("dev-c", 0xABC, batch("dev-c", [event_pending(5, make_event(MAY))]))
+        return gap.value
+
+    gap = run(dsn, work)
+    assert (gap.status, gap.code) == (409, "gap") and "starts at 5" in gap.message
+    assert rows(dsn, "SELECT count(*) FROM events WHERE device_id = 'dev-c'") == [(0,)]
+
+
+def test_state_records_keep_their_latest_version(dsn):
+    async def work(ingest, conn):
+        await enrol(conn, "dev-d")
+        await ingest.apply("dev-d", 0xABC, batch("dev-d", [Pending(1, "camera_health", "gate", '{"state":"offline"}'),
+                                                           Pending(2, "camera_health", "yard", '{"state":"online"}')]))
+        await ingest.apply("dev-d", 0xABC, batch("dev-d", [Pending(3, "camera_health", "gate", '{"state":"online"}')]))
+
+    run(dsn, work)
+    assert rows(dsn, "SELECT key, seq, body FROM device_records WHERE device_id = 'dev-d' ORDER BY key") == [
+        ("gate", 3, {"state": "online"}), ("yard", 2, {"state": "online"})]
+
+
+def test_unknown_revoked_and_superseded_devices_are_refused(dsn):
+    one = batch("dev-e", [event_pending(1, make_event(MAY))])
+
+    async def work(ingest, conn):
+        errors = []
+        for serial, before in ((0x1, None), (0x1, "enrol-2"), (0x2, "revoke")):
+            if before == "enrol-2":
+                await enrol(conn, "dev-e", 0x2)  # a new enrolment retires certificate 1
+            elif before == "revoke":
+                assert await revoke(conn, "dev-e")
+            with pytest.raises(ProtocolError) as error:
+                await ingest.apply("dev-e", serial, one)
+            errors.append(error.value.code)
+        return errors
+
+    assert run(dsn, work) == ["unknown_device", "certificate_superseded", "revoked"]
+    assert rows(dsn, "SELECT count(*) FROM events WHERE device_id = 'dev-e'") == [(0,)]
+
+
+def test_enrolment_tokens_work_once_and_expire(dsn):
+    async def work(_ingest, conn):
+        token = await create_token(conn, "dev-f", 60)
+        first = await consume_token(conn, token)
+        outcomes = []
+        for attempt in (token, await create_token(conn, "dev-f", -1), "made-up"):
+            with pytest.raises(ProtocolError) as error:
+                await consume_token(conn, attempt)
+            outcomes.append(error.value.code)
+        stored = await (await conn.execute("SELECT token_sha256 FROM enrolment_tokens")).fetchall()
+        return first, outcomes, token, stored
+
+    first, outcomes, token, stored = run(dsn, work)
+    assert first == "dev-f" and outcomes == ["bad_token"] * 3
+    assert all(token not in value for (value,) in stored)
+    with pytest.raises(ValueError, match="device id"):
+        run(dsn, lambda _i, conn: create_token(conn, "Bad Id", 60))
