@@ -18,6 +18,8 @@ SYSTEM_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer
 	chromium
 # Provisioning tests: test sticks (FAT and ext4 images on loop devices), systemd-analyze for the unit files.
 SYSTEM_PACKAGES += dosfstools mtools e2fsprogs mount systemd
+# Sync tests: NGINX in front of two central instances, PostgreSQL (started by the tests when it is down).
+SYSTEM_PACKAGES += nginx postgresql
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -59,6 +61,7 @@ bench: setup
 	$(BIN)/vigia bench fidelity --json
 	$(BIN)/vigia bench storage --json
 	$(BIN)/vigia bench ui --json
+	$(BIN)/vigia bench sync --json
 
 clean:
 	rm -rf $(VENV) var test-artifacts *.egg-info $(UI)/dist $(UI)/node_modules

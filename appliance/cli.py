@@ -116,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=_models_list)
 
+    from vigia.provisioning.cli import add_commands as add_provisioning_commands
+
+    add_provisioning_commands(commands)  # status, discover, provision
+
     bench = commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME")
     from vigia.appliance.bench import capacity, fidelity, storage, ui
 
@@ -123,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     fidelity.add_arguments(bench.add_parser("fidelity", help="gated pipeline vs detect-every-frame baseline"))
     storage.add_arguments(bench.add_parser("storage", help="recording, encryption, clips and event store costs"))
     ui.add_arguments(bench.add_parser("ui", help="alert latency, live view CPU, event API and front-end size"))
+
+    from vigia.sync import bench as sync_bench  # vigia bench sync
+    from vigia.sync import cli as sync_cli  # vigia central, enroll, sync status
+
+    sync_bench.add_arguments(bench.add_parser("sync", help="an outbox backlog through NGINX into PostgreSQL"))
+    sync_cli.add_commands(commands)
     return parser
 
 
@@ -171,7 +181,9 @@ def _serve(config, *, seconds: float | None, print_events: bool) -> int:
     if timer:
         timer.start()
     try:
-        asyncio.run(serve(appliance, config.http.host, config.http.port, until=stop))
+        from vigia.provisioning.service import around_serving  # identity, mDNS, systemd notify/watchdog
+
+        asyncio.run(around_serving(serve(appliance, config.http.host, config.http.port, until=stop), config, stop))
     except OSError as exc:
         print(f"vigia: cannot serve http on {config.http.host}:{config.http.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

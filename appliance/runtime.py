@@ -44,6 +44,9 @@ from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
 from vigia.local_ui.server import create_app
 from vigia.local_ui.tls import fingerprint, server_context, tls_files
+from vigia.sync.agent import SyncAgent
+from vigia.sync.identity import identity_folder, load_identity
+from vigia.sync.outbox import camera_health_record
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,9 @@ class Appliance:
             inference_cpu.inc(cpu)
 
         self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
-        self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error)
+        identity = load_identity(identity_folder(cfg.storage.data_dir))  # enrolled with central: the outbox is on
+        self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
+        self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry) if identity else None
         self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
         self.recorders: dict[str, SegmentRecorder] = {}
         self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
@@ -228,6 +233,8 @@ class Appliance:
             self.statuses[name] = status
         self.metrics.camera_state.labels(name).state(status.state)
         self.metrics.camera_reconnects.labels(name).set(status.reconnects)
+        if self.sync is not None:
+            self.events.put_record(camera_health_record(name, status.state, status.since, status.last_error))
         if status.state in ("offline", "reconnecting"):
             log.warning("camera %s is %s: %s", name, status.state, status.last_error)
         else:
@@ -248,6 +255,8 @@ class Appliance:
             thread.join(timeout=15)
         self.pool.close()
         self.snapshots.close()
+        if self.sync is not None:
+            self.sync.stop()
         self.events.close()
         self.retention.close()
         self.detector.close()

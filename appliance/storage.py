@@ -17,6 +17,7 @@ from typing import Callable
 import sqlite_utils
 
 from vigia.appliance.events import ROW_FIELDS, Event
+from vigia.sync.outbox import UPSERT_OUTBOX, OutboxRecord, event_record
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,27 @@ def _v4_acknowledgements(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _v5_outbox(db: sqlite_utils.Database) -> None:
+    """Records waiting for central (vigia.sync.outbox): at most one unsent row per (kind, key);
+    `seq` is the device sequence number, given when the row goes into a batch."""
+    db.execute("""
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            seq INTEGER UNIQUE
+        )""")
+    db.execute("CREATE UNIQUE INDEX idx_outbox_unsent_key ON outbox (kind, key) WHERE seq IS NULL")
+    db.execute("CREATE INDEX idx_outbox_unsent_order ON outbox (priority, id) WHERE seq IS NULL")
+    db.execute("CREATE TABLE sync_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    db.execute("INSERT INTO sync_state (name, value) VALUES ('last_seq', 0), ('dropped', 0)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements,
+    _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox,
 ]
 
 
@@ -168,13 +188,18 @@ _RETRY = object()  # queue stand-in: time to write again what a failed commit le
 
 
 class EventWriter:
-    """Queues events from camera threads and writes them in batches from one thread."""
+    """Queues events from camera threads and writes them in batches from one thread.
+
+    With `outbox`, every event (and every record given to put_record) also goes to the sync
+    outbox in the same transaction: central gets exactly what the appliance stored.
+    """
 
     def __init__(self, path: str | Path, *, batch_size: int = 500, linger_s: float = 0.25,
-                 on_error: Callable[[Exception], None] | None = None):
+                 on_error: Callable[[Exception], None] | None = None, outbox: bool = False):
         self._db = connect(path)
+        self._outbox = outbox
         self._linger_s = linger_s
-        self._queue: queue.Queue[dict | threading.Event | None] = queue.Queue()
+        self._queue: queue.Queue[dict | OutboxRecord | threading.Event | None] = queue.Queue()
         self._batch_size = batch_size
         self._on_error = on_error
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
@@ -183,6 +208,12 @@ class EventWriter:
     def put(self, event: Event) -> None:
         """Insert or update (by id) the event's row. The row is taken now, so later edits need another put."""
         self._queue.put(event.to_row())
+
+    def put_record(self, record: OutboxRecord) -> None:
+        """Queue a record for central alone (camera health, a roll-up); the outbox must be on."""
+        if not self._outbox:
+            raise ValueError("put_record needs an EventWriter made with outbox=True")
+        self._queue.put(record)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far is committed."""
@@ -196,7 +227,7 @@ class EventWriter:
         self._db.conn.close()
 
     def _run(self) -> None:
-        unsaved: dict[str, dict] = {}  # rows a failed commit (disk full) left to write again
+        unsaved: dict[tuple[str, str], dict | OutboxRecord] = {}  # what a failed commit (disk full) left to write again
         while True:
             try:
                 item = self._queue.get(timeout=RETRY_S if unsaved else None)
@@ -217,8 +248,8 @@ class EventWriter:
                     item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
-            # Several changes of one event in a batch: the last wins.
-            unsaved.update((row["id"], row) for row in rows)
+            # Several changes of one event (or record) in a batch: the last wins.
+            unsaved.update(((r.kind, r.key) if isinstance(r, OutboxRecord) else ("event", r["id"]), r) for r in rows)
             if unsaved and self._write(list(unsaved.values())):
                 unsaved.clear()
             for waiter in waiters:
@@ -228,11 +259,16 @@ class EventWriter:
                     log.error("%d events could not be stored before the writer stopped", len(unsaved))
                 return
 
-    def _write(self, rows: list[dict]) -> bool:
+    def _write(self, items: list[dict | OutboxRecord]) -> bool:
         """Commit the rows; False (nothing lost: they are tried again) when the database refuses."""
+        rows = [item for item in items if isinstance(item, dict)]
         try:
             with self._db.atomic():
                 self._db.conn.executemany(UPSERT_EVENT, rows)
+                if self._outbox:
+                    now = time.time()
+                    self._db.conn.executemany(UPSERT_OUTBOX, [
+                        (event_record(item) if isinstance(item, dict) else item).to_row(now) for item in items])
             return True
         except sqlite3.Error as exc:
             log.error("could not store %d events, retrying in %g s: %s", len(rows), RETRY_S, exc)
