@@ -1,0 +1,120 @@
+// The shapes of the appliance's /api/v1 JSON (see local_ui/server.py).
+
+export type Role = "guard" | "installer" | "admin";
+
+export interface Session {
+  username: string;
+  role: Role;
+  csrf_token: string;
+  expires_at: number;
+}
+
+export type CameraState = "online" | "reconnecting" | "offline" | "ended" | "stopped" | "starting" | "disabled";
+
+export interface Camera {
+  name: string;
+  enabled: boolean;
+  /** The recording mode. */
+  recording: "off" | "events" | "continuous";
+  state: CameraState;
+  since: number | null;
+  last_error: string | null;
+  last_frame_at: number | null;
+  width: number | null;
+  height: number | null;
+}
+
+/** Normalised image coordinates: 0..1, origin top left. */
+export type Point = [number, number];
+
+export interface Zone {
+  name: string;
+  polygon: Point[];
+  classes: string[] | null;
+}
+
+export interface Line {
+  name: string;
+  points: [Point, Point];
+}
+
+export type RuleType = "enter" | "loiter" | "cross" | "count" | "present";
+export type Direction = "any" | "left_to_right" | "right_to_left";
+
+export interface Rule {
+  name: string;
+  type: RuleType;
+  zone: string | null;
+  line: string | null;
+  direction: Direction;
+  seconds: number | null;
+  count: number | null;
+  classes: string[] | null;
+  alert: boolean;
+}
+
+export interface Layout {
+  camera: string;
+  /** The camera's frame size; null before its first frame. */
+  width: number | null;
+  height: number | null;
+  zones: Zone[];
+  lines: Line[];
+  rules: Rule[];
+}
+
+export interface VigiaEvent {
+  id: string;
+  camera: string;
+  rule: string;
+  kind: string;
+  zone: string | null;
+  label: string;
+  track_id: number | null;
+  start: number;
+  end: number | null;
+  started_at: number;
+  ended_at: number | null;
+  max_score: number;
+  box: [number, number, number, number];
+  alert: boolean;
+  path: Point[];
+  keep: boolean;
+  acknowledged_at: number | null;
+  acknowledged_by: string | null;
+  snapshot_url: string | null;
+  clip_url: string;
+}
+
+export interface Comment {
+  id: number | string;
+  at: number;
+  username: string;
+  kind: "comment" | "ack";
+  text: string;
+}
+
+export interface EventDetail extends VigiaEvent {
+  comments: Comment[];
+}
+
+export interface EventPage {
+  events: VigiaEvent[];
+  next: { until: number } | null;
+}
+
+export interface Track {
+  id: number;
+  label: string;
+  score: number;
+  box: [number, number, number, number];
+}
+
+/** The JSON header of one binary live frame. */
+export interface FrameHeader {
+  camera: string;
+  captured_at: number;
+  width: number;
+  height: number;
+  tracks: Track[];
+}

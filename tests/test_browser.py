@@ -1,0 +1,213 @@
+"""The guards' web UI in a real browser: Debian's headless Chromium driven by Playwright, against a
+running appliance analysing the demo clip (real detection, real recording, real HTTPS).
+
+The front end must be built (`make ui`, which `make test` runs first). Screenshots of each step are
+left in test-artifacts/.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from support.appliance import running_appliance
+from support.servers import free_port
+from vigia.appliance.demo import demo_config_text
+from vigia.appliance.config import parse_config
+from vigia.local_ui.frontend import dist_dir
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+USERS = {"gina": ("guard-pass-1", "guard"), "ian": ("installer-pass-1", "installer")}
+
+# Every alert banner that appears is stamped with the browser's clock (ms since the epoch).
+STAMP_BANNERS = """
+window.__bannerSeen = {};
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('[data-testid="alert-banner"]')) {
+    const id = el.getAttribute('data-event-id');
+    if (id && !(id in window.__bannerSeen)) window.__bannerSeen[id] = Date.now();
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true});
+"""
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory: pytest.TempPathFactory, demo_clip: Path, default_model: Path):
+    assert (dist_dir() / "index.html").is_file(), f"front end not built in {dist_dir()}: run `make ui`"
+    data_dir = tmp_path_factory.mktemp("browser")
+    text = demo_config_text(demo_clip, data_dir, free_port())
+    text = text.replace("    loop: true\n", "    loop: true\n    record: {pre_roll: 2, post_roll: 2, segment_seconds: 2}\n")
+    text = text.replace("  model: yolox_nano\n", f"  model: {default_model}\n")
+    # Someone entering the centre zone is an alert too: it happens every few seconds in the clip.
+    text = text.replace("{name: centre-entry, type: enter, zone: centre}", "{name: centre-entry, type: enter, zone: centre, alert: true}")
+    with running_appliance(parse_config(text, source="browser test config"), USERS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (make setup installs it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _page(browser: Browser, locale: str = "en-GB", **options) -> Page:
+    context = browser.new_context(ignore_https_errors=True, locale=locale, **options)
+    context.add_init_script(STAMP_BANNERS)
+    return context.new_page()
+
+
+def _login(page: Page, base: str, user: str) -> None:
+    page.goto(base + "/")
+    page.get_by_test_id("login-username").fill(user)
+    page.get_by_test_id("login-password").fill(USERS[user][0])
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("logout")).to_be_visible(timeout=15_000)
+
+
+def test_a_guards_shift(appliance, browser: Browser, artifacts_dir: Path):
+    """Log in, watch a live tile update, get an alert within a second, acknowledge it, play its clip, log out."""
+    page = _page(browser)
+    shots = artifacts_dir / "browser"
+    shots.mkdir(exist_ok=True)
+    _login(page, appliance.base, "gina")
+    page.screenshot(path=shots / "1-logged-in.png")
+
+    page.goto(appliance.base + "/#/live")
+    tile = page.locator('[data-testid="live-tile"][data-camera="concourse"]')
+    expect(tile).to_be_visible(timeout=15_000)
+    page.wait_for_function("""() => {
+        const tile = document.querySelector('[data-testid="live-tile"][data-camera="concourse"]');
+        return tile && Number(tile.dataset.frames) >= 5;
+    }""", timeout=30_000)
+    first = int(tile.get_attribute("data-frames"))
+    time.sleep(1.0)
+    assert int(tile.get_attribute("data-frames")) >= first + 2  # the detect rate is 5 frames a second
+    assert tile.get_attribute("data-state") == "online"
+    page.screenshot(path=shots / "2-live.png")
+
+    # Banners of alerts from before this page connected come from the catch-up on connect: the first alert
+    # raised since counts.
+    connected = time.time()
+    deadline = time.monotonic() + 90
+    checked: set[str] = set()
+    event = None
+    while event is None:
+        assert time.monotonic() < deadline, "no new alert reached the page in 90 s"
+        page.wait_for_timeout(200)
+        for event_id in set(page.evaluate("() => Object.keys(window.__bannerSeen)")) - checked:
+            checked.add(event_id)
+            found = page.evaluate("id => fetch('/api/v1/events/' + id).then(r => r.json())", event_id)
+            if found["started_at"] > connected:
+                event = found
+                break
+    event_id = event["id"]
+    banner = page.locator(f'[data-testid="alert-banner"][data-event-id="{event_id}"]')
+    expect(banner).to_be_visible()
+    page.screenshot(path=shots / "3-alert.png")
+    seen_ms = page.evaluate("id => window.__bannerSeen[id]", event_id)
+    assert event["alert"] is True
+    latency = seen_ms / 1000 - event["started_at"]
+    assert latency < 1.0, f"alert shown {latency:.2f} s after the frame it comes from"
+
+    banner.get_by_test_id("alert-ack").click()
+    page.get_by_test_id("ack-comment").fill("seen on camera, guard sent")
+    page.get_by_test_id("ack-submit").click()
+    expect(page.locator(f'[data-testid="alert-banner"][data-event-id="{event_id}"]')).to_have_count(0, timeout=5_000)
+    acknowledged = page.evaluate("id => fetch('/api/v1/events/' + id).then(r => r.json())", event_id)
+    assert acknowledged["acknowledged_by"] == "gina"
+    assert [c["text"] for c in acknowledged["comments"] if c["kind"] == "ack"] == ["seen on camera, guard sent"]
+
+    # Its clip: footage of an open event is assembled up to now, once a segment is complete.
+    page.goto(f"{appliance.base}/#/events/{event_id}")
+    expect(page.get_by_test_id("event-detail")).to_be_visible(timeout=10_000)
+    video = page.get_by_test_id("clip-video")
+    deadline = time.monotonic() + 40
+    while True:
+        page.reload()
+        expect(page.get_by_test_id("event-detail")).to_be_visible(timeout=10_000)
+        try:
+            page.wait_for_function("""() => {
+                const v = document.querySelector('[data-testid="clip-video"]');
+                return v && v.readyState >= 2 && v.duration > 1;
+            }""", timeout=5_000)
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "the clip never became playable"
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.querySelector('[data-testid=\"clip-video\"]').currentTime > 0.5",
+                           timeout=10_000)
+    video.evaluate("v => { v.currentTime = 0.2; }")  # seeking: range requests
+    page.wait_for_function("() => { const v = document.querySelector('[data-testid=\"clip-video\"]');"
+                           " return !v.seeking && v.currentTime < 1.5; }", timeout=10_000)
+    assert page.get_by_test_id("clip-download").get_attribute("href").endswith("download=true")
+    page.screenshot(path=shots / "4-event.png")
+
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-submit")).to_be_visible(timeout=10_000)
+    assert page.evaluate("() => fetch('/api/v1/me').then(r => r.status)") == 401
+    page.screenshot(path=shots / "5-logged-out.png")
+    page.context.close()
+
+
+def test_portuguese_phone_and_roles(appliance, browser: Browser, artifacts_dir: Path):
+    """pt-BR from the browser's language on a phone-sized screen; a guard has no zone editor, an installer does."""
+    page = _page(browser, locale="pt-BR", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(appliance.base + "/")
+    expect(page.get_by_test_id("login-submit")).to_be_visible(timeout=15_000)
+    assert page.evaluate("() => document.documentElement.lang") == "pt-BR"
+    assert page.get_by_test_id("login-submit").inner_text().strip().lower() in ("entrar", "acessar", "fazer login")
+    page.get_by_test_id("login-username").fill("gina")
+    page.get_by_test_id("login-password").fill("wrong-password")
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("login-error")).to_be_visible(timeout=10_000)
+    page.get_by_test_id("login-password").fill(USERS["gina"][0])
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("logout")).to_be_visible(timeout=15_000)
+    expect(page.get_by_test_id("nav-zones")).to_have_count(0)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+    page.screenshot(path=artifacts_dir / "browser-phone-pt-BR.png")
+    manifest = page.evaluate("() => fetch('/manifest.webmanifest').then(r => r.json())")
+    assert manifest["display"] == "standalone" and manifest["icons"]
+    page.context.close()
+
+
+def test_installer_draws_a_zone_that_applies_without_restart(appliance, browser: Browser, artifacts_dir: Path):
+    page = _page(browser)
+    _login(page, appliance.base, "ian")
+    page.goto(appliance.base + "/#/zones/concourse")
+    canvas = page.get_by_test_id("zone-canvas")
+    expect(canvas).to_be_visible(timeout=15_000)
+    before = page.evaluate("() => fetch('/api/v1/cameras/concourse/layout').then(r => r.json())")
+    page.get_by_role("button", name="Add zone").click()
+    box = canvas.bounding_box()
+    for fx, fy in ((0.70, 0.10), (0.95, 0.10), (0.95, 0.40), (0.70, 0.40)):
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.mouse.click(box["x"] + 0.70 * box["width"], box["y"] + 0.10 * box["height"])  # back to the first point
+    page.get_by_test_id("zone-save").click()
+    expect(page.get_by_test_id("zone-saved")).to_be_visible(timeout=10_000)
+    after = page.evaluate("() => fetch('/api/v1/cameras/concourse/layout').then(r => r.json())")
+    assert len(after["zones"]) == len(before["zones"]) + 1
+    added = next(z for z in after["zones"] if z["name"] not in {b["name"] for b in before["zones"]})
+    xs, ys = [p[0] for p in added["polygon"]], [p[1] for p in added["polygon"]]
+    assert abs(min(xs) - 0.70) < 0.03 and abs(max(xs) - 0.95) < 0.03 and abs(min(ys) - 0.10) < 0.03
+    assert [z.name for z in appliance.appliance.config.cameras[0].zones][-1] == added["name"]  # applied, no restart
+    page.screenshot(path=artifacts_dir / "browser-zone-editor.png")
+    # A broken layout is refused with the server's message, and nothing changes.
+    page.evaluate("""(csrf) => fetch('/api/v1/cameras/concourse/layout', {method: 'PUT',
+        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+        body: JSON.stringify({zones: [{name: 'x', polygon: [[0, 0], [1, 1]]}], lines: [], rules: []})})""",
+                  page.evaluate("() => fetch('/api/v1/me').then(r => r.json()).then(m => m.csrf_token)"))
+    assert json.dumps(page.evaluate("() => fetch('/api/v1/cameras/concourse/layout').then(r => r.json())")) == json.dumps(after)
+    page.context.close()
