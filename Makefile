@@ -39,7 +39,7 @@ venv: $(BIN)/python
 # rebuilt when a source changes; every text file also gzipped, as the server sends it.
 UI := local_ui/web
 UI_SOURCES := $(shell find $(UI)/src $(UI)/public $(UI)/scripts -type f 2>/dev/null) $(UI)/index.html \
-	$(UI)/package.json $(UI)/package-lock.json $(UI)/vite.config.ts $(UI)/tsconfig.json
+	$(UI)/package.json $(UI)/package-lock.json $(UI)/vite.config.ts $(UI)/tsconfig.json $(UI)/tsconfig.node.json
 ui: $(UI)/dist/index.html
 $(UI)/dist/index.html: $(UI_SOURCES)
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -60,6 +60,7 @@ class Client:
     sent: dict[str, int] = field(default_factory=dict)   # camera -> seq of the last frame sent
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
+    socket: Any = None              # the WebSocketResponse, closed when the server shuts down
 
 
 class LiveHub:
@@ -177,6 +178,12 @@ class LiveHub:
                 jpeg = encode_jpeg(live.frame, FRAME_WIDTHS[view])
                 live.jpegs[view] = jpeg
             return jpeg
+
+    async def close_all(self) -> None:
+        """Server shutdown: close every socket now (browsers reconnect to the next server at once)."""
+        for client in list(self.clients):
+            if client.socket is not None:
+                await client.socket.close(code=1001, message=b"server shutting down")
 
     def watchers(self) -> Counter:
         return Counter(camera for client in self.clients for camera in client.watching)

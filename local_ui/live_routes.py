@@ -57,7 +57,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=16 * 1024)
     await ws.prepare(request)
     hub = api.hub
-    client = Client()
+    client = Client(socket=ws)
     hub.add(client)  # before the database is read: nothing falls between the two
     reader = asyncio.create_task(_read(ws, api, client))
     try:

@@ -55,6 +55,7 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
     app[API] = api
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_start_live)
+    app.on_shutdown.append(_close_live)
     app.on_cleanup.append(_stop_live)
     routes = app.router
     routes.add_get("/healthz", healthz, allow_head=False)
@@ -77,6 +78,10 @@ async def _start_live(app: web.Application) -> None:
     api = app[API]
     api.hub = LiveHub(asyncio.get_running_loop())
     api.appliance.add_listener(api.hub)
+
+
+async def _close_live(app: web.Application) -> None:
+    await app[API].hub.close_all()
 
 
 async def _stop_live(app: web.Application) -> None:
