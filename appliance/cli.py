@@ -163,7 +163,30 @@ def _demo(args) -> int:
     config = demo_config(clip, data_dir, args.port)
     if args.no_tls:
         config.http = config.http.model_copy(update={"tls": False})
+    _demo_login(config)
     return _serve(config, seconds=args.seconds, print_events=True)
+
+
+def _demo_login(config) -> None:
+    """The demo's first run makes an admin `demo` with a random password, shown once, so the web UI can be tried."""
+    import secrets
+
+    from vigia.appliance.storage import connect
+    from vigia.local_ui import accounts
+
+    scheme = "https" if config.http.tls else "http"
+    url = f"{scheme}://127.0.0.1:{config.http.port}/"
+    db = connect(config.storage.database)
+    try:
+        if accounts.list_users(db):
+            print(f"web UI: {url} (log in with an account of `vigia users list`)", flush=True)
+            return
+        password = secrets.token_urlsafe(12)
+        accounts.add_user(db, "demo", password, "admin", actor=None, remote=None, via="demo")
+    finally:
+        db.conn.close()
+    print(f"web UI: {url}  user: demo  password: {password}\n"
+          "  (shown this once; `vigia users passwd demo` sets another)", flush=True)
 
 
 def _serve(config, *, seconds: float | None, print_events: bool) -> int:

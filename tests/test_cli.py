@@ -13,6 +13,7 @@ from support.servers import free_port
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import open_media
 from vigia.appliance.export import event_clip
+from vigia.local_ui import accounts
 from vigia.appliance.storage import connect, list_events
 
 
@@ -100,6 +101,12 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
     assert proc.returncode == 0, err[-2000:]
     lines = out.splitlines()
     assert any(" open  concourse centre-entry centre person #" in line for line in lines), out[:2000]
+    login = next(line for line in lines if line.startswith("web UI: "))  # the first run makes a login for the UI
+    assert login.startswith(f"web UI: https://127.0.0.1:{port}/  user: demo  password: ")
+    db = connect(tmp_path / "vigia.db")
+    stored = db.execute("select password_hash, role from users where username = 'demo'").fetchone()
+    assert stored[1] == "admin" and accounts.verify_password(login.rsplit(" ", 1)[1], stored[0])
+    db.conn.close()
     db = connect(tmp_path / "vigia.db")
     events = list_events(db, limit=1000)
     assert len(events) >= 3
