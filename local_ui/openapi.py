@@ -162,6 +162,9 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [{"name": "after", "in": "query", "description": "the newest event id the client has: "
                                 "hello.missed lists the events after it", "schema": {"type": "string"}}],
                 "responses": {"101": {"description": "switching protocols"}, **_errors(400, 401, 403)}}},
+            "/api/v1/sync": {"get": {
+                "summary": "enrolment with central and the outbox backlog (records waiting, by kind, oldest, dropped)",
+                "responses": {"200": {"description": "ok"}, **_errors(401)}}},
             "/api/v1/users": {
                 "get": {"summary": "local accounts (admin)", "responses": {"200": {"description": "ok"}, **_errors(401, 403)}},
                 "post": {"summary": "create a local account (admin; audited)", "parameters": [_CSRF],

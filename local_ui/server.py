@@ -34,6 +34,8 @@ from vigia.local_ui.common import (
 )
 from vigia.local_ui.live import LiveHub
 from vigia.local_ui.openapi import openapi_document
+from vigia.sync.identity import identity_folder, load_identity
+from vigia.sync.outbox import backlog
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
     event_routes.add_routes(app)
     camera_routes.add_routes(app)
     live_routes.add_routes(app)
+    routes.add_get("/api/v1/sync", sync_status, allow_head=False)
     routes.add_get("/api/v1/users", users, allow_head=False)
     routes.add_post("/api/v1/users", create_user)
     routes.add_get("/api/v1/audit", audit_log, allow_head=False)
@@ -192,6 +195,19 @@ async def logout(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     return web.json_response(session_json(require(request)))
+
+
+async def sync_status(request: web.Request) -> web.Response:
+    """Whether the appliance is enrolled with central, and what waits in its outbox."""
+    api = request.app[API]
+    require(request)
+    identity = load_identity(identity_folder(api.config.storage.data_dir))
+    waiting = await api.db(lambda db: backlog(db.conn))
+    return web.json_response({
+        "enrolled": identity is not None, "central_url": identity.central_url if identity else None,
+        "backlog": waiting.records, "by_kind": waiting.by_kind, "oldest_at": waiting.oldest_created_at,
+        "dropped": waiting.dropped,
+    })
 
 
 async def users(request: web.Request) -> web.Response:

@@ -211,3 +211,22 @@ def test_installer_draws_a_zone_that_applies_without_restart(appliance, browser:
                   page.evaluate("() => fetch('/api/v1/me').then(r => r.json()).then(m => m.csrf_token)"))
     assert json.dumps(page.evaluate("() => fetch('/api/v1/cameras/concourse/layout').then(r => r.json())")) == json.dumps(after)
     page.context.close()
+
+
+def test_the_outbox_backlog_shows_in_the_top_bar(appliance, browser: Browser):
+    """An enrolled appliance shows what waits for central (sync/identity.py's central.json marks enrolment)."""
+    data_dir = appliance.appliance.config.storage.data_dir
+    page = _page(browser)
+    _login(page, appliance.base, "gina")
+    expect(page.get_by_test_id("sync-status")).to_have_count(0)  # not enrolled: nothing to say
+    (data_dir / "sync").mkdir(exist_ok=True)
+    (data_dir / "sync" / "central.json").write_text(json.dumps({"device_id": "dev-test", "central_url": "https://c"}))
+    try:
+        waiting = page.evaluate("() => fetch('/api/v1/sync').then(r => r.json())")["backlog"]
+        page.reload()
+        status = page.get_by_test_id("sync-status")
+        expect(status).to_have_attribute("data-backlog", str(waiting), timeout=10_000)
+        assert (f"{waiting} waiting" if waiting else "up to date") in status.inner_text()
+    finally:
+        (data_dir / "sync" / "central.json").unlink()
+    page.context.close()

@@ -233,7 +233,7 @@ def test_openapi_lists_every_route_and_only_those(site: Site):
     routes = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()}
     documented = {(method, path) for path, item in openapi_document()["paths"].items() for method in item}
     assert routes == documented
-    assert len(routes) == 22
+    assert len(routes) == 23
 
 
 def protected_routes(site: Site) -> list[tuple[str, str]]:
@@ -249,7 +249,7 @@ def protected_routes(site: Site) -> list[tuple[str, str]]:
 
 def test_anonymous_gets_401_on_every_protected_route(site: Site):
     routes = protected_routes(site)
-    assert len(routes) == 18
+    assert len(routes) == 19
     for method, path in routes:
         for token in (None, "not-a-token", secrets.token_urlsafe(32)):
             reply = call(site.server, method, path, token=token, json_body={} if method in ("POST", "PUT") else None)
@@ -865,3 +865,15 @@ def test_shutdown_closes_live_sockets_at_once(tmp_path: Path, demo_clip: Path):
         stop_server = server.stop.set
         closed, took = asyncio.run(scenario(server))
     assert closed.type.name == "CLOSE" and closed.data == 1001 and took < 5, (closed, took)
+
+
+def test_sync_status_shows_the_outbox_backlog(site: Site):
+    token, _ = login(site.server, "gina")
+    status = call(site.server, "GET", "/api/v1/sync", token=token).json()
+    assert status["enrolled"] is False and status["central_url"] is None and status["dropped"] == 0
+    db = site.server.db()
+    before = status["backlog"]
+    db.execute("insert into outbox (kind, key, priority, body, created_at) values ('event', 'k1', 1, '{}', 1.0)")
+    db.conn.close()
+    after = call(site.server, "GET", "/api/v1/sync", token=token).json()
+    assert after["backlog"] == before + 1 and after["by_kind"].get("event", 0) >= 1

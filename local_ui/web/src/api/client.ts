@@ -1,6 +1,6 @@
 // Calls to the appliance's JSON API. Errors are thrown as ApiError; a 401 also calls the
 // handler set with onUnauthorized (the app sends the user to the login page).
-import type { Camera, Comment, EventDetail, EventPage, Layout, Session, VigiaEvent } from "./types";
+import type { Camera, Comment, EventDetail, EventPage, Layout, Session, SyncStatus, VigiaEvent } from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -71,6 +71,7 @@ export const api = {
   logout: () => request<{ logged_out: boolean }>("POST", "/api/v1/logout"),
 
   cameras: () => request<{ cameras: Camera[] }>("GET", "/api/v1/cameras"),
+  sync: () => request<SyncStatus>("GET", "/api/v1/sync"),
   frameUrl: (camera: string) => `${cameraPath(camera)}/frame`,
   layout: (camera: string) => request<Layout>("GET", `${cameraPath(camera)}/layout`),
   saveLayout: (camera: string, layout: Pick<Layout, "zones" | "lines" | "rules">) =>

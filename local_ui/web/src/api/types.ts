@@ -2,6 +2,16 @@
 
 export type Role = "guard" | "installer" | "admin";
 
+/** GET /api/v1/sync: enrolment with central and the outbox backlog. */
+export interface SyncStatus {
+  enrolled: boolean;
+  central_url: string | null;
+  backlog: number;
+  by_kind: Record<string, number>;
+  oldest_at: number | null;
+  dropped: number;
+}
+
 export interface Session {
   username: string;
   role: Role;

@@ -2,6 +2,7 @@ import { t } from "../i18n";
 import { useAlerts, useConnection } from "../live/hooks";
 import { paths, type Route } from "../router";
 import { hasRole, useSession } from "../session";
+import { SyncStatus } from "./SyncStatus";
 
 interface Props {
   route: Route;
@@ -27,6 +28,7 @@ export function TopBar({ route, onLogout }: Props) {
         {hasRole(session, "installer") && link("zones")}
       </nav>
       {alerts > 0 && <span className="topbar-alerts">{t("alert.count", { n: alerts })}</span>}
+      <SyncStatus />
       <span data-testid="connection" data-state={connection} className={`connection connection--${connection}`}>
         {t(`connection.${connection}`)}
       </span>

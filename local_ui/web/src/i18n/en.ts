@@ -28,6 +28,8 @@ export const en = {
   "role.admin": "admin",
   "connection.live": "Live",
   "connection.reconnecting": "Reconnecting…",
+  "sync.waiting": "To central: {n} waiting",
+  "sync.done": "Central: up to date",
 
   "alert.list": "Unacknowledged alerts",
   "alert.count": "Alerts: {n}",

@@ -30,6 +30,8 @@ export const ptBR: Record<MessageKey, string> = {
   "role.admin": "administrador",
   "connection.live": "Ao vivo",
   "connection.reconnecting": "Reconectando…",
+  "sync.waiting": "Para a central: {n} aguardando",
+  "sync.done": "Central: em dia",
 
   "alert.list": "Alertas não reconhecidos",
   "alert.count": "Alertas: {n}",
