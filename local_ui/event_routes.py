@@ -104,6 +104,14 @@ def _comment_text(body: dict, name: str, required: bool) -> str:
     return text
 
 
+def _add_comment(db, event_id: str, at: float, username: str, kind: str, text: str) -> int | None:
+    """The new comment's id, or None when there is no such event."""
+    if db.execute("select 1 from events where id = ?", [event_id]).fetchone() is None:
+        return None
+    return db.execute("insert into event_comments (event_id, at, username, kind, text) values (?, ?, ?, ?, ?)",
+                      [event_id, at, username, kind, text]).lastrowid
+
+
 async def acknowledge(request: web.Request) -> web.Response:
     """A guard has seen the event (an alert's banner goes away on every screen), with an optional comment.
 
@@ -119,12 +127,10 @@ async def acknowledge(request: web.Request) -> web.Response:
 
     def ack(db) -> dict | None:
         with db.atomic():
-            if db.execute("select 1 from events where id = ?", [event_id]).fetchone() is None:
+            if _add_comment(db, event_id, now, session.username, "ack", text) is None:
                 return None
             db.execute("update events set acknowledged_at = ?, acknowledged_by = ? where id = ? and acknowledged_at is null",
                        [now, session.username, event_id])
-            db.execute("insert into event_comments (event_id, at, username, kind, text) values (?, ?, ?, 'ack', ?)",
-                       [event_id, now, session.username, text])
             accounts.audit(db, "event_ack", username=session.username, target=event_id, remote=remote,
                            details={"comment": bool(text)})
             return row_json(next(db.query("select * from events where id = ?", [event_id])))
@@ -148,12 +154,11 @@ async def comment(request: web.Request) -> web.Response:
 
     def add(db) -> dict | None:
         with db.atomic():
-            if db.execute("select 1 from events where id = ?", [event_id]).fetchone() is None:
+            comment_id = _add_comment(db, event_id, now, session.username, "comment", text)
+            if comment_id is None:
                 return None
-            cursor = db.execute("insert into event_comments (event_id, at, username, kind, text) values (?, ?, ?, 'comment', ?)",
-                                [event_id, now, session.username, text])
             accounts.audit(db, "event_comment", username=session.username, target=event_id, remote=remote)
-            return {"id": cursor.lastrowid, "at": now, "username": session.username, "kind": "comment", "text": text}
+            return {"id": comment_id, "at": now, "username": session.username, "kind": "comment", "text": text}
 
     added = await _on_stored_event(api, add)
     if added is None:
