@@ -877,3 +877,24 @@ def test_sync_status_shows_the_outbox_backlog(site: Site):
     db.conn.close()
     after = call(site.server, "GET", "/api/v1/sync", token=token).json()
     assert after["backlog"] == before + 1 and after["by_kind"].get("event", 0) >= 1
+
+
+def test_front_end_files_are_public_and_confined(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>Vigia</title>")
+    (dist / "assets" / "app-1234.js").write_text("console.log('vigia')")
+    (tmp_path / "secret.txt").write_text("not for the browser")
+    monkeypatch.setenv("VIGIA_UI_DIST", str(dist))
+    page = call(site.server, "GET", "/")
+    assert page.status == 200 and b"<title>Vigia</title>" in page.body
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"] and page.headers["Cache-Control"] == "no-cache"
+    asset = call(site.server, "GET", "/assets/app-1234.js")
+    assert asset.status == 200 and "immutable" in asset.headers["Cache-Control"]
+    assert call(site.server, "GET", "/events/01ABC").body == page.body  # the app routes on the client
+    for path in ("/../secret.txt", "/..%2fsecret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt",
+                 "/assets/%2e%2e/%2e%2e/secret.txt", "//etc/passwd", "/..%2f..%2f..%2f..%2fetc%2fpasswd"):
+        reply = call(site.server, "GET", path)
+        assert b"not for the browser" not in reply.body and b"root:" not in reply.body, path
+        assert reply.status in (200, 400, 403, 404), (path, reply.status)
+    assert call(site.server, "GET", "/api/v1/not-a-route").status == 401  # the API's namespace is never the app's
