@@ -89,6 +89,7 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
             except OSError:
                 continue
             if 'vigia_events_total{camera="concourse",rule="centre-entry"}' in metrics:
+                time.sleep(3)  # footage after the first event, for its clip below
                 break
         assert health["cameras"]["concourse"]["state"] == "online"
         assert 'vigia_camera_state{camera="concourse",vigia_camera_state="online"} 1.0' in metrics
