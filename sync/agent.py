@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from vigia.sync.identity import Identity, client_context
+from vigia.sync.media import MediaSource
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.uploader import Uploader, UploadSettings
 
@@ -16,9 +17,9 @@ log = logging.getLogger(__name__)
 
 class SyncAgent:
     def __init__(self, identity: Identity, database: Path, registry: CollectorRegistry,
-                 settings: UploadSettings | None = None):
+                 media: MediaSource, settings: UploadSettings | None = None):
         self._uploader = Uploader(database, identity.device_id, identity.central_url, client_context(identity),
-                                  settings or UploadSettings(), SyncMetrics.create(registry))
+                                  settings or UploadSettings(), SyncMetrics.create(registry), media=media)
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="sync-uploader", daemon=True)

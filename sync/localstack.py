@@ -154,6 +154,7 @@ class CentralStack:
 
     root: Path
     dsn: str
+    central_args: list[str] = field(default_factory=list)  # more `vigia central serve` options (--bucket ...)
     instances: list[CentralInstance] = field(default_factory=list)
     nginx: Nginx | None = None
 
@@ -174,7 +175,7 @@ class CentralStack:
         tls = self.root / "nginx-tls"
         issue_server_certificate(ca, ["127.0.0.1", "localhost"], tls / "cert.pem", tls / "key.pem")
         for _ in range(instances):
-            instance = CentralInstance(free_port(), self.dsn, self.ca_dir, self.root / "central.log")
+            instance = CentralInstance(free_port(), self.dsn, self.ca_dir, self.root / "central.log", self.central_args)
             instance.start()
             self.instances.append(instance)
         prefix = self.root / "nginx"
@@ -202,9 +203,9 @@ class CentralStack:
 
 
 @contextlib.contextmanager
-def central_stack(root: Path, instances: int = 2) -> Iterator[CentralStack]:
+def central_stack(root: Path, instances: int = 2, central_args: list[str] | None = None) -> Iterator[CentralStack]:
     with temporary_database() as dsn:
-        stack = CentralStack(root, dsn)
+        stack = CentralStack(root, dsn, central_args or [])
         try:
             yield stack.start(instances)
         finally:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PRIORITY_ALERT = 0
 PRIORITY_EVENT = 1
 PRIORITY_STATE = 2     # camera health, track summaries, metrics roll-ups
+PRIORITY_MEDIA = 3     # thumbnails, then clips: one by one to object storage (vigia.sync.media), never batched
 DROPPABLE_FROM = PRIORITY_STATE
 
 UPSERT_OUTBOX = (
@@ -94,8 +95,8 @@ def next_batch(conn: sqlite3.Connection, max_records: int, max_bytes: int) -> li
         if rows:
             return [Pending(*row) for row in rows]
         candidates = conn.execute(
-            "SELECT id, kind, key, body FROM outbox WHERE seq IS NULL ORDER BY priority, id LIMIT ?", [max_records]
-        ).fetchall()
+            "SELECT id, kind, key, body FROM outbox WHERE seq IS NULL AND priority < ? ORDER BY priority, id LIMIT ?",
+            [PRIORITY_MEDIA, max_records]).fetchall()
         last = conn.execute("SELECT value FROM sync_state WHERE name = 'last_seq'").fetchone()[0]
         batch, size = [], 0
         for row_id, kind, key, body in candidates:
@@ -109,9 +110,23 @@ def next_batch(conn: sqlite3.Connection, max_records: int, max_bytes: int) -> li
         return [p for _, p in batch]
 
 
-def acknowledge(conn: sqlite3.Connection, high_water: int) -> int:
-    """Central holds every record up to `high_water`: drop them here. Returns how many went."""
+# An acknowledged event with a snapshot: its thumbnail goes next (one unsent row per event).
+QUEUE_THUMBNAILS = (
+    "INSERT INTO outbox (kind, key, priority, body, created_at) "
+    "SELECT 'thumbnail', key, ?, json_object('event_id', key, 'path', json_extract(body, '$.snapshot')), ? "
+    "FROM outbox WHERE seq IS NOT NULL AND seq <= ? AND kind = 'event' AND json_extract(body, '$.snapshot') IS NOT NULL "
+    "ON CONFLICT (kind, key) WHERE seq IS NULL DO UPDATE SET body = excluded.body"
+)
+
+
+def acknowledge(conn: sqlite3.Connection, high_water: int, thumbnails: bool = False) -> int:
+    """Central holds every record up to `high_water`: drop them here. Returns how many went.
+
+    With `thumbnails`, the snapshots of the events acknowledged are queued for upload, in the same
+    transaction: a thumbnail always follows its event."""
     with _transaction(conn):
+        if thumbnails:
+            conn.execute(QUEUE_THUMBNAILS, [PRIORITY_MEDIA, time.time(), high_water])
         return conn.execute("DELETE FROM outbox WHERE seq IS NOT NULL AND seq <= ?", [high_water]).rowcount
 
 

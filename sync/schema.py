@@ -68,6 +68,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (device_id, kind, key)
     );
     """,
+    # 2: media in object storage (vigia.sync.storage_s3), checked against its SHA-256 before it is recorded
+    """
+    CREATE TABLE media_objects (
+        device_id text NOT NULL,
+        key text NOT NULL,
+        kind text NOT NULL,
+        event_id text NOT NULL,
+        size bigint NOT NULL,
+        sha256 text NOT NULL,
+        uploaded_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (device_id, key)
+    );
+    CREATE INDEX media_objects_event ON media_objects (device_id, event_id);
+    """,
 ]
 
 

@@ -6,6 +6,7 @@ the proxy addresses it is told to trust: from anywhere else a request has no ide
 
     POST /v1/enrol    {"token", "csr"} -> {"device_id", "certificate", "high_water"}   (no certificate yet)
     POST /v1/batches  a batch (vigia.sync.protocol) -> {"high_water", "applied", "duplicates"}
+    POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured
     GET  /healthz
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from cryptography import x509
@@ -26,6 +28,9 @@ from vigia.sync.enrolment import consume_token, record_certificate
 from vigia.sync.ingest import Ingest, prepare_connection
 from vigia.sync.protocol import Limits, ProtocolError, decode_batch
 from vigia.sync.schema import migrate
+
+if TYPE_CHECKING:
+    from vigia.sync.storage_s3 import MediaSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ class CentralSettings:
     trusted_proxies: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     limits: Limits = field(default_factory=Limits)
     pool_size: int = 4
+    media: MediaSettings | None = None   # the S3 bucket for thumbnails; None: no media routes
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,10 @@ def create_app(settings: CentralSettings) -> web.Application:
     app.router.add_post("/v1/batches", batches)
     app.router.add_post("/v1/enrol", enrol)
     app.router.add_get("/healthz", healthz)
+    if settings.media is not None:
+        from vigia.sync.storage_s3 import MediaStore, add_media_routes
+
+        add_media_routes(app, MediaStore(settings.media), settings.trusted_proxies)
     return app
 
 

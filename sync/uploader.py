@@ -4,6 +4,7 @@ Each pass takes the next batch (vigia.sync.outbox.next_batch), gzips it, waits f
 cap, and POSTs it. Central's answer carries its high-water mark; everything at or below it leaves
 the outbox. A batch central already holds (its answer to a batch sent again after a lost reply)
 is acknowledged the same way, so the effect is exactly once. Failures back off with full jitter.
+Given a MediaSource, it sends queued thumbnails (vigia.sync.media) whenever it has no batch to send.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 from vigia.appliance.storage import connect
+from vigia.sync.media import MediaSource, MediaUploader
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.outbox import acknowledge, backlog, enforce_bound, next_batch
 from vigia.sync.pacing import Backoff, Throttle
@@ -49,13 +51,14 @@ class Step(Enum):
 class Uploader:
     def __init__(self, database: Path, device_id: str, central_url: str, ssl_context: ssl.SSLContext | None,
                  settings: UploadSettings = UploadSettings(), metrics: SyncMetrics | None = None,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, media: MediaSource | None = None):
         self.device_id = device_id
         self.url = central_url.rstrip("/") + "/v1/batches"
         self.settings = settings
         self.metrics = metrics
         self._ssl = ssl_context
         self._db = connect(database)
+        self._media = MediaUploader(self._db.conn, media, central_url, ssl_context) if media else None
         self._batch_records = settings.batch_records
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, rng or random.Random())
         self._throttle = Throttle(settings.bandwidth_bytes_per_s)
@@ -91,7 +94,7 @@ class Uploader:
             await asyncio.to_thread(self._housekeeping)
         batch = await asyncio.to_thread(next_batch, self._db.conn, self._batch_records, self.settings.batch_bytes)
         if not batch:
-            return Step.EMPTY
+            return Step(await self._media.step(session)) if self._media else Step.EMPTY
         body = await asyncio.to_thread(encode_batch, self.device_id, batch)
         await self._throttle.take(len(body))
         started = time.monotonic()
@@ -109,7 +112,8 @@ class Uploader:
             self.metrics.wire_bytes.inc(len(body))
         if status == 200 or (status == 409 and answer.get("error") == "replayed"):
             self.batch_seconds.append(time.monotonic() - started)
-            gone = await asyncio.to_thread(acknowledge, self._db.conn, int(answer["high_water"]))
+            gone = await asyncio.to_thread(acknowledge, self._db.conn, int(answer["high_water"]),
+                                           self._media is not None)
             if self.metrics:
                 self.metrics.sent_records.inc(gone)
             self._backoff.reset()
@@ -138,5 +142,5 @@ class Uploader:
             for kind, count in dropped.items():
                 self.metrics.dropped.labels(kind).inc(count)
             counts = backlog(self._db.conn).by_kind
-            for kind in ("event", *STATE_KINDS):
+            for kind in ("event", *STATE_KINDS, "thumbnail"):
                 self.metrics.backlog.labels(kind).set(counts.get(kind, 0))
