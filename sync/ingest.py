@@ -4,7 +4,8 @@ One transaction per batch. The device's row is locked first (its batches are app
 time, whichever instance gets them); records at or below its high-water mark are skipped, the
 rest go in, and the mark moves to the batch's last sequence number in the same commit. Events are
 COPYed into a temporary table and UPSERTed on (device_id, event_id) from there; a newer version of
-an event (higher seq) replaces an older one, never the reverse.
+an event (higher seq) replaces an older one, never the reverse. The commit also NOTIFYs
+`NOTIFY_CHANNEL` with the device and the sequence numbers applied (the fleet dashboard LISTENs).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from vigia.sync.protocol import Batch, EventRecord, ProtocolError
 from vigia.sync.schema import ensure_partitions, month_of
 
+NOTIFY_CHANNEL = "vigia_ingest"  # payload {"device_id", "first_seq", "last_seq"}, sent on commit
 EVENT_COLUMNS = ("device_id", "event_id", "seq", "camera", "rule", "kind", "zone", "label", "track_id", "start",
                  "end", "started_at", "ended_at", "max_score", "box", "alert", "snapshot", "path", "attributes")
 _QUOTED = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
@@ -108,6 +110,8 @@ class Ingest:
                         await cursor.executemany(UPSERT_RECORD, states)
                 await conn.execute("UPDATE devices SET high_water = %s, last_seen_at = now() WHERE device_id = %s",
                                    [batch.last_seq, device_id])
+                await conn.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, json.dumps(
+                    {"device_id": device_id, "first_seq": high_water + 1, "last_seq": batch.last_seq})])
         applied = batch.last_seq - high_water
         return IngestResult(batch.last_seq, applied, len(batch.records) - applied)
 

@@ -1,0 +1,143 @@
+"""Central's dashboard users and sessions, in PostgreSQL (tables of `vigia.central.schema`).
+
+Same rules as the guards' UI (`vigia.local_ui.accounts`, whose scrypt hashing and checks are used
+here): passwords as `scrypt$n$r$p$salt$hash`, a login for an unknown username costs one scrypt too,
+sessions are 32 random bytes of which only the SHA-256 is stored, ending `max_age` after login or
+`idle` after the last request. `max_failures` wrong passwords in a row lock a username for `lockout`.
+Roles: viewer < operator < admin.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+
+import psycopg
+from vigia.local_ui.accounts import (
+    _DUMMY_HASH,
+    TOKEN_BYTES,
+    TOKEN_PATTERN,
+    AccountError,
+    LoginPolicy,
+    SessionPolicy,
+    UserExists,
+    check_password,
+    check_username,
+    hash_password,
+    needs_rehash,
+    token_hash,
+    verify_password,
+)
+
+ROLES = ("viewer", "operator", "admin")  # each role may do what the ones before it may
+
+@dataclass(frozen=True)
+class Session:
+    username: str
+    role: str
+    expires_at: dt.datetime
+    token_hash: str = field(repr=False)
+    csrf_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    status: str  # "ok", "invalid" or "locked"
+    token: str | None = field(default=None, repr=False)
+    session: Session | None = None
+
+
+def check_role(role: object) -> str:
+    if role not in ROLES:
+        raise AccountError(f"the role must be one of {', '.join(ROLES)}")
+    return role
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether `role` may do what `needed` may (viewer < operator < admin)."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+async def add_user(conn: psycopg.AsyncConnection, username: str, password: str, role: str) -> None:
+    """Create a user; AccountError if the name, password or role is refused, UserExists if taken."""
+    check_username(username)
+    check_password(password)
+    check_role(role)
+    encoded = await asyncio.to_thread(hash_password, password)
+    cursor = await conn.execute("INSERT INTO dashboard_users (username, password_hash, role) VALUES (%s, %s, %s)"
+                                " ON CONFLICT DO NOTHING", [username, encoded, role])
+    if cursor.rowcount == 0:
+        raise UserExists(f"user {username!r} already exists")
+
+
+async def list_users(conn: psycopg.AsyncConnection) -> list[dict]:
+    cursor = await conn.execute("SELECT username, role, created_at FROM dashboard_users ORDER BY username")
+    return [{"username": u, "role": r, "created_at": c.timestamp()} for u, r, c in await cursor.fetchall()]
+
+
+async def login(conn: psycopg.AsyncConnection, username: str, password: str, *, logins: LoginPolicy,
+                sessions: SessionPolicy, replaces: str | None = None) -> LoginOutcome:
+    """Check a login; when right, start a new session (ending `replaces`, the one presented)."""
+    if replaces:
+        await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = %s", [token_hash(replaces)])
+    # The attempt is counted before the password is checked, so parallel guesses cannot exceed the limit.
+    cursor = await conn.execute(
+        "UPDATE dashboard_users SET failed_logins = failed_logins + 1 WHERE username = %s"
+        " AND coalesce(locked_until, '-infinity') <= now() RETURNING failed_logins, password_hash, role", [username])
+    row = await cursor.fetchone()
+    if row is None:
+        cursor = await conn.execute("SELECT 1 FROM dashboard_users WHERE username = %s", [username])
+        if await cursor.fetchone() is not None:
+            return LoginOutcome("locked")
+        await asyncio.to_thread(verify_password, password, _DUMMY_HASH)  # same cost as a wrong password
+        return LoginOutcome("invalid")
+    attempts, encoded, role = row
+    if not await asyncio.to_thread(verify_password, password, encoded):
+        if attempts >= logins.max_failures:
+            await conn.execute("UPDATE dashboard_users SET failed_logins = 0, locked_until = now() + %s"
+                               " WHERE username = %s", [dt.timedelta(seconds=logins.lockout), username])
+        return LoginOutcome("invalid")
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    csrf = secrets.token_urlsafe(TOKEN_BYTES)
+    async with conn.transaction():
+        await conn.execute("UPDATE dashboard_users SET failed_logins = 0, locked_until = NULL WHERE username = %s",
+                           [username])
+        if needs_rehash(encoded):
+            await conn.execute("UPDATE dashboard_users SET password_hash = %s WHERE username = %s",
+                               [await asyncio.to_thread(hash_password, password), username])
+        await conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= now() OR last_seen <= now() - %s",
+                           [dt.timedelta(seconds=sessions.idle)])
+        cursor = await conn.execute(
+            "INSERT INTO dashboard_sessions (token_hash, username, csrf_token, expires_at)"
+            " VALUES (%s, %s, %s, now() + %s) RETURNING expires_at",
+            [token_hash(token), username, csrf, dt.timedelta(seconds=sessions.max_age)])
+        expires_at = (await cursor.fetchone())[0]
+    return LoginOutcome("ok", token, Session(username, role, expires_at, token_hash(token), csrf))
+
+
+async def session_for(conn: psycopg.AsyncConnection, token: str | None,
+                      policy: SessionPolicy) -> Session | None:
+    """The live session of a cookie value, or None (an expired one is deleted); notes the request time."""
+    if not token or not TOKEN_PATTERN.fullmatch(token):
+        return None
+    digest = token_hash(token)
+    cursor = await conn.execute(
+        "SELECT s.username, u.role, s.expires_at, s.csrf_token, s.expires_at <= now() OR s.last_seen <= now() - %s,"
+        " s.last_seen <= now() - %s FROM dashboard_sessions s JOIN dashboard_users u USING (username)"
+        " WHERE s.token_hash = %s",
+        [dt.timedelta(seconds=policy.idle), dt.timedelta(seconds=policy.touch_every), digest])
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    username, role, expires_at, csrf, expired, stale = row
+    if expired:
+        await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = %s", [digest])
+        return None
+    if stale:
+        await conn.execute("UPDATE dashboard_sessions SET last_seen = now() WHERE token_hash = %s", [digest])
+    return Session(username, role, expires_at, digest, csrf)
+
+
+async def logout(conn: psycopg.AsyncConnection, session: Session) -> None:
+    await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = %s", [session.token_hash])

@@ -1,0 +1,73 @@
+// Português do Brasil: the same keys as en.ts.
+import type { MessageKey } from ".";
+
+export const ptBR: Record<MessageKey, string> = {
+  "common.loading": "Carregando…",
+  "common.retry": "Tentar de novo",
+  "common.none": "—",
+  "app.title": "Vigia frota",
+
+  "login.title": "Painel da frota",
+  "login.username": "Usuário",
+  "login.password": "Senha",
+  "login.submit": "Entrar",
+
+  "top.user": "{username} ({role})",
+  "top.logout": "Sair",
+  "role.viewer": "leitor",
+  "role.operator": "operador",
+  "role.admin": "administrador",
+
+  "live.open": "Ao vivo",
+  "live.connecting": "Conectando…",
+  "live.closed": "Sem conexão, reconectando",
+
+  "devices.title": "Dispositivos",
+  "devices.device": "Dispositivo",
+  "devices.site": "Local",
+  "devices.status": "Estado",
+  "devices.online": "online",
+  "devices.offline": "offline",
+  "devices.revoked": "revogado",
+  "devices.lastSeen": "Visto por último",
+  "devices.never": "nunca",
+  "devices.version": "Versão",
+  "devices.backlog": "Fila",
+  "devices.disk": "Disco livre",
+  "devices.cameras": "Câmeras",
+  "devices.noCameras": "sem relatos",
+  "devices.none": "Nenhum dispositivo se registrou ainda.",
+  "devices.setSite": "Definir local",
+  "devices.save": "Salvar",
+  "devices.cancel": "Cancelar",
+
+  "counts.title": "Eventos por dia",
+  "counts.day": "Dia (UTC)",
+  "counts.events": "Eventos",
+  "counts.alerts": "Alertas",
+  "counts.none": "Nenhum evento nos últimos {days} dias.",
+
+  "events.title": "Eventos",
+  "events.time": "Horário",
+  "events.camera": "Câmera",
+  "events.label": "Classe",
+  "events.rule": "Regra",
+  "events.score": "Confiança",
+  "events.alert": "alerta",
+  "events.snapshot": "foto",
+  "events.thumbnail": "Miniatura da câmera {camera}",
+  "events.none": "Nenhum evento corresponde.",
+  "events.newer": "Mais recentes",
+  "events.older": "Mais antigos",
+  "events.page": "Página {n}",
+
+  "filters.allDevices": "Todos os dispositivos",
+  "filters.allSites": "Todos os locais",
+  "filters.camera": "Câmera",
+  "filters.label": "Classe",
+  "filters.since": "Desde",
+  "filters.clear": "Limpar filtros",
+
+  "error.forbidden": "Não permitido para o seu papel.",
+  "error.network": "Não foi possível falar com a central. Verifique a rede e tente de novo.",
+};

@@ -1,0 +1,42 @@
+import { useState, type FormEvent } from "react";
+import { api, ApiError, type Session } from "../api";
+import { t } from "../i18n";
+
+export function LoginPage({ onLogin }: { onLogin: (session: Session) => void }) {
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    api
+      .login(username, password)
+      .then(onLogin, (failure: unknown) => {
+        setError(failure instanceof ApiError ? failure.message : t("error.network"));
+        setBusy(false);
+      });
+  };
+
+  return (
+    <main className="login">
+      <form className="login__form" onSubmit={submit}>
+        <h1>{t("login.title")}</h1>
+        <label>
+          {t("login.username")}
+          <input data-testid="login-username" autoComplete="username" required value={username}
+            onChange={(e) => setUsername(e.target.value)} />
+        </label>
+        <label>
+          {t("login.password")}
+          <input data-testid="login-password" type="password" autoComplete="current-password" required
+            value={password} onChange={(e) => setPassword(e.target.value)} />
+        </label>
+        {error && <p className="notice notice--error" role="alert" data-testid="login-error">{error}</p>}
+        <button data-testid="login-submit" type="submit" disabled={busy}>{t("login.submit")}</button>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,130 @@
+"""The fleet dashboard in a real browser: Debian's headless Chromium driven by Playwright, against the
+dashboard over HTTPS on a real PostgreSQL, with two devices' events put there by the real ingest and a
+thumbnail in an S3 protocol server.
+
+The front end must be built (`make dashboard`, which `make test` runs first). Screenshots of each step
+are left in test-artifacts/dashboard-*.png.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from vigia.central.dashboard import dist_dir
+
+from tests.test_central_dashboard import (
+    USERS,
+    FleetCentral,
+    events_at,
+    fleet_central,
+    jpeg,
+)
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def central(tmp_path_factory) -> FleetCentral:
+    assert (dist_dir() / "index.html").is_file(), f"dashboard not built in {dist_dir()}: run `make dashboard`"
+    with fleet_central(tmp_path_factory.mktemp("dashboard-browser")) as central:
+        now = time.time()
+        central.enrol("gate-01")
+        central.enrol("dock-02")
+        gate = events_at(now - 600, 5)
+        gate[-1] = dataclasses.replace(gate[-1], snapshot="snapshots/gate.jpg.enc")
+        central.send("gate-01", gate, {"gate": "online"})
+        central.thumbnail("gate-01", gate[-1], jpeg((40, 200, 40)))
+        central.send("dock-02", events_at(now - 300, 4, camera="dock"), {"dock": "reconnecting"})
+        yield central
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (make setup installs it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _page(browser: Browser, locale: str = "en-GB") -> tuple[Page, list[str]]:
+    """A page and the console errors it logs (a CSP violation is one), but for the 401s of logged-out API calls."""
+    page = browser.new_context(ignore_https_errors=True, locale=locale, viewport={"width": 1400, "height": 1000}).new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and "status of 401" not in message.text else None)
+    return page, errors
+
+
+def _login(page: Page, central: FleetCentral, user: str) -> None:
+    page.goto(central.url + "/")
+    page.get_by_test_id("login-username").fill(user)
+    page.get_by_test_id("login-password").fill(USERS[user][0])
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("logout")).to_be_visible(timeout=15_000)
+
+
+def test_fleet_overview_live_event_filter_and_logout(central, browser: Browser, artifacts_dir: Path):
+    """Log in, see both devices and their events, get a new event live, filter by device, log out."""
+    page, errors = _page(browser)
+    _login(page, central, "vera")
+    devices = page.get_by_test_id("device-row")
+    expect(devices).to_have_count(2)
+    expect(page.locator('[data-testid="device-row"][data-device-id="gate-01"]')).to_have_attribute("data-status", "online")
+    expect(page.locator('[data-testid="device-row"][data-device-id="dock-02"]')).to_contain_text("dock: reconnecting")
+    rows = page.get_by_test_id("event-row")
+    expect(rows).to_have_count(9)
+    expect(page.locator('[data-testid="event-row"][data-device-id="gate-01"]')).to_have_count(5)
+    expect(page.locator('[data-testid="event-row"][data-device-id="dock-02"]')).to_have_count(4)
+    expect(page.get_by_test_id("count-row")).to_have_count(2)
+    thumbnail = page.get_by_test_id("event-thumbnail")
+    expect(thumbnail).to_have_count(1)
+    expect(thumbnail).to_have_js_property("naturalWidth", 160)  # the JPEG from the bucket, decoded
+    expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "open", timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "dashboard-1-fleet.png"), full_page=True)
+
+    fresh = events_at(time.time(), 1, camera="dock")[0]
+    sent = time.monotonic()
+    central.send("dock-02", [fresh], {"dock": "online"})
+    new_row = page.locator(f'[data-testid="event-row"][data-event-id="{fresh.id}"]')
+    expect(new_row).to_be_visible(timeout=5_000)
+    assert time.monotonic() - sent < 5
+    expect(rows.first).to_have_attribute("data-event-id", fresh.id)  # newest first
+    expect(page.locator('[data-testid="device-row"][data-device-id="dock-02"]')).to_contain_text("dock: online")
+    expect(page.locator('[data-testid="count-row"][data-device-id="dock-02"]')).to_have_attribute("data-events", "5")
+    page.screenshot(path=str(artifacts_dir / "dashboard-2-live-event.png"), full_page=True)
+
+    page.get_by_test_id("filter-device").select_option("gate-01")
+    expect(page.locator('[data-testid="event-row"][data-device-id="dock-02"]')).to_have_count(0)
+    expect(rows).to_have_count(5)
+    page.screenshot(path=str(artifacts_dir / "dashboard-3-filtered.png"), full_page=True)
+
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()  # the session is gone, not just hidden
+    page.screenshot(path=str(artifacts_dir / "dashboard-4-logged-out.png"))
+    assert errors == [], errors
+
+
+def test_wrong_password_and_portuguese(central, browser: Browser, artifacts_dir: Path):
+    page, errors = _page(browser, locale="pt-BR")
+    page.goto(central.url + "/")
+    expect(page.get_by_test_id("login-submit")).to_have_text("Entrar")
+    page.get_by_test_id("login-username").fill("vera")
+    page.get_by_test_id("login-password").fill("not-the-password")
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("login-error")).to_have_text("wrong username or password")
+    page.get_by_test_id("login-password").fill(USERS["vera"][0])
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_role("heading", name="Dispositivos")).to_be_visible(timeout=15_000)
+    page.screenshot(path=str(artifacts_dir / "dashboard-5-pt-BR.png"), full_page=True)
+    assert errors == [], errors
