@@ -268,7 +268,7 @@ class Http(_Strict):
 
 
 class Config(_Strict):
-    cameras: list[Camera] = Field(min_length=1)
+    cameras: list[Camera] = []  # none yet: an appliance in setup mode gets them from the wizard
     detector: Detector = Detector()
     storage: Storage = Storage()
     http: Http = Http()

@@ -144,8 +144,19 @@ def _v5_outbox(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO sync_state (name, value) VALUES ('last_seq', 0), ('dropped', 0)")
 
 
+def _v6_setup_cameras(db: sqlite_utils.Database) -> None:
+    """Cameras added from the setup wizard (the camera's settings as JSON; its URL may hold a password)."""
+    db.execute("""
+        CREATE TABLE setup_cameras (
+            name TEXT PRIMARY KEY,
+            camera TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            updated_by TEXT NOT NULL
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox,
+    _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox, _v6_setup_cameras,
 ]
 
 

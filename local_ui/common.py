@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from vigia.appliance.config import Config
+from vigia.appliance.config import Camera, Config
 from vigia.appliance.events import Event
 from vigia.appliance.storage import connect
 from vigia.local_ui import accounts
@@ -55,6 +55,8 @@ class ApplianceView(Protocol):
 
     def apply_layout(self, camera: str, layout: dict, username: str) -> dict: ...
 
+    def add_camera(self, camera: Camera, username: str) -> None: ...
+
 
 @dataclass
 class Api:
@@ -68,6 +70,8 @@ class Api:
     clip_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one clip assembled at a time
     login_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(LOGIN_SLOTS))
     hub: LiveHub | None = None  # set when the application starts (it needs the running loop)
+    claimed: bool = False       # the device has an owner (vigia.local_ui.setup_routes.is_claimed)
+    claim_failures: dict[str, list[float]] = field(default_factory=dict)  # remote -> wrong claim codes (monotonic)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`fn(db, *args, **kwargs)` on a connection of its own, in a worker thread."""

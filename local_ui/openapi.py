@@ -16,7 +16,8 @@ def _json(ref: str) -> dict:
 def _errors(*codes: int) -> dict:
     text = {400: "malformed input", 401: "no live session", 403: "missing or wrong X-CSRF-Token, or the role is too low",
             404: "no such event, camera or media", 409: "the username is taken", 415: "the body is not application/json",
-            416: "range not satisfiable", 429: "too many failed logins (see Retry-After)"}
+            416: "range not satisfiable", 429: "too many failed logins (see Retry-After)",
+            502: "the camera or central did not answer as it should (the message says why)"}
     return {str(code): {"description": text[code], "content": _ERROR} for code in codes}
 
 
@@ -27,6 +28,10 @@ _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description"
 _CAMERA = {"name": "name", "in": "path", "required": True, "description": "camera name", "schema": {"type": "string"}}
 _PUBLIC: list = []  # no security requirement
 _POINT = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2}
+
+
+def _object(**properties: dict) -> dict:
+    return {"type": "object", "properties": properties}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -178,6 +183,54 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
                                {"name": "before", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403)}}},
+            "/api/v1/setup": {"get": {
+                "summary": "setup state (unclaimed or ready), device short id, the server's clock (epoch seconds), "
+                           "time zone, cameras and enrolment; no login needed",
+                "security": _PUBLIC, "responses": {"200": {"description": "ok"}}}},
+            "/api/v1/setup/claim": {"post": {
+                "summary": "claim an unclaimed device with its claim code (`vigia status`), create the first admin and "
+                           "log them in (no login needed; audited; rate-limited per address)",
+                "security": _PUBLIC,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
+                    claim_code={"type": "string"}, username={"type": "string"},
+                    password={"type": "string", "minLength": 8})}}},
+                "responses": {"200": {"description": "claimed and logged in", "content": _json("Session")},
+                              **_errors(400, 403, 409, 415, 429)}}},
+            "/api/v1/setup/cameras/discover": {"post": {
+                "summary": "ONVIF cameras answering WS-Discovery (installer)", "parameters": [_CSRF],
+                "responses": {"200": {"description": "devices: endpoint, xaddr, address, name, hardware"},
+                              **_errors(401, 403, 502)}}},
+            "/api/v1/setup/cameras/probe": {"post": {
+                "summary": "xaddr: the camera's media profiles and RTSP URIs (ONVIF, with its credentials), and a test "
+                           "of the first; url: a test of that RTSP stream. A test gives codec, width, height, measured "
+                           "fps and a JPEG preview (data URL); passwords are never returned (installer)",
+                "parameters": [_CSRF],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
+                    xaddr={"type": "string"}, url={"type": "string"}, username={"type": "string"},
+                    password={"type": "string"})}}},
+                "responses": {"200": {"description": "profiles (or null), url, codec, width, height, fps, preview"},
+                              **_errors(400, 401, 403, 415, 502)}}},
+            "/api/v1/setup/cameras": {"post": {
+                "summary": "add a camera and start its pipeline without a restart; saved in the appliance database "
+                           "(installer; audited)", "parameters": [_CSRF],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
+                    name={"type": "string"}, url={"type": "string"}, username={"type": "string"},
+                    password={"type": "string"}, record={"type": "string", "enum": ["off", "events", "continuous"]},
+                    retain_days={"type": "number"})}}},
+                "responses": {"201": {"description": "added and started"}, **_errors(400, 401, 403, 409, 415)}}},
+            "/api/v1/setup/enrol": {"post": {
+                "summary": "enrol with central: URL, one-time token, central's CA certificate (admin; audited)",
+                "parameters": [_CSRF],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
+                    central_url={"type": "string"}, token={"type": "string"}, ca_pem={"type": "string"})}}},
+                "responses": {"200": {"description": "enrolled (the outbox starts at the next restart)"},
+                              **_errors(400, 401, 403, 415, 502)}}},
+            "/api/v1/setup/finish": {"post": {
+                "summary": "record the site's time zone and the end of setup (installer; audited; repeatable)",
+                "parameters": [_CSRF],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
+                    time_zone={"type": "string"})}}},
+                "responses": {"200": {"description": "saved"}, **_errors(400, 401, 403, 415)}}},
             "/api/v1/openapi.json": {"get": {"summary": "this document",
                                              "responses": {"200": {"description": "ok"}, **_errors(401)}}},
             "/{path}": {"get": {"summary": "the web interface's files (no login: they are the login page)",

@@ -1,7 +1,9 @@
 """The guards' API: an aiohttp application over the appliance's database and media (`/api/v1/`).
 
 Security properties (the tests in tests/test_local_api.py check each):
-- Every route but `/healthz`, `/metrics` and `POST /api/v1/login` needs a live session (401).
+- Every route but `/healthz`, `/metrics`, `POST /api/v1/login` and the setup wizard's first step
+  (`GET /api/v1/setup`, `POST /api/v1/setup/claim`) needs a live session (401); while the device is
+  unclaimed (setup mode) every other route answers 403 "setup not finished".
 - The session is the `vigia_session` cookie (HttpOnly, Secure, SameSite=Strict, Path=/); login
   always issues a new one and ends the one presented.
 - Every state-changing request (POST, PUT, PATCH, DELETE) but login carries `X-CSRF-Token`, the
@@ -27,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigia.appliance.config import Config
 from vigia.appliance.encryption import load_or_create_key
-from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes
+from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, setup_routes
 from vigia.local_ui.common import (
     API, COOKIE, CSRF_HEADER, MAX_BODY, SESSION, Api, ApiError, ApplianceView, int_param,
     json_body, json_error, only_fields, query_params, remote_address, require, session_json,
@@ -68,6 +70,7 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
     event_routes.add_routes(app)
     camera_routes.add_routes(app)
     live_routes.add_routes(app)
+    setup_routes.add_routes(app)
     routes.add_get("/api/v1/sync", sync_status, allow_head=False)
     routes.add_get("/api/v1/users", users, allow_head=False)
     routes.add_post("/api/v1/users", create_user)
@@ -116,11 +119,14 @@ async def _errors(request: web.Request, handler) -> web.StreamResponse:
 
 @web.middleware
 async def _authenticate(request: web.Request, handler) -> web.StreamResponse:
-    """Session (401) and CSRF token (403) for everything but the public routes."""
+    """Session (401) and CSRF token (403) for everything but the public routes; 403 in setup mode."""
     resource = request.match_info.route.resource
-    if (request.method, resource.canonical if resource is not None else None) in PUBLIC:
+    route = (request.method, resource.canonical if resource is not None else None)
+    if route in PUBLIC or route in setup_routes.PUBLIC:
         return await handler(request)
     api = request.app[API]
+    if not await setup_routes.is_claimed(api):  # setup mode: only the wizard's first step answers
+        raise ApiError(403, "setup not finished: claim the device first (the setup wizard)")
     session = await api.db(accounts.session_for, request.cookies.get(COOKIE), api.sessions)
     if session is None:
         raise ApiError(401, "login required")

@@ -49,6 +49,7 @@ class OnvifResponder:
     endpoint: str = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
     probes: int = 0                  # Probes for NetworkVideoTransmitter answered
     auth_failures: int = 0
+    rtsp_port: int = 554             # of the stream URIs (a test's RTSP server listens elsewhere)
 
     def __post_init__(self) -> None:
         self._seen_nonces: set[bytes] = set()
@@ -91,7 +92,7 @@ class OnvifResponder:
         return f"http://{self.interface}:{self._http.server_port}/onvif/media_service"
 
     def stream_uri(self, profile: Profile) -> str:
-        return f"rtsp://{self.interface}:554{profile.path}"
+        return f"rtsp://{self.interface}:{self.rtsp_port}{profile.path}"
 
     def close(self) -> None:
         self._stop.set()

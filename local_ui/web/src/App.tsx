@@ -1,7 +1,7 @@
 // Session handling and page routing.
 import { useCallback, useEffect, useState } from "react";
 import { api, onUnauthorized, setCsrfToken } from "./api/client";
-import type { Session } from "./api/types";
+import type { Session, SetupStatus } from "./api/types";
 import { AlertBanners } from "./components/AlertBanners";
 import { TopBar } from "./components/TopBar";
 import { t } from "./i18n";
@@ -11,6 +11,7 @@ import { EventDetailPage } from "./pages/event/EventDetailPage";
 import { EventsPage } from "./pages/events/EventsPage";
 import { LiveGridPage } from "./pages/LiveGridPage";
 import { LoginPage } from "./pages/LoginPage";
+import { SetupWizard } from "./pages/setup/SetupWizard";
 import { ZoneEditorPage } from "./pages/zones/ZoneEditorPage";
 import { ZonePickerPage } from "./pages/zones/ZonePickerPage";
 import { navigate, parseRoute, paths, useHash, type Route } from "./router";
@@ -21,7 +22,9 @@ let returnTo: string = paths.live;
 
 export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined); // undefined: checking
+  const [setup, setSetup] = useState<SetupStatus | null | undefined>(undefined); // null: the appliance did not say
   const route = parseRoute(useHash());
+  const unclaimed = setup?.state === "unclaimed";
 
   const begin = useCallback((started: Session) => {
     setCsrfToken(started.csrf_token);
@@ -37,20 +40,34 @@ export function App() {
 
   useEffect(() => {
     onUnauthorized(end);
+    api.setup().then(setSetup, () => setSetup(null));
     api.me().then(begin, () => setSession(null));
   }, [begin, end]);
 
   useEffect(() => {
-    if (session === null && route.page !== "login") {
+    if (unclaimed) {
+      if (route.page !== "setup") navigate(paths.setup); // an appliance without an owner serves only the wizard
+    } else if (session === null && route.page !== "login") {
       returnTo = window.location.hash || paths.live;
       navigate(paths.login);
     } else if (session && route.page === "login") {
       navigate(returnTo);
       returnTo = paths.live;
     }
-  }, [session, route.page]);
+  }, [session, route.page, unclaimed]);
 
-  if (session === undefined) return <p className="notice">{t("common.loading")}</p>;
+  if (session === undefined || setup === undefined) return <p className="notice">{t("common.loading")}</p>;
+  if (setup && unclaimed) {
+    const done = () => {
+      setSetup({ ...setup, state: "ready" });
+      navigate(paths.live);
+    };
+    return (
+      <main className="page">
+        <SetupWizard setup={setup} onClaimed={begin} onDone={done} />
+      </main>
+    );
+  }
   if (session === null) return <LoginPage onLogin={begin} />;
 
   const logout = () => {
@@ -67,6 +84,17 @@ export function App() {
   );
 }
 
+/** The wizard again on a claimed appliance (installers): every step but the claim can be repeated. */
+function SetupPage({ session }: { session: Session }) {
+  const [setup, setSetup] = useState<SetupStatus | null>(null);
+  useEffect(() => {
+    api.setup().then(setSetup, () => undefined);
+  }, []);
+  if (!hasRole(session, "installer")) return <p className="notice notice--error">{t("error.forbidden")}</p>;
+  if (!setup) return <p className="notice">{t("common.loading")}</p>;
+  return <SetupWizard setup={setup} onClaimed={() => undefined} onDone={() => navigate(paths.live)} />;
+}
+
 function Page({ route, session }: { route: Route; session: Session }) {
   switch (route.page) {
     case "login":
@@ -78,6 +106,8 @@ function Page({ route, session }: { route: Route; session: Session }) {
       return <EventsPage />;
     case "event":
       return <EventDetailPage key={route.id} id={route.id} />;
+    case "setup":
+      return <SetupPage session={session} />;
     case "zones":
     case "zone":
       if (!hasRole(session, "installer")) return <p className="notice notice--error">{t("error.forbidden")}</p>;

@@ -1,4 +1,4 @@
-// A tiny hash router: #/live, #/live/<camera>, #/events, #/events/<id>, #/zones, #/zones/<camera>, #/login.
+// A tiny hash router: #/live, #/live/<camera>, #/events, #/events/<id>, #/zones, #/zones/<camera>, #/setup, #/login.
 import { useSyncExternalStore } from "react";
 
 export type Route =
@@ -8,7 +8,8 @@ export type Route =
   | { page: "events" }
   | { page: "event"; id: string }
   | { page: "zones" }
-  | { page: "zone"; camera: string };
+  | { page: "zone"; camera: string }
+  | { page: "setup" };
 
 export function parseRoute(hash: string): Route {
   const [section = "", param] = hash.replace(/^#\/?/, "").split("/").map(decode);
@@ -19,6 +20,8 @@ export function parseRoute(hash: string): Route {
       return param ? { page: "event", id: param } : { page: "events" };
     case "zones":
       return param ? { page: "zone", camera: param } : { page: "zones" };
+    case "setup":
+      return { page: "setup" };
     default:
       return param && section === "live" ? { page: "camera", camera: param } : { page: "live" };
   }
@@ -40,6 +43,7 @@ export const paths = {
   event: (id: string) => `#/events/${encodeURIComponent(id)}`,
   zones: "#/zones",
   zone: (camera: string) => `#/zones/${encodeURIComponent(camera)}`,
+  setup: "#/setup",
 };
 
 export function navigate(path: string): void {

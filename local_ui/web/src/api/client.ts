@@ -1,6 +1,19 @@
 // Calls to the appliance's JSON API. Errors are thrown as ApiError; a 401 also calls the
 // handler set with onUnauthorized (the app sends the user to the login page).
-import type { Camera, Comment, EventDetail, EventPage, Layout, Session, SyncStatus, VigiaEvent } from "./types";
+import type {
+  Camera,
+  Comment,
+  DiscoveredCamera,
+  EventDetail,
+  EventPage,
+  Layout,
+  NewCamera,
+  ProbeResult,
+  Session,
+  SetupStatus,
+  SyncStatus,
+  VigiaEvent,
+} from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -85,4 +98,15 @@ export const api = {
   addComment: (id: string, text: string) => request<Comment>("POST", `${eventPath(id)}/comments`, { body: { text } }),
   setKeep: (id: string, keep: boolean) =>
     request<{ id: string; keep: boolean }>("POST", `${eventPath(id)}/keep`, { body: { keep } }),
+
+  setup: () => request<SetupStatus>("GET", "/api/v1/setup", { reportUnauthorized: false }),
+  claim: (claim_code: string, username: string, password: string) =>
+    request<Session>("POST", "/api/v1/setup/claim", { body: { claim_code, username, password }, reportUnauthorized: false }),
+  discoverCameras: () => request<{ devices: DiscoveredCamera[] }>("POST", "/api/v1/setup/cameras/discover"),
+  probeCamera: (target: { xaddr: string } | { url: string }, username: string, password: string) =>
+    request<ProbeResult>("POST", "/api/v1/setup/cameras/probe", { body: { ...target, username, password } }),
+  addCamera: (camera: NewCamera) => request<{ name: string }>("POST", "/api/v1/setup/cameras", { body: camera }),
+  enrol: (central_url: string, token: string, ca_pem: string) =>
+    request<{ enrolled: boolean; central_url: string }>("POST", "/api/v1/setup/enrol", { body: { central_url, token, ca_pem } }),
+  finishSetup: (time_zone: string) => request<{ time_zone: string }>("POST", "/api/v1/setup/finish", { body: { time_zone } }),
 };

@@ -128,3 +128,55 @@ export interface FrameHeader {
   height: number;
   tracks: Track[];
 }
+
+/** GET /api/v1/setup (public): setup mode and the appliance's clock. */
+export interface SetupStatus {
+  state: "unclaimed" | "ready";
+  device: string;
+  /** Epoch seconds on the appliance's clock when it answered. */
+  server_time: number;
+  time_zone: string | null;
+  finished_at: number | null;
+  cameras: string[];
+  enrolled: boolean;
+}
+
+export interface DiscoveredCamera {
+  endpoint: string;
+  xaddr: string;
+  address: string;
+  name: string | null;
+  hardware: string | null;
+}
+
+export interface StreamProfile {
+  token: string;
+  name: string;
+  encoding: string | null;
+  width: number | null;
+  height: number | null;
+  url: string;
+}
+
+/** POST /api/v1/setup/cameras/probe: a stream tested (and the ONVIF profiles, when asked by xaddr). */
+export interface ProbeResult {
+  profiles: StreamProfile[] | null;
+  url: string;
+  codec: string;
+  width: number;
+  height: number;
+  fps: number | null;
+  /** data:image/jpeg;base64,... */
+  preview: string;
+}
+
+export type RecordMode = "off" | "events" | "continuous";
+
+export interface NewCamera {
+  name: string;
+  url: string;
+  username: string;
+  password: string;
+  record: RecordMode;
+  retain_days: number;
+}
