@@ -7,9 +7,9 @@ VIGIA_SHARED ?= $(abspath ../shared)
 export VIGIA_SHARED
 export VIGIA_DATA_DIR ?= $(abspath var)
 
-.PHONY: setup system-packages venv ui demo test bench clean
+.PHONY: setup system-packages venv ui dashboard demo test bench image clean
 
-setup: system-packages venv ui
+setup: system-packages venv ui dashboard
 
 # System packages: FFmpeg, GStreamer's RTSP server (the tests' camera) and the system python's gi bindings,
 # Chromium (the browser tests drive Debian's, never a downloaded one), Node.js for building the web UI.
@@ -20,6 +20,8 @@ SYSTEM_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer
 SYSTEM_PACKAGES += dosfstools mtools e2fsprogs mount systemd
 # Sync tests: NGINX in front of two central instances, PostgreSQL (started by the tests when it is down).
 SYSTEM_PACKAGES += nginx postgresql
+# Device images: debootstrap for the x86 root filesystem, zstd for its tarball.
+SYSTEM_PACKAGES += debootstrap zstd
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -49,6 +51,18 @@ $(UI)/dist/index.html: $(UI_SOURCES)
 		-exec gzip -k -9 -f {} \;
 	touch $@
 
+# Central's fleet dashboard: the same stack, built into central/web/dist (served by `vigia central dashboard`).
+DASHBOARD := central/web
+DASHBOARD_SOURCES := $(shell find $(DASHBOARD)/src $(DASHBOARD)/public -type f 2>/dev/null) $(DASHBOARD)/index.html \
+	$(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json $(DASHBOARD)/vite.config.ts $(DASHBOARD)/tsconfig.json \
+	$(DASHBOARD)/tsconfig.node.json
+dashboard: $(DASHBOARD)/dist/index.html
+$(DASHBOARD)/dist/index.html: $(DASHBOARD_SOURCES)
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm run build
+	touch $@
+
 demo: setup
 	$(BIN)/vigia models import $(VIGIA_SHARED)/models/yolox_nano.onnx
 	$(BIN)/vigia demo --clip $(VIGIA_SHARED)/media/crowd-720p.avi
@@ -63,5 +77,10 @@ bench: setup
 	$(BIN)/vigia bench ui --json
 	$(BIN)/vigia bench sync --json
 
+# The x86 device image (as root, about 2 minutes): $(IMAGE_OUT)/rootfs and vigia-x86-<version>.tar.zst.
+IMAGE_OUT := build/image-x86
+image: setup
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO rm -rf $(IMAGE_OUT) && $$SUDO images/x86/build.sh $(IMAGE_OUT) --tar
+
 clean:
-	rm -rf $(VENV) var test-artifacts *.egg-info $(UI)/dist $(UI)/node_modules
+	rm -rf $(VENV) var test-artifacts *.egg-info $(UI)/dist $(UI)/node_modules $(DASHBOARD)/dist $(DASHBOARD)/node_modules

@@ -46,6 +46,7 @@ from vigia.local_ui.server import create_app
 from vigia.local_ui.tls import fingerprint, server_context, tls_files
 from vigia.sync.agent import SyncAgent
 from vigia.sync.identity import identity_folder, load_identity
+from vigia.sync.media import MediaSource
 from vigia.sync.outbox import camera_health_record
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Appliance:
         cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
         self.key = load_or_create_key(cfg.storage.media_key) if cfg.storage.encrypt else None
         self._reconcile()
+        self._load_setup_cameras()
         self._load_layouts()
         self.detector = open_detector(cfg)
         workers = cfg.detector.workers or os.cpu_count() or 1
@@ -106,7 +108,8 @@ class Appliance:
         self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
         identity = load_identity(identity_folder(cfg.storage.data_dir))  # enrolled with central: the outbox is on
         self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
-        self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry) if identity else None
+        self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
+                              MediaSource(cfg.storage.data_dir, self.key)) if identity else None
         self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
         self.recorders: dict[str, SegmentRecorder] = {}
         self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
@@ -282,6 +285,53 @@ class Appliance:
 
     def remove_listener(self, listener: Listener) -> None:
         self.listeners = [x for x in self.listeners if x is not listener]
+
+    # -- cameras added in the setup wizard --------------------------------------------------
+
+    def _load_setup_cameras(self) -> None:
+        """Cameras saved from the setup wizard join (or take the place of, by name) the config file's."""
+        db = connect(self.config.storage.database)
+        try:
+            rows = list(db.query("select name, camera from setup_cameras order by updated_at"))
+        finally:
+            db.conn.close()
+        cameras = self.config.cameras
+        for row in rows:
+            try:
+                camera = Camera.model_validate_json(row["camera"])
+            except ValueError as exc:
+                log.error("camera %s saved by the setup wizard is damaged, skipped: %s", row["name"], exc)
+                continue
+            index = next((i for i, c in enumerate(cameras) if c.name == camera.name), None)
+            if index is None:
+                cameras.append(camera)
+            else:
+                cameras[index] = camera
+
+    def add_camera(self, camera: Camera, username: str) -> None:
+        """Save a camera from the setup wizard and start its pipeline without a restart.
+
+        Raises ValueError when a camera of that name already runs (a restart replaces it).
+        """
+        with self._layout_lock:
+            if camera.name in self.pipelines:
+                raise ValueError(f"camera {camera.name!r} is already running (restart the appliance to replace it)")
+            db = connect(self.config.storage.database)
+            try:
+                db.execute("insert into setup_cameras (name, camera, updated_at, updated_by) values (?, ?, ?, ?) "
+                           "on conflict (name) do update set camera = excluded.camera, "
+                           "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                           [camera.name, camera.model_dump_json(), time.time(), username])
+            finally:
+                db.conn.close()
+            cameras = self.config.cameras
+            index = next((i for i, c in enumerate(cameras) if c.name == camera.name), None)
+            if index is None:
+                cameras.append(camera)
+            else:
+                cameras[index] = camera
+            if camera.enabled and getattr(self, "pool", None) is not None:  # before start(): it starts with the rest
+                self._start_camera(camera)
 
     # -- zones drawn in the UI --------------------------------------------------------------
 

@@ -20,13 +20,25 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                             help=f"PostgreSQL connection string (default: ${DSN_ENV}; prefer it for passwords)")
         return parser
 
+    def with_bucket(parser: argparse.ArgumentParser, required: bool) -> argparse.ArgumentParser:
+        parser.add_argument("--bucket", required=required,
+                            help="S3 bucket for media (credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+        parser.add_argument("--s3-endpoint", help="URL of an S3-compatible service (default: AWS)")
+        parser.add_argument("--s3-region", default="us-east-1")
+        return parser
+
     serve = with_database(central.add_parser("serve", help="serve ingest over HTTP, behind the TLS proxy"))
     serve.add_argument("--ca-dir", type=Path, required=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8600)
     serve.add_argument("--trusted-proxy", action="append", default=None,
                        help="address whose client-certificate headers are believed (default: 127.0.0.1 and ::1)")
+    with_bucket(serve, required=False)
     serve.set_defaults(handler=_serve)
+
+    init = with_bucket(central.add_parser("init", help="make the media bucket: default encryption, lifecycle rules"),
+                       required=True)
+    init.set_defaults(handler=_init)
 
     migrate = with_database(central.add_parser("migrate", help="apply the database migrations"))
     migrate.set_defaults(handler=_migrate)
@@ -60,6 +72,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     revoke.add_argument("device_id")
     revoke.set_defaults(handler=_revoke)
 
+    from vigia.central.cli import add_commands as add_dashboard_commands
+
+    add_dashboard_commands(central, with_database, with_bucket)  # vigia central dashboard|user-add
+
     enroll = commands.add_parser("enroll", help="enrol this appliance with central (token read from stdin)")
     enroll.add_argument("--central", required=True, help="central's URL, https://...")
     enroll.add_argument("--ca", type=Path, required=True, help="central's CA certificate (PEM)")
@@ -71,6 +87,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     status.add_argument("-c", "--config", type=Path)
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+
+    from vigia.sync.litestream import add_commands as add_litestream_commands
+
+    add_litestream_commands(commands)  # vigia litestream config|mirror, vigia restore
 
 
 def _dsn(args) -> str:
@@ -90,7 +110,29 @@ def _serve(args) -> int:
     from vigia.sync.server import CentralSettings, serve
 
     proxies = frozenset(args.trusted_proxy or ("127.0.0.1", "::1"))
-    asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies), args.host, args.port))
+    media = _media_settings(args) if args.bucket else None
+    asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies, media=media), args.host, args.port))
+    return 0
+
+
+def _media_settings(args):
+    from vigia.sync.storage_s3 import MediaSettings
+
+    return MediaSettings(args.s3_endpoint, args.bucket, args.s3_region)
+
+
+def _init(args) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from vigia.sync.storage_s3 import EXPIRY_DAYS, init_bucket
+
+    try:
+        created = init_bucket(_media_settings(args))
+    except (BotoCoreError, ClientError) as exc:
+        print(f"vigia: bucket {args.bucket}: {exc}", file=sys.stderr)
+        return 1
+    kept = ", ".join(f"{kind}s {days} days" for kind, days in EXPIRY_DAYS.items())
+    print(f"bucket {args.bucket} {'made' if created else 'already there'}: encrypted (AES256); {kept};"
+          " unfinished multipart uploads aborted after 1 day")
     return 0
 
 
