@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hmac
 import json
 import logging
 import os
@@ -44,6 +43,8 @@ from vigia.central.schema import migrate as migrate_dashboard
 from vigia.local_ui.common import (
     EVENT_ID,
     ApiError,
+    check_csrf,
+    security_headers,
     int_param,
     json_body,
     json_error,
@@ -64,13 +65,11 @@ log = logging.getLogger(__name__)
 PREFIX = "/dashboard"
 API_PREFIX = f"{PREFIX}/api/v1"
 COOKIE = "vigia_dashboard_session"
-CSRF_HEADER = "X-CSRF-Token"
 PAGE = 50                        # events a page
 MAX_BODY = 64 * 1024
 DIST_ENV = "VIGIA_DASHBOARD_DIST"
 SITE = re.compile(r"^[^\x00-\x1f]{1,64}$")
 PUBLIC = frozenset({("POST", f"{API_PREFIX}/login"), ("GET", f"{PREFIX}/{{path}}"), ("GET", PREFIX)})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The front end loads only from this origin (no inline script or style, no eval).
 POLICY = ("default-src 'self'; img-src 'self'; connect-src 'self'; style-src 'self'; script-src 'self'; "
           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -157,7 +156,7 @@ def dist_dir() -> Path:
 
 def create_app(settings: DashboardSettings) -> web.Application:
     app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_BODY)
-    app.on_response_prepare.append(_security_headers)
+    app.on_response_prepare.append(security_headers(f"{PREFIX}/api/"))
     app.cleanup_ctx.append(_lifecycle(settings))
     app.on_shutdown.append(_close_sockets)
     r = app.router
@@ -294,22 +293,9 @@ async def _authenticate(request: web.Request, handler) -> web.StreamResponse:
         session = await accounts.session_for(conn, request.cookies.get(COOKIE), dashboard.settings.sessions)
     if session is None:
         raise ApiError(401, "login required")
-    if request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode("utf-8", "replace"), session.csrf_token.encode()):
-            raise ApiError(403, f"missing or wrong {CSRF_HEADER} header")
+    check_csrf(request, session.csrf_token)
     request[SESSION] = session
     return await handler(request)
-
-
-async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-    if request.path.startswith(f"{PREFIX}/api/"):
-        headers.setdefault("Cache-Control", "no-store")
 
 
 def require(request: web.Request, role: str = "viewer") -> accounts.Session:

@@ -6,6 +6,7 @@ Request helpers raise `ApiError`, which the server's error middleware answers as
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import logging
 import math
@@ -230,3 +231,28 @@ def row_json(row: dict) -> dict:
 def session_json(session: accounts.Session) -> dict:
     return {"username": session.username, "role": session.role, "csrf_token": session.csrf_token,
             "expires_at": session.expires_at}
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def check_csrf(request: web.Request, csrf_token: str) -> None:
+    """A state-changing request must carry the session's token in X-CSRF-Token (403 otherwise)."""
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode("utf-8", "replace"), csrf_token.encode()):
+            raise ApiError(403, f"missing or wrong {CSRF_HEADER} header")
+
+
+def security_headers(api_prefix: str):
+    """An on_response_prepare hook: no sniffing, no framing, no referrer, nothing loaded by an API
+    answer (pages set their own Content-Security-Policy first), API answers never cached."""
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        if request.path.startswith(api_prefix):
+            headers.setdefault("Cache-Control", "no-store")
+    return add

@@ -19,7 +19,6 @@ Security properties (the tests in tests/test_local_api.py check each):
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import math
 import time
@@ -31,8 +30,8 @@ from vigia.appliance.config import Config
 from vigia.appliance.encryption import load_or_create_key
 from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, setup_routes
 from vigia.local_ui.common import (
-    API, COOKIE, CSRF_HEADER, MAX_BODY, SESSION, Api, ApiError, ApplianceView, int_param,
-    json_body, json_error, only_fields, query_params, remote_address, require, session_json,
+    API, COOKIE, MAX_BODY, SESSION, Api, ApiError, ApplianceView, check_csrf, int_param, json_body, json_error,
+    only_fields, query_params, remote_address, require, security_headers, session_json,
 )
 from vigia.local_ui.live import LiveHub
 from vigia.local_ui.openapi import openapi_document
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 MAX_AUDIT = 500                 # audit entries per page
 PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/api/v1/login"),
                     ("GET", frontend.ROUTE)})  # the front end's files are the login page
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def create_app(appliance: ApplianceView, config: Config) -> web.Application:
@@ -57,7 +55,7 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
                                    remote_max_failures=http.login_remote_max_failures))
     app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_BODY)
     app[API] = api
-    app.on_response_prepare.append(_security_headers)
+    app.on_response_prepare.append(security_headers("/api/"))
     app.on_startup.append(_start_live)
     app.on_shutdown.append(_close_live)
     app.on_cleanup.append(_stop_live)
@@ -130,22 +128,11 @@ async def _authenticate(request: web.Request, handler) -> web.StreamResponse:
     session = await api.db(accounts.session_for, request.cookies.get(COOKIE), api.sessions)
     if session is None:
         raise ApiError(401, "login required")
-    if request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode("utf-8", "replace"), session.csrf_token.encode()):
-            raise ApiError(403, f"missing or wrong {CSRF_HEADER} header")
+    check_csrf(request, session.csrf_token)
     request[SESSION] = session
     return await handler(request)
 
 
-async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-    if request.path.startswith("/api/"):
-        headers.setdefault("Cache-Control", "no-store")
 
 
 # -- public routes ----------------------------------------------------------------------------

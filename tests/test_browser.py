@@ -7,13 +7,13 @@ left in test-artifacts/.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from support.browser import chromium
 from support.appliance import running_appliance
 from support.servers import free_port
 from vigia.appliance.demo import demo_config_text
@@ -22,9 +22,6 @@ from vigia.local_ui.frontend import dist_dir
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 USERS = {"gina": ("guard-pass-1", "guard"), "ian": ("installer-pass-1", "installer")}
 
 # Every alert banner that appears is stamped with the browser's clock (ms since the epoch).
@@ -54,11 +51,8 @@ def appliance(tmp_path_factory: pytest.TempPathFactory, demo_clip: Path, default
 
 @pytest.fixture(scope="module")
 def browser() -> Browser:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (make setup installs it)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def _page(browser: Browser, locale: str = "en-GB", **options) -> Page:

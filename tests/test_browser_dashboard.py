@@ -8,12 +8,13 @@ are left in test-artifacts/dashboard-*.png.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
+
+from support.browser import chromium
 from vigia.central.dashboard import dist_dir
 
 from tests.test_central_dashboard import (
@@ -26,9 +27,6 @@ from tests.test_central_dashboard import (
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +46,8 @@ def central(tmp_path_factory) -> FleetCentral:
 
 @pytest.fixture(scope="module")
 def browser() -> Browser:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (make setup installs it)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def _page(browser: Browser, locale: str = "en-GB") -> tuple[Page, list[str]]:

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from support.appliance import running_appliance
 from support.onvif_responder import OnvifResponder, Profile
 from support.servers import free_port, start_rtsp_server
-from test_browser import CHROMIUM, CHROMIUM_FLAGS
+from support.browser import CHROMIUM, CHROMIUM_FLAGS
 from vigia.appliance.config import parse_config
 from vigia.local_ui.frontend import dist_dir
 from vigia.provisioning.presence import LanPresence
