@@ -1,16 +1,18 @@
 """USB provisioning: a stick with `vigia-provision.yml` and its `.sig` provisions the device when plugged in.
 
 The watcher (root, `vigia provision usb --watch`) follows udev for block devices on the USB bus that
-carry a filesystem, including those already plugged in when it starts. Each one is mounted read-only,
-nosuid, nodev, noexec into a private temporary folder; the provisioning file is verified with the fleet
-key and applied (apply.py); the stick is unmounted whatever happened, and the outcome is logged and
-returned. Only FAT, exFAT and ext2/3/4 are mounted (no unusual filesystem driver is fed a stranger's
-stick), and only regular files (not symlinks) of at most 1 MiB are read.
+carry a filesystem, including those already plugged in when it starts. A FAT stick (what sticks come
+with) is read in user space with mtools: the kernel never parses a stranger's filesystem. exFAT and
+ext2/3/4 are mounted read-only, nosuid, nodev, noexec into a private temporary folder and unmounted
+whatever happens. No other filesystem is read, and only regular files (not symlinks) of at most 1 MiB.
+The provisioning file is verified with the fleet key and applied (apply.py); the outcome is logged
+and returned.
 """
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -41,6 +43,10 @@ class UsbError(Exception):
     """A stick that cannot be read; the message names the device."""
 
 
+class ContentRefused(UsbError):
+    """What is on the stick is not read (too large, not a regular file)."""
+
+
 @dataclass(frozen=True)
 class UsbReport:
     device: str
@@ -56,13 +62,13 @@ def is_usb_filesystem(properties: Mapping[str, str]) -> bool:
 
 
 def provision_from_device(device: str, data_dir: str | os.PathLike, trusted: Ed25519PublicKey) -> UsbReport:
-    """Mount `device` read-only, apply its provisioning file if it has one, unmount; never raises for the stick's content."""
+    """Read `device`'s provisioning file, apply it if there is one; never raises for the stick's content."""
     try:
         fstype = filesystem_type(device)
         if fstype not in MOUNT_OPTIONS:
             return _report(UsbReport(device, "refused", f"{device}: filesystem {fstype or 'unknown'} is not accepted "
                                                         "(FAT, exFAT or ext4)"))
-        with mounted_read_only(device, fstype) as root:
+        with (copied_from_fat(device) if fstype == "vfat" else mounted_read_only(device, fstype)) as root:
             path = root / PROVISION_FILE
             try:
                 _check_regular(path, root)
@@ -75,6 +81,8 @@ def provision_from_device(device: str, data_dir: str | os.PathLike, trusted: Ed2
                 applied = apply_provisioning(path, data_dir, trusted, via="usb")
             except (SignatureError, ProvisioningError, SetupError, IdentityError) as exc:
                 return _report(UsbReport(device, "refused", f"{device}: {_on_stick(str(exc), root)}"))
+    except ContentRefused as exc:
+        return _report(UsbReport(device, "refused", f"{device}: {exc}"))
     except UsbError as exc:
         return _report(UsbReport(device, "failed", str(exc)))
     return _report(UsbReport(device, "applied", f"{device}: provisioned for site {applied.site!r} "
@@ -130,6 +138,37 @@ def watch(data_dir: str | os.PathLike, trusted: Ed25519PublicKey, stop: threadin
         device = monitor.poll(timeout=0.5)
         if device is not None and device.action == "add" and device.device_node and is_usb_filesystem(device.properties):
             on_report(provision_from_device(device.device_node, data_dir, trusted))
+
+
+@contextmanager
+def copied_from_fat(device: str) -> Iterator[Path]:
+    """The provisioning file and its signature, read off a FAT stick with mtools into a fresh 0700 folder."""
+    private = Path(tempfile.mkdtemp(prefix="vigia-usb-"))
+    try:
+        for name in (PROVISION_FILE, PROVISION_FILE + ".sig"):
+            data = _read_fat_file(device, name)
+            if data is not None:
+                (private / name).write_bytes(data)
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _read_fat_file(device: str, name: str) -> bytes | None:
+    """`name` from the stick's top folder (None when it is not there), never more than MAX_FILE_BYTES read."""
+    process = subprocess.Popen(["mtype", "-i", device, f"::/{name}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+    data = process.stdout.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        process.kill()
+        process.communicate()
+        raise ContentRefused(f"{name} on the stick is larger than {MAX_FILE_BYTES} bytes: not read")
+    error = process.communicate()[1].decode(errors="replace").strip()
+    if process.returncode != 0:
+        if "not found" in error.lower():
+            return None
+        raise UsbError(f"cannot read {device} (vfat): {error or f'mtype exit {process.returncode}'}")
+    return data
 
 
 def _check_regular(path: Path, root: Path) -> None:

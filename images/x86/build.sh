@@ -9,7 +9,7 @@
 set -euo pipefail
 
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,udev,dbus,systemd-timesyncd,python3,python3-venv,ca-certificates
+PACKAGES=systemd,systemd-sysv,udev,dbus,systemd-timesyncd,python3,python3-venv,ca-certificates,mtools
 
 die() { echo "build.sh: $*" >&2; exit 1; }
 step() { echo "== $*" >&2; }
