@@ -226,3 +226,44 @@ def test_finish_enrol_and_roles(tmp_path: Path):
         for path, body in (("/api/v1/setup/cameras/discover", None), ("/api/v1/setup/cameras/probe", {"url": "rtsp://x/y"}),
                            ("/api/v1/setup/finish", {"time_zone": "UTC"})):
             assert guard.call("POST", path, body)[0] == 403, path
+
+
+def test_the_wizard_enrols_with_a_real_central(tmp_path: Path, default_model: Path):
+    """Central behind NGINX (device certificates) with PostgreSQL: the wizard's enrolment makes the device's
+    key and certificate, and the next start sends the appliance's records to central."""
+    from vigia.appliance.runtime import Appliance
+    from vigia.sync.identity import identity_folder, load_identity
+    from vigia.sync.localstack import central_stack
+
+    config = fresh_config(tmp_path / "device")
+    with central_stack(tmp_path / "central") as stack:
+        with running_appliance(config, start_cameras=False) as running:
+            client = Client(running.port, running.tls)
+            assert client.claim(the_code(tmp_path / "device"))[0] == 200
+            token = stack.token("site-42")
+            body = {"central_url": stack.url, "token": token, "ca_pem": stack.ca_pem.decode()}
+            status, answer, _ = client.call("POST", "/api/v1/setup/enrol", body)
+            assert status == 200, answer
+            assert answer == {"enrolled": True, "device_id": "site-42", "central_url": stack.url, "restart_needed": True}
+            assert client.call("GET", "/api/v1/setup")[1]["enrolled"] is True
+            assert client.call("POST", "/api/v1/setup/enrol", body)[0] == 502  # the token works once
+        identity = load_identity(identity_folder(config.storage.data_dir))
+        assert identity is not None and identity.device_id == "site-42"
+        assert (identity_folder(config.storage.data_dir) / "device.key").stat().st_mode & 0o777 == 0o600
+        # The restart the answer asks for: the outbox is on and a camera-health record reaches central.
+        restarted = parse_config(f"""
+cameras:
+  - {{name: gate, url: "rtsp://127.0.0.1:{free_port()}/none"}}
+detector:
+  model: {default_model}
+storage:
+  data_dir: {config.storage.data_dir}
+""", source="after enrolment")
+        appliance = Appliance(restarted)
+        appliance.start()
+        try:
+            assert wait_for(lambda: stack.query(
+                "SELECT count(*) FROM device_records WHERE device_id = 'site-42' AND kind = 'camera_health'")[0][0] >= 1,
+                60, 0.5)
+        finally:
+            appliance.stop()
