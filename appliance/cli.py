@@ -11,7 +11,7 @@ import threading
 from importlib.metadata import version
 from pathlib import Path
 
-from vigia.appliance.config import ConfigError, load_config
+from vigia.appliance.config import ConfigError, load_config, setup_config
 from vigia.inference.errors import BackendUnavailable, ModelError
 
 log = logging.getLogger("vigia")
@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the appliance with a config file")
     run.add_argument("-c", "--config", required=True, type=Path)
+    run.add_argument("--setup-if-missing", action="store_true",
+                     help="no config file yet (a new device): serve the setup wizard on the LAN instead of failing")
+    run.add_argument("--setup-port", type=int, default=8443, help="the wizard's HTTPS port in that case")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="run the appliance on the demo clip, printing events")
@@ -143,7 +146,12 @@ def _store(path: Path | None) -> Path:
 
 
 def _run(args) -> int:
-    config = load_config(args.config)
+    if args.setup_if_missing and not args.config.exists():
+        config = setup_config(args.setup_port)
+        log.warning("no config file at %s: setup mode, the wizard on https://<this device>:%d/ (claim code: "
+                    "`vigia status`)", args.config, args.setup_port)
+    else:
+        config = load_config(args.config)
     return _serve(config, seconds=None, print_events=False)
 
 

@@ -418,3 +418,9 @@ def with_layout(camera: Camera, layout: dict, source: str = "layout") -> Camera:
         return Camera.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, [_issue(None, err) for err in exc.errors(include_url=False)]) from None
+
+
+def setup_config(port: int) -> Config:
+    """A new device's configuration before it is set up: no cameras, HTTPS on every interface (the
+    installer's laptop finds it by mDNS), data in VIGIA_DATA_DIR. Cameras and zones come from the wizard."""
+    return Config(http=Http(host="0.0.0.0", port=port))

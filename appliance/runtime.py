@@ -93,6 +93,28 @@ class Appliance:
         self._reconcile()
         self._load_setup_cameras()
         self._load_layouts()
+        self.detector: Detector | None = None
+        self.pool: DetectorPool | None = None
+        if any(camera.enabled for camera in cfg.cameras):
+            self._open_detector()  # else when the first camera comes (a new device: the wizard adds it)
+        identity = load_identity(identity_folder(cfg.storage.data_dir))  # enrolled with central: the outbox is on
+        self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
+        self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
+                              MediaSource(cfg.storage.data_dir, self.key)) if identity else None
+        self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
+        self.recorders: dict[str, SegmentRecorder] = {}
+        self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
+                                         on_report=self._on_retention, metrics=self.metrics)
+        for camera in cfg.cameras:
+            if camera.enabled:
+                self._start_camera(camera)
+        self._started = True
+        log.info("appliance started: %d cameras, detector %s, media %s", sum(c.enabled for c in cfg.cameras),
+                 self.detector.name if self.detector else "not loaded (no camera)", "encrypted" if self.key else "plain")
+
+    def _open_detector(self) -> None:
+        """The detector and its worker pool; ModelError naming the model when it cannot be used."""
+        cfg = self.config
         self.detector = open_detector(cfg)
         workers = cfg.detector.workers or os.cpu_count() or 1
         backend = self.detector.name
@@ -106,19 +128,7 @@ class Appliance:
             inference_cpu.inc(cpu)
 
         self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
-        identity = load_identity(identity_folder(cfg.storage.data_dir))  # enrolled with central: the outbox is on
-        self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
-        self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
-                              MediaSource(cfg.storage.data_dir, self.key)) if identity else None
-        self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
-        self.recorders: dict[str, SegmentRecorder] = {}
-        self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
-                                         on_report=self._on_retention, metrics=self.metrics)
-        for camera in cfg.cameras:
-            if camera.enabled:
-                self._start_camera(camera)
-        log.info("appliance started: %d cameras, detector %s with %d workers, media %s", len(self.recorders) or
-                 sum(c.enabled for c in cfg.cameras), backend, workers, "encrypted" if self.key else "plain")
+        log.info("detector %s with %d workers", backend, workers)
 
     def _reconcile(self) -> None:
         """Crash safety: before anything records, repair what a killed process left behind."""
@@ -256,13 +266,15 @@ class Appliance:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=15)
-        self.pool.close()
+        if self.pool is not None:
+            self.pool.close()
         self.snapshots.close()
         if self.sync is not None:
             self.sync.stop()
         self.events.close()
         self.retention.close()
-        self.detector.close()
+        if self.detector is not None:
+            self.detector.close()
 
     # -- HTTP at the edge -----------------------------------------------------------------------
 
@@ -311,11 +323,15 @@ class Appliance:
     def add_camera(self, camera: Camera, username: str) -> None:
         """Save a camera from the setup wizard and start its pipeline without a restart.
 
-        Raises ValueError when a camera of that name already runs (a restart replaces it).
+        Raises ValueError when a camera of that name already runs (a restart replaces it), and
+        ModelError when the first camera needs a detector that cannot be loaded (nothing is saved).
         """
         with self._layout_lock:
             if camera.name in self.pipelines:
                 raise ValueError(f"camera {camera.name!r} is already running (restart the appliance to replace it)")
+            started = getattr(self, "_started", False)  # before start(): it starts with the rest
+            if started and camera.enabled and self.pool is None:
+                self._open_detector()  # the first camera: ModelError now, before anything is saved
             db = connect(self.config.storage.database)
             try:
                 db.execute("insert into setup_cameras (name, camera, updated_at, updated_by) values (?, ?, ?, ?) "
@@ -330,7 +346,7 @@ class Appliance:
                 cameras.append(camera)
             else:
                 cameras[index] = camera
-            if camera.enabled and getattr(self, "pool", None) is not None:  # before start(): it starts with the rest
+            if started and camera.enabled:
                 self._start_camera(camera)
 
     # -- zones drawn in the UI --------------------------------------------------------------

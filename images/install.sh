@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make a root filesystem that holds Vigia in /opt/vigia/venv an appliance: the web UI beside the package,
 # /usr/bin/vigia and /usr/bin/litestream (what the units run), the `vigia` system user and /var/lib/vigia,
-# /etc/vigia (with the fleet key VIGIA_FLEET_KEY names, if any), the device's units from systemd/ and the
+# /etc/vigia (with the fleet key VIGIA_FLEET_KEY names, if any), the default detector in the model store
+# (VIGIA_DEFAULT_MODEL, or models/yolox_nano.onnx of VIGIA_SHARED), the device's units from systemd/ and the
 # first-boot unit, all enabled. Shared by x86/build.sh and the Jetson recipe; runs on the build host (no
 # chroot, so it works on an arm64 tree too). Usage: images/install.sh ROOT  (as root)
 set -euo pipefail
@@ -33,6 +34,12 @@ grep -q '^vigia:' "$ROOT/etc/passwd" \
 ids=$(awk -F: '$1 == "vigia" {print $3 ":" $4}' "$ROOT/etc/passwd")
 install -d -m 0750 -o "${ids%:*}" -g "${ids#*:}" "$ROOT/var/lib/vigia"
 install -d -m 0755 "$ROOT/etc/vigia"
+
+# The default detector in the device's model store, so the first camera the wizard adds is analysed at once.
+MODEL=${VIGIA_DEFAULT_MODEL:-${VIGIA_SHARED:-$REPO/../shared}/models/yolox_nano.onnx}
+[ -f "$MODEL" ] || die "the default detector $MODEL is missing (set VIGIA_SHARED or VIGIA_DEFAULT_MODEL)"
+"${VIGIA:-$REPO/.venv/bin/vigia}" --log-level warning models import "$MODEL" --store "$ROOT/var/lib/vigia/models" >/dev/null
+chown -R "${ids%:*}:${ids#*:}" "$ROOT/var/lib/vigia/models"
 [ -z "${VIGIA_FLEET_KEY:-}" ] || install -m 0644 "$VIGIA_FLEET_KEY" "$ROOT/etc/vigia/fleet.pub"
 
 for unit in "${UNITS[@]}"; do install -m 0644 "$REPO/systemd/$unit" "$ROOT/etc/systemd/system/$unit"; done

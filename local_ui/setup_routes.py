@@ -23,7 +23,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import av
 import cv2
 from aiohttp import web
+
 from vigia.appliance.config import Camera
+from vigia.inference.errors import ModelError
 from vigia.local_ui import accounts
 from vigia.local_ui.common import (
     API,
@@ -297,6 +299,8 @@ async def add_camera(request: web.Request) -> web.Response:
         await asyncio.to_thread(api.appliance.add_camera, camera, session.username)
     except ValueError as exc:
         raise ApiError(409, str(exc)) from None
+    except ModelError as exc:
+        raise ApiError(503, f"the detector cannot start, so the camera was not added: {exc}") from None
     await api.db(accounts.audit, "camera_added", username=session.username, target=name,
                  remote=remote_address(request), details={"record": record, "retain_days": retain_days})
     log.info("%s added camera %s (recording %s)", session.username, name, record)

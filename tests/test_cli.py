@@ -143,3 +143,32 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
     assert event_clip(tmp_path / "vigia.db", tmp_path, key, first.id, Record(post_roll=0)) == kept  # kept once
     missing = vigia("export", tmp_path / "x.mp4", "--camera", "nosuch", "--from", "2020-01-01T00:00:00", "--to", "2020-01-01T00:01:00", env=env)
     assert missing.returncode == 1 and "unknown camera 'nosuch'" in missing.stderr
+
+
+def test_a_new_device_without_a_config_serves_the_setup_wizard(tmp_path):
+    """What vigia.service runs: no config file yet, so setup mode on every interface, not a restart loop."""
+    missing = tmp_path / "config.yml"
+    refused = vigia("run", "-c", missing)
+    assert refused.returncode == 2 and str(missing) in refused.stderr  # without the flag: the clear error as before
+    port = free_port()
+    env = {**os.environ, "VIGIA_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "vigia.appliance.cli", "run", "-c", str(missing), "--setup-if-missing",
+                             "--setup-port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        setup, deadline = None, time.monotonic() + 30
+        while setup is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                setup = json.loads(fetch(f"https://127.0.0.1:{port}/api/v1/setup", tmp_path / "tls" / "cert.pem"))
+            except OSError:
+                continue
+        assert setup is not None and setup["state"] == "unclaimed", setup
+        with pytest.raises(urllib.error.HTTPError) as blocked:
+            fetch(f"https://127.0.0.1:{port}/api/v1/events", tmp_path / "tls" / "cert.pem")
+        assert blocked.value.code == 403  # only the wizard until the device is claimed
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert f"no config file at {missing}: setup mode" in err and not missing.exists()
+    assert "detector not loaded (no camera)" in err  # no model in the store yet: the wizard still serves

@@ -8,6 +8,7 @@ after; nothing is cached between runs. Needs root, debootstrap and the built web
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -74,6 +75,8 @@ def test_vigia_runs_in_the_image(image):
     assert out.stdout.strip() == f"vigia {version('vigia')}"
     site = next((root / "opt/vigia/venv/lib").glob("python3.*/site-packages"))
     assert (site / "vigia/local_ui/web/dist/index.html").is_file(), "the wheel lacks the web UI"
+    models = in_root(root, "/usr/bin/vigia", "models", "list", "--json", "--store", "/var/lib/vigia/models")
+    assert models.returncode == 0 and [m["name"] for m in json.loads(models.stdout)] == ["yolox_nano"], models.stderr
     litestream = in_root(root, "/usr/bin/litestream", "version")
     assert litestream.returncode == 0 and re.match(r"v?0\.5\.", litestream.stdout), litestream.stdout + litestream.stderr
 

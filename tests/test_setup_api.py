@@ -267,3 +267,17 @@ storage:
                 60, 0.5)
         finally:
             appliance.stop()
+
+
+def test_a_camera_added_without_a_usable_model_is_refused_and_not_saved(tmp_path: Path):
+    config = fresh_config(tmp_path, model="no-such-model")
+    with running_appliance(config) as running:  # started: no camera, so no detector needed yet
+        client = Client(running.port, running.tls)
+        assert client.claim(the_code(tmp_path))[0] == 200
+        status, answer, _ = client.call("POST", "/api/v1/setup/cameras",
+                                        {"name": "gate", "url": "rtsp://127.0.0.1:8554/gate"})
+        assert status == 503 and "no model 'no-such-model'" in answer["error"], answer
+        assert client.call("GET", "/api/v1/cameras")[1]["cameras"] == []
+    db = connect(config.storage.database)
+    assert db.execute("select count(*) from setup_cameras").fetchone()[0] == 0
+    db.conn.close()
