@@ -155,8 +155,20 @@ def _v6_setup_cameras(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _v7_executed_commands(db: sqlite_utils.Database) -> None:
+    """Commands from central already run (vigia.sync.commands): acknowledged again after a restart, never rerun."""
+    db.execute("""
+        CREATE TABLE executed_commands (
+            id INTEGER PRIMARY KEY,
+            ok INTEGER NOT NULL,
+            result TEXT NOT NULL,
+            executed_at REAL NOT NULL
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox, _v6_setup_cameras,
+    _v7_executed_commands,
 ]
 
 

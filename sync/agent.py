@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
+from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import Identity, client_context
 from vigia.sync.media import MediaSource
 from vigia.sync.metrics import SyncMetrics
@@ -17,9 +18,10 @@ log = logging.getLogger(__name__)
 
 class SyncAgent:
     def __init__(self, identity: Identity, database: Path, registry: CollectorRegistry,
-                 media: MediaSource, settings: UploadSettings | None = None):
+                 media: MediaSource, settings: UploadSettings | None = None, handlers: CommandHandlers | None = None):
         self._uploader = Uploader(database, identity.device_id, identity.central_url, client_context(identity),
-                                  settings or UploadSettings(), SyncMetrics.create(registry), media=media)
+                                  settings or UploadSettings(), SyncMetrics.create(registry), media=media,
+                                  commands=Commands(identity, handlers) if handlers else None)
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="sync-uploader", daemon=True)

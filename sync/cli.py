@@ -72,6 +72,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     revoke.add_argument("device_id")
     revoke.set_defaults(handler=_revoke)
 
+    command = with_database(central.add_parser("command", help="send a command to a device (audited)"))
+    command.add_argument("device_id")
+    command.add_argument("--by", default=None, help="who issues it, for the audit (default: the login name)")
+    kinds = command.add_subparsers(metavar="COMMAND", dest="kind", required=True)
+    kinds.add_parser("upload-clip", help="upload an event's clip").add_argument("event_id")
+    layout = kinds.add_parser("set-layout", help="a camera's zones, lines and rules from a JSON file")
+    layout.add_argument("camera")
+    layout.add_argument("file", type=Path)
+    kinds.add_parser("rotate-credentials", help="a new device key and certificate; the old one is superseded")
+    command.set_defaults(handler=_command)
+
+    listing = with_database(central.add_parser("commands", help="a device's commands and their state"))
+    listing.add_argument("device_id")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_commands)
+
     from vigia.central.cli import add_commands as add_dashboard_commands
 
     add_dashboard_commands(central, with_database, with_bucket)  # vigia central dashboard|user-add
@@ -197,6 +213,50 @@ def _revoke(args) -> int:
         print(f"vigia: no enrolled, unrevoked device {args.device_id!r}", file=sys.stderr)
         return 1
     print(f"device {args.device_id} revoked")
+    return 0
+
+
+def _command(args) -> int:
+    import getpass
+
+    from vigia.sync.commands_central import issue
+
+    if args.kind == "upload-clip":
+        body = {"event_id": args.event_id}
+    elif args.kind == "set-layout":
+        try:
+            body = {"camera": args.camera, "layout": json.loads(args.file.read_text())}
+        except (OSError, ValueError) as exc:
+            print(f"vigia: cannot read the layout {args.file}: {exc}", file=sys.stderr)
+            return 2
+    else:
+        body = {}
+
+    async def work(conn):
+        from vigia.sync.schema import migrate
+
+        await migrate(conn)
+        return await issue(conn, args.device_id, args.kind.replace("-", "_"), body, args.by or getpass.getuser())
+
+    try:
+        command_id = asyncio.run(_with_connection(_dsn(args), work))
+    except ValueError as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 2
+    print(f"command {command_id} ({args.kind}) queued for {args.device_id}")
+    return 0
+
+
+def _commands(args) -> int:
+    from vigia.sync.commands_central import list_commands
+
+    rows = asyncio.run(_with_connection(_dsn(args), lambda conn: list_commands(conn, args.device_id)))
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    for row in rows:
+        print(f"{row['id']:>6}  {row['kind']:<18} {row['state']:<8} {row['created_at']:%Y-%m-%d %H:%M:%S} "
+              f"by {row['created_by']}  {json.dumps(row['result']) if row['result'] is not None else ''}")
     return 0
 
 

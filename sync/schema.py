@@ -82,6 +82,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX media_objects_event ON media_objects (device_id, event_id);
     """,
+    # 3: commands to devices (vigia.sync.commands_central) and their audit trail
+    """
+    CREATE TABLE device_commands (
+        id bigserial PRIMARY KEY,
+        device_id text NOT NULL,
+        kind text NOT NULL CHECK (kind IN ('upload_clip', 'set_layout', 'rotate_credentials')),
+        body jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        created_by text NOT NULL,
+        state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+        acked_at timestamptz,
+        result jsonb
+    );
+    CREATE INDEX device_commands_pending ON device_commands (device_id, id) WHERE state = 'pending';
+    CREATE TABLE command_audit (
+        id bigserial PRIMARY KEY,
+        command_id bigint NOT NULL REFERENCES device_commands (id),
+        device_id text NOT NULL,
+        action text NOT NULL CHECK (action IN ('issued', 'acked')),
+        actor text NOT NULL,
+        at timestamptz NOT NULL DEFAULT now(),
+        detail jsonb NOT NULL
+    );
+    """,
 ]
 
 

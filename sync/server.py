@@ -7,6 +7,7 @@ the proxy addresses it is told to trust: from anywhere else a request has no ide
     POST /v1/enrol    {"token", "csr"} -> {"device_id", "certificate", "high_water"}   (no certificate yet)
     POST /v1/batches  a batch (vigia.sync.protocol) -> {"high_water", "applied", "duplicates"}
     POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured
+    GET  /v1/commands, POST /v1/commands/{id}/ack, /v1/rotate   commands to devices (vigia.sync.commands_central)
     GET  /healthz
 """
 from __future__ import annotations
@@ -137,6 +138,9 @@ def create_app(settings: CentralSettings) -> web.Application:
     app.router.add_post("/v1/batches", batches)
     app.router.add_post("/v1/enrol", enrol)
     app.router.add_get("/healthz", healthz)
+    from vigia.sync.commands_central import add_command_routes
+
+    add_command_routes(app, ca, settings.trusted_proxies)
     if settings.media is not None:
         from vigia.sync.storage_s3 import MediaStore, add_media_routes
 

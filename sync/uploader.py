@@ -4,7 +4,8 @@ Each pass takes the next batch (vigia.sync.outbox.next_batch), gzips it, waits f
 cap, and POSTs it. Central's answer carries its high-water mark; everything at or below it leaves
 the outbox. A batch central already holds (its answer to a batch sent again after a lost reply)
 is acknowledged the same way, so the effect is exactly once. Failures back off with full jitter.
-Given a MediaSource, it sends queued thumbnails (vigia.sync.media) whenever it has no batch to send.
+Given a MediaSource, it sends queued thumbnails (vigia.sync.media) whenever it has no batch to send;
+given Commands, it polls central for commands (vigia.sync.commands) every `commands_poll_s` when idle.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 from vigia.appliance.storage import connect
+from vigia.sync.commands import CommandRunner, Commands
 from vigia.sync.media import MediaSource, MediaUploader
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.outbox import acknowledge, backlog, enforce_bound, next_batch
@@ -38,6 +40,7 @@ class UploadSettings:
     outbox_max_records: int = 500_000       # past this, the oldest low-priority records are dropped
     housekeeping_s: float = 5.0             # how often the bound is enforced and the backlog gauge set
     idle_s: float = 1.0                     # pause when the outbox is empty
+    commands_poll_s: float = 30.0           # how often central is asked for commands, when idle
     timeout_s: float = 60.0
 
 
@@ -51,7 +54,8 @@ class Step(Enum):
 class Uploader:
     def __init__(self, database: Path, device_id: str, central_url: str, ssl_context: ssl.SSLContext | None,
                  settings: UploadSettings = UploadSettings(), metrics: SyncMetrics | None = None,
-                 rng: random.Random | None = None, media: MediaSource | None = None):
+                 rng: random.Random | None = None, media: MediaSource | None = None,
+                 commands: Commands | None = None):
         self.device_id = device_id
         self.url = central_url.rstrip("/") + "/v1/batches"
         self.settings = settings
@@ -59,6 +63,11 @@ class Uploader:
         self._ssl = ssl_context
         self._db = connect(database)
         self._media = MediaUploader(self._db.conn, media, central_url, ssl_context) if media else None
+        if commands is not None and media is None:
+            raise ValueError("commands need the MediaSource (upload_clip queues clips)")
+        self._commands = CommandRunner(self._db.conn, commands.identity, database, media, commands.handlers,
+                                       self._use_ssl) if commands else None
+        self._polled_at = float("-inf")
         self._batch_records = settings.batch_records
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, rng or random.Random())
         self._throttle = Throttle(settings.bandwidth_bytes_per_s)
@@ -78,6 +87,10 @@ class Uploader:
                 if step is Step.SENT:
                     continue
                 if step is Step.EMPTY:
+                    if self._commands and time.monotonic() - self._polled_at >= self.settings.commands_poll_s:
+                        self._polled_at = time.monotonic()
+                        if await self._commands.poll(session):
+                            continue  # a command may have queued something to send
                     if until_empty:
                         return
                     delay = self.settings.idle_s
@@ -128,6 +141,12 @@ class Uploader:
             return self._count(Step.RETRY)
         log.error("central refused a batch of records %d..%d (%d: %s)", batch[0].seq, batch[-1].seq, status, message)
         return self._count(Step.REFUSED)
+
+    def _use_ssl(self, context: ssl.SSLContext) -> None:
+        """From now on, the rotated device certificate."""
+        self._ssl = context
+        if self._media:
+            self._media._ssl = context
 
     def _count(self, step: Step) -> Step:
         if self.metrics:

@@ -1,0 +1,159 @@
+"""Commands from central, run on the appliance: the uploader polls for them when it is idle.
+
+    upload_clip {"event_id"}             assemble the event's clip and queue it (vigia.sync.media.clip_record)
+    set_layout {"camera", "layout"}      a camera's zones, lines and rules, as the UI applies them
+    rotate_credentials {}                a new device key, its CSR signed by central's CA (POST /v1/rotate)
+
+Each command is acknowledged with {"ok", "result"} (a failure: ok false and the error message).
+Commands run are kept in `executed_commands` (SQLite) with their result: after a restart a command
+is acknowledged again, never run again.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from vigia.appliance.config import ConfigError, Record
+from vigia.sync.files import write_file
+from vigia.sync.identity import Identity, certificate_request, client_context
+from vigia.sync.media import MediaSource, clip_record
+from vigia.sync.outbox import UPSERT_OUTBOX
+
+log = logging.getLogger(__name__)
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; the message goes back to central."""
+
+
+@dataclass(frozen=True)
+class CommandHandlers:
+    """What the running appliance does for commands: apply a layout (as the UI does), a camera's Record settings."""
+
+    apply_layout: Callable[[str, dict, str], dict]   # (camera, layout, username) -> the layout saved
+    record_settings: Callable[[str], Record]         # camera -> its Record settings
+
+
+@dataclass(frozen=True)
+class Commands:
+    """What an uploader needs to take commands: the device identity (rotated in place) and the handlers."""
+
+    identity: Identity
+    handlers: CommandHandlers
+
+
+class CommandRunner:
+    """Fetches the device's pending commands, runs each once, acknowledges it."""
+
+    def __init__(self, conn: sqlite3.Connection, identity: Identity, database: Path, media: MediaSource,
+                 handlers: CommandHandlers, on_rotated: Callable[[ssl.SSLContext], None]):
+        self._conn = conn
+        self._identity = identity
+        self._database = database
+        self._media = media
+        self._handlers = handlers
+        self._on_rotated = on_rotated
+        self.ssl = client_context(identity)
+
+    async def poll(self, session: aiohttp.ClientSession) -> int:
+        """Run and acknowledge the pending commands; returns how many were acknowledged (0 when unreachable)."""
+        try:
+            status, answer = await self._request(session, "GET", "/v1/commands")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            log.warning("cannot fetch commands from central (%s)", type(exc).__name__)
+            return 0
+        if status != 200:
+            log.error("central refused the command poll (%d: %s)", status, answer.get("message", answer))
+            return 0
+        acked = 0
+        for command in answer["commands"]:
+            ok, result = await asyncio.to_thread(self._stored, command["id"])
+            if ok is None:
+                ok, result = await self._run(session, command)
+                await asyncio.to_thread(self._store, command["id"], ok, result)
+            try:
+                status, answer = await self._request(session, "POST", f"/v1/commands/{command['id']}/ack",
+                                                     {"ok": ok, "result": result})
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+                log.warning("command %s ran; its acknowledgement waits (%s)", command["id"], type(exc).__name__)
+                return acked
+            if status == 200:
+                acked += 1
+            else:
+                log.error("central refused the acknowledgement of command %s (%d: %s)", command["id"], status,
+                          answer.get("message", answer))
+        return acked
+
+    async def _run(self, session: aiohttp.ClientSession, command: dict) -> tuple[bool, dict]:
+        kind, body = command["kind"], command["body"]
+        log.info("running command %s: %s", command["id"], kind)
+        try:
+            if kind == "upload_clip":
+                return True, await asyncio.to_thread(self._upload_clip, body["event_id"])
+            if kind == "set_layout":
+                saved = await asyncio.to_thread(self._handlers.apply_layout, body["camera"], body["layout"],
+                                                f"central:{command['created_by']}")
+                return True, {"camera": body["camera"], "layout": saved}
+            if kind == "rotate_credentials":
+                return True, await self._rotate(session)
+            raise CommandError(f"unknown command kind {kind!r}")
+        except ConfigError as exc:
+            return False, {"error": str(exc), "fields": [issue.path for issue in exc.issues]}
+        except KeyError as exc:
+            return False, {"error": f"unknown camera or missing field: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - any failure is acknowledged with its message
+            log.error("command %s (%s) failed: %s", command["id"], kind, exc)
+            return False, {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, CommandError) else str(exc)}
+
+    def _upload_clip(self, event_id: str) -> dict:
+        from vigia.appliance.export import event_clip
+
+        row = self._conn.execute("SELECT camera FROM events WHERE id = ?", [event_id]).fetchone()
+        if row is None:
+            raise CommandError(f"no event {event_id!r} on this appliance")
+        path = event_clip(self._database, self._media.data_dir, self._media.key, event_id,
+                          self._handlers.record_settings(row[0]))
+        relative = str(path.relative_to(self._media.data_dir))
+        record = clip_record(event_id, relative)
+        self._conn.execute(UPSERT_OUTBOX, record.to_row())
+        return {"event_id": event_id, "path": relative}
+
+    async def _rotate(self, session: aiohttp.ClientSession) -> dict:
+        key = ec.generate_private_key(ec.SECP256R1())
+        status, answer = await self._request(session, "POST", "/v1/rotate",
+                                             {"csr": certificate_request(key).decode()})
+        if status != 200:
+            raise CommandError(f"central refused the new certificate ({status}: {answer.get('message', answer)})")
+        certificate = answer["certificate"].encode()
+        serial = x509.load_pem_x509_certificate(certificate).serial_number
+        write_file(self._identity.key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()), 0o600)
+        write_file(self._identity.certificate, certificate)
+        self.ssl = client_context(self._identity)
+        self._on_rotated(self.ssl)
+        log.info("device certificate rotated (serial %X)", serial)
+        return {"serial": format(serial, "X")}
+
+    async def _request(self, session: aiohttp.ClientSession, method: str, path: str,
+                       payload: dict | None = None) -> tuple[int, dict]:
+        async with session.request(method, self._identity.central_url + path, json=payload, ssl=self.ssl) as response:
+            return response.status, await response.json(content_type=None)
+
+    def _stored(self, command_id: int) -> tuple[bool | None, dict]:
+        row = self._conn.execute("SELECT ok, result FROM executed_commands WHERE id = ?", [command_id]).fetchone()
+        return (None, {}) if row is None else (bool(row[0]), json.loads(row[1]))
+
+    def _store(self, command_id: int, ok: bool, result: dict) -> None:
+        self._conn.execute("INSERT INTO executed_commands (id, ok, result, executed_at) VALUES (?, ?, ?, ?)",
+                           [command_id, int(ok), json.dumps(result), time.time()])

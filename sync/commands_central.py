@@ -1,0 +1,134 @@
+"""Central's side of commands to devices: issued by an operator, fetched and acknowledged by the device.
+
+    GET  /v1/commands           the device's pending commands, oldest first
+    POST /v1/commands/{id}/ack  {"ok": bool, "result": {...}} -> the command, now done or failed
+    POST /v1/rotate             {"csr"} -> {"certificate"}: a new certificate; the one presented is superseded
+
+The device id comes only from the verified certificate: another device's command is 404. Every
+command issued and every acknowledgement is written to `command_audit` in the same transaction.
+"""
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from vigia.sync.ca import CaError, CertificateAuthority, sign_device_csr
+from vigia.sync.enrolment import check_device_id, record_certificate
+from vigia.sync.protocol import ProtocolError
+from vigia.sync.server import INGEST, Peer, _error, verified_peer
+from vigia.sync.storage_s3 import _check_device
+
+log = logging.getLogger(__name__)
+
+KINDS = ("upload_clip", "set_layout", "rotate_credentials")
+COLUMNS = "id, device_id, kind, body, created_at, created_by, state, acked_at, result"
+
+
+async def issue(conn: psycopg.AsyncConnection, device_id: str, kind: str, body: dict, created_by: str) -> int:
+    """Queue a command for a device (and audit it); returns its id."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown command {kind!r} (one of {', '.join(KINDS)})")
+    async with conn.transaction():
+        cursor = await conn.execute(
+            "INSERT INTO device_commands (device_id, kind, body, created_by) VALUES (%s, %s, %s, %s) RETURNING id",
+            [check_device_id(device_id), kind, Jsonb(body), created_by])
+        command_id = (await cursor.fetchone())[0]
+        await conn.execute("INSERT INTO command_audit (command_id, device_id, action, actor, detail) "
+                           "VALUES (%s, %s, 'issued', %s, %s)", [command_id, device_id, created_by, Jsonb(body)])
+    return command_id
+
+
+async def list_commands(conn: psycopg.AsyncConnection, device_id: str, pending_only: bool = False) -> list[dict]:
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(f"SELECT {COLUMNS} FROM device_commands WHERE device_id = %s"
+                         f"{' AND state = %s' if pending_only else ''} ORDER BY id",
+                         [device_id, "pending"] if pending_only else [device_id])
+    return await cursor.fetchall()
+
+
+def _json(row: dict) -> dict:
+    return {**row, "created_at": row["created_at"].timestamp(),
+            "acked_at": row["acked_at"] and row["acked_at"].timestamp()}
+
+
+def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_proxies: frozenset[str]) -> None:
+    """The device routes above, on the ingest app."""
+
+    async def authenticated(request: web.Request, conn: psycopg.AsyncConnection) -> Peer:
+        peer = verified_peer(request, trusted_proxies)
+        if peer is None:
+            raise ProtocolError(401, "unauthenticated", "a device certificate verified by the proxy is required")
+        await _check_device(conn, peer)
+        return peer
+
+    async def pending(request: web.Request) -> web.Response:
+        try:
+            async with request.app[INGEST].pool.connection() as conn:
+                peer = await authenticated(request, conn)
+                rows = await list_commands(conn, peer.device_id, pending_only=True)
+        except ProtocolError as exc:
+            return _error(exc)
+        return web.json_response({"commands": [_json(row) for row in rows]})
+
+    async def ack(request: web.Request) -> web.Response:
+        try:
+            async with request.app[INGEST].pool.connection() as conn:
+                peer = await authenticated(request, conn)
+                try:
+                    payload = await request.json()
+                    ok, result = payload["ok"], payload.get("result", {})
+                    if not isinstance(ok, bool) or not isinstance(result, dict):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError):
+                    raise ProtocolError(400, "malformed", 'expected JSON {"ok": true|false, "result": {...}}') from None
+                command_id = request.match_info["id"]
+                async with conn.transaction():
+                    cursor = conn.cursor(row_factory=dict_row)
+                    await cursor.execute(
+                        f"UPDATE device_commands SET state = %s, acked_at = now(), result = %s "
+                        f"WHERE id = %s AND device_id = %s AND state = 'pending' RETURNING {COLUMNS}",
+                        ["done" if ok else "failed", Jsonb(result), int(command_id) if command_id.isdigit() else -1,
+                         peer.device_id])
+                    row = await cursor.fetchone()
+                    if row is None:
+                        raise ProtocolError(404, "no_such_command", f"device {peer.device_id!r} has no pending"
+                                            f" command {command_id}")
+                    await conn.execute("INSERT INTO command_audit (command_id, device_id, action, actor, detail) "
+                                       "VALUES (%s, %s, 'acked', %s, %s)",
+                                       [row["id"], peer.device_id, f"device:{peer.device_id}",
+                                        Jsonb({"ok": ok, "result": result})])
+        except ProtocolError as exc:
+            log.warning("command ack from %s refused: %s %s", request.remote, exc.code, exc.message)
+            return _error(exc)
+        return web.json_response(_json(row))
+
+    async def rotate(request: web.Request) -> web.Response:
+        try:
+            async with request.app[INGEST].pool.connection() as conn:
+                peer = await authenticated(request, conn)
+                try:
+                    csr = (await request.json())["csr"]
+                    if not isinstance(csr, str):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError):
+                    raise ProtocolError(400, "malformed", 'expected JSON {"csr": "<PEM>"}') from None
+                try:
+                    certificate = sign_device_csr(ca, csr.encode(), peer.device_id)
+                except CaError as exc:
+                    raise ProtocolError(400, "bad_csr", str(exc)) from None
+                async with conn.transaction():
+                    await record_certificate(conn, peer.device_id, certificate.serial_number)
+        except ProtocolError as exc:
+            log.warning("credential rotation from %s refused: %s %s", request.remote, exc.code, exc.message)
+            return _error(exc)
+        log.info("device %s rotated its certificate (serial %X supersedes %X)", peer.device_id,
+                 certificate.serial_number, peer.serial)
+        return web.json_response({"certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()})
+
+    app.router.add_get("/v1/commands", pending)
+    app.router.add_post("/v1/commands/{id}/ack", ack)
+    app.router.add_post("/v1/rotate", rotate)

@@ -1,0 +1,222 @@
+# ruff: noqa: F811 - the fixtures imported below are used as test arguments
+"""Commands from central to devices, end to end: `vigia central command` -> PostgreSQL -> the device's
+uploader polls through NGINX (device certificates) -> runs the command -> acknowledges it -> audited."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+from vigia.appliance.config import parse_config
+from vigia.appliance.encryption import load_or_create_key, open_media
+from vigia.appliance.runtime import Appliance
+from vigia.appliance.storage import EventWriter, connect
+from vigia.sync.commands import CommandHandlers, Commands
+from vigia.sync.identity import client_context
+from vigia.sync.media import MediaSource
+from vigia.sync.outbox import Pending
+from vigia.sync.protocol import encode_batch
+from vigia.sync.uploader import Uploader
+
+from tests.test_recording import T0, feed, gop_clip, media, new_recorder  # noqa: F401 - fixtures
+from tests.test_sync_faults import FAST, Device, post
+from tests.test_sync_media import BUCKET, bucket, s3, stack  # noqa: F401 - fixtures
+from tests.test_sync_outbox import make_event
+
+LAYOUT = {
+    "zones": [{"name": "gate", "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.6]], "classes": ["person"]}],
+    "lines": [],
+    "rules": [{"name": "at-gate", "type": "enter", "zone": "gate", "alert": True}],
+}
+CONFIG = """\
+cameras:
+  - name: gate
+    url: rtsp://10.0.0.9/stream1
+    record: {{mode: continuous, pre_roll: 1, post_roll: 1, segment_seconds: 4}}
+storage:
+  data_dir: {data_dir}
+"""
+
+
+class CommandDevice(Device):
+    """An enrolled appliance (its config, encrypted media) whose uploader takes commands."""
+
+    def __init__(self, root: Path, stack, device_id: str):
+        super().__init__(root, stack, device_id)
+        self.key = load_or_create_key(root / "keys" / "media.key")
+        self.appliance = Appliance(parse_config(CONFIG.format(data_dir=root)))
+        self.layouts_applied = 0
+
+    def apply_layout(self, camera: str, layout: dict, username: str) -> dict:
+        self.layouts_applied += 1
+        return self.appliance.apply_layout(camera, layout, username)
+
+    def uploader(self, settings=FAST) -> Uploader:
+        handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in
+                                                                    self.appliance.config.cameras}[name])
+        return Uploader(self.database, self.device_id, self.identity.central_url, client_context(self.identity),
+                        settings, media=MediaSource(self.root, self.key), commands=Commands(self.identity, handlers))
+
+
+def central(stack, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "central", *args], check=False,
+                          capture_output=True, text=True, env={**os.environ, "VIGIA_CENTRAL_DATABASE": stack.dsn})
+
+
+def issue(stack, device_id: str, *command: str) -> int:
+    done = central(stack, "command", device_id, "--by", "ops-alice", *command)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[1])
+
+
+def commands(stack, device_id: str) -> dict[int, dict]:
+    listed = central(stack, "commands", device_id, "--json")
+    assert listed.returncode == 0, listed.stderr
+    return {row["id"]: row for row in json.loads(listed.stdout)}
+
+
+def audit(stack, command_id: int) -> list[tuple]:
+    return stack.query("SELECT action, actor FROM command_audit WHERE command_id = %s ORDER BY id", [command_id])
+
+
+def request(url: str, context: ssl.SSLContext, method: str = "GET", payload: dict | None = None) -> tuple[int, dict]:
+    async def send():
+        async with aiohttp.ClientSession() as session, session.request(method, url, json=payload,
+                                                                       ssl=context) as response:
+            return response.status, await response.json(content_type=None)
+    return asyncio.run(send())
+
+
+def test_upload_clip_sends_the_event_clip_to_s3(stack, bucket, tmp_path, gop_clip):
+    device = CommandDevice(tmp_path, stack, "cmd-clip-01")
+    recorder = new_recorder(tmp_path, "gate", device.key, mode="continuous", segment_seconds=4)
+    feed(recorder, gop_clip, until=12)
+    recorder.close()
+    event = make_event(T0 + 4)
+    event.end, event.ended_at = event.start + 2, T0 + 6
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer.put(event)
+    writer.close()
+    device.drain()
+    command_id = issue(stack, "cmd-clip-01", "upload-clip", event.id)
+    missing_id = issue(stack, "cmd-clip-01", "upload-clip", "01JZZZZZZZZZZZZZZZZZZZZZZZ")
+    device.drain()
+    state = commands(stack, "cmd-clip-01")
+    assert state[command_id]["state"] == "done", state[command_id]
+    path = state[command_id]["result"]["path"]
+    assert path == f"media/gate/clips/{event.id}.mp4"
+    with open_media(tmp_path / path, device.key) as clip:
+        local = clip.read()
+    assert len(local) > 10_000
+    key = f"devices/cmd-clip-01/clips/{event.id}.mp4"
+    stored = bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(local).hexdigest()
+    assert stack.query("SELECT kind, sha256 FROM media_objects WHERE device_id = 'cmd-clip-01'") == [
+        ("clip", hashlib.sha256(local).hexdigest())]
+    assert state[missing_id]["state"] == "failed"
+    assert "no event '01JZZZZZZZZZZZZZZZZZZZZZZZ'" in state[missing_id]["result"]["error"]
+    assert audit(stack, command_id) == [("issued", "ops-alice"), ("acked", "device:cmd-clip-01")]
+
+
+def test_set_layout_is_applied_and_a_bad_layout_fails_naming_the_field(stack, tmp_path):
+    device = CommandDevice(tmp_path / "device", stack, "cmd-layout-01")
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(LAYOUT))
+    bad.write_text(json.dumps({**LAYOUT, "zones": [{"name": "gate", "polygon": [[0, 0], [1.5, 0], [0, 1]]}]}))
+    applied = issue(stack, "cmd-layout-01", "set-layout", "gate", str(good))
+    refused = issue(stack, "cmd-layout-01", "set-layout", "gate", str(bad))
+    unknown = issue(stack, "cmd-layout-01", "set-layout", "attic", str(good))
+    assert {row["state"] for row in commands(stack, "cmd-layout-01").values()} == {"pending"}
+    device.drain()
+    state = commands(stack, "cmd-layout-01")
+    assert state[applied]["state"] == "done" and state[applied]["result"]["layout"]["zones"][0]["name"] == "gate"
+    assert state[refused]["state"] == "failed" and "zones[0].polygon[1][0]" in state[refused]["result"]["fields"]
+    assert "zones[0].polygon[1][0]" in state[refused]["result"]["error"]
+    assert state[unknown]["state"] == "failed" and "attic" in state[unknown]["result"]["error"]
+    # Read back: the running config and the saved layout (what the next start takes) have it; the bad one left nothing.
+    assert [r.name for r in device.appliance.config.cameras[0].rules] == ["at-gate"]
+    restarted = Appliance(parse_config(CONFIG.format(data_dir=tmp_path / "device")))
+    restarted._load_layouts()
+    assert [z.name for z in restarted.config.cameras[0].zones] == ["gate"]
+    db = connect(device.database)
+    try:
+        assert db.execute("SELECT updated_by FROM camera_layouts WHERE camera = 'gate'").fetchone() == ("central:ops-alice",)
+    finally:
+        db.conn.close()
+    for command_id in (applied, refused, unknown):
+        assert audit(stack, command_id) == [("issued", "ops-alice"), ("acked", "device:cmd-layout-01")]
+    listed = central(stack, "commands", "cmd-layout-01")
+    assert listed.returncode == 0 and listed.stdout.count("set_layout") == 3 and "failed" in listed.stdout
+
+
+def test_rotate_credentials_supersedes_the_old_certificate(stack, tmp_path):
+    device = CommandDevice(tmp_path, stack, "cmd-rotate-01")
+    old_context = client_context(device.identity)
+    old_serial = stack.query("SELECT cert_serial FROM devices WHERE device_id = 'cmd-rotate-01'")[0][0]
+    old_key = device.identity.key.read_bytes()
+    command_id = issue(stack, "cmd-rotate-01", "rotate-credentials")
+    device.write(5)
+    device.drain()  # the rotation runs when the outbox is empty, and is acknowledged with the new certificate
+    state = commands(stack, "cmd-rotate-01")[command_id]
+    new_serial = stack.query("SELECT cert_serial FROM devices WHERE device_id = 'cmd-rotate-01'")[0][0]
+    assert state["state"] == "done" and state["result"]["serial"] == new_serial != old_serial
+    assert device.identity.key.read_bytes() != old_key and oct(device.identity.key.stat().st_mode)[-3:] == "600"
+    device.write(5)
+    device.drain()  # a new uploader, from the files: the new certificate works
+    device.assert_exactly_once()
+    body = encode_batch("cmd-rotate-01", [Pending(11, "camera_health", "gate", json.dumps(
+        {"camera": "gate", "state": "online", "since": 1.0, "last_error": None}))])
+    status, answer = post(f"{stack.url}/v1/batches", body, old_context)
+    assert (status, answer["error"]) == (403, "certificate_superseded")
+    status, answer = request(f"{stack.url}/v1/commands", old_context)
+    assert (status, answer["error"]) == (403, "certificate_superseded")
+    assert audit(stack, command_id) == [("issued", "ops-alice"), ("acked", "device:cmd-rotate-01")]
+
+
+def test_a_device_cannot_see_or_ack_another_devices_command(stack, tmp_path):
+    owner = CommandDevice(tmp_path / "a", stack, "cmd-owner-01")
+    intruder = CommandDevice(tmp_path / "b", stack, "cmd-intruder-01")
+    command_id = issue(stack, "cmd-owner-01", "rotate-credentials")
+    context = client_context(intruder.identity)
+    status, answer = request(f"{stack.url}/v1/commands", context)
+    assert status == 200 and answer["commands"] == []
+    status, answer = request(f"{stack.url}/v1/commands/{command_id}/ack", context, "POST", {"ok": True, "result": {}})
+    assert (status, answer["error"]) == (404, "no_such_command")
+    anonymous = ssl.create_default_context(cadata=stack.ca_pem.decode())
+    status, answer = request(f"{stack.url}/v1/commands", anonymous)
+    assert (status, answer["error"]) == (401, "unauthenticated")
+    assert commands(stack, "cmd-owner-01")[command_id]["state"] == "pending"
+    status, answer = request(f"{stack.url}/v1/commands", client_context(owner.identity))
+    assert status == 200 and [c["id"] for c in answer["commands"]] == [command_id]
+    assert audit(stack, command_id) == [("issued", "ops-alice")]
+
+
+def test_a_restart_does_not_run_an_executed_command_again(stack, tmp_path):
+    device = CommandDevice(tmp_path, stack, "cmd-restart-01")
+    layout = tmp_path / "layout.json"
+    layout.write_text(json.dumps(LAYOUT))
+    command_id = issue(stack, "cmd-restart-01", "set-layout", "gate", str(layout))
+    device.drain()
+    assert device.layouts_applied == 1 and commands(stack, "cmd-restart-01")[command_id]["state"] == "done"
+    device.drain()  # restarted: central has nothing pending
+    # The acknowledgement lost on the way (central never recorded it), then a restart: acknowledged again, not rerun.
+    stack.query("UPDATE device_commands SET state = 'pending', acked_at = NULL, result = NULL WHERE id = %s "
+                "RETURNING id", [command_id])
+    device.drain()
+    assert device.layouts_applied == 1
+    state = commands(stack, "cmd-restart-01")[command_id]
+    assert state["state"] == "done" and state["result"]["camera"] == "gate"
+    assert [action for action, _ in audit(stack, command_id)] == ["issued", "acked", "acked"]
+
+
+def test_unknown_device_id_and_command_are_refused_by_the_cli(stack, tmp_path):
+    bad = central(stack, "command", "Not_A_Device", "rotate-credentials")
+    assert bad.returncode == 2 and "device id 'Not_A_Device'" in bad.stderr
+    missing = central(stack, "command", "cmd-x-01", "set-layout", "gate", str(tmp_path / "none.json"))
+    assert missing.returncode == 2 and "cannot read the layout" in missing.stderr
