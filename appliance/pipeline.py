@@ -23,6 +23,7 @@ from vigia.appliance.config import Camera, Detect
 from vigia.appliance.events import EventChange
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.motion import Box, MotionDetector
+from vigia.appliance.rollups import TrackSummaries
 from vigia.appliance.rules import RuleEngine
 from vigia.appliance.snapshots import SnapshotJob, SnapshotWriter
 from vigia.appliance.zones import PolygonZone, anchors
@@ -130,6 +131,7 @@ class CameraPipeline:
     on_change: Callable[[EventChange], None]
     on_tracks: Callable[[float, TrackerUpdate], None] | None = None
     on_frame: Callable[[DecodedFrame, TrackerUpdate], None] | None = None  # every analysed frame (live view)
+    track_summaries: TrackSummaries | None = None  # ended tracks, summarised for central (enrolled appliances)
     snapshots: SnapshotWriter | None = None
     data_dir: Path | None = None
     gate: bool = True                   # motion gating; off gives the every-frame-full-frame baseline
@@ -236,6 +238,8 @@ class CameraPipeline:
         update = self._tracker.update(detections, decoded.pts, observed_region=region)
         if self.on_tracks:
             self.on_tracks(decoded.pts, update)
+        if self.track_summaries is not None:
+            self.track_summaries.update(decoded.pts, decoded.wall, self._frame_size, update)
         if self.on_frame:
             self.on_frame(decoded, update)
         self._handle(self._rules.update(decoded.pts, decoded.wall, update), decoded)
@@ -284,6 +288,8 @@ class CameraPipeline:
         update = TrackerUpdate(active=[], lost=[], ended=self._tracker.flush(t))
         if self.on_tracks:
             self.on_tracks(t, update)
+        if self.track_summaries is not None:
+            self.track_summaries.update(t, wall, self._frame_size, update)
         changes = self._rules.update(t, wall, update) + self._rules.finish(t, wall)
         self._handle(changes, None)
 

@@ -34,6 +34,7 @@ from vigia.appliance.metrics import Metrics
 from vigia.appliance.pipeline import CameraPipeline
 from vigia.appliance.recording import SegmentRecorder, reconcile
 from vigia.appliance.retention import RetentionReport, RetentionWorker
+from vigia.appliance.rollups import MetricsRollups, TrackSummaries
 from vigia.appliance.snapshots import SnapshotWriter
 from vigia.appliance.storage import EventWriter, connect
 from vigia.inference.coco import COCO_CLASSES
@@ -45,6 +46,7 @@ from vigia.inference.types import Detector
 from vigia.local_ui.server import create_app
 from vigia.local_ui.tls import fingerprint, server_context, tls_files
 from vigia.sync.agent import SyncAgent
+from vigia.sync.commands import CommandHandlers
 from vigia.sync.identity import identity_folder, load_identity
 from vigia.sync.media import MediaSource
 from vigia.sync.outbox import camera_health_record
@@ -75,6 +77,7 @@ class Appliance:
     config: Config
     observers: list[Callable[[EventChange], None]] = field(default_factory=list)
     retention_interval: float = 60.0  # seconds between retention passes (besides the one at start and on disk full)
+    rollup_interval: float = 3600.0  # seconds between metrics roll-ups for central (enrolled; also one at start and stop)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics.create()
@@ -99,12 +102,17 @@ class Appliance:
             self._open_detector()  # else when the first camera comes (a new device: the wizard adds it)
         identity = load_identity(identity_folder(cfg.storage.data_dir))  # enrolled with central: the outbox is on
         self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
+        handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name])
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
-                              MediaSource(cfg.storage.data_dir, self.key)) if identity else None
+                              MediaSource(cfg.storage.data_dir, self.key), handlers=handlers) if identity else None
         self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
         self.recorders: dict[str, SegmentRecorder] = {}
         self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
                                          on_report=self._on_retention, metrics=self.metrics)
+        self.rollups = MetricsRollups(self.metrics, cfg.storage.database, cfg.storage.data_dir, self.events.put_record,
+                                      self.rollup_interval) if self.sync else None
+        if self.rollups is not None:
+            self.rollups.start()
         for camera in cfg.cameras:
             if camera.enabled:
                 self._start_camera(camera)
@@ -166,6 +174,8 @@ class Appliance:
             snapshots=self.snapshots,
             data_dir=cfg.storage.data_dir,
             on_frame=lambda decoded, update, name=camera.name: self._on_frame(name, decoded, update),
+            track_summaries=TrackSummaries(camera.name, self.detector.class_names, self.events.put_record)
+            if self.sync else None,
         )
         self.pipelines[camera.name] = pipeline
         source = CameraSource(
@@ -269,6 +279,8 @@ class Appliance:
         if self.pool is not None:
             self.pool.close()
         self.snapshots.close()
+        if self.rollups is not None:
+            self.rollups.close()  # the last roll-up, before the writer closes
         if self.sync is not None:
             self.sync.stop()
         self.events.close()

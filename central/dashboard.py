@@ -82,7 +82,7 @@ DEVICES_SQL = """
                      FROM device_records r WHERE r.device_id = d.device_id AND r.kind = 'camera_health'),
                     '[]'::jsonb) AS cameras,
            (SELECT r.body FROM device_records r WHERE r.device_id = d.device_id AND r.kind = 'metrics'
-            ORDER BY r.received_at DESC LIMIT 1) AS metrics
+            ORDER BY r.received_at DESC, r.seq DESC LIMIT 1) AS metrics
     FROM devices d LEFT JOIN dashboard_device_sites s USING (device_id)
     WHERE %(device)s::text IS NULL OR d.device_id = %(device)s
     ORDER BY d.device_id"""

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import os
 import ssl
@@ -27,12 +28,15 @@ import yarl
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 from vigia.appliance.events import Event
+from vigia.appliance.metrics import Metrics
+from vigia.appliance.rollups import MetricsRollups
+from vigia.appliance.storage import EventWriter
 from vigia.central import accounts
 from vigia.central.dashboard import COOKIE, DashboardSettings, create_app
 from vigia.sync.ca import init_ca, issue_server_certificate
 from vigia.sync.ingest import Ingest, prepare_connection
 from vigia.sync.localstack import free_port, temporary_database
-from vigia.sync.outbox import camera_health_record, event_record
+from vigia.sync.outbox import OutboxRecord, camera_health_record, event_record
 from vigia.sync.protocol import Batch
 from vigia.sync.storage_s3 import RECORD_OBJECT, MediaSettings, init_bucket, s3_client
 
@@ -92,10 +96,12 @@ class FleetCentral:
         self.call(enrol())
         self.seq[device_id] = 0
 
-    def send(self, device_id: str, events: list[Event], health: dict[str, str] | None = None) -> None:
-        """One batch through the real ingest: the appliance's outbox records of `events` and camera health."""
+    def send(self, device_id: str, events: list[Event], health: dict[str, str] | None = None,
+             others: tuple[OutboxRecord, ...] = ()) -> None:
+        """One batch through the real ingest: the appliance's outbox records of `events`, camera health, `others`."""
         records = [event_record(e.to_row()) for e in events]
         records += [camera_health_record(camera, state, time.time(), None) for camera, state in (health or {}).items()]
+        records += others
         first = self.seq[device_id] + 1
         batch = Batch.model_validate({"protocol": 1, "device_id": device_id, "records": [
             {"seq": first + i, "kind": r.kind, "key": r.key, "body": r.body} for i, r in enumerate(records)]})
@@ -480,3 +486,30 @@ def test_wrong_passwords_lock_the_username(central):
             status, _ = await guesser.request("POST", "/api/v1/login", json={"username": "nobody", "password": "guess"})
             assert status == 401  # an unknown name answers like a wrong password
     run(central, work)
+
+
+def test_devices_show_version_backlog_and_disk_from_the_latest_metrics_rollup(central, tmp_path):
+    """Two roll-ups in one batch (one received_at): the later one (higher seq) is shown."""
+    writer = EventWriter(tmp_path / "vigia.db", outbox=True)
+    try:
+        rollups = MetricsRollups(Metrics.create(), tmp_path / "vigia.db", tmp_path, writer.put_record)
+        older = rollups.record()
+        writer.put_record(camera_health_record("yard", "online", time.time(), None))
+        writer.flush()
+        newer = rollups.record()
+    finally:
+        writer.close()
+    assert (older.body["backlog"], newer.body["backlog"]) == (0, 1)
+    central.enrol("yard-03")
+
+    async def devices(client: Client) -> dict:
+        await client.login("vera")
+        status, body = await client.request("GET", "/api/v1/devices")
+        assert status == 200
+        return {d["device_id"]: d for d in body["devices"]}
+
+    assert run(central, devices)["yard-03"]["metrics"] is None  # a dash until a roll-up arrives
+    central.send("yard-03", [], others=(older, newer))
+    metrics = run(central, devices)["yard-03"]["metrics"]
+    assert {name: metrics[name] for name in ("version", "backlog", "disk_free_bytes")} == {
+        "version": importlib.metadata.version("vigia"), "backlog": 1, "disk_free_bytes": newer.body["disk_free_bytes"]}
