@@ -12,7 +12,6 @@ import datetime as dt
 import ipaddress
 import logging
 import os
-import secrets
 import socket
 import ssl
 import stat
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from vigia.appliance.config import Http
+from vigia.provisioning.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -120,18 +120,7 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     if not path.parent.is_dir():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            os.fchmod(file.fileno(), mode)
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, mode)
 
 
 def server_context(files: TlsFiles) -> ssl.SSLContext:
