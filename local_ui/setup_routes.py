@@ -82,7 +82,8 @@ async def is_claimed(api: Api) -> bool:
 
 
 async def setup_status(request: web.Request) -> web.Response:
-    """Public: setup state, device id, the server's clock (the browser compares it with its own)."""
+    """Public: setup state, device id, the server's clock (the browser compares it with its own); the
+    site's details too while unclaimed or for a logged-in user."""
     api = request.app[API]
     claimed = await is_claimed(api)
     data_dir = api.config.storage.data_dir
@@ -91,9 +92,11 @@ async def setup_status(request: web.Request) -> web.Response:
         site = json.loads(site_file(data_dir).read_text())
     except FileNotFoundError:
         site = {}
+    status = {"state": "ready" if claimed else "unclaimed", "device": identity.short_id, "server_time": time.time()}
+    if claimed and await api.db(accounts.session_for, request.cookies.get(COOKIE), api.sessions) is None:
+        return web.json_response(status)  # a stranger on the LAN learns no more than mDNS says
     return web.json_response({
-        "state": "ready" if claimed else "unclaimed", "device": identity.short_id, "server_time": time.time(),
-        "time_zone": site.get("time_zone"), "finished_at": site.get("finished_at"),
+        **status, "time_zone": site.get("time_zone"), "finished_at": site.get("finished_at"),
         "cameras": [c.name for c in api.config.cameras],
         "enrolled": (identity_folder(data_dir) / "central.json").exists(),
     })

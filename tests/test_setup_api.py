@@ -207,6 +207,8 @@ def test_finish_enrol_and_roles(tmp_path: Path):
         assert status == 200 and site["finished_by"] == "owner"
         setup = client.call("GET", "/api/v1/setup")[1]
         assert setup["time_zone"] == "America/Sao_Paulo" and setup["finished_at"] and not setup["enrolled"]
+        stranger = client.call("GET", "/api/v1/setup", anonymous=True)[1]  # claimed: no site details without login
+        assert set(stranger) == {"state", "device", "server_time"} and stranger["state"] == "ready"
 
         ca_pem = (tmp_path / "tls" / "cert.pem").read_text()
         nowhere = f"https://127.0.0.1:{free_port()}"
