@@ -267,11 +267,21 @@ class Http(_Strict):
         return self
 
 
+class Sync(_Strict):
+    """How an enrolled appliance sends to central (`vigia enroll` turns sync on; without it, nothing is sent)."""
+
+    batch_records: int = Field(default=2000, ge=1, le=20_000)        # records in one batch at most
+    bandwidth_bytes_per_s: float | None = Field(default=None, gt=0)  # a cap for poor links (4G, satellite)
+    outbox_max_records: int = Field(default=500_000, ge=1000)        # past it the oldest low-priority records go
+    commands_poll_s: float = Field(default=30.0, gt=0)               # how often central is asked for commands
+
+
 class Config(_Strict):
     cameras: list[Camera] = []  # none yet: an appliance in setup mode gets them from the wizard
     detector: Detector = Detector()
     storage: Storage = Storage()
     http: Http = Http()
+    sync: Sync = Sync()
 
     @model_validator(mode="after")
     def _camera_names(self) -> "Config":

@@ -50,6 +50,7 @@ from vigia.sync.commands import CommandHandlers
 from vigia.sync.identity import identity_folder, load_identity
 from vigia.sync.media import MediaSource
 from vigia.sync.outbox import camera_health_record
+from vigia.sync.uploader import upload_settings
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ class Appliance:
         self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
         handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name])
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
-                              MediaSource(cfg.storage.data_dir, self.key), handlers=handlers) if identity else None
+                              MediaSource(cfg.storage.data_dir, self.key), upload_settings(cfg.sync),
+                              handlers=handlers) if identity else None
         self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
         self.recorders: dict[str, SegmentRecorder] = {}
         self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,

@@ -44,6 +44,12 @@ class UploadSettings:
     timeout_s: float = 60.0
 
 
+def upload_settings(config) -> UploadSettings:
+    """The settings of the config file's `sync:` section (vigia.appliance.config.Sync)."""
+    return UploadSettings(batch_records=config.batch_records, bandwidth_bytes_per_s=config.bandwidth_bytes_per_s,
+                          outbox_max_records=config.outbox_max_records, commands_poll_s=config.commands_poll_s)
+
+
 class Step(Enum):
     SENT = "sent"          # central took a batch
     EMPTY = "empty"        # nothing to send

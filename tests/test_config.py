@@ -131,3 +131,24 @@ def test_cli_config_check(tmp_path):
 def test_record_mode_off_unquoted():
     config = parse_config("cameras:\n  - url: rtsp://cam/1\n    record: {mode: off}\n")
     assert config.cameras[0].record.mode == "off"
+
+
+def test_sync_settings_reach_the_uploader_and_bad_ones_are_named():
+    from vigia.sync.uploader import UploadSettings, upload_settings
+
+    config = parse_config("cameras: []\nsync:\n  batch_records: 500\n  bandwidth_bytes_per_s: 20000\n"
+                          "  outbox_max_records: 10000\n  commands_poll_s: 5\n")
+    settings = upload_settings(config.sync)
+    assert (settings.batch_records, settings.bandwidth_bytes_per_s, settings.outbox_max_records,
+            settings.commands_poll_s) == (500, 20000, 10000, 5)
+    defaults = upload_settings(parse_config("cameras: []").sync)
+    assert (defaults.batch_records, defaults.outbox_max_records) == (UploadSettings().batch_records,
+                                                                     UploadSettings().outbox_max_records)
+    assert errors_of("""\
+        sync:
+          batch_records: 0
+          bandwidth_bytes_per_s: -5
+          outbox_max: 10
+        """) == ["line 2: sync.batch_records: Input should be greater than or equal to 1",
+                 "line 3: sync.bandwidth_bytes_per_s: Input should be greater than 0",
+                 "line 4: sync.outbox_max: unknown field (check the spelling)"]
