@@ -3,13 +3,16 @@
 Same rules as the guards' UI (`vigia.local_ui.accounts`, whose scrypt hashing and checks are used
 here): passwords as `scrypt$n$r$p$salt$hash`, a login for an unknown username costs one scrypt too,
 sessions are 32 random bytes of which only the SHA-256 is stored, ending `max_age` after login or
-`idle` after the last request. `max_failures` wrong passwords in a row lock a username for `lockout`.
+`idle` after the last request. `max_failures` wrong passwords in a row lock a username for `lockout`;
+one client address may fail `remote_max_failures` logins (any usernames) per `remote_window`, then its logins
+are refused unchecked until the oldest of those leaves the window (counted in PostgreSQL, so across instances).
 Roles: viewer < operator < admin.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import secrets
 from dataclasses import dataclass, field
 
@@ -19,7 +22,6 @@ from vigia.local_ui.accounts import (
     TOKEN_BYTES,
     TOKEN_PATTERN,
     AccountError,
-    LoginPolicy,
     SessionPolicy,
     UserExists,
     check_password,
@@ -29,8 +31,16 @@ from vigia.local_ui.accounts import (
     token_hash,
     verify_password,
 )
+from vigia.local_ui.accounts import LoginPolicy as _GuardsLoginPolicy
 
 ROLES = ("viewer", "operator", "admin")  # each role may do what the ones before it may
+
+
+@dataclass(frozen=True)
+class LoginPolicy(_GuardsLoginPolicy):
+    """The guards' UI's (`max_failures`, `lockout`, `remote_max_failures`) with a window of its own per address."""
+    remote_window: float = 10 * 60.0   # seconds in which one address may fail `remote_max_failures` logins
+
 
 @dataclass(frozen=True)
 class Session:
@@ -43,9 +53,10 @@ class Session:
 
 @dataclass(frozen=True)
 class LoginOutcome:
-    status: str  # "ok", "invalid" or "locked"
+    status: str  # "ok", "invalid", "locked" (the username) or "throttled" (the client address)
     token: str | None = field(default=None, repr=False)
     session: Session | None = None
+    retry_after: int | None = None  # "throttled": whole seconds until the address may try again
 
 
 def check_role(role: object) -> str:
@@ -76,11 +87,34 @@ async def list_users(conn: psycopg.AsyncConnection) -> list[dict]:
     return [{"username": u, "role": r, "created_at": c.timestamp()} for u, r, c in await cursor.fetchall()]
 
 
-async def login(conn: psycopg.AsyncConnection, username: str, password: str, *, logins: LoginPolicy,
-                sessions: SessionPolicy, replaces: str | None = None) -> LoginOutcome:
-    """Check a login; when right, start a new session (ending `replaces`, the one presented)."""
+async def login(conn: psycopg.AsyncConnection, username: str, password: str, *, remote: str | None,
+                logins: LoginPolicy, sessions: SessionPolicy, replaces: str | None = None) -> LoginOutcome:
+    """Check a login from client address `remote`; when right, start a new session (ending `replaces`)."""
     if replaces:
         await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = %s", [token_hash(replaces)])
+    address = remote or ""   # no address (a Unix socket): one bucket for all of those
+    window = dt.timedelta(seconds=logins.remote_window)
+    # Counted as a failure before anything is checked (parallel guesses cannot exceed the limit); the row
+    # goes again when the login succeeds or is refused for the address (refusals do not extend the wait).
+    cursor = await conn.execute("INSERT INTO dashboard_login_failures (address) VALUES (%s) RETURNING id", [address])
+    attempt = (await cursor.fetchone())[0]
+    cursor = await conn.execute(
+        "SELECT extract(epoch FROM failed_at + %s - now()) FROM dashboard_login_failures"
+        " WHERE address = %s AND failed_at > now() - %s AND id <> %s ORDER BY failed_at DESC OFFSET %s LIMIT 1",
+        [window, address, window, attempt, max(logins.remote_max_failures - 1, 0)])
+    blocking = await cursor.fetchone()  # the failure that must leave the window before this address may try
+    if blocking is not None:
+        outcome = LoginOutcome("throttled", retry_after=max(1, math.ceil(blocking[0])))
+    else:
+        outcome = await _check(conn, username, password, logins=logins, sessions=sessions)
+    await conn.execute("DELETE FROM dashboard_login_failures WHERE (id = %s AND %s) OR failed_at <= now() - %s",
+                       [attempt, outcome.status in ("ok", "throttled"), window])  # and prunes the expired
+    return outcome
+
+
+async def _check(conn: psycopg.AsyncConnection, username: str, password: str, *, logins: LoginPolicy,
+                 sessions: SessionPolicy) -> LoginOutcome:
+    """The username's lockout, the password, and a new session when right."""
     # The attempt is counted before the password is checked, so parallel guesses cannot exceed the limit.
     cursor = await conn.execute(
         "UPDATE dashboard_users SET failed_logins = failed_logins + 1 WHERE username = %s"

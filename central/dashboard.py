@@ -12,7 +12,9 @@
 
 Security as in the guards' UI (`vigia.local_ui.server`): every route but login and the front end's
 files needs a session cookie (HttpOnly, Secure, SameSite=Strict) or is 401; state-changing requests
-carry X-CSRF-Token (403); roles viewer < operator < admin (403); bad input is a 400 naming it.
+carry X-CSRF-Token (403); roles viewer < operator < admin (403); bad input is a 400 naming it. Logins: a
+username locks after `max_failures` wrong passwords, a client address (the peer: no trusted proxies here) after
+`remote_max_failures` failures in `remote_window` (429 with Retry-After; counted in PostgreSQL, every instance).
 
 Live updates: the ingest NOTIFYs `vigia_ingest` when a batch commits (`vigia.sync.ingest`); each
 dashboard instance LISTENs on a connection of its own, reads what the batch applied and pushes it to
@@ -338,17 +340,23 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(400, "give username and password, both strings")
     if len(username) > 64 or len(password) > 1024:
         raise ApiError(400, "username or password too long")
+    # The peer itself: the dashboard has no trusted-proxy setting (behind a TLS proxy, that proxy's address).
+    remote = request.remote
     async with dashboard.login_slots, dashboard.pool.connection() as conn:
-        outcome = await accounts.login(conn, username, password, logins=dashboard.settings.logins,
+        outcome = await accounts.login(conn, username, password, remote=remote, logins=dashboard.settings.logins,
                                        sessions=dashboard.settings.sessions, replaces=request.cookies.get(COOKIE))
+    if outcome.status == "throttled":
+        log.warning("dashboard login refused from %s: too many failures from that address", remote)
+        raise ApiError(429, f"too many failed logins from your address: try again in {outcome.retry_after} s",
+                       {"Retry-After": str(outcome.retry_after)})
     if outcome.status == "locked":
-        log.warning("dashboard login refused from %s: locked", request.remote)
+        log.warning("dashboard login refused from %s: locked", remote)
         raise ApiError(429, "too many failed logins: try again later",
                        {"Retry-After": str(int(dashboard.settings.logins.lockout))})
     if outcome.status != "ok":
-        log.info("failed dashboard login from %s", request.remote)
+        log.info("failed dashboard login from %s", remote)
         raise ApiError(401, "wrong username or password")
-    log.info("%s logged in to the dashboard from %s", outcome.session.username, request.remote)
+    log.info("%s logged in to the dashboard from %s", outcome.session.username, remote)
     response = web.json_response(_session_json(outcome.session))
     response.set_cookie(COOKIE, outcome.token, max_age=int(dashboard.settings.sessions.max_age), path=PREFIX,
                         secure=True, httponly=True, samesite="Strict")

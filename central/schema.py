@@ -39,6 +39,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX events_started ON events (started_at);  -- the events page: newest first, by time range
     """,
+    # 2: login attempts per client address (`vigia.central.accounts.login`): a row per attempt still counted
+    #    as failed, pruned once older than the policy's window; shared by every dashboard instance
+    """
+    CREATE TABLE dashboard_login_failures (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        address text NOT NULL,
+        failed_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX dashboard_login_failures_address ON dashboard_login_failures (address, failed_at);
+    CREATE INDEX dashboard_login_failures_at ON dashboard_login_failures (failed_at);
+    """,
 ]
 
 

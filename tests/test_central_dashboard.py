@@ -513,3 +513,93 @@ def test_devices_show_version_backlog_and_disk_from_the_latest_metrics_rollup(ce
     metrics = run(central, devices)["yard-03"]["metrics"]
     assert {name: metrics[name] for name in ("version", "backlog", "disk_free_bytes")} == {
         "version": importlib.metadata.version("vigia"), "backlog": 1, "disk_free_bytes": newer.body["disk_free_bytes"]}
+
+
+LOGIN = "/api/v1/login"
+
+
+@contextmanager
+def more_dashboards(central: FleetCentral, count: int, logins: accounts.LoginPolicy) -> Iterator[list[str]]:
+    """`count` more dashboard instances on central's database with the login policy `logins`: their URLs."""
+    async def start():
+        runners, urls = [], []
+        for _ in range(count):
+            port = free_port()
+            runner = web.AppRunner(create_app(DashboardSettings(central.dsn, logins=logins)), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port, ssl_context=central.tls).start()
+            runners.append(runner)
+            urls.append(f"https://127.0.0.1:{port}/dashboard")
+        return runners, urls
+    runners, urls = central.call(start())
+    try:
+        yield urls
+    finally:
+        for runner in runners:
+            central.call(runner.cleanup())
+
+
+class ClientAt(Client):
+    """A Client of the dashboard at `url` connecting from `address` (all of 127.0.0.0/8 reaches 127.0.0.1)."""
+
+    def __init__(self, url: str, address: str):
+        super().__init__(dataclasses.make_dataclass("At", ["url"])(url))
+        self.address = address
+
+    async def __aenter__(self):
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.address, 0)),
+                                             cookie_jar=aiohttp.CookieJar(unsafe=True))
+        return self
+
+    async def attempt(self, username: str, password: str) -> tuple[int, dict, int | None]:
+        """A login: status, body and Retry-After."""
+        async with self.session.post(self.central.url + LOGIN, ssl=False,
+                                     json={"username": username, "password": password}) as r:
+            retry = r.headers.get("Retry-After")
+            return r.status, await r.json(), None if retry is None else int(retry)
+
+
+def test_spraying_usernames_from_one_address_is_refused_for_a_window(central):
+    policy = accounts.LoginPolicy(remote_max_failures=4, remote_window=5.0)
+    with more_dashboards(central, 1, policy) as [url]:
+        async def work():
+            async with ClientAt(url, "127.0.0.2") as sprayer, ClientAt(url, "127.0.0.3") as bystander:
+                for i in range(4):
+                    assert (await sprayer.attempt(f"spray-{i}", "guess"))[:2] == (401, {"error": "wrong username or password"})
+                status, body, retry = await sprayer.attempt("spray-4", "guess")
+                assert status == 429 and retry is not None and 1 <= retry <= 5
+                assert body == {"error": f"too many failed logins from your address: try again in {retry} s"}
+                assert (await sprayer.attempt("vera", USERS["vera"][0]))[0] == 429  # the right password too
+                for _ in range(6):  # passwords are not even checked: vera's username is not locked by these
+                    assert (await sprayer.attempt("vera", "guess"))[0] == 429
+                status, _, _ = await bystander.attempt("vera", USERS["vera"][0])
+                assert status == 200  # another address is not limited ...
+                status, _, retry = await sprayer.attempt("vera", USERS["vera"][0])
+                assert status == 429  # ... and its success does not reset this one
+                await asyncio.sleep(retry + 0.1)
+                status, body, _ = await sprayer.attempt("vera", USERS["vera"][0])
+                assert status == 200 and body["username"] == "vera"
+
+            async def expired():
+                async with central.pool.connection() as conn:
+                    cursor = await conn.execute("SELECT count(*) FROM dashboard_login_failures"
+                                                " WHERE failed_at <= now() - interval '5 seconds'")
+                    return (await cursor.fetchone())[0]
+            assert await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(expired(), central.loop)) == 0  # pruned
+        asyncio.run(work())
+
+
+def test_failures_per_address_are_counted_across_dashboard_instances(central):
+    policy = accounts.LoginPolicy(remote_max_failures=4, remote_window=60.0)
+    with more_dashboards(central, 2, policy) as [first, second]:
+        async def work():
+            async with ClientAt(first, "127.0.0.4") as on_first, ClientAt(second, "127.0.0.4") as on_second, \
+                    ClientAt(second, "127.0.0.5") as other:
+                for client in (on_first, on_second, on_first, on_second):
+                    assert (await client.attempt("nobody", "guess"))[0] == 401
+                for client in (on_first, on_second):
+                    status, _, retry = await client.attempt("ada", USERS["ada"][0])
+                    assert status == 429 and 50 <= retry <= 60
+                assert (await other.attempt("nobody", "guess"))[0] == 401
+                assert (await other.attempt("ada", USERS["ada"][0]))[0] == 200
+        asyncio.run(work())
