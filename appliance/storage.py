@@ -166,9 +166,25 @@ def _v7_executed_commands(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _v8_dead_letters(db: sqlite_utils.Database) -> None:
+    """Records central refused as malformed (vigia.sync.outbox.dead_letter): kept here with central's
+    error, while a `rejected` record took their sequence number in the outbox."""
+    db.execute("""
+        CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            error TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            rejected_at REAL NOT NULL
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox, _v6_setup_cameras,
-    _v7_executed_commands,
+    _v7_executed_commands, _v8_dead_letters,
 ]
 
 

@@ -199,7 +199,7 @@ async def sync_status(request: web.Request) -> web.Response:
     return web.json_response({
         "enrolled": identity is not None, "central_url": identity.central_url if identity else None,
         "backlog": waiting.records, "by_kind": waiting.by_kind, "oldest_at": waiting.oldest_created_at,
-        "dropped": waiting.dropped,
+        "dropped": waiting.dropped, "dead_letters": waiting.dead_letters,
     })
 
 

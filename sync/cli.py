@@ -1,4 +1,4 @@
-"""`vigia central ...` (the central service) and `vigia enroll` / `vigia sync status` (the appliance)."""
+"""`vigia central ...` (the central service) and `vigia enroll` / `vigia sync status|dead-letters` (the appliance)."""
 from __future__ import annotations
 
 import argparse
@@ -103,6 +103,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     status.add_argument("-c", "--config", type=Path)
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+    letters = sync.add_parser("dead-letters", help="records central refused as malformed, kept here")
+    letters.add_argument("-c", "--config", type=Path)
+    letters.add_argument("--limit", type=int, default=50, help="the newest so many (default 50)")
+    letters.add_argument("--json", action="store_true", help="one JSON list, bodies included")
+    letters.set_defaults(handler=_dead_letters)
 
     from vigia.sync.litestream import add_commands as add_litestream_commands
 
@@ -309,5 +314,27 @@ def _status(args) -> int:
         print(json.dumps(state))
         return 0
     print(f"device     {state['device_id'] or '(not enrolled)'}  {state['central_url'] or ''}")
-    print(f"backlog    {pending.records} records {pending.by_kind}; dropped since start {pending.dropped}")
+    print(f"backlog    {pending.records} records {pending.by_kind}; dropped since start {pending.dropped};"
+          f" dead letters {pending.dead_letters}")
+    return 0
+
+
+def _dead_letters(args) -> int:
+    import datetime as dt
+    from dataclasses import asdict
+
+    from vigia.appliance.storage import connect
+    from vigia.sync.outbox import dead_letters
+
+    db = connect(_storage(args.config).database)
+    try:
+        letters = dead_letters(db.conn, args.limit)
+    finally:
+        db.conn.close()
+    if args.json:
+        print(json.dumps([asdict(letter) for letter in letters]))
+        return 0
+    for letter in letters:
+        when = dt.datetime.fromtimestamp(letter.rejected_at).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{letter.seq:>8}  {when}  {letter.kind:<13} {letter.key}  {letter.error}")
     return 0

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 import psycopg
+from pydantic_core import to_json
 from psycopg_pool import AsyncConnectionPool
 from vigia.sync.protocol import Batch, EventRecord, ProtocolError
 from vigia.sync.schema import ensure_partitions, month_of
@@ -62,10 +63,11 @@ class IngestResult:
 
 
 def event_row(device_id: str, record: EventRecord) -> tuple:
+    """The COPY row of an event; its JSON columns serialised by pydantic-core (several times faster than json)."""
     e = record.body
     return (device_id, e.id, record.seq, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id, e.start, e.end,
-            e.started_at, e.ended_at, e.max_score, json.dumps(e.box), e.alert, e.snapshot, json.dumps(e.path),
-            json.dumps(e.attributes))
+            e.started_at, e.ended_at, e.max_score, to_json(e.box).decode(), e.alert, e.snapshot,
+            to_json(e.path).decode(), to_json(e.attributes).decode())
 
 
 class Ingest:

@@ -13,6 +13,7 @@ class SyncMetrics:
     wire_bytes: Counter
     batches: Counter
     dropped: Counter
+    dead_letters: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> SyncMetrics:
@@ -24,4 +25,6 @@ class SyncMetrics:
             batches=Counter("vigia_sync_batches", "Batch attempts by outcome", ["outcome"], registry=r),
             dropped=Counter("vigia_sync_dropped", "Low-priority records dropped because the outbox was full",
                             ["kind"], registry=r),
+            dead_letters=Counter("vigia_sync_dead_letters", "Records central refused as malformed, kept as dead letters",
+                                 ["kind"], registry=r),
         )

@@ -7,6 +7,10 @@ passes it, so a batch interrupted by a crash or a lost answer is sent again unch
 
 While unsent, a newer version of the same record (an event that was updated) replaces the
 older one in place: the outbox holds at most one unsent row per (kind, key).
+
+A numbered record central refuses as malformed goes to the `dead_letters` table (migration 8)
+with central's error; a small `rejected` record ({"kind", "key", "error"}, keyed by the sequence
+number) takes its place and sequence number, so nothing is lost here and central sees the refusal.
 """
 from __future__ import annotations
 
@@ -83,31 +87,38 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-def next_batch(conn: sqlite3.Connection, max_records: int, max_bytes: int) -> list[Pending]:
+def next_batch(conn: sqlite3.Connection, max_records: int, max_bytes: int, after_seq: int = 0) -> list[Pending]:
     """The batch to send: the numbered rows left from before, or the next unsent rows, numbered now.
 
     Unsent rows go by priority, then age; their sequence numbers follow the order they are sent in,
-    so central sees one contiguous run per device.
+    so central sees one contiguous run per device. `after_seq` skips the numbered rows up to it (the
+    batch in flight, while the uploader prepares the one after it).
     """
     with _transaction(conn):
-        rows = conn.execute("SELECT seq, kind, key, body FROM outbox WHERE seq IS NOT NULL ORDER BY seq LIMIT ?",
-                            [max_records]).fetchall()
+        rows = conn.execute("SELECT seq, kind, key, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                            [after_seq, max_records]).fetchall()
         if rows:
             return [Pending(*row) for row in rows]
-        candidates = conn.execute(
-            "SELECT id, kind, key, body FROM outbox WHERE seq IS NULL AND priority < ? ORDER BY priority, id LIMIT ?",
-            [PRIORITY_MEDIA, max_records]).fetchall()
         last = conn.execute("SELECT value FROM sync_state WHERE name = 'last_seq'").fetchone()[0]
-        batch, size = [], 0
-        for row_id, kind, key, body in candidates:
-            size += len(body) + len(key) + 40
-            if batch and size > max_bytes:
-                break
-            batch.append((row_id, Pending(last + len(batch) + 1, kind, key, body)))
-        if batch:
-            conn.executemany("UPDATE outbox SET seq = ? WHERE id = ?", [(p.seq, row_id) for row_id, p in batch])
-            conn.execute("UPDATE sync_state SET value = ? WHERE name = 'last_seq'", [batch[-1][1].seq])
-        return [p for _, p in batch]
+        numbered = conn.execute(NUMBER_NEXT, {"last": last, "media": PRIORITY_MEDIA, "records": max_records,
+                                              "bytes": max_bytes}).fetchall()
+        if numbered:
+            conn.execute("UPDATE sync_state SET value = ? WHERE name = 'last_seq'", [last + len(numbered)])
+        return sorted((Pending(*row) for row in numbered), key=lambda p: p.seq)
+
+
+# The next unsent rows (priority, then age; at most :records of them and about :bytes, at least one)
+# numbered from :last + 1 in that order, in one statement.
+NUMBER_NEXT = """
+    WITH chosen AS (
+        SELECT id, priority, key, body FROM outbox WHERE seq IS NULL AND priority < :media
+        ORDER BY priority, id LIMIT :records),
+    ranked AS (
+        SELECT id, row_number() OVER running AS n, sum(length(body) + length(key) + 40) OVER running AS size
+        FROM chosen WINDOW running AS (ORDER BY priority, id))
+    UPDATE outbox SET seq = :last + ranked.n FROM ranked
+    WHERE outbox.id = ranked.id AND (ranked.n = 1 OR ranked.size <= :bytes)
+    RETURNING seq, kind, key, body"""
 
 
 # An acknowledged event with a snapshot: its thumbnail goes next (one unsent row per event).
@@ -130,19 +141,63 @@ def acknowledge(conn: sqlite3.Connection, high_water: int, thumbnails: bool = Fa
         return conn.execute("DELETE FROM outbox WHERE seq IS NOT NULL AND seq <= ?", [high_water]).rowcount
 
 
+REJECTED = "rejected"  # the kind of the record that takes a dead letter's sequence number
+_KEPT_CHARS = 256      # of the refused record's kind and key, in the `rejected` record (the protocol's Text)
+_ERROR_CHARS = 4096    # of central's error, in the `rejected` record
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    seq: int
+    kind: str
+    key: str
+    body: str  # JSON text, as it was sent
+    error: str  # central's answer
+    created_at: float
+    rejected_at: float
+
+
+def dead_letter(conn: sqlite3.Connection, seq: int, error: str, now: float | None = None) -> DeadLetter | None:
+    """Central refused the numbered record `seq` as malformed: keep it in `dead_letters`, and let a
+    `rejected` record take its sequence number, so that central's run stays contiguous and central
+    learns what it refused. None when no such numbered row is left (or it is a `rejected` one already)."""
+    now = now or time.time()
+    with _transaction(conn):
+        row = conn.execute("SELECT kind, key, body, created_at FROM outbox WHERE seq = ? AND kind != ?",
+                           [seq, REJECTED]).fetchone()
+        if row is None:
+            return None
+        kind, key, body, created_at = row
+        conn.execute("INSERT INTO dead_letters (seq, kind, key, body, error, created_at, rejected_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", [seq, kind, key, body, error, created_at, now])
+        rejected = {"kind": kind[:_KEPT_CHARS], "key": key[:_KEPT_CHARS], "error": error[:_ERROR_CHARS]}
+        conn.execute("UPDATE outbox SET kind = ?, key = ?, body = ? WHERE seq = ?",
+                     [REJECTED, str(seq), json.dumps(rejected, separators=(",", ":")), seq])
+    return DeadLetter(seq, kind, key, body, error, created_at, now)
+
+
+def dead_letters(conn: sqlite3.Connection, limit: int | None = None) -> list[DeadLetter]:
+    """The records central refused, newest first."""
+    rows = conn.execute("SELECT seq, kind, key, body, error, created_at, rejected_at FROM dead_letters "
+                        "ORDER BY id DESC LIMIT ?", [-1 if limit is None else limit]).fetchall()
+    return [DeadLetter(*row) for row in rows]
+
+
 @dataclass(frozen=True)
 class Backlog:
     records: int
     by_kind: dict[str, int]
     oldest_created_at: float | None
     dropped: int  # records dropped by the bound, since the outbox was made
+    dead_letters: int = 0  # records central refused as malformed, kept in `dead_letters`
 
 
 def backlog(conn: sqlite3.Connection) -> Backlog:
     by_kind = dict(conn.execute("SELECT kind, count(*) FROM outbox GROUP BY kind").fetchall())
     oldest = conn.execute("SELECT min(created_at) FROM outbox").fetchone()[0]
     dropped = conn.execute("SELECT value FROM sync_state WHERE name = 'dropped'").fetchone()[0]
-    return Backlog(sum(by_kind.values()), by_kind, oldest, dropped)
+    refused = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    return Backlog(sum(by_kind.values()), by_kind, oldest, dropped, refused)
 
 
 def enforce_bound(conn: sqlite3.Connection, max_records: int) -> dict[str, int]:

@@ -8,7 +8,11 @@ A batch is gzip-compressed JSON:
 `seq` is the device's sequence number: one contiguous, increasing run per batch, following the
 previous batch's. Central answers with its high-water mark for the device (the last sequence it
 holds); records at or below it are already applied, so a batch sent twice changes nothing.
-Errors are JSON too: {"error": "<code>", "message": "<what is wrong>"}, with the HTTP status.
+Errors are JSON too: {"error": "<code>", "message": "<what is wrong>"}, with the HTTP status; a
+malformed record is named by its position in the batch ("records.3.event.body.started_at: ...").
+
+Kinds: "event", the state kinds (STATE_KINDS), and "rejected": it takes the sequence number of a
+record central refused as malformed, body {"kind", "key", "error"} (vigia.sync.outbox.dead_letter).
 """
 from __future__ import annotations
 
@@ -18,8 +22,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+from typing_extensions import TypedDict
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from vigia.sync.outbox import Pending
+from vigia.sync.outbox import REJECTED, Pending
 
 PROTOCOL_VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -98,10 +104,29 @@ class StateRecord(_Strict):
     body: dict[str, Any]
 
 
+class RejectedBody(TypedDict):
+    """What a `rejected` record says: the kind and key of the record central refused, and why."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    kind: Text
+    key: Text
+    error: Annotated[str, Field(max_length=4096)]
+
+
+class RejectedRecord(_Strict):
+    """Takes the sequence number of a record central refused as malformed (vigia.sync.outbox.dead_letter);
+    central keeps it with the state records. Its body stays a dict."""
+
+    seq: Annotated[int, Field(ge=1)]
+    kind: Literal[REJECTED]  # type: ignore[valid-type]
+    key: Text
+    body: RejectedBody
+
+
 class Batch(_Strict):
     protocol: Literal[1]
     device_id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN)]
-    records: Annotated[list[Annotated[EventRecord | StateRecord, Field(discriminator="kind")]], Field(min_length=1)]
+    records: Annotated[list[Annotated[EventRecord | StateRecord | RejectedRecord, Field(discriminator="kind")]], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _contiguous(self) -> Batch:

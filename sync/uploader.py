@@ -4,14 +4,20 @@ Each pass takes the next batch (vigia.sync.outbox.next_batch), gzips it, waits f
 cap, and POSTs it. Central's answer carries its high-water mark; everything at or below it leaves
 the outbox. A batch central already holds (its answer to a batch sent again after a lost reply)
 is acknowledged the same way, so the effect is exactly once. Failures back off with full jitter.
+A batch refused as malformed (400) is narrowed to the record central names (the good records
+before it go first; then it goes alone); refused alone, it moves to the dead letters and a
+`rejected` record takes its sequence number (vigia.sync.outbox.dead_letter), so one bad record
+cannot hold the queue. Other refusals (revoked, unknown or wrong device) back off, loudly.
 Given a MediaSource, it sends queued thumbnails (vigia.sync.media) whenever it has no batch to send;
 given Commands, it polls central for commands (vigia.sync.commands) every `commands_poll_s` when idle.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -23,7 +29,7 @@ from vigia.appliance.storage import connect
 from vigia.sync.commands import CommandRunner, Commands
 from vigia.sync.media import MediaSource, MediaUploader
 from vigia.sync.metrics import SyncMetrics
-from vigia.sync.outbox import acknowledge, backlog, enforce_bound, next_batch
+from vigia.sync.outbox import REJECTED, Pending, acknowledge, backlog, dead_letter, enforce_bound, next_batch
 from vigia.sync.pacing import Backoff, Throttle
 from vigia.sync.protocol import CONTENT_TYPE, STATE_KINDS, encode_batch
 
@@ -54,7 +60,9 @@ class Step(Enum):
     SENT = "sent"          # central took a batch
     EMPTY = "empty"        # nothing to send
     RETRY = "retry"        # central unreachable or busy: back off
-    REFUSED = "refused"    # central said no (revoked, malformed): back off, loudly
+    REFUSED = "refused"    # central said no (revoked, unknown device, a malformed batch): back off, loudly
+    NARROWED = "narrowed"  # central named a malformed record: the next batch stops before it, or holds it alone
+    DEAD_LETTERED = "dead_lettered"  # a record refused alone went to the dead letters; a `rejected` one took its seq
 
 
 class Uploader:
@@ -75,13 +83,19 @@ class Uploader:
                                        self._use_ssl) if commands else None
         self._polled_at = float("-inf")
         self._batch_records = settings.batch_records
+        self._narrowed: int | None = None  # batch size while a malformed record is isolated
+        self._narrowed_through = 0         # ... until central's mark passes the batch it refused
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, rng or random.Random())
         self._throttle = Throttle(settings.bandwidth_bytes_per_s)
         self._housekept_at = float("-inf")
+        self._prepared: tuple[list[Pending], bytes] | None = None  # the next batch, numbered while one was sent
+        self._taken_to: int | None = None    # central's high-water mark, not yet acknowledged here
+        self._unreachable = ""
         self.wire_bytes = 0
         self.batch_seconds: list[float] = []  # round trip of each batch central took
 
     def close(self) -> None:
+        self._acknowledge()
         self._db.conn.close()
 
     async def run(self, stop: asyncio.Event, until_empty: bool = False) -> None:
@@ -90,7 +104,7 @@ class Uploader:
         async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
             while not stop.is_set():
                 step = await self.step(session)
-                if step is Step.SENT:
+                if step in (Step.SENT, Step.NARROWED, Step.DEAD_LETTERED):
                     continue
                 if step is Step.EMPTY:
                     if self._commands and time.monotonic() - self._polled_at >= self.settings.commands_poll_s:
@@ -108,33 +122,35 @@ class Uploader:
                     pass
 
     async def step(self, session: aiohttp.ClientSession) -> Step:
-        """One batch: take it, send it, act on the answer."""
+        """One batch: take it, send it, act on the answer.
+
+        While central takes a batch, the next one is numbered and compressed here (and the one
+        before it acknowledged), so the two sides work at once; it is sent only after this one
+        was taken. When this one was not, the next one is dropped: its rows keep their numbers
+        and go again, in order, after this one's."""
         if time.monotonic() - self._housekept_at >= self.settings.housekeeping_s:
             await asyncio.to_thread(self._housekeeping)
-        batch = await asyncio.to_thread(next_batch, self._db.conn, self._batch_records, self.settings.batch_bytes)
+        batch, body = self._prepared or await asyncio.to_thread(self._prepare, 0)
+        self._prepared = None
         if not batch:
             return Step(await self._media.step(session)) if self._media else Step.EMPTY
-        body = await asyncio.to_thread(encode_batch, self.device_id, batch)
         await self._throttle.take(len(body))
         started = time.monotonic()
-        try:
-            async with session.post(self.url, data=body, ssl=self._ssl, headers={
-                    "Content-Type": CONTENT_TYPE, "Content-Encoding": "gzip"}) as response:
-                answer = await response.json(content_type=None)
-                status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-            log.warning("central unreachable (%s): %d records wait", type(exc).__name__ if not str(exc) else exc,
-                        len(batch))
+        sent, prepared = await asyncio.gather(self._post(session, body),
+                                              asyncio.to_thread(self._prepare, batch[-1].seq))
+        if sent is None:
+            log.warning("central unreachable (%s): %d records wait", self._unreachable, len(batch))
             return self._count(Step.RETRY)
+        status, answer = sent
         self.wire_bytes += len(body)
         if self.metrics:
             self.metrics.wire_bytes.inc(len(body))
         if status == 200 or (status == 409 and answer.get("error") == "replayed"):
             self.batch_seconds.append(time.monotonic() - started)
-            gone = await asyncio.to_thread(acknowledge, self._db.conn, int(answer["high_water"]),
-                                           self._media is not None)
-            if self.metrics:
-                self.metrics.sent_records.inc(gone)
+            self._taken_to = int(answer["high_water"])
+            self._prepared = prepared if prepared[0] else None  # none ready: look again, after the acknowledgement
+            if self._narrowed is not None and int(answer["high_water"]) >= self._narrowed_through:
+                self._narrowed = None  # past the batch that was refused: full batches again
             self._backoff.reset()
             return self._count(Step.SENT)
         if status == 413 and self._batch_records > 1:
@@ -145,8 +161,57 @@ class Uploader:
         if status in (429,) or status >= 500:
             log.warning("central busy or failing (%d: %s): %d records wait", status, message, len(batch))
             return self._count(Step.RETRY)
+        if status == 400 and isinstance(answer, dict) and answer.get("error") == "malformed":
+            culprit = _culprit(batch, str(message))
+            if culprit is not None and len(batch) > 1:
+                self._narrowed = max(1, min(culprit, len(batch) - 1))  # the good ones before it, or it alone
+                self._narrowed_through = max(self._narrowed_through, batch[-1].seq)
+                log.warning("central refused records %d..%d as malformed (%s): sending %d at a time to isolate"
+                            " record %d", batch[0].seq, batch[-1].seq, message, self._narrowed, batch[culprit].seq)
+                return self._count(Step.NARROWED)
+            if culprit == 0 and batch[0].kind != REJECTED:
+                return self._count(await asyncio.to_thread(self._dead_letter, batch[0], str(message)))
         log.error("central refused a batch of records %d..%d (%d: %s)", batch[0].seq, batch[-1].seq, status, message)
         return self._count(Step.REFUSED)
+
+    def _dead_letter(self, record: Pending, error: str) -> Step:
+        """Central refused `record` alone as malformed: to the dead letters, loudly."""
+        letter = dead_letter(self._db.conn, record.seq, error)
+        self._narrowed = None
+        if letter is None:  # acknowledged or already replaced meanwhile
+            return Step.RETRY
+        log.error("central refused record %d (%s %s) as malformed: %s; kept in the dead letters, a 'rejected'"
+                  " record takes its place", letter.seq, letter.kind, letter.key, error)
+        if self.metrics:
+            self.metrics.dead_letters.labels(letter.kind).inc()
+        return Step.DEAD_LETTERED
+
+    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> tuple[int, dict] | None:
+        """Central's status and JSON answer; None when it could not be reached (why in `_unreachable`)."""
+        try:
+            async with session.post(self.url, data=body, ssl=self._ssl, headers={
+                    "Content-Type": CONTENT_TYPE, "Content-Encoding": "gzip"}) as response:
+                return response.status, await response.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            self._unreachable = type(exc).__name__ if not str(exc) else str(exc)
+            return None
+
+    def _prepare(self, after_seq: int) -> tuple[list[Pending], bytes]:
+        """(In a worker thread.) Acknowledge what central took, then number and compress the batch
+        after `after_seq`."""
+        self._acknowledge()
+        size = self._batch_records if self._narrowed is None else min(self._batch_records, self._narrowed)
+        batch = next_batch(self._db.conn, size, self.settings.batch_bytes, after_seq)
+        return batch, encode_batch(self.device_id, batch) if batch else b""
+
+    def _acknowledge(self) -> None:
+        """Drop from the outbox what central said it holds."""
+        if self._taken_to is None:
+            return
+        gone = acknowledge(self._db.conn, self._taken_to, self._media is not None)
+        self._taken_to = None
+        if self.metrics:
+            self.metrics.sent_records.inc(gone)
 
     def _use_ssl(self, context: ssl.SSLContext) -> None:
         """From now on, the rotated device certificate."""
@@ -167,5 +232,22 @@ class Uploader:
             for kind, count in dropped.items():
                 self.metrics.dropped.labels(kind).inc(count)
             counts = backlog(self._db.conn).by_kind
-            for kind in ("event", *STATE_KINDS, "thumbnail"):
+            for kind in ("event", *STATE_KINDS, REJECTED, "thumbnail"):
                 self.metrics.backlog.labels(kind).set(counts.get(kind, 0))
+
+
+_NAMED = re.compile(r"(?:^|; )records\.(\d+)[.:]")
+
+
+def _culprit(batch: list[Pending], message: str) -> int | None:
+    """The position of the first malformed record in `batch`: the first central names, or else the first
+    whose body is not JSON at all (central cannot tell which). None when the fault is the batch's."""
+    named = [int(i) for i in _NAMED.findall(message) if int(i) < len(batch)]
+    if named:
+        return min(named)
+    for position, record in enumerate(batch):
+        try:
+            json.loads(record.body)
+        except ValueError:
+            return position
+    return None

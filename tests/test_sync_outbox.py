@@ -92,6 +92,27 @@ def test_a_record_numbered_for_a_batch_is_not_changed_by_a_later_update(tmp_path
     assert [(p.seq, p.key) for p in second] == [(2, event.id)] and '"end":4.0' in second[0].body
 
 
+def test_batches_are_bounded_by_records_and_bytes_and_the_next_is_prepared_after_the_one_in_flight(tmp_path):
+    path = tmp_path / "v.db"
+    writer = EventWriter(path, outbox=True, linger_s=0.01)
+    now = time.time()
+    events = [make_event(now - 100 + i) for i in range(10)]
+    for event in events:
+        writer.put(event)
+    writer.close()
+    db = connect(path)
+    size = len(next_batch(db.conn, 1, 1 << 20)[0].body) + 26 + 40  # one record's share of the byte bound
+    acknowledge(db.conn, 1)
+    by_bytes = next_batch(db.conn, 100, 3 * size)
+    assert [p.seq for p in by_bytes] == [2, 3, 4]
+    # Prepared while 2..4 are in flight: the next rows, numbered after them, in age order.
+    following = next_batch(db.conn, 4, 1 << 20, after_seq=4)
+    assert [(p.seq, p.key) for p in following] == [(5 + i, events[4 + i].id) for i in range(4)]
+    # 2..4 were not taken: from the start again, every numbered row in order, the prepared ones too.
+    assert [p.seq for p in next_batch(db.conn, 100, 1 << 20)] == [2, 3, 4, 5, 6, 7, 8]
+    assert [p.seq for p in next_batch(db.conn, 100, 1, after_seq=8)] == [9]  # at least one, whatever its size
+
+
 def test_batches_go_alerts_first_then_events_then_state_with_contiguous_numbers(tmp_path):
     path = tmp_path / "v.db"
     writer = EventWriter(path, outbox=True, linger_s=0.01)

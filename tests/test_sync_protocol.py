@@ -89,3 +89,21 @@ def test_sequence_numbers_must_be_contiguous():
     body = encode_batch("gate-01", [pending(3), pending(5)])
     with pytest.raises(ProtocolError, match="record 1 has 5, expected 4"):
         decode(body)
+
+
+def test_a_rejected_record_is_taken_and_a_malformed_one_refused():
+    good = {"kind": "event", "key": "01JZZZZZZZZZZZZZZZZZZZZZZZ", "error": "records.0.event.body.started_at: ..."}
+    batch = decode(encode_batch("gate-01", [pending(4), Pending(5, "rejected", "5", json.dumps(good)), pending(6)]))
+    assert [r.kind for r in batch.records] == ["event", "rejected", "event"]
+    assert batch.records[1].body == good  # a dict, stored as JSON like the state records
+    cases = [
+        ({**good, "extra": 1}, "records.0.rejected.body.extra: Extra inputs"),
+        ({"kind": "event", "key": "x"}, "records.0.rejected.body.error: Field required"),
+        ({**good, "key": "k" * 300}, "records.0.rejected.body.key: String should have at most 256"),
+        ({**good, "error": 5}, "records.0.rejected.body.error: Input should be a valid string"),
+    ]
+    for body, message in cases:
+        with pytest.raises(ProtocolError) as error:
+            decode(raw({"protocol": 1, "device_id": "gate-01", "records": [
+                {"seq": 1, "kind": "rejected", "key": "1", "body": body}]}))
+        assert error.value.status == 400 and message in error.value.message, (body, error.value.message)
