@@ -93,6 +93,8 @@ class Rule(_Strict):
     count: int | None = Field(default=None, ge=1)
     classes: list[str] | None = None
     alert: bool = False  # alerts go to the guards' screens with sound
+    # Each event's clip (pre- and post-roll) goes to central once recorded; only on an appliance enrolled with central.
+    upload_clip: bool = False
 
     _classes = field_validator("classes")(_check_classes)
 

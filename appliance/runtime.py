@@ -29,7 +29,7 @@ from vigia.appliance.config import (
     with_layout,
 )
 from vigia.appliance.encryption import load_or_create_key
-from vigia.appliance.events import EventChange
+from vigia.appliance.events import Event, EventChange
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.pipeline import CameraPipeline
 from vigia.appliance.recording import SegmentRecorder, reconcile
@@ -244,10 +244,20 @@ class Appliance:
             elif change.change == "close":
                 recorder.event_ended(event.ended_at)
         self.events.put(event)
+        if change.change == "close" and self.sync is not None and self.sync.rule_clips is not None:
+            self._clip_for_central(event)
         for observer in self.observers:
             observer(change)
         for listener in self.listeners:
             listener.on_change(change)
+
+    def _clip_for_central(self, event: Event) -> None:
+        """An ended event whose rule has `upload_clip: true`: its clip is made off this (camera) thread once
+        the post-roll is recorded, and queued for central (vigia.sync.agent.RuleClips)."""
+        camera = next((c for c in self.config.cameras if c.name == event.camera), None)
+        rule = next((r for r in camera.rules if r.name == event.rule), None) if camera is not None else None
+        if rule is not None and rule.upload_clip:
+            self.sync.rule_clips.request(event.id, event.camera, event.ended_at or time.time())
 
     def _on_frame(self, camera: str, decoded: DecodedFrame, update: TrackerUpdate) -> None:
         for listener in self.listeners:

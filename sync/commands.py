@@ -1,6 +1,6 @@
 """Commands from central, run on the appliance: the uploader polls for them when it is idle.
 
-    upload_clip {"event_id"}             assemble the event's clip and queue it (vigia.sync.media.clip_record)
+    upload_clip {"event_id"}             assemble the event's clip and queue it (vigia.sync.media.queue_clip)
     set_layout {"camera", "layout"}      a camera's zones, lines and rules, as the UI applies them
     rotate_credentials {}                a new device key, its CSR signed by central's CA (POST /v1/rotate)
 
@@ -27,8 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from vigia.appliance.config import ConfigError, Record
 from vigia.sync.files import write_file
 from vigia.sync.identity import Identity, certificate_request, client_context
-from vigia.sync.media import MediaSource, clip_record
-from vigia.sync.outbox import UPSERT_OUTBOX
+from vigia.sync.media import MediaSource, queue_clip
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +116,10 @@ class CommandRunner:
             return False, {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, CommandError) else str(exc)}
 
     def _upload_clip(self, event_id: str) -> dict:
-        from vigia.appliance.export import event_clip
-
         row = self._conn.execute("SELECT camera FROM events WHERE id = ?", [event_id]).fetchone()
         if row is None:
             raise CommandError(f"no event {event_id!r} on this appliance")
-        path = event_clip(self._database, self._media.data_dir, self._media.key, event_id,
-                          self._handlers.record_settings(row[0]))
-        relative = str(path.relative_to(self._media.data_dir))
-        record = clip_record(event_id, relative)
-        self._conn.execute(UPSERT_OUTBOX, record.to_row())
+        relative = queue_clip(self._conn, self._database, self._media, event_id, self._handlers.record_settings(row[0]))
         return {"event_id": event_id, "path": relative}
 
     async def _rotate(self, session: aiohttp.ClientSession) -> dict:

@@ -2,7 +2,8 @@
 
 When central acknowledges an event that has a snapshot, the outbox queues a `thumbnail` record
 (vigia.sync.outbox.acknowledge), below every batched record. A clip goes only when something asks
-for it: `writer.put_record(clip_record(event_id, path))`, below the thumbnails. The uploader takes
+for it (a rule with `upload_clip: true`, or central's `upload_clip` command: `queue_clip`, which puts
+`clip_record(event_id, path)` in the outbox), below the thumbnails. The uploader takes
 them one at a time when it has no batch to send:
 
     POST /v1/media/uploads   {"kind", "event_id", "size", "sha256"}
@@ -33,7 +34,7 @@ from typing import Annotated, Literal
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from vigia.appliance.encryption import MediaCryptoError, open_media
-from vigia.sync.outbox import PRIORITY_MEDIA, OutboxRecord
+from vigia.sync.outbox import PRIORITY_MEDIA, UPSERT_OUTBOX, OutboxRecord
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,18 @@ class MediaSource:
 
     data_dir: Path
     key: bytes | None
+
+
+def queue_clip(conn: sqlite3.Connection, database: Path, source: MediaSource, event_id: str, record) -> str:
+    """Assemble the event's clip (vigia.appliance.export.event_clip, with its camera's Record settings) and
+    queue it in the outbox; returns its path relative to the data directory. Used by central's `upload_clip`
+    command and by rules with `upload_clip: true`. Raises ExportError when there is no footage to make it from."""
+    from vigia.appliance.export import event_clip  # PyAV only where a clip is made
+
+    path = event_clip(database, source.data_dir, source.key, event_id, record)
+    relative = str(path.relative_to(source.data_dir))
+    conn.execute(UPSERT_OUTBOX, clip_record(event_id, relative).to_row())
+    return relative
 
 
 class MediaUploader:

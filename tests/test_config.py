@@ -94,6 +94,14 @@ def test_rules_must_name_existing_zones():
     assert issues == ["line 2: cameras[0]: rule 'b' names zone 'window', which this camera does not have"]
 
 
+def test_rule_upload_clip_is_off_unless_asked_and_must_be_a_flag():
+    rules = parse_config("cameras:\n  - url: rtsp://cam/1\n    rules:\n      - {name: a, type: present}\n"
+                         "      - {name: b, type: present, upload_clip: true}\n").cameras[0].rules
+    assert [rule.upload_clip for rule in rules] == [False, True]
+    issues = errors_of("cameras:\n  - url: rtsp://cam/1\n    rules:\n      - {name: a, type: present, upload_clip: maybe}\n")
+    assert len(issues) == 1 and issues[0].startswith("line 4: cameras[0].rules[0].upload_clip:"), issues
+
+
 def test_yaml_syntax_error_has_a_line():
     issues = errors_of("cameras:\n  - url: rtsp://x/1\n    name: [unclosed\n")
     assert issues[0].startswith("line 4: (top level): not valid YAML") or issues[0].startswith("line 3")

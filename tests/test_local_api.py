@@ -724,7 +724,8 @@ def test_zone_editor_layout_needs_an_installer_and_is_validated(site: Site, tmp_
     saved = call(site.server, "PUT", path, json_body=layout, token=installer, csrf=installer_csrf)
     assert saved.status == 200, saved.body
     assert saved.json()["rules"][0] == {"name": "at-gate", "type": "enter", "zone": "gate", "line": None,
-                                        "direction": "any", "seconds": None, "count": None, "classes": None, "alert": True}
+                                        "direction": "any", "seconds": None, "count": None, "classes": None, "alert": True,
+                                        "upload_clip": False}
     assert call(site.server, "GET", path, token=guard).json() == saved.json()
     assert [z.name for z in site.server.config.cameras[0].zones] == ["gate"]  # the running config has it
     bad = [
