@@ -61,7 +61,7 @@ def openapi_document() -> dict[str, Any]:
                         "direction": {"type": "string", "enum": ["any", "left_to_right", "right_to_left"]},
                         "seconds": {"type": "number", "nullable": True}, "count": {"type": "integer", "nullable": True},
                         "classes": {"type": "array", "nullable": True, "items": {"type": "string"}},
-                        "alert": {"type": "boolean"}}}}}},
+                        "alert": {"type": "boolean"}, "upload_clip": {"type": "boolean"}}}}}},
                 "Event": {"type": "object", "properties": {
                     "id": {"type": "string"}, "camera": {"type": "string"}, "rule": {"type": "string"},
                     "kind": {"type": "string", "enum": ["enter", "loiter", "cross", "count", "present"]},
@@ -168,7 +168,7 @@ def openapi_document() -> dict[str, Any]:
                                 "hello.missed lists the events after it", "schema": {"type": "string"}}],
                 "responses": {"101": {"description": "switching protocols"}, **_errors(400, 401, 403)}}},
             "/api/v1/sync": {"get": {
-                "summary": "enrolment with central and the outbox backlog (records waiting, by kind, oldest, dropped)",
+                "summary": "enrolment with central and the outbox backlog (records waiting, by kind, oldest, dropped, dead letters)",
                 "responses": {"200": {"description": "ok"}, **_errors(401)}}},
             "/api/v1/users": {
                 "get": {"summary": "local accounts (admin)", "responses": {"200": {"description": "ok"}, **_errors(401, 403)}},
