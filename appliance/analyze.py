@@ -1,7 +1,9 @@
 """Offline analysis of one video file, as fast as the machine goes: `vigia analyze VIDEO --json`.
 
 The same pipeline as a live camera (gating, detector pool, tracker, rules), with times in
-seconds of video and nothing dropped: when the detector is behind, decoding waits.
+seconds of video and nothing dropped: when the detector is behind, decoding waits. Every frame
+is decoded (`frames` counts the video's frames) unless `skip_nonreference` asks for what a live
+camera does (camera.detect.skip_nonreference: only reference frames while they suffice).
 """
 from __future__ import annotations
 
@@ -76,6 +78,7 @@ def analyze(
     gate: bool = True,
     workers: int | None = None,
     keep_boxes: bool = False,
+    skip_nonreference: bool = False,
 ) -> Analysis:
     if not video.is_file():
         raise MediaError(f"{video}: no such file")
@@ -121,7 +124,9 @@ def analyze(
         gate=gate, drop_when_behind=False,
     )
     try:
-        pipeline.run(counted(CameraSource(camera.name, camera.url, loop=False, realtime=False, on_status=on_status)))
+        analysis_fps = camera.detect.fps if skip_nonreference and camera.detect.skip_nonreference else None
+        pipeline.run(counted(CameraSource(camera.name, camera.url, loop=False, realtime=False, on_status=on_status,
+                                          analysis_fps=analysis_fps)))
     finally:
         pool.close()
     failures = [s for s in statuses if s.state in ("offline", "reconnecting")]

@@ -11,6 +11,9 @@ mux it (the source is done with it). Each connection has its own `stream` object
 `on_disconnect()` is called when a connection ends. A source made with `decode=False` (a main
 stream that is only recorded) demuxes without decoding: `run_packets(stop)` drives it.
 
+Given `analysis_fps` (the rate the pipeline analyses), the decoder skips non-reference frames
+(skip_frame NONREF) while the reference frames alone come at that rate; see _SkipPolicy.
+
 States (`CameraStatus.state`):
   starting      frames() was called and nothing has been decoded (with decode=False: read) yet.
   online        frames are flowing.
@@ -21,6 +24,7 @@ States (`CameraStatus.state`):
 """
 from __future__ import annotations
 
+import logging
 import random
 import re
 import threading
@@ -40,6 +44,15 @@ BACKWARD_RESET_S = 1.0
 # Real-time pacing re-anchors its clock instead of sleeping or bursting beyond this.
 PACE_SLACK_S = 1.0
 _CREDENTIALS = re.compile(r"(\w+://[^/\s:@]*:)[^@/\s]*@")
+# Decoding reference frames only: the stream time each connection first decodes everything, the
+# stream time over which the references' rate is judged, the share of the analysis rate they must
+# reach, and the stream time spent decoding everything before skipping is tried again.
+SKIP_PROBE_S = 1.0
+SKIP_WINDOW_S = 2.0
+SKIP_MIN_SHARE = 0.95
+SKIP_BACKOFF_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,6 +147,70 @@ class _Pacer:
         return stop.wait(max(0.0, self.anchor[0] + pts - self.anchor[1] - now))
 
 
+@dataclass
+class _SkipPolicy:
+    """Decode only reference frames while they alone come at the analysis rate.
+
+    Each connection first decodes every frame for `probe_s` of stream time: the timeline learns
+    there whether pts or dts can be trusted (a container without pts, such as AVI, only shows it
+    by frames coming out of order) and a stream without timestamps is never skipped (its times
+    come from the frame rate, which skipped frames would shrink). Then, while skipping, frames are
+    counted by stream time in windows of `window_s`: when fewer than SKIP_MIN_SHARE x analysis_fps
+    a second came out (a camera with long runs of non-reference frames), every frame is decoded
+    for `backoff_s` of stream time, and skipping is tried again.
+    """
+
+    analysis_fps: float
+    probe_s: float = SKIP_PROBE_S
+    window_s: float = SKIP_WINDOW_S
+    backoff_s: float = SKIP_BACKOFF_S
+    skipping: bool = True  # references alone are (thought to be) enough
+    probing: bool = True  # this connection is still decoding everything for probe_s
+    untimed: bool = False  # frames came without timestamps: never skip
+    announced: bool = False  # skipping was logged at INFO once
+    since: float | None = None  # stream time the current probe, window or back-off began
+    count: int = 0  # frames decoded since `since`
+
+    @property
+    def skip_frame(self) -> str:
+        """The codec context's skip_frame setting for now."""
+        return "NONREF" if self.skipping and not self.probing and not self.untimed else "DEFAULT"
+
+    def new_connection(self) -> None:
+        self.probing, self.since = True, None
+
+    def observe(self, pts: float, timed: bool, camera: str) -> bool:
+        """Count a decoded frame at `pts` (timeline seconds); True when skip_frame changed."""
+        before = self.skip_frame
+        if not timed and not self.untimed:
+            self.untimed = True
+            log.info("camera %s: frames carry no timestamps: decoding every frame", camera)
+        if self.since is None or pts < self.since:
+            self.since, self.count = pts, 0
+        elapsed = pts - self.since
+        if self.probing:
+            if elapsed >= self.probe_s:
+                self.probing, self.since, self.count = False, pts, 0
+                if self.skip_frame == "NONREF":
+                    log.log(logging.DEBUG if self.announced else logging.INFO,
+                            "camera %s: decoding reference frames only (enough for %g fps analysed)",
+                            camera, self.analysis_fps)
+                    self.announced = True
+        elif self.skipping and elapsed >= self.window_s:
+            rate = self.count / elapsed
+            if rate < SKIP_MIN_SHARE * self.analysis_fps:
+                self.skipping = False
+                log.info("camera %s: reference frames come at %.1f fps, fewer than the %g analysed: "
+                         "decoding every frame for %g s", camera, rate, self.analysis_fps, self.backoff_s)
+            self.since, self.count = pts, 0
+        elif not self.skipping and elapsed >= self.backoff_s:
+            self.skipping, self.since, self.count = True, pts, 0
+            log.info("camera %s: trying reference frames only again (%g fps analysed)",
+                     camera, self.analysis_fps)
+        self.count += 1
+        return self.skip_frame != before
+
+
 class CameraSource:
     """One camera: `url` is rtsp://... (over TCP), a V4L2 device /dev/videoN, or a video file.
 
@@ -141,6 +218,8 @@ class CameraSource:
     by their timestamps. `on_status` gets a snapshot of `status` on every state change and
     after every failed attempt; it, `on_packet` and `on_disconnect` run in the thread that
     iterates frames(). Time spent in `on_packet` is not counted in `DecodedFrame.decode_s`.
+    With `analysis_fps`, only reference frames are decoded while they come at that rate
+    (`_SkipPolicy`); None decodes every frame.
     """
 
     def __init__(self, name: str, url: str, *, loop: bool = False, realtime: bool = True,
@@ -148,7 +227,7 @@ class CameraSource:
                  backoff_initial: float = 1.0, backoff_max: float = 30.0,
                  on_status: Callable[[CameraStatus], None] | None = None,
                  on_packet: PacketTap | None = None, on_disconnect: Callable[[], None] | None = None,
-                 decode: bool = True):
+                 decode: bool = True, analysis_fps: float | None = None):
         self.name = name
         self.url = url
         self.loop = loop
@@ -161,6 +240,7 @@ class CameraSource:
         self.on_packet = on_packet
         self.on_disconnect = on_disconnect
         self.decode = decode
+        self.analysis_fps = analysis_fps
         self.is_rtsp = url.startswith(("rtsp://", "rtsps://"))
         self.is_device = url.startswith("/dev/video")
         self.is_file = not (self.is_rtsp or self.is_device)
@@ -174,6 +254,7 @@ class CameraSource:
         """
         timeline = _Timeline()
         pacer = _Pacer() if self.is_file and self.realtime else None
+        skip = _SkipPolicy(self.analysis_fps) if self.analysis_fps and self.decode else None
         next_index = 0
         backoff = self.backoff_initial
         ever_online = False
@@ -183,7 +264,7 @@ class CameraSource:
             while not stop.is_set():
                 try:
                     with self._open() as container, closing(
-                        self._read(container, stop, timeline, pacer, next_index)
+                        self._read(container, stop, timeline, pacer, next_index, skip)
                     ) as items:
                         for item in items:
                             if self.status.state != "online":
@@ -230,7 +311,8 @@ class CameraSource:
             pass
 
     def _read(self, container: av.container.InputContainer, stop: threading.Event, timeline: _Timeline,
-              pacer: _Pacer | None, first_index: int) -> Iterator[DecodedFrame | None]:
+              pacer: _Pacer | None, first_index: int,
+              skip: _SkipPolicy | None = None) -> Iterator[DecodedFrame | None]:
         """One open container: its frames, or with decode=False a None per packet; tells on_disconnect at the end."""
         if not container.streams.video:
             raise _SourceError(self._failure("no video stream"))
@@ -241,7 +323,7 @@ class CameraSource:
         timeline.new_connection(float(1 / rate) if rate else DEFAULT_FRAME_S)
         try:
             if self.decode:
-                yield from self._decode(container, stream, stop, timeline, pacer, first_index)
+                yield from self._decode(container, stream, stop, timeline, pacer, first_index, skip)
             else:
                 yield from self._demux(container, stream, stop, timeline, pacer)
         finally:
@@ -249,9 +331,13 @@ class CameraSource:
                 self.on_disconnect()
 
     def _decode(self, container: av.container.InputContainer, stream: VideoStream, stop: threading.Event,
-                timeline: _Timeline, pacer: _Pacer | None, first_index: int) -> Iterator[DecodedFrame]:
+                timeline: _Timeline, pacer: _Pacer | None, first_index: int,
+                skip: _SkipPolicy | None) -> Iterator[DecodedFrame]:
         """The frames of one open container; returns at its end or when `stop` is set."""
         time_base = float(stream.time_base)
+        if skip is not None:  # skip_frame may change between packets
+            skip.new_connection()
+            stream.codec_context.skip_frame = skip.skip_frame
         index = first_index
         unattributed_s = 0.0  # demux and decode CPU of packets that have not produced a frame yet
         with closing(self._packets(container, stream)) as packets:
@@ -272,6 +358,9 @@ class CameraSource:
                 for frame in frames:
                     pts = timeline.place(None if frame.pts is None else frame.pts * time_base,
                                          None if frame.dts is None else frame.dts * time_base)
+                    if skip is not None and skip.observe(pts, frame.pts is not None or frame.dts is not None,
+                                                         self.name):
+                        stream.codec_context.skip_frame = skip.skip_frame
                     if pacer is not None and pacer.wait(pts, stop):
                         return
                     wall = time.time()

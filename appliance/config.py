@@ -115,6 +115,8 @@ class Detect(_Strict):
     height: int | None = Field(default=None, ge=64, le=4320)
     # Seconds between full-frame passes that keep still objects tracked.
     full_frame_every: float = Field(default=1.0, gt=0)
+    # Decode only reference frames while they alone come at `fps` (less decode CPU); false: every frame.
+    skip_nonreference: bool = True
 
 
     @model_validator(mode="after")

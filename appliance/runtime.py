@@ -184,6 +184,7 @@ class Appliance:
             camera.name, camera.url, loop=camera.loop, realtime=camera.realtime,
             on_status=lambda status, name=camera.name: self._on_status(name, status),
             on_packet=tap.on_packet if tap else None, on_disconnect=tap.connection_lost if tap else None,
+            analysis_fps=camera.detect.fps if camera.detect.skip_nonreference else None,
         )
         self._spawn(f"camera-{camera.name}", self._run_camera, pipeline, source, tap)
         if recorder is not None and camera.record.url is not None:

@@ -1,6 +1,7 @@
 """Camera ingest against real media: the demo clip, broken files, and a real RTSP server process."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -11,11 +12,12 @@ from pathlib import Path
 from typing import Callable
 
 import av
+import numpy as np
 import psutil
 import pytest
 
 from support.servers import free_port, start_rtsp_server
-from vigia.appliance.cameras import CameraSource, CameraStatus, redact_url
+from vigia.appliance.cameras import CameraSource, CameraStatus, _SkipPolicy, redact_url
 
 CLIP_FRAMES = 341
 CLIP_SECONDS = CLIP_FRAMES / 25
@@ -238,6 +240,83 @@ def test_record_only_source_demuxes_at_the_file_pace(demo_clip: Path):
 
     assert len(walls) == 26 and 0.9 < walls[-1] - walls[0] < 1.3, "25 frame times take 1 s"
     assert source.status.state == "stopped" and source.status.last_frame_at == walls[-1]
+
+
+def test_analysis_fps_decodes_only_reference_frames(demo_clip: Path, caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="vigia.appliance.cameras")
+    every = list(CameraSource("lobby", str(demo_clip), realtime=False).frames(threading.Event()))
+    source = CameraSource("lobby", str(demo_clip), realtime=False, analysis_fps=5)
+    frames = list(source.frames(threading.Event()))
+
+    # The first second (SKIP_PROBE_S) is decoded whole; after it, only reference frames.
+    assert len(frames) < 0.35 * CLIP_FRAMES
+    assert [f.index for f in frames] == list(range(len(frames)))
+    pts = [f.pts for f in frames]
+    assert pts[0] == 0.0 and all(b > a for a, b in zip(pts, pts[1:])), "pts must increase"
+    skipped = [p for p in pts if 2.0 <= p < 12.0]
+    assert 5 * 0.95 <= len(skipped) / 10 <= 8, "about the analysis rate, in stream time"
+    assert max(b - a for a, b in zip(pts, pts[1:])) <= 0.25
+    # Each frame is the picture the full decode has at that time (the flushed last one aside).
+    full = {round(f.pts, 4): f.frame for f in every}
+    for f in frames[:-1]:
+        assert np.array_equal(f.frame.to_ndarray(format="gray"), full[round(f.pts, 4)].to_ndarray(format="gray"))
+    assert all(f.decode_s > 0 for f in frames)
+    assert sum(f.decode_s for f in frames) < 0.7 * sum(f.decode_s for f in every), "less decode CPU"
+    assert source.status.state == "ended"
+    assert "camera lobby: decoding reference frames only" in caplog.text
+
+
+def test_analysis_fps_above_the_reference_rate_decodes_every_frame(demo_clip: Path, caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, logger="vigia.appliance.cameras")
+    frames = list(CameraSource("lobby", str(demo_clip), realtime=False, analysis_fps=10).frames(threading.Event()))
+
+    pts = [f.pts for f in frames]
+    assert all(b > a for a, b in zip(pts, pts[1:]))
+    steps = [b - a for a, b in zip(pts, pts[1:])]
+    probe_and_window = [s for a, s in zip(pts, steps) if 1.1 <= a < 2.9]
+    assert max(probe_and_window) > 0.1, "references only during the first window"
+    after = [s for a, s in zip(pts, steps) if a >= 3.6]
+    assert after == pytest.approx([0.04] * len(after)), "then every frame"
+    assert len(frames) > 0.85 * CLIP_FRAMES
+    assert "camera lobby: reference frames come at" in caplog.text and "fewer than the 10 analysed" in caplog.text
+
+
+def test_skip_policy_backs_off_and_tries_again():
+    policy = _SkipPolicy(analysis_fps=5, probe_s=1, window_s=2, backoff_s=60)
+    changes = []
+    for i in range(25 * 70):  # 25 fps of stream time while decoding everything, 4 fps while skipping
+        pts = i / 25
+        if policy.skip_frame == "NONREF" and i % 6:
+            continue
+        if policy.observe(pts, True, "lobby"):
+            changes.append((round(pts, 2), policy.skip_frame))
+    # probe, first window (at the first frame 2 s on), back-off, second window
+    assert changes == [(1.0, "NONREF"), (3.12, "DEFAULT"), (63.12, "NONREF"), (65.28, "DEFAULT")]
+
+    untimed = _SkipPolicy(analysis_fps=5)
+    assert untimed.observe(0.0, False, "raw") is False and untimed.skip_frame == "DEFAULT"
+    assert not any(untimed.observe(i / 25, False, "raw") for i in range(1, 200))
+
+
+def test_skipping_source_loops_and_paces_by_pts(demo_clip: Path):
+    looped = CameraSource("loop", str(demo_clip), loop=True, realtime=False, analysis_fps=5)
+    stop = threading.Event()
+    pts = []
+    for item in looped.frames(stop):
+        pts.append(item.pts)
+        if item.pts > 1.5 * CLIP_SECONDS:
+            stop.set()
+    steps = [b - a for a, b in zip(pts, pts[1:])]
+    assert min(steps) > 0 and max(steps) <= 0.25, "no jump back or gap at the loop boundary"
+
+    paced = CameraSource("paced", str(demo_clip), analysis_fps=5)
+    stop = threading.Event()
+    first_wall = None
+    for item in paced.frames(stop):
+        first_wall = first_wall or time.monotonic()
+        if item.pts >= 2.5:
+            stop.set()
+    assert 2.3 < time.monotonic() - first_wall < 2.9
 
 
 @pytest.mark.parametrize("kind", ["text", "audio", "truncated"])

@@ -24,6 +24,15 @@ def demo_analysis(detector, demo_clip, tmp_path_factory):
     return analyze(demo_clip, camera, detector, config.detector.classes, keep_boxes=True)
 
 
+@pytest.fixture(scope="module")
+def skipping_analysis(detector, demo_clip, tmp_path_factory):
+    """As the appliance runs the camera: only reference frames decoded while they come at 5 fps."""
+    config = demo_config(demo_clip, tmp_path_factory.mktemp("data"), 0)
+    camera = config.cameras[0].model_copy(update={"realtime": False, "loop": False})
+    assert camera.detect.skip_nonreference
+    return analyze(demo_clip, camera, detector, config.detector.classes, keep_boxes=True, skip_nonreference=True)
+
+
 def test_every_frame_decoded_and_detection_gated(demo_analysis):
     assert demo_analysis.frames == 341
     # 13.6 s at 5 fps is 69 analysis slots; gating may skip some, never add.
@@ -41,8 +50,9 @@ def test_tracks_have_stable_ids_over_seconds(demo_analysis):
     assert len(ids) == len(set(ids))
 
 
-def test_demo_rules_produce_events(demo_analysis):
-    result = demo_analysis.to_json()
+@pytest.mark.parametrize("analysis", ["demo_analysis", "skipping_analysis"])
+def test_demo_rules_produce_events(analysis, request):
+    result = request.getfixturevalue(analysis).to_json()
     by_rule = {}
     for event in result["events"]:
         by_rule.setdefault(event["rule"], []).append(event)
@@ -55,6 +65,24 @@ def test_demo_rules_produce_events(demo_analysis):
     assert len(by_rule.get("crowded", [])) >= 1
     entry = by_rule["centre-entry"][0]
     assert entry["label"] == "person" and entry["track_id"] is not None and len(entry["path"]) >= 2
+
+
+def test_skipping_non_reference_frames_keeps_the_analysis(demo_analysis, skipping_analysis):
+    assert skipping_analysis.frames < 0.35 * demo_analysis.frames  # references only, after a 1 s probe
+    assert abs(skipping_analysis.detector_calls - demo_analysis.detector_calls) <= 3
+    assert 0.9 <= len(skipping_analysis.tracks) / len(demo_analysis.tracks) <= 1.1
+
+    def by_rule(analysis):
+        counts = {}
+        for event in analysis.to_json()["events"]:
+            counts[event["rule"]] = counts.get(event["rule"], 0) + 1
+        return counts
+
+    every, skipping = by_rule(demo_analysis), by_rule(skipping_analysis)
+    assert set(skipping) == set(every)
+    # Analysis times move by up to 0.16 s (to the nearest reference frame): a few line crossings
+    # fall differently; zone events stay.
+    assert all(skipping[rule] >= 0.6 * every[rule] for rule in every), (every, skipping)
 
 
 def test_analyze_cli_prints_the_documented_json(demo_clip, default_model):

@@ -2,8 +2,11 @@
 
 Each trial runs the whole appliance (the demo's zones and rules, event store, snapshots) on N
 copies of the demo clip at real-time pace in a fresh process, so CPU time and peak memory are
-that trial's alone. A trial is real time when every stream decoded at least 97% of the frames
-its clock asked for and the detector dropped at most 2% of the frames due for analysis.
+that trial's alone. A trial is real time when every stream kept pace with its clock (it offered
+at least 97% of the frames due at the detect rate: a stream whose decoding falls behind offers
+fewer) and the detector dropped at most 2% of the frames due for analysis. Frames decoded are
+not the measure: a stream decodes only its reference frames when they are enough
+(`detect.skip_nonreference`).
 In the same run: the decode-only cost of the clip, the detector's cost per inference, and a
 naive loop (every frame to BGR, every frame detected) for comparison.
 """
@@ -25,7 +28,7 @@ from vigia.appliance.bench.common import (
 
 DETECT_FPS = 5.0
 WARMUP_S = 4.0
-MIN_DECODED_SHARE = 0.97
+MIN_DUE_SHARE = 0.97
 MAX_DROPPED_SHARE = 0.02
 
 
@@ -82,14 +85,16 @@ def trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
     clip_frames, clip_seconds = clip_info(media)
     fps = clip_frames / clip_seconds
     per_camera = {name: {k: after[name][k] - before[name][k] for k in after[name]} for name in after}
-    decoded_share = min(c["frames"] / (elapsed * fps) for c in per_camera.values())
+    due_share = min((c["analysed"] + c["dropped"]) / (elapsed * DETECT_FPS) for c in per_camera.values())
+    decoded = sum(c["frames"] for c in per_camera.values()) / (elapsed * streams)
     due = sum(c["analysed"] + c["dropped"] for c in per_camera.values())
     dropped_share = sum(c["dropped"] for c in per_camera.values()) / max(1, due)
     return {
         "streams": streams,
         "seconds": round(elapsed, 2),
-        "realtime": decoded_share >= MIN_DECODED_SHARE and dropped_share <= MAX_DROPPED_SHARE,
-        "min_decoded_share": round(decoded_share, 4),
+        "realtime": due_share >= MIN_DUE_SHARE and dropped_share <= MAX_DROPPED_SHARE,
+        "min_due_share": round(due_share, 4),
+        "decoded_frames_share": round(decoded / fps, 4),  # of the clip's frames, on average
         "dropped_share": round(dropped_share, 4),
         "cpu_per_stream_second": (cpu1 - cpu0) / (elapsed * streams),
         # Split of that CPU, from the appliance's own metrics (thread CPU clocks).
