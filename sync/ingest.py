@@ -2,22 +2,25 @@
 
 One transaction per batch. The device's row is locked first (its batches are applied one at a
 time, whichever instance gets them); records at or below its high-water mark are skipped, the
-rest go in, and the mark moves to the batch's last sequence number in the same commit. Events are
+rest go in, and the mark moves to the batch's last sequence number in the same commit. A batch
+that starts past the mark waits a moment for the one before it (a device keeps two in flight). Events are
 COPYed into a temporary table and UPSERTed on (device_id, event_id) from there; a newer version of
 an event (higher seq) replaces an older one, never the reverse. The commit also NOTIFYs
 `NOTIFY_CHANNEL` with the device and the sequence numbers applied (the fleet dashboard LISTENs).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
+import msgspec
 import psycopg
-from pydantic_core import to_json
 from psycopg_pool import AsyncConnectionPool
 from vigia.sync.protocol import Batch, EventRecord, ProtocolError
 from vigia.sync.schema import ensure_partitions, month_of
 
+PREDECESSOR_WAIT_S = 5.0  # how long a batch that starts past the high-water mark waits for the one before it
 NOTIFY_CHANNEL = "vigia_ingest"  # payload {"device_id", "first_seq", "last_seq"}, sent on commit
 EVENT_COLUMNS = ("device_id", "event_id", "seq", "camera", "rule", "kind", "zone", "label", "track_id", "start",
                  "end", "started_at", "ended_at", "max_score", "box", "alert", "snapshot", "path", "attributes")
@@ -63,22 +66,44 @@ class IngestResult:
 
 
 def event_row(device_id: str, record: EventRecord) -> tuple:
-    """The COPY row of an event; its JSON columns serialised by pydantic-core (several times faster than json)."""
+    """The COPY row of an event; its JSON columns serialised by msgspec (several times faster than json)."""
     e = record.body
     return (device_id, e.id, record.seq, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id, e.start, e.end,
-            e.started_at, e.ended_at, e.max_score, to_json(e.box).decode(), e.alert, e.snapshot,
-            to_json(e.path).decode(), to_json(e.attributes).decode())
+            e.started_at, e.ended_at, e.max_score, _json(e.box), e.alert, e.snapshot, _json(e.path),
+            _json(e.attributes))
+
+
+def _json(value) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 class Ingest:
     """Applies batches through a connection pool; remembers which monthly partitions exist."""
 
-    def __init__(self, pool: AsyncConnectionPool):
+    def __init__(self, pool: AsyncConnectionPool, predecessor_wait_s: float = PREDECESSOR_WAIT_S):
         self.pool = pool
+        self.predecessor_wait_s = predecessor_wait_s
         self._months: set = set()
 
     async def apply(self, device_id: str, cert_serial: int, batch: Batch) -> IngestResult:
-        """Apply `batch` for the authenticated device; ProtocolError when it is refused."""
+        """Apply `batch` for the authenticated device; ProtocolError when it is refused.
+
+        A batch that starts past the high-water mark waits (up to `predecessor_wait_s`) for the batch
+        before it: a device sends its next batch while central still takes the one before, and the two
+        may reach the device's lock in either order (several instances, one pool)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.predecessor_wait_s
+        delay = 0.005
+        while True:
+            try:
+                return await self._apply(device_id, cert_serial, batch)
+            except ProtocolError as exc:
+                if exc.code != "gap" or loop.time() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 0.1)
+
+    async def _apply(self, device_id: str, cert_serial: int, batch: Batch) -> IngestResult:
         events: dict[str, EventRecord] = {}
         others = []
         for record in batch.records:
@@ -106,7 +131,7 @@ class Ingest:
                             for record in fresh:
                                 await copy.write_row(event_row(device_id, record))
                         await cursor.execute(MERGE_EVENTS)
-                states = [(device_id, r.kind, r.key, r.seq, json.dumps(r.body)) for r in others if r.seq > high_water]
+                states = [(device_id, r.kind, r.key, r.seq, _json(r.body)) for r in others if r.seq > high_water]
                 if states:
                     async with conn.cursor() as cursor:
                         await cursor.executemany(UPSERT_RECORD, states)

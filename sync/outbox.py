@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,8 @@ class OutboxRecord:
                 "body": json.dumps(self.body, separators=(",", ":")), "created_at": now or time.time()}
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A numbered outbox row, as it goes on the wire."""
+class Pending(NamedTuple):
+    """A numbered outbox row, as it goes on the wire (a tuple: batches of thousands are made often)."""
 
     seq: int
     kind: str
@@ -98,23 +98,23 @@ def next_batch(conn: sqlite3.Connection, max_records: int, max_bytes: int, after
         rows = conn.execute("SELECT seq, kind, key, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                             [after_seq, max_records]).fetchall()
         if rows:
-            return [Pending(*row) for row in rows]
+            return list(map(Pending._make, rows))
         last = conn.execute("SELECT value FROM sync_state WHERE name = 'last_seq'").fetchone()[0]
         numbered = conn.execute(NUMBER_NEXT, {"last": last, "media": PRIORITY_MEDIA, "records": max_records,
                                               "bytes": max_bytes}).fetchall()
         if numbered:
             conn.execute("UPDATE sync_state SET value = ? WHERE name = 'last_seq'", [last + len(numbered)])
-        return sorted((Pending(*row) for row in numbered), key=lambda p: p.seq)
+        return sorted(map(Pending._make, numbered))  # by seq, the first field
 
 
 # The next unsent rows (priority, then age; at most :records of them and about :bytes, at least one)
 # numbered from :last + 1 in that order, in one statement.
 NUMBER_NEXT = """
     WITH chosen AS (
-        SELECT id, priority, key, body FROM outbox WHERE seq IS NULL AND priority < :media
-        ORDER BY priority, id LIMIT :records),
+        SELECT id, priority, length(body) + length(key) + 40 AS size FROM outbox
+        WHERE seq IS NULL AND priority < :media ORDER BY priority, id LIMIT :records),
     ranked AS (
-        SELECT id, row_number() OVER running AS n, sum(length(body) + length(key) + 40) OVER running AS size
+        SELECT id, row_number() OVER running AS n, sum(size) OVER running AS size
         FROM chosen WINDOW running AS (ORDER BY priority, id))
     UPDATE outbox SET seq = :last + ranked.n FROM ranked
     WHERE outbox.id = ranked.id AND (ranked.n = 1 OR ranked.size <= :bytes)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INGEST = web.AppKey("ingest", Ingest)
+BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def create_app(settings: CentralSettings) -> web.Application:
         async with pool.connection() as conn:
             await migrate(conn)
         app[INGEST] = Ingest(pool)
+        app[BATCH_SLOTS] = asyncio.Semaphore(settings.pool_size)
         yield
         await pool.close()
 
@@ -95,12 +97,14 @@ def create_app(settings: CentralSettings) -> web.Application:
             if (request.content_length or 0) > settings.limits.max_body_bytes:
                 raise ProtocolError(413, "too_large", f"batch of {request.content_length} bytes;"
                                     f" at most {settings.limits.max_body_bytes} compressed")
-            body = await request.read()
-            batch = decode_batch(body, request.content_type, request.headers.get("Content-Encoding"), settings.limits)
-            if batch.device_id != peer.device_id:
-                raise ProtocolError(403, "wrong_device", f"device {peer.device_id!r} cannot send records of"
-                                    f" {batch.device_id!r}")
-            result = await request.app[INGEST].apply(peer.device_id, peer.serial, batch)
+            async with request.app[BATCH_SLOTS]:  # a few batches in memory at once; the others wait unread
+                body = await request.read()
+                batch = decode_batch(body, request.content_type, request.headers.get("Content-Encoding"),
+                                     settings.limits)
+                if batch.device_id != peer.device_id:
+                    raise ProtocolError(403, "wrong_device", f"device {peer.device_id!r} cannot send records of"
+                                        f" {batch.device_id!r}")
+                result = await request.app[INGEST].apply(peer.device_id, peer.serial, batch)
         except ProtocolError as exc:
             log.warning("batch from %s refused: %s %s", peer.device_id, exc.code, exc.message)
             return _error(exc)

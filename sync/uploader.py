@@ -14,6 +14,7 @@ given Commands, it polls central for commands (vigia.sync.commands) every `comma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -65,6 +66,19 @@ class Step(Enum):
     DEAD_LETTERED = "dead_lettered"  # a record refused alone went to the dead letters; a `rejected` one took its seq
 
 
+@dataclass
+class _InFlight:
+    batch: list[Pending]
+    body: bytes
+    started: float
+    answer: asyncio.Task  # of Uploader._post
+
+
+def _taken(sent: tuple[int, dict] | None) -> bool:
+    """Central holds the batch: it took it now, or had taken it before (a replay after a lost answer)."""
+    return sent is not None and (sent[0] == 200 or (sent[0] == 409 and sent[1].get("error") == "replayed"))
+
+
 class Uploader:
     def __init__(self, database: Path, device_id: str, central_url: str, ssl_context: ssl.SSLContext | None,
                  settings: UploadSettings = UploadSettings(), metrics: SyncMetrics | None = None,
@@ -88,7 +102,7 @@ class Uploader:
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, rng or random.Random())
         self._throttle = Throttle(settings.bandwidth_bytes_per_s)
         self._housekept_at = float("-inf")
-        self._prepared: tuple[list[Pending], bytes] | None = None  # the next batch, numbered while one was sent
+        self._ahead: _InFlight | None = None  # sent while central took the batch before it
         self._taken_to: int | None = None    # central's high-water mark, not yet acknowledged here
         self._unreachable = ""
         self.wire_bytes = 0
@@ -102,57 +116,67 @@ class Uploader:
         """Send until `stop` is set (or, with `until_empty`, until the outbox is empty)."""
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
         async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
-            while not stop.is_set():
-                step = await self.step(session)
-                if step in (Step.SENT, Step.NARROWED, Step.DEAD_LETTERED):
-                    continue
-                if step is Step.EMPTY:
-                    if self._commands and time.monotonic() - self._polled_at >= self.settings.commands_poll_s:
-                        self._polled_at = time.monotonic()
-                        if await self._commands.poll(session):
-                            continue  # a command may have queued something to send
-                    if until_empty:
-                        return
-                    delay = self.settings.idle_s
-                else:
-                    delay = self._backoff.next_delay()
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
+            try:
+                await self._send_until(stop, until_empty, session)
+            finally:
+                await self._call_back()
+
+    async def _send_until(self, stop: asyncio.Event, until_empty: bool, session: aiohttp.ClientSession) -> None:
+        while not stop.is_set():
+            step = await self.step(session)
+            if step in (Step.SENT, Step.NARROWED, Step.DEAD_LETTERED):
+                continue
+            if step is Step.EMPTY:
+                if self._commands and time.monotonic() - self._polled_at >= self.settings.commands_poll_s:
+                    self._polled_at = time.monotonic()
+                    if await self._commands.poll(session):
+                        continue  # a command may have queued something to send
+                if until_empty:
+                    return
+                delay = self.settings.idle_s
+            else:
+                delay = self._backoff.next_delay()
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
 
     async def step(self, session: aiohttp.ClientSession) -> Step:
-        """One batch: take it, send it, act on the answer.
+        """One batch: send it (unless it went ahead during the last step), act on central's answer.
 
-        While central takes a batch, the next one is numbered and compressed here (and the one
-        before it acknowledged), so the two sides work at once; it is sent only after this one
-        was taken. When this one was not, the next one is dropped: its rows keep their numbers
-        and go again, in order, after this one's."""
+        Two batches are in flight: while central takes one, the next is numbered, compressed and
+        sent (central applies a device's batches in sequence order, the later one waiting for the
+        earlier). When a batch is not taken, the one ahead of it is called back: its rows keep their
+        numbers and go again, in order, after this one's."""
         if time.monotonic() - self._housekept_at >= self.settings.housekeeping_s:
             await asyncio.to_thread(self._housekeeping)
-        batch, body = self._prepared or await asyncio.to_thread(self._prepare, 0)
-        self._prepared = None
-        if not batch:
-            return Step(await self._media.step(session)) if self._media else Step.EMPTY
-        await self._throttle.take(len(body))
-        started = time.monotonic()
-        sent, prepared = await asyncio.gather(self._post(session, body),
-                                              asyncio.to_thread(self._prepare, batch[-1].seq))
+        current, self._ahead = self._ahead, None
+        if current is None:
+            batch, body = await asyncio.to_thread(self._prepare, 0)
+            if not batch:
+                return Step(await self._media.step(session)) if self._media else Step.EMPTY
+            current = await self._send(session, batch, body)
+        following, following_body = await asyncio.to_thread(self._prepare, current.batch[-1].seq)
+        if following and not (current.answer.done() and not _taken(current.answer.result())):
+            self._ahead = await self._send(session, following, following_body)
+        sent = await current.answer
+        batch = current.batch
         if sent is None:
+            await self._call_back()
             log.warning("central unreachable (%s): %d records wait", self._unreachable, len(batch))
             return self._count(Step.RETRY)
         status, answer = sent
-        self.wire_bytes += len(body)
+        self.wire_bytes += len(current.body)
         if self.metrics:
-            self.metrics.wire_bytes.inc(len(body))
-        if status == 200 or (status == 409 and answer.get("error") == "replayed"):
-            self.batch_seconds.append(time.monotonic() - started)
-            self._taken_to = int(answer["high_water"])
-            self._prepared = prepared if prepared[0] else None  # none ready: look again, after the acknowledgement
+            self.metrics.wire_bytes.inc(len(current.body))
+        if _taken(sent):
+            self.batch_seconds.append(time.monotonic() - current.started)
+            self._taken_to = max(self._taken_to or 0, int(answer["high_water"]))
             if self._narrowed is not None and int(answer["high_water"]) >= self._narrowed_through:
                 self._narrowed = None  # past the batch that was refused: full batches again
             self._backoff.reset()
             return self._count(Step.SENT)
+        await self._call_back()
         if status == 413 and self._batch_records > 1:
             self._batch_records = max(1, self._batch_records // 2)
             log.warning("central found a batch too large: batches of %d records from now on", self._batch_records)
@@ -185,6 +209,19 @@ class Uploader:
         if self.metrics:
             self.metrics.dead_letters.labels(letter.kind).inc()
         return Step.DEAD_LETTERED
+
+    async def _send(self, session: aiohttp.ClientSession, batch: list[Pending], body: bytes) -> _InFlight:
+        """Post `body` (within the bandwidth cap); central's answer comes in the returned task."""
+        await self._throttle.take(len(body))
+        return _InFlight(batch, body, time.monotonic(), asyncio.create_task(self._post(session, body)))
+
+    async def _call_back(self) -> None:
+        """Abandon the batch sent ahead (its rows keep their numbers and are sent again, in order)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.answer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ahead.answer
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> tuple[int, dict] | None:
         """Central's status and JSON answer; None when it could not be reached (why in `_unreachable`)."""

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import cv2
+import msgspec
 import numpy as np
 import psycopg
 import pytest
@@ -103,8 +104,8 @@ class FleetCentral:
         records += [camera_health_record(camera, state, time.time(), None) for camera, state in (health or {}).items()]
         records += others
         first = self.seq[device_id] + 1
-        batch = Batch.model_validate({"protocol": 1, "device_id": device_id, "records": [
-            {"seq": first + i, "kind": r.kind, "key": r.key, "body": r.body} for i, r in enumerate(records)]})
+        batch = msgspec.convert({"protocol": 1, "device_id": device_id, "records": [
+            {"seq": first + i, "kind": r.kind, "key": r.key, "body": r.body} for i, r in enumerate(records)]}, Batch)
         self.call(self.ingest.apply(device_id, 1, batch))
         self.seq[device_id] = batch.last_seq
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 
 import psycopg
 import pytest
@@ -93,16 +94,34 @@ def test_overlapping_batch_applies_only_what_is_new_and_newer_versions_win(dsn):
     assert rows(dsn, "SELECT count(*) FROM events WHERE device_id = 'dev-b'") == [(2,)]
 
 
-def test_a_gap_in_sequence_numbers_is_refused(dsn):
+def test_a_gap_in_sequence_numbers_is_refused_after_waiting_for_the_batch_before(dsn):
     async def work(ingest, conn):
         await enrol(conn, "dev-c")
+        ingest.predecessor_wait_s = 0.5
+        started = time.monotonic()
         with pytest.raises(ProtocolError) as gap:
             await ingest.apply("dev-c", 0xABC, batch("dev-c", [event_pending(5, make_event(MAY))]))
-        return gap.value
+        return gap.value, time.monotonic() - started
 
-    gap = run(dsn, work)
+    gap, waited = run(dsn, work)
     assert (gap.status, gap.code) == (409, "gap") and "starts at 5" in gap.message
+    assert 0.4 <= waited < 3.0
     assert rows(dsn, "SELECT count(*) FROM events WHERE device_id = 'dev-c'") == [(0,)]
+
+
+def test_a_batch_that_arrives_before_the_one_before_it_waits_for_it(dsn):
+    async def work(ingest, conn):
+        await enrol(conn, "dev-g")
+        first = batch("dev-g", [event_pending(1, make_event(MAY)), event_pending(2, make_event(MAY + 60))])
+        second = batch("dev-g", [event_pending(3, make_event(MAY + 120))])
+        later = asyncio.create_task(ingest.apply("dev-g", 0xABC, second))
+        await asyncio.sleep(0.2)  # the second reaches the lock first, finds a gap, and waits
+        assert not later.done()
+        return await ingest.apply("dev-g", 0xABC, first), await later
+
+    first, second = run(dsn, work)
+    assert (first.high_water, second.high_water, second.applied) == (2, 3, 1)
+    assert rows(dsn, "SELECT count(*) FROM events WHERE device_id = 'dev-g'") == [(3,)]
 
 
 def test_state_records_keep_their_latest_version(dsn):

@@ -171,7 +171,9 @@ def test_an_enrolled_appliance_sends_track_summaries_and_hourly_rollups(stack, t
     for key, body in tracks.items():
         assert key == f"concourse:{body['track_id']}:{body['first_seen_at']:.3f}"
         assert (body["camera"], body["label"]) == ("concourse", "person")
-        assert began - 1 <= body["first_seen_at"] <= body["last_seen_at"] <= ended + 1, body
+        # The clip plays faster than real time here, and a summary's first sighting is dated back from its
+        # last by stream time: it may fall before the start, by up to the clip's length (13.6 s).
+        assert began - 14 <= body["first_seen_at"] <= body["last_seen_at"] <= ended + 1, body
         assert body["seconds"] >= 1.0 and 0.3 <= body["max_score"] <= 1.0
         assert 2 <= len(body["path"]) <= MAX_PATH_POINTS
         assert all(-0.1 <= x <= 1.1 and -0.1 <= y <= 1.1 for _, x, y in body["path"]), body["path"]
