@@ -77,7 +77,8 @@ POLICY = ("default-src 'self'; img-src 'self'; connect-src 'self'; style-src 'se
           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 DEVICES_SQL = """
-    SELECT d.device_id, s.site, d.high_water, d.enrolled_at, d.revoked_at, d.last_seen_at,
+    SELECT d.device_id, s.site, left(d.identity_id, 8) AS short_id, d.high_water, d.enrolled_at, d.revoked_at,
+           d.last_seen_at,
            coalesce(d.last_seen_at > now() - %(online)s, false) AS online,
            coalesce((SELECT jsonb_agg(r.body || jsonb_build_object('received_at', extract(epoch FROM r.received_at))
                                       ORDER BY r.key)

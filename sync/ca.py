@@ -1,7 +1,8 @@
 """Central's small certificate authority: it signs device certificates (mTLS) and server certificates.
 
 The CA is an EC P-256 key and a self-signed certificate in one folder (`ca.key` 0600, `ca.crt`),
-shared by every central instance. Device certificates carry the device id as their common name;
+shared by every central instance. Device certificates carry the device id as their common name (and
+the device's permanent identity id as a SAN URI urn:vigia:device:<SHA-256 hex>);
 central records each certificate's serial, so a later enrolment or a revocation retires it.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ CA_DAYS = 3650
 DEVICE_DAYS = 397
 SERVER_DAYS = 397
 DEVICE_ORGANIZATION = "Vigia devices"
+DEVICE_URN = "urn:vigia:device:"   # + the device identity id, in device certificates' subject alternative name
 
 
 class CaError(Exception):
@@ -90,8 +92,10 @@ def _leaf(ca: CertificateAuthority, subject: x509.Name, public_key, days: int) -
     )
 
 
-def sign_device_csr(ca: CertificateAuthority, csr_pem: bytes, device_id: str) -> x509.Certificate:
-    """A client certificate for `device_id` (the name central gave the enrolment token, not the CSR's)."""
+def sign_device_csr(ca: CertificateAuthority, csr_pem: bytes, device_id: str,
+                    identity_id: str | None = None) -> x509.Certificate:
+    """A client certificate for `device_id` (the name central gave the enrolment token, not the CSR's);
+    with `identity_id` (the device's permanent identity, SHA-256 hex) as the SAN URI urn:vigia:device:<id>."""
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
@@ -104,11 +108,12 @@ def sign_device_csr(ca: CertificateAuthority, csr_pem: bytes, device_id: str) ->
         raise CaError("the certificate request's key must be EC P-256 or larger, or RSA 2048 or larger")
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, device_id),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEVICE_ORGANIZATION)])
-    return (
-        _leaf(ca, subject, public, DEVICE_DAYS)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca.key, hashes.SHA256())
-    )
+    builder = (_leaf(ca, subject, public, DEVICE_DAYS)
+               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+    if identity_id is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.UniformResourceIdentifier(f"{DEVICE_URN}{identity_id}")]), critical=False)
+    return builder.sign(ca.key, hashes.SHA256())
 
 
 def issue_server_certificate(ca: CertificateAuthority, names: list[str], certificate: Path, private_key: Path) -> None:

@@ -273,6 +273,7 @@ def _storage(config: Path | None):
 
 def _enroll(args) -> int:
     from vigia.appliance.storage import connect
+    from vigia.provisioning.identity import IdentityError, load_or_create_identity
     from vigia.sync.identity import EnrolmentError, enrol, identity_folder
 
     storage = _storage(args.config)
@@ -280,8 +281,14 @@ def _enroll(args) -> int:
     if not token:
         print("vigia: give the enrolment token on stdin", file=sys.stderr)
         return 2
+    try:  # the device's permanent identity (as the appliance makes it at first start) signs the CSR
+        identity = load_or_create_identity(storage.data_dir)
+    except IdentityError as exc:
+        print(f"vigia: {exc}", file=sys.stderr)
+        return 1
     try:
-        enrolment = asyncio.run(enrol(identity_folder(storage.data_dir), args.central, token, args.ca.read_bytes()))
+        enrolment = asyncio.run(enrol(identity_folder(storage.data_dir), args.central, token, args.ca.read_bytes(),
+                                      identity))
     except (EnrolmentError, OSError) as exc:
         print(f"vigia: {exc}", file=sys.stderr)
         return 1
@@ -290,7 +297,8 @@ def _enroll(args) -> int:
         db.execute("UPDATE sync_state SET value = max(value, ?) WHERE name = 'last_seq'", [enrolment.high_water])
     finally:
         db.conn.close()
-    print(f"enrolled as {enrolment.identity.device_id} with {enrolment.identity.central_url}")
+    print(f"enrolled as {enrolment.identity.device_id} (device identity {identity.short_id})"
+          f" with {enrolment.identity.central_url}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
     upload_clip {"event_id"}             assemble the event's clip and queue it (vigia.sync.media.queue_clip)
     set_layout {"camera", "layout"}      a camera's zones, lines and rules, as the UI applies them
-    rotate_credentials {}                a new device key, its CSR signed by central's CA (POST /v1/rotate)
+    rotate_credentials {}                a new device key, its CSR (signed by the device identity) signed by
+                                         central's CA (POST /v1/rotate)
 
 Each command is acknowledged with {"ok", "result"} (a failure: ok false and the error message).
 Commands run are kept in `executed_commands` (SQLite) with their result: after a restart a command
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from vigia.appliance.config import ConfigError, Record
 from vigia.sync.files import write_file
-from vigia.sync.identity import Identity, certificate_request, client_context
+from vigia.sync.identity import Identity, certificate_request, client_context, device_identity, identity_proof
 from vigia.sync.media import MediaSource, queue_clip
 
 log = logging.getLogger(__name__)
@@ -123,9 +124,10 @@ class CommandRunner:
         return {"event_id": event_id, "path": relative}
 
     async def _rotate(self, session: aiohttp.ClientSession) -> dict:
-        key = ec.generate_private_key(ec.SECP256R1())
-        status, answer = await self._request(session, "POST", "/v1/rotate",
-                                             {"csr": certificate_request(key).decode()})
+        key = ec.generate_private_key(ec.SECP256R1())  # a new transport key; the device identity stays
+        csr = certificate_request(key)
+        proof = identity_proof(await asyncio.to_thread(device_identity, self._identity.folder), csr)
+        status, answer = await self._request(session, "POST", "/v1/rotate", {"csr": csr.decode(), **proof})
         if status != 200:
             raise CommandError(f"central refused the new certificate ({status}: {answer.get('message', answer)})")
         certificate = answer["certificate"].encode()

@@ -2,7 +2,9 @@
 
     GET  /v1/commands           the device's pending commands, oldest first
     POST /v1/commands/{id}/ack  {"ok": bool, "result": {...}} -> the command, now done or failed
-    POST /v1/rotate             {"csr"} -> {"certificate"}: a new certificate; the one presented is superseded
+    POST /v1/rotate             {"csr", "identity_key", "identity_signature"} -> {"certificate"}: a new
+                                certificate; the one presented is superseded. The CSR must be signed by the
+                                device identity recorded at enrolment (403 identity_mismatch otherwise)
 
 The device id comes only from the verified certificate: another device's command is 404. Every
 command issued and every acknowledgement is written to `command_audit` in the same transaction.
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from vigia.sync.ca import CaError, CertificateAuthority, sign_device_csr
-from vigia.sync.enrolment import check_device_id, record_certificate
+from vigia.sync.enrolment import check_device_id, rotate_certificate, verify_identity
 from vigia.sync.protocol import ProtocolError
 from vigia.sync.server import INGEST, Peer, _error, verified_peer
 from vigia.sync.storage_s3 import _check_device
@@ -111,17 +113,20 @@ def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_p
             async with request.app[INGEST].pool.connection() as conn:
                 peer = await authenticated(request, conn)
                 try:
-                    csr = (await request.json())["csr"]
+                    payload = await request.json()
+                    csr = payload["csr"]
                     if not isinstance(csr, str):
                         raise TypeError
                 except (ValueError, KeyError, TypeError):
-                    raise ProtocolError(400, "malformed", 'expected JSON {"csr": "<PEM>"}') from None
+                    raise ProtocolError(400, "malformed", 'expected JSON {"csr": "<PEM>", "identity_key": "...",'
+                                        ' "identity_signature": "..."}') from None
+                identity = verify_identity(payload, csr.encode())
                 try:
-                    certificate = sign_device_csr(ca, csr.encode(), peer.device_id)
+                    certificate = sign_device_csr(ca, csr.encode(), peer.device_id, identity.id)
                 except CaError as exc:
                     raise ProtocolError(400, "bad_csr", str(exc)) from None
                 async with conn.transaction():
-                    await record_certificate(conn, peer.device_id, certificate.serial_number)
+                    await rotate_certificate(conn, peer.device_id, certificate.serial_number, identity)
         except ProtocolError as exc:
             log.warning("credential rotation from %s refused: %s %s", request.remote, exc.code, exc.message)
             return _error(exc)

@@ -3,14 +3,25 @@
 Only the SHA-256 of a token is stored; a token works once, before it expires. A device's current
 certificate serial is kept in `devices`: a new enrolment supersedes the old certificate, and a
 revoked device is refused at its next batch.
+
+Each CSR comes with the device's permanent identity: its Ed25519 public key and a signature by it over
+the CSR's PEM bytes (`verify_identity`). The first enrolment of a device id records the identity key
+and its id (SHA-256 hex, what the appliance shows as its device id); a later enrolment or a rotation
+must come from the same identity, except that an enrolment after the operator revoked the device
+(a replacement box) records the new one.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
 import psycopg
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from vigia.sync.protocol import DEVICE_ID_PATTERN, ProtocolError
 
 
@@ -44,13 +55,70 @@ async def consume_token(conn: psycopg.AsyncConnection, token: str) -> str:
     return row[0]
 
 
-async def record_certificate(conn: psycopg.AsyncConnection, device_id: str, serial: int) -> int:
-    """Make `serial` the device's one valid certificate (clearing a revocation); returns its high-water mark."""
+@dataclass(frozen=True)
+class DeviceIdentity:
+    key: str   # the raw Ed25519 public key, base64 (canonical: as central encodes it)
+    id: str    # SHA-256 of the raw public key, hex
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+
+def verify_identity(payload: dict, csr_pem: bytes) -> DeviceIdentity:
+    """The identity that signed `csr_pem` (payload's "identity_key" and "identity_signature", base64);
+    ProtocolError 400 bad_identity when either is missing or the signature does not verify."""
+    key, signature = payload.get("identity_key"), payload.get("identity_signature")
+    if not isinstance(key, str) or not isinstance(signature, str):
+        raise ProtocolError(400, "bad_identity", "the request must carry the device identity: identity_key (raw"
+                            " Ed25519 public key, base64) and identity_signature (its signature over the CSR, base64)")
+    try:
+        raw = base64.b64decode(key, validate=True)
+        public = Ed25519PublicKey.from_public_bytes(raw)
+        public.verify(base64.b64decode(signature, validate=True), csr_pem)
+    except (binascii.Error, ValueError):
+        raise ProtocolError(400, "bad_identity", "identity_key must be a raw Ed25519 public key and"
+                            " identity_signature a signature, both base64") from None
+    except InvalidSignature:
+        raise ProtocolError(400, "bad_identity", "the identity signature over the CSR does not verify:"
+                            " the CSR was not signed by this device identity") from None
+    return DeviceIdentity(base64.b64encode(raw).decode(), hashlib.sha256(raw).hexdigest())
+
+
+def _mismatch(device_id: str, identity: DeviceIdentity, what: str) -> ProtocolError:
+    return ProtocolError(403, "identity_mismatch", f"device {device_id!r} is bound to another device identity than"
+                         f" {identity.short_id} ({what})")
+
+
+async def enrol_device(conn: psycopg.AsyncConnection, device_id: str, serial: int, identity: DeviceIdentity) -> int:
+    """At enrolment: make `serial` the device's one valid certificate (clearing a revocation) and record its
+    identity; returns its high-water mark. A device id bound to another identity is refused (403
+    identity_mismatch) unless it is revoked. One statement: concurrent enrolments cannot both bind."""
     cursor = await conn.execute(
-        "INSERT INTO devices (device_id, cert_serial, enrolled_at) VALUES (%s, %s, now()) "
+        "INSERT INTO devices (device_id, cert_serial, enrolled_at, identity_key, identity_id) "
+        "VALUES (%s, %s, now(), %s, %s) "
         "ON CONFLICT (device_id) DO UPDATE SET cert_serial = excluded.cert_serial, enrolled_at = now(), "
-        "revoked_at = NULL RETURNING high_water", [device_id, format(serial, "X")])
-    return (await cursor.fetchone())[0]
+        "revoked_at = NULL, identity_key = excluded.identity_key, identity_id = excluded.identity_id "
+        "WHERE devices.identity_key IS NULL OR devices.identity_key = excluded.identity_key "
+        "OR devices.revoked_at IS NOT NULL RETURNING high_water",
+        [device_id, format(serial, "X"), identity.key, identity.id])
+    row = await cursor.fetchone()
+    if row is None:
+        raise _mismatch(device_id, identity, "revoke the device first to enrol a replacement")
+    return row[0]
+
+
+async def rotate_certificate(conn: psycopg.AsyncConnection, device_id: str, serial: int,
+                             identity: DeviceIdentity) -> None:
+    """At rotation: make `serial` the device's one valid certificate when `identity` is the one on record
+    (a device enrolled before identities were recorded gets this one); 403 identity_mismatch otherwise."""
+    cursor = await conn.execute(
+        "UPDATE devices SET cert_serial = %s, identity_key = coalesce(identity_key, %s), "
+        "identity_id = coalesce(identity_id, %s) "
+        "WHERE device_id = %s AND (identity_key IS NULL OR identity_key = %s) RETURNING device_id",
+        [format(serial, "X"), identity.key, identity.id, device_id, identity.key])
+    if await cursor.fetchone() is None:
+        raise _mismatch(device_id, identity, "a rotation must come from the enrolled box")
 
 
 async def revoke(conn: psycopg.AsyncConnection, device_id: str) -> bool:

@@ -1,11 +1,17 @@
-"""The appliance's identity towards central: its key pair, its certificate, and enrolment.
+"""The appliance's identity towards central: its transport key pair, its certificate, and enrolment.
 
-Files live in `<data_dir>/sync/` (folder 0700): `device.key` (0600, made on first boot and never
-leaving the device), `device.crt` (signed by central's CA at enrolment), `ca.crt` (central's CA,
-which the device trusts for central's server certificate) and `central.json` (URL and device id).
+Two keys: the device's permanent identity (Ed25519, `<data_dir>/identity/device.key`, made at first
+start by vigia.provisioning.identity; its SHA-256 is the id installers see), and a rotatable transport
+key for mTLS. Every CSR sent to central (enrolment, rotation) is signed by the identity key too, so
+central binds each certificate to the box the installer claimed.
+
+Transport files live in `<data_dir>/sync/` (folder 0700): `device.key` (EC P-256, 0600, never leaving
+the device), `device.crt` (signed by central's CA at enrolment), `ca.crt` (central's CA, which the
+device trusts for central's server certificate) and `central.json` (URL and device id).
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import ssl
@@ -17,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from vigia.provisioning.identity import Identity as DeviceIdentity
+from vigia.provisioning.identity import IdentityError, load_or_create_identity
 from vigia.sync.files import write_file
 
 log = logging.getLogger(__name__)
@@ -68,6 +76,18 @@ def certificate_request(key: ec.EllipticCurvePrivateKey, name: str = "vigia appl
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
+def device_identity(folder: Path) -> DeviceIdentity:
+    """The device's permanent identity (Ed25519), in the data dir that holds the sync folder `folder`."""
+    return load_or_create_identity(Path(folder).parent)
+
+
+def identity_proof(identity: DeviceIdentity, csr_pem: bytes) -> dict[str, str]:
+    """What goes beside a CSR to central: the identity's raw public key and its signature over the CSR's
+    exact PEM bytes (base64), proof that the box holding the identity key asked for this certificate."""
+    return {"identity_key": base64.b64encode(identity.public_bytes).decode(),
+            "identity_signature": base64.b64encode(identity.key.sign(csr_pem)).decode()}
+
+
 def load_identity(folder: Path) -> Identity | None:
     """The enrolled identity, or None when the device has not been enrolled."""
     try:
@@ -91,14 +111,21 @@ class Enrolment:
     high_water: int  # what central already holds from this device id (its sequence goes on from there)
 
 
-async def enrol(folder: Path, central_url: str, token: str, ca_pem: bytes) -> Enrolment:
-    """Send a CSR with the one-time token; store the certificate central's CA signs."""
+async def enrol(folder: Path, central_url: str, token: str, ca_pem: bytes,
+                identity: DeviceIdentity | None = None) -> Enrolment:
+    """Send a CSR, signed by the device identity, with the one-time token; store the certificate central's
+    CA signs. `identity` is the device's permanent identity; by default the one in `folder`'s data dir."""
     central_url = central_url.rstrip("/")
+    try:
+        identity = identity or device_identity(folder)
+    except IdentityError as exc:
+        raise EnrolmentError(f"no device identity: {exc}") from None
     csr = certificate_request(device_key(folder))
     context = ssl.create_default_context(cadata=ca_pem.decode())
+    request = {"token": token, "csr": csr.decode(), **identity_proof(identity, csr)}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, session.post(
-                f"{central_url}/v1/enrol", json={"token": token, "csr": csr.decode()}, ssl=context) as response:
+                f"{central_url}/v1/enrol", json=request, ssl=context) as response:
             answer = await response.json(content_type=None)
             if response.status != 200:
                 raise EnrolmentError(f"central refused the enrolment ({response.status}):"

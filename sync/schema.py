@@ -106,6 +106,11 @@ MIGRATIONS: list[str] = [
         detail jsonb NOT NULL
     );
     """,
+    # 4: the device's permanent identity (vigia.sync.enrolment): its Ed25519 public key (raw, base64) and
+    # its id (SHA-256 hex of the raw key, the appliance's device id), recorded at enrolment
+    """
+    ALTER TABLE devices ADD COLUMN identity_key text, ADD COLUMN identity_id text;
+    """,
 ]
 
 

@@ -4,7 +4,8 @@ NGINX terminates TLS and verifies device certificates against central's CA; it p
 in X-Client-Verify, X-Client-S-DN and X-Client-Serial. Central believes those headers only from
 the proxy addresses it is told to trust: from anywhere else a request has no identity.
 
-    POST /v1/enrol    {"token", "csr"} -> {"device_id", "certificate", "high_water"}   (no certificate yet)
+    POST /v1/enrol    {"token", "csr", "identity_key", "identity_signature"}
+                      -> {"device_id", "certificate", "high_water", "identity_id"}   (no certificate yet)
     POST /v1/batches  a batch (vigia.sync.protocol) -> {"high_water", "applied", "duplicates"}
     POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured
     GET  /v1/commands, POST /v1/commands/{id}/ack, /v1/rotate   commands to devices (vigia.sync.commands_central)
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from psycopg_pool import AsyncConnectionPool
 from vigia.sync.ca import CaError, load_ca, sign_device_csr
-from vigia.sync.enrolment import consume_token, record_certificate
+from vigia.sync.enrolment import consume_token, enrol_device, verify_identity
 from vigia.sync.ingest import Ingest, prepare_connection
 from vigia.sync.protocol import Limits, ProtocolError, decode_batch
 from vigia.sync.schema import migrate
@@ -120,20 +121,24 @@ def create_app(settings: CentralSettings) -> web.Application:
             if not isinstance(token, str) or not isinstance(csr, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            return _error(ProtocolError(400, "malformed", 'expected JSON {"token": "...", "csr": "<PEM>"}'))
+            return _error(ProtocolError(400, "malformed", 'expected JSON {"token": "...", "csr": "<PEM>",'
+                                        ' "identity_key": "...", "identity_signature": "..."}'))
         try:
+            identity = verify_identity(payload, csr.encode())  # before the token: a refused request leaves it unused
             async with request.app[INGEST].pool.connection() as conn, conn.transaction():
                 device_id = await consume_token(conn, token)
                 try:
-                    certificate = sign_device_csr(ca, csr.encode(), device_id)
+                    certificate = sign_device_csr(ca, csr.encode(), device_id, identity.id)
                 except CaError as exc:
                     raise ProtocolError(400, "bad_csr", str(exc)) from None
-                high_water = await record_certificate(conn, device_id, certificate.serial_number)
+                high_water = await enrol_device(conn, device_id, certificate.serial_number, identity)
         except ProtocolError as exc:
-            log.warning("enrolment refused from %s: %s", request.remote, exc.message)
+            log.warning("enrolment refused from %s: %s %s", request.remote, exc.code, exc.message)
             return _error(exc)
-        log.info("device %s enrolled (certificate serial %X)", device_id, certificate.serial_number)
+        log.info("device %s (identity %s) enrolled (certificate serial %X)", device_id, identity.short_id,
+                 certificate.serial_number)
         return web.json_response({"device_id": device_id, "high_water": high_water, "ca": ca_pem,
+                                  "identity_id": identity.id,
                                   "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()})
 
     async def healthz(_request: web.Request) -> web.Response:

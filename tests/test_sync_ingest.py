@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
-from vigia.sync.enrolment import consume_token, create_token, record_certificate, revoke
+from vigia.sync.enrolment import DeviceIdentity, consume_token, create_token, enrol_device, revoke
 from vigia.sync.ingest import Ingest, prepare_connection
 from vigia.sync.localstack import temporary_database
 from vigia.sync.outbox import Pending, event_record
@@ -39,7 +39,7 @@ def run(dsn: str, work):
 
 
 async def enrol(conn, device_id: str, serial: int = 0xABC) -> None:
-    await record_certificate(conn, device_id, serial)
+    await enrol_device(conn, device_id, serial, DeviceIdentity(device_id, device_id))  # identities: elsewhere
 
 
 def batch(device_id: str, records: list[Pending]):
