@@ -163,3 +163,13 @@ def test_batch_size_is_bounded_in_bytes(tmp_path):
     db = connect(tmp_path / "v.db")
     db.conn.executemany(UPSERT_OUTBOX, [OutboxRecord("event", f"e{i}", 1, {"pad": "x" * 1000}).to_row() for i in range(10)])
     assert len(next_batch(db.conn, 100, 3500)) == 3
+
+
+def test_the_next_batch_is_read_through_the_index_of_unsent_rows(tmp_path):
+    """Not the whole backlog: weeks offline leave hundreds of thousands of rows waiting."""
+    from vigia.sync.outbox import NUMBER_NEXT
+
+    db = connect(tmp_path / "v.db")
+    plan = " | ".join(row[3] for row in db.execute(
+        "EXPLAIN QUERY PLAN " + NUMBER_NEXT, {"last": 0, "media": 3, "records": 10, "bytes": 1 << 20}).fetchall())
+    assert "USING INDEX idx_outbox_unsent_order" in plan and "sqlite_autoindex_outbox" not in plan, plan
