@@ -4,6 +4,8 @@ Each pass takes the next batch (vigia.sync.outbox.next_batch), gzips it, waits f
 cap, and POSTs it. Central's answer carries its high-water mark; everything at or below it leaves
 the outbox. A batch central already holds (its answer to a batch sent again after a lost reply)
 is acknowledged the same way, so the effect is exactly once. Failures back off with full jitter.
+Two batches are in flight: the next is numbered, compressed and sent while central takes the one
+before it (central applies a device's batches in sequence order); see `step`.
 A batch refused as malformed (400) is narrowed to the record central names (the good records
 before it go first; then it goes alone); refused alone, it moves to the dead letters and a
 `rejected` record takes its sequence number (vigia.sync.outbox.dead_letter), so one bad record
