@@ -11,6 +11,7 @@ from vigia.appliance.config import Record
 from vigia.appliance.encryption import MediaCryptoError
 from vigia.appliance.recording import NoFootageError, assemble_clip, iso_time
 from vigia.appliance.storage import connect
+from vigia.appliance.transactions import write_transaction
 
 
 class ExportError(Exception):
@@ -91,7 +92,7 @@ def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, eve
                 db.execute("delete from recordings where id = ?", [clip_id])
             raise ExportError(str(exc)) from None
         if finished:
-            with db.atomic():
+            with write_transaction(db.conn):
                 db.execute("update recordings set state = 'complete', end = ?, bytes = ? where id = ?",
                            [end, out.stat().st_size, clip_id])
                 db.execute("update events set clip = ? where id = ?", [clip_id, event_id])

@@ -49,6 +49,7 @@ from vigia.appliance.cameras import BACKWARD_RESET_S, DEFAULT_FRAME_S
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import EncryptedReader, EncryptedWriter, MediaCryptoError, open_media
 from vigia.appliance.storage import connect
+from vigia.appliance.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -601,7 +602,7 @@ def _delete_rows_without_files(db: sqlite_utils.Database, data_dir: Path) -> int
     for first in range(0, len(gone), 500):
         batch = gone[first:first + 500]
         marks = ",".join("?" * len(batch))
-        with db.atomic():
+        with write_transaction(db.conn):
             db.execute(f"update events set clip = null where clip in ({marks})", batch)
             db.execute(f"delete from recordings where id in ({marks})", batch)
     if gone:

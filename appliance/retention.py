@@ -35,6 +35,7 @@ import sqlite_utils
 from vigia.appliance.config import Config, Record, Storage
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.storage import connect
+from vigia.appliance.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +258,7 @@ def _delete_segments(
         tally.count += 1
         tally.bytes += size
     if gone:
-        with db.atomic():
+        with write_transaction(db.conn):
             db.execute(f"delete from recordings where id in ({','.join('?' * len(gone))})", gone)
 
 
@@ -291,7 +292,7 @@ def _delete_events(
         tally.count += 1
         tally.bytes += sum(sizes)
     if gone_events:
-        with db.atomic():
+        with write_transaction(db.conn):
             marks = ','.join('?' * len(gone_events))
             db.execute(f"delete from event_comments where event_id in ({marks})", gone_events)
             db.execute(f"delete from events where id in ({marks})", gone_events)

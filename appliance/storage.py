@@ -17,6 +17,7 @@ from typing import Callable
 import sqlite_utils
 
 from vigia.appliance.events import ROW_FIELDS, Event
+from vigia.appliance.transactions import write_transaction
 from vigia.sync.outbox import UPSERT_OUTBOX, OutboxRecord, event_record
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ def schema_version(db: sqlite_utils.Database) -> int:
 def migrate(db: sqlite_utils.Database) -> None:
     current = schema_version(db)
     for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
-        with db.atomic():
+        with write_transaction(db.conn):
             step(db)
             db.execute(f"PRAGMA user_version = {version}")
         log.info("database migrated to schema version %d", version)
@@ -302,7 +303,7 @@ class EventWriter:
         """Commit the rows; False (nothing lost: they are tried again) when the database refuses."""
         rows = [item for item in items if isinstance(item, dict)]
         try:
-            with self._db.atomic():
+            with write_transaction(self._db.conn):
                 self._db.conn.executemany(UPSERT_EVENT, rows)
                 if self._outbox:
                     now = time.time()

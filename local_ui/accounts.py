@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import sqlite_utils
+from vigia.appliance.transactions import write_transaction
 
 ROLES = ("guard", "installer", "admin")  # each role may do what the ones before it may
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -202,7 +203,7 @@ def add_user(db: sqlite_utils.Database, username: str, password: str, role: str,
     check_role(role)
     now = time.time() if now is None else now
     encoded = hash_password(password)
-    with db.atomic():
+    with write_transaction(db.conn):
         if get_user(db, username) is not None:
             raise UserExists(f"user {username!r} already exists")
         db.execute("insert into users (username, password_hash, role, created_at) values (?, ?, ?, ?)",
@@ -218,7 +219,7 @@ def set_password(db: sqlite_utils.Database, username: str, password: str, *,
     check_password(password)
     now = time.time() if now is None else now
     encoded = hash_password(password)
-    with db.atomic():
+    with write_transaction(db.conn):
         changed = db.execute("update users set password_hash = ?, failed_logins = 0, locked_until = null"
                              " where username = ?", [encoded, username]).rowcount
         if not changed:
@@ -289,7 +290,7 @@ def login(db: sqlite_utils.Database, username: str, password: str, remote: str |
 
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session = Session(username, role, now, now + sessions.max_age, token_hash(token), secrets.token_urlsafe(TOKEN_BYTES))
-    with db.atomic():
+    with write_transaction(db.conn):
         db.execute("update users set failed_logins = 0, locked_until = null where username = ?", [username])
         if needs_rehash(encoded):
             db.execute("update users set password_hash = ? where username = ?", [hash_password(password), username])
@@ -302,7 +303,7 @@ def login(db: sqlite_utils.Database, username: str, password: str, remote: str |
 
 
 def _lock(db: sqlite_utils.Database, username: str, remote: str | None, logins: LoginPolicy, now: float) -> None:
-    with db.atomic():
+    with write_transaction(db.conn):
         db.execute("update users set locked_until = ?, failed_logins = 0 where username = ?",
                    [now + logins.lockout, username])
         audit(db, "account_locked", username=None, target=username, remote=remote,
@@ -333,7 +334,7 @@ def session_for(db: sqlite_utils.Database, token: str | None, policy: SessionPol
 
 def logout(db: sqlite_utils.Database, session: Session, remote: str | None, now: float | None = None) -> None:
     now = time.time() if now is None else now
-    with db.atomic():
+    with write_transaction(db.conn):
         db.execute("delete from sessions where token_hash = ?", [session.token_hash])
         audit(db, "logout", username=session.username, target=session.username, remote=remote, now=now)
 

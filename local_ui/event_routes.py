@@ -14,6 +14,7 @@ from vigia.appliance.config import Record
 from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, open_media
 from vigia.appliance.export import ExportError, event_clip
 from vigia.appliance.storage import event_rows
+from vigia.appliance.transactions import write_transaction
 from vigia.local_ui import accounts
 from vigia.local_ui.common import (
     API, ApiError, event_id_param, int_param, json_body, media_path, only_fields, query_params, remote_address,
@@ -126,7 +127,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     remote, now = remote_address(request), time.time()
 
     def ack(db) -> dict | None:
-        with db.atomic():
+        with write_transaction(db.conn):
             if _add_comment(db, event_id, now, session.username, "ack", text) is None:
                 return None
             db.execute("update events set acknowledged_at = ?, acknowledged_by = ? where id = ? and acknowledged_at is null",
@@ -153,7 +154,7 @@ async def comment(request: web.Request) -> web.Response:
     remote, now = remote_address(request), time.time()
 
     def add(db) -> dict | None:
-        with db.atomic():
+        with write_transaction(db.conn):
             comment_id = _add_comment(db, event_id, now, session.username, "comment", text)
             if comment_id is None:
                 return None
@@ -179,7 +180,7 @@ async def keep_event(request: web.Request) -> web.Response:
     remote = remote_address(request)
 
     def mark(db) -> bool:
-        with db.atomic():
+        with write_transaction(db.conn):
             row = db.execute("select keep from events where id = ?", [event_id]).fetchone()
             if row is None:
                 return False

@@ -14,14 +14,14 @@ number) takes its place and sequence number, so nothing is lost here and central
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from vigia.appliance.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +75,6 @@ def camera_health_record(camera: str, state: str, since: float, last_error: str 
                         {"camera": camera, "state": state, "since": since, "last_error": last_error})
 
 
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection (the write lock taken at once)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def next_batch(conn: sqlite3.Connection, max_records: int, max_bytes: int, after_seq: int = 0) -> list[Pending]:
     """The batch to send: the numbered rows left from before, or the next unsent rows, numbered now.
 
@@ -94,7 +82,7 @@ def next_batch(conn: sqlite3.Connection, max_records: int, max_bytes: int, after
     so central sees one contiguous run per device. `after_seq` skips the numbered rows up to it (the
     batch in flight, while the uploader prepares the one after it).
     """
-    with _transaction(conn):
+    with write_transaction(conn):
         rows = conn.execute("SELECT seq, kind, key, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                             [after_seq, max_records]).fetchall()
         if rows:
@@ -136,7 +124,7 @@ def acknowledge(conn: sqlite3.Connection, high_water: int, thumbnails: bool = Fa
 
     With `thumbnails`, the snapshots of the events acknowledged are queued for upload, in the same
     transaction: a thumbnail always follows its event."""
-    with _transaction(conn):
+    with write_transaction(conn):
         if thumbnails:
             conn.execute(QUEUE_THUMBNAILS, [PRIORITY_MEDIA, time.time(), high_water])
         return conn.execute("DELETE FROM outbox WHERE seq IS NOT NULL AND seq <= ?", [high_water]).rowcount
@@ -163,7 +151,7 @@ def dead_letter(conn: sqlite3.Connection, seq: int, error: str, now: float | Non
     `rejected` record take its sequence number, so that central's run stays contiguous and central
     learns what it refused. None when no such numbered row is left (or it is a `rejected` one already)."""
     now = now or time.time()
-    with _transaction(conn):
+    with write_transaction(conn):
         row = conn.execute("SELECT kind, key, body, created_at FROM outbox WHERE seq = ? AND kind != ?",
                            [seq, REJECTED]).fetchone()
         if row is None:
@@ -211,7 +199,7 @@ def enforce_bound(conn: sqlite3.Connection, max_records: int) -> dict[str, int]:
     excess = count - max_records
     if excess <= 0:
         return {}
-    with _transaction(conn):
+    with write_transaction(conn):
         kinds = conn.execute(
             "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE seq IS NULL AND priority >= ? "
             "ORDER BY id LIMIT ?) RETURNING kind", [DROPPABLE_FROM, excess]).fetchall()

@@ -3,11 +3,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 from support.volumes import tmpfs
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter, connect, list_events, schema_version, MIGRATIONS
+from vigia.appliance.transactions import write_transaction
 
 
 def make_event(i: int, camera="gate", label="person", started_at=1_700_000_000.0) -> Event:
@@ -102,3 +104,25 @@ def test_a_full_disk_loses_no_events(tmp_path):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.conn.close()
         writer.close()
+
+
+def test_a_transaction_that_reads_then_writes_waits_for_another_writer(tmp_path):
+    """A deferred transaction that reads, then writes after another connection committed, fails at once
+    with 'database is locked' (its snapshot is stale); write_transaction takes the lock first and waits."""
+    first, second = connect(tmp_path / "vigia.db"), connect(tmp_path / "vigia.db")
+    first.execute("CREATE TABLE notes (text TEXT)")
+    other_done = threading.Event()
+
+    def other_writer() -> None:
+        second.execute("INSERT INTO notes VALUES ('from the event writer')")
+        other_done.set()
+
+    with write_transaction(first.conn):
+        assert first.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+        writer = threading.Thread(target=other_writer)
+        writer.start()
+        assert not other_done.wait(0.3)  # the other writer waits for the lock this transaction holds
+        first.execute("INSERT INTO notes VALUES ('from a guard')")
+    writer.join(10)
+    assert other_done.is_set()
+    assert sorted(r[0] for r in first.execute("SELECT text FROM notes")) == ["from a guard", "from the event writer"]

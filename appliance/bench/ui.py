@@ -35,6 +35,7 @@ from vigia.appliance.config import Config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.runtime import Appliance, serving
 from vigia.appliance.storage import UPSERT_EVENT, connect, event_rows
+from vigia.appliance.transactions import write_transaction
 from vigia.local_ui import accounts
 from vigia.local_ui.frontend import dist_dir
 from vigia.local_ui.tls import tls_files
@@ -135,7 +136,7 @@ def _fill(database: Path, count: int) -> float:
             event = _event(i, rng, t0)
             event.zone, event.alert = rng.choice(ZONES), rng.random() < 0.05
             rows.append(event.to_row())
-        with db.atomic():
+        with write_transaction(db.conn):
             db.conn.executemany(UPSERT_EVENT, rows)
     db.conn.close()
     return t0
