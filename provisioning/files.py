@@ -23,7 +23,7 @@ def private_dir(path: Path) -> Path:
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` so that a crash leaves either the old file or the new one, never half."""
     os.replace(_write_temp(path, data, mode), path)
-    _sync_dir(path.parent)
+    sync_dir(path.parent)
 
 
 def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -33,7 +33,7 @@ def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.link(tmp, path)
     finally:
         os.unlink(tmp)
-    _sync_dir(path.parent)
+    sync_dir(path.parent)
 
 
 def open_private(path: Path) -> int:
@@ -58,7 +58,8 @@ def _write_temp(path: Path, data: bytes, mode: int) -> Path:
     return tmp
 
 
-def _sync_dir(path: Path) -> None:
+def sync_dir(path: Path) -> None:
+    """Make the renames and new names in folder `path` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from vigia.appliance.config import ConfigError, Record
 from vigia.sync.files import write_file
-from vigia.sync.identity import Identity, certificate_request, client_context, device_identity, identity_proof
+from vigia.sync.identity import (Identity, certificate_request, client_context, commit_rotation, device_identity,
+                                 identity_proof)
 from vigia.sync.media import MediaSource, queue_clip
 
 log = logging.getLogger(__name__)
@@ -125,16 +126,18 @@ class CommandRunner:
 
     async def _rotate(self, session: aiohttp.ClientSession) -> dict:
         key = ec.generate_private_key(ec.SECP256R1())  # a new transport key; the device identity stays
+        write_file(self._identity.next_key, key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
         csr = certificate_request(key)
         proof = identity_proof(await asyncio.to_thread(device_identity, self._identity.folder), csr)
         status, answer = await self._request(session, "POST", "/v1/rotate", {"csr": csr.decode(), **proof})
         if status != 200:
+            self._identity.next_key.unlink(missing_ok=True)
             raise CommandError(f"central refused the new certificate ({status}: {answer.get('message', answer)})")
         certificate = answer["certificate"].encode()
         serial = x509.load_pem_x509_certificate(certificate).serial_number
-        write_file(self._identity.key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()), 0o600)
-        write_file(self._identity.certificate, certificate)
+        write_file(self._identity.next_certificate, certificate)
+        commit_rotation(self._identity)
         self.ssl = client_context(self._identity)
         self._on_rotated(self.ssl)
         log.info("device certificate rotated (serial %X)", serial)

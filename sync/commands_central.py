@@ -3,7 +3,8 @@
     GET  /v1/commands           the device's pending commands, oldest first
     POST /v1/commands/{id}/ack  {"ok": bool, "result": {...}} -> the command, now done or failed
     POST /v1/rotate             {"csr", "identity_key", "identity_signature"} -> {"certificate"}: a new
-                                certificate; the one presented is superseded. The CSR must be signed by the
+                                certificate, pending until the device first presents it (then the one
+                                before it is superseded). The CSR must be signed by the
                                 device identity recorded at enrolment (403 identity_mismatch otherwise)
 
 The device id comes only from the verified certificate: another device's command is 404. Every
@@ -19,10 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from vigia.sync.ca import CaError, CertificateAuthority, sign_device_csr
-from vigia.sync.enrolment import check_device_id, rotate_certificate, verify_identity
+from vigia.sync.enrolment import check_certificate, check_device_id, rotate_certificate, verify_identity
 from vigia.sync.protocol import ProtocolError
 from vigia.sync.server import INGEST, Peer, _error, verified_peer
-from vigia.sync.storage_s3 import _check_device
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_p
         peer = verified_peer(request, trusted_proxies)
         if peer is None:
             raise ProtocolError(401, "unauthenticated", "a device certificate verified by the proxy is required")
-        await _check_device(conn, peer)
+        await check_certificate(conn, peer.device_id, peer.serial)
         return peer
 
     async def pending(request: web.Request) -> web.Response:

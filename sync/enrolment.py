@@ -2,7 +2,9 @@
 
 Only the SHA-256 of a token is stored; a token works once, before it expires. A device's current
 certificate serial is kept in `devices`: a new enrolment supersedes the old certificate, and a
-revoked device is refused at its next batch.
+revoked device is refused at its next batch. A rotated certificate is pending until the device first
+presents it (`check_certificate`): only then is the one before it superseded, so a device that dies
+between central signing and its saving the new certificate goes on with the old one and rotates again.
 
 Each CSR comes with the device's permanent identity: its Ed25519 public key and a signature by it over
 the CSR's PEM bytes (`verify_identity`). The first enrolment of a device id records the identity key
@@ -97,7 +99,7 @@ async def enrol_device(conn: psycopg.AsyncConnection, device_id: str, serial: in
     cursor = await conn.execute(
         "INSERT INTO devices (device_id, cert_serial, enrolled_at, identity_key, identity_id) "
         "VALUES (%s, %s, now(), %s, %s) "
-        "ON CONFLICT (device_id) DO UPDATE SET cert_serial = excluded.cert_serial, enrolled_at = now(), "
+        "ON CONFLICT (device_id) DO UPDATE SET cert_serial = excluded.cert_serial, pending_serial = NULL, enrolled_at = now(), "
         "revoked_at = NULL, identity_key = excluded.identity_key, identity_id = excluded.identity_id "
         "WHERE devices.identity_key IS NULL OR devices.identity_key = excluded.identity_key "
         "OR devices.revoked_at IS NOT NULL RETURNING high_water",
@@ -110,15 +112,39 @@ async def enrol_device(conn: psycopg.AsyncConnection, device_id: str, serial: in
 
 async def rotate_certificate(conn: psycopg.AsyncConnection, device_id: str, serial: int,
                              identity: DeviceIdentity) -> None:
-    """At rotation: make `serial` the device's one valid certificate when `identity` is the one on record
-    (a device enrolled before identities were recorded gets this one); 403 identity_mismatch otherwise."""
+    """At rotation: make `serial` the device's pending certificate when `identity` is the one on record
+    (a device enrolled before identities were recorded gets this one); 403 identity_mismatch otherwise.
+    The current certificate stays valid until the device first presents the pending one."""
     cursor = await conn.execute(
-        "UPDATE devices SET cert_serial = %s, identity_key = coalesce(identity_key, %s), "
+        "UPDATE devices SET pending_serial = %s, identity_key = coalesce(identity_key, %s), "
         "identity_id = coalesce(identity_id, %s) "
         "WHERE device_id = %s AND (identity_key IS NULL OR identity_key = %s) RETURNING device_id",
         [format(serial, "X"), identity.key, identity.id, device_id, identity.key])
     if await cursor.fetchone() is None:
         raise _mismatch(device_id, identity, "a rotation must come from the enrolled box")
+
+
+async def check_certificate(conn: psycopg.AsyncConnection, device_id: str, presented: int, *,
+                            lock: bool = False) -> int:
+    """Refuse an unknown device, a revoked one, or a certificate that is neither its current one nor its
+    pending one; a pending one presented becomes current (the one before it superseded from then on).
+    Returns the device's high-water mark; with `lock`, its row stays locked for the transaction."""
+    cursor = await conn.execute(
+        "SELECT high_water, cert_serial, pending_serial, revoked_at FROM devices WHERE device_id = %s"
+        + (" FOR UPDATE" if lock else ""), [device_id])
+    row = await cursor.fetchone()
+    if row is None:
+        raise ProtocolError(403, "unknown_device", f"device {device_id!r} is not enrolled")
+    high_water, current, pending, revoked_at = row
+    if revoked_at is not None:
+        raise ProtocolError(403, "revoked", f"device {device_id!r} was revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+    if pending is not None and int(pending, 16) == presented:
+        await conn.execute("UPDATE devices SET cert_serial = pending_serial, pending_serial = NULL "
+                           "WHERE device_id = %s AND pending_serial = %s", [device_id, pending])
+    elif current is None or int(current, 16) != presented:
+        raise ProtocolError(403, "certificate_superseded",
+                            f"this certificate of {device_id!r} was replaced by a later enrolment or rotation")
+    return high_water
 
 
 async def revoke(conn: psycopg.AsyncConnection, device_id: str) -> bool:

@@ -8,12 +8,17 @@ central binds each certificate to the box the installer claimed.
 Transport files live in `<data_dir>/sync/` (folder 0700): `device.key` (EC P-256, 0600, never leaving
 the device), `device.crt` (signed by central's CA at enrolment), `ca.crt` (central's CA, which the
 device trusts for central's server certificate) and `central.json` (URL and device id).
+
+A rotation stages the new key (`device.key.next`) before it asks central, and the certificate
+(`device.crt.next`) before either replaces the one in use (`commit_rotation`); a stop anywhere in
+between is finished or undone by `load_identity`, so key and certificate always match.
 """
 from __future__ import annotations
 
 import base64
 import json
 import logging
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from vigia.provisioning.files import sync_dir
 from vigia.provisioning.identity import Identity as DeviceIdentity
 from vigia.provisioning.identity import IdentityError, load_or_create_identity
 from vigia.sync.files import write_file
@@ -51,6 +57,14 @@ class Identity:
     @property
     def ca(self) -> Path:
         return self.folder / "ca.crt"
+
+    @property
+    def next_key(self) -> Path:
+        return self.folder / "device.key.next"
+
+    @property
+    def next_certificate(self) -> Path:
+        return self.folder / "device.crt.next"
 
 
 def identity_folder(data_dir: Path) -> Path:
@@ -89,12 +103,30 @@ def identity_proof(identity: DeviceIdentity, csr_pem: bytes) -> dict[str, str]:
 
 
 def load_identity(folder: Path) -> Identity | None:
-    """The enrolled identity, or None when the device has not been enrolled."""
+    """The enrolled identity, or None when the device has not been enrolled. A rotation cut off by a stop
+    is finished when its certificate was saved, and dropped otherwise (central still takes the old one)."""
     try:
         state = json.loads((folder / "central.json").read_text())
     except FileNotFoundError:
         return None
-    return Identity(folder, state["device_id"], state["central_url"])
+    identity = Identity(folder, state["device_id"], state["central_url"])
+    if identity.next_certificate.exists():
+        commit_rotation(identity)
+        log.warning("finished a credential rotation that a stop cut off")
+    elif identity.next_key.exists():
+        identity.next_key.unlink()
+        log.warning("dropped the key of a credential rotation cut off before its certificate came")
+    return identity
+
+
+def commit_rotation(identity: Identity) -> None:
+    """Put the staged key and certificate in place: the key first (when still staged), then the certificate.
+
+    Each step is a rename, so after a stop between them the staged certificate alone tells what is left."""
+    if identity.next_key.exists():
+        os.replace(identity.next_key, identity.key)
+    os.replace(identity.next_certificate, identity.certificate)
+    sync_dir(identity.folder)
 
 
 def client_context(identity: Identity) -> ssl.SSLContext:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+from vigia.sync.enrolment import check_certificate
 from vigia.sync.protocol import Batch, EventRecord, ProtocolError
 from vigia.sync.schema import ensure_partitions, month_of
 
@@ -117,7 +118,7 @@ class Ingest:
                 await ensure_partitions(conn, months)
                 self._months |= months
             async with conn.transaction():
-                high_water = await self._lock_device(conn, device_id, cert_serial)
+                high_water = await check_certificate(conn, device_id, cert_serial, lock=True)
                 if batch.last_seq <= high_water:
                     raise ProtocolError(409, "replayed", f"records {batch.first_seq}..{batch.last_seq} were applied"
                                         f" before (high-water mark {high_water})", high_water=high_water)
@@ -141,19 +142,3 @@ class Ingest:
                     {"device_id": device_id, "first_seq": high_water + 1, "last_seq": batch.last_seq})])
         applied = batch.last_seq - high_water
         return IngestResult(batch.last_seq, applied, len(batch.records) - applied)
-
-    @staticmethod
-    async def _lock_device(conn: psycopg.AsyncConnection, device_id: str, cert_serial: int) -> int:
-        """The device's high-water mark, its row locked; refuses unknown, revoked or superseded certificates."""
-        cursor = await conn.execute(
-            "SELECT high_water, cert_serial, revoked_at FROM devices WHERE device_id = %s FOR UPDATE", [device_id])
-        row = await cursor.fetchone()
-        if row is None:
-            raise ProtocolError(403, "unknown_device", f"device {device_id!r} is not enrolled")
-        high_water, serial, revoked_at = row
-        if revoked_at is not None:
-            raise ProtocolError(403, "revoked", f"device {device_id!r} was revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC")
-        if serial is None or int(serial, 16) != cert_serial:
-            raise ProtocolError(403, "certificate_superseded",
-                                f"this certificate of {device_id!r} was replaced by a later enrolment")
-        return high_water

@@ -111,6 +111,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE devices ADD COLUMN identity_key text, ADD COLUMN identity_id text;
     """,
+    # 5: a rotated certificate waits in pending_serial until the device first presents it; until then the
+    # one before it still works (vigia.sync.enrolment.check_certificate), so a crash mid-rotation loses nothing
+    """
+    ALTER TABLE devices ADD COLUMN pending_serial text;
+    """,
 ]
 
 

@@ -27,6 +27,7 @@ from aiohttp import web
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
+from vigia.sync.enrolment import check_certificate
 from vigia.sync.media import MediaRequest, object_key
 from vigia.sync.protocol import ProtocolError, _describe
 from vigia.sync.server import INGEST, Peer, _error, verified_peer
@@ -161,18 +162,6 @@ class MediaStore:
                                 " deleted, upload it again")
 
 
-async def _check_device(conn: psycopg.AsyncConnection, peer: Peer) -> None:
-    cursor = await conn.execute("SELECT cert_serial, revoked_at FROM devices WHERE device_id = %s", [peer.device_id])
-    row = await cursor.fetchone()
-    if row is None:
-        raise ProtocolError(403, "unknown_device", f"device {peer.device_id!r} is not enrolled")
-    if row[1] is not None:
-        raise ProtocolError(403, "revoked", f"device {peer.device_id!r} was revoked")
-    if row[0] is None or int(row[0], 16) != peer.serial:
-        raise ProtocolError(403, "certificate_superseded",
-                            f"this certificate of {peer.device_id!r} was replaced by a later enrolment")
-
-
 RECORD_OBJECT = """
     INSERT INTO media_objects (device_id, key, kind, event_id, size, sha256) VALUES (%s, %s, %s, %s, %s, %s)
     ON CONFLICT (device_id, key) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, uploaded_at = now()"""
@@ -189,7 +178,7 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
             media = MediaRequest.model_validate_json(await request.read())
         except ValidationError as exc:
             raise ProtocolError(400, "malformed", _describe(exc)) from None
-        await _check_device(conn, peer)
+        await check_certificate(conn, peer.device_id, peer.serial)
         return peer, media, object_key(peer.device_id, media)
 
     async def storage(call, *args):

@@ -4,6 +4,7 @@ uploader polls through NGINX (device certificates) -> runs the command -> acknow
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import json
 import os
@@ -13,12 +14,16 @@ import sys
 from pathlib import Path
 
 import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from vigia.appliance.config import parse_config
 from vigia.appliance.encryption import load_or_create_key, open_media
 from vigia.appliance.runtime import Appliance
 from vigia.appliance.storage import EventWriter, connect
 from vigia.sync.commands import CommandHandlers, Commands
-from vigia.sync.identity import client_context
+from vigia.sync.identity import certificate_request, client_context, device_identity, identity_proof, load_identity
 from vigia.sync.media import MediaSource
 from vigia.sync.outbox import Pending
 from vigia.sync.protocol import encode_batch
@@ -177,6 +182,78 @@ def test_rotate_credentials_supersedes_the_old_certificate(stack, tmp_path):
     status, answer = request(f"{stack.url}/v1/commands", old_context)
     assert (status, answer["error"]) == (403, "certificate_superseded")
     assert audit(stack, command_id) == [("issued", "ops-alice"), ("acked", "device:cmd-rotate-01")]
+
+
+def test_a_stop_after_central_signed_a_rotation_loses_nothing(stack, tmp_path):
+    """The device dies after central signed its new certificate and before it was saved: the old
+    certificate still works (the new one is only pending), the staged key is dropped at the next start,
+    and the rotation, never acknowledged, runs again."""
+    device = CommandDevice(tmp_path, stack, "cmd-rotate-02")
+    old_context = client_context(device.identity)
+    old_key = device.identity.key.read_bytes()
+    old_serial = stack.query("SELECT cert_serial FROM devices WHERE device_id = 'cmd-rotate-02'")[0][0]
+    command_id = issue(stack, "cmd-rotate-02", "rotate-credentials")
+    # What CommandRunner._rotate does up to central's answer, and no further.
+    key = ec.generate_private_key(ec.SECP256R1())
+    device.identity.next_key.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    csr = certificate_request(key)
+    status, answer = request(f"{stack.url}/v1/rotate", old_context, "POST",
+                             {"csr": csr.decode(), **identity_proof(device_identity(device.identity.folder), csr)})
+    assert status == 200
+    lost_serial = format(x509.load_pem_x509_certificate(answer["certificate"].encode()).serial_number, "X")
+    assert stack.query("SELECT cert_serial, pending_serial FROM devices WHERE device_id = 'cmd-rotate-02'") == [
+        (old_serial, lost_serial)]
+    # The next start: the staged key goes, key and certificate are the old pair, and central takes them.
+    device.identity = load_identity(device.identity.folder)
+    assert not device.identity.next_key.exists() and device.identity.key.read_bytes() == old_key
+    device.write(5)
+    device.drain()
+    device.assert_exactly_once()
+    state = commands(stack, "cmd-rotate-02")[command_id]
+    assert state["state"] == "done" and state["result"]["serial"] not in (old_serial, lost_serial)
+    assert stack.query("SELECT cert_serial, pending_serial FROM devices WHERE device_id = 'cmd-rotate-02'") == [
+        (state["result"]["serial"], None)]
+    assert request(f"{stack.url}/v1/commands", old_context)[0] == 403
+    device.write(5)
+    device.drain()  # from the files: the rotated pair
+    device.assert_exactly_once()
+
+
+def test_a_rotation_cut_off_between_its_renames_is_finished_at_the_next_start(tmp_path):
+    """Key and certificate are staged, then put in place one rename at a time: whichever step a stop
+    interrupts, load_identity leaves a key and a certificate that belong together."""
+    folder = tmp_path / "sync"
+    folder.mkdir()
+    (folder / "central.json").write_text(json.dumps({"device_id": "cut-01", "central_url": "https://central"}))
+    identity = load_identity(folder)
+
+    def pair(path_key: Path, path_certificate: Path) -> ec.EllipticCurvePrivateKey:
+        key = ec.generate_private_key(ec.SECP256R1())
+        path_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cut-01")])
+        now = dt.datetime.now(dt.timezone.utc)
+        certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                       .serial_number(x509.random_serial_number()).not_valid_before(now)
+                       .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+        path_certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        return key
+
+    def matching() -> bool:
+        key = serialization.load_pem_private_key(identity.key.read_bytes(), None)
+        certificate = x509.load_pem_x509_certificate(identity.certificate.read_bytes())
+        return certificate.public_key().public_numbers() == key.public_key().public_numbers()
+
+    pair(identity.key, identity.certificate)
+    for renamed_key in (False, True):
+        new = pair(identity.next_key, identity.next_certificate)
+        if renamed_key:
+            os.replace(identity.next_key, identity.key)  # the stop comes between the two renames
+        load_identity(folder)
+        assert matching() and not identity.next_key.exists() and not identity.next_certificate.exists()
+        assert serialization.load_pem_private_key(identity.key.read_bytes(), None).public_key().public_numbers() == \
+            new.public_key().public_numbers()
 
 
 def test_a_device_cannot_see_or_ack_another_devices_command(stack, tmp_path):

@@ -11,10 +11,11 @@ import aiohttp
 import psycopg
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from vigia.provisioning.identity import load_or_create_identity
 from vigia.sync.enrolment import revoke
-from vigia.sync.identity import EnrolmentError, certificate_request, client_context, enrol, identity_proof
+from vigia.sync.identity import EnrolmentError, Identity, certificate_request, client_context, enrol, identity_proof
 from vigia.sync.localstack import central_stack
 
 URN = "urn:vigia:device:"
@@ -34,6 +35,15 @@ def post(stack, path: str, payload: dict, context: ssl.SSLContext | None = None)
         async with aiohttp.ClientSession() as session, session.post(stack.url + path, json=payload,
                                                                     ssl=context) as response:
             return response.status, await response.json(content_type=None)
+    return asyncio.run(send())
+
+
+def commands(stack, context: ssl.SSLContext) -> int:
+    """The status of a device's GET /v1/commands (200 when its certificate is taken)."""
+    async def send():
+        async with aiohttp.ClientSession() as session, session.get(stack.url + "/v1/commands",
+                                                                   ssl=context) as response:
+            return response.status
     return asyncio.run(send())
 
 
@@ -134,13 +144,27 @@ def test_rotation_needs_the_enrolled_identity(stack, tmp_path):
     assert (status, answer["error"]) == (400, "bad_identity")
     assert device_row(stack, "ident-04")[:3] == (base64.b64encode(box.public_bytes).decode(), box.device_id, serial)
 
-    # the enrolled box rotates: a new certificate, the identity unchanged, the old certificate superseded
+    # the enrolled box rotates: a new certificate, the identity unchanged; the new certificate is pending
+    # (the old one still works) until it is first presented, and from then on the old one is superseded
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = certificate_request(key)
     status, answer = post(stack, "/v1/rotate", {"csr": csr.decode(), **identity_proof(box, csr)}, context)
     assert status == 200, answer
     certificate = answer["certificate"].encode()
     assert san_uris(certificate) == [URN + box.device_id]
-    assert device_row(stack, "ident-04")[2] == format(x509.load_pem_x509_certificate(certificate).serial_number, "X")
-    assert device_row(stack, "ident-04")[1] == box.device_id
+    new_serial = format(x509.load_pem_x509_certificate(certificate).serial_number, "X")
+    assert device_row(stack, "ident-04")[1:3] == (box.device_id, serial)
+    assert stack.query("SELECT pending_serial FROM devices WHERE device_id = 'ident-04'") == [(new_serial,)]
+    assert commands(stack, context) == 200  # the old one is still taken
+    rotated = tmp_path / "rotated"
+    rotated.mkdir()
+    (rotated / "device.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+    (rotated / "device.crt").write_bytes(certificate)
+    (rotated / "ca.crt").write_bytes(identity.ca.read_bytes())
+    new_context = client_context(Identity(rotated, identity.device_id, identity.central_url))
+    assert commands(stack, new_context) == 200  # presented: now the current one
+    assert device_row(stack, "ident-04")[2] == new_serial
     csr = new_csr()
     status, answer = post(stack, "/v1/rotate", {"csr": csr.decode(), **identity_proof(box, csr)}, context)
     assert (status, answer["error"]) == (403, "certificate_superseded")
