@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import lap
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .types import Detections
 
@@ -203,7 +203,9 @@ def _associate(
     if len(rows) == 0:
         return none, none
     sub = gain[np.ix_(rows, cols)]
-    r, c = linear_sum_assignment(sub, maximize=True)
+    _, column_of_row, _ = lap.lapjv(-sub, extend_cost=True)  # the assignment of largest total gain
+    r = np.flatnonzero(column_of_row >= 0)
+    c = column_of_row[r]
     ok = sub[r, c] > 0
     return rows[r[ok]], cols[c[ok]]
 
