@@ -3,14 +3,17 @@
 One transaction per batch. The device's row is locked first (its batches are applied one at a
 time, whichever instance gets them); records at or below its high-water mark are skipped, the
 rest go in, and the mark moves to the batch's last sequence number in the same commit. A batch
-that starts past the mark waits a moment for the one before it (a device keeps two in flight). Events are
-COPYed into a temporary table and UPSERTed on (device_id, event_id) from there; a newer version of
-an event (higher seq) replaces an older one, never the reverse. The commit also NOTIFYs
+that starts past the mark waits a moment for the one before it (a device keeps two in flight). A batch's
+events are COPYed straight into `events` when central holds none of them (a backlog keeps one version
+of each event); when some are newer versions of events central holds (the COPY hits the primary key
+and its savepoint is undone), they all go through a temporary table and are UPSERTed on
+(device_id, event_id): a newer version (higher seq) replaces an older one, never the reverse. The commit also NOTIFYs
 `NOTIFY_CHANNEL` with the device and the sequence numbers applied (the fleet dashboard LISTENs).
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -35,6 +38,8 @@ CREATE_INCOMING = """
     ) ON COMMIT DELETE ROWS"""
 
 COPY_INCOMING = f"COPY incoming_events ({_QUOTED}) FROM STDIN"
+COPY_EVENTS = f"COPY events ({_QUOTED}) FROM STDIN"
+
 
 MERGE_EVENTS = f"""
     INSERT INTO events ({_QUOTED})
@@ -72,6 +77,18 @@ def event_row(device_id: str, record: EventRecord) -> tuple:
     return (device_id, e.id, record.seq, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id, e.start, e.end,
             e.started_at, e.ended_at, e.max_score, _json(e.box), e.alert, e.snapshot, _json(e.path),
             _json(e.attributes))
+
+
+def new_event_row(device_id: str, record: EventRecord) -> tuple:
+    """The COPY row of an event straight into `events` (its times as timestamps)."""
+    e = record.body
+    return (device_id, e.id, record.seq, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id, e.start, e.end,
+            _timestamp(e.started_at), None if e.ended_at is None else _timestamp(e.ended_at), e.max_score,
+            _json(e.box), e.alert, e.snapshot, _json(e.path), _json(e.attributes))
+
+
+def _timestamp(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
 
 
 def _json(value) -> str:
@@ -127,11 +144,7 @@ class Ingest:
                                         f" to {high_water} only", high_water=high_water)
                 fresh = [r for r in events.values() if r.seq > high_water]
                 if fresh:
-                    async with conn.cursor() as cursor:
-                        async with cursor.copy(COPY_INCOMING) as copy:
-                            for record in fresh:
-                                await copy.write_row(event_row(device_id, record))
-                        await cursor.execute(MERGE_EVENTS)
+                    await self._store_events(conn, device_id, fresh)
                 states = [(device_id, r.kind, r.key, r.seq, _json(r.body)) for r in others if r.seq > high_water]
                 if states:
                     async with conn.cursor() as cursor:
@@ -142,3 +155,21 @@ class Ingest:
                     {"device_id": device_id, "first_seq": high_water + 1, "last_seq": batch.last_seq})])
         applied = batch.last_seq - high_water
         return IngestResult(batch.last_seq, applied, len(batch.records) - applied)
+
+    @staticmethod
+    async def _store_events(conn: psycopg.AsyncConnection, device_id: str, records: list[EventRecord]) -> None:
+        """COPY straight into `events` (a backlog holds one version of each event, new to central); when
+        some are newer versions of events central holds, all go through `incoming_events` and the UPSERT."""
+        try:
+            async with conn.transaction(), conn.cursor() as cursor:  # a savepoint: undone alone on a conflict
+                async with cursor.copy(COPY_EVENTS) as copy:
+                    for record in records:
+                        await copy.write_row(new_event_row(device_id, record))
+            return
+        except psycopg.errors.UniqueViolation:
+            pass
+        async with conn.cursor() as cursor:
+            async with cursor.copy(COPY_INCOMING) as copy:
+                for record in records:
+                    await copy.write_row(event_row(device_id, record))
+            await cursor.execute(MERGE_EVENTS)

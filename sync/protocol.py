@@ -18,9 +18,12 @@ record central refused as malformed, body {"kind", "key", "error"} (vigia.sync.o
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import gzip
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -171,7 +174,8 @@ def decode_batch(body: bytes, content_type: str | None, content_encoding: str | 
         raise ProtocolError(415, "bad_content_encoding", f"Content-Encoding must be gzip, not {content_encoding!r}")
     text = _inflate(body, limits.max_inflated_bytes)
     try:
-        batch = _BATCH.decode(text)
+        with _collector_paused():
+            batch = _BATCH.decode(text)
     except msgspec.ValidationError as exc:
         raise ProtocolError(400, "malformed", _where(str(exc))) from None
     except msgspec.DecodeError as exc:
@@ -180,6 +184,21 @@ def decode_batch(body: bytes, content_type: str | None, content_encoding: str | 
         raise ProtocolError(413, "too_many_records", f"{len(batch.records)} records; at most {limits.max_records} a batch")
     _check_records(batch)
     return batch
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a batch is decoded. A batch of 2,000 events is some
+    30,000 new lists and structs, none in a cycle; left on, the collector walks them again and again as
+    they are made (about a third of the decoding time), where once afterwards is enough."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _check_records(batch: Batch) -> None:

@@ -94,6 +94,24 @@ def test_overlapping_batch_applies_only_what_is_new_and_newer_versions_win(dsn):
     assert rows(dsn, "SELECT count(*) FROM events WHERE device_id = 'dev-b'") == [(2,)]
 
 
+def test_a_batch_of_new_events_and_a_newer_version_of_a_known_one_lands_whole(dsn):
+    """New events go straight in by COPY; one known event in the batch sends them all through the UPSERT."""
+    known, fresh = make_event(MAY), [make_event(MAY + 10 + i) for i in range(3)]
+
+    async def work(ingest, conn):
+        await enrol(conn, "dev-m")
+        await ingest.apply("dev-m", 0xABC, batch("dev-m", [event_pending(1, known)]))
+        known.end, known.ended_at = 30.0, MAY + 29
+        return await ingest.apply("dev-m", 0xABC, batch("dev-m", [event_pending(2, fresh[0]), event_pending(3, known),
+                                                                  event_pending(4, fresh[1]), event_pending(5, fresh[2])]))
+
+    result = run(dsn, work)
+    assert (result.high_water, result.applied, result.duplicates) == (5, 4, 0)
+    stored = dict((r[0], r[1:]) for r in rows(dsn, 'SELECT event_id, seq, "end" FROM events WHERE device_id = \'dev-m\''))
+    assert stored == {known.id: (3, 30.0), fresh[0].id: (2, fresh[0].end), fresh[1].id: (4, fresh[1].end),
+                      fresh[2].id: (5, fresh[2].end)}
+
+
 def test_a_gap_in_sequence_numbers_is_refused_after_waiting_for_the_batch_before(dsn):
     async def work(ingest, conn):
         await enrol(conn, "dev-c")
