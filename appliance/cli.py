@@ -123,18 +123,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_provisioning_commands(commands)  # status, discover, provision
 
-    bench = commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME")
-    from vigia.appliance.bench import capacity, fidelity, storage, ui
-
-    capacity.add_arguments(bench.add_parser("capacity", help="how many real-time streams this machine analyses"))
-    fidelity.add_arguments(bench.add_parser("fidelity", help="gated pipeline vs detect-every-frame baseline"))
-    storage.add_arguments(bench.add_parser("storage", help="recording, encryption, clips and event store costs"))
-    ui.add_arguments(bench.add_parser("ui", help="alert latency, live view CPU, event API and front-end size"))
-
-    from vigia.sync import bench as sync_bench  # vigia bench sync
+    from vigia.appliance.bench import add_commands as add_bench_commands
     from vigia.sync import cli as sync_cli  # vigia central, enroll, sync status
 
-    sync_bench.add_arguments(bench.add_parser("sync", help="an outbox backlog through NGINX into PostgreSQL"))
+    add_bench_commands(commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME"))
     sync_cli.add_commands(commands)
     return parser
 

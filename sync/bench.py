@@ -9,7 +9,6 @@ moment of load on this shared machine cannot flatter the ratio. Afterwards every
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import json
@@ -29,14 +28,6 @@ if TYPE_CHECKING:  # psycopg is an extra ([central]); imported when the bench ru
 
 START = 1_780_000_000.0  # 2026-05-28, UTC
 LABELS = ["person"] * 6 + ["car", "truck", "bicycle"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
-    parser.add_argument("--events", type=int, default=100_000, help="backlog of each run")
-    parser.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")
-    parser.add_argument("--batch", type=int, default=2000, help="records per batch")
-    parser.set_defaults(handler=run)
 
 
 def make_events(count: int, seed: int) -> list[Event]:

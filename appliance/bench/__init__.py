@@ -1,0 +1,52 @@
+"""`vigia bench NAME --json`: the benchmarks, each a module with `run(args)` that prints one JSON object.
+
+Their arguments are declared here, so that the CLI starts without importing what a benchmark needs
+(detector, decoder, web stack); the module of the one chosen is imported when it runs.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+EVENTS_STORED = 1_000_000  # events in the store for the query benchmarks (storage, ui)
+UI_STREAMS = 8             # demo cameras of the live part of bench ui
+
+
+def add_commands(bench: argparse._SubParsersAction) -> None:
+    """The subcommands of `vigia bench`."""
+    capacity = _bench(bench, "capacity", "vigia.appliance.bench.capacity",
+                      "how many real-time streams this machine analyses")
+    capacity.add_argument("--media", type=Path, default=None)
+    capacity.add_argument("--model", type=Path, default=None)
+    capacity.add_argument("--seconds", type=float, default=60.0, help="length of each trial")
+    capacity.add_argument("--start", type=int, default=None, help="first N to try (default: estimated from CPU costs)")
+    capacity.add_argument("--max-trials", type=int, default=5)
+
+    fidelity = _bench(bench, "fidelity", "vigia.appliance.bench.fidelity", "gated pipeline vs detect-every-frame baseline")
+    fidelity.add_argument("--media", type=Path, default=None)
+    fidelity.add_argument("--model", type=Path, default=None)
+
+    storage = _bench(bench, "storage", "vigia.appliance.bench.storage",
+                     "recording, encryption, clips and event store costs")
+    storage.add_argument("--media", type=Path, default=None)
+    storage.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the query test")
+
+    ui = _bench(bench, "ui", "vigia.appliance.bench.ui", "alert latency, live view CPU, event API and front-end size")
+    ui.add_argument("--streams", type=int, default=UI_STREAMS, help="demo cameras running for the live part")
+    ui.add_argument("--seconds", type=float, default=20.0, help="length of each live measurement")
+    ui.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the API part")
+    ui.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring: cameras online, "
+                    "motion models settled")
+
+    sync = _bench(bench, "sync", "vigia.sync.bench", "an outbox backlog through NGINX into PostgreSQL")
+    sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
+    sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")
+    sync.add_argument("--batch", type=int, default=2000, help="records per batch")
+
+
+def _bench(bench: argparse._SubParsersAction, name: str, module: str, help: str) -> argparse.ArgumentParser:
+    parser = bench.add_parser(name, help=help)
+    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    parser.set_defaults(handler=lambda args: importlib.import_module(module).run(args))
+    return parser

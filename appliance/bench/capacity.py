@@ -32,16 +32,6 @@ MIN_DUE_SHARE = 0.97
 MAX_DROPPED_SHARE = 0.02
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
-    parser.add_argument("--media", type=Path, default=None)
-    parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of each trial")
-    parser.add_argument("--start", type=int, default=None, help="first N to try (default: estimated from CPU costs)")
-    parser.add_argument("--max-trials", type=int, default=5)
-    parser.set_defaults(handler=run)
-
-
 def naive_cpu_per_stream_second(media: Path, model: Path, frames: int = 60) -> float:
     """What a first script does: every frame converted to full-size BGR, letterboxed and detected."""
     from vigia.inference.preprocess import letterbox

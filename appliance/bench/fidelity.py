@@ -8,9 +8,7 @@ pipeline track of the same label overlaps it with IoU >= 0.5 (same frame, same p
 """
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -22,13 +20,6 @@ MIN_TRACK_S = 1.0
 MATCH_IOU = 0.5
 MIN_COVERED = 0.5
 KEPT = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
-    parser.add_argument("--media", type=Path, default=None)
-    parser.add_argument("--model", type=Path, default=None)
-    parser.set_defaults(handler=run)
 
 
 def _iou(a, b) -> float:

@@ -5,7 +5,6 @@ clip's packets from memory, so disk reads of the source do not count on either s
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import tempfile
@@ -20,16 +19,8 @@ from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter, connect, list_events
 
 SSD_BYTES = 256e9
-EVENTS_STORED = 1_000_000
 CAMERAS = [f"cam{i}" for i in range(16)]
 LABELS = ["person"] * 6 + ["car", "truck", "bicycle", "motorcycle", "bus"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
-    parser.add_argument("--media", type=Path, default=None)
-    parser.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the query test")
-    parser.set_defaults(handler=run)
 
 
 def clip_bitrate(media: Path) -> float:

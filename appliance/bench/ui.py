@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
 import gzip
@@ -40,19 +39,7 @@ from vigia.local_ui import accounts
 from vigia.local_ui.frontend import dist_dir
 from vigia.local_ui.tls import tls_files
 
-STREAMS = 8
-EVENTS_STORED = 1_000_000
 ZONES = ["door", "yard", "gate"]
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (the only format)")
-    parser.add_argument("--streams", type=int, default=STREAMS, help="demo cameras running for the live part")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each live measurement")
-    parser.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the API part")
-    parser.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring: cameras online, "
-                        "motion models settled")
-    parser.set_defaults(handler=run)
-
 
 def _free_port() -> int:
     import socket
