@@ -33,8 +33,8 @@ _QUOTED = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
 CREATE_INCOMING = """
     CREATE TEMP TABLE IF NOT EXISTS incoming_events (
         device_id text, event_id text, seq bigint, camera text, rule text, kind text, zone text, label text,
-        track_id integer, start double precision, "end" double precision, started_at double precision,
-        ended_at double precision, max_score real, box text, alert boolean, snapshot text, path text, attributes text
+        track_id integer, start double precision, "end" double precision, started_at timestamptz,
+        ended_at timestamptz, max_score real, box text, alert boolean, snapshot text, path text, attributes text
     ) ON COMMIT DELETE ROWS"""
 
 COPY_INCOMING = f"COPY incoming_events ({_QUOTED}) FROM STDIN"
@@ -43,9 +43,8 @@ COPY_EVENTS = f"COPY events ({_QUOTED}) FROM STDIN"
 
 MERGE_EVENTS = f"""
     INSERT INTO events ({_QUOTED})
-    SELECT device_id, event_id, seq, camera, rule, kind, zone, label, track_id, start, "end",
-           to_timestamp(started_at), to_timestamp(ended_at), max_score, box::jsonb, alert, snapshot,
-           path::jsonb, attributes::jsonb
+    SELECT device_id, event_id, seq, camera, rule, kind, zone, label, track_id, start, "end", started_at,
+           ended_at, max_score, box::jsonb, alert, snapshot, path::jsonb, attributes::jsonb
     FROM incoming_events
     ON CONFLICT (device_id, event_id, started_at) DO UPDATE SET
         {", ".join(f'"{c}" = excluded."{c}"' for c in EVENT_COLUMNS[2:] if c != "started_at")},
@@ -72,15 +71,7 @@ class IngestResult:
 
 
 def event_row(device_id: str, record: EventRecord) -> tuple:
-    """The COPY row of an event; its JSON columns serialised by msgspec (several times faster than json)."""
-    e = record.body
-    return (device_id, e.id, record.seq, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id, e.start, e.end,
-            e.started_at, e.ended_at, e.max_score, _json(e.box), e.alert, e.snapshot, _json(e.path),
-            _json(e.attributes))
-
-
-def new_event_row(device_id: str, record: EventRecord) -> tuple:
-    """The COPY row of an event straight into `events` (its times as timestamps)."""
+    """The COPY row of an event (into `events` or `incoming_events`); JSON columns serialised by msgspec."""
     e = record.body
     return (device_id, e.id, record.seq, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id, e.start, e.end,
             _timestamp(e.started_at), None if e.ended_at is None else _timestamp(e.ended_at), e.max_score,
@@ -164,7 +155,7 @@ class Ingest:
             async with conn.transaction(), conn.cursor() as cursor:  # a savepoint: undone alone on a conflict
                 async with cursor.copy(COPY_EVENTS) as copy:
                     for record in records:
-                        await copy.write_row(new_event_row(device_id, record))
+                        await copy.write_row(event_row(device_id, record))
             return
         except psycopg.errors.UniqueViolation:
             pass
