@@ -69,7 +69,7 @@ in_root python3 -m venv /opt/vigia/venv
 in_root /opt/vigia/venv/bin/pip install -q --no-index --no-cache-dir --disable-pip-version-check \
 	--find-links /tmp/wheels 'vigia[replica]'
 rm -rf "$ROOT/tmp/wheels"
-in_root /opt/vigia/venv/bin/python -c 'import av, cv2, numpy, onnxruntime, scipy' \
+in_root /opt/vigia/venv/bin/python -c 'import av, cv2, lap, numpy, onnxruntime' \
 	|| die "Vigia's native dependencies do not load in the image (a system library missing?)"
 
 step "the appliance: web UI, vigia user, units, first-boot setup"
