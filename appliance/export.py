@@ -58,12 +58,20 @@ def export(db_path: str | Path, data_dir: str | Path, key: bytes | None, camera:
         db.conn.close()
 
 
+# An event still going on (or whose post-roll is still being recorded) has no final clip yet: its footage
+# so far is assembled into a version of its own, `<event id>.part-<epoch s>.mp4`, which a player reads whole
+# (vigia.local_ui: /clip?part=<epoch s>) while later versions add footage.
+PART_FRESH_S = 5.0    # a version younger than this is handed out again rather than assembled anew
+PART_KEEP_S = 600.0   # older versions of an event's clip are deleted when a new one is made
+
+
 def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, event_id: str, record: Record) -> Path:
     """The event's clip (pre- and post-roll included), assembled from its camera's segments once and kept.
 
     The clip is a `recordings` row of kind 'clip' (encrypted like all media when `key` is given)
     that the event row points to (`events.clip`); retention deletes it with its event. Footage of
-    an event that is still open, or whose post-roll is still being recorded, is assembled up to now.
+    an event that is still open, or whose post-roll is still being recorded, is assembled up to now
+    into a version of its own (`clip_part`), reused for PART_FRESH_S.
     """
     data_dir = Path(data_dir)
     db = connect(db_path)
@@ -77,25 +85,61 @@ def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, eve
             if row is not None and (data_dir / row[0]).is_file():
                 return data_dir / row[0]
         start, end = started_at - record.pre_roll, (ended_at or started_at) + record.post_roll
-        finished = ended_at is not None and end <= time.time()
+        if ended_at is None or end > time.time():
+            return _ongoing_clip(db, data_dir, key, camera, event_id, start, end)
         relative = f"media/{camera}/clips/{event_id}.mp4"
         out = data_dir / relative
         out.parent.mkdir(parents=True, exist_ok=True)
         clip_id = str(ULID.from_timestamp(start))
-        if finished:  # the row comes before the file, as for segments: a crash leaves no unknown file
-            db["recordings"].insert({"id": clip_id, "camera": camera, "kind": "clip", "path": relative, "start": start,
-                                     "state": "writing", "encrypted": int(key is not None)}, replace=True)
+        # The row comes before the file, as for segments: a crash leaves no unknown file.
+        db["recordings"].insert({"id": clip_id, "camera": camera, "kind": "clip", "path": relative, "start": start,
+                                 "state": "writing", "encrypted": int(key is not None)}, replace=True)
         try:
             assemble_clip(db, data_dir, key, camera, start, end, out)
         except NoFootageError as exc:
-            if finished:
-                db.execute("delete from recordings where id = ?", [clip_id])
+            db.execute("delete from recordings where id = ?", [clip_id])
             raise ExportError(str(exc)) from None
-        if finished:
-            with write_transaction(db.conn):
-                db.execute("update recordings set state = 'complete', end = ?, bytes = ? where id = ?",
-                           [end, out.stat().st_size, clip_id])
-                db.execute("update events set clip = ? where id = ?", [clip_id, event_id])
+        with write_transaction(db.conn):
+            db.execute("update recordings set state = 'complete', end = ?, bytes = ? where id = ?",
+                       [end, out.stat().st_size, clip_id])
+            db.execute("update events set clip = ? where id = ?", [clip_id, event_id])
+        for part in _parts(data_dir, camera, event_id):
+            part.unlink(missing_ok=True)  # the final clip supersedes them
         return out
     finally:
         db.conn.close()
+
+
+def clip_part(data_dir: str | Path, camera: str, event_id: str, part: int) -> Path | None:
+    """Version `part` (its assembly time, epoch seconds) of an ongoing event's clip, if it is still kept."""
+    path = Path(data_dir) / f"media/{camera}/clips/{event_id}.part-{part}.mp4"
+    return path if path.is_file() else None
+
+
+def part_of(path: Path) -> int | None:
+    """The version number of a clip file made for an ongoing event, None for a final clip."""
+    stem = path.name.removesuffix(".mp4")
+    _, found, part = stem.rpartition(".part-")
+    return int(part) if found and part.isdigit() else None
+
+
+def _ongoing_clip(db, data_dir: Path, key: bytes | None, camera: str, event_id: str, start: float,
+                  end: float) -> Path:
+    now = time.time()
+    parts = sorted(_parts(data_dir, camera, event_id), key=part_of)
+    if parts and now - part_of(parts[-1]) < PART_FRESH_S:
+        return parts[-1]
+    out = data_dir / f"media/{camera}/clips/{event_id}.part-{int(now)}.mp4"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        assemble_clip(db, data_dir, key, camera, start, end, out)
+    except NoFootageError as exc:
+        raise ExportError(str(exc)) from None
+    for part in parts:
+        if now - part_of(part) > PART_KEEP_S:
+            part.unlink(missing_ok=True)
+    return out
+
+
+def _parts(data_dir: Path, camera: str, event_id: str) -> list[Path]:
+    return list((data_dir / f"media/{camera}/clips").glob(f"{event_id}.part-*.mp4"))

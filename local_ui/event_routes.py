@@ -12,7 +12,7 @@ from aiohttp import web
 
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, open_media
-from vigia.appliance.export import ExportError, event_clip
+from vigia.appliance.export import ExportError, clip_part, event_clip, part_of
 from vigia.appliance.storage import event_rows
 from vigia.appliance.transactions import write_transaction
 from vigia.local_ui import accounts
@@ -252,25 +252,38 @@ def _read_at(media, position: int, count: int) -> bytes:
 
 async def clip(request: web.Request) -> web.StreamResponse:
     """The event's clip (pre- and post-roll included) as MP4, with range requests; `?download=true`
-    asks the browser to save it."""
+    asks the browser to save it.
+
+    An ongoing event's clip grows: its footage so far is a version of its own, and the request is
+    redirected to it (`?part=N`), so that every range request of one player reads the same file."""
     api = request.app[API]
     require(request)
     event_id = event_id_param(request)
-    download = _flag(query_params(request, {"download"}), "download") or False
+    query = query_params(request, {"download", "part"})
+    download = _flag(query, "download") or False
+    part = int_param(query, "part", None, 0, 10**12)
     row = await api.db(lambda db: db.execute("select camera from events where id = ?", [event_id]).fetchone())
     if row is None:
         raise ApiError(404, f"no event {event_id}")
-    record = next((c.record for c in api.config.cameras if c.name == row[0]), Record())
     storage = api.config.storage
-    async with api.clip_lock:
-        try:
-            made = await asyncio.to_thread(event_clip, storage.database, storage.data_dir, api.key, event_id, record)
-        except ExportError as exc:
-            raise ApiError(404, str(exc)) from None
-        except MediaCryptoError as exc:
-            api.appliance.media_integrity_error()
-            log.error("clip of event %s: %s", event_id, exc)
-            raise ApiError(500, "the footage cannot be decrypted (damaged, or not this device's key)") from None
+    if part is not None:
+        made = clip_part(storage.data_dir, row[0], event_id, part)
+        if made is None:
+            raise ApiError(404, f"this version of the clip of event {event_id} is gone: open the clip again")
+    else:
+        record = next((c.record for c in api.config.cameras if c.name == row[0]), Record())
+        async with api.clip_lock:
+            try:
+                made = await asyncio.to_thread(event_clip, storage.database, storage.data_dir, api.key, event_id,
+                                               record)
+            except ExportError as exc:
+                raise ApiError(404, str(exc)) from None
+            except MediaCryptoError as exc:
+                api.appliance.media_integrity_error()
+                log.error("clip of event %s: %s", event_id, exc)
+                raise ApiError(500, "the footage cannot be decrypted (damaged, or not this device's key)") from None
+        if (version := part_of(made)) is not None:
+            raise web.HTTPTemporaryRedirect(request.rel_url.with_query({**query, "part": str(version)}))
     path = media_path(api, made)
     media = await asyncio.to_thread(open_media, path, api.key)
     try:

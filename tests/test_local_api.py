@@ -516,6 +516,39 @@ def test_clip_is_served_with_range_requests(site: Site, tmp_path: Path):
     assert call(site.server, "GET", path, token=token, headers={"Range": "items=0-5"}).status == 200  # unknown unit
 
 
+def test_an_ongoing_events_clip_is_one_file_per_player(site: Site):
+    """Footage of an event still going on is assembled up to now as a version of its own, and the request is
+    redirected to it: every range request of one player reads the same bytes, however the footage grows."""
+    token, _ = login(site.server, "gina")
+    ongoing = make_event(T0 + 8.0)
+    ongoing.end = ongoing.ended_at = None
+    db = site.server.db()
+    db.conn.execute(UPSERT_EVENT, ongoing.to_row())
+    try:
+        path = f"/api/v1/events/{ongoing.id}/clip"
+        first = call(site.server, "GET", path, token=token)
+        assert first.status == 307
+        location = first.headers["Location"]
+        assert location.startswith(f"{path}?part=")
+        assert call(site.server, "GET", path + "?download=true", token=token).headers["Location"] == \
+            f"{path}?download=true&part={location.rpartition('=')[2]}"  # the same version, still downloaded
+        whole = call(site.server, "GET", location, token=token)
+        assert whole.status == 200 and whole.body[4:8] == b"ftyp" and len(whole.body) > 65536
+        part = call(site.server, "GET", location, token=token, headers={"Range": "bytes=1000-"})
+        assert part.status == 206 and part.body == whole.body[1000:]
+        gone = call(site.server, "GET", f"{path}?part=12345", token=token)
+        assert gone.status == 404 and "open the clip again" in gone.json()["error"]
+        # The event ends (its post-roll recorded): the final clip is made, and the versions go.
+        db.conn.execute("update events set ended_at = ?, \"end\" = ? where id = ?", [T0 + 9.0, 9.0, ongoing.id])
+        final = call(site.server, "GET", path, token=token)
+        assert final.status == 200 and final.body[4:8] == b"ftyp"
+        assert call(site.server, "GET", location, token=token).status == 404
+        assert not list((site.server.data_dir / "media" / "door" / "clips").glob(f"{ongoing.id}.part-*"))
+    finally:
+        db.conn.execute("delete from events where id = ?", [ongoing.id])
+        db.conn.close()
+
+
 def test_path_traversal_finds_nothing(site: Site):
     token, _ = login(site.server, "gina")
     for path in ("/api/v1/events/..%2f..%2fetc%2fpasswd/clip", "/api/v1/events/..%2F..%2Fvigia.db/snapshot",
