@@ -103,8 +103,7 @@ def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, eve
             db.execute("update recordings set state = 'complete', end = ?, bytes = ? where id = ?",
                        [end, out.stat().st_size, clip_id])
             db.execute("update events set clip = ? where id = ?", [clip_id, event_id])
-        for part in _parts(data_dir, camera, event_id):
-            part.unlink(missing_ok=True)  # the final clip supersedes them
+        _drop_parts(db, data_dir, camera, event_id, older_than=0.0)  # the final clip supersedes them
         return out
     finally:
         db.conn.close()
@@ -135,11 +134,20 @@ def _ongoing_clip(db, data_dir: Path, key: bytes | None, camera: str, event_id: 
         assemble_clip(db, data_dir, key, camera, start, end, out)
     except NoFootageError as exc:
         raise ExportError(str(exc)) from None
-    for part in parts:
-        if now - part_of(part) > PART_KEEP_S:
-            part.unlink(missing_ok=True)
+    _drop_parts(db, data_dir, camera, event_id, older_than=PART_KEEP_S)
     return out
 
 
 def _parts(data_dir: Path, camera: str, event_id: str) -> list[Path]:
     return list((data_dir / f"media/{camera}/clips").glob(f"{event_id}.part-*.mp4"))
+
+
+def _drop_parts(db, data_dir: Path, camera: str, event_id: str, older_than: float) -> None:
+    """Delete the versions of an ongoing event's clip made more than `older_than` seconds ago, but not one
+    queued for central (vigia.sync.media.queue_clip): the uploader deletes that one once it is sent."""
+    queued = {path for (path,) in db.execute(
+        "select json_extract(body, '$.path') from outbox where kind = 'clip' and key = ?", [event_id])}
+    now = time.time()
+    for part in _parts(data_dir, camera, event_id):
+        if now - part_of(part) > older_than and part.relative_to(data_dir).as_posix() not in queued:
+            part.unlink(missing_ok=True)

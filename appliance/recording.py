@@ -611,7 +611,9 @@ def _delete_rows_without_files(db: sqlite_utils.Database, data_dir: Path) -> int
 
 
 def _delete_orphan_files(db: sqlite_utils.Database, data_dir: Path) -> int:
+    """Files under media/ that no recording names, but for clips queued for central (vigia.sync.media)."""
     media = data_dir / "media"
+    queued = {path for (path,) in db.execute("select json_extract(body, '$.path') from outbox where kind = 'clip'")}
     removed = 0
     for directory, _subdirectories, files in os.walk(media, topdown=False):
         if files:
@@ -621,7 +623,7 @@ def _delete_orphan_files(db: sqlite_utils.Database, data_dir: Path) -> int:
                     "select path from recordings where path >= ? and path < ?", [prefix, prefix[:-1] + "0"])
             }
             for name in files:
-                if name not in known:
+                if name not in known and prefix + name not in queued:
                     os.unlink(os.path.join(directory, name))
                     log.warning("reconcile: removed %s: no recording names it", os.path.join(directory, name))
                     removed += 1

@@ -131,6 +131,8 @@ class MediaUploader:
             log.warning("%s not sent (%s)", what, type(exc).__name__)
             return "retry"
         if status == 200:
+            if kind == "clip":
+                await asyncio.to_thread(self._drop_version, record["path"])
             return await self._done(row_id)
         message = answer.get("message", answer) if isinstance(answer, dict) else answer
         if status in (404, 409, 422, 429) or status >= 500:  # not there yet, parts missing, corrupted, busy
@@ -182,6 +184,13 @@ class MediaUploader:
         with self._open(path) as media:
             media.seek(start)
             return media.read() if length is None else media.read(length)
+
+    def _drop_version(self, path: str) -> None:
+        """A version of an ongoing event's clip (vigia.appliance.export) is kept only until it is sent."""
+        from vigia.appliance.export import part_of
+
+        if part_of(Path(path)) is not None:
+            (self._source.data_dir / path).unlink(missing_ok=True)
 
     async def _done(self, row_id: int) -> str:
         await asyncio.to_thread(self._conn.execute, "DELETE FROM outbox WHERE id = ?", [row_id])

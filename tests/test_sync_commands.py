@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -18,13 +19,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from vigia.appliance.config import parse_config
+from vigia.appliance.config import Record, parse_config
 from vigia.appliance.encryption import load_or_create_key, open_media
+from vigia.appliance.export import event_clip, part_of
+from vigia.appliance.recording import reconcile
 from vigia.appliance.runtime import Appliance
 from vigia.appliance.storage import EventWriter, connect
 from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import certificate_request, client_context, device_identity, identity_proof, load_identity
-from vigia.sync.media import MediaSource
+from vigia.sync.media import MediaSource, queue_clip
 from vigia.sync.outbox import Pending
 from vigia.sync.protocol import encode_batch
 from vigia.sync.uploader import Uploader
@@ -127,6 +130,43 @@ def test_upload_clip_sends_the_event_clip_to_s3(stack, bucket, tmp_path, gop_cli
     assert state[missing_id]["state"] == "failed"
     assert "no event '01JZZZZZZZZZZZZZZZZZZZZZZZ'" in state[missing_id]["result"]["error"]
     assert audit(stack, command_id) == [("issued", "ops-alice"), ("acked", "device:cmd-clip-01")]
+
+
+def test_a_clip_queued_while_its_event_goes_on_outlives_the_final_clip_until_sent(stack, bucket, tmp_path, gop_clip):
+    """The footage so far of an ongoing event is a version of its own. Queued for central, it is kept when the
+    final clip supersedes the other versions and when a restart removes files no recording names; it goes
+    once it is sent."""
+    device = CommandDevice(tmp_path, stack, "cmd-clip-02")
+    recorder = new_recorder(tmp_path, "gate", device.key, mode="continuous", segment_seconds=4)
+    feed(recorder, gop_clip, until=12)
+    recorder.close()
+    event = make_event(T0 + 4)
+    event.end = event.ended_at = None
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer.put(event)
+    writer.close()
+    device.drain()
+    record = Record(mode="continuous", pre_roll=1, post_roll=1)
+    db = connect(device.database)
+    try:
+        queued = tmp_path / queue_clip(db.conn, device.database, MediaSource(tmp_path, device.key), event.id, record)
+        assert part_of(queued) is not None
+        other = queued.with_name(f"{event.id}.part-{part_of(queued) - 60}.mp4")  # a version nobody queued
+        shutil.copy(queued, other)
+        with open_media(queued, device.key) as media:
+            sent = hashlib.sha256(media.read()).hexdigest()
+        reconcile(db, tmp_path, device.key)  # as at a restart
+        assert queued.exists() and not other.exists()
+        shutil.copy(queued, other)
+        db.execute("update events set ended_at = ?, \"end\" = ? where id = ?", [T0 + 6, 6.0, event.id])
+        final = event_clip(device.database, tmp_path, device.key, event.id, record)
+        assert final.name == f"{event.id}.mp4" and queued.exists() and not other.exists()
+    finally:
+        db.conn.close()
+    device.drain()
+    stored = bucket.get_object(Bucket=BUCKET, Key=f"devices/cmd-clip-02/clips/{event.id}.mp4")["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == sent
+    assert not queued.exists() and final.exists()
 
 
 def test_set_layout_is_applied_and_a_bad_layout_fails_naming_the_field(stack, tmp_path):
