@@ -99,7 +99,8 @@ async def enrol_device(conn: psycopg.AsyncConnection, device_id: str, serial: in
     cursor = await conn.execute(
         "INSERT INTO devices (device_id, cert_serial, enrolled_at, identity_key, identity_id) "
         "VALUES (%s, %s, now(), %s, %s) "
-        "ON CONFLICT (device_id) DO UPDATE SET cert_serial = excluded.cert_serial, pending_serial = NULL, enrolled_at = now(), "
+        "ON CONFLICT (device_id) DO UPDATE SET cert_serial = excluded.cert_serial, pending_serial = NULL, "
+        "enrolled_at = now(), "
         "revoked_at = NULL, identity_key = excluded.identity_key, identity_id = excluded.identity_id "
         "WHERE devices.identity_key IS NULL OR devices.identity_key = excluded.identity_key "
         "OR devices.revoked_at IS NOT NULL RETURNING high_water",

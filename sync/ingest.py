@@ -3,12 +3,14 @@
 One transaction per batch. The device's row is locked first (its batches are applied one at a
 time, whichever instance gets them); records at or below its high-water mark are skipped, the
 rest go in, and the mark moves to the batch's last sequence number in the same commit. A batch
-that starts past the mark waits a moment for the one before it (a device keeps two in flight). A batch's
-events are COPYed straight into `events` when central holds none of them (a backlog keeps one version
-of each event); when some are newer versions of events central holds (the COPY hits the primary key
-and its savepoint is undone), they all go through a temporary table and are UPSERTed on
-(device_id, event_id): a newer version (higher seq) replaces an older one, never the reverse. The commit also NOTIFYs
-`NOTIFY_CHANNEL` with the device and the sequence numbers applied (the fleet dashboard LISTENs).
+that starts past the mark waits a moment for the one before it (a device keeps two in flight).
+
+A batch's events are COPYed straight into `events` when central holds none of them (a backlog keeps
+one version of each event). When some are newer versions of events central holds (the COPY hits the
+primary key and its savepoint is undone), they all go through a temporary table and are UPSERTed on
+(device_id, event_id): a newer version (higher seq) replaces an older one, never the reverse. The
+commit also NOTIFYs `NOTIFY_CHANNEL` with the device and the sequence numbers applied (the fleet
+dashboard LISTENs).
 """
 from __future__ import annotations
 
@@ -39,7 +41,6 @@ CREATE_INCOMING = """
 
 COPY_INCOMING = f"COPY incoming_events ({_QUOTED}) FROM STDIN"
 COPY_EVENTS = f"COPY events ({_QUOTED}) FROM STDIN"
-
 
 MERGE_EVENTS = f"""
     INSERT INTO events ({_QUOTED})
@@ -151,16 +152,17 @@ class Ingest:
     async def _store_events(conn: psycopg.AsyncConnection, device_id: str, records: list[EventRecord]) -> None:
         """COPY straight into `events` (a backlog holds one version of each event, new to central); when
         some are newer versions of events central holds, all go through `incoming_events` and the UPSERT."""
+        rows = [event_row(device_id, record) for record in records]
         try:
             async with conn.transaction(), conn.cursor() as cursor:  # a savepoint: undone alone on a conflict
                 async with cursor.copy(COPY_EVENTS) as copy:
-                    for record in records:
-                        await copy.write_row(event_row(device_id, record))
+                    for row in rows:
+                        await copy.write_row(row)
             return
         except psycopg.errors.UniqueViolation:
             pass
         async with conn.cursor() as cursor:
             async with cursor.copy(COPY_INCOMING) as copy:
-                for record in records:
-                    await copy.write_row(event_row(device_id, record))
+                for row in rows:
+                    await copy.write_row(row)
             await cursor.execute(MERGE_EVENTS)
