@@ -75,12 +75,17 @@ def event_row(device_id: str, record: EventRecord) -> tuple:
     """The COPY row of an event (into `events` or `incoming_events`); JSON columns serialised by msgspec."""
     e = record.body
     return (device_id, e.id, record.seq, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id, e.start, e.end,
-            _timestamp(e.started_at), None if e.ended_at is None else _timestamp(e.ended_at), e.max_score,
+            timestamp(e.started_at), None if e.ended_at is None else timestamp(e.ended_at), e.max_score,
             _json(e.box), e.alert, e.snapshot, _json(e.path), _json(e.attributes))
 
 
-def _timestamp(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+POSTGRES_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def timestamp(epoch: float) -> dt.datetime:
+    """Epoch seconds as PostgreSQL's to_timestamp() rounds them (to the microsecond, from its own epoch,
+    half to even), so that an event's `started_at`, part of the key, is the same whichever way it came."""
+    return POSTGRES_EPOCH + dt.timedelta(microseconds=round((epoch - 946_684_800.0) * 1e6))
 
 
 def _json(value) -> str:

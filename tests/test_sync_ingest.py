@@ -4,13 +4,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import random
 import time
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 from vigia.sync.enrolment import DeviceIdentity, consume_token, create_token, enrol_device, revoke
-from vigia.sync.ingest import Ingest, prepare_connection
+from vigia.sync.ingest import Ingest, prepare_connection, timestamp
 from vigia.sync.localstack import temporary_database
 from vigia.sync.outbox import Pending, event_record
 from vigia.sync.protocol import ProtocolError, decode_batch, encode_batch
@@ -110,6 +111,16 @@ def test_a_batch_of_new_events_and_a_newer_version_of_a_known_one_lands_whole(ds
     stored = dict((r[0], r[1:]) for r in rows(dsn, 'SELECT event_id, seq, "end" FROM events WHERE device_id = \'dev-m\''))
     assert stored == {known.id: (3, 30.0), fresh[0].id: (2, fresh[0].end), fresh[1].id: (4, fresh[1].end),
                       fresh[2].id: (5, fresh[2].end)}
+
+
+def test_event_times_round_as_postgresql_rounds_them(dsn):
+    """started_at is part of the events' key: made in Python, it must equal what to_timestamp() makes of it."""
+    rng = random.Random(5)
+    epochs = [MAY, JUNE + 0.0000005, 1_780_000_058.0853307, 946_684_800.0000015] + [
+        rng.uniform(1.5e9, 2.2e9) for _ in range(2000)]
+    with psycopg.connect(dsn) as conn:
+        stored = [row[0] for row in conn.execute("SELECT to_timestamp(e) FROM unnest(%s::float8[]) AS e", [epochs])]
+    assert [timestamp(e) for e in epochs] == stored
 
 
 def test_a_gap_in_sequence_numbers_is_refused_after_waiting_for_the_batch_before(dsn):
