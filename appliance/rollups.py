@@ -1,6 +1,6 @@
 """What an enrolled appliance tells central besides events: track summaries and metrics roll-ups.
 
-Both are outbox state records (vigia.sync.outbox, PRIORITY_STATE: the first dropped when the
+Both are outbox state records (vigia.appliance.outbox, PRIORITY_STATE: the first dropped when the
 outbox is full), queued through the EventWriter so they are stored in its transactions.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.storage import connect
 from vigia.inference.tracking import TrackerUpdate
-from vigia.sync.outbox import PRIORITY_STATE, OutboxRecord, backlog
+from vigia.appliance.outbox import PRIORITY_STATE, OutboxRecord, backlog
 
 log = logging.getLogger(__name__)
 

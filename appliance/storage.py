@@ -18,7 +18,7 @@ import sqlite_utils
 
 from vigia.appliance.events import ROW_FIELDS, Event
 from vigia.appliance.transactions import write_transaction
-from vigia.sync.outbox import UPSERT_OUTBOX, OutboxRecord, event_record
+from vigia.appliance.outbox import UPSERT_OUTBOX, OutboxRecord, event_record
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _v4_acknowledgements(db: sqlite_utils.Database) -> None:
 
 
 def _v5_outbox(db: sqlite_utils.Database) -> None:
-    """Records waiting for central (vigia.sync.outbox): at most one unsent row per (kind, key);
+    """Records waiting for central (vigia.appliance.outbox): at most one unsent row per (kind, key);
     `seq` is the device sequence number, given when the row goes into a batch."""
     db.execute("""
         CREATE TABLE outbox (
@@ -168,7 +168,7 @@ def _v7_executed_commands(db: sqlite_utils.Database) -> None:
 
 
 def _v8_dead_letters(db: sqlite_utils.Database) -> None:
-    """Records central refused as malformed (vigia.sync.outbox.dead_letter): kept here with central's
+    """Records central refused as malformed (vigia.appliance.outbox.dead_letter): kept here with central's
     error, while a `rejected` record took their sequence number in the outbox."""
     db.execute("""
         CREATE TABLE dead_letters (

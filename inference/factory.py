@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from .onnx_backend import OnnxDetector
-from .tensorrt_backend import TensorRTDetector, tensorrt_available
-from .types import Detector
+from vigia.inference.onnx_backend import OnnxDetector
+from vigia.inference.tensorrt_backend import TensorRTDetector, tensorrt_available
+from vigia.inference.types import Detector
 
 Backend = Literal["auto", "onnxruntime", "tensorrt"]
 

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ModelError
-from .onnx_model import Dim, parse_model
+from vigia.inference.errors import ModelError
+from vigia.inference.onnx_model import Dim, parse_model
 
 log = logging.getLogger(__name__)
 

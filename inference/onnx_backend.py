@@ -7,9 +7,9 @@ from typing import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from .onnx_model import load_model, with_dynamic_batch
-from .types import DetectorInput, Detections
-from .yolox import YoloxDecoder
+from vigia.inference.onnx_model import load_model, with_dynamic_batch
+from vigia.inference.types import DetectorInput, Detections
+from vigia.inference.yolox import YoloxDecoder
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 CPU_PROVIDER = "CPUExecutionProvider"

@@ -9,9 +9,9 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
-from .coco import COCO_CLASSES
-from .errors import ModelError
-from .yolox import STRIDES, cell_count
+from vigia.inference.coco import COCO_CLASSES
+from vigia.inference.errors import ModelError
+from vigia.inference.yolox import STRIDES, cell_count
 
 Dim = int | str  # a fixed size, or the name of a symbolic one
 

@@ -9,7 +9,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .types import Detector, DetectorInput, Detections
+from vigia.inference.types import Detector, DetectorInput, Detections
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from .types import DetectorInput
+from vigia.inference.types import DetectorInput
 
 PAD_VALUE = 114
 

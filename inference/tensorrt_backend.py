@@ -18,11 +18,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import BackendUnavailable, ModelError
-from .onnx_backend import to_blob
-from .onnx_model import ModelSpec, load_model, with_dynamic_batch
-from .types import DetectorInput, Detections
-from .yolox import YoloxDecoder
+from vigia.inference.errors import BackendUnavailable, ModelError
+from vigia.inference.onnx_backend import to_blob
+from vigia.inference.onnx_model import ModelSpec, load_model, with_dynamic_batch
+from vigia.inference.types import DetectorInput, Detections
+from vigia.inference.yolox import YoloxDecoder
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "vigia" / "tensorrt"
 WORKSPACE_BYTES = 256 << 20  # ample for YOLOX-Nano/Tiny; Jetson memory is shared with the CPU

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import lap
 import numpy as np
 
-from .types import Detections
+from vigia.inference.types import Detections
 
 LOW_MIN_IOU = 0.4  # gate for the second (low-score) stage (never below min_iou); ByteTrack: 0.5 at 30 fps
 

@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 
 class ApplianceView(Protocol):
-    """What the API needs of the running appliance (`vigia.appliance.runtime.Appliance`)."""
+    """What the API needs of the running appliance (`vigia.app.appliance.Appliance`)."""
 
     def camera_states(self) -> dict[str, dict]: ...
 

@@ -36,7 +36,7 @@ from vigia.local_ui.common import (
 from vigia.local_ui.live import LiveHub
 from vigia.local_ui.openapi import openapi_document
 from vigia.sync.identity import identity_folder, load_identity
-from vigia.sync.outbox import backlog
+from vigia.appliance.outbox import backlog
 
 log = logging.getLogger(__name__)
 

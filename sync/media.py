@@ -1,7 +1,7 @@
 """Media to central's object storage, from the appliance: event thumbnails, and clips when asked.
 
 When central acknowledges an event that has a snapshot, the outbox queues a `thumbnail` record
-(vigia.sync.outbox.acknowledge), below every batched record. A clip goes only when something asks
+(vigia.appliance.outbox.acknowledge), below every batched record. A clip goes only when something asks
 for it (a rule with `upload_clip: true`, or central's `upload_clip` command: `queue_clip`, which puts
 `clip_record(event_id, path)` in the outbox), below the thumbnails. The uploader takes
 them one at a time when it has no batch to send:
@@ -29,41 +29,18 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 from vigia.appliance.encryption import MediaCryptoError, open_media
-from vigia.sync.outbox import PRIORITY_MEDIA, UPSERT_OUTBOX, OutboxRecord
+from vigia.appliance.outbox import PRIORITY_MEDIA, UPSERT_OUTBOX, OutboxRecord
+from vigia.sync.protocol import MediaRequest
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = {"thumbnail": 8 << 20, "clip": 8 << 30}
 PRIORITY_CLIP = PRIORITY_MEDIA + 1   # thumbnails first
 SNAPSHOT_GRACE_S = 60.0   # a snapshot is written a moment after its event: missing for longer, it is gone
 READ_BYTES = 1 << 20
-
-
-class MediaRequest(BaseModel):
-    """What a device says of an object it uploads; the key is central's to make."""
-
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["thumbnail", "clip"]
-    event_id: Annotated[str, Field(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
-    size: Annotated[int, Field(ge=1)]
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-
-    @model_validator(mode="after")
-    def _bounded(self) -> MediaRequest:
-        if self.size > MAX_BYTES[self.kind]:
-            raise ValueError(f"a {self.kind} is at most {MAX_BYTES[self.kind]} bytes, not {self.size}")
-        return self
-
-
-def object_key(device_id: str, request: MediaRequest) -> str:
-    """The object's key: under the (authenticated) device's own prefix."""
-    name = f"thumbnails/{request.event_id}.jpg" if request.kind == "thumbnail" else f"clips/{request.event_id}.mp4"
-    return f"devices/{device_id}/{name}"
 
 
 def clip_record(event_id: str, path: str) -> OutboxRecord:

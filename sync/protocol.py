@@ -14,7 +14,7 @@ Central decodes and checks a batch in one pass with msgspec (typed structs with 
 below): it is most of central's work per record.
 
 Kinds: "event", the state kinds (STATE_KINDS), and "rejected": it takes the sequence number of a
-record central refused as malformed, body {"kind", "key", "error"} (vigia.sync.outbox.dead_letter).
+record central refused as malformed, body {"kind", "key", "error"} (vigia.appliance.outbox.dead_letter).
 """
 from __future__ import annotations
 
@@ -25,17 +25,17 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 from msgspec import Meta, Struct
-from pydantic import ValidationError
-from vigia.sync.outbox import REJECTED, Pending
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 PROTOCOL_VERSION = 1
 CONTENT_TYPE = "application/json"
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 STATE_KINDS = ("camera_health", "track", "metrics")
+MEDIA_MAX_BYTES = {"thumbnail": 8 << 20, "clip": 8 << 30}
 # Wall-clock bounds of an event (2000-01-01 .. 2200-01-01): outside them a clock is wrong, not an event.
 EARLIEST, LATEST = 946_684_800.0, 7_258_118_400.0
 
@@ -130,8 +130,8 @@ class RejectedBody(Struct, forbid_unknown_fields=True):
     error: Annotated[str, Meta(max_length=4096)]
 
 
-class RejectedRecord(StateRecord, tag=REJECTED):
-    """Takes the sequence number of a record central refused as malformed (vigia.sync.outbox.dead_letter);
+class RejectedRecord(StateRecord, tag="rejected"):
+    """Takes the sequence number of a record central refused as malformed (vigia.appliance.outbox.dead_letter);
     central keeps it with the state records."""
 
     body: RejectedBody
@@ -152,11 +152,42 @@ class Batch(Struct, forbid_unknown_fields=True):
         return self.records[-1].seq
 
 
+class OutgoingRecord(Protocol):
+    """A record as the device's outbox hands it over: its body is the JSON text it holds."""
+
+    seq: int
+    kind: str
+    key: str
+    body: str
+
+
+class MediaRequest(BaseModel):
+    """What a device says of an object it uploads; the key is central's to make."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["thumbnail", "clip"]
+    event_id: Annotated[str, Field(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+    size: Annotated[int, Field(ge=1)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> MediaRequest:
+        if self.size > MEDIA_MAX_BYTES[self.kind]:
+            raise ValueError(f"a {self.kind} is at most {MEDIA_MAX_BYTES[self.kind]} bytes, not {self.size}")
+        return self
+
+
+def object_key(device_id: str, request: MediaRequest) -> str:
+    """The object's key: under the (authenticated) device's own prefix."""
+    name = f"thumbnails/{request.event_id}.jpg" if request.kind == "thumbnail" else f"clips/{request.event_id}.mp4"
+    return f"devices/{device_id}/{name}"
+
+
 _BATCH = msgspec.json.Decoder(Batch)
 _AT = re.compile(r"^(.*) - at `\$(.*)`$", re.S)
 
 
-def encode_batch(device_id: str, records: list[Pending], level: int = 1) -> bytes:
+def encode_batch(device_id: str, records: list[OutgoingRecord], level: int = 1) -> bytes:
     """The gzip body of a batch; record bodies go as the JSON text the outbox holds."""
     document = {"protocol": PROTOCOL_VERSION, "device_id": device_id, "records": [
         {"seq": r.seq, "kind": r.kind, "key": r.key, "body": msgspec.Raw(r.body.encode())} for r in records]}
@@ -235,7 +266,7 @@ def _inflate(body: bytes, limit: int) -> bytes:
     return text
 
 
-def _describe(exc: ValidationError, shown: int = 5) -> str:
+def describe_validation_error(exc: ValidationError, shown: int = 5) -> str:
     """A pydantic error as 'field.path: Input should be ...; ...' for the first few errors (media requests)."""
     errors = exc.errors(include_url=False)
     parts = [f"{'.'.join(str(p) for p in e['loc']) or 'batch'}: {e['msg']}" for e in errors[:shown]]

@@ -1,6 +1,6 @@
 """The appliance's uploader: outbox batches to central over HTTPS (mTLS), at least once.
 
-Each pass takes the next batch (vigia.sync.outbox.next_batch), gzips it, waits for the bandwidth
+Each pass takes the next batch (vigia.appliance.outbox.next_batch), gzips it, waits for the bandwidth
 cap, and POSTs it. Central's answer carries its high-water mark; everything at or below it leaves
 the outbox. A batch central already holds (its answer to a batch sent again after a lost reply)
 is acknowledged the same way, so the effect is exactly once. Failures back off with full jitter.
@@ -8,7 +8,7 @@ Two batches are in flight: the next is numbered, compressed and sent while centr
 before it (central applies a device's batches in sequence order); see `step`.
 A batch refused as malformed (400) is narrowed to the record central names (the good records
 before it go first; then it goes alone); refused alone, it moves to the dead letters and a
-`rejected` record takes its sequence number (vigia.sync.outbox.dead_letter), so one bad record
+`rejected` record takes its sequence number (vigia.appliance.outbox.dead_letter), so one bad record
 cannot hold the queue. Other refusals (revoked, unknown or wrong device) back off, loudly.
 Given a MediaSource, it sends queued thumbnails (vigia.sync.media) whenever it has no batch to send;
 given Commands, it polls central for commands (vigia.sync.commands) every `commands_poll_s` when idle.
@@ -32,7 +32,7 @@ from vigia.appliance.storage import connect
 from vigia.sync.commands import CommandRunner, Commands
 from vigia.sync.media import MediaSource, MediaUploader
 from vigia.sync.metrics import SyncMetrics
-from vigia.sync.outbox import REJECTED, Pending, acknowledge, backlog, dead_letter, enforce_bound, next_batch
+from vigia.appliance.outbox import REJECTED, Pending, acknowledge, backlog, dead_letter, enforce_bound, next_batch
 from vigia.sync.pacing import Backoff, Throttle
 from vigia.sync.protocol import CONTENT_TYPE, STATE_KINDS, encode_batch
 

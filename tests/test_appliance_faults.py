@@ -17,7 +17,7 @@ import pytest
 from vigia.appliance.config import parse_config
 from vigia.appliance.encryption import EncryptedWriter, load_or_create_key, open_media
 from vigia.appliance.recording import reconcile
-from vigia.appliance.runtime import Appliance
+from vigia.app.appliance import Appliance
 from vigia.appliance.storage import connect
 from support.servers import free_port
 from support.volumes import tmpfs
@@ -77,7 +77,7 @@ class Vigia:
     def __init__(self, config: Path, log: Path):
         self.log = log
         self._out = open(log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "vigia.appliance.cli", "run", "-c", str(config)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "vigia.app.cli.main", "run", "-c", str(config)],
                                      stdout=self._out, stderr=subprocess.STDOUT)
 
     def tail(self, chars: int = 4000) -> str:

@@ -4,7 +4,7 @@ import threading
 import psutil
 
 from vigia.appliance.config import parse_config
-from vigia.appliance.runtime import Appliance
+from vigia.app.appliance import Appliance
 from vigia.appliance.storage import connect, list_events
 from support.servers import free_port, start_rtsp_server
 from support.waiting import wait_for

@@ -6,7 +6,7 @@ import sys
 
 
 def bench(*args):
-    done = subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "bench", *args, "--json"],
+    done = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "bench", *args, "--json"],
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)

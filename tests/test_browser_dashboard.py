@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from support.browser import chromium
-from vigia.central.dashboard import dist_dir
+from vigia.central.dashboard.app import dist_dir
 
 from tests.test_central_dashboard import (
     USERS,

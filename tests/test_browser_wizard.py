@@ -60,7 +60,7 @@ class Counted:
 
 def status_of(config_file: Path) -> dict:
     """`vigia status --json` on the appliance."""
-    out = subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "status", "--json", "-c", str(config_file)],
+    out = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "status", "--json", "-c", str(config_file)],
                          capture_output=True, text=True, timeout=60, check=True)
     return json.loads(out.stdout)
 
@@ -84,7 +84,7 @@ def test_the_wizard_from_a_fresh_appliance_to_the_first_event(tmp_path: Path, de
             presence = LanPresence(tmp_path, port=running.port, addresses=["127.0.0.1"], interval=0.2)
             started = time.monotonic()
             try:  # the installer's laptop finds the appliance on the LAN
-                found = subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "discover", "--json",
+                found = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "discover", "--json",
                                         "--timeout", "2.5", "--interface", "127.0.0.1"],
                                        capture_output=True, text=True, timeout=60, check=True)
             finally:

@@ -1,5 +1,5 @@
-"""The fleet dashboard's API (vigia.central.dashboard) on a real PostgreSQL, over HTTPS, with events put
-there by the real ingest (vigia.sync.ingest, batches made from the appliance's own outbox records) and
+"""The fleet dashboard's API (vigia.central.dashboard.app) on a real PostgreSQL, over HTTPS, with events put
+there by the real ingest (vigia.central.ingest.batches, batches made from the appliance's own outbox records) and
 thumbnails in an S3 protocol server (moto), recorded as central records them."""
 from __future__ import annotations
 
@@ -32,14 +32,14 @@ from vigia.appliance.events import Event
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.rollups import MetricsRollups
 from vigia.appliance.storage import EventWriter
-from vigia.central import accounts
-from vigia.central.dashboard import COOKIE, DashboardSettings, create_app
-from vigia.sync.ca import init_ca, issue_server_certificate
-from vigia.sync.ingest import Ingest, prepare_connection
-from vigia.sync.localstack import free_port, temporary_database
-from vigia.sync.outbox import OutboxRecord, camera_health_record, event_record
+from vigia.central.dashboard import accounts
+from vigia.central.dashboard.app import COOKIE, DashboardSettings, create_app
+from vigia.central.ingest.ca import init_ca, issue_server_certificate
+from vigia.central.ingest.batches import Ingest, prepare_connection
+from vigia.app.devstack import free_port, temporary_database
+from vigia.appliance.outbox import OutboxRecord, camera_health_record, event_record
 from vigia.sync.protocol import Batch
-from vigia.sync.storage_s3 import RECORD_OBJECT, MediaSettings, init_bucket, s3_client
+from vigia.central.ingest.media import RECORD_OBJECT, MediaSettings, init_bucket, s3_client
 
 from tests.support.s3 import moto_s3
 from tests.test_sync_outbox import make_event
@@ -409,7 +409,7 @@ def test_thumbnails_come_from_the_bucket_for_recorded_objects_only(central):
 def test_cli_adds_a_user_and_serves_the_dashboard_over_https(central, tmp_path):
     """`vigia central user-add` (password on stdin) and `vigia central dashboard --cert --key` as processes."""
     env = {**os.environ, "VIGIA_CENTRAL_DATABASE": central.dsn}
-    vigia = [sys.executable, "-m", "vigia.appliance.cli", "central"]
+    vigia = [sys.executable, "-m", "vigia.app.cli.main", "central"]
     added = subprocess.run([*vigia, "user-add", "cli-admin", "--role", "admin"], input="cli-admin-pass\n", check=False,
                            capture_output=True, text=True, env=env, timeout=60)
     assert added.returncode == 0, added.stderr

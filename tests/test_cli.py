@@ -18,7 +18,7 @@ from vigia.appliance.storage import connect, list_events
 
 
 def vigia(*args, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "vigia.appliance.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "vigia.app.cli.main", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -75,7 +75,7 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
     assert vigia("models", "import", default_model, env=env).returncode == 0
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vigia.appliance.cli", "demo", "--clip", str(demo_clip), "--port", str(port), "--seconds", "120"],
+        [sys.executable, "-m", "vigia.app.cli.main", "demo", "--clip", str(demo_clip), "--port", str(port), "--seconds", "120"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -152,7 +152,7 @@ def test_a_new_device_without_a_config_serves_the_setup_wizard(tmp_path):
     assert refused.returncode == 2 and str(missing) in refused.stderr  # without the flag: the clear error as before
     port = free_port()
     env = {**os.environ, "VIGIA_DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "vigia.appliance.cli", "run", "-c", str(missing), "--setup-if-missing",
+    proc = subprocess.Popen([sys.executable, "-m", "vigia.app.cli.main", "run", "-c", str(missing), "--setup-if-missing",
                              "--setup-port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         setup, deadline = None, time.monotonic() + 30

@@ -40,7 +40,7 @@ from vigia.appliance.config import Config, Http, parse_config
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media, write_encrypted
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.recording import SegmentRecorder
-from vigia.appliance.runtime import Appliance, serve
+from vigia.app.appliance import Appliance, serve
 from vigia.appliance.storage import UPSERT_EVENT, EventWriter, connect
 from vigia.local_ui import accounts
 from vigia.local_ui.openapi import openapi_document
@@ -663,7 +663,7 @@ def test_the_device_certificate(site: Site, tmp_path: Path):
 
 
 def vigia(*args: object, stdin: str = "", env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vigia.appliance.cli", *map(str, args)], input=stdin, check=False,
+    return subprocess.run([sys.executable, "-m", "vigia.app.cli.main", *map(str, args)], input=stdin, check=False,
                           capture_output=True, text=True, timeout=60, env=env)
 
 

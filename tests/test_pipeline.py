@@ -87,7 +87,7 @@ def test_skipping_non_reference_frames_keeps_the_analysis(demo_analysis, skippin
 
 def test_analyze_cli_prints_the_documented_json(demo_clip, default_model):
     done = subprocess.run(
-        [sys.executable, "-m", "vigia.appliance.cli", "analyze", str(demo_clip), "--json", "--model", str(default_model)],
+        [sys.executable, "-m", "vigia.app.cli.main", "analyze", str(demo_clip), "--json", "--model", str(default_model)],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr

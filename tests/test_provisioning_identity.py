@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from vigia.appliance.cli import main
+from vigia.app.cli.main import main
 from vigia.provisioning.identity import IdentityError, load_or_create_identity
 from vigia.provisioning.state import (
     CODE_ALPHABET,

@@ -23,7 +23,7 @@ LOOPBACK = "127.0.0.1"
 
 
 def discover_in_another_process(timeout: float = 2.5) -> list[dict]:
-    out = subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "discover", "--json", "--timeout", str(timeout),
+    out = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "discover", "--json", "--timeout", str(timeout),
                           "--interface", LOOPBACK], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -44,7 +44,7 @@ def test_announced_appliance_is_discovered_and_follows_its_state(tmp_path):
 
         claim(tmp_path, identity, claim_code(identity, load_setup(tmp_path, identity)))
         assert wait_for(lambda: presence.advertiser.announcement.state == "ready", 5)
-        out = subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "discover", "--timeout", "2.5",
+        out = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "discover", "--timeout", "2.5",
                               "--interface", LOOPBACK], capture_output=True, text=True, timeout=60, check=False)
         line = next((line for line in out.stdout.splitlines() if line.startswith(f"Vigia {identity.short_id}")), "")
         assert "ready" in line and f"vigia-{identity.short_id}.local" in line, out.stdout + out.stderr

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from support.block_devices import loop_stick
 from support.provisioning_files import provisioning_doc, write_signed
-from vigia.appliance.cli import main
+from vigia.app.cli.main import main
 from vigia.provisioning.apply import config_file
 from vigia.provisioning.identity import load_or_create_identity
 from vigia.provisioning.state import load_setup

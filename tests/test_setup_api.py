@@ -233,9 +233,9 @@ def test_finish_enrol_and_roles(tmp_path: Path):
 def test_the_wizard_enrols_with_a_real_central(tmp_path: Path, default_model: Path):
     """Central behind NGINX (device certificates) with PostgreSQL: the wizard's enrolment makes the device's
     key and certificate, and the next start sends the appliance's records to central."""
-    from vigia.appliance.runtime import Appliance
+    from vigia.app.appliance import Appliance
     from vigia.sync.identity import identity_folder, load_identity
-    from vigia.sync.localstack import central_stack
+    from vigia.app.devstack import central_stack
 
     config = fresh_config(tmp_path / "device")
     with central_stack(tmp_path / "central") as stack:

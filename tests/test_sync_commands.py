@@ -23,12 +23,12 @@ from vigia.appliance.config import Record, parse_config
 from vigia.appliance.encryption import load_or_create_key, open_media
 from vigia.appliance.export import event_clip, part_of
 from vigia.appliance.recording import reconcile
-from vigia.appliance.runtime import Appliance
+from vigia.app.appliance import Appliance
 from vigia.appliance.storage import EventWriter, connect
 from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import certificate_request, client_context, device_identity, identity_proof, load_identity
 from vigia.sync.media import MediaSource, queue_clip
-from vigia.sync.outbox import Pending
+from vigia.appliance.outbox import Pending
 from vigia.sync.protocol import encode_batch
 from vigia.sync.uploader import Uploader
 
@@ -73,7 +73,7 @@ class CommandDevice(Device):
 
 
 def central(stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "central", *args], check=False,
+    return subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "central", *args], check=False,
                           capture_output=True, text=True, env={**os.environ, "VIGIA_CENTRAL_DATABASE": stack.dsn})
 
 

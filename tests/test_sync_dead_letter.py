@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 from vigia.appliance.storage import EventWriter, connect
-from vigia.sync.localstack import central_stack
+from vigia.app.devstack import central_stack
 from vigia.sync.metrics import SyncMetrics
-from vigia.sync.outbox import backlog, camera_health_record, dead_letters
+from vigia.appliance.outbox import backlog, camera_health_record, dead_letters
 from vigia.sync.uploader import Step
 
 from tests.test_sync_faults import Device
@@ -135,7 +135,7 @@ def test_a_fault_of_the_whole_batch_or_a_revoked_device_dead_letters_nothing_goo
     revoked = Device(tmp_path / "b", stack, "dead-04")
     revoked.write(5)
     revoked.drain()
-    subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "central", "revoke", "dead-04",
+    subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "central", "revoke", "dead-04",
                     "--database", stack.dsn], check=True, capture_output=True)
     revoked.write(5)
     corrupt(revoked, "kind = 'event' ORDER BY id LIMIT 1 OFFSET 2", "json_set(body, '$.started_at', 1.0)")
@@ -153,7 +153,7 @@ def test_dead_letter_keeps_the_record_and_gives_its_seq_to_a_rejected_one(tmp_pa
     writer.put_record(camera_health_record("gate", "online", 1_780_000_000.0, None))
     writer.put_record(camera_health_record("yard", "online", 1_780_000_000.0, None))
     writer.close()
-    from vigia.sync.outbox import dead_letter, next_batch
+    from vigia.appliance.outbox import dead_letter, next_batch
     first, second = next_batch(db.conn, 10, 1 << 20)
     letter = dead_letter(db.conn, second.seq, "records.1.camera_health.body: bad", now=1_790_000_000.0)
     assert (letter.seq, letter.kind, letter.key, letter.body) == (second.seq, "camera_health", "yard", second.body)

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from vigia.appliance.storage import EventWriter, connect
 from vigia.sync.identity import client_context, enrol
-from vigia.sync.localstack import CentralInstance, central_stack, free_port
-from vigia.sync.outbox import backlog, camera_health_record, next_batch
+from vigia.app.devstack import CentralInstance, central_stack, free_port
+from vigia.appliance.outbox import backlog, camera_health_record, next_batch
 from vigia.sync.protocol import encode_batch
 from vigia.sync.uploader import Step, Uploader, UploadSettings
 
@@ -213,7 +213,7 @@ def test_revoked_device_is_refused_at_its_next_batch(stack, tmp_path):
     device = Device(tmp_path, stack, "revoked-01")
     device.write(10)
     device.drain()
-    subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "central", "revoke", "revoked-01",
+    subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "central", "revoke", "revoked-01",
                     "--database", stack.dsn], check=True, capture_output=True)
     device.write(5)
     uploader = device.uploader()

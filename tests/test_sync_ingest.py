@@ -10,12 +10,12 @@ import time
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
-from vigia.sync.enrolment import DeviceIdentity, consume_token, create_token, enrol_device, revoke
-from vigia.sync.ingest import Ingest, prepare_connection, timestamp
-from vigia.sync.localstack import temporary_database
-from vigia.sync.outbox import Pending, event_record
+from vigia.central.ingest.enrolment import DeviceIdentity, consume_token, create_token, enrol_device, revoke
+from vigia.central.ingest.batches import Ingest, prepare_connection, timestamp
+from vigia.app.devstack import temporary_database
+from vigia.appliance.outbox import Pending, event_record
 from vigia.sync.protocol import ProtocolError, decode_batch, encode_batch
-from vigia.sync.schema import migrate
+from vigia.central.ingest.schema import migrate
 
 from tests.test_sync_outbox import make_event
 

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, s3_server
 from support.waiting import wait_for
-from vigia.appliance.cli import _parser, main
+from vigia.app.cli.main import _parser, main
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter
 from vigia.sync.litestream import (
@@ -188,9 +188,9 @@ def test_the_units_command_replicates_to_the_file_replica_and_the_bucket(applian
     """`litestream replicate -config <vigia litestream config> -exec "vigia litestream mirror"`, as the unit runs
     it (paths here instead of /etc and /usr/bin): both replicas follow the database; SIGTERM ends both."""
     config = tmp_path / "litestream.yml"
-    config.write_text(subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "litestream", "config"],
+    config.write_text(subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "litestream", "config"],
                                      capture_output=True, text=True, timeout=60, check=True).stdout)
-    mirror_command = shlex.join([sys.executable, "-m", "vigia.appliance.cli", "litestream", "mirror", "--every", "0.5"])
+    mirror_command = shlex.join([sys.executable, "-m", "vigia.app.cli.main", "litestream", "mirror", "--every", "0.5"])
     log = (tmp_path / "unit.log").open("wb")
     unit = subprocess.Popen([litestream_binary(), "replicate", "-config", str(config), "-exec", mirror_command],
                             stdout=log, stderr=log, start_new_session=True)

@@ -19,9 +19,9 @@ from botocore.exceptions import ClientError
 from vigia.appliance.encryption import is_encrypted, load_or_create_key, write_encrypted
 from vigia.appliance.storage import EventWriter, connect
 from vigia.sync.identity import client_context
-from vigia.sync.localstack import CentralInstance, central_stack, free_port
+from vigia.app.devstack import CentralInstance, central_stack, free_port
 from vigia.sync.media import MediaSource, clip_record
-from vigia.sync.storage_s3 import PART_SIZE
+from vigia.central.ingest.media import PART_SIZE
 from vigia.sync.uploader import Uploader, UploadSettings
 
 from tests.support.s3 import moto_s3
@@ -32,7 +32,7 @@ BUCKET = "vigia-media"
 
 
 def vigia(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vigia.appliance.cli", *args], check=False, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "vigia.app.cli.main", *args], check=False, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import time
 import pytest
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter, connect
-from vigia.sync.outbox import (
+from vigia.appliance.outbox import (
     PRIORITY_STATE,
     UPSERT_OUTBOX,
     OutboxRecord,
@@ -167,7 +167,7 @@ def test_batch_size_is_bounded_in_bytes(tmp_path):
 
 def test_the_next_batch_is_read_through_the_index_of_unsent_rows(tmp_path):
     """Not the whole backlog: weeks offline leave hundreds of thousands of rows waiting."""
-    from vigia.sync.outbox import NUMBER_NEXT
+    from vigia.appliance.outbox import NUMBER_NEXT
 
     db = connect(tmp_path / "v.db")
     plan = " | ".join(row[3] for row in db.execute(

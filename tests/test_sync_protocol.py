@@ -6,7 +6,7 @@ import json
 
 import msgspec
 import pytest
-from vigia.sync.outbox import Pending, event_record
+from vigia.appliance.outbox import Pending, event_record
 from vigia.sync.protocol import Limits, ProtocolError, decode_batch, encode_batch
 
 from tests.test_sync_outbox import make_event

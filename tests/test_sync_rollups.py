@@ -15,13 +15,13 @@ from vigia.appliance.config import Config, parse_config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.rollups import MAX_PATH_POINTS, MetricsRollups, TrackSummaries
-from vigia.appliance.runtime import Appliance
+from vigia.app.appliance import Appliance
 from vigia.appliance.storage import EventWriter, connect
 from vigia.inference.tracking import Tracker, TrackerUpdate
 from vigia.inference.types import Detections
 from vigia.sync.identity import enrol
-from vigia.sync.localstack import central_stack
-from vigia.sync.outbox import (
+from vigia.app.devstack import central_stack
+from vigia.appliance.outbox import (
     PRIORITY_STATE,
     OutboxRecord,
     backlog,

@@ -15,7 +15,7 @@ import pytest
 from vigia.appliance.config import Record, parse_config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.encryption import open_media
-from vigia.appliance.runtime import Appliance
+from vigia.app.appliance import Appliance
 from vigia.appliance.storage import EventWriter, connect
 from vigia.sync.agent import RuleClips
 from vigia.sync.identity import enrol

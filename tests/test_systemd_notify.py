@@ -104,7 +104,7 @@ def test_the_appliance_tells_systemd_it_is_ready_and_alive(tmp_path, demo_clip, 
     port, path = free_port(), str(tmp_path / "notify")
     env = {**os.environ, "VIGIA_DATA_DIR": str(tmp_path), "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}
     with notify_socket(path) as messages:
-        proc = subprocess.run([sys.executable, "-m", "vigia.appliance.cli", "demo", "--clip", str(demo_clip),
+        proc = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "demo", "--clip", str(demo_clip),
                                "--port", str(port), "--seconds", "3"], env=env, capture_output=True, text=True,
                               timeout=120, check=False)
         time.sleep(0.3)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from vigia.appliance.cli import _parser
-from vigia.provisioning import cli as provisioning_cli
+from vigia.app.cli.main import _parser
+from vigia.app.cli import provisioning as provisioning_cli
 
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
 NAMES = sorted(p.name for p in UNITS.glob("*.service"))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from vigia.appliance.config import Config
-from vigia.appliance.runtime import Appliance, serving
+from vigia.app.appliance import Appliance, serving
 from vigia.appliance.storage import connect
 from vigia.local_ui import accounts
 

@@ -5,7 +5,7 @@ import contextlib
 from collections.abc import Iterator
 
 from moto.server import ThreadedMotoServer
-from vigia.sync.localstack import free_port
+from vigia.app.devstack import free_port
 
 
 @contextlib.contextmanager

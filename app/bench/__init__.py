@@ -15,7 +15,7 @@ UI_STREAMS = 8             # demo cameras of the live part of bench ui
 
 def add_commands(bench: argparse._SubParsersAction) -> None:
     """The subcommands of `vigia bench`."""
-    capacity = _bench(bench, "capacity", "vigia.appliance.bench.capacity",
+    capacity = _bench(bench, "capacity", "vigia.app.bench.capacity",
                       "how many real-time streams this machine analyses")
     capacity.add_argument("--media", type=Path, default=None)
     capacity.add_argument("--model", type=Path, default=None)
@@ -23,23 +23,23 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     capacity.add_argument("--start", type=int, default=None, help="first N to try (default: estimated from CPU costs)")
     capacity.add_argument("--max-trials", type=int, default=5)
 
-    fidelity = _bench(bench, "fidelity", "vigia.appliance.bench.fidelity", "gated pipeline vs detect-every-frame baseline")
+    fidelity = _bench(bench, "fidelity", "vigia.app.bench.fidelity", "gated pipeline vs detect-every-frame baseline")
     fidelity.add_argument("--media", type=Path, default=None)
     fidelity.add_argument("--model", type=Path, default=None)
 
-    storage = _bench(bench, "storage", "vigia.appliance.bench.storage",
+    storage = _bench(bench, "storage", "vigia.app.bench.storage",
                      "recording, encryption, clips and event store costs")
     storage.add_argument("--media", type=Path, default=None)
     storage.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the query test")
 
-    ui = _bench(bench, "ui", "vigia.appliance.bench.ui", "alert latency, live view CPU, event API and front-end size")
+    ui = _bench(bench, "ui", "vigia.app.bench.ui", "alert latency, live view CPU, event API and front-end size")
     ui.add_argument("--streams", type=int, default=UI_STREAMS, help="demo cameras running for the live part")
     ui.add_argument("--seconds", type=float, default=20.0, help="length of each live measurement")
     ui.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the API part")
     ui.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring: cameras online, "
                     "motion models settled")
 
-    sync = _bench(bench, "sync", "vigia.sync.bench", "an outbox backlog through NGINX into PostgreSQL")
+    sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")
     sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")
     sync.add_argument("--batch", type=int, default=2000, help="records per batch")

@@ -28,11 +28,11 @@ import aiohttp
 import numpy as np
 import yaml
 
-from vigia.appliance.bench.common import default_media, default_model, process_cpu
-from vigia.appliance.bench.storage import CAMERAS, _event
+from vigia.app.bench.common import default_media, default_model, process_cpu
+from vigia.app.bench.storage import CAMERAS, _event
 from vigia.appliance.config import Config
 from vigia.appliance.demo import demo_config_text
-from vigia.appliance.runtime import Appliance, serving
+from vigia.app.appliance import Appliance, serving
 from vigia.appliance.storage import UPSERT_EVENT, connect, event_rows
 from vigia.appliance.transactions import write_transaction
 from vigia.local_ui import accounts
@@ -80,7 +80,7 @@ def live(workdir: Path, streams: int, seconds: float, warmup: float, media: Path
         with serving(appliance):
             base = f"https://127.0.0.1:{config.http.port}"
             ca = tls_files(config.http, config.storage.data_dir).certificate
-            client = subprocess.Popen([sys.executable, "-m", "vigia.appliance.bench.live_client", base, str(ca), username],
+            client = subprocess.Popen([sys.executable, "-m", "vigia.app.bench.live_client", base, str(ca), username],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             client.stdin.write(password + "\n")
             client.stdin.flush()

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vigia.appliance.bench.common import (
+from vigia.app.bench.common import (
     clip_info, decode_only_cpu_per_stream_second, default_media, default_model, detector_cpu_ms,
     open_default_detector, peak_rss_mb, process_cpu, sample_frames,
 )
@@ -60,7 +60,7 @@ def trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
             "cameras": cameras,
             "detector": base.detector.model_copy(update={"model": str(model)}),
         })
-        from vigia.appliance.runtime import Appliance
+        from vigia.app.appliance import Appliance
 
         appliance = Appliance(config)
         appliance.start()
@@ -118,7 +118,7 @@ def _work(appliance) -> dict[str, float]:
 
 
 def _run_trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
-    command = [sys.executable, "-m", "vigia.appliance.bench.capacity", "--trial", str(streams),
+    command = [sys.executable, "-m", "vigia.app.bench.capacity", "--trial", str(streams),
                "--seconds", str(seconds), "--media", str(media), "--model", str(model)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
     if done.returncode != 0:

@@ -49,7 +49,7 @@ from vigia.sync.agent import SyncAgent
 from vigia.sync.commands import CommandHandlers
 from vigia.sync.identity import identity_folder, load_identity
 from vigia.sync.media import MediaSource
-from vigia.sync.outbox import camera_health_record
+from vigia.appliance.outbox import camera_health_record
 from vigia.sync.uploader import upload_settings
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """A whole central on this machine, for `vigia bench sync` and the tests: a PostgreSQL database of its
 own, central instances (`vigia central serve` processes) and NGINX in front of them (TLS, device
-certificates), with certificates from central's CA (vigia.sync.ca)."""
+certificates), with certificates from central's CA (vigia.central.ingest.ca)."""
 from __future__ import annotations
 
 import asyncio
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from vigia.sync.ca import init_ca, issue_server_certificate
-from vigia.sync.enrolment import create_token
-from vigia.sync.nginx import NginxSite, write_nginx_config
+from vigia.central.ingest.ca import init_ca, issue_server_certificate
+from vigia.central.ingest.enrolment import create_token
+from vigia.central.ingest.nginx import NginxSite, write_nginx_config
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 NGINX = "/usr/sbin/nginx"
@@ -92,7 +92,7 @@ class CentralInstance:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vigia.appliance.cli", "central", "serve", "--ca-dir", str(self.ca_dir),
+            [sys.executable, "-m", "vigia.app.cli.main", "central", "serve", "--ca-dir", str(self.ca_dir),
              "--port", str(self.port), *self.extra_args],
             env={**os.environ, "VIGIA_CENTRAL_DATABASE": self.dsn},
             stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))

@@ -88,7 +88,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_commands)
 
-    from vigia.central.cli import add_commands as add_dashboard_commands
+    from vigia.app.cli.central import add_commands as add_dashboard_commands
 
     add_dashboard_commands(central, with_database, with_bucket)  # vigia central dashboard|user-add
 
@@ -128,7 +128,7 @@ async def _with_connection(dsn: str, work):
 
 
 def _serve(args) -> int:
-    from vigia.sync.server import CentralSettings, serve
+    from vigia.central.ingest.server import CentralSettings, serve
 
     proxies = frozenset(args.trusted_proxy or ("127.0.0.1", "::1"))
     media = _media_settings(args) if args.bucket else None
@@ -137,14 +137,14 @@ def _serve(args) -> int:
 
 
 def _media_settings(args):
-    from vigia.sync.storage_s3 import MediaSettings
+    from vigia.central.ingest.media import MediaSettings
 
     return MediaSettings(args.s3_endpoint, args.bucket, args.s3_region)
 
 
 def _init(args) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
-    from vigia.sync.storage_s3 import EXPIRY_DAYS, init_bucket
+    from vigia.central.ingest.media import EXPIRY_DAYS, init_bucket
 
     try:
         created = init_bucket(_media_settings(args))
@@ -158,7 +158,7 @@ def _init(args) -> int:
 
 
 def _migrate(args) -> int:
-    from vigia.sync.schema import migrate
+    from vigia.central.ingest.schema import migrate
 
     version = asyncio.run(_with_connection(_dsn(args), migrate))
     print(f"central database at schema version {version}")
@@ -166,7 +166,7 @@ def _migrate(args) -> int:
 
 
 def _ca_init(args) -> int:
-    from vigia.sync.ca import CaError, init_ca
+    from vigia.central.ingest.ca import CaError, init_ca
 
     try:
         init_ca(args.ca_dir)
@@ -178,7 +178,7 @@ def _ca_init(args) -> int:
 
 
 def _server_cert(args) -> int:
-    from vigia.sync.ca import issue_server_certificate, load_ca
+    from vigia.central.ingest.ca import issue_server_certificate, load_ca
 
     issue_server_certificate(load_ca(args.ca_dir), args.names, args.cert, args.key)
     print(f"certificate {args.cert}, key {args.key}")
@@ -186,7 +186,7 @@ def _server_cert(args) -> int:
 
 
 def _nginx_config(args) -> int:
-    from vigia.sync.nginx import NginxSite, nginx_config
+    from vigia.central.ingest.nginx import NginxSite, nginx_config
 
     print(nginx_config(NginxSite(args.listen, args.upstream, args.cert.resolve(), args.key.resolve(),
                                  (args.ca_dir / "ca.crt").resolve(), args.prefix.resolve())), end="")
@@ -194,10 +194,10 @@ def _nginx_config(args) -> int:
 
 
 def _token(args) -> int:
-    from vigia.sync.enrolment import create_token
+    from vigia.central.ingest.enrolment import create_token
 
     async def work(conn):
-        from vigia.sync.schema import migrate
+        from vigia.central.ingest.schema import migrate
 
         await migrate(conn)
         return await create_token(conn, args.device_id, args.ttl)
@@ -212,7 +212,7 @@ def _token(args) -> int:
 
 
 def _revoke(args) -> int:
-    from vigia.sync.enrolment import revoke
+    from vigia.central.ingest.enrolment import revoke
 
     if not asyncio.run(_with_connection(_dsn(args), lambda conn: revoke(conn, args.device_id))):
         print(f"vigia: no enrolled, unrevoked device {args.device_id!r}", file=sys.stderr)
@@ -224,7 +224,7 @@ def _revoke(args) -> int:
 def _command(args) -> int:
     import getpass
 
-    from vigia.sync.commands_central import issue
+    from vigia.central.ingest.commands import issue
 
     if args.kind == "upload-clip":
         body = {"event_id": args.event_id}
@@ -238,7 +238,7 @@ def _command(args) -> int:
         body = {}
 
     async def work(conn):
-        from vigia.sync.schema import migrate
+        from vigia.central.ingest.schema import migrate
 
         await migrate(conn)
         return await issue(conn, args.device_id, args.kind.replace("-", "_"), body, args.by or getpass.getuser())
@@ -253,7 +253,7 @@ def _command(args) -> int:
 
 
 def _commands(args) -> int:
-    from vigia.sync.commands_central import list_commands
+    from vigia.central.ingest.commands import list_commands
 
     rows = asyncio.run(_with_connection(_dsn(args), lambda conn: list_commands(conn, args.device_id)))
     if args.json:
@@ -307,7 +307,7 @@ def _status(args) -> int:
 
     from vigia.appliance.storage import connect
     from vigia.sync.identity import identity_folder, load_identity
-    from vigia.sync.outbox import backlog
+    from vigia.appliance.outbox import backlog
 
     storage = _storage(args.config)
     identity = load_identity(identity_folder(storage.data_dir))
@@ -332,7 +332,7 @@ def _dead_letters(args) -> int:
     from dataclasses import asdict
 
     from vigia.appliance.storage import connect
-    from vigia.sync.outbox import dead_letters
+    from vigia.appliance.outbox import dead_letters
 
     db = connect(_storage(args.config).database)
     try:

@@ -8,7 +8,7 @@ the proxy addresses it is told to trust: from anywhere else a request has no ide
                       -> {"device_id", "certificate", "high_water", "identity_id"}   (no certificate yet)
     POST /v1/batches  a batch (vigia.sync.protocol) -> {"high_water", "applied", "duplicates"}
     POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured
-    GET  /v1/commands, POST /v1/commands/{id}/ack, /v1/rotate   commands to devices (vigia.sync.commands_central)
+    GET  /v1/commands, POST /v1/commands/{id}/ack, /v1/rotate   commands to devices (vigia.central.ingest.commands)
     GET  /healthz
 """
 from __future__ import annotations
@@ -18,25 +18,21 @@ import logging
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 from psycopg_pool import AsyncConnectionPool
-from vigia.sync.ca import CaError, load_ca, sign_device_csr
-from vigia.sync.enrolment import consume_token, enrol_device, verify_identity
-from vigia.sync.ingest import Ingest, prepare_connection
+from vigia.central.ingest.ca import CaError, load_ca, sign_device_csr
+from vigia.central.ingest.commands import add_command_routes
+from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes
+from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_identity
+from vigia.central.ingest.batches import Ingest, prepare_connection
+from vigia.central.ingest.peer import INGEST, error_response, verified_peer
 from vigia.sync.protocol import Limits, ProtocolError, decode_batch
-from vigia.sync.schema import migrate
-
-if TYPE_CHECKING:
-    from vigia.sync.storage_s3 import MediaSettings
+from vigia.central.ingest.schema import migrate
 
 log = logging.getLogger(__name__)
 
-INGEST = web.AppKey("ingest", Ingest)
 BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
 
 
@@ -48,28 +44,6 @@ class CentralSettings:
     limits: Limits = field(default_factory=Limits)
     pool_size: int = 4
     media: MediaSettings | None = None   # the S3 bucket for thumbnails; None: no media routes
-
-
-@dataclass(frozen=True)
-class Peer:
-    device_id: str
-    serial: int
-
-
-def verified_peer(request: web.Request, trusted_proxies: frozenset[str]) -> Peer | None:
-    """The device NGINX verified, when the request comes from a trusted proxy and carries one."""
-    if request.remote not in trusted_proxies or request.headers.get("X-Client-Verify") != "SUCCESS":
-        return None
-    try:
-        name = x509.Name.from_rfc4514_string(request.headers["X-Client-S-DN"])
-        common_names = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return Peer(str(common_names[0].value), int(request.headers["X-Client-Serial"], 16))
-    except (KeyError, IndexError, ValueError):
-        return None
-
-
-def _error(exc: ProtocolError) -> web.Response:
-    return web.json_response(exc.to_json(), status=exc.status)
 
 
 def create_app(settings: CentralSettings) -> web.Application:
@@ -93,7 +67,7 @@ def create_app(settings: CentralSettings) -> web.Application:
     async def batches(request: web.Request) -> web.Response:
         peer = verified_peer(request, settings.trusted_proxies)
         if peer is None:
-            return _error(ProtocolError(401, "unauthenticated", "a device certificate verified by the proxy is required"))
+            return error_response(ProtocolError(401, "unauthenticated", "a device certificate verified by the proxy is required"))
         try:
             if (request.content_length or 0) > settings.limits.max_body_bytes:
                 raise ProtocolError(413, "too_large", f"batch of {request.content_length} bytes;"
@@ -108,9 +82,9 @@ def create_app(settings: CentralSettings) -> web.Application:
                 result = await request.app[INGEST].apply(peer.device_id, peer.serial, batch)
         except ProtocolError as exc:
             log.warning("batch from %s refused: %s %s", peer.device_id, exc.code, exc.message)
-            return _error(exc)
+            return error_response(exc)
         except web.HTTPRequestEntityTooLarge:
-            return _error(ProtocolError(413, "too_large", f"at most {settings.limits.max_body_bytes} bytes a batch"))
+            return error_response(ProtocolError(413, "too_large", f"at most {settings.limits.max_body_bytes} bytes a batch"))
         return web.json_response({"high_water": result.high_water, "applied": result.applied,
                                   "duplicates": result.duplicates})
 
@@ -121,7 +95,7 @@ def create_app(settings: CentralSettings) -> web.Application:
             if not isinstance(token, str) or not isinstance(csr, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            return _error(ProtocolError(400, "malformed", 'expected JSON {"token": "...", "csr": "<PEM>",'
+            return error_response(ProtocolError(400, "malformed", 'expected JSON {"token": "...", "csr": "<PEM>",'
                                         ' "identity_key": "...", "identity_signature": "..."}'))
         try:
             identity = verify_identity(payload, csr.encode())  # before the token: a refused request leaves it unused
@@ -134,7 +108,7 @@ def create_app(settings: CentralSettings) -> web.Application:
                 high_water = await enrol_device(conn, device_id, certificate.serial_number, identity)
         except ProtocolError as exc:
             log.warning("enrolment refused from %s: %s %s", request.remote, exc.code, exc.message)
-            return _error(exc)
+            return error_response(exc)
         log.info("device %s (identity %s) enrolled (certificate serial %X)", device_id, identity.short_id,
                  certificate.serial_number)
         return web.json_response({"device_id": device_id, "high_water": high_water, "ca": ca_pem,
@@ -147,12 +121,8 @@ def create_app(settings: CentralSettings) -> web.Application:
     app.router.add_post("/v1/batches", batches)
     app.router.add_post("/v1/enrol", enrol)
     app.router.add_get("/healthz", healthz)
-    from vigia.sync.commands_central import add_command_routes
-
     add_command_routes(app, ca, settings.trusted_proxies)
     if settings.media is not None:
-        from vigia.sync.storage_s3 import MediaStore, add_media_routes
-
         add_media_routes(app, MediaStore(settings.media), settings.trusted_proxies)
     return app
 

@@ -1,6 +1,6 @@
 """`vigia bench sync --json`: an outbox backlog through NGINX and two central instances into PostgreSQL.
 
-Two runs on one local central (vigia.sync.localstack): one appliance with the whole backlog, then
+Two runs on one local central (vigia.app.devstack): one appliance with the whole backlog, then
 fleet_size simulated appliances sharing the same number of events, all uploading at once. Each
 appliance is enrolled for real and its events go through its EventWriter into its outbox first
 (not timed). The baseline is PostgreSQL COPY of the one appliance's rows into the same table, in
@@ -24,7 +24,7 @@ from vigia.sync.identity import Identity, client_context, enrol
 from vigia.sync.uploader import Uploader, UploadSettings
 
 if TYPE_CHECKING:  # psycopg is an extra ([central]); imported when the bench runs
-    from vigia.sync.localstack import CentralStack
+    from vigia.app.devstack import CentralStack
 
 START = 1_780_000_000.0  # 2026-05-28, UTC
 LABELS = ["person"] * 6 + ["car", "truck", "bicycle"]
@@ -94,7 +94,7 @@ def _scenario(stack: CentralStack, root: Path, name: str, appliances: int, event
 def _copy_baseline(dsn: str, events: list[Event], device_id: str) -> float:
     """Events per second of COPY of the same rows (as central would store them) into `events`."""
     import psycopg
-    from vigia.sync.ingest import EVENT_COLUMNS
+    from vigia.central.ingest.batches import EVENT_COLUMNS
 
     asyncio.run(_make_partitions(dsn, events))
     rows = [_copy_row(device_id, seq, event) for seq, event in enumerate(events, start=1)]
@@ -111,7 +111,7 @@ def _copy_baseline(dsn: str, events: list[Event], device_id: str) -> float:
 
 async def _make_partitions(dsn: str, events: list[Event]) -> None:
     import psycopg
-    from vigia.sync.schema import ensure_partitions, month_of
+    from vigia.central.ingest.schema import ensure_partitions, month_of
 
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         await ensure_partitions(conn, {month_of(event.started_at) for event in events})
@@ -127,7 +127,7 @@ def _copy_row(device_id: str, seq: int, event: Event) -> tuple:
 
 
 def run(args) -> int:
-    from vigia.sync.localstack import central_stack
+    from vigia.app.devstack import central_stack
 
     settings = UploadSettings(batch_records=args.batch, backoff_initial_s=0.05, backoff_max_s=1.0, idle_s=0.1)
     with tempfile.TemporaryDirectory(prefix="vigia-bench-sync-") as tmp:

@@ -16,7 +16,7 @@ carry X-CSRF-Token (403); roles viewer < operator < admin (403); bad input is a 
 username locks after `max_failures` wrong passwords, a client address (the peer: no trusted proxies here) after
 `remote_max_failures` failures in `remote_window` (429 with Retry-After; counted in PostgreSQL, every instance).
 
-Live updates: the ingest NOTIFYs `vigia_ingest` when a batch commits (`vigia.sync.ingest`); each
+Live updates: the ingest NOTIFYs `vigia_ingest` when a batch commits (`vigia.central.ingest.batches`); each
 dashboard instance LISTENs on a connection of its own, reads what the batch applied and pushes it to
 its WebSockets, so every instance sees every device's events, whichever ingest instance took them.
 """
@@ -40,8 +40,8 @@ from aiohttp import WSMsgType, web
 from botocore.exceptions import ClientError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from vigia.central import accounts
-from vigia.central.schema import migrate as migrate_dashboard
+from vigia.central.dashboard import accounts
+from vigia.central.dashboard.schema import migrate as migrate_dashboard
 from vigia.local_ui.common import (
     EVENT_ID,
     ApiError,
@@ -55,12 +55,12 @@ from vigia.local_ui.common import (
     text_param,
     time_param,
 )
-from vigia.sync.ingest import NOTIFY_CHANNEL
+from vigia.central.ingest.batches import NOTIFY_CHANNEL
 from vigia.sync.protocol import DEVICE_ID_PATTERN, LATEST
-from vigia.sync.schema import migrate as migrate_ingest
+from vigia.central.ingest.schema import migrate as migrate_ingest
 
 if TYPE_CHECKING:
-    from vigia.sync.storage_s3 import MediaSettings
+    from vigia.central.ingest.media import MediaSettings
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ SESSION = web.RequestKey("vigia_dashboard_session", accounts.Session)
 
 
 def dist_dir() -> Path:
-    return Path(os.environ.get(DIST_ENV) or Path(__file__).parent / "web" / "dist")
+    return Path(os.environ.get(DIST_ENV) or Path(__file__).parents[1] / "web" / "dist")
 
 
 def create_app(settings: DashboardSettings) -> web.Application:
@@ -189,7 +189,7 @@ def _lifecycle(settings: DashboardSettings):
             await migrate_dashboard(conn)
         dashboard = app[DASHBOARD] = Dashboard(settings, pool)
         if settings.media is not None:
-            from vigia.sync.storage_s3 import s3_client
+            from vigia.central.ingest.media import s3_client
 
             dashboard.s3 = s3_client(settings.media)
         listener = asyncio.create_task(_listen(dashboard))

@@ -119,12 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(handler=_models_list)
 
-    from vigia.provisioning.cli import add_commands as add_provisioning_commands
+    from vigia.app.cli.provisioning import add_commands as add_provisioning_commands
 
     add_provisioning_commands(commands)  # status, discover, provision
 
-    from vigia.appliance.bench import add_commands as add_bench_commands
-    from vigia.sync import cli as sync_cli  # vigia central, enroll, sync status
+    from vigia.app.bench import add_commands as add_bench_commands
+    from vigia.app.cli import sync as sync_cli  # vigia central, enroll, sync status
 
     add_bench_commands(commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME"))
     sync_cli.add_commands(commands)
@@ -190,7 +190,7 @@ def _demo_login(config) -> None:
 
 
 def _serve(config, *, seconds: float | None, print_events: bool) -> int:
-    from vigia.appliance.runtime import Appliance, serve
+    from vigia.app.appliance import Appliance, serve
     from vigia.local_ui.tls import TlsError
 
     appliance = Appliance(config)
@@ -235,7 +235,7 @@ def _print_event(change) -> None:
 def _analyze(args) -> int:
     from vigia.appliance.analyze import MediaError, analysis_camera, analyze
     from vigia.appliance.config import Config, Detector
-    from vigia.appliance.runtime import open_detector
+    from vigia.app.appliance import open_detector
 
     config = load_config(args.config) if args.config else None
     camera = analysis_camera(args.video, config, args.camera)

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vigia.appliance.bench.common import clip_info, default_media
+from vigia.app.bench.common import clip_info, default_media
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter, connect, list_events
 

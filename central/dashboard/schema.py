@@ -1,6 +1,6 @@
 """The fleet dashboard's tables in central's PostgreSQL: its own migration list and version table.
 
-Kept apart from `vigia.sync.schema` (the ingest's) so the two evolve without renumbering each other;
+Kept apart from `vigia.central.ingest.schema` (the ingest's) so the two evolve without renumbering each other;
 the same advisory-lock pattern lets several dashboard instances start at once.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import psycopg
 
 log = logging.getLogger(__name__)
 
-MIGRATION_LOCK = 0x76696769_10   # "vigi" + purpose, beside vigia.sync.schema's keys
+MIGRATION_LOCK = 0x76696769_10   # "vigi" + purpose, beside vigia.central.ingest.schema's keys
 
 MIGRATIONS: list[str] = [
     # 1: dashboard users (scrypt hashes, roles), their sessions (SHA-256 of the cookie only), the site of
@@ -39,7 +39,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX events_started ON events (started_at);  -- the events page: newest first, by time range
     """,
-    # 2: login attempts per client address (`vigia.central.accounts.login`): a row per attempt still counted
+    # 2: login attempts per client address (`vigia.central.dashboard.accounts.login`): a row per attempt still counted
     #    as failed, pruned once older than the policy's window; shared by every dashboard instance
     """
     CREATE TABLE dashboard_login_failures (

@@ -29,19 +29,19 @@ def add_commands(central: argparse._SubParsersAction, with_database: Callable[..
 
 
 def _dsn(args) -> str:
-    from vigia.sync.cli import _dsn
+    from vigia.app.cli.sync import _dsn
 
     return _dsn(args)
 
 
 def _media(args):
-    from vigia.sync.cli import _media_settings
+    from vigia.app.cli.sync import _media_settings
 
     return _media_settings(args) if args.bucket else None
 
 
 def _dashboard(args) -> int:
-    from vigia.central.dashboard import DashboardSettings, serve
+    from vigia.central.dashboard.app import DashboardSettings, serve
 
     if (args.cert is None) != (args.key is None):
         raise SystemExit("vigia: give both --cert and --key, or neither")
@@ -56,9 +56,9 @@ def _dashboard(args) -> int:
 
 def _user_add(args) -> int:
     import psycopg
-    from vigia.central import accounts
-    from vigia.central.schema import migrate as migrate_dashboard
-    from vigia.sync.schema import migrate as migrate_ingest
+    from vigia.central.dashboard import accounts
+    from vigia.central.dashboard.schema import migrate as migrate_dashboard
+    from vigia.central.ingest.schema import migrate as migrate_ingest
 
     password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
 

@@ -68,7 +68,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (device_id, kind, key)
     );
     """,
-    # 2: media in object storage (vigia.sync.storage_s3), checked against its SHA-256 before it is recorded
+    # 2: media in object storage (vigia.central.ingest.media), checked against its SHA-256 before it is recorded
     """
     CREATE TABLE media_objects (
         device_id text NOT NULL,
@@ -82,7 +82,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX media_objects_event ON media_objects (device_id, event_id);
     """,
-    # 3: commands to devices (vigia.sync.commands_central) and their audit trail
+    # 3: commands to devices (vigia.central.ingest.commands) and their audit trail
     """
     CREATE TABLE device_commands (
         id bigserial PRIMARY KEY,
@@ -106,13 +106,13 @@ MIGRATIONS: list[str] = [
         detail jsonb NOT NULL
     );
     """,
-    # 4: the device's permanent identity (vigia.sync.enrolment): its Ed25519 public key (raw, base64) and
+    # 4: the device's permanent identity (vigia.central.ingest.enrolment): its Ed25519 public key (raw, base64) and
     # its id (SHA-256 hex of the raw key, the appliance's device id), recorded at enrolment
     """
     ALTER TABLE devices ADD COLUMN identity_key text, ADD COLUMN identity_id text;
     """,
     # 5: a rotated certificate waits in pending_serial until the device first presents it; until then the
-    # one before it still works (vigia.sync.enrolment.check_certificate), so a crash mid-rotation loses nothing
+    # one before it still works (vigia.central.ingest.enrolment.check_certificate), so a crash mid-rotation loses nothing
     """
     ALTER TABLE devices ADD COLUMN pending_serial text;
     """,

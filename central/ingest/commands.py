@@ -19,10 +19,10 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from vigia.sync.ca import CaError, CertificateAuthority, sign_device_csr
-from vigia.sync.enrolment import check_certificate, check_device_id, rotate_certificate, verify_identity
+from vigia.central.ingest.ca import CaError, CertificateAuthority, sign_device_csr
+from vigia.central.ingest.enrolment import check_certificate, check_device_id, rotate_certificate, verify_identity
 from vigia.sync.protocol import ProtocolError
-from vigia.sync.server import INGEST, Peer, _error, verified_peer
+from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_p
                 peer = await authenticated(request, conn)
                 rows = await list_commands(conn, peer.device_id, pending_only=True)
         except ProtocolError as exc:
-            return _error(exc)
+            return error_response(exc)
         return web.json_response({"commands": [_json(row) for row in rows]})
 
     async def ack(request: web.Request) -> web.Response:
@@ -105,7 +105,7 @@ def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_p
                                         Jsonb({"ok": ok, "result": result})])
         except ProtocolError as exc:
             log.warning("command ack from %s refused: %s %s", request.remote, exc.code, exc.message)
-            return _error(exc)
+            return error_response(exc)
         return web.json_response(_json(row))
 
     async def rotate(request: web.Request) -> web.Response:
@@ -129,7 +129,7 @@ def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_p
                     await rotate_certificate(conn, peer.device_id, certificate.serial_number, identity)
         except ProtocolError as exc:
             log.warning("credential rotation from %s refused: %s %s", request.remote, exc.code, exc.message)
-            return _error(exc)
+            return error_response(exc)
         log.info("device %s rotated its certificate (serial %X supersedes %X)", peer.device_id,
                  certificate.serial_number, peer.serial)
         return web.json_response({"certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()})

@@ -1,7 +1,7 @@
 """The guard's screen of `vigia bench ui`, in a process of its own (so it takes no CPU from the
 appliance's measurement): logs in, holds the live WebSocket, and times what arrives.
 
-    python -m vigia.appliance.bench.live_client URL CA_FILE USERNAME
+    python -m vigia.app.bench.live_client URL CA_FILE USERNAME
         (password on stdin's first line; then `watch` starts watching every camera's grid frames
         and `stop` ends the run and prints the result as JSON)
 """

@@ -1,4 +1,4 @@
-"""Central's dashboard users and sessions, in PostgreSQL (tables of `vigia.central.schema`).
+"""Central's dashboard users and sessions, in PostgreSQL (tables of `vigia.central.dashboard.schema`).
 
 Same rules as the guards' UI (`vigia.local_ui.accounts`, whose scrypt hashing and checks are used
 here): passwords as `scrypt$n$r$p$salt$hash`, a login for an unknown username costs one scrypt too,

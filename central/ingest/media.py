@@ -27,10 +27,10 @@ from aiohttp import web
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
-from vigia.sync.enrolment import check_certificate
-from vigia.sync.media import MediaRequest, object_key
-from vigia.sync.protocol import ProtocolError, _describe
-from vigia.sync.server import INGEST, Peer, _error, verified_peer
+from vigia.central.ingest.enrolment import check_certificate
+from vigia.sync.protocol import MediaRequest, object_key
+from vigia.sync.protocol import ProtocolError, describe_validation_error
+from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
         try:
             media = MediaRequest.model_validate_json(await request.read())
         except ValidationError as exc:
-            raise ProtocolError(400, "malformed", _describe(exc)) from None
+            raise ProtocolError(400, "malformed", describe_validation_error(exc)) from None
         await check_certificate(conn, peer.device_id, peer.serial)
         return peer, media, object_key(peer.device_id, media)
 
@@ -199,7 +199,7 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
             if media.kind == "clip":
                 return web.json_response(await storage(store.start_multipart, key, media))
         except ProtocolError as exc:
-            return _error(exc)
+            return error_response(exc)
         url, headers = store.presign_put(key, media)
         return web.json_response({"key": key, "url": url, "headers": headers})
 
@@ -214,7 +214,7 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
                                                    media.sha256])
         except ProtocolError as exc:
             log.warning("media upload from %s refused: %s %s", request.remote, exc.code, exc.message)
-            return _error(exc)
+            return error_response(exc)
         return web.json_response({"key": key, "size": media.size, "sha256": media.sha256})
 
     app.router.add_post("/v1/media/uploads", uploads)
