@@ -7,7 +7,7 @@ VIGIA_SHARED ?= $(abspath ../shared)
 export VIGIA_SHARED
 export VIGIA_DATA_DIR ?= $(abspath var)
 
-.PHONY: setup system-packages venv ui dashboard demo test bench image clean
+.PHONY: setup system-packages venv ui dashboard demo lint test bench image clean
 
 setup: system-packages venv ui dashboard
 
@@ -46,7 +46,7 @@ ui: $(UI)/dist/index.html
 $(UI)/dist/index.html: $(UI_SOURCES)
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
-	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm run build
 	find $(UI)/dist -type f \( -name '*.js' -o -name '*.css' -o -name '*.html' -o -name '*.webmanifest' -o -name '*.svg' \) \
 		-exec gzip -k -9 -f {} \;
 	touch $@
@@ -67,7 +67,10 @@ demo: setup
 	$(BIN)/vigia models import $(VIGIA_SHARED)/models/yolox_nano.onnx
 	$(BIN)/vigia demo --clip $(VIGIA_SHARED)/media/crowd-720p.avi
 
-test: setup
+lint: venv
+	$(BIN)/ruff check .
+
+test: setup lint
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -13,13 +13,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import generate_latest
+
 from vigia.appliance.cameras import CameraSource, CameraStatus, DecodedFrame
 from vigia.appliance.config import (
     Camera,
@@ -31,6 +32,7 @@ from vigia.appliance.config import (
 from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.events import Event, EventChange
 from vigia.appliance.metrics import Metrics
+from vigia.appliance.outbox import camera_health_record
 from vigia.appliance.pipeline import CameraPipeline
 from vigia.appliance.recording import SegmentRecorder, reconcile
 from vigia.appliance.retention import RetentionReport, RetentionWorker
@@ -49,7 +51,6 @@ from vigia.sync.agent import SyncAgent
 from vigia.sync.commands import CommandHandlers
 from vigia.sync.identity import identity_folder, load_identity
 from vigia.sync.media import MediaSource
-from vigia.appliance.outbox import camera_health_record
 from vigia.sync.uploader import upload_settings
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,8 @@ class Appliance:
         if camera.record.mode != "off":
             recorder = SegmentRecorder(camera.name, camera.record, cfg.storage.data_dir, cfg.storage.database,
                                        self.key, on_error=lambda exc, name=camera.name: self._on_record_error(name, exc),
-                                       on_restart=lambda cause, name=camera.name: self.metrics.recording_restarts.labels(name, cause).inc())
+                                       on_restart=lambda cause, name=camera.name:
+                                       self.metrics.recording_restarts.labels(name, cause).inc())
             self.recorders[camera.name] = recorder
         # Recording taps the detection connection unless the camera names a main stream of its own.
         tap = recorder if recorder is not None and camera.record.url is None else None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+
 from vigia.central.ingest.ca import init_ca, issue_server_certificate
 from vigia.central.ingest.enrolment import create_token
 from vigia.central.ingest.nginx import NginxSite, write_nginx_config

@@ -29,9 +29,9 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import av

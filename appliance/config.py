@@ -99,7 +99,7 @@ class Rule(_Strict):
     _classes = field_validator("classes")(_check_classes)
 
     @model_validator(mode="after")
-    def _needs(self) -> "Rule":
+    def _needs(self) -> Rule:
         needs = {"enter": ["zone"], "loiter": ["zone", "seconds"], "cross": ["line"], "count": ["zone", "count"], "present": []}
         missing = [f for f in needs[self.type] if getattr(self, f) is None]
         if missing:
@@ -120,7 +120,7 @@ class Detect(_Strict):
 
 
     @model_validator(mode="after")
-    def _one_dimension(self) -> "Detect":
+    def _one_dimension(self) -> Detect:
         if self.width is not None and self.height is not None:
             raise ValueError("give detect width or height, not both: the other follows the camera's aspect ratio")
         return self
@@ -181,7 +181,7 @@ class Camera(_Strict):
         return masks
 
     @model_validator(mode="after")
-    def _references(self) -> "Camera":
+    def _references(self) -> Camera:
         zones = [z.name for z in self.zones]
         lines = [ln.name for ln in self.lines]
         for kind, names in (("zone", zones), ("line", lines), ("rule", [r.name for r in self.rules])):
@@ -265,7 +265,7 @@ class Http(_Strict):
         return [str(ipaddress.ip_address(p)) for p in proxies]  # ValueError: "'x' does not appear to be an IP address"
 
     @model_validator(mode="after")
-    def _certificate_pair(self) -> "Http":
+    def _certificate_pair(self) -> Http:
         if (self.certificate is None) != (self.private_key is None):
             raise ValueError("give both certificate and private_key, or neither (the device's own certificate)")
         return self
@@ -288,7 +288,7 @@ class Config(_Strict):
     sync: Sync = Sync()
 
     @model_validator(mode="after")
-    def _camera_names(self) -> "Config":
+    def _camera_names(self) -> Config:
         for index, camera in enumerate(self.cameras):
             if camera.name is None:
                 camera.name = f"camera{index + 1}"

@@ -45,7 +45,7 @@ class Event:
         return row
 
     @classmethod
-    def from_row(cls, row: dict) -> "Event":
+    def from_row(cls, row: dict) -> Event:
         values = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
         values["box"] = tuple(json.loads(row["box"]))
         values["path"] = [tuple(p) for p in json.loads(row["path"])]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
 
 import av
 import numpy as np
@@ -30,7 +30,7 @@ from vigia.appliance.zones import PolygonZone, anchors
 from vigia.inference.pool import DetectorPool
 from vigia.inference.preprocess import letterbox_frame
 from vigia.inference.tracking import Tracker, TrackerUpdate
-from vigia.inference.types import DetectorInput, Detections
+from vigia.inference.types import Detections, DetectorInput
 
 log = logging.getLogger(__name__)
 

@@ -33,11 +33,12 @@ import os
 import secrets
 import sqlite3
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import av
 import sqlite_utils

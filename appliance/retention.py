@@ -26,9 +26,10 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import sqlite_utils
 
@@ -76,7 +77,7 @@ class ProtectedSpans:
     ends: list[float]
 
     @classmethod
-    def merge(cls, windows: list[tuple[float, float]]) -> "ProtectedSpans":
+    def merge(cls, windows: list[tuple[float, float]]) -> ProtectedSpans:
         starts: list[float] = []
         ends: list[float] = []
         for start, end in sorted(windows):

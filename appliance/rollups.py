@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vigia.appliance.metrics import Metrics
+from vigia.appliance.outbox import PRIORITY_STATE, OutboxRecord, backlog
 from vigia.appliance.storage import connect
 from vigia.inference.tracking import TrackerUpdate
-from vigia.appliance.outbox import PRIORITY_STATE, OutboxRecord, backlog
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,13 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import av
 import cv2
+
 from vigia.appliance.encryption import write_encrypted
 from vigia.inference.preprocess import bgr_image
 

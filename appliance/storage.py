@@ -11,14 +11,14 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import sqlite_utils
 
 from vigia.appliance.events import ROW_FIELDS, Event
-from vigia.appliance.transactions import write_transaction
 from vigia.appliance.outbox import UPSERT_OUTBOX, OutboxRecord, event_record
+from vigia.appliance.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 

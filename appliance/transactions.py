@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sqlite3
-from typing import Iterator
+from collections.abc import Iterator
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ class PolygonZone:
     points: np.ndarray  # (M, 2) source pixels
 
     @classmethod
-    def from_normalised(cls, name: str, polygon, frame_size: tuple[int, int]) -> "PolygonZone":
+    def from_normalised(cls, name: str, polygon, frame_size: tuple[int, int]) -> PolygonZone:
         return cls(name, np.asarray(polygon, np.float64) * frame_size)
 
     def contains(self, points: np.ndarray) -> np.ndarray:
@@ -43,7 +43,7 @@ class Tripwire:
     b: np.ndarray
 
     @classmethod
-    def from_normalised(cls, name: str, points, frame_size: tuple[int, int]) -> "Tripwire":
+    def from_normalised(cls, name: str, points, frame_size: tuple[int, int]) -> Tripwire:
         a, b = (np.asarray(p, np.float64) * frame_size for p in points)
         return cls(name, a, b)
 

@@ -1,14 +1,14 @@
 """YOLOX detector on ONNX Runtime (CPU, or CUDA / TensorRT execution providers where installed)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
 
 from vigia.inference.onnx_model import load_model, with_dynamic_batch
-from vigia.inference.types import DetectorInput, Detections
+from vigia.inference.types import Detections, DetectorInput
 from vigia.inference.yolox import YoloxDecoder
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")

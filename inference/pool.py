@@ -5,11 +5,11 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
-from vigia.inference.types import Detector, DetectorInput, Detections
+from vigia.inference.types import Detections, Detector, DetectorInput
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class DetectorPool:
             if request.remaining > 0 and not request.future.cancel():
                 request.future.set_exception(RuntimeError("detector pool closed"))
 
-    def __enter__(self) -> "DetectorPool":
+    def __enter__(self) -> DetectorPool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -12,16 +12,16 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Sequence
 
 import numpy as np
 
 from vigia.inference.errors import BackendUnavailable, ModelError
 from vigia.inference.onnx_backend import to_blob
 from vigia.inference.onnx_model import ModelSpec, load_model, with_dynamic_batch
-from vigia.inference.types import DetectorInput, Detections
+from vigia.inference.types import Detections, DetectorInput
 from vigia.inference.yolox import YoloxDecoder
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "vigia" / "tensorrt"

@@ -98,12 +98,12 @@ class _TrackArrays:
     lost_s: np.ndarray       # (N,) seconds observed but unmatched since the last match
 
     @classmethod
-    def empty(cls) -> "_TrackArrays":
+    def empty(cls) -> _TrackArrays:
         z4 = np.zeros((0, 4))
         return cls(z4, z4, z4, z4, z4, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0))
 
     @classmethod
-    def start(cls, z: np.ndarray, class_ids: np.ndarray) -> "_TrackArrays":
+    def start(cls, z: np.ndarray, class_ids: np.ndarray) -> _TrackArrays:
         """New tracks at measured boxes z (M, 4) cx, cy, w, h, with unknown velocity."""
         scale2 = _scale(z) ** 2
         return cls(
@@ -117,10 +117,10 @@ class _TrackArrays:
             lost_s=np.zeros(len(z)),
         )
 
-    def select(self, keep: np.ndarray) -> "_TrackArrays":
+    def select(self, keep: np.ndarray) -> _TrackArrays:
         return _TrackArrays(*(getattr(self, name)[keep] for name in _ARRAY_FIELDS))
 
-    def extend(self, other: "_TrackArrays") -> "_TrackArrays":
+    def extend(self, other: _TrackArrays) -> _TrackArrays:
         return _TrackArrays(
             *(np.concatenate([getattr(self, name), getattr(other, name)]) for name in _ARRAY_FIELDS)
         )

@@ -1,8 +1,9 @@
 """Data that crosses the boundary between the pipeline and the detectors."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -34,18 +35,18 @@ class Detections:
     class_ids: np.ndarray
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
 
     def __len__(self) -> int:
         return len(self.scores)
 
-    def select(self, keep: np.ndarray) -> "Detections":
+    def select(self, keep: np.ndarray) -> Detections:
         """A subset by boolean mask or index array."""
         return Detections(self.boxes[keep], self.scores[keep], self.class_ids[keep])
 
     @classmethod
-    def concat(cls, parts: Sequence["Detections"]) -> "Detections":
+    def concat(cls, parts: Sequence[Detections]) -> Detections:
         if not parts:
             return cls.empty()
         return cls(

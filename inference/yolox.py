@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from vigia.inference.types import DetectorInput, Detections
+from vigia.inference.types import Detections, DetectorInput
 
 STRIDES = (8, 16, 32)
 

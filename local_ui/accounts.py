@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import sqlite_utils
+
 from vigia.appliance.transactions import write_transaction
 
 ROLES = ("guard", "installer", "admin")  # each role may do what the ones before it may

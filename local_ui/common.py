@@ -178,7 +178,7 @@ def time_param(query: dict[str, str], name: str) -> float | None:
         except ValueError:
             raise ApiError(400, f"{name} must be epoch seconds or ISO 8601 with an offset (2026-11-25T14:30:00+01:00)") from None
         if when.tzinfo is None:
-            raise ApiError(400, f"{name}: give the UTC offset (2026-11-25T14:30:00Z or +01:00)")
+            raise ApiError(400, f"{name}: give the UTC offset (2026-11-25T14:30:00Z or +01:00)") from None
         value = when.timestamp()
     if not math.isfinite(value):
         raise ApiError(400, f"{name} must be a finite number")

@@ -17,8 +17,19 @@ from vigia.appliance.storage import event_rows
 from vigia.appliance.transactions import write_transaction
 from vigia.local_ui import accounts
 from vigia.local_ui.common import (
-    API, ApiError, event_id_param, int_param, json_body, media_path, only_fields, query_params, remote_address,
-    require, row_json, text_param, time_param,
+    API,
+    ApiError,
+    event_id_param,
+    int_param,
+    json_body,
+    media_path,
+    only_fields,
+    query_params,
+    remote_address,
+    require,
+    row_json,
+    text_param,
+    time_param,
 )
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
+
 from vigia.appliance.cameras import DecodedFrame
 from vigia.appliance.events import EventChange
 from vigia.inference.preprocess import bgr_image

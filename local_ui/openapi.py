@@ -70,7 +70,8 @@ def openapi_document() -> dict[str, Any]:
                     "start": {"type": "number"}, "end": {"type": "number", "nullable": True},
                     "started_at": {"type": "number"}, "ended_at": {"type": "number", "nullable": True},
                     "max_score": {"type": "number"}, "box": {"type": "array", "items": {"type": "number"}},
-                    "alert": {"type": "boolean"}, "path": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                    "alert": {"type": "boolean"},
+                    "path": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
                     "attributes": {"type": "object"}, "keep": {"type": "boolean"},
                     "acknowledged_at": {"type": "number", "nullable": True},
                     "acknowledged_by": {"type": "string", "nullable": True},
@@ -172,7 +173,8 @@ def openapi_document() -> dict[str, Any]:
                                 "hello.missed lists the events after it", "schema": {"type": "string"}}],
                 "responses": {"101": {"description": "switching protocols"}, **_errors(400, 401, 403)}}},
             "/api/v1/sync": {"get": {
-                "summary": "enrolment with central and the outbox backlog (records waiting, by kind, oldest, dropped, dead letters)",
+                "summary": "enrolment with central and the outbox backlog"
+                           " (records waiting, by kind, oldest, dropped, dead letters)",
                 "responses": {"200": {"description": "ok"}, **_errors(401)}}},
             "/api/v1/users": {
                 "get": {"summary": "local accounts (admin)", "responses": {"200": {"description": "ok"}, **_errors(401, 403)}},

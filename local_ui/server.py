@@ -28,15 +28,30 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigia.appliance.config import Config
 from vigia.appliance.encryption import load_or_create_key
+from vigia.appliance.outbox import backlog
 from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, setup_routes
 from vigia.local_ui.common import (
-    API, COOKIE, MAX_BODY, SESSION, Api, ApiError, ApplianceView, check_csrf, int_param, json_body, json_error,
-    only_fields, query_params, remote_address, require, security_headers, session_json,
+    API,
+    COOKIE,
+    MAX_BODY,
+    SESSION,
+    Api,
+    ApiError,
+    ApplianceView,
+    check_csrf,
+    int_param,
+    json_body,
+    json_error,
+    only_fields,
+    query_params,
+    remote_address,
+    require,
+    security_headers,
+    session_json,
 )
 from vigia.local_ui.live import LiveHub
 from vigia.local_ui.openapi import openapi_document
 from vigia.sync.identity import identity_folder, load_identity
-from vigia.appliance.outbox import backlog
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
+
 from vigia.appliance.config import Record
 from vigia.appliance.export import ExportError
 from vigia.appliance.storage import connect

@@ -25,10 +25,10 @@ import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from vigia.appliance.config import ConfigError, Record
 from vigia.sync.files import write_file
-from vigia.sync.identity import (Identity, certificate_request, client_context, commit_rotation, device_identity,
-                                 identity_proof)
+from vigia.sync.identity import Identity, certificate_request, client_context, commit_rotation, device_identity, identity_proof
 from vigia.sync.media import MediaSource, queue_clip
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
 from vigia.provisioning.files import sync_dir
 from vigia.provisioning.identity import Identity as DeviceIdentity
 from vigia.provisioning.identity import IdentityError, load_or_create_identity

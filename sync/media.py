@@ -32,6 +32,7 @@ from pathlib import Path
 
 import aiohttp
 from pydantic import ValidationError
+
 from vigia.appliance.encryption import MediaCryptoError, open_media
 from vigia.appliance.outbox import PRIORITY_MEDIA, UPSERT_OUTBOX, OutboxRecord
 from vigia.sync.protocol import MediaRequest

@@ -28,11 +28,12 @@ from enum import Enum
 from pathlib import Path
 
 import aiohttp
+
+from vigia.appliance.outbox import REJECTED, Pending, acknowledge, backlog, dead_letter, enforce_bound, next_batch
 from vigia.appliance.storage import connect
 from vigia.sync.commands import CommandRunner, Commands
 from vigia.sync.media import MediaSource, MediaUploader
 from vigia.sync.metrics import SyncMetrics
-from vigia.appliance.outbox import REJECTED, Pending, acknowledge, backlog, dead_letter, enforce_bound, next_batch
 from vigia.sync.pacing import Backoff, Throttle
 from vigia.sync.protocol import CONTENT_TYPE, STATE_KINDS, encode_batch
 

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import av
 import pytest
-
-from vigia.appliance.config import parse_config
-from vigia.appliance.encryption import EncryptedWriter, load_or_create_key, open_media
-from vigia.appliance.recording import reconcile
-from vigia.app.appliance import Appliance
-from vigia.appliance.storage import connect
 from support.servers import free_port
 from support.volumes import tmpfs
 from support.waiting import wait_for
+
+from vigia.app.appliance import Appliance
+from vigia.appliance.config import parse_config
+from vigia.appliance.encryption import EncryptedWriter, load_or_create_key, open_media
+from vigia.appliance.recording import reconcile
+from vigia.appliance.storage import connect
 
 CAMERA = "lobby"
 

@@ -2,12 +2,12 @@
 import threading
 
 import psutil
-
-from vigia.appliance.config import parse_config
-from vigia.app.appliance import Appliance
-from vigia.appliance.storage import connect, list_events
 from support.servers import free_port, start_rtsp_server
 from support.waiting import wait_for
+
+from vigia.app.appliance import Appliance
+from vigia.appliance.config import parse_config
+from vigia.appliance.storage import connect, list_events
 
 
 def test_rtsp_camera_events_offline_online_and_a_dead_camera(demo_clip, default_model, tmp_path):

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-
-from support.browser import chromium
 from support.appliance import running_appliance
+from support.browser import chromium
 from support.servers import free_port
-from vigia.appliance.demo import demo_config_text
+
 from vigia.appliance.config import parse_config
+from vigia.appliance.demo import demo_config_text
 from vigia.local_ui.frontend import dist_dir
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,8 @@ def appliance(tmp_path_factory: pytest.TempPathFactory, demo_clip: Path, default
     text = text.replace("    loop: true\n", "    loop: true\n    record: {pre_roll: 2, post_roll: 2, segment_seconds: 2}\n")
     text = text.replace("  model: yolox_nano\n", f"  model: {default_model}\n")
     # Someone entering the centre zone is an alert too: it happens every few seconds in the clip.
-    text = text.replace("{name: centre-entry, type: enter, zone: centre}", "{name: centre-entry, type: enter, zone: centre, alert: true}")
+    text = text.replace("{name: centre-entry, type: enter, zone: centre}",
+                        "{name: centre-entry, type: enter, zone: centre, alert: true}")
     with running_appliance(parse_config(text, source="browser test config"), USERS) as running:
         yield running
 

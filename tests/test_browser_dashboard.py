@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-
 from support.browser import chromium
-from vigia.central.dashboard.app import dist_dir
 
 from tests.test_central_dashboard import (
     USERS,
@@ -24,6 +22,7 @@ from tests.test_central_dashboard import (
     fleet_central,
     jpeg,
 )
+from vigia.central.dashboard.app import dist_dir
 
 pytestmark = pytest.mark.slow
 

@@ -1,12 +1,14 @@
 """The setup wizard end to end in a real browser (Debian's Chromium driven by Playwright): a fresh
-appliance (no users, no cameras), found on the LAN by `vigia discover` (mDNS), is claimed with the code `vigia status` shows, then one camera, the
+appliance (no users, no cameras), found on the LAN by `vigia discover` (mDNS), is claimed with the code
+`vigia status` shows, then one camera, the
 demo clip over RTSP from GStreamer's server, is found by ONVIF WS-Discovery (a protocol-level
 responder whose media profile points at that stream), tested, added, given a zone, and setup is
 finished offline, until the first event from that camera shows in the wizard. Then the wizard is
 opened again later, from a browser whose clock is off, which it warns about.
 
 The test counts the screens, the fields typed and the clicks, prints them, and holds them to the
-target: at most 6 screens and at most 30 clicks and fields, from `vigia discover` to the first event. Screenshots go to test-artifacts/wizard/.
+target: at most 6 screens and at most 30 clicks and fields, from `vigia discover` to the first event.
+Screenshots go to test-artifacts/wizard/.
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from support.appliance import running_appliance
+from support.browser import CHROMIUM, CHROMIUM_FLAGS
 from support.onvif_responder import OnvifResponder, Profile
 from support.servers import free_port, start_rtsp_server
-from support.browser import CHROMIUM, CHROMIUM_FLAGS
+
 from vigia.appliance.config import parse_config
 from vigia.local_ui.frontend import dist_dir
 from vigia.provisioning.presence import LanPresence

@@ -7,16 +7,16 @@ import signal
 import threading
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import av
 import numpy as np
 import psutil
 import pytest
-
 from support.servers import free_port, start_rtsp_server
+
 from vigia.appliance.cameras import CameraSource, CameraStatus, _SkipPolicy, redact_url
 
 CLIP_FRAMES = 341

@@ -8,13 +8,13 @@ import time
 import urllib.request
 
 import pytest
-
 from support.servers import free_port
+
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import open_media
 from vigia.appliance.export import event_clip
-from vigia.local_ui import accounts
 from vigia.appliance.storage import connect, list_events
+from vigia.local_ui import accounts
 
 
 def vigia(*args, env=None, timeout=120):
@@ -141,7 +141,8 @@ def test_demo_prints_events_serves_metrics_and_stores_events(tmp_path, demo_clip
     assert db.execute("select kind, state, path from recordings where id = ?", [clip_of()]).fetchone() == (
         "clip", "complete", str(kept.relative_to(tmp_path)))
     assert event_clip(tmp_path / "vigia.db", tmp_path, key, first.id, Record(post_roll=0)) == kept  # kept once
-    missing = vigia("export", tmp_path / "x.mp4", "--camera", "nosuch", "--from", "2020-01-01T00:00:00", "--to", "2020-01-01T00:01:00", env=env)
+    missing = vigia("export", tmp_path / "x.mp4", "--camera", "nosuch",
+                    "--from", "2020-01-01T00:00:00", "--to", "2020-01-01T00:01:00", env=env)
     assert missing.returncode == 1 and "unknown camera 'nosuch'" in missing.stderr
 
 

@@ -128,10 +128,12 @@ def test_cli_config_check(tmp_path):
     good.write_text("cameras:\n  - url: rtsp://10.0.0.5/stream1\n")
     bad = tmp_path / "bad.yml"
     bad.write_text("cameras:\n  - url: rtsp://10.0.0.5/stream1\n    detect: {fps: 0}\n")
-    ok = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "config", "check", str(good)], capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "config", "check", str(good)],
+                      capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "ok (1 cameras, 1 enabled)" in ok.stdout
-    fail = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "config", "check", str(bad)], capture_output=True, text=True)
+    fail = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "config", "check", str(bad)],
+                        capture_output=True, text=True)
     assert fail.returncode == 2
     assert f"{bad}: line 3: cameras[0].detect.fps: Input should be greater than 0" in fail.stderr
 

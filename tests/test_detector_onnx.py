@@ -15,7 +15,7 @@ from vigia.inference.factory import create_detector
 from vigia.inference.onnx_backend import OnnxDetector
 from vigia.inference.pool import DetectorPool
 from vigia.inference.preprocess import PAD_VALUE, letterbox, letterbox_frame
-from vigia.inference.types import DetectorInput, Detections
+from vigia.inference.types import Detections, DetectorInput
 
 # People in frames 0, 170 and 340 of crowd-720p.avi (1280x720, an overhead view of a hall),
 # counted by hand on the frames written out as PNG and viewed at 2x to 4x zoom, quadrant by

@@ -16,9 +16,9 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
-
 from support.appliance import cookie_jar, login, running_appliance
 from support.servers import free_port
+
 from vigia.appliance.config import parse_config
 
 pytestmark = pytest.mark.slow

@@ -32,15 +32,15 @@ import numpy as np
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from support.servers import free_port
 from support.waiting import wait_for
+
+from vigia.app.appliance import Appliance, serve
 from vigia.appliance.cameras import CameraStatus
 from vigia.appliance.config import Config, Http, parse_config
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media, write_encrypted
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.recording import SegmentRecorder
-from vigia.app.appliance import Appliance, serve
 from vigia.appliance.storage import UPSERT_EVENT, EventWriter, connect
 from vigia.local_ui import accounts
 from vigia.local_ui.openapi import openapi_document
@@ -333,7 +333,8 @@ def test_five_failures_lock_the_username_even_for_the_right_password(site: Site)
     db = site.server.db()
     actions = [row[0] for row in db.execute("select action from audit_log where target = 'lou' order by id")]
     assert actions == ["user_created"] + ["login_failed"] * 5 + ["account_locked", "login_refused_locked"]
-    assert {row[0] for row in db.execute("select remote from audit_log where target = 'lou' and action != 'user_created'")} == {"127.0.0.1"}
+    remotes = db.execute("select remote from audit_log where target = 'lou' and action != 'user_created'")
+    assert {row[0] for row in remotes} == {"127.0.0.1"}
     user = accounts.get_user(db, "lou")
     assert user.locked_until == pytest.approx(time.time() + 900, abs=30)
     # After the lockout the right password works again (the clock moved on, not the test).
@@ -563,22 +564,24 @@ def test_path_traversal_finds_nothing(site: Site):
 
 def test_malformed_input_is_a_400_with_a_message(site: Site):
     token, csrf = login(site.server, "gina")
-    keep = f"/api/v1/events/{site.clip_event.id}/keep"
+    event = f"/api/v1/events/{site.clip_event.id}"
+    keep = f"{event}/keep"
+    form, json_type = "application/x-www-form-urlencoded", "application/json"
     cases = [
         ("POST", "/api/v1/login", {"body": b"{", "headers": {"Content-Type": "application/json"}}, 400),
         ("POST", "/api/v1/login", {"json_body": ["gina", "x"]}, 400),
         ("POST", "/api/v1/login", {"json_body": {"username": 1, "password": "x"}}, 400),
         ("POST", "/api/v1/login", {"json_body": {"username": "gina", "password": PASSWORDS["gina"], "admin": True}}, 400),
         ("POST", "/api/v1/login", {}, 400),
-        ("POST", "/api/v1/login", {"body": b"username=gina", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415),
+        ("POST", "/api/v1/login", {"body": b"username=gina", "headers": {"Content-Type": form}}, 415),
         ("POST", "/api/v1/login", {"body": b"\xff\xfe", "headers": {"Content-Type": "application/json"}}, 400),
         ("POST", keep, {"body": b"{", "headers": {"Content-Type": "application/json"}, "token": token, "csrf": csrf}, 400),
         ("POST", keep, {"json_body": {"keep": "yes"}, "token": token, "csrf": csrf}, 400),
         ("POST", keep, {"json_body": {"hold": True}, "token": token, "csrf": csrf}, 400),
-        ("POST", keep, {"body": b"x" * 70_000, "headers": {"Content-Type": "application/json"}, "token": token, "csrf": csrf}, 413),
+        ("POST", keep, {"body": b"x" * 70_000, "headers": {"Content-Type": json_type}, "token": token, "csrf": csrf}, 413),
         ("GET", "/api/v1/events/not-an-event", {"token": token}, 400),
         ("GET", "/api/v1/audit?before=abc", {"token": login(site.server, "ada")[0]}, 400),
-        ("POST", f"/api/v1/events/{site.clip_event.id}/comments", {"json_body": {"text": None}, "token": token, "csrf": csrf}, 400),
+        ("POST", f"{event}/comments", {"json_body": {"text": None}, "token": token, "csrf": csrf}, 400),
         ("POST", f"/api/v1/events/{site.clip_event.id}/ack", {"json_body": {"comment": 5}, "token": token, "csrf": csrf}, 400),
         ("GET", "/api/v1/cameras/attic/layout", {"token": token}, 404),
         ("GET", "/api/v1/cameras/attic/frame", {"token": token}, 404),
@@ -720,7 +723,8 @@ def test_acknowledge_and_comment_are_recorded_and_audited(site: Site):
     assert [(c["username"], c["kind"], c["text"]) for c in detail["comments"]] == [
         ("gina", "ack", "checked the gate"), ("ian", "ack", ""), ("gina", "comment", "called the police")]
     assert call(site.server, "GET", "/api/v1/events?alert=true&acknowledged=false&zone=gate", token=token).json()["events"] == []
-    assert [e["id"] for e in call(site.server, "GET", "/api/v1/events?acknowledged=true", token=token).json()["events"]] == [alert.id]
+    acknowledged = call(site.server, "GET", "/api/v1/events?acknowledged=true", token=token).json()["events"]
+    assert [e["id"] for e in acknowledged] == [alert.id]
     for body, status in (({"text": ""}, 400), ({"text": 5}, 400), ({"text": "x" * 2001}, 400), ({"note": "x"}, 400)):
         assert call(site.server, "POST", f"{path}/comments", json_body=body, token=token, csrf=csrf).status == status
     assert call(site.server, "POST", f"{path}/ack", json_body={"comment": ["x"]}, token=token, csrf=csrf).status == 400

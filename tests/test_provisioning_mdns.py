@@ -12,8 +12,8 @@ import sys
 from importlib.metadata import version
 
 import pytest
-
 from support.waiting import wait_for
+
 from vigia.provisioning.identity import load_or_create_identity
 from vigia.provisioning.mdns import Advertiser, Announcement, MdnsError
 from vigia.provisioning.presence import LanPresence

@@ -9,8 +9,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from support.onvif_responder import OnvifResponder
+
 from vigia.provisioning.onvif import (
     OnvifAuthError,
     OnvifError,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from support.provisioning_files import provisioning_doc, write_signed
+
 from vigia.app.cli.main import main
 from vigia.appliance.config import load_config
 from vigia.provisioning.apply import apply_provisioning, config_file, site_file

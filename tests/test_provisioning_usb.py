@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from support.block_devices import loop_stick
 from support.provisioning_files import provisioning_doc, write_signed
+
 from vigia.app.cli.main import main
 from vigia.provisioning.apply import config_file
 from vigia.provisioning.identity import load_or_create_identity

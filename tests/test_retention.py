@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support.volumes import tmpfs
 
 from vigia.appliance.config import Camera, Config, Record, Storage

@@ -19,6 +19,7 @@ from support.appliance import running_appliance
 from support.onvif_responder import OnvifResponder, Profile
 from support.servers import free_port, start_rtsp_server
 from support.waiting import wait_for
+
 from vigia.appliance.config import parse_config
 from vigia.appliance.storage import connect
 from vigia.provisioning.identity import load_or_create_identity
@@ -234,8 +235,8 @@ def test_the_wizard_enrols_with_a_real_central(tmp_path: Path, default_model: Pa
     """Central behind NGINX (device certificates) with PostgreSQL: the wizard's enrolment makes the device's
     key and certificate, and the next start sends the appliance's records to central."""
     from vigia.app.appliance import Appliance
-    from vigia.sync.identity import identity_folder, load_identity
     from vigia.app.devstack import central_stack
+    from vigia.sync.identity import identity_folder, load_identity
 
     config = fresh_config(tmp_path / "device")
     with central_stack(tmp_path / "central") as stack:

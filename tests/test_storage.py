@@ -7,8 +7,9 @@ import threading
 import time
 
 from support.volumes import tmpfs
+
 from vigia.appliance.events import Event, new_event_id
-from vigia.appliance.storage import EventWriter, connect, list_events, schema_version, MIGRATIONS
+from vigia.appliance.storage import MIGRATIONS, EventWriter, connect, list_events, schema_version
 from vigia.appliance.transactions import write_transaction
 
 

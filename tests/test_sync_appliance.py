@@ -8,16 +8,16 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from vigia.appliance.config import parse_config
-from vigia.appliance.demo import demo_config_text
-from vigia.appliance.encryption import open_media
-from vigia.app.appliance import Appliance
-from vigia.appliance.storage import connect
-from vigia.sync.identity import enrol
-from vigia.appliance.outbox import backlog
 
 from tests.support.waiting import wait_for
 from tests.test_sync_media import BUCKET, s3, stack  # noqa: F401 - fixtures: moto S3, central behind NGINX
+from vigia.app.appliance import Appliance
+from vigia.appliance.config import parse_config
+from vigia.appliance.demo import demo_config_text
+from vigia.appliance.encryption import open_media
+from vigia.appliance.outbox import backlog
+from vigia.appliance.storage import connect
+from vigia.sync.identity import enrol
 
 pytestmark = pytest.mark.slow
 

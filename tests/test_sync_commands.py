@@ -19,23 +19,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from vigia.appliance.config import Record, parse_config
-from vigia.appliance.encryption import load_or_create_key, open_media
-from vigia.appliance.export import event_clip, part_of
-from vigia.appliance.recording import reconcile
-from vigia.app.appliance import Appliance
-from vigia.appliance.storage import EventWriter, connect
-from vigia.sync.commands import CommandHandlers, Commands
-from vigia.sync.identity import certificate_request, client_context, device_identity, identity_proof, load_identity
-from vigia.sync.media import MediaSource, queue_clip
-from vigia.appliance.outbox import Pending
-from vigia.sync.protocol import encode_batch
-from vigia.sync.uploader import Uploader
 
 from tests.test_recording import T0, feed, gop_clip, media, new_recorder  # noqa: F401 - fixtures
 from tests.test_sync_faults import FAST, Device, post
 from tests.test_sync_media import BUCKET, bucket, s3, stack  # noqa: F401 - fixtures
 from tests.test_sync_outbox import make_event
+from vigia.app.appliance import Appliance
+from vigia.appliance.config import Record, parse_config
+from vigia.appliance.encryption import load_or_create_key, open_media
+from vigia.appliance.export import event_clip, part_of
+from vigia.appliance.outbox import Pending
+from vigia.appliance.recording import reconcile
+from vigia.appliance.storage import EventWriter, connect
+from vigia.sync.commands import CommandHandlers, Commands
+from vigia.sync.identity import certificate_request, client_context, device_identity, identity_proof, load_identity
+from vigia.sync.media import MediaSource, queue_clip
+from vigia.sync.protocol import encode_batch
+from vigia.sync.uploader import Uploader
 
 LAYOUT = {
     "zones": [{"name": "gate", "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.6]], "classes": ["person"]}],

@@ -13,13 +13,13 @@ import sys
 import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
-from vigia.appliance.storage import EventWriter, connect
-from vigia.app.devstack import central_stack
-from vigia.sync.metrics import SyncMetrics
-from vigia.appliance.outbox import backlog, camera_health_record, dead_letters
-from vigia.sync.uploader import Step
 
 from tests.test_sync_faults import Device
+from vigia.app.devstack import central_stack
+from vigia.appliance.outbox import backlog, camera_health_record, dead_letters
+from vigia.appliance.storage import EventWriter, connect
+from vigia.sync.metrics import SyncMetrics
+from vigia.sync.uploader import Step
 
 
 @pytest.fixture(scope="module")

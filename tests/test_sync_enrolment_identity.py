@@ -13,10 +13,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from vigia.provisioning.identity import load_or_create_identity
-from vigia.central.ingest.enrolment import revoke
-from vigia.sync.identity import EnrolmentError, Identity, certificate_request, client_context, enrol, identity_proof
+
 from vigia.app.devstack import central_stack
+from vigia.central.ingest.enrolment import revoke
+from vigia.provisioning.identity import load_or_create_identity
+from vigia.sync.identity import EnrolmentError, Identity, certificate_request, client_context, enrol, identity_proof
 
 URN = "urn:vigia:device:"
 
@@ -186,6 +187,7 @@ def test_the_fleet_dashboard_lists_the_short_id_installers_see(stack, tmp_path):
     import datetime as dt
 
     from psycopg.rows import dict_row
+
     from vigia.central.dashboard.app import DEVICES_SQL
     from vigia.central.dashboard.schema import migrate as migrate_dashboard
 

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from vigia.appliance.storage import EventWriter, connect
-from vigia.sync.identity import client_context, enrol
-from vigia.app.devstack import CentralInstance, central_stack, free_port
-from vigia.appliance.outbox import backlog, camera_health_record, next_batch
-from vigia.sync.protocol import encode_batch
-from vigia.sync.uploader import Step, Uploader, UploadSettings
 
 from tests.support.waiting import wait_for
 from tests.test_sync_outbox import make_event
+from vigia.app.devstack import CentralInstance, central_stack, free_port
+from vigia.appliance.outbox import backlog, camera_health_record, next_batch
+from vigia.appliance.storage import EventWriter, connect
+from vigia.sync.identity import client_context, enrol
+from vigia.sync.protocol import encode_batch
+from vigia.sync.uploader import Step, Uploader, UploadSettings
 
 FAST = UploadSettings(batch_records=500, backoff_initial_s=0.05, backoff_max_s=0.5, idle_s=0.1, timeout_s=10)
 

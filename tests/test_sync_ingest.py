@@ -10,16 +10,17 @@ import time
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
-from vigia.central.ingest.enrolment import DeviceIdentity, consume_token, create_token, enrol_device, revoke
-from vigia.central.ingest.batches import Ingest, prepare_connection, timestamp
-from vigia.app.devstack import temporary_database
-from vigia.appliance.outbox import Pending, event_record
-from vigia.sync.protocol import ProtocolError, decode_batch, encode_batch
-from vigia.central.ingest.schema import migrate
 
 from tests.test_sync_outbox import make_event
+from vigia.app.devstack import temporary_database
+from vigia.appliance.outbox import Pending, event_record
+from vigia.central.ingest.batches import Ingest, prepare_connection, timestamp
+from vigia.central.ingest.enrolment import DeviceIdentity, consume_token, create_token, enrol_device, revoke
+from vigia.central.ingest.schema import migrate
+from vigia.sync.protocol import ProtocolError, decode_batch, encode_batch
 
-MAY, JUNE = dt.datetime(2026, 5, 31, 23, 0, tzinfo=dt.timezone.utc).timestamp(), dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.timezone.utc).timestamp()
+MAY = dt.datetime(2026, 5, 31, 23, 0, tzinfo=dt.timezone.utc).timestamp()
+JUNE = dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.timezone.utc).timestamp()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,8 @@ def test_events_land_once_in_monthly_partitions_and_replays_change_nothing(dsn):
     assert sorted(rows(dsn, "SELECT event_id FROM events WHERE device_id = 'dev-a'")) == sorted((e.id,) for e in events)
     parts = rows(dsn, "SELECT tableoid::regclass::text, count(*) FROM events WHERE device_id = 'dev-a' GROUP BY 1 ORDER BY 1")
     assert parts == [("events_2026_05", 1), ("events_2026_06", 2)]
-    assert rows(dsn, "SELECT box, path FROM events WHERE event_id = %s", [events[0].id]) == [([0.1, 0.2, 0.3, 0.4], [[0.0, 0.5, 0.5]])]
+    stored = rows(dsn, "SELECT box, path FROM events WHERE event_id = %s", [events[0].id])
+    assert stored == [([0.1, 0.2, 0.3, 0.4], [[0.0, 0.5, 0.5]])]
 
 
 def test_overlapping_batch_applies_only_what_is_new_and_newer_versions_win(dsn):

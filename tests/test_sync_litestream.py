@@ -24,6 +24,7 @@ import pytest
 import yaml
 from support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, s3_server
 from support.waiting import wait_for
+
 from vigia.app.cli.main import _parser, main
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter

@@ -16,17 +16,17 @@ import cv2
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from vigia.appliance.encryption import is_encrypted, load_or_create_key, write_encrypted
-from vigia.appliance.storage import EventWriter, connect
-from vigia.sync.identity import client_context
-from vigia.app.devstack import CentralInstance, central_stack, free_port
-from vigia.sync.media import MediaSource, clip_record
-from vigia.central.ingest.media import PART_SIZE
-from vigia.sync.uploader import Uploader, UploadSettings
 
 from tests.support.s3 import moto_s3
 from tests.test_sync_faults import FAST, Device
 from tests.test_sync_outbox import make_event
+from vigia.app.devstack import CentralInstance, central_stack, free_port
+from vigia.appliance.encryption import is_encrypted, load_or_create_key, write_encrypted
+from vigia.appliance.storage import EventWriter, connect
+from vigia.central.ingest.media import PART_SIZE
+from vigia.sync.identity import client_context
+from vigia.sync.media import MediaSource, clip_record
+from vigia.sync.uploader import Uploader, UploadSettings
 
 BUCKET = "vigia-media"
 

@@ -5,8 +5,8 @@ import logging
 import time
 
 import pytest
+
 from vigia.appliance.events import Event, new_event_id
-from vigia.appliance.storage import EventWriter, connect
 from vigia.appliance.outbox import (
     PRIORITY_STATE,
     UPSERT_OUTBOX,
@@ -17,6 +17,7 @@ from vigia.appliance.outbox import (
     enforce_bound,
     next_batch,
 )
+from vigia.appliance.storage import EventWriter, connect
 
 
 def make_event(started_at: float | None = None, alert: bool = False, camera: str = "gate") -> Event:

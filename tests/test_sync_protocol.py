@@ -6,10 +6,10 @@ import json
 
 import msgspec
 import pytest
-from vigia.appliance.outbox import Pending, event_record
-from vigia.sync.protocol import Limits, ProtocolError, decode_batch, encode_batch
 
 from tests.test_sync_outbox import make_event
+from vigia.appliance.outbox import Pending, event_record
+from vigia.sync.protocol import Limits, ProtocolError, decode_batch, encode_batch
 
 
 def pending(seq: int, **changes) -> Pending:
@@ -73,12 +73,15 @@ def test_malformed_batches_say_what_is_wrong(body, message):
 def test_bad_records_are_named_by_their_position():
     good = json.loads(pending(1).body)
     cases = [
-        ({"seq": 1, "kind": "event", "key": good["id"], "body": {**good, "started_at": "soon"}}, "records.0.body.started_at: Expected `float`, got `str`"),
-        ({"seq": 1, "kind": "event", "key": good["id"], "body": {**good, "started_at": 12.0}}, "records.0.body.started_at: Expected `float` >= 946684800.0"),
+        ({"seq": 1, "kind": "event", "key": good["id"], "body": {**good, "started_at": "soon"}},
+          "records.0.body.started_at: Expected `float`, got `str`"),
+        ({"seq": 1, "kind": "event", "key": good["id"], "body": {**good, "started_at": 12.0}},
+          "records.0.body.started_at: Expected `float` >= 946684800.0"),
         ({"seq": 1, "kind": "event", "key": "other", "body": good}, "records.0.key: an event's key must be its id"),
         ({"seq": 1, "kind": "teleport", "key": "x", "body": {}}, "records.0.kind: Invalid value 'teleport'"),
         ({"seq": 0, "kind": "camera_health", "key": "gate", "body": {}}, "records.0.seq: Expected `int` >= 1"),
-        ({"seq": 1, "kind": "event", "key": good["id"], "body": {**good, "owner": "someone"}}, "records.0.body: Object contains unknown field `owner`"),
+        ({"seq": 1, "kind": "event", "key": good["id"], "body": {**good, "owner": "someone"}},
+          "records.0.body: Object contains unknown field `owner`"),
     ]
     for record, message in cases:
         with pytest.raises(ProtocolError) as error:

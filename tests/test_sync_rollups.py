@@ -11,24 +11,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.support.waiting import wait_for
+from vigia.app.appliance import Appliance
+from vigia.app.devstack import central_stack
 from vigia.appliance.config import Config, parse_config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.metrics import Metrics
-from vigia.appliance.rollups import MAX_PATH_POINTS, MetricsRollups, TrackSummaries
-from vigia.app.appliance import Appliance
-from vigia.appliance.storage import EventWriter, connect
-from vigia.inference.tracking import Tracker, TrackerUpdate
-from vigia.inference.types import Detections
-from vigia.sync.identity import enrol
-from vigia.app.devstack import central_stack
 from vigia.appliance.outbox import (
     PRIORITY_STATE,
     OutboxRecord,
     backlog,
     camera_health_record,
 )
-
-from tests.support.waiting import wait_for
+from vigia.appliance.rollups import MAX_PATH_POINTS, MetricsRollups, TrackSummaries
+from vigia.appliance.storage import EventWriter, connect
+from vigia.inference.tracking import Tracker, TrackerUpdate
+from vigia.inference.types import Detections
+from vigia.sync.identity import enrol
 
 FRAME = (1000, 500)
 PERSON = 0

@@ -12,18 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
-from vigia.appliance.config import Record, parse_config
-from vigia.appliance.demo import demo_config_text
-from vigia.appliance.encryption import open_media
-from vigia.app.appliance import Appliance
-from vigia.appliance.storage import EventWriter, connect
-from vigia.sync.agent import RuleClips
-from vigia.sync.identity import enrol
-from vigia.sync.media import MediaSource
 
 from tests.support.waiting import wait_for
 from tests.test_sync_media import BUCKET, bucket, s3, stack  # noqa: F401 - fixtures: moto S3, central behind NGINX
 from tests.test_sync_outbox import make_event
+from vigia.app.appliance import Appliance
+from vigia.appliance.config import Record, parse_config
+from vigia.appliance.demo import demo_config_text
+from vigia.appliance.encryption import open_media
+from vigia.appliance.storage import EventWriter, connect
+from vigia.sync.agent import RuleClips
+from vigia.sync.identity import enrol
+from vigia.sync.media import MediaSource
 
 CLIPPED_RULE = "meeting"  # the demo's loiter rule at the meeting point: one event in the demo clip
 

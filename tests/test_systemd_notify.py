@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from support.servers import free_port
+
 from vigia.appliance.config import Config
 from vigia.inference.model_store import import_model
 from vigia.provisioning.sdnotify import Notifier, notifier_from_env, watchdog_period

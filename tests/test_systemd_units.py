@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from vigia.app.cli.main import _parser
 from vigia.app.cli import provisioning as provisioning_cli
+from vigia.app.cli.main import _parser
 
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
 NAMES = sorted(p.name for p in UNITS.glob("*.service"))

@@ -39,8 +39,10 @@ def ids(tracks: list[Track]) -> list[int]:
 
 def test_iou_matrix_matches_pairwise_definition():
     rng = np.random.default_rng(0)
-    a = rng.uniform(0, 100, (7, 2)); a = np.c_[a, a + rng.uniform(1, 60, (7, 2))]
-    b = rng.uniform(0, 100, (5, 2)); b = np.c_[b, b + rng.uniform(1, 60, (5, 2))]
+    a = rng.uniform(0, 100, (7, 2))
+    a = np.c_[a, a + rng.uniform(1, 60, (7, 2))]
+    b = rng.uniform(0, 100, (5, 2))
+    b = np.c_[b, b + rng.uniform(1, 60, (5, 2))]
     got = iou_matrix(a, b)
     for i in range(7):
         for j in range(5):

@@ -22,8 +22,15 @@ import time
 from pathlib import Path
 
 from vigia.app.bench.common import (
-    clip_info, decode_only_cpu_per_stream_second, default_media, default_model, detector_cpu_ms,
-    open_default_detector, peak_rss_mb, process_cpu, sample_frames,
+    clip_info,
+    decode_only_cpu_per_stream_second,
+    default_media,
+    default_model,
+    detector_cpu_ms,
+    open_default_detector,
+    peak_rss_mb,
+    process_cpu,
+    sample_frames,
 )
 
 DETECT_FPS = 5.0

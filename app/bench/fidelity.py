@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
-from vigia.appliance.analyze import TrackRecord, analyze
 from vigia.app.bench.common import default_media, default_model, open_default_detector
+from vigia.appliance.analyze import TrackRecord, analyze
 from vigia.appliance.config import Camera, Detect
 
 MIN_TRACK_S = 1.0

@@ -5,7 +5,8 @@ fleet_size simulated appliances sharing the same number of events, all uploading
 appliance is enrolled for real and its events go through its EventWriter into its outbox first
 (not timed). The baseline is PostgreSQL COPY of the one appliance's rows into the same table, in
 the same run: three times (before, between and after the two runs), the fastest taken, so that a
-moment of load on this shared machine cannot flatter the ratio. Afterwards every event is counted in PostgreSQL: lost and duplicated must be 0.
+moment of load on this shared machine cannot flatter the ratio. Afterwards every event is counted in PostgreSQL:
+lost and duplicated must be 0.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter
 from vigia.sync.identity import Identity, client_context, enrol
@@ -94,6 +96,7 @@ def _scenario(stack: CentralStack, root: Path, name: str, appliances: int, event
 def _copy_baseline(dsn: str, events: list[Event], device_id: str) -> float:
     """Events per second of COPY of the same rows (as central would store them) into `events`."""
     import psycopg
+
     from vigia.central.ingest.batches import EVENT_COLUMNS
 
     asyncio.run(_make_partitions(dsn, events))
@@ -111,6 +114,7 @@ def _copy_baseline(dsn: str, events: list[Event], device_id: str) -> float:
 
 async def _make_partitions(dsn: str, events: list[Event]) -> None:
     import psycopg
+
     from vigia.central.ingest.schema import ensure_partitions, month_of
 
     async with await psycopg.AsyncConnection.connect(dsn) as conn:

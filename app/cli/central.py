@@ -56,6 +56,7 @@ def _dashboard(args) -> int:
 
 def _user_add(args) -> int:
     import psycopg
+
     from vigia.central.dashboard import accounts
     from vigia.central.dashboard.schema import migrate as migrate_dashboard
     from vigia.central.ingest.schema import migrate as migrate_ingest

@@ -73,9 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="one camera's footage over a time window as a single MP4 (no re-encode)")
     export.add_argument("out", type=Path, help="the MP4 to write")
     export.add_argument("--camera", required=True)
-    export.add_argument("--from", dest="start", required=True, type=_when, help="ISO 8601 time (local unless it has an offset) or epoch seconds")
+    export.add_argument("--from", dest="start", required=True, type=_when,
+                        help="ISO 8601 time (local unless it has an offset) or epoch seconds")
     export.add_argument("--to", dest="end", required=True, type=_when)
-    export.add_argument("-c", "--config", type=Path, help="the appliance's config (data directory and key); default: VIGIA_DATA_DIR")
+    export.add_argument("-c", "--config", type=Path,
+                        help="the appliance's config (data directory and key); default: VIGIA_DATA_DIR")
     export.set_defaults(handler=_export)
 
     clip = commands.add_parser("clip", help="an event's clip (pre- and post-roll included) as a plain MP4")
@@ -233,9 +235,9 @@ def _print_event(change) -> None:
 
 
 def _analyze(args) -> int:
+    from vigia.app.appliance import open_detector
     from vigia.appliance.analyze import MediaError, analysis_camera, analyze
     from vigia.appliance.config import Config, Detector
-    from vigia.app.appliance import open_detector
 
     config = load_config(args.config) if args.config else None
     camera = analysis_camera(args.video, config, args.camera)

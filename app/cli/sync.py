@@ -144,6 +144,7 @@ def _media_settings(args):
 
 def _init(args) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
+
     from vigia.central.ingest.media import EXPIRY_DAYS, init_bucket
 
     try:
@@ -305,9 +306,9 @@ def _enroll(args) -> int:
 def _status(args) -> int:
     from dataclasses import asdict
 
+    from vigia.appliance.outbox import backlog
     from vigia.appliance.storage import connect
     from vigia.sync.identity import identity_folder, load_identity
-    from vigia.appliance.outbox import backlog
 
     storage = _storage(args.config)
     identity = load_identity(identity_folder(storage.data_dir))
@@ -331,8 +332,8 @@ def _dead_letters(args) -> int:
     import datetime as dt
     from dataclasses import asdict
 
-    from vigia.appliance.storage import connect
     from vigia.appliance.outbox import dead_letters
+    from vigia.appliance.storage import connect
 
     db = connect(_storage(args.config).database)
     try:

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 
 import psycopg
+
 from vigia.local_ui.accounts import (
     _DUMMY_HASH,
     TOKEN_BYTES,

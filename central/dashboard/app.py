@@ -40,24 +40,25 @@ from aiohttp import WSMsgType, web
 from botocore.exceptions import ClientError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+
 from vigia.central.dashboard import accounts
 from vigia.central.dashboard.schema import migrate as migrate_dashboard
+from vigia.central.ingest.batches import NOTIFY_CHANNEL
+from vigia.central.ingest.schema import migrate as migrate_ingest
 from vigia.local_ui.common import (
     EVENT_ID,
     ApiError,
     check_csrf,
-    security_headers,
     int_param,
     json_body,
     json_error,
     only_fields,
     query_params,
+    security_headers,
     text_param,
     time_param,
 )
-from vigia.central.ingest.batches import NOTIFY_CHANNEL
 from vigia.sync.protocol import DEVICE_ID_PATTERN, LATEST
-from vigia.central.ingest.schema import migrate as migrate_ingest
 
 if TYPE_CHECKING:
     from vigia.central.ingest.media import MediaSettings

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+
 from vigia.central.ingest.enrolment import check_certificate
-from vigia.sync.protocol import Batch, EventRecord, ProtocolError
 from vigia.central.ingest.schema import ensure_partitions, month_of
+from vigia.sync.protocol import Batch, EventRecord, ProtocolError
 
 PREDECESSOR_WAIT_S = 5.0  # how long a batch that starts past the high-water mark waits for the one before it
 NOTIFY_CHANNEL = "vigia_ingest"  # payload {"device_id", "first_seq", "last_seq"}, sent on commit

@@ -19,10 +19,11 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+
 from vigia.central.ingest.ca import CaError, CertificateAuthority, sign_device_csr
 from vigia.central.ingest.enrolment import check_certificate, check_device_id, rotate_certificate, verify_identity
-from vigia.sync.protocol import ProtocolError
 from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
+from vigia.sync.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
 

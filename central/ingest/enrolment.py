@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import psycopg
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from vigia.sync.protocol import DEVICE_ID_PATTERN, ProtocolError
 
 

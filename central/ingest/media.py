@@ -27,10 +27,10 @@ from aiohttp import web
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
+
 from vigia.central.ingest.enrolment import check_certificate
-from vigia.sync.protocol import MediaRequest, object_key
-from vigia.sync.protocol import ProtocolError, describe_validation_error
 from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
+from vigia.sync.protocol import MediaRequest, ProtocolError, describe_validation_error, object_key
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
 from vigia.central.ingest.batches import Ingest
 from vigia.sync.protocol import ProtocolError
 

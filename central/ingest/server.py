@@ -22,14 +22,15 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from psycopg_pool import AsyncConnectionPool
+
+from vigia.central.ingest.batches import Ingest, prepare_connection
 from vigia.central.ingest.ca import CaError, load_ca, sign_device_csr
 from vigia.central.ingest.commands import add_command_routes
-from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes
 from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_identity
-from vigia.central.ingest.batches import Ingest, prepare_connection
+from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
-from vigia.sync.protocol import Limits, ProtocolError, decode_batch
 from vigia.central.ingest.schema import migrate
+from vigia.sync.protocol import Limits, ProtocolError, decode_batch
 
 log = logging.getLogger(__name__)
 

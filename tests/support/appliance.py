@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from vigia.appliance.config import Config
 from vigia.app.appliance import Appliance, serving
+from vigia.appliance.config import Config
 from vigia.appliance.storage import connect
 from vigia.local_ui import accounts
 

@@ -5,6 +5,7 @@ import contextlib
 from collections.abc import Iterator
 
 from moto.server import ThreadedMotoServer
+
 from vigia.app.devstack import free_port
 
 
