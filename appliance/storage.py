@@ -11,7 +11,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -200,6 +201,16 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA busy_timeout=10000")
     migrate(db)
     return db
+
+
+@contextmanager
+def database(path: str | Path) -> Iterator[sqlite_utils.Database]:
+    """`connect`, closed when the block ends: `with database(path) as db: ...`."""
+    db = connect(path)
+    try:
+        yield db
+    finally:
+        db.conn.close()
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
