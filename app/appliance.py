@@ -34,7 +34,8 @@ from vigia.appliance.events import Event, EventChange
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.outbox import camera_health_record
 from vigia.appliance.pipeline import CameraPipeline
-from vigia.appliance.recording import SegmentRecorder, reconcile
+from vigia.appliance.recording.reconcile import reconcile
+from vigia.appliance.recording.recorder import SegmentRecorder
 from vigia.appliance.retention import RetentionReport, RetentionWorker
 from vigia.appliance.rollups import MetricsRollups, TrackSummaries
 from vigia.appliance.snapshots import SnapshotWriter

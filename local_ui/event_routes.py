@@ -12,7 +12,8 @@ from aiohttp import web
 
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, open_media
-from vigia.appliance.export import ExportError, clip_part, event_clip, part_of
+from vigia.appliance.recording.event_clips import clip_part, event_clip, part_of
+from vigia.appliance.recording.export import ExportError
 from vigia.appliance.storage import event_rows
 from vigia.appliance.transactions import write_transaction
 from vigia.local_ui import accounts

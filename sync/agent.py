@@ -13,7 +13,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from vigia.appliance.config import Record
-from vigia.appliance.export import ExportError
+from vigia.appliance.recording.export import ExportError
 from vigia.appliance.storage import connect
 from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import Identity, client_context

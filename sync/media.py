@@ -58,10 +58,10 @@ class MediaSource:
 
 
 def queue_clip(conn: sqlite3.Connection, database: Path, source: MediaSource, event_id: str, record) -> str:
-    """Assemble the event's clip (vigia.appliance.export.event_clip, with its camera's Record settings) and
+    """Assemble the event's clip (vigia.appliance.recording.event_clips.event_clip, with its camera's Record settings) and
     queue it in the outbox; returns its path relative to the data directory. Used by central's `upload_clip`
     command and by rules with `upload_clip: true`. Raises ExportError when there is no footage to make it from."""
-    from vigia.appliance.export import event_clip  # PyAV only where a clip is made
+    from vigia.appliance.recording.event_clips import event_clip  # PyAV only where a clip is made
 
     path = event_clip(database, source.data_dir, source.key, event_id, record)
     relative = str(path.relative_to(source.data_dir))
@@ -164,8 +164,8 @@ class MediaUploader:
             return media.read() if length is None else media.read(length)
 
     def _drop_version(self, path: str) -> None:
-        """A version of an ongoing event's clip (vigia.appliance.export) is kept only until it is sent."""
-        from vigia.appliance.export import part_of
+        """A version of an ongoing event's clip (vigia.appliance.recording.event_clips) is kept only until it is sent."""
+        from vigia.appliance.recording.event_clips import part_of
 
         if part_of(Path(path)) is not None:
             (self._source.data_dir / path).unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from support.waiting import wait_for
 from vigia.app.appliance import Appliance
 from vigia.appliance.config import parse_config
 from vigia.appliance.encryption import EncryptedWriter, load_or_create_key, open_media
-from vigia.appliance.recording import reconcile
+from vigia.appliance.recording.reconcile import reconcile
 from vigia.appliance.storage import connect
 
 CAMERA = "lobby"

@@ -12,7 +12,7 @@ from support.servers import free_port
 
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import open_media
-from vigia.appliance.export import event_clip
+from vigia.appliance.recording.event_clips import event_clip
 from vigia.appliance.storage import connect, list_events
 from vigia.local_ui import accounts
 

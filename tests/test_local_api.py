@@ -40,7 +40,7 @@ from vigia.appliance.cameras import CameraStatus
 from vigia.appliance.config import Config, Http, parse_config
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media, write_encrypted
 from vigia.appliance.events import Event, new_event_id
-from vigia.appliance.recording import SegmentRecorder
+from vigia.appliance.recording.recorder import SegmentRecorder
 from vigia.appliance.storage import UPSERT_EVENT, EventWriter, connect
 from vigia.local_ui import accounts
 from vigia.local_ui.openapi import openapi_document

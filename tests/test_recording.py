@@ -23,8 +23,10 @@ import pytest
 from vigia.appliance.cameras import CameraSource
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media
-from vigia.appliance.export import ExportError, export
-from vigia.appliance.recording import SegmentRecorder, assemble_clip, parameter_sets, reconcile
+from vigia.appliance.recording.clips import assemble_clip
+from vigia.appliance.recording.export import ExportError, export
+from vigia.appliance.recording.reconcile import reconcile
+from vigia.appliance.recording.recorder import SegmentRecorder, parameter_sets
 from vigia.appliance.storage import connect
 
 T0 = 1_750_000_000.0  # wall clock of the first packet fed

@@ -27,9 +27,9 @@ from tests.test_sync_outbox import make_event
 from vigia.app.appliance import Appliance
 from vigia.appliance.config import Record, parse_config
 from vigia.appliance.encryption import load_or_create_key, open_media
-from vigia.appliance.export import event_clip, part_of
 from vigia.appliance.outbox import Pending
-from vigia.appliance.recording import reconcile
+from vigia.appliance.recording.event_clips import event_clip, part_of
+from vigia.appliance.recording.reconcile import reconcile
 from vigia.appliance.storage import EventWriter, connect
 from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import certificate_request, client_context, device_identity, identity_proof, load_identity

@@ -59,7 +59,8 @@ def recording(media: Path, workdir: Path, loops: int = 6) -> dict:
     """CPU of remuxing the camera's packets into segments, plain and encrypted, against decoding them."""
     from vigia.appliance.config import Record
     from vigia.appliance.encryption import load_or_create_key, open_media
-    from vigia.appliance.recording import SegmentRecorder, assemble_clip
+    from vigia.appliance.recording.clips import assemble_clip
+    from vigia.appliance.recording.recorder import SegmentRecorder
 
     frames, seconds = clip_info(media)
     stream_seconds = loops * seconds

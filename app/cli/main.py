@@ -279,7 +279,7 @@ def _media_key(storage):
 
 
 def _export(args) -> int:
-    from vigia.appliance.export import ExportError, export
+    from vigia.appliance.recording.export import ExportError, export
 
     storage = _settings(args.config)[0]
     key = _media_key(storage)
@@ -297,7 +297,8 @@ def _clip(args) -> int:
 
     from vigia.appliance.config import Record
     from vigia.appliance.encryption import open_media
-    from vigia.appliance.export import ExportError, event_clip
+    from vigia.appliance.recording.event_clips import event_clip
+    from vigia.appliance.recording.export import ExportError
     from vigia.appliance.storage import connect
 
     storage = _settings(args.config)[0]

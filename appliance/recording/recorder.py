@@ -21,49 +21,36 @@ Modes: `continuous` writes everything; `events` keeps recent packets in a pre-ro
 writes from (event start - pre_roll) until (last event end + post_roll); `off` writes nothing.
 While continuous recording is not allowed (disk full of protected footage) a continuous camera
 records as in events mode.
-
-`assemble_clip` joins segments into one MP4 (event clips, export), `reconcile` repairs at start-up
-what a crash left behind.
 """
 from __future__ import annotations
 
 import logging
 import math
-import os
-import secrets
 import sqlite3
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
 
 import av
-import sqlite_utils
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 from ulid import ULID
 
 from vigia.appliance.cameras import BACKWARD_RESET_S, DEFAULT_FRAME_S
 from vigia.appliance.config import Record
-from vigia.appliance.encryption import EncryptedReader, EncryptedWriter, MediaCryptoError, open_media
+from vigia.appliance.encryption import EncryptedWriter
+from vigia.appliance.recording.mp4 import SEGMENT_MOVFLAGS, add_stream, file_size, fsync, quietly
 from vigia.appliance.storage import connect
-from vigia.appliance.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
-SEGMENT_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 MAX_GAP_S = 10.0            # a forward timestamp jump longer than this starts a new segment
 RING_SLACK_S = 3.0          # the pre-roll ring keeps this much more than pre_roll: events arrive after detection
 MAX_RING_BYTES = 16 << 20   # per camera; the oldest GOPs go first beyond it
 MAX_UNDATED = 64            # packets without a timestamp held at a connection's start until one has it
 RETRY_AFTER_FAILURE_S = 10.0  # no new segment for this long after a write failed (disk full, I/O error)
-
-
-class NoFootageError(LookupError):
-    """No recorded footage of the camera in the requested window."""
 
 
 @dataclass(slots=True)
@@ -112,12 +99,12 @@ class _Segment:
         if self.sink is not None:
             self.sink.close()  # writes the final chunk and fsyncs
         else:
-            _fsync(self.path)
+            fsync(self.path)
         return self.path.stat().st_size
 
     def abandon(self) -> None:
         """Release the file after a failure, without raising."""
-        _quietly(self.container.close, *([self.sink.close] if self.sink is not None else []))
+        quietly(self.container.close, *([self.sink.close] if self.sink is not None else []))
 
 
 class SegmentRecorder:
@@ -342,12 +329,12 @@ class SegmentRecorder:
             sink = EncryptedWriter(path, self.key) if self.key is not None else None
             container = av.open(sink if sink is not None else str(path), "w", format="mp4",
                                 container_options={"movflags": SEGMENT_MOVFLAGS, "flush_packets": "1"})
-            out = _add_stream(container, stream)
+            out = add_stream(container, stream)
             out.codec_context.width, out.codec_context.height = codec.width, codec.height
             if self._params is not None:
                 out.codec_context.extradata = self._params
         except (av.FFmpegError, OSError, sqlite3.Error, ValueError) as exc:
-            _quietly(*([sink.close] if sink is not None else []), lambda: path.unlink(missing_ok=True))
+            quietly(*([sink.close] if sink is not None else []), lambda: path.unlink(missing_ok=True))
             self._forget_row(segment_id)
             self._failed(f"cannot start segment {relative}", exc)
             return None
@@ -360,7 +347,7 @@ class SegmentRecorder:
         except (av.FFmpegError, OSError, ValueError) as exc:
             self._segment = None
             segment.abandon()
-            self._finish_row(segment, "damaged", segment.last_dts, _size(segment.path))
+            self._finish_row(segment, "damaged", segment.last_dts, file_size(segment.path))
             self._failed(f"writing {segment.path} failed; segment marked damaged", exc)
 
     def _close_segment(self, end_dts: int) -> None:
@@ -369,7 +356,7 @@ class SegmentRecorder:
             size = segment.finish()
         except (av.FFmpegError, OSError, ValueError) as exc:
             segment.abandon()
-            self._finish_row(segment, "damaged", end_dts, _size(segment.path))
+            self._finish_row(segment, "damaged", end_dts, file_size(segment.path))
             self._failed(f"closing {segment.path} failed; segment marked damaged", exc)
             return
         self._finish_row(segment, "complete", end_dts, size)
@@ -420,307 +407,3 @@ def parameter_sets(packet: av.Packet, codec: str) -> bytes | None:
         if is_param:  # a 4-byte start code's leading zero ends the unit before it: strip it
             units.append(b"\x00\x00\x00\x01" + data[begin:start_code if start_code >= 0 else None].rstrip(b"\x00"))
     return b"".join(units) or None
-
-
-# -- clips ------------------------------------------------------------------------------------
-
-
-class _ClipWriter:
-    """Appends the packets of successive segments to one MP4, timestamps made continuous."""
-
-    def __init__(self, path: Path, key: bytes | None):
-        self.path = path
-        self.sink = EncryptedWriter(path, key) if key is not None else None
-        # Faststart rewrites the file in a second pass, which a write-only encrypted file cannot
-        # do: encrypted clips are fragmented instead (browsers play both progressively).
-        options = {"movflags": SEGMENT_MOVFLAGS} if self.sink is not None else {"movflags": "+faststart"}
-        try:
-            self.container = av.open(self.sink if self.sink is not None else str(path), "w", format="mp4",
-                                     container_options=options)
-        except BaseException:
-            _quietly(*([self.sink.close] if self.sink is not None else []))
-            raise
-        self.stream: VideoStream | None = None
-        self.signature: tuple | None = None
-        self.next_start = Fraction(0)  # clip time (s) where the next segment's first packet goes
-        self.packets = 0
-
-    def accepts(self, stream: VideoStream) -> bool:
-        """Whether `stream` can continue the clip (same codec, size and parameter sets); sets the template first."""
-        codec = stream.codec_context
-        signature = (codec.name, codec.width, codec.height, codec.extradata)
-        if self.stream is None:
-            self.stream = _add_stream(self.container, stream)
-            self.signature = signature
-        return signature == self.signature
-
-    def append(self, packets: list[av.Packet], time_base: Fraction) -> None:
-        """Write one segment's run of packets (dts order, from a keyframe) after what is already in the clip."""
-        shift = math.ceil(self.next_start / time_base) - packets[0].dts
-        for packet in packets:
-            packet.stream = self.stream
-            packet.dts += shift
-            packet.pts = packet.dts if packet.pts is None else packet.pts + shift
-            self.container.mux_one(packet)
-        last = packets[-1]
-        # mux_one rebased the packet to the output stream's time base
-        self.next_start = (last.dts + max(1, last.duration or 0)) * last.time_base
-        self.packets += len(packets)
-
-    def close(self) -> None:
-        self.container.close()
-        if self.sink is not None:
-            self.sink.close()
-        else:
-            _fsync(self.path)
-
-    def abandon(self) -> None:
-        _quietly(self.container.close, *([self.sink.close] if self.sink is not None else []))
-
-
-def assemble_clip(db: sqlite_utils.Database, data_dir: str | Path, key: bytes | None, camera: str,
-                  start: float, end: float, out: str | Path, *, encrypt: bool = True) -> Path:
-    """Join the camera's segments covering [start, end] (wall clock) into one MP4 at `out`, without re-encoding.
-
-    The clip starts at the keyframe at or before `start` and stops after `end`; segments are read
-    through `open_media` (plain or encrypted) and follow each other without gaps in clip time.
-    Segments whose codec, size or parameter sets differ from the first one's are left out (logged).
-    The output is encrypted with `key` when one is given and `encrypt` is true (then fragmented,
-    as faststart needs a second pass over the file); otherwise plain with faststart. It is
-    written to a temporary file and renamed, so `out` never holds half a clip.
-    Raises NoFootageError when nothing was recorded in the window.
-    """
-    data_dir, out = Path(data_dir), Path(out)
-    rows = list(db.query(
-        "select path, start, state from recordings where camera = ? and kind = 'segment'"
-        " and state in ('complete', 'writing') and start <= ? and (end is null or end > ?) order by start",
-        [camera, end, start],
-    ))
-    window = f"between {iso_time(start)} and {iso_time(end)}"
-    if not rows:
-        raise NoFootageError(f"camera {camera!r} has no footage {window}")
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(8)}.tmp")
-    clip = None
-    try:
-        clip = _ClipWriter(tmp, key if encrypt else None)
-        for row in rows:
-            try:
-                _append_segment(clip, data_dir / row["path"], key, row["start"], start, end)
-            except (av.FFmpegError, ValueError) as exc:
-                if row["state"] != "writing":
-                    raise
-                # The segment being recorded may not hold a readable chunk yet: the clip ends before it.
-                log.debug("clip: %s left out while it is being written: %s", row["path"], exc)
-        if clip.packets == 0:
-            raise NoFootageError(f"camera {camera!r} has no readable footage {window}")
-        clip.close()
-        os.replace(tmp, out)
-    except BaseException:
-        if clip is not None:
-            clip.abandon()
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
-
-
-def _append_segment(clip: _ClipWriter, path: Path, key: bytes | None, segment_start: float,
-                    start: float, end: float) -> None:
-    """Append the packets of one segment that fall in [start, end], from the keyframe at or before `start`."""
-    with open_media(path, key) as media, av.open(media) as container:
-        stream = container.streams.video[0]
-        if not clip.accepts(stream):
-            log.warning("clip: %s left out: its codec, size or parameter sets differ from the clip's", path)
-            return
-        time_base = stream.time_base
-        taken: list[av.Packet] = []
-        first_dts = None
-        try:
-            for packet in container.demux(stream):
-                if packet.dts is None:
-                    continue  # the flushing packet at the end
-                first_dts = packet.dts if first_dts is None else first_dts
-                wall = segment_start + float((packet.dts - first_dts) * time_base)
-                if wall > end:
-                    break
-                if wall <= start and packet.is_keyframe:
-                    taken = []  # a later keyframe at or before `start`: begin there
-                if taken or packet.is_keyframe:
-                    taken.append(packet)
-        except av.FFmpegError as exc:  # a segment still being written may end in a partial fragment
-            log.warning("clip: %s read up to an error: %s", path, exc)
-        if taken:
-            clip.append(taken, time_base)
-
-
-# -- start-up repair --------------------------------------------------------------------------
-
-
-def reconcile(db: sqlite_utils.Database, data_dir: str | Path, key: bytes | None) -> dict[str, int]:
-    """Repair what a crash left behind; run at start-up before any recorder.
-
-    - rows left 'writing': the file is cut back to its last whole fragment (an encrypted one is
-      rewritten complete) and the row becomes 'complete', with its end from the last packet, or
-      'damaged' when no packet is left (or the file cannot be read);
-    - rows whose file is missing are deleted (events pointing to them as clip lose the link);
-    - files under media/ that no row names are deleted: the recorder inserts a row before it
-      creates a file and retention deletes a file before its row, so such a file is an
-      unfinished temporary (a clip being assembled) or a stray, never footage known to the
-      appliance. Empty directories go too.
-
-    Returns counts: completed, damaged, missing (rows deleted), orphans (files deleted).
-    """
-    data_dir = Path(data_dir)
-    counts = {"completed": 0, "damaged": 0, "missing": _delete_rows_without_files(db, data_dir), "orphans": 0}
-    for row in list(db.query("select id, path, start, encrypted from recordings where state = 'writing'")):
-        path = data_dir / row["path"]
-        try:
-            end = _repair_segment(path, key if row["encrypted"] else None, row["start"])
-        except (av.FFmpegError, MediaCryptoError, OSError, IndexError) as exc:
-            log.error("reconcile: %s is unreadable: %s", path, exc)
-            end = None
-        state = "complete" if end is not None else "damaged"
-        counts["completed" if end is not None else "damaged"] += 1
-        db.execute("update recordings set state = ?, end = ?, bytes = ? where id = ?",
-                   [state, end, _size(path), row["id"]])
-        log.info("reconcile: %s left by a crash is now %s", row["path"], state)
-    counts["orphans"] = _delete_orphan_files(db, data_dir)
-    return counts
-
-
-def _delete_rows_without_files(db: sqlite_utils.Database, data_dir: Path) -> int:
-    gone: list[str] = []
-    directory, names = None, set()
-    for row in db.query("select id, path from recordings order by path"):
-        parent, _, name = row["path"].rpartition("/")
-        if parent != directory:  # rows come sorted by path: each directory is listed once
-            directory = parent
-            try:
-                names = set(os.listdir(data_dir / parent))
-            except OSError:
-                names = set()
-        if name not in names:
-            gone.append(row["id"])
-    for first in range(0, len(gone), 500):
-        batch = gone[first:first + 500]
-        marks = ",".join("?" * len(batch))
-        with write_transaction(db.conn):
-            db.execute(f"update events set clip = null where clip in ({marks})", batch)
-            db.execute(f"delete from recordings where id in ({marks})", batch)
-    if gone:
-        log.warning("reconcile: %d recordings had no file and were removed", len(gone))
-    return len(gone)
-
-
-def _delete_orphan_files(db: sqlite_utils.Database, data_dir: Path) -> int:
-    """Files under media/ that no recording names, but for clips queued for central (vigia.sync.media)."""
-    media = data_dir / "media"
-    queued = {path for (path,) in db.execute("select json_extract(body, '$.path') from outbox where kind = 'clip'")}
-    removed = 0
-    for directory, _subdirectories, files in os.walk(media, topdown=False):
-        if files:
-            prefix = Path(directory).relative_to(data_dir).as_posix() + "/"
-            known = {
-                path[len(prefix):] for (path,) in db.execute(
-                    "select path from recordings where path >= ? and path < ?", [prefix, prefix[:-1] + "0"])
-            }
-            for name in files:
-                if name not in known and prefix + name not in queued:
-                    os.unlink(os.path.join(directory, name))
-                    log.warning("reconcile: removed %s: no recording names it", os.path.join(directory, name))
-                    removed += 1
-        if directory != str(media) and not os.listdir(directory):
-            os.rmdir(directory)
-    return removed
-
-
-def _repair_segment(path: Path, key: bytes | None, start: float) -> float | None:
-    """Cut an unfinished segment back to its last whole fragment; its end (wall clock), None if nothing is left."""
-    with open_media(path, key) as media:
-        size = media.seek(0, os.SEEK_END)
-        keep = _whole_boxes_end(media, size)
-        complete = not isinstance(media, EncryptedReader) or media.complete
-    if keep == 0:  # not one whole box reached the disk (an encrypted writer holds the first 64 KiB back)
-        return None
-    if key is None:
-        if keep < size:
-            os.truncate(path, keep)
-    elif keep < size or not complete:
-        _rewrite_encrypted(path, key, keep)
-    with open_media(path, key) as media, av.open(media) as container:
-        stream = container.streams.video[0]
-        first = last = None
-        for packet in container.demux(stream):
-            if packet.dts is not None:
-                first = packet.dts if first is None else first
-                last = packet.dts + (packet.duration or 0)
-    return None if first is None else start + float((last - first) * stream.time_base)
-
-
-def _whole_boxes_end(media: BinaryIO, size: int) -> int:
-    """The offset just past the last whole top-level MP4 box (a moof counts only with the mdat after it)."""
-    offset = keep = 0
-    while offset + 8 <= size:
-        media.seek(offset)
-        header = media.read(16)
-        box_size, box_type = int.from_bytes(header[:4], "big"), header[4:8]
-        if box_size == 1 and len(header) == 16:
-            box_size = int.from_bytes(header[8:16], "big")
-        if box_size < 8 or offset + box_size > size:
-            break
-        offset += box_size
-        if box_type != b"moof":
-            keep = offset
-    return keep
-
-
-def _rewrite_encrypted(path: Path, key: bytes, length: int) -> None:
-    """Replace an encrypted file with its first `length` plaintext bytes, complete (fresh nonces)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with EncryptedReader(path, key) as reader, EncryptedWriter(tmp, key, reader.chunk_size) as writer:
-            left = length
-            while left > 0:
-                chunk = reader.read(min(reader.chunk_size, left))
-                writer.write(chunk)
-                left -= len(chunk)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _add_stream(container: OutputContainer, template: VideoStream) -> VideoStream:
-    """An output stream with `template`'s codec parameters; HEVC tagged hvc1, the tag Safari plays."""
-    out = container.add_stream_from_template(template)
-    if template.codec_context.name == "hevc":
-        out.codec_context.codec_tag = "hvc1"
-    return out
-
-
-def _quietly(*steps: Callable[[], object]) -> None:
-    """Run each cleanup step, ignoring I/O errors: the failure that called for it is already reported."""
-    for step in steps:
-        try:
-            step()
-        except (av.FFmpegError, OSError, ValueError):
-            pass
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def iso_time(wall: float) -> str:
-    """`wall` (epoch seconds) as UTC ISO 8601, to the second."""
-    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="seconds")
