@@ -7,7 +7,6 @@ with backoff and its state shows as offline.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import sqlite3
@@ -21,6 +20,7 @@ from typing import Protocol
 from aiohttp import web
 from prometheus_client import generate_latest
 
+from vigia.appliance.camera_store import save_camera, save_layout, saved_cameras, saved_layouts
 from vigia.appliance.cameras import CameraSource, CameraStatus, DecodedFrame
 from vigia.appliance.config import (
     Camera,
@@ -330,18 +330,8 @@ class Appliance:
 
     def _load_setup_cameras(self) -> None:
         """Cameras saved from the setup wizard join (or take the place of, by name) the config file's."""
-        db = connect(self.config.storage.database)
-        try:
-            rows = list(db.query("select name, camera from setup_cameras order by updated_at"))
-        finally:
-            db.conn.close()
         cameras = self.config.cameras
-        for row in rows:
-            try:
-                camera = Camera.model_validate_json(row["camera"])
-            except ValueError as exc:
-                log.error("camera %s saved by the setup wizard is damaged, skipped: %s", row["name"], exc)
-                continue
+        for camera in saved_cameras(self.config.storage.database):
             index = next((i for i, c in enumerate(cameras) if c.name == camera.name), None)
             if index is None:
                 cameras.append(camera)
@@ -360,14 +350,7 @@ class Appliance:
             started = getattr(self, "_started", False)  # before start(): it starts with the rest
             if started and camera.enabled and self.pool is None:
                 self._open_detector()  # the first camera: ModelError now, before anything is saved
-            db = connect(self.config.storage.database)
-            try:
-                db.execute("insert into setup_cameras (name, camera, updated_at, updated_by) values (?, ?, ?, ?) "
-                           "on conflict (name) do update set camera = excluded.camera, "
-                           "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                           [camera.name, camera.model_dump_json(), time.time(), username])
-            finally:
-                db.conn.close()
+            save_camera(self.config.storage.database, camera, username)
             cameras = self.config.cameras
             index = next((i for i, c in enumerate(cameras) if c.name == camera.name), None)
             if index is None:
@@ -381,19 +364,15 @@ class Appliance:
 
     def _load_layouts(self) -> None:
         """Layouts saved from the UI take the place of the config file's zones, lines and rules."""
-        db = connect(self.config.storage.database)
-        try:
-            stored = {row["camera"]: row for row in db.query("select * from camera_layouts")}
-        finally:
-            db.conn.close()
+        stored = saved_layouts(self.config.storage.database)
         cameras = self.config.cameras
         for i, camera in enumerate(cameras):
-            row = stored.get(camera.name)
-            if row is None:
+            saved = stored.get(camera.name)
+            if saved is None:
                 continue
             try:
-                cameras[i] = with_layout(camera, json.loads(row["layout"]), source=f"saved layout of {camera.name}")
-                log.info("camera %s: zones, lines and rules as %s saved them from the UI", camera.name, row["updated_by"])
+                cameras[i] = with_layout(camera, saved.layout, source=f"saved layout of {camera.name}")
+                log.info("camera %s: zones, lines and rules as %s saved them from the UI", camera.name, saved.updated_by)
             except ConfigError as exc:
                 log.error("%s; using the config file's instead", exc)
 
@@ -409,14 +388,7 @@ class Appliance:
                 raise KeyError(name)
             camera = with_layout(cameras[index], layout)
             saved = camera_layout(camera)
-            db = connect(self.config.storage.database)
-            try:
-                db.execute("insert into camera_layouts (camera, layout, updated_at, updated_by) values (?, ?, ?, ?) "
-                           "on conflict (camera) do update set layout = excluded.layout, "
-                           "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                           [name, json.dumps(saved), time.time(), username])
-            finally:
-                db.conn.close()
+            save_layout(self.config.storage.database, name, saved, username)
             cameras[index] = camera
             pipeline = self.pipelines.get(name)
             if pipeline is not None:
