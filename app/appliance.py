@@ -1,7 +1,7 @@
-"""The running appliance: one thread per camera, a shared detector pool, the event store, HTTP.
+"""The running appliance's wiring: one thread per camera, a shared detector pool, the event store.
 
 Camera threads do the CPU work (decode releases the GIL, so does ONNX Runtime); asyncio only
-serves HTTP at the edge. A camera that fails never takes the others down: its source retries
+serves HTTP at the edge (vigia.app.serving). A camera that fails never takes the others down: its source retries
 with backoff and its state shows as offline.
 """
 from __future__ import annotations
@@ -12,12 +12,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from aiohttp import web
 from prometheus_client import generate_latest
 
 from vigia.appliance.camera_store import save_camera, save_layout, saved_cameras, saved_layouts
@@ -46,8 +44,6 @@ from vigia.inference.model_store import resolve
 from vigia.inference.pool import DetectorPool
 from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
-from vigia.local_ui.server import create_app
-from vigia.local_ui.tls import fingerprint, server_context, tls_files
 from vigia.sync.agent import SyncAgent
 from vigia.sync.commands import CommandHandlers
 from vigia.sync.identity import identity_folder, load_identity
@@ -304,11 +300,7 @@ class Appliance:
         if self.detector is not None:
             self.detector.close()
 
-    # -- HTTP at the edge -----------------------------------------------------------------------
-
-    def web_app(self) -> web.Application:
-        """/healthz, /metrics and the guards' API (vigia.local_ui.server)."""
-        return create_app(self, self.config)
+    # -- what the guards' API asks of it (served by vigia.app.serving) -------------------------
 
     def camera_states(self) -> dict[str, dict]:
         with self._status_lock:
@@ -410,58 +402,3 @@ def _status_json(status: CameraStatus) -> dict:
     return {"state": status.state, "since": status.since, "last_error": status.last_error,
             "last_frame_at": status.last_frame_at}
 
-
-@contextmanager
-def serving(appliance: Appliance, host: str = "127.0.0.1", port: int | None = None) -> Iterator[None]:
-    """`serve` in a thread of its own until the block ends (benchmarks and tests); raises if it cannot start."""
-    import asyncio
-
-    port = appliance.config.http.port if port is None else port
-    stop, started, failed = threading.Event(), threading.Event(), []
-
-    def run() -> None:
-        try:
-            asyncio.run(serve(appliance, host, port, until=stop, started=started))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            failed.append(exc)
-            started.set()
-
-    thread = threading.Thread(target=run, name="http", daemon=True)
-    thread.start()
-    started.wait(60)
-    if failed or not started.is_set():
-        stop.set()
-        raise RuntimeError(f"the HTTP server did not start: {failed[0] if failed else 'timeout'}")
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(15)
-
-
-async def serve(appliance: Appliance, host: str, port: int, until: threading.Event | None = None,
-                started: threading.Event | None = None) -> None:
-    """Serve the appliance's HTTP endpoints until `until` is set (or forever): HTTPS unless `http.tls` is false."""
-    import asyncio
-
-    http = appliance.config.http
-    ssl_context = None
-    if http.tls:
-        files = tls_files(http, appliance.config.storage.data_dir)
-        ssl_context = server_context(files)
-        if files.self_signed:
-            log.info("TLS certificate %s (self-signed, SHA-256 %s)", files.certificate, fingerprint(files.certificate))
-    elif host not in ("127.0.0.1", "::1", "localhost"):
-        log.warning("serving plain HTTP on %s: only behind a reverse proxy that terminates TLS", host)
-    runner = web.AppRunner(appliance.web_app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    await site.start()
-    log.info("serving %s://%s:%d (the API under /api/v1/, /metrics and /healthz)", "https" if ssl_context else "http", host, port)
-    if started is not None:
-        started.set()
-    try:
-        while until is None or not until.is_set():
-            await asyncio.sleep(0.5)
-    finally:
-        await runner.cleanup()

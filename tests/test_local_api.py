@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from support.servers import free_port
 from support.waiting import wait_for
 
-from vigia.app.appliance import Appliance, serve
+from vigia.app.appliance import Appliance
+from vigia.app.serving import serve
 from vigia.appliance.cameras import CameraStatus
 from vigia.appliance.config import Config, Http, parse_config
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media, write_encrypted

@@ -28,9 +28,10 @@ import aiohttp
 import numpy as np
 import yaml
 
-from vigia.app.appliance import Appliance, serving
+from vigia.app.appliance import Appliance
 from vigia.app.bench.common import default_media, default_model, process_cpu
 from vigia.app.bench.storage import CAMERAS, _event
+from vigia.app.serving import serving
 from vigia.appliance.config import Config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.storage import UPSERT_EVENT, connect, event_rows

@@ -192,7 +192,8 @@ def _demo_login(config) -> None:
 
 
 def _serve(config, *, seconds: float | None, print_events: bool) -> int:
-    from vigia.app.appliance import Appliance, serve
+    from vigia.app.appliance import Appliance
+    from vigia.app.serving import serve
     from vigia.local_ui.tls import TlsError
 
     appliance = Appliance(config)

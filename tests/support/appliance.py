@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from vigia.app.appliance import Appliance, serving
+from vigia.app.appliance import Appliance
+from vigia.app.serving import serving
 from vigia.appliance.config import Config
 from vigia.appliance.storage import connect
 from vigia.local_ui import accounts
