@@ -177,9 +177,13 @@ def _ca_init(args) -> int:
 
 
 def _server_cert(args) -> int:
-    from vigia.central.ingest.ca import issue_server_certificate, load_ca
+    from vigia.central.ingest.ca import CaError, issue_server_certificate, load_ca
 
-    issue_server_certificate(load_ca(args.ca_dir), args.names, args.cert, args.key)
+    try:
+        ca = load_ca(args.ca_dir)
+    except CaError as exc:
+        raise CliError(str(exc)) from None
+    issue_server_certificate(ca, args.names, args.cert, args.key)
     print(f"certificate {args.cert}, key {args.key}")
     return 0
 
