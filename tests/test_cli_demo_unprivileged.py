@@ -2,6 +2,7 @@
 run from a checkout keeps its data in ./var, so the model the first step imports is the one the demo finds."""
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shlex
@@ -18,7 +19,6 @@ REPO = Path(__file__).resolve().parents[1]
 USER = "vigia-demo-test"
 DEMO_SECONDS = "6"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching to an unprivileged user needs root (as CI runs)")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,26 @@ def demo_steps() -> list[list[str]]:
     return [shlex.split(line) for line in out.splitlines() if line.strip()]
 
 
+def test_every_command_from_a_checkout_keeps_its_data_in_dot_var(tmp_path, default_model):
+    env = {k: v for k, v in os.environ.items() if k != "VIGIA_DATA_DIR"}
+
+    def vigia(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    vigia("models", "import", str(default_model))
+    assert (tmp_path / "var" / "models").is_dir()
+    assert [m["name"] for m in json.loads(vigia("models", "list", "--json"))] == ["yolox_nano"]
+    assert f"data_dir: {tmp_path / 'var'}\n" in vigia("demo", "--print-config")
+    vigia("sync", "status")
+    vigia("users", "list")
+    assert (tmp_path / "var" / "vigia.db").is_file()
+    assert f"- path: {tmp_path / 'var' / 'vigia.db'}\n" in vigia("litestream", "config")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to an unprivileged user needs root (as CI runs)")
 def test_make_demo_steps_as_an_unprivileged_user(user, default_model, demo_clip):
     import_model, demo = demo_steps()
     assert import_model[1:] == ["models", "import", str(default_model)], import_model

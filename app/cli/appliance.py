@@ -25,7 +25,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     demo = commands.add_parser("demo", help="run the appliance on the demo clip, printing events")
     demo.add_argument("--clip", type=Path, help="video to loop (default: VIGIA_DEMO_CLIP or ../shared/media/crowd-720p.avi)")
-    demo.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
+    demo.add_argument("--data-dir", type=Path, default=None, help=f"default: {DATA_DIR_HELP}")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--seconds", type=float, default=None, help="stop after this long (default: run until Ctrl-C)")
     demo.add_argument("--print-config", action="store_true", help="print the demo's config file and exit")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from vigia.appliance.config import Http, Storage, load_config
 
-DATA_DIR_HELP = "default: VIGIA_DATA_DIR; ./var in a source checkout, /var/lib/vigia on a device"
+# The data directory when no config names one (vigia.appliance.config.default_data_dir).
+DATA_DIR_HELP = "VIGIA_DATA_DIR, else ./var in a source checkout, else /var/lib/vigia"
 
 
 class CliError(Exception):
@@ -21,7 +22,8 @@ class CliError(Exception):
 
 def add_config_argument(parser: argparse.ArgumentParser, what: str = "its data directory") -> None:
     """`-c/--config`: the appliance's config file, for `what` it holds."""
-    parser.add_argument("-c", "--config", type=Path, help=f"the appliance's config ({what}); {DATA_DIR_HELP}")
+    parser.add_argument("-c", "--config", type=Path,
+                        help=f"the appliance's config ({what}); without it, the data directory is {DATA_DIR_HELP}")
 
 
 def settings(config_path: Path | None) -> tuple[Storage, Http]:

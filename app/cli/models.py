@@ -13,7 +13,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     models = commands.add_parser("models", help="the model store").add_subparsers(metavar="ACTION")
     imp = models.add_parser("import", help="validate a model file and add it to the store")
     imp.add_argument("path", type=Path)
-    imp.add_argument("--store", type=Path, help=f"default: <data dir>/models ({DATA_DIR_HELP})")
+    imp.add_argument("--store", type=Path, help=f"default: <data dir>/models, the data dir being {DATA_DIR_HELP}")
     imp.set_defaults(handler=_import)
     listing = models.add_parser("list", help="list the models in the store")
     listing.add_argument("--store", type=Path)

@@ -73,7 +73,7 @@ def _usb_parser() -> argparse.ArgumentParser:
 def _device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fleet-key", type=Path,
                         help=f"the fleet's public key (default: VIGIA_FLEET_KEY or {DEFAULT_FLEET_KEY})")
-    parser.add_argument("--data-dir", type=Path, help=f"the device's data dir ({DATA_DIR_HELP})")
+    parser.add_argument("--data-dir", type=Path, help=f"the device's data dir (default: {DATA_DIR_HELP})")
 
 
 def _keygen_parser() -> argparse.ArgumentParser:
