@@ -208,12 +208,20 @@ class Detector(_Strict):
     _classes = field_validator("classes")(_check_classes)
 
 
-def _default_data_dir() -> Path:
-    return Path(os.environ.get("VIGIA_DATA_DIR", "/var/lib/vigia"))
+DEVICE_DATA_DIR = Path("/var/lib/vigia")
+_CHECKOUT = Path(__file__).resolve().parents[1]  # the source tree, when Vigia runs from one (pip install -e)
+
+
+def default_data_dir() -> Path:
+    """Where every command keeps its data unless told: VIGIA_DATA_DIR; else ./var when Vigia runs from a source
+    checkout (`make demo`, a developer's shell), so no command there needs root; else /var/lib/vigia (a device)."""
+    if "VIGIA_DATA_DIR" in os.environ:
+        return Path(os.environ["VIGIA_DATA_DIR"])
+    return Path("var").resolve() if (_CHECKOUT / "pyproject.toml").is_file() else DEVICE_DATA_DIR
 
 
 class Storage(_Strict):
-    data_dir: Path = Field(default_factory=_default_data_dir)  # VIGIA_DATA_DIR overrides the default
+    data_dir: Path = Field(default_factory=default_data_dir)  # VIGIA_DATA_DIR overrides the default
 
     # The volume keeps at least this share free: oldest continuous footage goes first, then oldest events.
     min_free: float = Field(default=0.10, ge=0, lt=1)

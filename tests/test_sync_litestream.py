@@ -25,7 +25,7 @@ import yaml
 from support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, s3_server
 from support.waiting import wait_for
 
-from vigia.app.cli.main import _parser, main
+from vigia.app.cli.main import main, parser
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter
 from vigia.sync.litestream import (
@@ -131,7 +131,7 @@ def test_config_is_one_database_one_file_replica_and_the_unit_runs_it(tmp_path, 
     assert settings["ReadWritePaths"] == "/var/lib/vigia" and "VIGIA_DATA_DIR=/var/lib/vigia" in settings["Environment"]
     child = shlex.split(command[command.index("-exec") + 1])
     assert child[0] == "/usr/bin/vigia"
-    assert _parser().parse_args(child[1:]).handler.__name__ == "_mirror"
+    assert parser().parse_args(child[1:]).handler.__name__ == "_mirror"
 
 
 def test_replicate_then_restore_from_file_and_from_s3(appliance, capsys):

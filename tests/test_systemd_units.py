@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from vigia.app.cli import provisioning as provisioning_cli
-from vigia.app.cli.main import _parser
+from vigia.app.cli.main import parser
 
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
 NAMES = sorted(p.name for p in UNITS.glob("*.service"))
@@ -71,9 +71,9 @@ def test_unit_exposure(name, tmp_path):
 @pytest.mark.parametrize("name", [n for n in NAMES if exec_start(UNITS / n)[0] == "/usr/bin/vigia"])
 def test_vigia_command_lines_parse(name, capsys):
     argv = exec_start(UNITS / name)[1:]
-    args = _parser().parse_args(argv)
-    if args.handler is provisioning_cli._provision:
-        provisioning_cli._usb_parser().parse_args(args.rest)
+    args = parser().parse_args(argv)
+    if hasattr(args, "target"):  # `vigia provision TARGET ...` parses the rest of its arguments itself
+        provisioning_cli.provision_arguments(args)
     assert capsys.readouterr().err == ""
 
 

@@ -1,19 +1,87 @@
-"""`vigia central dashboard` (serve the fleet dashboard) and `vigia central user-add` (its users)."""
+"""`vigia central ...`: the central service (ingest, media bucket, CA, NGINX, enrolment tokens, device commands,
+the fleet dashboard and its users)."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
-import ssl
+import json
+import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from vigia.app.cli.common import CliError
 
-def add_commands(central: argparse._SubParsersAction, with_database: Callable[..., argparse.ArgumentParser],
-                 with_bucket: Callable[..., argparse.ArgumentParser]) -> None:
-    dashboard = with_database(central.add_parser("dashboard", help="serve the fleet dashboard at /dashboard/"))
-    with_bucket(dashboard, required=False)  # where the thumbnails are; without it the dashboard shows none
+DSN_ENV = "VIGIA_CENTRAL_DATABASE"
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    central = commands.add_parser("central", help="the central service: ingest, CA, enrolment tokens").add_subparsers(
+        metavar="ACTION")
+
+    serve = _with_database(central.add_parser("serve", help="serve ingest over HTTP, behind the TLS proxy"))
+    serve.add_argument("--ca-dir", type=Path, required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8600)
+    serve.add_argument("--trusted-proxy", action="append", default=None,
+                       help="address whose client-certificate headers are believed (default: 127.0.0.1 and ::1)")
+    _with_bucket(serve, required=False)
+    serve.set_defaults(handler=_serve)
+
+    init = _with_bucket(central.add_parser("init", help="make the media bucket: default encryption, lifecycle rules"),
+                        required=True)
+    init.set_defaults(handler=_init)
+
+    migrate = _with_database(central.add_parser("migrate", help="apply the database migrations"))
+    migrate.set_defaults(handler=_migrate)
+
+    ca = central.add_parser("ca-init", help="make central's certificate authority")
+    ca.add_argument("--ca-dir", type=Path, required=True)
+    ca.set_defaults(handler=_ca_init)
+
+    cert = central.add_parser("server-cert", help="a TLS certificate for the proxy, signed by central's CA")
+    cert.add_argument("names", nargs="+", help="host names and IP addresses (the first is the common name)")
+    cert.add_argument("--ca-dir", type=Path, required=True)
+    cert.add_argument("--cert", type=Path, required=True)
+    cert.add_argument("--key", type=Path, required=True)
+    cert.set_defaults(handler=_server_cert)
+
+    nginx = central.add_parser("nginx-config", help="print the NGINX config: TLS, device certificates, round-robin")
+    nginx.add_argument("--listen", required=True, help="host:port")
+    nginx.add_argument("--upstream", action="append", required=True, help="a central instance, host:port")
+    nginx.add_argument("--cert", type=Path, required=True)
+    nginx.add_argument("--key", type=Path, required=True)
+    nginx.add_argument("--ca-dir", type=Path, required=True)
+    nginx.add_argument("--prefix", type=Path, required=True, help="folder for pid, logs and temporary files")
+    nginx.set_defaults(handler=_nginx_config)
+
+    token = _with_database(central.add_parser("token", help="a one-time enrolment token for a device (printed once)"))
+    token.add_argument("device_id")
+    token.add_argument("--ttl", type=float, default=86400, help="seconds it stays valid (default one day)")
+    token.set_defaults(handler=_token)
+
+    revoke = _with_database(central.add_parser("revoke", help="refuse a device from its next batch on"))
+    revoke.add_argument("device_id")
+    revoke.set_defaults(handler=_revoke)
+
+    command = _with_database(central.add_parser("command", help="send a command to a device (audited)"))
+    command.add_argument("device_id")
+    command.add_argument("--by", default=None, help="who issues it, for the audit (default: the login name)")
+    kinds = command.add_subparsers(metavar="COMMAND", dest="kind", required=True)
+    kinds.add_parser("upload-clip", help="upload an event's clip").add_argument("event_id")
+    layout = kinds.add_parser("set-layout", help="a camera's zones, lines and rules from a JSON file")
+    layout.add_argument("camera")
+    layout.add_argument("file", type=Path)
+    kinds.add_parser("rotate-credentials", help="a new device key and certificate; the old one is superseded")
+    command.set_defaults(handler=_command)
+
+    listing = _with_database(central.add_parser("commands", help="a device's commands and their state"))
+    listing.add_argument("device_id")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_commands)
+
+    dashboard = _with_database(central.add_parser("dashboard", help="serve the fleet dashboard at /dashboard/"))
+    _with_bucket(dashboard, required=False)  # where the thumbnails are; without it the dashboard shows none
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8700)
     dashboard.add_argument("--cert", type=Path, help="TLS certificate (PEM); without it, plain HTTP behind a TLS proxy")
@@ -22,57 +90,207 @@ def add_commands(central: argparse._SubParsersAction, with_database: Callable[..
                            help="a device with a batch applied within this is online (default 5)")
     dashboard.set_defaults(handler=_dashboard)
 
-    user = with_database(central.add_parser("user-add", help="add a dashboard user (password read from stdin)"))
+    user = _with_database(central.add_parser("user-add", help="add a dashboard user (password read from stdin)"))
     user.add_argument("username")
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
     user.set_defaults(handler=_user_add)
 
 
+def _with_database(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--database", default=os.environ.get(DSN_ENV),
+                        help=f"PostgreSQL connection string (default: ${DSN_ENV}; prefer it for passwords)")
+    return parser
+
+
+def _with_bucket(parser: argparse.ArgumentParser, required: bool) -> argparse.ArgumentParser:
+    parser.add_argument("--bucket", required=required,
+                        help="S3 bucket for media (credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+    parser.add_argument("--s3-endpoint", help="URL of an S3-compatible service (default: AWS)")
+    parser.add_argument("--s3-region", default="us-east-1")
+    return parser
+
+
 def _dsn(args) -> str:
-    from vigia.app.cli.sync import _dsn
+    if not args.database:
+        raise CliError(f"no database: pass --database or set {DSN_ENV}")
+    return args.database
 
-    return _dsn(args)
+
+def _media_settings(args):
+    """Where central keeps media (--bucket ...), or None without a bucket."""
+    from vigia.central.ingest.media import MediaSettings
+
+    return MediaSettings(args.s3_endpoint, args.bucket, args.s3_region) if args.bucket else None
 
 
-def _media(args):
-    from vigia.app.cli.sync import _media_settings
+def _with_connection(args, work):
+    """`work(conn)` on an autocommit connection to central's database, run to its end."""
+    import psycopg
 
-    return _media_settings(args) if args.bucket else None
+    async def run():
+        async with await psycopg.AsyncConnection.connect(_dsn(args), autocommit=True) as conn:
+            return await work(conn)
+
+    return asyncio.run(run())
+
+
+def _serve(args) -> int:
+    from vigia.central.ingest.server import CentralSettings, serve
+
+    proxies = frozenset(args.trusted_proxy or ("127.0.0.1", "::1"))
+    asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies, media=_media_settings(args)), args.host, args.port))
+    return 0
+
+
+def _init(args) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from vigia.central.ingest.media import EXPIRY_DAYS, init_bucket
+
+    try:
+        created = init_bucket(_media_settings(args))
+    except (BotoCoreError, ClientError) as exc:
+        raise CliError(f"bucket {args.bucket}: {exc}") from None
+    kept = ", ".join(f"{kind}s {days} days" for kind, days in EXPIRY_DAYS.items())
+    print(f"bucket {args.bucket} {'made' if created else 'already there'}: encrypted (AES256); {kept};"
+          " unfinished multipart uploads aborted after 1 day")
+    return 0
+
+
+def _migrate(args) -> int:
+    from vigia.central.ingest.schema import migrate
+
+    version = _with_connection(args, migrate)
+    print(f"central database at schema version {version}")
+    return 0
+
+
+def _ca_init(args) -> int:
+    from vigia.central.ingest.ca import CaError, init_ca
+
+    try:
+        init_ca(args.ca_dir)
+    except CaError as exc:
+        raise CliError(str(exc)) from None
+    print(f"CA made in {args.ca_dir}: give devices {args.ca_dir / 'ca.crt'}; keep ca.key secret")
+    return 0
+
+
+def _server_cert(args) -> int:
+    from vigia.central.ingest.ca import CaError, issue_server_certificate, load_ca
+
+    try:
+        ca = load_ca(args.ca_dir)
+    except CaError as exc:
+        raise CliError(str(exc)) from None
+    issue_server_certificate(ca, args.names, args.cert, args.key)
+    print(f"certificate {args.cert}, key {args.key}")
+    return 0
+
+
+def _nginx_config(args) -> int:
+    from vigia.central.ingest.nginx import NginxSite, nginx_config
+
+    print(nginx_config(NginxSite(args.listen, args.upstream, args.cert.resolve(), args.key.resolve(),
+                                 (args.ca_dir / "ca.crt").resolve(), args.prefix.resolve())), end="")
+    return 0
+
+
+def _token(args) -> int:
+    from vigia.central.ingest.enrolment import create_token
+    from vigia.central.ingest.schema import migrate
+
+    async def work(conn):
+        await migrate(conn)
+        return await create_token(conn, args.device_id, args.ttl)
+
+    try:
+        token = _with_connection(args, work)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+    print(token)
+    return 0
+
+
+def _revoke(args) -> int:
+    from vigia.central.ingest.enrolment import revoke
+
+    if not _with_connection(args, lambda conn: revoke(conn, args.device_id)):
+        raise CliError(f"no enrolled, unrevoked device {args.device_id!r}")
+    print(f"device {args.device_id} revoked")
+    return 0
+
+
+def _command(args) -> int:
+    from vigia.central.ingest.commands import issue
+    from vigia.central.ingest.schema import migrate
+
+    if args.kind == "upload-clip":
+        body = {"event_id": args.event_id}
+    elif args.kind == "set-layout":
+        try:
+            body = {"camera": args.camera, "layout": json.loads(args.file.read_text())}
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read the layout {args.file}: {exc}", 2) from None
+    else:
+        body = {}
+
+    async def work(conn):
+        await migrate(conn)
+        return await issue(conn, args.device_id, args.kind.replace("-", "_"), body, args.by or getpass.getuser())
+
+    try:
+        command_id = _with_connection(args, work)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from None
+    print(f"command {command_id} ({args.kind}) queued for {args.device_id}")
+    return 0
+
+
+def _commands(args) -> int:
+    from vigia.central.ingest.commands import list_commands
+
+    rows = _with_connection(args, lambda conn: list_commands(conn, args.device_id))
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    for row in rows:
+        print(f"{row['id']:>6}  {row['kind']:<18} {row['state']:<8} {row['created_at']:%Y-%m-%d %H:%M:%S} "
+              f"by {row['created_by']}  {json.dumps(row['result']) if row['result'] is not None else ''}")
+    return 0
 
 
 def _dashboard(args) -> int:
+    import ssl
+
     from vigia.central.dashboard.app import DashboardSettings, serve
 
     if (args.cert is None) != (args.key is None):
-        raise SystemExit("vigia: give both --cert and --key, or neither")
+        raise CliError("give both --cert and --key, or neither")
     tls = None
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
-    settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media(args))
+    settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media_settings(args))
     asyncio.run(serve(settings, args.host, args.port, tls))
     return 0
 
 
 def _user_add(args) -> int:
-    import psycopg
-
     from vigia.central.dashboard import accounts
     from vigia.central.dashboard.schema import migrate as migrate_dashboard
     from vigia.central.ingest.schema import migrate as migrate_ingest
 
     password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
 
-    async def work() -> None:
-        async with await psycopg.AsyncConnection.connect(_dsn(args), autocommit=True) as conn:
-            await migrate_ingest(conn)
-            await migrate_dashboard(conn)
-            await accounts.add_user(conn, args.username, password, args.role)
+    async def work(conn) -> None:
+        await migrate_ingest(conn)
+        await migrate_dashboard(conn)
+        await accounts.add_user(conn, args.username, password, args.role)
 
     try:
-        asyncio.run(work())
+        _with_connection(args, work)
     except accounts.AccountError as exc:
-        print(f"vigia: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc), 2) from None
     print(f"dashboard user {args.username} added ({args.role})")
     return 0

@@ -4,13 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from vigia.app.cli.common import DATA_DIR_HELP, CliError, add_config_argument, storage_settings
+from vigia.appliance.config import default_data_dir
 
 
 def add_commands(commands) -> None:
     """Register the provisioning subcommands on `vigia`'s subparsers."""
     status = commands.add_parser("status", help="the device's id, setup state and (while unclaimed) claim code")
-    status.add_argument("-c", "--config", type=Path, help="the appliance's config (its data dir); default: VIGIA_DATA_DIR")
+    add_config_argument(status)
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
 
@@ -35,11 +39,17 @@ def add_commands(commands) -> None:
 DEFAULT_FLEET_KEY = Path("/etc/vigia/fleet.pub")  # baked into the appliance image
 
 
-def _provision(args) -> int:
+def provision_arguments(args: argparse.Namespace) -> tuple[Callable[[argparse.Namespace], int], argparse.Namespace]:
+    """What `vigia provision TARGET ...` runs (keygen, sign, usb, or applying the file TARGET) and its arguments."""
     handlers = {"keygen": (_keygen_parser, _keygen), "sign": (_sign_parser, _sign), "usb": (_usb_parser, _usb)}
     make_parser, handler = handlers.get(args.target, (_apply_parser, _apply))
     rest = args.rest if args.target in handlers else [args.target, *args.rest]
-    return handler(make_parser().parse_args(rest))
+    return handler, make_parser().parse_args(rest)
+
+
+def _provision(args) -> int:
+    handler, arguments = provision_arguments(args)
+    return handler(arguments)
 
 
 def _apply_parser() -> argparse.ArgumentParser:
@@ -63,8 +73,7 @@ def _usb_parser() -> argparse.ArgumentParser:
 def _device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fleet-key", type=Path,
                         help=f"the fleet's public key (default: VIGIA_FLEET_KEY or {DEFAULT_FLEET_KEY})")
-    parser.add_argument("--data-dir", type=Path,
-                        help="the device's data dir (default: VIGIA_DATA_DIR or /var/lib/vigia)")
+    parser.add_argument("--data-dir", type=Path, help=f"the device's data dir (default: {DATA_DIR_HELP})")
 
 
 def _keygen_parser() -> argparse.ArgumentParser:
@@ -86,11 +95,10 @@ def _device_side(args):
     """(data dir, fleet public key) of `vigia provision` and `vigia provision usb`."""
     import os
 
-    from vigia.appliance.config import Storage
     from vigia.provisioning.signed import load_public_key
 
     fleet_key = args.fleet_key or Path(os.environ.get("VIGIA_FLEET_KEY", DEFAULT_FLEET_KEY))
-    return args.data_dir or Storage().data_dir, load_public_key(fleet_key)
+    return args.data_dir or default_data_dir(), load_public_key(fleet_key)
 
 
 def _apply(args) -> int:
@@ -105,7 +113,7 @@ def _apply(args) -> int:
         applied = apply_provisioning(args.file, data_dir, fleet_key, via="provisioning-file",
                                      signature_path=args.signature)
     except (SignatureError, ProvisioningError, SetupError, IdentityError) as exc:
-        return _fail(f"refused: {exc}", 2)
+        raise CliError(f"refused: {exc}", 2) from None
     print(f"provisioned {applied.device_id[:8]} for site {applied.site!r} (serial {applied.serial}, "
           f"{applied.cameras} cameras): {applied.config_file}; the device is claimed. "
           f"Restart the appliance to use it (systemctl restart vigia).")
@@ -123,7 +131,7 @@ def _usb(args) -> int:
     try:
         data_dir, fleet_key = _device_side(args)
     except SignatureError as exc:
-        return _fail(str(exc), 2)
+        raise CliError(str(exc), 2) from None
 
     def report(outcome) -> None:
         print(f"{outcome.outcome}: {outcome.message}", flush=True)
@@ -147,7 +155,7 @@ def _keygen(args) -> int:
     try:
         public = keygen(args.out)
     except OSError as exc:
-        return _fail(str(exc))
+        raise CliError(str(exc)) from None
     print(f"fleet key {key_id(load_public_key(public))}: private {args.out} (keep it off the devices), public {public}")
     return 0
 
@@ -164,34 +172,23 @@ def _sign(args) -> int:
         signature = sign(data, load_private_key(args.key))
         write_atomic(out, signature.text().encode(), 0o644)
     except (ProvisioningError, SignatureError) as exc:
-        return _fail(str(exc), 2)
+        raise CliError(str(exc), 2) from None
     except OSError as exc:
-        return _fail(f"{exc.filename or args.file}: {exc.strerror or exc}")
+        raise CliError(f"{exc.filename or args.file}: {exc.strerror or exc}") from None
     print(f"signed {args.file} (serial {provisioning.serial}) with fleet key {signature.key_id}: {out}")
     return 0
-
-
-def _data_dir(config_path: Path | None) -> Path:
-    from vigia.appliance.config import Storage, load_config
-
-    return load_config(config_path).storage.data_dir if config_path else Storage().data_dir
-
-
-def _fail(message: str, code: int = 1) -> int:
-    print(f"vigia: {message}", file=sys.stderr)
-    return code
 
 
 def _status(args) -> int:
     from vigia.provisioning.identity import IdentityError, load_or_create_identity
     from vigia.provisioning.state import SetupError, claim_code, load_setup
 
-    data_dir = _data_dir(args.config)
+    data_dir = storage_settings(args.config).data_dir
     try:
         identity = load_or_create_identity(data_dir)
         setup = load_setup(data_dir, identity)
     except (IdentityError, SetupError, OSError) as exc:
-        return _fail(str(exc))
+        raise CliError(str(exc)) from None
     info = {"device_id": identity.device_id, "short_id": identity.short_id, "hostname": f"{identity.hostname}.local",
             "state": setup.state, "claim_code": claim_code(identity, setup), "claimed_at": setup.claimed_at,
             "claimed_via": setup.claimed_via, "provision_serial": setup.provision_serial}
@@ -216,7 +213,7 @@ def _discover(args) -> int:
     try:
         found = discover(args.timeout, args.interface)
     except MdnsError as exc:
-        return _fail(str(exc))
+        raise CliError(str(exc)) from None
     if args.json:
         print(json.dumps([asdict(f) for f in found]))
         return 0
