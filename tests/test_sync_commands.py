@@ -108,7 +108,7 @@ def test_upload_clip_sends_the_event_clip_to_s3(stack, bucket, tmp_path, gop_cli
     recorder.close()
     event = make_event(T0 + 4)
     event.end, event.ended_at = event.start + 2, T0 + 6
-    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
     writer.put(event)
     writer.close()
     device.drain()
@@ -142,7 +142,7 @@ def test_a_clip_queued_while_its_event_goes_on_outlives_the_final_clip_until_sen
     recorder.close()
     event = make_event(T0 + 4)
     event.end = event.ended_at = None
-    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
     writer.put(event)
     writer.close()
     device.drain()

@@ -42,7 +42,7 @@ class Device:
         self.events: list = []
 
     def write(self, count: int, start: float = 1_780_000_000.0, **writer_options) -> None:
-        writer = EventWriter(self.database, outbox=True, linger_s=0.01, **writer_options)
+        writer = EventWriter(self.database, outbox=True, linger_s=0.01, **writer_options).start()
         try:
             for i in range(count):
                 event = make_event(start + len(self.events) + i * 0.001)
@@ -134,7 +134,7 @@ def test_nginx_stopped_while_events_pile_up_and_the_outbox_overflows(stack, tmp_
 
     try:
         device.write(2000)
-        writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+        writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
         for i in range(1500):  # low-priority state records: the bound drops the oldest of these, never events
             writer.put_record(camera_health_record(f"cam{i}", "offline", 1_780_000_000.0 + i, "no route"))
         writer.close()

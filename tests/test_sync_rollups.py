@@ -79,7 +79,7 @@ def test_a_track_of_a_second_or_more_is_summarised_when_it_ends_with_a_bounded_p
 
 def test_a_rollup_carries_the_counts_since_the_one_before_and_the_backlog(tmp_path: Path):
     metrics = Metrics.create()
-    writer = EventWriter(tmp_path / "vigia.db", outbox=True)
+    writer = EventWriter(tmp_path / "vigia.db", outbox=True).start()
     try:
         rollups = MetricsRollups(metrics, tmp_path / "vigia.db", tmp_path, writer.put_record)
         metrics.frames_in.labels("gate").inc(50)

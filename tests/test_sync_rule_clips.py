@@ -98,19 +98,19 @@ def test_a_clip_that_cannot_be_made_is_one_warning_naming_the_event(tmp_path: Pa
     gone, off = make_event(time.time() - 30), make_event(time.time() - 20)
     for event, camera in ((gone, "gate"), (off, "yard")):
         event.camera, event.end, event.ended_at = camera, event.start + 2, event.started_at + 2
-    writer = EventWriter(database, outbox=True, linger_s=0.01)
+    writer = EventWriter(database, outbox=True, linger_s=0.01).start()
     writer.put(gone)
     writer.put(off)
     writer.close()
     settings = {"gate": Record(post_roll=0), "yard": Record(mode="off")}
-    clips = RuleClips(database, MediaSource(tmp_path, None), settings.__getitem__)
+    clips = RuleClips(database, MediaSource(tmp_path, None), settings.__getitem__).start()
     try:
         with caplog.at_level(logging.INFO, logger="vigia.sync.agent"):
             clips.request(off.id, "yard", off.ended_at)
             clips.request(gone.id, "gate", gone.ended_at)
             assert wait_for(lambda: any(gone.id in r.getMessage() for r in caplog.records), 10, 0.1)
     finally:
-        clips.stop()
+        clips.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings
     assert f"event {off.id}: no clip for central, camera yard does not record (record.mode off)" in warnings
