@@ -10,7 +10,7 @@ from ulid import ULID
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import MediaCryptoError
 from vigia.appliance.recording import NoFootageError, assemble_clip, iso_time
-from vigia.appliance.storage import connect
+from vigia.appliance.storage import database
 from vigia.appliance.transactions import write_transaction
 
 
@@ -31,8 +31,7 @@ def export(db_path: str | Path, data_dir: str | Path, key: bytes | None, camera:
                           f" before it starts ({iso_time(start)})")
     if not Path(out_path).parent.is_dir():
         raise ExportError(f"cannot write {out_path}: {Path(out_path).parent} is not a directory")
-    db = connect(db_path)
-    try:
+    with database(db_path) as db:
         if db.execute("select 1 from recordings where camera = ? limit 1", [camera]).fetchone() is None:
             known = [name for (name,) in db.execute("select distinct camera from recordings order by camera")]
             raise ExportError(f"unknown camera {camera!r}: it has no recordings"
@@ -54,8 +53,6 @@ def export(db_path: str | Path, data_dir: str | Path, key: bytes | None, camera:
                 f"camera {camera!r} has no footage between {iso_time(start)} and {iso_time(end)} ({where})") from None
         except MediaCryptoError as exc:
             raise ExportError(f"camera {camera!r}: the footage cannot be decrypted: {exc}") from None
-    finally:
-        db.conn.close()
 
 
 # An event still going on (or whose post-roll is still being recorded) has no final clip yet: its footage
@@ -74,8 +71,7 @@ def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, eve
     into a version of its own (`clip_part`), reused for PART_FRESH_S.
     """
     data_dir = Path(data_dir)
-    db = connect(db_path)
-    try:
+    with database(db_path) as db:
         event = db.execute("select camera, started_at, ended_at, clip from events where id = ?", [event_id]).fetchone()
         if event is None:
             raise ExportError(f"no event {event_id!r}")
@@ -105,8 +101,6 @@ def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, eve
             db.execute("update events set clip = ? where id = ?", [clip_id, event_id])
         _drop_parts(db, data_dir, camera, event_id, older_than=0.0)  # the final clip supersedes them
         return out
-    finally:
-        db.conn.close()
 
 
 def clip_part(data_dir: str | Path, camera: str, event_id: str, part: int) -> Path | None:

@@ -25,7 +25,7 @@ from vigia.appliance.config import Record
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media
 from vigia.appliance.export import ExportError, export
 from vigia.appliance.recording import SegmentRecorder, assemble_clip, parameter_sets, reconcile
-from vigia.appliance.storage import connect
+from vigia.appliance.storage import connect, database
 
 T0 = 1_750_000_000.0  # wall clock of the first packet fed
 GOP_CLIP_SECONDS = 36
@@ -91,13 +91,10 @@ def feed(recorder: SegmentRecorder, clip: Path, actions: list[tuple[float, Calla
     return Fed(count, cpu_s, t)
 
 
-def recordings(database: Path, camera: str | None = None) -> list[dict]:
-    db = connect(database)
-    try:
+def recordings(path: Path, camera: str | None = None) -> list[dict]:
+    with database(path) as db:
         where, params = ("where camera = ?", [camera]) if camera else ("", [])
         return list(db.query(f"select * from recordings {where} order by start", params))
-    finally:
-        db.conn.close()
 
 
 @dataclass

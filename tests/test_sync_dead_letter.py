@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from tests.test_sync_faults import Device
 from vigia.app.devstack import central_stack
 from vigia.appliance.outbox import backlog, camera_health_record, dead_letters
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, connect, database
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.uploader import Step
 
@@ -30,13 +30,10 @@ def stack(tmp_path_factory):
 
 def corrupt(device: Device, where: str, body_sql: str) -> tuple[int, str]:
     """Rewrite the body of one unsent outbox row in place; returns its (id, key)."""
-    db = connect(device.database)
-    try:
+    with database(device.database) as db:
         row_id, key = db.conn.execute(f"SELECT id, key FROM outbox WHERE {where}").fetchone()
         db.conn.execute(f"UPDATE outbox SET body = {body_sql} WHERE id = ?", [row_id])
         return row_id, key
-    finally:
-        db.conn.close()
 
 
 def drain(device: Device, registry: CollectorRegistry, timeout: float = 60) -> None:
@@ -49,11 +46,8 @@ def drain(device: Device, registry: CollectorRegistry, timeout: float = 60) -> N
 
 
 def local(device: Device):
-    db = connect(device.database)
-    try:
+    with database(device.database) as db:
         return backlog(db.conn), dead_letters(db.conn)
-    finally:
-        db.conn.close()
 
 
 def test_one_malformed_event_in_a_backlog_is_dead_lettered_and_the_rest_goes_on(stack, tmp_path, caplog):

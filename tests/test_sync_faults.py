@@ -18,7 +18,7 @@ from tests.support.waiting import wait_for
 from tests.test_sync_outbox import make_event
 from vigia.app.devstack import CentralInstance, central_stack, free_port
 from vigia.appliance.outbox import backlog, camera_health_record, next_batch
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, connect, database
 from vigia.sync.identity import client_context, enrol
 from vigia.sync.protocol import encode_batch
 from vigia.sync.uploader import Step, Uploader, UploadSettings
@@ -63,11 +63,8 @@ class Device:
         return uploader
 
     def backlog(self) -> int:
-        db = connect(self.database)
-        try:
+        with database(self.database) as db:
             return backlog(db.conn).records
-        finally:
-            db.conn.close()
 
     def assert_exactly_once(self) -> None:
         stored = self.stack.query("SELECT event_id, count(*) FROM events WHERE device_id = %s GROUP BY event_id",

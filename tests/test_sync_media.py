@@ -22,7 +22,7 @@ from tests.test_sync_faults import FAST, Device
 from tests.test_sync_outbox import make_event
 from vigia.app.devstack import CentralInstance, central_stack, free_port
 from vigia.appliance.encryption import is_encrypted, load_or_create_key, write_encrypted
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, database
 from vigia.central.ingest.media import PART_SIZE
 from vigia.sync.identity import client_context
 from vigia.sync.media import MediaSource, clip_record
@@ -93,11 +93,8 @@ class MediaDevice(Device):
                         settings, media=MediaSource(self.root, self.key))
 
     def outbox_kinds(self) -> list[str]:
-        db = connect(self.database)
-        try:
+        with database(self.database) as db:
             return [kind for (kind,) in db.execute("SELECT kind FROM outbox ORDER BY id").fetchall()]
-        finally:
-            db.conn.close()
 
 
 def post_json(url: str, payload: dict, context: ssl.SSLContext) -> tuple[int, dict]:

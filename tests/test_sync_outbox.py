@@ -17,7 +17,7 @@ from vigia.appliance.outbox import (
     enforce_bound,
     next_batch,
 )
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, connect, database
 
 
 def make_event(started_at: float | None = None, alert: bool = False, camera: str = "gate") -> Event:
@@ -28,11 +28,8 @@ def make_event(started_at: float | None = None, alert: bool = False, camera: str
 
 
 def outbox_rows(path) -> list[tuple]:
-    db = connect(path)
-    try:
+    with database(path) as db:
         return db.execute("SELECT kind, key, priority, seq FROM outbox ORDER BY id").fetchall()
-    finally:
-        db.conn.close()
 
 
 def test_event_and_its_outbox_record_are_committed_together(tmp_path):
