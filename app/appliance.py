@@ -37,7 +37,8 @@ from vigia.appliance.recording.recorder import SegmentRecorder
 from vigia.appliance.retention import RetentionReport, RetentionWorker
 from vigia.appliance.rollups import MetricsRollups, TrackSummaries
 from vigia.appliance.snapshots import SnapshotWriter
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, database
+from vigia.appliance.worker import Worker
 from vigia.inference.coco import COCO_CLASSES
 from vigia.inference.factory import create_detector
 from vigia.inference.model_store import resolve
@@ -111,8 +112,8 @@ class Appliance:
                                          on_report=self._on_retention, metrics=self.metrics)
         self.rollups = MetricsRollups(self.metrics, cfg.storage.database, cfg.storage.data_dir, self.events.put_record,
                                       self.rollup_interval) if self.sync else None
-        if self.rollups is not None:
-            self.rollups.start()
+        for worker in reversed(self._workers()):
+            worker.start()
         for camera in cfg.cameras:
             if camera.enabled:
                 self._start_camera(camera)
@@ -140,8 +141,7 @@ class Appliance:
 
     def _reconcile(self) -> None:
         """Crash safety: before anything records, repair what a killed process left behind."""
-        db = connect(self.config.storage.database)
-        try:
+        with database(self.config.storage.database) as db:
             integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
             if integrity != "ok":
                 log.error("database %s failed its integrity check: %s", self.config.storage.database, integrity)
@@ -150,8 +150,6 @@ class Appliance:
                 self.metrics.recordings_reconciled.labels(outcome).inc(count)
             if any(repaired.values()):
                 log.warning("start-up reconciliation of recordings: %s", repaired)
-        finally:
-            db.conn.close()
 
     def _start_camera(self, camera: Camera) -> None:
         cfg = self.config
@@ -198,6 +196,11 @@ class Appliance:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
+
+    def _workers(self) -> list[Worker]:
+        """The background threads in the order they stop (and the reverse of the order they start): the last
+        roll-up and the clips rules asked for are queued before the event writer stops, retention ends last."""
+        return [w for w in (self.snapshots, self.rollups, self.sync, self.events, self.retention) if w is not None]
 
     def _run_camera(self, pipeline: CameraPipeline, source: CameraSource, recorder: SegmentRecorder | None) -> None:
         try:
@@ -290,13 +293,9 @@ class Appliance:
             thread.join(timeout=15)
         if self.pool is not None:
             self.pool.close()
-        self.snapshots.close()
-        if self.rollups is not None:
-            self.rollups.close()  # the last roll-up, before the writer closes
-        if self.sync is not None:
-            self.sync.stop()
-        self.events.close()
-        self.retention.close()
+        for worker in self._workers():
+            worker.stop()
+            worker.join()
         if self.detector is not None:
             self.detector.close()
 

@@ -37,6 +37,7 @@ from vigia.appliance.config import Config, Record, Storage
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.storage import connect
 from vigia.appliance.transactions import write_transaction
+from vigia.appliance.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -344,8 +345,8 @@ def _event_days(storage: Storage, label: str) -> float:
     return days.get("default", Storage.model_fields["event_days"].default["default"])
 
 
-class RetentionWorker:
-    """Runs `enforce` on a thread of its own: at start, every `interval` seconds, and at once when poked.
+class RetentionWorker(Worker):
+    """Runs `enforce` on a thread of its own: when started, every `interval` seconds, and at once when poked.
 
     It opens its own connection to the database. After each pass it updates `metrics` (when given)
     and calls `on_report`, where the runtime pauses continuous recording while `protected_only`.
@@ -360,6 +361,7 @@ class RetentionWorker:
         on_report: Callable[[RetentionReport], None] | None = None,
         metrics: Metrics | None = None,
     ):
+        super().__init__("retention")
         self._database = Path(database)
         self._config = config
         self._interval = interval
@@ -369,23 +371,19 @@ class RetentionWorker:
             for reason in REASONS:
                 metrics.retention_deleted_bytes.labels(reason)  # every reason shows, 0 until something goes
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
-        self._thread.start()
 
     def poke(self) -> None:
         """Run a pass now (the recorder calls this when a write fails with ENOSPC)."""
         self._wake.set()
 
-    def close(self, timeout: float = 30.0) -> None:
-        self._stop.set()
+    def stop(self) -> None:
+        super().stop()
         self._wake.set()
-        self._thread.join(timeout)
 
-    def _run(self) -> None:
+    def run(self) -> None:
         db = None
         try:
-            while not self._stop.is_set():
+            while not self.stopping.is_set():
                 self._wake.clear()  # a poke during the pass runs another one right after
                 try:
                     if db is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from pathlib import Path
 
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.outbox import PRIORITY_STATE, OutboxRecord, backlog
-from vigia.appliance.storage import connect
+from vigia.appliance.storage import database
+from vigia.appliance.worker import Worker
 from vigia.inference.tracking import TrackerUpdate
 
 log = logging.getLogger(__name__)
@@ -87,20 +87,19 @@ class TrackSummaries:
             self.queued += 1
 
 
-class MetricsRollups:
-    """Roll-ups of the appliance's counters: one at start, one every `interval` seconds, one at close.
+class MetricsRollups(Worker):
+    """Roll-ups of the appliance's counters: one at start, one every `interval` seconds, one at stop.
 
     Each carries the per-camera counts since the one before, the version, the outbox backlog, the
     data volume's free bytes and the uptime. `start()` runs them on a thread of its own.
     """
 
     def __init__(self, metrics: Metrics, database: Path, data_dir: Path, put: Put, interval: float = 3600.0):
+        super().__init__("metrics-rollups")
         self.metrics, self.database, self.data_dir, self.put, self.interval = metrics, database, data_dir, put, interval
         self.version = importlib.metadata.version("vigia")
         self.started_at = self._since = time.time()
         self._previous: dict[tuple[str, str], float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="metrics-rollups", daemon=True)
 
     def record(self, now: float | None = None) -> OutboxRecord:
         """The roll-up of the counts since the previous one (or since start)."""
@@ -110,11 +109,8 @@ class MetricsRollups:
         for (camera, name), value in totals.items():
             counts = cameras.setdefault(camera, dict.fromkeys(ROLLUP_COUNTERS, 0))
             counts[name] = round(value - self._previous.get((camera, name), 0.0))
-        db = connect(self.database)
-        try:
+        with database(self.database) as db:
             pending = backlog(db.conn).records
-        finally:
-            db.conn.close()
         body = {"version": self.version, "period_start": round(self._since, 3), "period_end": round(now, 3),
                 "uptime_s": round(now - self.started_at, 3), "backlog": pending,
                 "disk_free_bytes": shutil.disk_usage(self.data_dir).free, "cameras": cameras}
@@ -132,21 +128,12 @@ class MetricsRollups:
                         totals[key] = totals.get(key, 0.0) + sample.value
         return totals
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Queue the last roll-up (the counts since the one before) and end the thread."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
+    def run(self) -> None:
         while True:
             try:
                 self.put(self.record())
             except Exception:  # the thread must outlive a bad roll-up: log, try again next time
                 log.exception("metrics roll-up failed; next try in %.0f s", self.interval)
-            if self._stop.is_set():
-                return
-            self._stop.wait(self.interval)
+            if self.stopping.is_set():
+                return  # that was the last one: the counts since the one before
+            self.stopping.wait(self.interval)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import av
 import cv2
 
 from vigia.appliance.encryption import write_encrypted
+from vigia.appliance.worker import Worker
 from vigia.inference.preprocess import bgr_image
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,15 @@ def write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-class SnapshotWriter:
+class SnapshotWriter(Worker):
+    """Writes the snapshots submitted, once started; stopping writes those queued before."""
+
     def __init__(self, max_queue: int = 64, key: bytes | None = None,
                  on_error: Callable[[Exception], None] | None = None):
+        super().__init__("snapshot-writer")
         self._key = key  # encrypt snapshots at rest with the device's media key
         self._on_error = on_error
         self._queue: queue.Queue[SnapshotJob | None] = queue.Queue(max_queue)
-        self._thread = threading.Thread(target=self._run, name="snapshot-writer", daemon=True)
-        self._thread.start()
         self.dropped = 0
 
     def submit(self, job: SnapshotJob) -> bool:
@@ -79,11 +80,11 @@ class SnapshotWriter:
     def flush(self) -> None:
         self._queue.join()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        super().stop()
         self._queue.put(None)
-        self._thread.join(timeout=30)
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while True:
             job = self._queue.get()
             try:

@@ -20,6 +20,7 @@ import sqlite_utils
 from vigia.appliance.events import ROW_FIELDS, Event
 from vigia.appliance.outbox import UPSERT_OUTBOX, OutboxRecord, event_record
 from vigia.appliance.transactions import write_transaction
+from vigia.appliance.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -238,23 +239,23 @@ RETRY_S = 1.0
 _RETRY = object()  # queue stand-in: time to write again what a failed commit left
 
 
-class EventWriter:
-    """Queues events from camera threads and writes them in batches from one thread.
+class EventWriter(Worker):
+    """Queues events from camera threads and writes them in batches from one thread (once started).
 
     With `outbox`, every event (and every record given to put_record) also goes to the sync
-    outbox in the same transaction: central gets exactly what the appliance stored.
+    outbox in the same transaction: central gets exactly what the appliance stored. Stopping writes
+    what was queued before, then lets go of the database.
     """
 
     def __init__(self, path: str | Path, *, batch_size: int = 500, linger_s: float = 0.25,
                  on_error: Callable[[Exception], None] | None = None, outbox: bool = False):
+        super().__init__("event-writer")
         self._db = connect(path)
         self._outbox = outbox
         self._linger_s = linger_s
         self._queue: queue.Queue[dict | OutboxRecord | threading.Event | None] = queue.Queue()
         self._batch_size = batch_size
         self._on_error = on_error
-        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
-        self._thread.start()
 
     def put(self, event: Event) -> None:
         """Insert or update (by id) the event's row. The row is taken now, so later edits need another put."""
@@ -272,12 +273,17 @@ class EventWriter:
         self._queue.put(done)
         done.wait(timeout)
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        super().stop()
         self._queue.put(None)
-        self._thread.join(timeout=30)
-        self._db.conn.close()
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        try:
+            self._write_until_stopped()
+        finally:
+            self._db.conn.close()
+
+    def _write_until_stopped(self) -> None:
         unsaved: dict[tuple[str, str], dict | OutboxRecord] = {}  # what a failed commit (disk full) left to write again
         while True:
             try:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from vigia.appliance.config import Camera, Config
 from vigia.appliance.events import Event
-from vigia.appliance.storage import connect
+from vigia.appliance.storage import database
 from vigia.local_ui import accounts
 
 if TYPE_CHECKING:
@@ -77,11 +77,8 @@ class Api:
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`fn(db, *args, **kwargs)` on a connection of its own, in a worker thread."""
         def run() -> T:
-            db = connect(self.config.storage.database)
-            try:
+            with database(self.config.storage.database) as db:
                 return fn(db, *args, **kwargs)
-            finally:
-                db.conn.close()
         return await asyncio.to_thread(run)
 
 

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from vigia.appliance.config import Record
 from vigia.appliance.recording.export import ExportError
 from vigia.appliance.storage import connect
+from vigia.appliance.worker import Worker
 from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import Identity, client_context
 from vigia.sync.media import MediaSource, queue_clip
@@ -27,7 +28,7 @@ CLIP_MARGIN_S = 2.0   # after an event's end and post-roll, before its clip is m
 CLIP_WAIT_TRIES = 5   # times a clip waits (CLIP_MARGIN_S each) for the event writer to store the event's end
 
 
-class RuleClips:
+class RuleClips(Worker):
     """Clips that rules with `upload_clip: true` ask for, made in a thread of their own (never a camera's).
 
     `request` (from a camera thread, when the event ends) schedules the clip for the event's end plus its
@@ -38,14 +39,12 @@ class RuleClips:
     """
 
     def __init__(self, database: Path, media: MediaSource, record_settings: Callable[[str], Record]):
+        super().__init__("rule-clips")
         self._database = database
         self._media = media
         self._record_settings = record_settings
         self._due: list[tuple[float, str, str, int]] = []  # heap of (when, event id, camera, waits so far)
         self._wake = threading.Condition()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="rule-clips", daemon=True)
-        self._thread.start()
 
     def request(self, event_id: str, camera: str, ended_at: float) -> None:
         """The event of a rule with `upload_clip: true` ended at `ended_at` (wall clock): its clip, once recorded."""
@@ -63,21 +62,20 @@ class RuleClips:
 
     def stop(self) -> None:
         with self._wake:
-            self._stopped = True
+            super().stop()
             self._wake.notify()
-        self._thread.join(timeout=30)
-        if self._due:
-            log.warning("clips of %d events asked for by rules not made, the appliance stopped first: %s",
-                        len(self._due), ", ".join(sorted(event_id for _, event_id, _, _ in self._due)))
 
-    def _run(self) -> None:
+    def run(self) -> None:
         db = None
         try:
             while True:
                 with self._wake:
-                    while not self._stopped and (not self._due or self._due[0][0] > time.time()):
+                    while not self.stopping.is_set() and (not self._due or self._due[0][0] > time.time()):
                         self._wake.wait(self._due[0][0] - time.time() if self._due else None)
-                    if self._stopped:
+                    if self.stopping.is_set():
+                        if self._due:
+                            log.warning("clips of %d events asked for by rules not made, the appliance stopped first: %s",
+                                        len(self._due), ", ".join(sorted(event_id for _, event_id, _, _ in self._due)))
                         return
                     _, event_id, camera, waits = heapq.heappop(self._due)
                 if db is None:
@@ -103,9 +101,12 @@ class RuleClips:
                         exc if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}")
 
 
-class SyncAgent:
+class SyncAgent(Worker):
+    """The uploader's thread and event loop, and (with command handlers) the clips rules ask for."""
+
     def __init__(self, identity: Identity, database: Path, registry: CollectorRegistry,
                  media: MediaSource, settings: UploadSettings | None = None, handlers: CommandHandlers | None = None):
+        super().__init__("sync-uploader")
         self._uploader = Uploader(database, identity.device_id, identity.central_url, client_context(identity),
                                   settings or UploadSettings(), SyncMetrics.create(registry), media=media,
                                   commands=Commands(identity, handlers) if handlers else None)
@@ -113,11 +114,14 @@ class SyncAgent:
         self.rule_clips = RuleClips(database, media, handlers.record_settings) if handlers else None
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
-        self._thread = threading.Thread(target=self._run, name="sync-uploader", daemon=True)
-        self._thread.start()
         log.info("sending to central at %s as device %s", identity.central_url, identity.device_id)
 
-    def _run(self) -> None:
+    def start(self) -> SyncAgent:
+        if self.rule_clips is not None:
+            self.rule_clips.start()
+        return super().start()
+
+    def run(self) -> None:
         try:
             self._loop.run_until_complete(self._uploader.run(self._stop))
         except Exception:
@@ -127,8 +131,9 @@ class SyncAgent:
             self._loop.close()
 
     def stop(self) -> None:
+        """Waits for the rule clips' thread (a clip being queued uses the database), then asks the uploader to end."""
         if self.rule_clips is not None:
-            self.rule_clips.stop()  # before the uploader: a clip being queued uses the database
+            self.rule_clips.close()
+        super().stop()
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)

@@ -491,7 +491,7 @@ def test_wrong_passwords_lock_the_username(central):
 
 def test_devices_show_version_backlog_and_disk_from_the_latest_metrics_rollup(central, tmp_path):
     """Two roll-ups in one batch (one received_at): the later one (higher seq) is shown."""
-    writer = EventWriter(tmp_path / "vigia.db", outbox=True)
+    writer = EventWriter(tmp_path / "vigia.db", outbox=True).start()
     try:
         rollups = MetricsRollups(Metrics.create(), tmp_path / "vigia.db", tmp_path, writer.put_record)
         older = rollups.record()

@@ -144,7 +144,7 @@ def test_an_appliance_enrols_with_a_token_and_reports_its_link(central, tmp_path
     assert text.splitlines()[0].split() == ["device", "cli-01", url]
 
     # A record central refuses as malformed (a camera name over 256 characters) is kept here: dead-letters shows it.
-    writer = EventWriter(tmp_path / "vigia.db", outbox=True, linger_s=0.01)
+    writer = EventWriter(tmp_path / "vigia.db", outbox=True, linger_s=0.01).start()
     writer.put_record(camera_health_record("c" * 300, "online", 1_780_000_000.0, None))
     writer.put_record(camera_health_record("door", "online", 1_780_000_000.0, None))
     writer.close()

@@ -472,7 +472,7 @@ def test_a_tampered_snapshot_is_refused_and_counted(site: Site):
     stored = bytearray((data_dir / event.snapshot).read_bytes())
     stored[100] ^= 0x01  # one bit of the ciphertext
     (data_dir / event.snapshot).write_bytes(bytes(stored))
-    writer = EventWriter(site.server.config.storage.database)
+    writer = EventWriter(site.server.config.storage.database).start()
     writer.put(event)
     writer.close()
     registry = site.server.appliance.metrics.registry

@@ -27,7 +27,7 @@ from vigia.appliance.recording.clips import assemble_clip
 from vigia.appliance.recording.export import ExportError, export
 from vigia.appliance.recording.reconcile import reconcile
 from vigia.appliance.recording.recorder import SegmentRecorder, parameter_sets
-from vigia.appliance.storage import connect
+from vigia.appliance.storage import connect, database
 
 T0 = 1_750_000_000.0  # wall clock of the first packet fed
 GOP_CLIP_SECONDS = 36
@@ -93,13 +93,10 @@ def feed(recorder: SegmentRecorder, clip: Path, actions: list[tuple[float, Calla
     return Fed(count, cpu_s, t)
 
 
-def recordings(database: Path, camera: str | None = None) -> list[dict]:
-    db = connect(database)
-    try:
+def recordings(path: Path, camera: str | None = None) -> list[dict]:
+    with database(path) as db:
         where, params = ("where camera = ?", [camera]) if camera else ("", [])
         return list(db.query(f"select * from recordings {where} order by start", params))
-    finally:
-        db.conn.close()
 
 
 @dataclass

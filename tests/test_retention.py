@@ -327,7 +327,8 @@ def test_worker_pauses_on_protected_only_and_resumes_when_poked(volume, db, tmp_
     kept = fill(db, volume, "gate", base, keep=1)
     metrics = Metrics.create()
     reports: queue.Queue = queue.Queue()
-    worker = RetentionWorker(tmp_path / "vigia.db", make_config(volume), interval=3600, on_report=reports.put, metrics=metrics)
+    worker = RetentionWorker(tmp_path / "vigia.db", make_config(volume), interval=3600, on_report=reports.put,
+                             metrics=metrics).start()
     try:
         first = reports.get(timeout=5)  # the pass at start
         assert first.protected_only

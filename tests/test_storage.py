@@ -31,7 +31,7 @@ def test_schema_is_migrated_once_and_wal_is_on(tmp_path):
 
 
 def test_events_round_trip_and_updates_replace(tmp_path):
-    writer = EventWriter(tmp_path / "v.db")
+    writer = EventWriter(tmp_path / "v.db").start()
     events = [make_event(i, camera="gate" if i % 2 else "yard", label="car" if i % 3 == 0 else "person") for i in range(10)]
     for e in events:
         writer.put(e)
@@ -57,7 +57,7 @@ def test_killed_writer_leaves_a_consistent_database(tmp_path):
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from test_storage import make_event
         from vigia.appliance.storage import EventWriter
-        writer = EventWriter({str(path)!r})
+        writer = EventWriter({str(path)!r}).start()
         i = 0
         while True:
             for _ in range(200):
@@ -82,7 +82,7 @@ def test_a_full_disk_loses_no_events(tmp_path):
     """The database's volume fills up: commits fail, nothing is dropped, and all land once there is room."""
     with tmpfs(tmp_path / "vol", "2m") as volume:
         errors = []
-        writer = EventWriter(volume / "v.db", on_error=errors.append)
+        writer = EventWriter(volume / "v.db", on_error=errors.append).start()
         filler = volume / "filler"
         with open(filler, "wb", buffering=0) as f:  # unbuffered: close() has no partial write left to fail on
             try:

@@ -16,7 +16,7 @@ from vigia.appliance.config import parse_config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.encryption import open_media
 from vigia.appliance.outbox import backlog
-from vigia.appliance.storage import connect
+from vigia.appliance.storage import database
 from vigia.sync.identity import enrol
 
 pytestmark = pytest.mark.slow
@@ -35,12 +35,9 @@ def test_an_enrolled_appliance_delivers_its_events_and_thumbnails(stack, tmp_pat
     try:
         assert appliance.wait(timeout=120), "the clip was not analysed in 2 minutes"
         appliance.flush_events()
-        db = connect(config.storage.database)
-        try:
+        with database(config.storage.database) as db:
             assert wait_for(lambda: backlog(db.conn).records == 0, 60, 0.5), backlog(db.conn)
             local = {row["id"]: row["snapshot"] for row in db.query("select id, snapshot from events")}
-        finally:
-            db.conn.close()
     finally:
         appliance.stop()
 

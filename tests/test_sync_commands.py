@@ -30,7 +30,7 @@ from vigia.appliance.encryption import load_or_create_key, open_media
 from vigia.appliance.outbox import Pending
 from vigia.appliance.recording.event_clips import event_clip, part_of
 from vigia.appliance.recording.reconcile import reconcile
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, database
 from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import certificate_request, client_context, device_identity, identity_proof, load_identity
 from vigia.sync.media import MediaSource, queue_clip
@@ -108,7 +108,7 @@ def test_upload_clip_sends_the_event_clip_to_s3(stack, bucket, tmp_path, gop_cli
     recorder.close()
     event = make_event(T0 + 4)
     event.end, event.ended_at = event.start + 2, T0 + 6
-    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
     writer.put(event)
     writer.close()
     device.drain()
@@ -142,13 +142,12 @@ def test_a_clip_queued_while_its_event_goes_on_outlives_the_final_clip_until_sen
     recorder.close()
     event = make_event(T0 + 4)
     event.end = event.ended_at = None
-    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
     writer.put(event)
     writer.close()
     device.drain()
     record = Record(mode="continuous", pre_roll=1, post_roll=1)
-    db = connect(device.database)
-    try:
+    with database(device.database) as db:
         queued = tmp_path / queue_clip(db.conn, device.database, MediaSource(tmp_path, device.key), event.id, record)
         assert part_of(queued) is not None
         other = queued.with_name(f"{event.id}.part-{part_of(queued) - 60}.mp4")  # a version nobody queued
@@ -161,8 +160,6 @@ def test_a_clip_queued_while_its_event_goes_on_outlives_the_final_clip_until_sen
         db.execute("update events set ended_at = ?, \"end\" = ? where id = ?", [T0 + 6, 6.0, event.id])
         final = event_clip(device.database, tmp_path, device.key, event.id, record)
         assert final.name == f"{event.id}.mp4" and queued.exists() and not other.exists()
-    finally:
-        db.conn.close()
     device.drain()
     stored = bucket.get_object(Bucket=BUCKET, Key=f"devices/cmd-clip-02/clips/{event.id}.mp4")["Body"].read()
     assert hashlib.sha256(stored).hexdigest() == sent
@@ -189,11 +186,8 @@ def test_set_layout_is_applied_and_a_bad_layout_fails_naming_the_field(stack, tm
     restarted = Appliance(parse_config(CONFIG.format(data_dir=tmp_path / "device")))
     restarted._load_layouts()
     assert [z.name for z in restarted.config.cameras[0].zones] == ["gate"]
-    db = connect(device.database)
-    try:
+    with database(device.database) as db:
         assert db.execute("SELECT updated_by FROM camera_layouts WHERE camera = 'gate'").fetchone() == ("central:ops-alice",)
-    finally:
-        db.conn.close()
     for command_id in (applied, refused, unknown):
         assert audit(stack, command_id) == [("issued", "ops-alice"), ("acked", "device:cmd-layout-01")]
     listed = central(stack, "commands", "cmd-layout-01")

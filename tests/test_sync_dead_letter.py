@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from tests.test_sync_faults import Device
 from vigia.app.devstack import central_stack
 from vigia.appliance.outbox import backlog, camera_health_record, dead_letters
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, connect, database
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.uploader import Step
 
@@ -30,13 +30,10 @@ def stack(tmp_path_factory):
 
 def corrupt(device: Device, where: str, body_sql: str) -> tuple[int, str]:
     """Rewrite the body of one unsent outbox row in place; returns its (id, key)."""
-    db = connect(device.database)
-    try:
+    with database(device.database) as db:
         row_id, key = db.conn.execute(f"SELECT id, key FROM outbox WHERE {where}").fetchone()
         db.conn.execute(f"UPDATE outbox SET body = {body_sql} WHERE id = ?", [row_id])
         return row_id, key
-    finally:
-        db.conn.close()
 
 
 def drain(device: Device, registry: CollectorRegistry, timeout: float = 60) -> None:
@@ -49,11 +46,8 @@ def drain(device: Device, registry: CollectorRegistry, timeout: float = 60) -> N
 
 
 def local(device: Device):
-    db = connect(device.database)
-    try:
+    with database(device.database) as db:
         return backlog(db.conn), dead_letters(db.conn)
-    finally:
-        db.conn.close()
 
 
 def test_one_malformed_event_in_a_backlog_is_dead_lettered_and_the_rest_goes_on(stack, tmp_path, caplog):
@@ -84,7 +78,7 @@ def test_one_malformed_event_in_a_backlog_is_dead_lettered_and_the_rest_goes_on(
 def test_several_bad_records_of_any_kind_even_bodies_that_are_not_json(stack, tmp_path):
     device = Device(tmp_path, stack, "dead-02")
     device.write(600)
-    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
     for i in range(20):
         writer.put_record(camera_health_record(f"cam{i}", "online", 1_780_000_000.0 + i, None))
     writer.put_record(camera_health_record("c" * 300, "online", 1_780_000_000.0, None))  # key over 256 characters
@@ -149,7 +143,7 @@ def test_a_fault_of_the_whole_batch_or_a_revoked_device_dead_letters_nothing_goo
 
 def test_dead_letter_keeps_the_record_and_gives_its_seq_to_a_rejected_one(tmp_path):
     db = connect(tmp_path / "vigia.db")
-    writer = EventWriter(tmp_path / "vigia.db", outbox=True, linger_s=0.01)
+    writer = EventWriter(tmp_path / "vigia.db", outbox=True, linger_s=0.01).start()
     writer.put_record(camera_health_record("gate", "online", 1_780_000_000.0, None))
     writer.put_record(camera_health_record("yard", "online", 1_780_000_000.0, None))
     writer.close()

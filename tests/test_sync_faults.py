@@ -18,7 +18,7 @@ from tests.support.waiting import wait_for
 from tests.test_sync_outbox import make_event
 from vigia.app.devstack import CentralInstance, central_stack, free_port
 from vigia.appliance.outbox import backlog, camera_health_record, next_batch
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, connect, database
 from vigia.sync.identity import client_context, enrol
 from vigia.sync.protocol import encode_batch
 from vigia.sync.uploader import Step, Uploader, UploadSettings
@@ -42,7 +42,7 @@ class Device:
         self.events: list = []
 
     def write(self, count: int, start: float = 1_780_000_000.0, **writer_options) -> None:
-        writer = EventWriter(self.database, outbox=True, linger_s=0.01, **writer_options)
+        writer = EventWriter(self.database, outbox=True, linger_s=0.01, **writer_options).start()
         try:
             for i in range(count):
                 event = make_event(start + len(self.events) + i * 0.001)
@@ -63,11 +63,8 @@ class Device:
         return uploader
 
     def backlog(self) -> int:
-        db = connect(self.database)
-        try:
+        with database(self.database) as db:
             return backlog(db.conn).records
-        finally:
-            db.conn.close()
 
     def assert_exactly_once(self) -> None:
         stored = self.stack.query("SELECT event_id, count(*) FROM events WHERE device_id = %s GROUP BY event_id",
@@ -134,7 +131,7 @@ def test_nginx_stopped_while_events_pile_up_and_the_outbox_overflows(stack, tmp_
 
     try:
         device.write(2000)
-        writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+        writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
         for i in range(1500):  # low-priority state records: the bound drops the oldest of these, never events
             writer.put_record(camera_health_record(f"cam{i}", "offline", 1_780_000_000.0 + i, "no route"))
         writer.close()

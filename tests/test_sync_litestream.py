@@ -135,7 +135,7 @@ def test_config_is_one_database_one_file_replica_and_the_unit_runs_it(tmp_path, 
 
 
 def test_replicate_then_restore_from_file_and_from_s3(appliance, capsys):
-    writer = EventWriter(appliance / "vigia.db", outbox=True)
+    writer = EventWriter(appliance / "vigia.db", outbox=True).start()
     try:
         with Replication(appliance, appliance.parent / "litestream.log"):
             write(writer, events(0, 200))
@@ -159,7 +159,7 @@ def test_replicate_then_restore_from_file_and_from_s3(appliance, capsys):
 
 
 def test_point_in_time_restore_gives_only_what_was_replicated_before(appliance, capsys):
-    writer = EventWriter(appliance / "vigia.db")
+    writer = EventWriter(appliance / "vigia.db").start()
     try:
         with Replication(appliance, appliance.parent / "litestream.log"):
             write(writer, events(0, 40))  # batch A
@@ -195,7 +195,7 @@ def test_the_units_command_replicates_to_the_file_replica_and_the_bucket(applian
     log = (tmp_path / "unit.log").open("wb")
     unit = subprocess.Popen([litestream_binary(), "replicate", "-config", str(config), "-exec", mirror_command],
                             stdout=log, stderr=log, start_new_session=True)
-    writer = EventWriter(appliance / "vigia.db")
+    writer = EventWriter(appliance / "vigia.db").start()
     try:
         write(writer, events(0, 30))
         assert replica_holds(appliance, 30), (tmp_path / "unit.log").read_text()[-3000:]
@@ -218,7 +218,7 @@ def test_the_units_command_replicates_to_the_file_replica_and_the_bucket(applian
 
 
 def test_mirror_follows_the_replica_and_never_overwrites_a_later_history(appliance, tmp_path, capsys):
-    writer = EventWriter(appliance / "vigia.db")
+    writer = EventWriter(appliance / "vigia.db").start()
     try:
         with Replication(appliance):
             for first in (0, 10, 20):  # three syncs: three transactions in Litestream's numbering
@@ -239,7 +239,7 @@ def test_mirror_follows_the_replica_and_never_overwrites_a_later_history(applian
     # A new disk (or another appliance given the same path) starts its replica again from transaction 1:
     # the bucket's longer history is kept, not overwritten.
     fresh = tmp_path / "new-disk"
-    writer = EventWriter(fresh / "vigia.db")
+    writer = EventWriter(fresh / "vigia.db").start()
     try:
         with Replication(fresh):
             write(writer, events(0, 1))
@@ -268,7 +268,7 @@ def test_missing_replicas_give_clear_errors(appliance, capsys, monkeypatch):
 
 def test_restore_refuses_the_live_database_without_force_and_replication_goes_on_after(appliance, capsys):
     live = appliance / "vigia.db"
-    writer = EventWriter(live)
+    writer = EventWriter(live).start()
     try:
         with Replication(appliance):
             write(writer, events(0, 10))
@@ -285,7 +285,7 @@ def test_restore_refuses_the_live_database_without_force_and_replication_goes_on
     code, printed, err = vigia(capsys, "restore", "--from", "file", "--force", "--timestamp", before_mistake.isoformat())
     assert code == 0, err
     assert printed.startswith(f"restored {live} from the file replica as of ") and printed.endswith(", 10 events\n")
-    writer = EventWriter(live)  # the appliance starts again on the restored database; replication goes on from it
+    writer = EventWriter(live).start()  # the appliance starts again on the restored database; replication goes on from it
     try:
         with Replication(appliance):
             write(writer, events(100, 3))
@@ -311,7 +311,7 @@ def test_s3_credentials_file_must_be_private_and_secrets_stay_out_of_output(appl
     replica = s3_replica(appliance)
     assert (replica.bucket, replica.secret_access_key) == ("vigia-nowhere", secret) and secret not in repr(replica)
     # A bucket the server does not have: the failures are reported, without the credentials.
-    writer = EventWriter(appliance / "vigia.db")
+    writer = EventWriter(appliance / "vigia.db").start()
     try:
         with Replication(appliance):
             write(writer, events(0, 1))

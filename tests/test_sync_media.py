@@ -22,7 +22,7 @@ from tests.test_sync_faults import FAST, Device
 from tests.test_sync_outbox import make_event
 from vigia.app.devstack import CentralInstance, central_stack, free_port
 from vigia.appliance.encryption import is_encrypted, load_or_create_key, write_encrypted
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, database
 from vigia.central.ingest.media import PART_SIZE
 from vigia.sync.identity import client_context
 from vigia.sync.media import MediaSource, clip_record
@@ -69,7 +69,7 @@ class MediaDevice(Device):
     def write_with_snapshots(self, count: int, without: int = 0) -> list:
         """`count` events with a snapshot each, then `without` events with none."""
         rng = np.random.default_rng(len(self.events))
-        writer = EventWriter(self.database, outbox=True, linger_s=0.01)
+        writer = EventWriter(self.database, outbox=True, linger_s=0.01).start()
         made = []
         try:
             for i in range(count + without):
@@ -93,11 +93,8 @@ class MediaDevice(Device):
                         settings, media=MediaSource(self.root, self.key))
 
     def outbox_kinds(self) -> list[str]:
-        db = connect(self.database)
-        try:
+        with database(self.database) as db:
             return [kind for (kind,) in db.execute("SELECT kind FROM outbox ORDER BY id").fetchall()]
-        finally:
-            db.conn.close()
 
 
 def post_json(url: str, payload: dict, context: ssl.SSLContext) -> tuple[int, dict]:
@@ -158,7 +155,7 @@ def test_thumbnails_follow_their_events_and_match_the_device_plaintext(stack, bu
     uploaded_at = stack.query("SELECT key, uploaded_at FROM media_objects WHERE device_id = 'media-01'")
     for event in device.events:  # the events end: sent again, and their thumbnails queued again
         event.end, event.ended_at = event.start + 4, event.started_at + 4
-    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
     for event in device.events:
         writer.put(event)
     writer.close()
@@ -275,7 +272,7 @@ def test_a_clip_goes_in_parts_and_resumes_after_a_restart(stack, bucket, tmp_pat
     assert (status, answer["error"]) == (409, "parts_missing")
     status, answer = post_json(f"{stack.url}/v1/media/uploads", request, context)
     assert status == 200 and [p["number"] for p in answer["parts"]] == [2, 3]  # resumed: part 1 is kept
-    writer = EventWriter(device.database, outbox=True, linger_s=0.01)
+    writer = EventWriter(device.database, outbox=True, linger_s=0.01).start()
     writer.put_record(clip_record(event.id, path))  # a rule or central asks for the clip
     writer.close()
     device.drain()

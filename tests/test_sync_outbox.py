@@ -17,7 +17,7 @@ from vigia.appliance.outbox import (
     enforce_bound,
     next_batch,
 )
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, connect, database
 
 
 def make_event(started_at: float | None = None, alert: bool = False, camera: str = "gate") -> Event:
@@ -28,11 +28,8 @@ def make_event(started_at: float | None = None, alert: bool = False, camera: str
 
 
 def outbox_rows(path) -> list[tuple]:
-    db = connect(path)
-    try:
+    with database(path) as db:
         return db.execute("SELECT kind, key, priority, seq FROM outbox ORDER BY id").fetchall()
-    finally:
-        db.conn.close()
 
 
 def test_event_and_its_outbox_record_are_committed_together(tmp_path):
@@ -40,7 +37,7 @@ def test_event_and_its_outbox_record_are_committed_together(tmp_path):
     db = connect(path)
     # The outbox refuses writes for a while: the event must not be stored without its record.
     db.execute("CREATE TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'outbox refused'); END")
-    writer = EventWriter(path, outbox=True, linger_s=0.01)
+    writer = EventWriter(path, outbox=True, linger_s=0.01).start()
     try:
         event = make_event()
         writer.put(event)
@@ -59,7 +56,7 @@ def test_event_and_its_outbox_record_are_committed_together(tmp_path):
 
 def test_an_updated_event_is_one_unsent_record_with_the_latest_body(tmp_path):
     path = tmp_path / "v.db"
-    writer = EventWriter(path, outbox=True, linger_s=0.01)
+    writer = EventWriter(path, outbox=True, linger_s=0.01).start()
     try:
         event = make_event()
         writer.put(event)
@@ -77,7 +74,7 @@ def test_an_updated_event_is_one_unsent_record_with_the_latest_body(tmp_path):
 
 def test_a_record_numbered_for_a_batch_is_not_changed_by_a_later_update(tmp_path):
     path = tmp_path / "v.db"
-    writer = EventWriter(path, outbox=True, linger_s=0.01)
+    writer = EventWriter(path, outbox=True, linger_s=0.01).start()
     event = make_event()
     writer.put(event)
     writer.flush()
@@ -95,7 +92,7 @@ def test_a_record_numbered_for_a_batch_is_not_changed_by_a_later_update(tmp_path
 
 def test_batches_are_bounded_by_records_and_bytes_and_the_next_is_prepared_after_the_one_in_flight(tmp_path):
     path = tmp_path / "v.db"
-    writer = EventWriter(path, outbox=True, linger_s=0.01)
+    writer = EventWriter(path, outbox=True, linger_s=0.01).start()
     now = time.time()
     events = [make_event(now - 100 + i) for i in range(10)]
     for event in events:
@@ -116,7 +113,7 @@ def test_batches_are_bounded_by_records_and_bytes_and_the_next_is_prepared_after
 
 def test_batches_go_alerts_first_then_events_then_state_with_contiguous_numbers(tmp_path):
     path = tmp_path / "v.db"
-    writer = EventWriter(path, outbox=True, linger_s=0.01)
+    writer = EventWriter(path, outbox=True, linger_s=0.01).start()
     now = time.time()
     plain = make_event(now - 30)
     writer.put_record(camera_health_record("gate", "offline", now - 20, "timeout"))
@@ -132,7 +129,7 @@ def test_batches_go_alerts_first_then_events_then_state_with_contiguous_numbers(
 
 
 def test_put_record_needs_the_outbox(tmp_path):
-    writer = EventWriter(tmp_path / "v.db")
+    writer = EventWriter(tmp_path / "v.db").start()
     try:
         with pytest.raises(ValueError, match="outbox=True"):
             writer.put_record(camera_health_record("gate", "online", time.time(), None))

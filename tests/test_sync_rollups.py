@@ -25,7 +25,7 @@ from vigia.appliance.outbox import (
     camera_health_record,
 )
 from vigia.appliance.rollups import MAX_PATH_POINTS, MetricsRollups, TrackSummaries
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, database
 from vigia.inference.tracking import Tracker, TrackerUpdate
 from vigia.inference.types import Detections
 from vigia.sync.identity import enrol
@@ -79,7 +79,7 @@ def test_a_track_of_a_second_or_more_is_summarised_when_it_ends_with_a_bounded_p
 
 def test_a_rollup_carries_the_counts_since_the_one_before_and_the_backlog(tmp_path: Path):
     metrics = Metrics.create()
-    writer = EventWriter(tmp_path / "vigia.db", outbox=True)
+    writer = EventWriter(tmp_path / "vigia.db", outbox=True).start()
     try:
         rollups = MetricsRollups(metrics, tmp_path / "vigia.db", tmp_path, writer.put_record)
         metrics.frames_in.labels("gate").inc(50)
@@ -122,12 +122,9 @@ def test_an_appliance_not_enrolled_queues_no_summaries_or_rollups(tmp_path: Path
     finally:
         appliance.stop()
     assert appliance.rollups is None and appliance.pipelines["concourse"].track_summaries is None
-    db = connect(config.storage.database)
-    try:
+    with database(config.storage.database) as db:
         assert db.execute("select count(*) from events").fetchone()[0] >= 5  # it saw people
         assert db.execute("select count(*) from outbox").fetchone()[0] == 0
-    finally:
-        db.conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -157,12 +154,9 @@ def test_an_enrolled_appliance_sends_track_summaries_and_hourly_rollups(stack, t
 
         assert wait_for(lambda: central_frames() == frames, 60, 0.5), (central_frames(), frames)
         appliance.flush_events()
-        db = connect(config.storage.database)
-        try:  # batched records all acknowledged (thumbnails wait: this central has no bucket)
+        with database(config.storage.database) as db:  # batched records all acknowledged (thumbnails wait: no bucket)
             events = [dict(row) for row in db.query("select track_id, start, end from events")]
             assert wait_for(lambda: not set(backlog(db.conn).by_kind) - {"thumbnail", "metrics"}, 60, 0.5)
-        finally:
-            db.conn.close()
     finally:
         appliance.stop()
 

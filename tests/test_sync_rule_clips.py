@@ -20,7 +20,7 @@ from vigia.app.appliance import Appliance
 from vigia.appliance.config import Record, parse_config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.encryption import open_media
-from vigia.appliance.storage import EventWriter, connect
+from vigia.appliance.storage import EventWriter, database
 from vigia.sync.agent import RuleClips
 from vigia.sync.identity import enrol
 from vigia.sync.media import MediaSource
@@ -28,12 +28,9 @@ from vigia.sync.media import MediaSource
 CLIPPED_RULE = "meeting"  # the demo's loiter rule at the meeting point: one event in the demo clip
 
 
-def outbox_clips(database: Path) -> list[str]:
-    db = connect(database)
-    try:
+def outbox_clips(path: Path) -> list[str]:
+    with database(path) as db:
         return [key for (key,) in db.execute("SELECT key FROM outbox WHERE kind = 'clip'")]
-    finally:
-        db.conn.close()
 
 
 @pytest.mark.slow
@@ -57,11 +54,8 @@ def test_a_rule_with_upload_clip_sends_its_events_clips_to_s3(stack, bucket, tmp
     try:
         assert appliance.wait(timeout=120), "the clip was not analysed in 2 minutes"
         appliance.flush_events()
-        db = connect(config.storage.database)
-        try:
+        with database(config.storage.database) as db:
             rules = dict(db.execute("SELECT id, rule FROM events").fetchall())
-        finally:
-            db.conn.close()
         clipped = {event_id for event_id, rule in rules.items() if rule == CLIPPED_RULE}
         assert clipped and len(rules) > len(clipped), rules  # the demo clip has events of the rule and of others
         # Made once the post-roll (1 s) and a margin are past, then sent when the uploader is idle.
@@ -70,11 +64,8 @@ def test_a_rule_with_upload_clip_sends_its_events_clips_to_s3(stack, bucket, tmp
     finally:
         appliance.stop()
 
-    db = connect(config.storage.database)
-    try:
+    with database(config.storage.database) as db:
         kept = dict(db.execute("SELECT id, clip FROM events").fetchall())
-    finally:
-        db.conn.close()
     assert {event_id for event_id, clip in kept.items() if clip} == clipped  # the clip is kept with its event
     for event_id, (key, sha256) in central_clips().items():
         assert key == f"devices/clips-01/clips/{event_id}.mp4"
@@ -98,19 +89,19 @@ def test_a_clip_that_cannot_be_made_is_one_warning_naming_the_event(tmp_path: Pa
     gone, off = make_event(time.time() - 30), make_event(time.time() - 20)
     for event, camera in ((gone, "gate"), (off, "yard")):
         event.camera, event.end, event.ended_at = camera, event.start + 2, event.started_at + 2
-    writer = EventWriter(database, outbox=True, linger_s=0.01)
+    writer = EventWriter(database, outbox=True, linger_s=0.01).start()
     writer.put(gone)
     writer.put(off)
     writer.close()
     settings = {"gate": Record(post_roll=0), "yard": Record(mode="off")}
-    clips = RuleClips(database, MediaSource(tmp_path, None), settings.__getitem__)
+    clips = RuleClips(database, MediaSource(tmp_path, None), settings.__getitem__).start()
     try:
         with caplog.at_level(logging.INFO, logger="vigia.sync.agent"):
             clips.request(off.id, "yard", off.ended_at)
             clips.request(gone.id, "gate", gone.ended_at)
             assert wait_for(lambda: any(gone.id in r.getMessage() for r in caplog.records), 10, 0.1)
     finally:
-        clips.stop()
+        clips.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings
     assert f"event {off.id}: no clip for central, camera yard does not record (record.mode off)" in warnings

@@ -111,7 +111,7 @@ def event_store(workdir: Path, count: int) -> dict:
     """Insert `count` events through the appliance's batched writer, then time the guards' event list."""
     rng = random.Random(7)
     t0 = time.time() - count * 2.5
-    writer = EventWriter(workdir / "events.db")
+    writer = EventWriter(workdir / "events.db").start()
     events = [_event(i, rng, t0) for i in range(count)]
     start = time.perf_counter()
     for event in events:

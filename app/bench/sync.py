@@ -48,7 +48,7 @@ def make_events(count: int, seed: int) -> list[Event]:
 
 
 def fill_outbox(database: Path, events: list[Event]) -> None:
-    writer = EventWriter(database, outbox=True, linger_s=0.05)
+    writer = EventWriter(database, outbox=True, linger_s=0.05).start()
     try:
         for event in events:
             writer.put(event)
