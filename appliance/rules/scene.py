@@ -22,6 +22,8 @@ PathPoint = tuple[float, float, float]  # (seconds, x, y), x and y normalised
 
 @dataclass
 class Scene:
+    """One camera as its rules' evaluators see it; `open`, `improve` and `close` are how they make events."""
+
     camera: str
     frame_size: tuple[int, int]
     class_names: list[str]
