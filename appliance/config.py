@@ -20,23 +20,14 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vigia.inference.coco import COCO_CLASSES
+from vigia.appliance.names import NAME_PATTERN, check_classes
+from vigia.appliance.rules import KINDS, Rule, layout_json
 
 Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _check_classes(classes: list[str] | None) -> list[str] | None:
-    if classes is None:
-        return None
-    unknown = [c for c in classes if c not in COCO_CLASSES]
-    if unknown:
-        raise ValueError(f"unknown class {', '.join(map(repr, unknown))} (known: person, car, truck, ... the COCO names)")
-    return classes
 
 
 class Zone(_Strict):
@@ -46,7 +37,7 @@ class Zone(_Strict):
     polygon: list[Point]
     classes: list[str] | None = None  # None: the detector's classes
 
-    _classes = field_validator("classes")(_check_classes)
+    _classes = field_validator("classes")(check_classes)
 
     @field_validator("polygon")
     @classmethod
@@ -72,39 +63,6 @@ class Line(_Strict):
         if points[0] == points[1]:
             raise ValueError("a line needs two different points")
         return points
-
-
-class Rule(_Strict):
-    """What turns a track into an event.
-
-    - `enter`: an object of `classes` is inside `zone` (event lasts while it stays).
-    - `loiter`: an object stays inside `zone` longer than `seconds`.
-    - `cross`: an object crosses `line` in `direction`.
-    - `count`: more than `count` objects are inside `zone` at once.
-    - `present`: an object is seen anywhere in the frame (the default when a camera has no rules).
-    """
-
-    name: str = Field(pattern=NAME_PATTERN)
-    type: Literal["enter", "loiter", "cross", "count", "present"]
-    zone: str | None = None
-    line: str | None = None
-    direction: Literal["any", "left_to_right", "right_to_left"] = "any"
-    seconds: float | None = Field(default=None, gt=0)
-    count: int | None = Field(default=None, ge=1)
-    classes: list[str] | None = None
-    alert: bool = False  # alerts go to the guards' screens with sound
-    # Each event's clip (pre- and post-roll) goes to central once recorded; only on an appliance enrolled with central.
-    upload_clip: bool = False
-
-    _classes = field_validator("classes")(_check_classes)
-
-    @model_validator(mode="after")
-    def _needs(self) -> Rule:
-        needs = {"enter": ["zone"], "loiter": ["zone", "seconds"], "cross": ["line"], "count": ["zone", "count"], "present": []}
-        missing = [f for f in needs[self.type] if getattr(self, f) is None]
-        if missing:
-            raise ValueError(f"rule type {self.type!r} needs {' and '.join(missing)}")
-        return self
 
 
 class Detect(_Strict):
@@ -189,10 +147,9 @@ class Camera(_Strict):
             if dupes:
                 raise ValueError(f"duplicate {kind} name {', '.join(map(repr, dupes))}")
         for rule in self.rules:
-            if rule.zone is not None and rule.zone not in zones:
-                raise ValueError(f"rule {rule.name!r} names zone {rule.zone!r}, which this camera does not have")
-            if rule.line is not None and rule.line not in lines:
-                raise ValueError(f"rule {rule.name!r} names line {rule.line!r}, which this camera does not have")
+            place = rule.place()
+            if place is not None and place.name not in (zones if place.shape == "zone" else lines):
+                raise ValueError(f"rule {rule.name!r} names {place.shape} {place.name!r}, which this camera does not have")
         return self
 
 
@@ -205,7 +162,7 @@ class Detector(_Strict):
     # Inference threads; None: one per CPU core.
     workers: int | None = Field(default=None, ge=1, le=64)
 
-    _classes = field_validator("classes")(_check_classes)
+    _classes = field_validator("classes")(check_classes)
 
 
 DEVICE_DATA_DIR = Path("/var/lib/vigia")
@@ -357,13 +314,24 @@ def parse_config(text: str, source: str = "<config>") -> Config:
 
 
 def _issue(root: yaml.Node | None, error: dict[str, Any]) -> ConfigIssue:
-    loc = tuple(error["loc"])
+    loc = _without_rule_kind(tuple(error["loc"]))
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     if error["type"] == "extra_forbidden":
         message = "unknown field (check the spelling)"
+    elif error["type"] == "union_tag_not_found":  # a rule without `type`
+        loc, message = (*loc, "type"), "Field required"
+    elif error["type"] == "union_tag_invalid":  # a rule of no known kind
+        loc, message = (*loc, "type"), "Input should be " + " or ".join(error["ctx"]["expected_tags"].rsplit(", ", 1))
     return ConfigIssue(_line_of(root, loc), _dotted(loc), message)
+
+
+def _without_rule_kind(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """pydantic puts a rule's kind in the path of its errors (`rules[0].loiter.seconds`); the file has no such key."""
+    kinds = {kind.kind() for kind in KINDS}
+    return tuple(part for i, part in enumerate(loc)
+                 if not (i >= 2 and loc[i - 2] == "rules" and isinstance(loc[i - 1], int) and part in kinds))
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -423,7 +391,7 @@ LAYOUT_FIELDS = ("zones", "lines", "rules")
 
 def camera_layout(camera: Camera) -> dict:
     """What an installer draws on a camera: its zones, lines and rules, as JSON-ready data."""
-    return camera.model_dump(mode="json", include=set(LAYOUT_FIELDS))
+    return camera.model_dump(mode="json", include={"zones", "lines"}) | {"rules": [layout_json(r) for r in camera.rules]}
 
 
 def with_layout(camera: Camera, layout: dict, source: str = "layout") -> Camera:

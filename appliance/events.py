@@ -20,8 +20,10 @@ class Event:
     id: str
     camera: str
     rule: str
-    kind: str                    # rule type: enter, loiter, cross, count, present
-    zone: str | None             # the zone or line the rule watches
+    kind: str                    # the rule's type (a kind of vigia.appliance.rules.KINDS: enter, cross, ...)
+    # The name of the zone OR LINE the rule watches (its `place()`): a line's name for cross rules; None for the
+    # whole frame. Called `zone` as its SQLite column, the sync wire format and the HTTP API (`?zone=`) are.
+    zone: str | None
     label: str                   # class name, e.g. "person"
     track_id: int | None         # None for rules about a crowd (count)
     start: float                 # seconds of stream time

@@ -1,10 +1,15 @@
 """The OpenAPI 3 description of the appliance's HTTP API (served at GET /api/v1/openapi.json).
 
-Hand-written: a test checks that every route the server registers is described here, and back.
+Hand-written, but for the rule kinds: their schemas come from their pydantic models (`vigia.appliance.rules.KINDS`).
+A test checks that every route the server registers is described here, and back.
 """
 from __future__ import annotations
 
 from typing import Any
+
+from pydantic import TypeAdapter
+
+from vigia.appliance.rules import KINDS, Rule
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
@@ -34,8 +39,38 @@ def _object(**properties: dict) -> dict:
     return {"type": "object", "properties": properties}
 
 
+def _rule_schemas() -> dict[str, Any]:
+    """The rule kinds' schemas, from their pydantic models: `kinds` (one component each) and `item` (one of them)."""
+    schema = _openapi_30(TypeAdapter(Rule).json_schema(ref_template="#/components/schemas/{model}"))
+    kinds = {name: {key: value for key, value in kind.items() if key != "additionalProperties"}
+             for name, kind in schema.pop("$defs").items()}
+    schema["description"] = ("one rule kind, by `type`; a rule may also carry the other kinds' parameters "
+                             "(GET returns them, null or at their defaults), which it ignores")
+    return {"kinds": kinds, "item": schema}
+
+
+def _openapi_30(schema: Any) -> Any:
+    """A JSON Schema (2020-12, as pydantic writes it) in OpenAPI 3.0's dialect, titles left out."""
+    if isinstance(schema, list):
+        return [_openapi_30(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _openapi_30(value) for key, value in schema.items() if key != "title"}
+    options = out.get("anyOf", [])
+    if {"type": "null"} in options and len(options) == 2:  # X | None
+        del out["anyOf"]
+        out |= next(option for option in options if option != {"type": "null"}) | {"nullable": True}
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), int | float) and not isinstance(out[bound], bool):
+            out[limit], out[bound] = out[bound], True
+    return out
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the document (callers may change it)."""
+    rules = _rule_schemas()
     return {
         "openapi": "3.0.3",
         "info": {"title": "Vigia appliance API", "version": "1",
@@ -54,17 +89,11 @@ def openapi_document() -> dict[str, Any]:
                         "classes": {"type": "array", "nullable": True, "items": {"type": "string"}}}}},
                     "lines": {"type": "array", "items": {"type": "object", "required": ["name", "points"], "properties": {
                         "name": {"type": "string"}, "points": {"type": "array", "items": _POINT, "minItems": 2, "maxItems": 2}}}},
-                    "rules": {"type": "array", "items": {"type": "object", "required": ["name", "type"], "properties": {
-                        "name": {"type": "string"},
-                        "type": {"type": "string", "enum": ["enter", "loiter", "cross", "count", "present"]},
-                        "zone": {"type": "string", "nullable": True}, "line": {"type": "string", "nullable": True},
-                        "direction": {"type": "string", "enum": ["any", "left_to_right", "right_to_left"]},
-                        "seconds": {"type": "number", "nullable": True}, "count": {"type": "integer", "nullable": True},
-                        "classes": {"type": "array", "nullable": True, "items": {"type": "string"}},
-                        "alert": {"type": "boolean"}, "upload_clip": {"type": "boolean"}}}}}},
+                    "rules": {"type": "array", "items": rules["item"]}}},
+                **rules["kinds"],
                 "Event": {"type": "object", "properties": {
                     "id": {"type": "string"}, "camera": {"type": "string"}, "rule": {"type": "string"},
-                    "kind": {"type": "string", "enum": ["enter", "loiter", "cross", "count", "present"]},
+                    "kind": {"type": "string", "enum": [kind.kind() for kind in KINDS]},
                     "zone": {"type": "string", "nullable": True}, "label": {"type": "string"},
                     "track_id": {"type": "integer", "nullable": True},
                     "start": {"type": "number"}, "end": {"type": "number", "nullable": True},

@@ -82,6 +82,30 @@ def test_rules_must_have_their_parameters():
     ]
 
 
+def test_rule_errors_name_the_field_whatever_the_kind():
+    issues = errors_of("""\
+        cameras:
+          - url: rtsp://cam/1
+            zones:
+              - {name: door, polygon: [[0, 0], [1, 0], [1, 1]]}
+            rules:
+              - {name: a}
+              - {name: b, type: sit}
+              - name: c
+                type: loiter
+                zone: door
+                seconds: -2
+                colour: red
+              - {name: d, type: enter, zone: door, line: null, direction: any, seconds: null, count: null}
+        """)
+    assert issues == [
+        "line 6: cameras[0].rules[0].type: Field required",
+        "line 7: cameras[0].rules[1].type: Input should be 'enter', 'loiter', 'cross', 'count' or 'present'",
+        "line 11: cameras[0].rules[2].seconds: Input should be greater than 0",
+        "line 12: cameras[0].rules[2].colour: unknown field (check the spelling)",
+    ]
+
+
 def test_rules_must_name_existing_zones():
     issues = errors_of("""\
         cameras:

@@ -1,12 +1,29 @@
-"""Rules engine on hand-made tracks: each rule type opens and closes events when it should."""
+"""Rules engine on hand-made tracks: each rule type opens and closes events when it should; a kind plugs in whole."""
+from dataclasses import dataclass, field
+from typing import Literal
+
 import numpy as np
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from vigia.appliance.config import parse_config
-from vigia.appliance.rules import EXIT_GRACE_S, RuleEngine
+from vigia.appliance.events import EventChange
+from vigia.appliance.rules import (
+    EXIT_GRACE_S,
+    KINDS,
+    Evaluator,
+    Frame,
+    Place,
+    RuleConfig,
+    RuleEngine,
+    Scene,
+    layout_json,
+    rule_type,
+)
 from vigia.appliance.zones import PolygonZone, Tripwire
 from vigia.inference.coco import COCO_CLASSES
 from vigia.inference.tracking import Track, TrackerUpdate
+from vigia.local_ui.openapi import openapi_document
 
 SIZE = (1000, 1000)
 
@@ -132,3 +149,74 @@ def test_polygon_contains_and_tripwire_geometry():
     assert wire.crossing(np.array([70.0, 50.0]), np.array([30.0, 50.0])) == "left_to_right"
     assert wire.crossing(np.array([30.0, 50.0]), np.array([70.0, 50.0])) == "right_to_left"
     assert wire.crossing(np.array([30.0, 150.0]), np.array([70.0, 150.0])) is None  # beyond the segment's end
+
+
+# -- the extension point: a rule kind is its config model and its evaluator ---------------------
+
+
+class LeaveRule(RuleConfig):
+    """A kind from outside the package: an object that was inside `zone` steps out of it."""
+
+    type: Literal["leave"]
+    zone: str
+
+    def place(self) -> Place:
+        return Place("zone", self.zone)
+
+    def evaluator(self, scene: Scene) -> Evaluator:
+        return LeaveEvaluator(self, scene)
+
+
+@dataclass
+class LeaveEvaluator(Evaluator):
+    rule: LeaveRule
+    scene: Scene
+    inside: set[int] = field(default_factory=set)
+
+    def update(self, frame: Frame, changes: list[EventChange]) -> None:
+        for track, is_inside in zip(frame.active, self.scene.zones[self.rule.zone].contains(frame.active_anchors)):
+            if is_inside:
+                self.inside.add(track.id)
+            elif track.id in self.inside:
+                self.inside.discard(track.id)
+                event = self.scene.open(self.rule, track, frame.t, frame.wall, changes)
+                changes.append(self.scene.close(event, frame.t, frame.wall))
+
+
+def test_every_rule_kind_has_its_evaluator_and_its_schema_in_the_api():
+    schemas = openapi_document()["components"]["schemas"]
+    rules = schemas["Layout"]["properties"]["rules"]["items"]
+    assert [kind.kind() for kind in KINDS] == ["enter", "loiter", "cross", "count", "present"]
+    assert rules["oneOf"] == [{"$ref": f"#/components/schemas/{kind.__name__}"} for kind in KINDS]
+    assert schemas["Event"]["properties"]["kind"]["enum"] == [kind.kind() for kind in KINDS]
+    for kind in KINDS:
+        assert kind.evaluator is not RuleConfig.evaluator, kind
+        assert rules["discriminator"]["mapping"][kind.kind()] == f"#/components/schemas/{kind.__name__}"
+        schema = schemas[kind.__name__]
+        assert schema["properties"]["type"] == {"type": "string", "enum": [kind.kind()]}
+        assert set(schema["properties"]) == set(kind.model_fields)
+        assert set(schema["required"]) == {"name", "type"} | {f for f in kind.parameters() if kind.model_fields[f].is_required()}
+    assert schemas["LoiterRule"]["properties"]["seconds"] == {"type": "number", "minimum": 0, "exclusiveMinimum": True}
+
+
+def test_a_kind_defined_elsewhere_plugs_into_the_union_the_layout_shape_and_the_engine():
+    kinds = (*KINDS, LeaveRule)
+    one_rule = TypeAdapter(rule_type(kinds))
+    flat = {"name": "gone", "type": "leave", "zone": "door", "line": None, "direction": "any", "seconds": None, "count": None}
+    rule = one_rule.validate_python(flat)  # the other kinds' parameters, as the layout API carries them, are ignored
+    assert rule == LeaveRule(name="gone", type="leave", zone="door")
+    assert layout_json(rule, kinds) == flat | {"classes": None, "alert": False, "upload_clip": False}
+    with pytest.raises(ValidationError, match="rule type 'leave' needs zone"):
+        one_rule.validate_python({"name": "gone", "type": "leave"})
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        one_rule.validate_python(flat | {"colour": "red"})
+    assert one_rule.json_schema()["discriminator"]["mapping"]["leave"] == "#/$defs/LeaveRule"
+
+    camera = parse_config(CONFIG).cameras[0].model_copy(update={"rules": [rule]})
+    engine = RuleEngine(camera, SIZE, list(COCO_CLASSES), ["person"])
+    person = track(1, 500, 500)
+    assert step(engine, 0.0, [person]) == []
+    person.box[:] = [80, 420, 120, 500]
+    left = step(engine, 0.2, [person])
+    assert [(c.change, c.event.rule, c.event.kind, c.event.zone) for c in left] == [
+        ("open", "gone", "leave", "door"), ("close", "gone", "leave", "door")]

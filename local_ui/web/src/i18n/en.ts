@@ -125,6 +125,7 @@ export const en = {
   "rules.name": "Name",
   "rules.type": "Type",
   "rules.target": "Zone / line",
+  "rules.settings": "Settings",
   "rules.wholeFrame": "whole image",
   "rules.direction": "Direction",
   "rules.seconds": "Seconds",

@@ -127,6 +127,7 @@ export const ptBR: Record<MessageKey, string> = {
   "rules.name": "Nome",
   "rules.type": "Tipo",
   "rules.target": "Zona / linha",
+  "rules.settings": "Parâmetros",
   "rules.wholeFrame": "imagem inteira",
   "rules.direction": "Sentido",
   "rules.seconds": "Segundos",

@@ -1,7 +1,8 @@
-import type { Direction, Rule, RuleType } from "../../api/types";
+import type { Rule, RuleType } from "../../api/types";
 import { t } from "../../i18n";
 import { ClassesInput } from "./ClassesInput";
-import { withType, type Draft } from "./draft";
+import type { Draft } from "./draft";
+import { RULE_KINDS, RULE_TYPES, withType } from "./rules";
 
 interface Props {
   draft: Draft;
@@ -9,12 +10,6 @@ interface Props {
   onAdd(): void;
   onRemove(index: number): void;
 }
-
-const TYPES: RuleType[] = ["enter", "loiter", "cross", "count", "present"];
-const DIRECTIONS: Direction[] = ["any", "left_to_right", "right_to_left"];
-
-/** A number input's value: null when empty. */
-const numberOrNull = (text: string) => (text === "" ? null : Number(text));
 
 export function RulesTable({ draft, onChange, onAdd, onRemove }: Props) {
   return (
@@ -26,10 +21,7 @@ export function RulesTable({ draft, onChange, onAdd, onRemove }: Props) {
             <tr>
               <th>{t("rules.name")}</th>
               <th>{t("rules.type")}</th>
-              <th>{t("rules.target")}</th>
-              <th>{t("rules.direction")}</th>
-              <th>{t("rules.seconds")}</th>
-              <th>{t("rules.count")}</th>
+              <th>{t("rules.settings")}</th>
               <th>{t("rules.classes")}</th>
               <th>{t("rules.alert")}</th>
               <th />
@@ -63,11 +55,10 @@ interface RowProps {
   onRemove(): void;
 }
 
+/** The fields every rule has, around the form of its kind. */
 function RuleRow({ rule, draft, onChange, onRemove }: RowProps) {
   const set = (change: Partial<Rule>) => onChange({ ...rule, ...change });
-  const crosses = rule.type === "cross";
-  const targets = crosses ? draft.lines.map((line) => line.name) : draft.zones.map((zone) => zone.name);
-  const target = (crosses ? rule.line : rule.zone) ?? "";
+  const { Form } = RULE_KINDS[rule.type];
   return (
     <tr>
       <td>
@@ -79,7 +70,7 @@ function RuleRow({ rule, draft, onChange, onRemove }: RowProps) {
           value={rule.type}
           onChange={(event) => onChange(withType(rule, event.target.value as RuleType, draft))}
         >
-          {TYPES.map((type) => (
+          {RULE_TYPES.map((type) => (
             <option key={type} value={type}>
               {t(`ruleType.${type}`)}
             </option>
@@ -87,54 +78,9 @@ function RuleRow({ rule, draft, onChange, onRemove }: RowProps) {
         </select>
       </td>
       <td>
-        <select
-          aria-label={t("rules.target")}
-          value={target}
-          onChange={(event) => set(crosses ? { line: event.target.value || null } : { zone: event.target.value || null })}
-        >
-          <option value="">{rule.type === "present" ? t("rules.wholeFrame") : "—"}</option>
-          {(targets.includes(target) || !target ? targets : [target, ...targets]).map((name) => (
-            <option key={name} value={name}>
-              {name}
-            </option>
-          ))}
-        </select>
-      </td>
-      <td>
-        <select
-          aria-label={t("rules.direction")}
-          value={rule.direction}
-          disabled={!crosses}
-          onChange={(event) => set({ direction: event.target.value as Direction })}
-        >
-          {DIRECTIONS.map((direction) => (
-            <option key={direction} value={direction}>
-              {t(`direction.${direction}`)}
-            </option>
-          ))}
-        </select>
-      </td>
-      <td>
-        <input
-          aria-label={t("rules.seconds")}
-          type="number"
-          min={0}
-          step="any"
-          value={rule.seconds ?? ""}
-          disabled={rule.type !== "loiter"}
-          onChange={(event) => set({ seconds: numberOrNull(event.target.value) })}
-        />
-      </td>
-      <td>
-        <input
-          aria-label={t("rules.count")}
-          type="number"
-          min={1}
-          step={1}
-          value={rule.count ?? ""}
-          disabled={rule.type !== "count"}
-          onChange={(event) => set({ count: numberOrNull(event.target.value) })}
-        />
+        <div className="rule-settings">
+          <Form rule={rule} draft={draft} onChange={set} />
+        </div>
       </td>
       <td>
         <ClassesInput value={rule.classes} onChange={(classes) => set({ classes })} />

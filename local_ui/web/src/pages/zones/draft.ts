@@ -1,5 +1,6 @@
 // Edits of a camera's layout (zones, lines, rules) as pure functions; rules follow renamed shapes.
-import type { Layout, Line, Point, Rule, RuleType, Zone } from "../../api/types";
+import type { Layout, Line, Point, Rule, Zone } from "../../api/types";
+import { newRule } from "./rules";
 
 export type Draft = Pick<Layout, "zones" | "lines" | "rules">;
 
@@ -73,18 +74,7 @@ export function removeShape(draft: Draft, shape: ShapeRef): Draft {
 }
 
 export function addRule(draft: Draft): Draft {
-  const rule: Rule = {
-    name: freshName("rule", draft.rules.map((r) => r.name)),
-    type: "enter",
-    zone: draft.zones[0]?.name ?? null,
-    line: null,
-    direction: "any",
-    seconds: null,
-    count: null,
-    classes: null,
-    alert: false,
-  };
-  return { ...draft, rules: [...draft.rules, rule] };
+  return { ...draft, rules: [...draft.rules, newRule(freshName("rule", draft.rules.map((r) => r.name)), draft)] };
 }
 
 export function setRule(draft: Draft, index: number, rule: Rule): Draft {
@@ -93,20 +83,6 @@ export function setRule(draft: Draft, index: number, rule: Rule): Draft {
 
 export function removeRule(draft: Draft, index: number): Draft {
   return { ...draft, rules: draft.rules.filter((_, at) => at !== index) };
-}
-
-/** The rule as another type: keeps what the new type uses, clears the rest. */
-export function withType(rule: Rule, type: RuleType, draft: Draft): Rule {
-  const crosses = type === "cross";
-  return {
-    ...rule,
-    type,
-    zone: crosses ? null : (rule.zone ?? (type === "present" ? null : (draft.zones[0]?.name ?? null))),
-    line: crosses ? (rule.line ?? draft.lines[0]?.name ?? null) : null,
-    direction: crosses ? rule.direction : "any",
-    seconds: type === "loiter" ? rule.seconds : null,
-    count: type === "count" ? rule.count : null,
-  };
 }
 
 /** "person, car" → ["person", "car"]; empty → null (all the detector's classes). */
