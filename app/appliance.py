@@ -12,9 +12,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from prometheus_client import generate_latest
 
@@ -28,14 +27,15 @@ from vigia.appliance.config import (
     with_layout,
 )
 from vigia.appliance.encryption import load_or_create_key
-from vigia.appliance.events import Event, EventChange
+from vigia.appliance.events import EventChange
 from vigia.appliance.metrics import Metrics
-from vigia.appliance.outbox import camera_health_record
 from vigia.appliance.pipeline import CameraPipeline
 from vigia.appliance.recording.reconcile import reconcile
 from vigia.appliance.recording.recorder import SegmentRecorder
 from vigia.appliance.retention import RetentionReport, RetentionWorker
 from vigia.appliance.rollups import MetricsRollups, TrackSummaries
+from vigia.appliance.sinks import EventSink
+from vigia.appliance.sinks.database import DatabaseSink
 from vigia.appliance.snapshots import SnapshotWriter
 from vigia.appliance.storage import EventWriter, database
 from vigia.appliance.worker import Worker
@@ -45,7 +45,7 @@ from vigia.inference.model_store import resolve
 from vigia.inference.pool import DetectorPool
 from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
-from vigia.sync.agent import SyncAgent
+from vigia.sync.agent import RuleClipSink, SyncAgent
 from vigia.sync.commands import CommandHandlers
 from vigia.sync.identity import identity_folder, load_identity
 from vigia.sync.media import MediaSource
@@ -62,20 +62,10 @@ def open_detector(config: Config) -> Detector:
     return create_detector(cfg.backend, path, score_threshold=cfg.score_threshold, classes=classes)
 
 
-class Listener(Protocol):
-    """Told, from camera threads, what happens (the guards' live view: vigia.local_ui.live.LiveHub)."""
-
-    def on_change(self, change: EventChange) -> None: ...
-
-    def on_status(self, camera: dict) -> None: ...
-
-    def on_frame(self, camera: str, decoded: DecodedFrame, update: TrackerUpdate, names: list[str]) -> None: ...
-
-
 @dataclass
 class Appliance:
     config: Config
-    observers: list[Callable[[EventChange], None]] = field(default_factory=list)
+    sinks: Sequence[EventSink] = ()  # told after the appliance's own (vigia.appliance.sinks): the demo's printer
     retention_interval: float = 60.0  # seconds between retention passes (besides the one at start and on disk full)
     rollup_interval: float = 3600.0  # seconds between metrics roll-ups for central (enrolled; also one at start and stop)
 
@@ -86,7 +76,7 @@ class Appliance:
         self._threads: list[threading.Thread] = []
         self._status_lock = threading.Lock()
         self._layout_lock = threading.Lock()
-        self.listeners: list[Listener] = []
+        self.sinks = tuple(self.sinks)  # replaced, never mutated: camera threads iterate it
         self.pipelines: dict[str, CameraPipeline] = {}
 
     def start(self) -> None:
@@ -106,6 +96,11 @@ class Appliance:
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
                               MediaSource(cfg.storage.data_dir, self.key), upload_settings(cfg.sync),
                               handlers=handlers) if identity else None
+        # What happens goes to these sinks, in this order: the database (and the outbox), clips of rules with
+        # `upload_clip` for central, then the sinks given, then those added later (the live view: add_sink).
+        self.sinks = (DatabaseSink(self.events, outbox=self.sync is not None),
+                      *([RuleClipSink(self.sync.rule_clips, cfg)] if self.sync and self.sync.rule_clips else []),
+                      *self.sinks)
         self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
         self.recorders: dict[str, SegmentRecorder] = {}
         self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
@@ -246,39 +241,24 @@ class Appliance:
                 recorder.event_started(event.started_at)
             elif change.change == "close":
                 recorder.event_ended(event.ended_at)
-        self.events.put(event)
-        if change.change == "close" and self.sync is not None and self.sync.rule_clips is not None:
-            self._clip_for_central(event)
-        for observer in self.observers:
-            observer(change)
-        for listener in self.listeners:
-            listener.on_change(change)
-
-    def _clip_for_central(self, event: Event) -> None:
-        """An ended event whose rule has `upload_clip: true`: its clip is made off this (camera) thread once
-        the post-roll is recorded, and queued for central (vigia.sync.agent.RuleClips)."""
-        camera = next((c for c in self.config.cameras if c.name == event.camera), None)
-        rule = next((r for r in camera.rules if r.name == event.rule), None) if camera is not None else None
-        if rule is not None and rule.upload_clip:
-            self.sync.rule_clips.request(event.id, event.camera, event.ended_at or time.time())
+        for sink in self.sinks:
+            sink.on_change(change)
 
     def _on_frame(self, camera: str, decoded: DecodedFrame, update: TrackerUpdate) -> None:
-        for listener in self.listeners:
-            listener.on_frame(camera, decoded, update, self.detector.class_names)
+        for sink in self.sinks:
+            sink.on_frame(camera, decoded, update, self.detector.class_names)
 
     def _on_status(self, name: str, status: CameraStatus) -> None:
         with self._status_lock:
             self.statuses[name] = status
         self.metrics.camera_state.labels(name).state(status.state)
         self.metrics.camera_reconnects.labels(name).set(status.reconnects)
-        if self.sync is not None:
-            self.events.put_record(camera_health_record(name, status.state, status.since, status.last_error))
         if status.state in ("offline", "reconnecting"):
             log.warning("camera %s is %s: %s", name, status.state, status.last_error)
         else:
             log.info("camera %s is %s", name, status.state)
-        for listener in self.listeners:
-            listener.on_status({"name": name, **_status_json(status)})
+        for sink in self.sinks:
+            sink.on_status(name, status)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for every camera thread to end (files played once); True when all ended."""
@@ -303,7 +283,7 @@ class Appliance:
 
     def camera_states(self) -> dict[str, dict]:
         with self._status_lock:
-            return {name: _status_json(s) for name, s in self.statuses.items()}
+            return {name: s.to_json() for name, s in self.statuses.items()}
 
     def flush_events(self, timeout: float = 2.0) -> None:
         """Wait until the events queued so far are in the database (no-op before start)."""
@@ -311,11 +291,11 @@ class Appliance:
         if writer is not None:
             writer.flush(timeout)
 
-    def add_listener(self, listener: Listener) -> None:
-        self.listeners = [*self.listeners, listener]  # replaced, not mutated: camera threads iterate it
+    def add_sink(self, sink: EventSink) -> None:
+        self.sinks = (*self.sinks, sink)
 
-    def remove_listener(self, listener: Listener) -> None:
-        self.listeners = [x for x in self.listeners if x is not listener]
+    def remove_sink(self, sink: EventSink) -> None:
+        self.sinks = tuple(x for x in self.sinks if x is not sink)
 
     # -- cameras added in the setup wizard --------------------------------------------------
 
@@ -396,8 +376,4 @@ class Appliance:
             self.metrics.detector_backlog.set(pool.pending())
         return generate_latest(self.metrics.registry)
 
-
-def _status_json(status: CameraStatus) -> dict:
-    return {"state": status.state, "since": status.since, "last_error": status.last_error,
-            "last_frame_at": status.last_frame_at}
 

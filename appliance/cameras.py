@@ -63,6 +63,10 @@ class CameraStatus:
     last_frame_at: float | None
     reconnects: int  # open attempts made after a failure
 
+    def to_json(self) -> dict:
+        """As the guards' API and live view show it."""
+        return {"state": self.state, "since": self.since, "last_error": self.last_error, "last_frame_at": self.last_frame_at}
+
 
 @dataclass(slots=True)
 class DecodedFrame:

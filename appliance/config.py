@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vigia.appliance.names import NAME_PATTERN, check_classes
 from vigia.appliance.rules import KINDS, Rule, layout_json
+from vigia.inference.backends import backend_names
 
 Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
 
@@ -153,8 +154,14 @@ class Camera(_Strict):
         return self
 
 
+def _check_backend(name: str) -> str:
+    if name not in backend_names():
+        raise ValueError(f"unknown detector back end {name!r}; one of {', '.join(map(repr, backend_names()))}")
+    return name
+
+
 class Detector(_Strict):
-    backend: Literal["auto", "onnxruntime", "tensorrt"] = "auto"
+    backend: str = "auto"  # a name in vigia.inference.backends, or "auto"
     # A name or sha256 prefix in the model store, or a path to an .onnx file.
     model: str = "yolox_nano"
     score_threshold: float = Field(default=0.3, gt=0, lt=1)
@@ -163,6 +170,7 @@ class Detector(_Strict):
     workers: int | None = Field(default=None, ge=1, le=64)
 
     _classes = field_validator("classes")(check_classes)
+    _backend = field_validator("backend")(_check_backend)
 
 
 DEVICE_DATA_DIR = Path("/var/lib/vigia")

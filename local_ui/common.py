@@ -26,6 +26,7 @@ from vigia.appliance.storage import database
 from vigia.local_ui import accounts
 
 if TYPE_CHECKING:
+    from vigia.appliance.sinks import EventSink
     from vigia.local_ui.live import LiveHub
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,9 @@ class ApplianceView(Protocol):
 
     def flush_events(self) -> None: ...
 
-    def add_listener(self, listener) -> None: ...
+    def add_sink(self, sink: EventSink) -> None: ...
 
-    def remove_listener(self, listener) -> None: ...
+    def remove_sink(self, sink: EventSink) -> None: ...
 
     def apply_layout(self, camera: str, layout: dict, username: str) -> dict: ...
 

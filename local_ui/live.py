@@ -20,14 +20,15 @@ import json
 import logging
 import struct
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 
-from vigia.appliance.cameras import DecodedFrame
+from vigia.appliance.cameras import CameraStatus, DecodedFrame
 from vigia.appliance.events import EventChange
+from vigia.appliance.sinks import EventSink
 from vigia.inference.preprocess import bgr_image
 from vigia.inference.tracking import TrackerUpdate
 from vigia.local_ui.common import event_json
@@ -64,9 +65,9 @@ class Client:
     socket: Any = None              # the WebSocketResponse, closed when the server shuts down
 
 
-class LiveHub:
-    """Fan-out from camera threads to WebSocket clients; everything but the `*_threadsafe`
-    methods runs on the event loop."""
+class LiveHub(EventSink):
+    """Fan-out from camera threads (a sink of the appliance's) to WebSocket clients; everything but the
+    `on_*` methods runs on the event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
@@ -84,8 +85,8 @@ class LiveHub:
         if change.change in ("open", "close"):
             self.loop.call_soon_threadsafe(self._event_changed, change.change, change.event)
 
-    def on_status(self, camera: dict) -> None:
-        self.loop.call_soon_threadsafe(self.broadcast, {"type": "camera", "camera": camera})
+    def on_status(self, camera: str, status: CameraStatus) -> None:
+        self.loop.call_soon_threadsafe(self.broadcast, {"type": "camera", "camera": {"name": camera, **status.to_json()}})
 
     def on_frame(self, camera: str, decoded: DecodedFrame, update: TrackerUpdate, names: list[str]) -> None:
         """Called for every analysed frame: does nothing unless a client watches `camera`."""
@@ -185,9 +186,6 @@ class LiveHub:
         for client in list(self.clients):
             if client.socket is not None:
                 await client.socket.close(code=1001, message=b"server shutting down")
-
-    def watchers(self) -> Counter:
-        return Counter(camera for client in self.clients for camera in client.watching)
 
 
 def encode_jpeg(frame, max_width: int) -> bytes:

@@ -96,7 +96,7 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
 async def _start_live(app: web.Application) -> None:
     api = app[API]
     api.hub = LiveHub(asyncio.get_running_loop())
-    api.appliance.add_listener(api.hub)
+    api.appliance.add_sink(api.hub)
 
 
 async def _close_live(app: web.Application) -> None:
@@ -105,7 +105,7 @@ async def _close_live(app: web.Application) -> None:
 
 async def _stop_live(app: web.Application) -> None:
     api = app[API]
-    api.appliance.remove_listener(api.hub)
+    api.appliance.remove_sink(api.hub)
 
 
 # -- middleware -------------------------------------------------------------------------------

@@ -8,12 +8,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from vigia.appliance.config import Record
+from vigia.appliance.config import Config, Record
+from vigia.appliance.events import EventChange
 from vigia.appliance.recording.export import ExportError
+from vigia.appliance.sinks import EventSink
 from vigia.appliance.storage import connect
 from vigia.appliance.worker import Worker
 from vigia.sync.commands import CommandHandlers, Commands
@@ -101,6 +104,24 @@ class RuleClips(Worker):
                         exc if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}")
 
 
+@dataclass
+class RuleClipSink(EventSink):
+    """Asks RuleClips for the clip of each ended event whose rule has `upload_clip: true` (the clip itself is
+    made off the camera thread, once the post-roll is recorded)."""
+
+    clips: RuleClips
+    config: Config  # the running appliance's: its cameras' rules as the UI last saved them
+
+    def on_change(self, change: EventChange) -> None:
+        if change.change != "close":
+            return
+        event = change.event
+        camera = next((c for c in self.config.cameras if c.name == event.camera), None)
+        rule = next((r for r in camera.rules if r.name == event.rule), None) if camera is not None else None
+        if rule is not None and rule.upload_clip:
+            self.clips.request(event.id, event.camera, event.ended_at or time.time())
+
+
 class SyncAgent(Worker):
     """The uploader's thread and event loop, and (with command handlers) the clips rules ask for."""
 
@@ -110,7 +131,7 @@ class SyncAgent(Worker):
         self._uploader = Uploader(database, identity.device_id, identity.central_url, client_context(identity),
                                   settings or UploadSettings(), SyncMetrics.create(registry), media=media,
                                   commands=Commands(identity, handlers) if handlers else None)
-        # Clips of rules with `upload_clip: true` (Appliance._on_change), made with the commands' Record settings.
+        # Clips of rules with `upload_clip: true` (RuleClipSink), made with the commands' Record settings.
         self.rule_clips = RuleClips(database, media, handlers.record_settings) if handlers else None
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()

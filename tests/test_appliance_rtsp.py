@@ -7,6 +7,7 @@ from support.waiting import wait_for
 
 from vigia.app.appliance import Appliance
 from vigia.appliance.config import parse_config
+from vigia.appliance.sinks import ChangeSink
 from vigia.appliance.storage import connect, list_events
 
 
@@ -32,7 +33,7 @@ storage:
     me = psutil.Process()
     changes = []
     server = start_rtsp_server(demo_clip, port=port)
-    appliance = Appliance(config, observers=[changes.append])
+    appliance = Appliance(config, sinks=[ChangeSink(changes.append)])
     try:
         appliance.start()
         state = lambda name: appliance.statuses.get(name) and appliance.statuses[name].state  # noqa: E731

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from vigia.appliance.config import ConfigError, parse_config
+from vigia.inference.backends import backend_names
 
 
 def test_smallest_config_is_one_camera_url():
@@ -14,6 +15,11 @@ def test_smallest_config_is_one_camera_url():
     assert camera.detect.fps == 5
     assert config.detector.backend == "auto"
     assert "person" in config.detector.classes
+
+
+def test_every_registered_detector_back_end_is_a_valid_choice():
+    for name in backend_names():
+        assert parse_config(f"detector:\n  backend: {name}\n").detector.backend == name
 
 
 def errors_of(text: str) -> list[str]:

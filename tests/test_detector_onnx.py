@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from vigia.inference.backends import BACKENDS, backend_names, choose_backend
 from vigia.inference.coco import PERSON
 from vigia.inference.errors import BackendUnavailable
 from vigia.inference.factory import create_detector
@@ -199,4 +200,11 @@ def test_factory(default_model) -> None:
     with pytest.raises(BackendUnavailable, match="tensorrt"):
         create_detector("tensorrt", default_model)
     with pytest.raises(ValueError, match="back end"):
-        create_detector("openvino", default_model)  # type: ignore[arg-type]
+        create_detector("openvino", default_model)
+
+
+def test_auto_takes_the_first_available_back_end() -> None:
+    assert backend_names() == ("auto", *(backend.name for backend in BACKENDS))
+    assert BACKENDS[-1].name == "onnxruntime" and BACKENDS[-1].available()  # the fallback is always there
+    assert choose_backend("auto") is next(backend for backend in BACKENDS if backend.available())
+    assert choose_backend("tensorrt").name == "tensorrt"  # named, it is chosen even where it cannot run

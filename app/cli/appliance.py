@@ -110,11 +110,10 @@ def _demo_login(config) -> None:
 def _serve(config, *, seconds: float | None, print_events: bool) -> int:
     from vigia.app.appliance import Appliance
     from vigia.app.serving import serve
+    from vigia.appliance.sinks import ChangeSink
     from vigia.local_ui.tls import TlsError
 
-    appliance = Appliance(config)
-    if print_events:
-        appliance.observers.append(_print_event)
+    appliance = Appliance(config, sinks=[ChangeSink(_print_event)] if print_events else [])
     appliance.start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
