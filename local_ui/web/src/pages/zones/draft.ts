@@ -83,6 +83,7 @@ export function addRule(draft: Draft): Draft {
     count: null,
     classes: null,
     alert: false,
+    upload_clip: false,
   };
   return { ...draft, rules: [...draft.rules, rule] };
 }
