@@ -21,6 +21,14 @@ def _errors(*codes: int) -> dict:
     return {str(code): {"description": text[code], "content": _ERROR} for code in codes}
 
 
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _reply(description: str, **properties: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _object(**properties)}}}
+
+
 _EVENT_ID = {"name": "id", "in": "path", "required": True, "description": "event id (ULID)",
              "schema": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description": "the session's CSRF token",
@@ -35,14 +43,6 @@ _NULLABLE_EPOCH = {**_EPOCH, "nullable": True}
 
 def _object(**properties: dict) -> dict:
     return {"type": "object", "properties": properties}
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _reply(description: str, **properties: dict) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _object(**properties)}}}
 
 
 def openapi_document() -> dict[str, Any]:
