@@ -37,16 +37,27 @@ $(BIN)/python:
 venv: $(BIN)/python
 	@$(BIN)/pip install -q -e '.[dev]'
 
+# The front ends: one npm workspace (package.json at the root): the guards' UI (local_ui/web), central's
+# dashboard (central/web) and what they share (web-common: i18n, API client, base CSS, Vite and TypeScript
+# settings, API types generation). `npm ci` installs it into ./node_modules when the lock file or a package.json changes.
+WEB_COMMON := web-common
+WEB_PACKAGES := package.json $(WEB_COMMON)/package.json local_ui/web/package.json central/web/package.json
+WEB_COMMON_SOURCES := $(shell find $(WEB_COMMON)/src -type f 2>/dev/null) $(WEB_COMMON)/tsconfig.app.json \
+	$(WEB_COMMON)/tsconfig.node.json
+node_modules/.package-lock.json: package-lock.json $(WEB_PACKAGES)
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The guards' web UI: React + TypeScript built by Vite into local_ui/web/dist (served by the appliance),
 # rebuilt when a source changes; every text file also gzipped, as the server sends it.
 UI := local_ui/web
 UI_SOURCES := $(shell find $(UI)/src $(UI)/public $(UI)/scripts -type f 2>/dev/null) $(UI)/index.html \
-	$(UI)/package.json $(UI)/package-lock.json $(UI)/vite.config.ts $(UI)/tsconfig.json $(UI)/tsconfig.node.json
+	$(UI)/vite.config.ts $(UI)/tsconfig.json $(UI)/tsconfig.node.json $(WEB_COMMON_SOURCES)
 ui: $(UI)/dist/index.html
-$(UI)/dist/index.html: $(UI_SOURCES)
-	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
-	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm run build
+$(UI)/dist/index.html: node_modules/.package-lock.json $(UI_SOURCES)
+	npm run typecheck -w $(UI) && npm run build -w $(UI)
 	find $(UI)/dist -type f \( -name '*.js' -o -name '*.css' -o -name '*.html' -o -name '*.webmanifest' -o -name '*.svg' \) \
 		-exec gzip -k -9 -f {} \;
 	touch $@
@@ -54,13 +65,10 @@ $(UI)/dist/index.html: $(UI_SOURCES)
 # Central's fleet dashboard: the same stack, built into central/web/dist (served by `vigia central dashboard`).
 DASHBOARD := central/web
 DASHBOARD_SOURCES := $(shell find $(DASHBOARD)/src $(DASHBOARD)/public -type f 2>/dev/null) $(DASHBOARD)/index.html \
-	$(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json $(DASHBOARD)/vite.config.ts $(DASHBOARD)/tsconfig.json \
-	$(DASHBOARD)/tsconfig.node.json
+	$(DASHBOARD)/vite.config.ts $(DASHBOARD)/tsconfig.json $(DASHBOARD)/tsconfig.node.json $(WEB_COMMON_SOURCES)
 dashboard: $(DASHBOARD)/dist/index.html
-$(DASHBOARD)/dist/index.html: $(DASHBOARD_SOURCES)
-	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
-	cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error && npm run typecheck && npm run build
+$(DASHBOARD)/dist/index.html: node_modules/.package-lock.json $(DASHBOARD_SOURCES)
+	npm run typecheck -w $(DASHBOARD) && npm run build -w $(DASHBOARD)
 	touch $@
 
 demo: setup
@@ -86,4 +94,5 @@ image: setup
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO rm -rf $(IMAGE_OUT) && $$SUDO images/x86/build.sh $(IMAGE_OUT) --tar
 
 clean:
-	rm -rf $(VENV) var test-artifacts *.egg-info $(UI)/dist $(UI)/node_modules $(DASHBOARD)/dist $(DASHBOARD)/node_modules
+	rm -rf $(VENV) var test-artifacts *.egg-info node_modules $(WEB_COMMON)/node_modules \
+	$(UI)/dist $(UI)/node_modules $(DASHBOARD)/dist $(DASHBOARD)/node_modules

@@ -26,6 +26,14 @@ def _errors(*codes: int) -> dict:
     return {str(code): {"description": text[code], "content": _ERROR} for code in codes}
 
 
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _reply(description: str, **properties: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _object(**properties)}}}
+
+
 _EVENT_ID = {"name": "id", "in": "path", "required": True, "description": "event id (ULID)",
              "schema": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description": "the session's CSRF token",
@@ -33,6 +41,9 @@ _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description"
 _CAMERA = {"name": "name", "in": "path", "required": True, "description": "camera name", "schema": {"type": "string"}}
 _PUBLIC: list = []  # no security requirement
 _POINT = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2}
+_BOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4, "description": "x1, y1, x2, y2"}
+_EPOCH = {"type": "number", "description": "epoch seconds"}
+_NULLABLE_EPOCH = {**_EPOCH, "nullable": True}
 
 
 def _object(**properties: dict) -> dict:
@@ -84,6 +95,9 @@ def openapi_document() -> dict[str, Any]:
                     "username": {"type": "string"}, "role": {"type": "string", "enum": ["guard", "installer", "admin"]},
                     "csrf_token": {"type": "string"}, "expires_at": {"type": "number", "description": "epoch seconds"}}},
                 "Layout": {"type": "object", "properties": {
+                    "camera": {"type": "string", "readOnly": True}, "width": {"type": "integer", "nullable": True,
+                    "readOnly": True, "description": "the camera's frame width; null before its first frame"},
+                    "height": {"type": "integer", "nullable": True, "readOnly": True},
                     "zones": {"type": "array", "items": {"type": "object", "required": ["name", "polygon"], "properties": {
                         "name": {"type": "string"}, "polygon": {"type": "array", "items": _POINT, "minItems": 3},
                         "classes": {"type": "array", "nullable": True, "items": {"type": "string"}}}}},
@@ -98,13 +112,54 @@ def openapi_document() -> dict[str, Any]:
                     "track_id": {"type": "integer", "nullable": True},
                     "start": {"type": "number"}, "end": {"type": "number", "nullable": True},
                     "started_at": {"type": "number"}, "ended_at": {"type": "number", "nullable": True},
-                    "max_score": {"type": "number"}, "box": {"type": "array", "items": {"type": "number"}},
+                    "max_score": {"type": "number"}, "box": _BOX,
                     "alert": {"type": "boolean"},
-                    "path": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                    "path": {"type": "array", "items": _POINT},
                     "attributes": {"type": "object"}, "keep": {"type": "boolean"},
                     "acknowledged_at": {"type": "number", "nullable": True},
                     "acknowledged_by": {"type": "string", "nullable": True},
                     "snapshot_url": {"type": "string", "nullable": True}, "clip_url": {"type": "string"}}},
+                # The answers' shapes the web interface reads (a schema without `required` has every property).
+                "EventDetail": {"allOf": [_ref("Event"), {**_object(comments={"type": "array", "items": _ref("Comment")}),
+                                                             "required": ["comments"]}]},
+                "Comment": _object(id={"oneOf": [{"type": "integer"}, {"type": "string"}]}, at=_EPOCH,
+                                   username={"type": "string"}, kind={"type": "string", "enum": ["comment", "ack"]},
+                                   text={"type": "string"}),
+                "Camera": _object(
+                    name={"type": "string"}, enabled={"type": "boolean"},
+                    recording={"type": "string", "enum": ["off", "events", "continuous"], "description": "the recording mode"},
+                    state={"type": "string", "enum": ["online", "reconnecting", "offline", "ended", "stopped", "starting",
+                                                      "disabled"]},
+                    since=_NULLABLE_EPOCH, last_error={"type": "string", "nullable": True}, last_frame_at=_NULLABLE_EPOCH,
+                    width={"type": "integer", "nullable": True}, height={"type": "integer", "nullable": True}),
+                "SyncStatus": _object(
+                    enrolled={"type": "boolean"}, central_url={"type": "string", "nullable": True},
+                    backlog={"type": "integer", "description": "records waiting in the outbox"},
+                    by_kind={"type": "object", "additionalProperties": {"type": "integer"}}, oldest_at=_NULLABLE_EPOCH,
+                    dropped={"type": "integer"}, dead_letters={"type": "integer"}),
+                "SetupStatus": {**_object(
+                    state={"type": "string", "enum": ["unclaimed", "ready"]}, device={"type": "string"},
+                    server_time={**_EPOCH, "description": "the appliance's clock when it answered"},
+                    time_zone={"type": "string", "nullable": True}, finished_at=_NULLABLE_EPOCH,
+                    cameras={"type": "array", "items": {"type": "string"}}, enrolled={"type": "boolean"}),
+                    "required": ["state", "device", "server_time"],
+                    "description": "the rest only to a logged-in user, or before the device is claimed"},
+                "DiscoveredCamera": _object(endpoint={"type": "string"}, xaddr={"type": "string"}, address={"type": "string"},
+                                            name={"type": "string", "nullable": True},
+                                            hardware={"type": "string", "nullable": True}),
+                "StreamProfile": _object(token={"type": "string"}, name={"type": "string"},
+                                         encoding={"type": "string", "nullable": True},
+                                         width={"type": "integer", "nullable": True},
+                                         height={"type": "integer", "nullable": True}, url={"type": "string"}),
+                "ProbeResult": _object(
+                    profiles={"type": "array", "nullable": True, "items": _ref("StreamProfile")}, url={"type": "string"},
+                    codec={"type": "string"}, width={"type": "integer"}, height={"type": "integer"},
+                    fps={"type": "number", "nullable": True},
+                    preview={"type": "string", "description": "data:image/jpeg;base64,..."}),
+                "Track": _object(id={"type": "integer"}, label={"type": "string"}, score={"type": "number"}, box=_BOX),
+                "FrameHeader": {**_object(camera={"type": "string"}, captured_at=_EPOCH, width={"type": "integer"},
+                                          height={"type": "integer"}, tracks={"type": "array", "items": _ref("Track")}),
+                                "description": "the JSON header of a binary live frame (GET /api/v1/live)"},
             },
         },
         "security": [{"session": []}],
@@ -120,7 +175,8 @@ def openapi_document() -> dict[str, Any]:
                     "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "logged in", "content": _json("Session")}, **_errors(400, 401, 415, 429)}}},
             "/api/v1/logout": {"post": {"summary": "end the session", "parameters": [_CSRF],
-                                        "responses": {"200": {"description": "logged out"}, **_errors(401, 403)}}},
+                                        "responses": {"200": _reply("logged out", logged_out={"type": "boolean"}),
+                                                      **_errors(401, 403)}}},
             "/api/v1/me": {"get": {"summary": "the session's user, role and CSRF token",
                                    "responses": {"200": {"description": "ok", "content": _json("Session")}, **_errors(401)}}},
             "/api/v1/events": {"get": {
@@ -143,7 +199,7 @@ def openapi_document() -> dict[str, Any]:
                               **_errors(400, 401)}}},
             "/api/v1/events/{id}": {"get": {"summary": "one event, with `comments` (acknowledgements included)",
                                             "parameters": [_EVENT_ID],
-                                            "responses": {"200": {"description": "ok", "content": _json("Event")},
+                                            "responses": {"200": {"description": "ok", "content": _json("EventDetail")},
                                                           **_errors(400, 401, 404)}}},
             "/api/v1/events/{id}/ack": {"post": {
                 "summary": "acknowledge the event (guard or above; audited): its alert banner closes on every screen",
@@ -156,13 +212,15 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "comment on the event (guard or above; audited)", "parameters": [_EVENT_ID, _CSRF],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 2000}}}}}},
-                "responses": {"201": {"description": "the comment"}, **_errors(400, 401, 403, 404, 415)}}},
+                "responses": {"201": {"description": "the comment", "content": _json("Comment")},
+                              **_errors(400, 401, 403, 404, 415)}}},
             "/api/v1/events/{id}/keep": {"post": {
                 "summary": "keep the event (legal hold) or release it (guard or above; audited)",
                 "parameters": [_EVENT_ID, _CSRF],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"keep": {"type": "boolean", "default": True}}}}}},
-                "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403, 404, 415)}}},
+                "responses": {"200": _reply("ok", id={"type": "string"}, keep={"type": "boolean"}),
+                              **_errors(400, 401, 403, 404, 415)}}},
             "/api/v1/events/{id}/snapshot": {"get": {
                 "summary": "the event's best frame (JPEG, decrypted)", "parameters": [_EVENT_ID],
                 "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_errors(400, 401, 404)}}},
@@ -179,7 +237,8 @@ def openapi_document() -> dict[str, Any]:
                               "307": {"description": "the event is still going on: its footage so far, at ?part=N"},
                               **_errors(400, 401, 404, 416)}}},
             "/api/v1/cameras": {"get": {"summary": "cameras, their connection states and frame sizes",
-                                        "responses": {"200": {"description": "ok"}, **_errors(401)}}},
+                                        "responses": {"200": _reply("ok", cameras={"type": "array", "items": _ref("Camera")}),
+                                                      **_errors(401)}}},
             "/api/v1/cameras/{name}/frame": {"get": {
                 "summary": "the camera's next analysed frame (JPEG): what the zone editor draws over",
                 "parameters": [_CAMERA],
@@ -204,7 +263,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/sync": {"get": {
                 "summary": "enrolment with central and the outbox backlog"
                            " (records waiting, by kind, oldest, dropped, dead letters)",
-                "responses": {"200": {"description": "ok"}, **_errors(401)}}},
+                "responses": {"200": {"description": "ok", "content": _json("SyncStatus")}, **_errors(401)}}},
             "/api/v1/users": {
                 "get": {"summary": "local accounts (admin)", "responses": {"200": {"description": "ok"}, **_errors(401, 403)}},
                 "post": {"summary": "create a local account (admin; audited)", "parameters": [_CSRF],
@@ -221,7 +280,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/setup": {"get": {
                 "summary": "setup state (unclaimed or ready), device short id, the server's clock (epoch seconds), "
                            "time zone, cameras and enrolment; no login needed",
-                "security": _PUBLIC, "responses": {"200": {"description": "ok"}}}},
+                "security": _PUBLIC, "responses": {"200": {"description": "ok", "content": _json("SetupStatus")}}}},
             "/api/v1/setup/claim": {"post": {
                 "summary": "claim an unclaimed device with its claim code (`vigia status`), create the first admin and "
                            "log them in (no login needed; audited; rate-limited per address)",
@@ -233,7 +292,8 @@ def openapi_document() -> dict[str, Any]:
                               **_errors(400, 403, 409, 415, 429)}}},
             "/api/v1/setup/cameras/discover": {"post": {
                 "summary": "ONVIF cameras answering WS-Discovery (installer)", "parameters": [_CSRF],
-                "responses": {"200": {"description": "devices: endpoint, xaddr, address, name, hardware"},
+                "responses": {"200": _reply("devices: endpoint, xaddr, address, name, hardware",
+                                             devices={"type": "array", "items": _ref("DiscoveredCamera")}),
                               **_errors(401, 403, 502)}}},
             "/api/v1/setup/cameras/probe": {"post": {
                 "summary": "xaddr: the camera's media profiles and RTSP URIs (ONVIF, with its credentials), and a test "
@@ -243,7 +303,8 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
                     xaddr={"type": "string"}, url={"type": "string"}, username={"type": "string"},
                     password={"type": "string"})}}},
-                "responses": {"200": {"description": "profiles (or null), url, codec, width, height, fps, preview"},
+                "responses": {"200": {"description": "profiles (or null), url, codec, width, height, fps, preview",
+                                      "content": _json("ProbeResult")},
                               **_errors(400, 401, 403, 415, 502)}}},
             "/api/v1/setup/cameras": {"post": {
                 "summary": "add a camera and start its pipeline without a restart; saved in the appliance database "
@@ -252,20 +313,25 @@ def openapi_document() -> dict[str, Any]:
                     name={"type": "string"}, url={"type": "string"}, username={"type": "string"},
                     password={"type": "string"}, record={"type": "string", "enum": ["off", "events", "continuous"]},
                     retain_days={"type": "number"})}}},
-                "responses": {"201": {"description": "added and started"}, **_errors(400, 401, 403, 409, 415)}}},
+                "responses": {"201": _reply("added and started", name={"type": "string"},
+                                                    recording={"type": "string", "enum": ["off", "events", "continuous"]},
+                                                    retain_days={"type": "number"}), **_errors(400, 401, 403, 409, 415)}}},
             "/api/v1/setup/enrol": {"post": {
                 "summary": "enrol with central: URL, one-time token, central's CA certificate (admin; audited)",
                 "parameters": [_CSRF],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
                     central_url={"type": "string"}, token={"type": "string"}, ca_pem={"type": "string"})}}},
-                "responses": {"200": {"description": "enrolled (the outbox starts at the next restart)"},
+                "responses": {"200": _reply("enrolled (the outbox starts at the next restart)", enrolled={"type": "boolean"},
+                                            device_id={"type": "string"}, central_url={"type": "string"},
+                                            restart_needed={"type": "boolean"}),
                               **_errors(400, 401, 403, 415, 502)}}},
             "/api/v1/setup/finish": {"post": {
                 "summary": "record the site's time zone and the end of setup (installer; audited; repeatable)",
                 "parameters": [_CSRF],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
                     time_zone={"type": "string"})}}},
-                "responses": {"200": {"description": "saved"}, **_errors(400, 401, 403, 415)}}},
+                "responses": {"200": _reply("saved", time_zone={"type": "string"}, finished_at=_EPOCH,
+                                                   finished_by={"type": "string"}), **_errors(400, 401, 403, 415)}}},
             "/api/v1/openapi.json": {"get": {"summary": "this document",
                                              "responses": {"200": {"description": "ok"}, **_errors(401)}}},
             "/{path}": {"get": {"summary": "the web interface's files (no login: they are the login page)",

@@ -8,6 +8,7 @@
     GET  /dashboard/api/v1/counts?days             events per device (and its site) per UTC day
     GET  /dashboard/api/v1/users, POST users        (admin)
     GET  /dashboard/api/v1/live                     WebSocket: {"type": "events" | "device", ...}
+    GET  /dashboard/api/v1/openapi.json             this API's OpenAPI document (`openapi.py`)
     GET  /dashboard/...                             the front end (central/web/dist)
 
 Security as in the guards' UI (`vigia.local_ui.server`): every route but login and the front end's
@@ -42,6 +43,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from vigia.central.dashboard import accounts
+from vigia.central.dashboard.openapi import serve_openapi
 from vigia.central.dashboard.schema import migrate as migrate_dashboard
 from vigia.central.ingest.batches import NOTIFY_CHANNEL
 from vigia.central.ingest.schema import migrate as migrate_ingest
@@ -175,6 +177,7 @@ def create_app(settings: DashboardSettings) -> web.Application:
     r.add_get(f"{API_PREFIX}/users", users, allow_head=False)
     r.add_post(f"{API_PREFIX}/users", create_user)
     r.add_get(f"{API_PREFIX}/live", live, allow_head=False)
+    r.add_get(f"{API_PREFIX}/openapi.json", serve_openapi, allow_head=False)
     r.add_get(f"{PREFIX}/{{path:(?!api/).*}}", serve_file, allow_head=False)
     r.add_get(PREFIX, to_front_end, allow_head=False)
     return app

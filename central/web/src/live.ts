@@ -1,11 +1,8 @@
 // The live WebSocket (/dashboard/api/v1/live): new events and device changes, pushed by central as
 // batches are ingested. Reconnects with backoff (1 s doubling to 30 s) until stopped.
-import type { Device, FleetEvent } from "./api";
+import type { LiveMessage } from "./api";
 
-export type LiveMessage =
-  | { type: "hello"; username: string }
-  | { type: "events"; events: FleetEvent[] }
-  | { type: "device"; device: Device };
+export type { LiveMessage };
 
 export type LiveState = "connecting" | "open" | "closed";
 

@@ -2,6 +2,7 @@ import { createRoot } from "react-dom/client";
 import { App } from "./App";
 import { language } from "./i18n";
 import { unlockAudioOnFirstGesture } from "./lib/beep";
+import "@vigia/web-common/base.css";
 import "./styles.css";
 
 document.documentElement.lang = language;

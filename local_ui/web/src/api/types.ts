@@ -1,182 +1,47 @@
-// The shapes of the appliance's /api/v1 JSON (see local_ui/server.py).
+// Names for the shapes of the appliance's /api/v1 JSON. The shapes themselves are generated from the OpenAPI
+// document (local_ui/openapi.py) into schema.ts: change the document and run `npm run api-types`, never schema.ts.
+import type { JsonBody, JsonReply } from "@vigia/web-common/api";
+import type { components, paths } from "./schema";
 
-export type Role = "guard" | "installer" | "admin";
+type Schemas = components["schemas"];
 
-/** GET /api/v1/sync: enrolment with central and the outbox backlog. */
-export interface SyncStatus {
-  enrolled: boolean;
-  central_url: string | null;
-  backlog: number;
-  by_kind: Record<string, number>;
-  oldest_at: number | null;
-  dropped: number;
-}
+export type Session = Schemas["Session"];
+export type Role = Session["role"];
+export type SyncStatus = Schemas["SyncStatus"];
+export type Camera = Schemas["Camera"];
+export type CameraState = Camera["state"];
 
-export interface Session {
-  username: string;
-  role: Role;
-  csrf_token: string;
-  expires_at: number;
-}
-
-export type CameraState = "online" | "reconnecting" | "offline" | "ended" | "stopped" | "starting" | "disabled";
-
-export interface Camera {
-  name: string;
-  enabled: boolean;
-  /** The recording mode. */
-  recording: "off" | "events" | "continuous";
-  state: CameraState;
-  since: number | null;
-  last_error: string | null;
-  last_frame_at: number | null;
-  width: number | null;
-  height: number | null;
-}
-
+// A layout as GET answers it: every field of its zones and rules present (a PUT may leave some out).
+export type Zone = Required<Schemas["Layout"]["zones"][number]>;
+export type Line = Schemas["Layout"]["lines"][number];
+// The document gives one schema per rule kind; GET answers each rule flat, with every kind's fields (those
+// its kind does not use null), and the editor keeps that shape so that a rule can change kind.
+type RuleOfSomeKind = Schemas["Layout"]["rules"][number];
+type KeyOfAny<T> = T extends unknown ? keyof T : never;
+type ValueInAny<T, K extends PropertyKey> = T extends unknown ? (K extends keyof T ? Exclude<T[K], undefined> : never) : never;
+export type RuleType = RuleOfSomeKind["type"];
+export type Rule = { type: RuleType } & {
+  [K in Exclude<keyof RuleOfSomeKind, "type">]-?: ValueInAny<RuleOfSomeKind, K>;
+} & {
+  [K in Exclude<KeyOfAny<RuleOfSomeKind>, keyof RuleOfSomeKind>]: ValueInAny<RuleOfSomeKind, K> | null;
+};
+export type Layout = Omit<Schemas["Layout"], "zones" | "rules"> & { zones: Zone[]; rules: Rule[] };
+export type Direction = NonNullable<Rule["direction"]>;
 /** Normalised image coordinates: 0..1, origin top left. */
-export type Point = [number, number];
+export type Point = Zone["polygon"][number];
 
-export interface Zone {
-  name: string;
-  polygon: Point[];
-  classes: string[] | null;
-}
+export type VigiaEvent = Schemas["Event"];
+export type EventDetail = Schemas["EventDetail"];
+export type Comment = Schemas["Comment"];
+export type EventPage = JsonReply<paths["/api/v1/events"]["get"]>;
 
-export interface Line {
-  name: string;
-  points: [Point, Point];
-}
-
-export type RuleType = "enter" | "loiter" | "cross" | "count" | "present";
-export type Direction = "any" | "left_to_right" | "right_to_left";
-
-export interface Rule {
-  name: string;
-  type: RuleType;
-  zone: string | null;
-  line: string | null;
-  direction: Direction;
-  seconds: number | null;
-  count: number | null;
-  classes: string[] | null;
-  alert: boolean;
-}
-
-export interface Layout {
-  camera: string;
-  /** The camera's frame size; null before its first frame. */
-  width: number | null;
-  height: number | null;
-  zones: Zone[];
-  lines: Line[];
-  rules: Rule[];
-}
-
-export interface VigiaEvent {
-  id: string;
-  camera: string;
-  rule: string;
-  kind: string;
-  zone: string | null;
-  label: string;
-  track_id: number | null;
-  start: number;
-  end: number | null;
-  started_at: number;
-  ended_at: number | null;
-  max_score: number;
-  box: [number, number, number, number];
-  alert: boolean;
-  path: Point[];
-  keep: boolean;
-  acknowledged_at: number | null;
-  acknowledged_by: string | null;
-  snapshot_url: string | null;
-  clip_url: string;
-}
-
-export interface Comment {
-  id: number | string;
-  at: number;
-  username: string;
-  kind: "comment" | "ack";
-  text: string;
-}
-
-export interface EventDetail extends VigiaEvent {
-  comments: Comment[];
-}
-
-export interface EventPage {
-  events: VigiaEvent[];
-  next: { until: number } | null;
-}
-
-export interface Track {
-  id: number;
-  label: string;
-  score: number;
-  box: [number, number, number, number];
-}
-
+export type Track = Schemas["Track"];
 /** The JSON header of one binary live frame. */
-export interface FrameHeader {
-  camera: string;
-  captured_at: number;
-  width: number;
-  height: number;
-  tracks: Track[];
-}
+export type FrameHeader = Schemas["FrameHeader"];
 
-/** GET /api/v1/setup (public): setup mode and the appliance's clock. */
-export interface SetupStatus {
-  state: "unclaimed" | "ready";
-  device: string;
-  /** Epoch seconds on the appliance's clock when it answered. */
-  server_time: number;
-  time_zone: string | null;
-  finished_at: number | null;
-  cameras: string[];
-  enrolled: boolean;
-}
-
-export interface DiscoveredCamera {
-  endpoint: string;
-  xaddr: string;
-  address: string;
-  name: string | null;
-  hardware: string | null;
-}
-
-export interface StreamProfile {
-  token: string;
-  name: string;
-  encoding: string | null;
-  width: number | null;
-  height: number | null;
-  url: string;
-}
-
-/** POST /api/v1/setup/cameras/probe: a stream tested (and the ONVIF profiles, when asked by xaddr). */
-export interface ProbeResult {
-  profiles: StreamProfile[] | null;
-  url: string;
-  codec: string;
-  width: number;
-  height: number;
-  fps: number | null;
-  /** data:image/jpeg;base64,... */
-  preview: string;
-}
-
-export type RecordMode = "off" | "events" | "continuous";
-
-export interface NewCamera {
-  name: string;
-  url: string;
-  username: string;
-  password: string;
-  record: RecordMode;
-  retain_days: number;
-}
+export type SetupStatus = Schemas["SetupStatus"];
+export type DiscoveredCamera = Schemas["DiscoveredCamera"];
+export type StreamProfile = Schemas["StreamProfile"];
+export type ProbeResult = Schemas["ProbeResult"];
+export type NewCamera = JsonBody<paths["/api/v1/setup/cameras"]["post"]>;
+export type RecordMode = NewCamera["record"];

@@ -1,19 +1,8 @@
-// The interface language, chosen once from the browser's preferences: pt* → pt-BR, else en.
+// This app's messages, in the language the browser prefers (see @vigia/web-common/i18n).
+import { language, translator } from "@vigia/web-common/i18n";
 import { en } from "./en";
 import { ptBR } from "./pt-BR";
 
 export type MessageKey = keyof typeof en;
-export type Language = "en" | "pt-BR";
-
-function pickLanguage(preferences: readonly string[]): Language {
-  const known = preferences.map((tag) => tag.toLowerCase()).find((tag) => tag.startsWith("pt") || tag.startsWith("en"));
-  return known?.startsWith("pt") ? "pt-BR" : "en";
-}
-
-export const language: Language = pickLanguage(navigator.languages ?? [navigator.language]);
-const messages: Record<MessageKey, string> = language === "pt-BR" ? ptBR : en;
-
-/** The message `key`, with each `{name}` replaced by `values[name]`. */
-export function t(key: MessageKey, values: Record<string, string | number> = {}): string {
-  return messages[key].replace(/\{(\w+)\}/g, (placeholder, name: string) => String(values[name] ?? placeholder));
-}
+export { language };
+export const t = translator<MessageKey>({ en, "pt-BR": ptBR });

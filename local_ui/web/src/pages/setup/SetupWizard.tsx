@@ -22,7 +22,7 @@ interface Props {
 export function SetupWizard({ setup, onClaimed, onDone }: Props) {
   const [step, setStep] = useState<Step>(setup.state === "unclaimed" ? "claim" : "clock");
   const [timeZone, setTimeZone] = useState(setup.time_zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone);
-  const [camera, setCamera] = useState<string | null>(setup.cameras[0] ?? null);
+  const [camera, setCamera] = useState<string | null>(setup.cameras?.[0] ?? null);
   const visible = setup.state === "unclaimed" ? STEPS : STEPS.filter((s) => s !== "claim");
   const next = (after: Step) => setStep(STEPS[STEPS.indexOf(after) + 1] ?? "done");
 
@@ -67,7 +67,7 @@ export function SetupWizard({ setup, onClaimed, onDone }: Props) {
           </div>
         </>
       )}
-      {step === "central" && <CentralStep enrolled={setup.enrolled} timeZone={timeZone} onFinished={() => next("central")} />}
+      {step === "central" && <CentralStep enrolled={setup.enrolled ?? false} timeZone={timeZone} onFinished={() => next("central")} />}
       {step === "done" && <DoneStep camera={camera} onDone={onDone} />}
     </section>
   );

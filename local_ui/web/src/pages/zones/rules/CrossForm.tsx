@@ -11,7 +11,7 @@ function CrossForm({ rule, draft, onChange }: FormProps) {
     <>
       <ShapeSelect value={rule.line} names={draft.lines.map((line) => line.name)} onChange={(line) => onChange({ line })} />
       <Field label="rules.direction">
-        <select value={rule.direction} onChange={(event) => onChange({ direction: event.target.value as Direction })}>
+        <select value={rule.direction ?? "any"} onChange={(event) => onChange({ direction: event.target.value as Direction })}>
           {DIRECTIONS.map((direction) => (
             <option key={direction} value={direction}>
               {t(`direction.${direction}`)}

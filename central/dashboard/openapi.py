@@ -1,0 +1,185 @@
+"""The OpenAPI 3 description of the fleet dashboard's HTTP API (served at GET /dashboard/api/v1/openapi.json).
+
+Hand-written: a test checks that every route the dashboard registers is described here, and back; the front end's
+types (central/web/src/schema.ts) are generated from it (`npm run api-types`). A schema without `required` has
+every property in every answer.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+PREFIX = "/dashboard"
+API = f"{PREFIX}/api/v1"
+ROLE = {"type": "string", "enum": ["viewer", "operator", "admin"]}
+_PUBLIC: list = []  # no security requirement
+_CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description": "the session's CSRF token",
+         "schema": {"type": "string"}}
+_DEVICE_ID = {"name": "device_id", "in": "path", "required": True, "description": "device id",
+              "schema": {"type": "string", "pattern": "^[a-z0-9-]+$"}}
+_EVENT_ID = {"name": "event_id", "in": "path", "required": True, "description": "event id (ULID)",
+             "schema": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}
+_EPOCH = {"type": "number", "description": "epoch seconds"}
+_NULLABLE_EPOCH = {**_EPOCH, "nullable": True}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "malformed input (the message names it)", 401: "no live session",
+            403: "missing or wrong X-CSRF-Token, or the role is too low", 404: "no such device, event or thumbnail",
+            409: "the username is taken", 415: "the body is not application/json",
+            429: "too many failed logins (see Retry-After)"}
+    return {str(code): {"description": text[code], "content": _json(_ref("Error"))} for code in codes}
+
+
+def _object(required: list[str] | None = None, **properties: dict) -> dict:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required is not None:
+        schema["required"] = required
+    return schema
+
+
+def _body(schema: dict) -> dict:
+    return {"required": True, "content": _json(schema)}
+
+
+def _schemas() -> dict[str, Any]:
+    return {
+        "Error": _object(["error"], error={"type": "string"}),
+        "Session": _object(username={"type": "string"}, role=ROLE, csrf_token={"type": "string"}, expires_at=_EPOCH),
+        "CameraHealth": _object(
+            camera={"type": "string"}, state={"type": "string", "description": "the camera's connection state"},
+            since=_EPOCH, last_error={"type": "string", "nullable": True}, received_at=_EPOCH),
+        "Device": _object(
+            device_id={"type": "string"}, site={"type": "string", "nullable": True},
+            short_id={"type": "string", "description": "the first 8 characters of its identity"},
+            high_water={"type": "integer", "description": "the last batch sequence applied"},
+            enrolled_at=_NULLABLE_EPOCH, revoked_at=_NULLABLE_EPOCH, last_seen_at=_NULLABLE_EPOCH,
+            online={"type": "boolean", "description": "a batch applied within online_minutes"},
+            cameras={"type": "array", "items": _ref("CameraHealth")},
+            metrics={"type": "object", "nullable": True, "additionalProperties": True,
+                     "description": "the device's latest `metrics` state record (version, backlog, disk), if any"}),
+        "FleetEvent": _object(
+            device_id={"type": "string"}, site={"type": "string", "nullable": True}, id={"type": "string"},
+            camera={"type": "string"}, rule={"type": "string"}, kind={"type": "string"},
+            zone={"type": "string", "nullable": True}, label={"type": "string"}, alert={"type": "boolean"},
+            max_score={"type": "number"}, started_at=_EPOCH, ended_at=_NULLABLE_EPOCH, received_at=_EPOCH,
+            has_snapshot={"type": "boolean"},
+            has_thumbnail={"type": "boolean", "description": "its thumbnail is in central's media bucket"}),
+        "DayCount": _object(day={"type": "string", "description": "YYYY-MM-DD (UTC)"}, device_id={"type": "string"},
+                            site={"type": "string", "nullable": True}, events={"type": "integer"},
+                            alerts={"type": "integer"}),
+        "User": _object(username={"type": "string"}, role=ROLE, created_at=_EPOCH),
+        "LiveMessage": {
+            "description": "a message of the live WebSocket",
+            "oneOf": [_ref("LiveHello"), _ref("LiveEvents"), _ref("LiveDevice")],
+            "discriminator": {"propertyName": "type", "mapping": {
+                "hello": "#/components/schemas/LiveHello", "events": "#/components/schemas/LiveEvents",
+                "device": "#/components/schemas/LiveDevice"}}},
+        "LiveHello": _object(["type", "username"], type={"type": "string", "enum": ["hello"]}, username={"type": "string"}),
+        "LiveEvents": _object(["type", "events"], type={"type": "string", "enum": ["events"]},
+                              events={"type": "array", "items": _ref("FleetEvent")}),
+        "LiveDevice": _object(["type", "device"], type={"type": "string", "enum": ["device"]}, device=_ref("Device")),
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the document (callers may change it)."""
+    session = {"200": {"description": "ok", "content": _json(_ref("Session"))}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Vigia fleet dashboard API", "version": "1",
+                 "description": f"Central's dashboard. Log in with POST {API}/login; the session is the "
+                                "vigia_dashboard_session cookie. State-changing requests carry X-CSRF-Token. "
+                                "Roles: viewer < operator < admin."},
+        "components": {
+            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "vigia_dashboard_session"}},
+            "schemas": _schemas(),
+        },
+        "security": [{"session": []}],
+        "paths": {
+            f"{API}/login": {"post": {
+                "summary": "log in: sets the vigia_dashboard_session cookie (HttpOnly, Secure, SameSite=Strict)",
+                "security": _PUBLIC,
+                "requestBody": _body(_object(["username", "password"], username={"type": "string", "maxLength": 64},
+                                             password={"type": "string", "maxLength": 1024})),
+                "responses": {**session, **_errors(400, 401, 415, 429)}}},
+            f"{API}/logout": {"post": {
+                "summary": "end the session", "parameters": [_CSRF],
+                "responses": {"200": {"description": "logged out", "content": _json(_object(logged_out={"type": "boolean"}))},
+                              **_errors(401, 403)}}},
+            f"{API}/me": {"get": {"summary": "the session's user, role and CSRF token",
+                                  "responses": {**session, **_errors(401)}}},
+            f"{API}/devices": {"get": {
+                "summary": "every device: online, last seen, its cameras' health, site",
+                "responses": {"200": {"description": "ok", "content": _json(_object(
+                    devices={"type": "array", "items": _ref("Device")}, online_minutes={"type": "number"}))},
+                    **_errors(400, 401)}}},
+            f"{API}/devices/{{device_id}}/site": {"put": {
+                "summary": "put the device in a site (operator)", "parameters": [_DEVICE_ID, _CSRF],
+                "requestBody": _body(_object(["site"], site={"type": "string", "minLength": 1, "maxLength": 64})),
+                "responses": {"200": {"description": "saved", "content": _json(_object(
+                    device_id={"type": "string"}, site={"type": "string"}))}, **_errors(400, 401, 403, 404, 415)}}},
+            f"{API}/events": {"get": {
+                "summary": "events across devices, newest first, 50 a page; next page: page = next_page",
+                "parameters": [
+                    *({"name": name, "in": "query", "schema": {"type": "string"}}
+                      for name in ("device", "site", "camera", "label")),
+                    {"name": "since", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started at "
+                     "or after)", "schema": {"type": "string"}},
+                    {"name": "until", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started "
+                     "before)", "schema": {"type": "string"}},
+                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000,
+                                                               "default": 0}}],
+                "responses": {"200": {"description": "a page", "content": _json(_object(
+                    events={"type": "array", "items": _ref("FleetEvent")},
+                    next_page={"type": "integer", "nullable": True}))}, **_errors(400, 401)}}},
+            f"{API}/events/{{device_id}}/{{event_id}}/thumbnail": {"get": {
+                "summary": "the event's thumbnail (JPEG) from the media bucket", "parameters": [_DEVICE_ID, _EVENT_ID],
+                "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_errors(400, 401, 404)}}},
+            f"{API}/counts": {"get": {
+                "summary": "events and alerts per device (and its site) per UTC day, today and the days - 1 before",
+                "parameters": [{"name": "days", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 366, "default": 7}}],
+                "responses": {"200": {"description": "ok", "content": _json(_object(
+                    days={"type": "integer"}, counts={"type": "array", "items": _ref("DayCount")}))},
+                    **_errors(400, 401)}}},
+            f"{API}/users": {
+                "get": {"summary": "the dashboard's accounts (admin)",
+                        "responses": {"200": {"description": "ok", "content": _json(_object(
+                            users={"type": "array", "items": _ref("User")}))}, **_errors(401, 403)}},
+                "post": {"summary": "create an account (admin)", "parameters": [_CSRF],
+                         "requestBody": _body(_object(["username", "password", "role"], username={"type": "string"},
+                                                      password={"type": "string", "minLength": 8}, role=ROLE)),
+                         "responses": {"201": {"description": "created", "content": _json(_object(
+                             username={"type": "string"}, role=ROLE))}, **_errors(400, 401, 403, 409, 415)}}},
+            f"{API}/live": {"get": {
+                "summary": "WebSocket (same-origin pages only): JSON LiveMessages, hello first, then events as batches "
+                           "are ingested and devices as they change; the client sends nothing",
+                "responses": {"101": {"description": "switching protocols", "content": _json(_ref("LiveMessage"))},
+                              **_errors(401, 403)}}},
+            f"{API}/openapi.json": {"get": {"summary": "this document",
+                                            "responses": {"200": {"description": "ok"}, **_errors(401)}}},
+            PREFIX: {"get": {"summary": f"a redirect to {PREFIX}/", "security": _PUBLIC,
+                             "responses": {"302": {"description": f"to {PREFIX}/"}}}},
+            f"{PREFIX}/{{path}}": {"get": {
+                "summary": "the front end's files (no login: they are the login page); any other path: index.html",
+                "security": _PUBLIC,
+                "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "a file, or index.html"},
+                              "503": {"description": "the front end is not built"}}}},
+        },
+    }
+
+
+async def serve_openapi(_request: web.Request) -> web.Response:
+    """GET /dashboard/api/v1/openapi.json (any role: the session middleware checks the login)."""
+    return web.json_response(openapi_document())
