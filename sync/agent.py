@@ -16,7 +16,7 @@ from vigia.appliance.config import Record
 from vigia.appliance.export import ExportError
 from vigia.appliance.storage import connect
 from vigia.sync.commands import CommandHandlers, Commands
-from vigia.sync.identity import Identity, client_context
+from vigia.sync.identity import SyncCredentials, client_context
 from vigia.sync.media import MediaSource, queue_clip
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.uploader import Uploader, UploadSettings
@@ -104,7 +104,7 @@ class RuleClips:
 
 
 class SyncAgent:
-    def __init__(self, identity: Identity, database: Path, registry: CollectorRegistry,
+    def __init__(self, identity: SyncCredentials, database: Path, registry: CollectorRegistry,
                  media: MediaSource, settings: UploadSettings | None = None, handlers: CommandHandlers | None = None):
         self._uploader = Uploader(database, identity.device_id, identity.central_url, client_context(identity),
                                   settings or UploadSettings(), SyncMetrics.create(registry), media=media,
