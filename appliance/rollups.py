@@ -36,14 +36,29 @@ def thin(path: list, limit: int) -> list:
     return [path[round(i * (n - 1) / (limit - 1))] for i in range(limit)]
 
 
+Point = tuple[float, float, float]  # seconds since first seen, normalised anchor x, y
+
+
+def anchor_point(seconds: float, box, frame_size: tuple[int, int]) -> Point:
+    """A path point: the box's anchor (bottom centre) at `seconds` since the track was first seen."""
+    width, height = frame_size
+    x1, _, x2, y2 = (float(v) for v in box)
+    return round(seconds, 3), round((x1 + x2) / 2 / width, 4), round(y2 / height, 4)
+
+
 @dataclass
 class _Seen:
-    first_seen_at: float                    # wall clock
+    first_seen_at: float    # wall clock
     last_seen_at: float
-    path: list[tuple[float, float, float]]  # seconds since first seen, normalised anchor x, y: every stride-th update
-    last: tuple[float, float, float]        # the latest point
+    first: Point | None     # the first detection's, while tentative (None: confirmed at once)
+    path: list[Point]       # every stride-th update's since confirmation
+    last: Point             # the latest point
     updates: int = 0
-    stride: int = 1                          # doubles whenever the path is halved: it stays even in time
+    stride: int = 1         # doubles whenever the path is halved: it stays even in time
+
+    def points(self) -> list[Point]:
+        """From the first detection to the latest: a track that lived has at least its first and last point."""
+        return [*([self.first] if self.first else []), *self.path[:-1], self.last]
 
 
 class TrackSummaries:
@@ -59,13 +74,12 @@ class TrackSummaries:
 
     def update(self, pts: float, wall: float, frame_size: tuple[int, int], update: TrackerUpdate) -> None:
         """Follow the tracks matched at stream time `pts` (`wall` on the clock); summarise those that ended."""
-        width, height = frame_size
         for track in update.active:
-            x1, _, x2, y2 = (float(v) for v in track.box)
-            point = (round(pts - track.first_seen, 3), round((x1 + x2) / 2 / width, 4), round(y2 / height, 4))
+            point = anchor_point(pts - track.first_seen, track.box, frame_size)
             seen = self._live.get(track.id)
-            if seen is None:
-                seen = self._live[track.id] = _Seen(wall - (pts - track.first_seen), wall, [], point)
+            if seen is None:  # confirmed now: its path starts where it was first detected, tentative as it was
+                first = anchor_point(0.0, track.first_box, frame_size) if pts > track.first_seen else None
+                seen = self._live[track.id] = _Seen(wall - (pts - track.first_seen), wall, first, [], point)
             seen.last_seen_at, seen.last = wall, point
             if seen.updates % seen.stride == 0:
                 seen.path.append(point)
@@ -82,7 +96,7 @@ class TrackSummaries:
                 "camera": self.camera, "track_id": track.id, "label": self.class_names[track.class_id],
                 "first_seen_at": round(seen.first_seen_at, 3), "last_seen_at": round(seen.last_seen_at, 3),
                 "seconds": round(seconds, 3), "max_score": round(float(track.max_score), 4), "hits": track.hits,
-                "path": [list(p) for p in thin([*seen.path[:-1], seen.last], MAX_PATH_POINTS)],
+                "path": [list(p) for p in thin(seen.points(), MAX_PATH_POINTS)],
             }))
             self.queued += 1
 

@@ -12,7 +12,8 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -58,12 +59,43 @@ def engine_cache_path(
     return cache_dir / f"{model_sha256}-{gpu}-trt{trt_version}-{precision}-b{max_batch}.engine"
 
 
-def _build_engine(
-    trt: ModuleType, builder, logger, onnx_bytes: bytes, spec: ModelSpec, fp16: bool, max_batch: int
-) -> bytes:
-    major = int(trt.__version__.split(".")[0])
-    flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    network = builder.create_network(flags)
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class EngineLayout:
+    """The engine's two tensors (named as in the ONNX model) at their largest batch, float32."""
+
+    input_name: str
+    output_name: str
+    input_shape: Shape    # max_batch, 3, height, width
+    output_shape: Shape   # max_batch, anchors, 5 + classes
+
+    @classmethod
+    def of(cls, spec: ModelSpec, max_batch: int) -> EngineLayout:
+        width, height = spec.input_size
+        anchors, channels = int(spec.output_shape[1]), int(spec.output_shape[2])
+        return cls(spec.input_name, spec.output_name, (max_batch, 3, height, width), (max_batch, anchors, channels))
+
+    @property
+    def max_batch(self) -> int:
+        return self.input_shape[0]
+
+    def profile(self) -> tuple[Shape, Shape, Shape]:
+        """The input's optimisation profile: min (one image), opt and max (a full batch)."""
+        return (1, *self.input_shape[1:]), self.input_shape, self.input_shape
+
+    def input_bytes(self) -> int:
+        return 4 * int(np.prod(self.input_shape))
+
+
+def network_flags(trt_version: str, explicit_batch_flag: int) -> int:
+    """Network creation flags: TensorRT 10 is always explicit-batch (the flag is deprecated), 8.x must ask for it."""
+    return 0 if int(trt_version.split(".")[0]) >= 10 else 1 << explicit_batch_flag
+
+
+def _build_engine(trt: ModuleType, builder, logger, onnx_bytes: bytes, layout: EngineLayout, fp16: bool) -> bytes:
+    network = builder.create_network(network_flags(trt.__version__, int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_bytes):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -72,11 +104,9 @@ def _build_engine(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     if fp16:
         config.set_flag(trt.BuilderFlag.FP16)
-    if max_batch > 1:
-        width, height = spec.input_size
-        largest = (max_batch, 3, height, width)
+    if layout.max_batch > 1:
         profile = builder.create_optimization_profile()
-        profile.set_shape(spec.input_name, (1, 3, height, width), largest, largest)  # min, opt, max
+        profile.set_shape(layout.input_name, *layout.profile())
         config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -94,6 +124,17 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def cached_engine(path: Path, deserialize: Callable[[bytes], object | None], build: Callable[[], bytes]) -> object:
+    """The engine cached in `path`, or, when there is none or it no longer loads (`deserialize` gives None
+    for an engine of another TensorRT), a new build, cached for the next start."""
+    engine = deserialize(path.read_bytes()) if path.is_file() else None
+    if engine is None:
+        serialized = build()
+        _write_atomically(path, serialized)
+        engine = deserialize(serialized)
+    return engine
 
 
 class TensorRTDetector:
@@ -120,6 +161,7 @@ class TensorRTDetector:
         model, spec = load_model(model_path)
         dynamic = with_dynamic_batch(model) if max_batch > 1 else None
         self.max_batch = max_batch if dynamic is not None else 1
+        layout = EngineLayout.of(spec, self.max_batch)
 
         cuda.init()
         if cuda.Device.count() == 0:
@@ -136,29 +178,22 @@ class TensorRTDetector:
             cache = engine_cache_path(
                 Path(cache_dir), sha256, device.name(), trt.__version__, fp16, self.max_batch
             )
-            engine = None
             runtime = trt.Runtime(logger)
-            if cache.is_file():
-                engine = runtime.deserialize_cuda_engine(cache.read_bytes())  # None if stale
-            if engine is None:
-                onnx_bytes = (dynamic or model).SerializeToString()
-                serialized = _build_engine(trt, builder, logger, onnx_bytes, spec, fp16, self.max_batch)
-                _write_atomically(cache, serialized)
-                engine = runtime.deserialize_cuda_engine(serialized)
+            onnx = dynamic or model
+            engine = cached_engine(cache, runtime.deserialize_cuda_engine,
+                                   lambda: _build_engine(trt, builder, logger, onnx.SerializeToString(), layout, fp16))
             self._engine, self._runtime = engine, runtime
             self._context = engine.create_execution_context()
             self._stream = cuda.Stream()
-            width, height = spec.input_size
-            self._out_shape = (self.max_batch, int(spec.output_shape[1]), int(spec.output_shape[2]))
-            self._host_out = cuda.pagelocked_empty(self._out_shape, np.float32)
-            self._device_in = cuda.mem_alloc(self.max_batch * 3 * height * width * 4)
+            self._host_out = cuda.pagelocked_empty(layout.output_shape, np.float32)
+            self._device_in = cuda.mem_alloc(layout.input_bytes())
             self._device_out = cuda.mem_alloc(self._host_out.nbytes)
-            self._context.set_tensor_address(spec.input_name, int(self._device_in))
-            self._context.set_tensor_address(spec.output_name, int(self._device_out))
+            self._context.set_tensor_address(layout.input_name, int(self._device_in))
+            self._context.set_tensor_address(layout.output_name, int(self._device_out))
         finally:
             self._context_gpu.pop()
 
-        self._spec = spec
+        self._layout = layout
         self._lock = threading.Lock()
         self.engine_path = cache
         self.input_size = spec.input_size
@@ -173,11 +208,11 @@ class TensorRTDetector:
 
     def _run(self, blob: np.ndarray) -> np.ndarray:
         n = len(blob)
-        cuda, spec = self._cuda, self._spec
+        cuda, layout = self._cuda, self._layout
         with self._lock:
             self._context_gpu.push()
             try:
-                if not self._context.set_input_shape(spec.input_name, blob.shape):
+                if not self._context.set_input_shape(layout.input_name, blob.shape):
                     raise RuntimeError(f"engine rejects input shape {blob.shape}")
                 cuda.memcpy_htod_async(self._device_in, blob, self._stream)
                 if not self._context.execute_async_v3(stream_handle=self._stream.handle):

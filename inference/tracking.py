@@ -60,7 +60,9 @@ class Track:
 
     The tracker mutates the same Track object in place on every update for as long as the
     track lives; copy the fields you need to keep a snapshot. Once reported in `ended` a
-    track is never touched again, and its `box` is the last matched detection box.
+    track is never touched again, and its `box` is the last matched detection box; `first_box`
+    is the first detection's (a track's path runs from it, tentative matches before confirmation
+    included, which are never reported).
     `id` is 0 while tentative (tentative tracks are never reported); ids are handed out
     1, 2, 3... as tracks are confirmed.
     """
@@ -75,6 +77,11 @@ class Track:
     hits: int
     state: str               # "tentative" | "confirmed" | "lost"
     _matched_box: np.ndarray = field(repr=False)   # internal: last matched detection box
+    first_box: np.ndarray | None = field(default=None, repr=False)  # the first detection's box (None: `box`)
+
+    def __post_init__(self) -> None:
+        if self.first_box is None:
+            self.first_box = self.box.copy()
 
 
 @dataclass

@@ -45,16 +45,6 @@ class Detections:
         """A subset by boolean mask or index array."""
         return Detections(self.boxes[keep], self.scores[keep], self.class_ids[keep])
 
-    @classmethod
-    def concat(cls, parts: Sequence[Detections]) -> Detections:
-        if not parts:
-            return cls.empty()
-        return cls(
-            np.concatenate([p.boxes for p in parts]).astype(np.float32, copy=False),
-            np.concatenate([p.scores for p in parts]).astype(np.float32, copy=False),
-            np.concatenate([p.class_ids for p in parts]).astype(np.int32, copy=False),
-        )
-
 
 class Detector(Protocol):
     """What every back end offers. `detect` is batched: several images in, one result each."""

@@ -24,7 +24,9 @@ class IdentityError(Exception):
 
 
 @dataclass(frozen=True)
-class Identity:
+class DeviceIdentity:
+    """The device's Ed25519 key (private: it never leaves the device) and the ids derived from it."""
+
     key: Ed25519PrivateKey
     key_file: Path
 
@@ -55,7 +57,7 @@ def identity_dir(data_dir: str | os.PathLike) -> Path:
     return Path(data_dir) / "identity"
 
 
-def load_or_create_identity(data_dir: str | os.PathLike) -> Identity:
+def load_or_create_identity(data_dir: str | os.PathLike) -> DeviceIdentity:
     """The device's identity, made on the first call (an existing key is never replaced)."""
     key_file = identity_dir(data_dir) / "device.key"
     if not key_file.exists():
@@ -66,7 +68,7 @@ def load_or_create_identity(data_dir: str | os.PathLike) -> Identity:
             write_new(key_file, pem, 0o600)
         except FileExistsError:
             pass  # another process made it first: use theirs
-    return Identity(_read_key(key_file), key_file)
+    return DeviceIdentity(_read_key(key_file), key_file)
 
 
 def _read_key(path: Path) -> Ed25519PrivateKey:

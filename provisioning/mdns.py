@@ -25,7 +25,7 @@ from zeroconf import (
     Zeroconf,
 )
 
-from vigia.provisioning.identity import Identity
+from vigia.provisioning.identity import DeviceIdentity
 from vigia.provisioning.state import SetupState
 
 VIGIA_SERVICE = "_vigia._tcp.local."
@@ -58,7 +58,7 @@ class Announcement:
         return {"id": self.device_id, "version": self.version, "state": self.state}
 
 
-def announcement_for(identity: Identity, setup: SetupState, port: int) -> Announcement:
+def announcement_for(identity: DeviceIdentity, setup: SetupState, port: int) -> Announcement:
     return Announcement(identity.device_id, identity.short_id, version("vigia"), setup.state, port)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from vigia.provisioning.files import open_private, private_dir, write_atomic
-from vigia.provisioning.identity import Identity, identity_dir
+from vigia.provisioning.identity import DeviceIdentity, identity_dir
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each, nothing to misread
 CODE_GROUPS, CODE_GROUP_LENGTH = 3, 4
@@ -58,20 +58,20 @@ def setup_file(data_dir: str | os.PathLike) -> Path:
     return identity_dir(data_dir) / "setup.json"
 
 
-def load_setup(data_dir: str | os.PathLike, identity: Identity) -> SetupState:
+def load_setup(data_dir: str | os.PathLike, identity: DeviceIdentity) -> SetupState:
     """The device's setup state, made `unclaimed` with a fresh claim code on the first call."""
     with _locked(data_dir):
         return _read_or_create(data_dir, identity)
 
 
-def claim_code(identity: Identity, setup: SetupState) -> str | None:
+def claim_code(identity: DeviceIdentity, setup: SetupState) -> str | None:
     """The code to type in to claim the device; None once it is claimed."""
     if setup.state != "unclaimed":
         return None
     return _derive_code(identity, bytes.fromhex(setup.nonce))
 
 
-def claim(data_dir: str | os.PathLike, identity: Identity, code: str, via: str = "claim-code") -> SetupState:
+def claim(data_dir: str | os.PathLike, identity: DeviceIdentity, code: str, via: str = "claim-code") -> SetupState:
     """Mark the device claimed if `code` is its claim code (compared in constant time)."""
     with _locked(data_dir):
         setup = _read_or_create(data_dir, identity)
@@ -83,7 +83,7 @@ def claim(data_dir: str | os.PathLike, identity: Identity, code: str, via: str =
         return _write(data_dir, replace(setup, state="ready", claimed_at=time.time(), claimed_via=via))
 
 
-def mark_provisioned(data_dir: str | os.PathLike, identity: Identity, serial: int, via: str,
+def mark_provisioned(data_dir: str | os.PathLike, identity: DeviceIdentity, serial: int, via: str,
                      apply: Callable[[], None] | None = None) -> SetupState:
     """Record a provisioning file's serial and mark the device claimed; refuses a serial not above the last.
 
@@ -111,7 +111,7 @@ def normalise_code(code: str) -> str:
     return compact
 
 
-def _derive_code(identity: Identity, nonce: bytes) -> str:
+def _derive_code(identity: DeviceIdentity, nonce: bytes) -> str:
     value = int.from_bytes(hmac.digest(identity.secret(b"claim-code"), nonce, "sha256")[:8], "big")
     chars = [CODE_ALPHABET[(value >> (5 * i)) & 31] for i in range(CODE_GROUPS * CODE_GROUP_LENGTH)]
     return "-".join("".join(chars[g * CODE_GROUP_LENGTH:(g + 1) * CODE_GROUP_LENGTH]) for g in range(CODE_GROUPS))
@@ -121,13 +121,13 @@ def _hash_code(normalised: str, salt: bytes) -> bytes:
     return hashlib.scrypt(normalised.encode(), salt=salt, dklen=32, **SCRYPT)
 
 
-def _new_setup(identity: Identity) -> SetupState:
+def _new_setup(identity: DeviceIdentity) -> SetupState:
     nonce, salt = secrets.token_bytes(16), secrets.token_bytes(16)
     code = normalise_code(_derive_code(identity, nonce))
     return SetupState("unclaimed", nonce.hex(), salt.hex(), _hash_code(code, salt).hex())
 
 
-def _read_or_create(data_dir: str | os.PathLike, identity: Identity) -> SetupState:
+def _read_or_create(data_dir: str | os.PathLike, identity: DeviceIdentity) -> SetupState:
     path = setup_file(data_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -20,7 +20,7 @@ from vigia.appliance.sinks import EventSink
 from vigia.appliance.storage import connect
 from vigia.appliance.worker import Worker
 from vigia.sync.commands import CommandHandlers, Commands
-from vigia.sync.identity import Identity, client_context
+from vigia.sync.identity import SyncCredentials, client_context
 from vigia.sync.media import MediaSource, queue_clip
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.uploader import Uploader, UploadSettings
@@ -125,7 +125,7 @@ class RuleClipSink(EventSink):
 class SyncAgent(Worker):
     """The uploader's thread and event loop, and (with command handlers) the clips rules ask for."""
 
-    def __init__(self, identity: Identity, database: Path, registry: CollectorRegistry,
+    def __init__(self, identity: SyncCredentials, database: Path, registry: CollectorRegistry,
                  media: MediaSource, settings: UploadSettings | None = None, handlers: CommandHandlers | None = None):
         super().__init__("sync-uploader")
         self._uploader = Uploader(database, identity.device_id, identity.central_url, client_context(identity),

@@ -28,7 +28,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from vigia.appliance.config import ConfigError, Record
 from vigia.sync.files import write_file
-from vigia.sync.identity import Identity, certificate_request, client_context, commit_rotation, device_identity, identity_proof
+from vigia.sync.identity import (
+    SyncCredentials,
+    certificate_request,
+    client_context,
+    commit_rotation,
+    device_identity,
+    identity_proof,
+)
 from vigia.sync.media import MediaSource, queue_clip
 
 log = logging.getLogger(__name__)
@@ -50,14 +57,14 @@ class CommandHandlers:
 class Commands:
     """What an uploader needs to take commands: the device identity (rotated in place) and the handlers."""
 
-    identity: Identity
+    identity: SyncCredentials
     handlers: CommandHandlers
 
 
 class CommandRunner:
     """Fetches the device's pending commands, runs each once, acknowledges it."""
 
-    def __init__(self, conn: sqlite3.Connection, identity: Identity, database: Path, media: MediaSource,
+    def __init__(self, conn: sqlite3.Connection, identity: SyncCredentials, database: Path, media: MediaSource,
                  handlers: CommandHandlers, on_rotated: Callable[[ssl.SSLContext], None]):
         self._conn = conn
         self._identity = identity

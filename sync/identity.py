@@ -30,8 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from vigia.provisioning.files import sync_dir
-from vigia.provisioning.identity import Identity as DeviceIdentity
-from vigia.provisioning.identity import IdentityError, load_or_create_identity
+from vigia.provisioning.identity import DeviceIdentity, IdentityError, load_or_create_identity
 from vigia.sync.files import write_file
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,9 @@ class EnrolmentError(Exception):
 
 
 @dataclass(frozen=True)
-class Identity:
+class SyncCredentials:
+    """What enrolment gave this device: its transport key and certificate, central's CA, its id and central's URL."""
+
     folder: Path
     device_id: str
     central_url: str
@@ -103,14 +104,14 @@ def identity_proof(identity: DeviceIdentity, csr_pem: bytes) -> dict[str, str]:
             "identity_signature": base64.b64encode(identity.key.sign(csr_pem)).decode()}
 
 
-def load_identity(folder: Path) -> Identity | None:
-    """The enrolled identity, or None when the device has not been enrolled. A rotation cut off by a stop
+def load_identity(folder: Path) -> SyncCredentials | None:
+    """The enrolled credentials, or None when the device has not been enrolled. A rotation cut off by a stop
     is finished when its certificate was saved, and dropped otherwise (central still takes the old one)."""
     try:
         state = json.loads((folder / "central.json").read_text())
     except FileNotFoundError:
         return None
-    identity = Identity(folder, state["device_id"], state["central_url"])
+    identity = SyncCredentials(folder, state["device_id"], state["central_url"])
     if identity.next_certificate.exists():
         commit_rotation(identity)
         log.warning("finished a credential rotation that a stop cut off")
@@ -120,7 +121,7 @@ def load_identity(folder: Path) -> Identity | None:
     return identity
 
 
-def commit_rotation(identity: Identity) -> None:
+def commit_rotation(identity: SyncCredentials) -> None:
     """Put the staged key and certificate in place: the key first (when still staged), then the certificate.
 
     Each step is a rename, so after a stop between them the staged certificate alone tells what is left."""
@@ -130,7 +131,7 @@ def commit_rotation(identity: Identity) -> None:
     sync_dir(identity.folder)
 
 
-def client_context(identity: Identity) -> ssl.SSLContext:
+def client_context(identity: SyncCredentials) -> ssl.SSLContext:
     """TLS towards central: central's CA trusted, the device certificate presented."""
     context = ssl.create_default_context(cafile=str(identity.ca))
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -140,7 +141,7 @@ def client_context(identity: Identity) -> ssl.SSLContext:
 
 @dataclass(frozen=True)
 class Enrolment:
-    identity: Identity
+    identity: SyncCredentials
     high_water: int  # what central already holds from this device id (its sequence goes on from there)
 
 
@@ -171,4 +172,4 @@ async def enrol(folder: Path, central_url: str, token: str, ca_pem: bytes,
     write_file(folder / "ca.crt", ca_pem)
     write_file(folder / "central.json", json.dumps({"central_url": central_url, "device_id": answer["device_id"]}).encode())
     log.info("enrolled with %s as device %s", central_url, answer["device_id"])
-    return Enrolment(Identity(folder, answer["device_id"], central_url), int(answer["high_water"]))
+    return Enrolment(SyncCredentials(folder, answer["device_id"], central_url), int(answer["high_water"]))

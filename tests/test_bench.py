@@ -1,5 +1,6 @@
-"""The benchmark commands run and print the documented keys (their numbers are not asserted here:
-benchmarks are commands, run on purpose, not timed tests)."""
+"""The benchmark commands run, print the documented keys, and meet floors a regression breaks: figures that
+are deterministic (recall on the demo clip read as fast as possible, its bitrate, the front end's size) or
+ratios measured within the run, with the margin a busy machine needs; their absolute times are not asserted."""
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ def bench(*args):
 def test_capacity_bench_prints_its_keys():
     result = bench("capacity", "--seconds", "4", "--start", "1", "--max-trials", "1")
     for key in ("max_realtime_streams", "cpu_per_stream_second", "decode_only_cpu_per_stream_second",
-                "detector_cpu_ms", "overhead_ratio", "naive_realtime_streams", "peak_rss_mb"):
+                "detector_cpu_ms", "tracker_update_ms", "overhead_ratio", "naive_realtime_streams", "peak_rss_mb"):
         assert key in result, key
     assert result["max_realtime_streams"] == 1  # one stream is real time on any machine that runs the suite
     assert 0 < result["decode_only_cpu_per_stream_second"] < result["cpu_per_stream_second"]
@@ -25,7 +26,7 @@ def test_capacity_bench_prints_its_keys():
 def test_fidelity_bench_prints_its_keys():
     result = bench("fidelity")
     assert result["baseline_tracks"] >= 20
-    assert 0 <= result["track_recall"] <= 1
+    assert result["track_recall"] >= 0.95  # 0.978 (44 of 45), deterministic: the clip is read as fast as possible
     assert 0 < result["detector_calls_ratio"] <= 0.25  # 5 fps of a 25 fps clip, at most
 
 
@@ -34,9 +35,9 @@ def test_storage_bench_prints_its_keys():
     for key in ("record_cpu_per_stream_second", "record_vs_decode_ratio", "encrypt_cpu_per_stream_second",
                 "clip_assembly_ms", "event_insert_per_s", "event_query_p95_ms", "days_of_footage_on_256gb"):
         assert key in result, key
-    assert result["events_stored"] == 3000
+    assert result["record_vs_decode_ratio"] <= 0.05  # 0.007-0.008: remuxing against decoding the same packets
     assert 25 <= result["clip_seconds"] <= 40  # a 30 s window, from the keyframe before it
-    assert 0 < result["days_of_footage_on_256gb"]
+    assert result["days_of_footage_on_256gb"] == 13.2  # the demo clip's 202 kB/s on 90% of 256 GB
 
 
 def test_ui_bench_prints_its_keys():
@@ -44,6 +45,9 @@ def test_ui_bench_prints_its_keys():
     for key in ("alert_latency_p95_ms", "api_events_p95_ms", "live_view_cpu_per_viewer", "first_load_kb",
                 "api_vs_sqlite_ratio", "live_frame_latency_p95_ms"):
         assert key in result, key
-    assert result["events_stored"] == 2000 and result["streams"] == 1
-    assert result["alerts_received"] > 0 and result["alert_latency_p95_ms"] > 0  # a crowd: someone is always there
+    assert result["first_load_kb"] <= 300  # 87-91 kB gzipped
+    assert result["alerts_received"] > 0  # a crowd: someone is always there
+    # p50, not p95: a short run has about 9 alerts, and its slowest (2.7 s, every run) is one whose event starts
+    # before the frame that opens it. 120-130 ms here; an alert a second late is a regression.
+    assert result["alert_latency_p50_ms"] <= 1000
     assert result["live_frames_per_s"] > 2  # the grid was watched: frames came at about the detect rate (5/s)

@@ -110,10 +110,7 @@ def test_a_guards_shift(appliance, browser: Browser, artifacts_dir: Path):
     banner = page.locator(f'[data-testid="alert-banner"][data-event-id="{event_id}"]')
     expect(banner).to_be_visible()
     page.screenshot(path=shots / "3-alert.png")
-    seen_ms = page.evaluate("id => window.__bannerSeen[id]", event_id)
-    assert event["alert"] is True
-    latency = seen_ms / 1000 - event["started_at"]
-    assert latency < 1.0, f"alert shown {latency:.2f} s after the frame it comes from"
+    assert event["alert"] is True  # how soon it is shown is `vigia bench ui`'s alert_latency_p95_ms
 
     banner.get_by_test_id("alert-ack").click()
     page.get_by_test_id("ack-comment").fill("seen on camera, guard sent")

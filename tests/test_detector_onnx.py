@@ -1,6 +1,7 @@
 """The ONNX Runtime detector, letterboxing and the detector pool on the real model and demo clip."""
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -14,8 +15,16 @@ from vigia.inference.coco import PERSON
 from vigia.inference.errors import BackendUnavailable
 from vigia.inference.factory import create_detector
 from vigia.inference.onnx_backend import OnnxDetector
+from vigia.inference.onnx_model import load_model, with_dynamic_batch
 from vigia.inference.pool import DetectorPool
 from vigia.inference.preprocess import PAD_VALUE, letterbox, letterbox_frame
+from vigia.inference.tensorrt_backend import (
+    EngineLayout,
+    cached_engine,
+    engine_cache_path,
+    network_flags,
+    tensorrt_available,
+)
 from vigia.inference.types import Detections, DetectorInput
 
 # People in frames 0, 170 and 340 of crowd-720p.avi (1280x720, an overhead view of a hall),
@@ -194,11 +203,9 @@ def test_pool_passes_detector_errors_to_the_future(detector) -> None:
 
 def test_factory(default_model) -> None:
     det = create_detector("auto", default_model, classes={PERSON})
-    assert det.name == "onnxruntime"  # no TensorRT on this machine
+    assert det.name == ("tensorrt" if tensorrt_available() else "onnxruntime")
     assert det.class_names[PERSON] == "person" and len(det.class_names) == 80
     det.close()
-    with pytest.raises(BackendUnavailable, match="tensorrt"):
-        create_detector("tensorrt", default_model)
     with pytest.raises(ValueError, match="back end"):
         create_detector("openvino", default_model)
 
@@ -208,3 +215,56 @@ def test_auto_takes_the_first_available_back_end() -> None:
     assert BACKENDS[-1].name == "onnxruntime" and BACKENDS[-1].available()  # the fallback is always there
     assert choose_backend("auto") is next(backend for backend in BACKENDS if backend.available())
     assert choose_backend("tensorrt").name == "tensorrt"  # named, it is chosen even where it cannot run
+
+
+def test_tensorrt_asked_for_where_it_cannot_run_says_what_is_missing(default_model, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # as on a machine without JetPack: the import fails
+    assert not tensorrt_available()
+    with pytest.raises(BackendUnavailable, match="tensorrt"):
+        create_detector("tensorrt", default_model)
+
+
+# The TensorRT back end's parts that need no GPU, tested on any machine.
+
+def test_an_engine_is_cached_per_model_gpu_tensorrt_version_and_build_settings(tmp_path: Path) -> None:
+    path = engine_cache_path(tmp_path, "ab12", "NVIDIA Orin (nvgpu)", "10.3.0", True, 4)
+    assert path == tmp_path / "ab12-nvidia-orin-nvgpu-trt10.3.0-fp16-b4.engine"
+    others = {engine_cache_path(tmp_path, *key) for key in [
+        ("cd34", "NVIDIA Orin (nvgpu)", "10.3.0", True, 4), ("ab12", "Tesla T4", "10.3.0", True, 4),
+        ("ab12", "NVIDIA Orin (nvgpu)", "8.6.2", True, 4), ("ab12", "NVIDIA Orin (nvgpu)", "10.3.0", False, 4),
+        ("ab12", "NVIDIA Orin (nvgpu)", "10.3.0", True, 1)]}
+    assert len(others) == 5 and path not in others
+
+
+def test_a_cached_engine_is_used_and_a_stale_one_rebuilt_and_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "engines" / "model.engine"
+    builds: list[bytes] = []
+
+    def build() -> bytes:
+        builds.append(b"engine %d" % len(builds))
+        return builds[-1]
+
+    def deserialize(data: bytes):  # this "TensorRT" loads only its own engines, as a real one does
+        return ("loaded", data) if data.startswith(b"engine") else None
+
+    assert cached_engine(path, deserialize, build) == ("loaded", b"engine 0") and path.read_bytes() == b"engine 0"
+    assert cached_engine(path, deserialize, build) == ("loaded", b"engine 0") and len(builds) == 1  # from the cache
+    path.write_bytes(b"stale: another TensorRT's")
+    assert cached_engine(path, deserialize, build) == ("loaded", b"engine 1") and path.read_bytes() == b"engine 1"
+    assert [p.name for p in path.parent.iterdir()] == ["model.engine"]  # no temporary file left
+
+
+def test_the_engine_bindings_and_shapes_come_from_the_model(default_model) -> None:
+    model, spec = load_model(default_model)
+    assert with_dynamic_batch(model) is not None  # YOLOX-Nano's batch can be freed: batches of 4
+    layout = EngineLayout.of(spec, 4)
+    assert (layout.input_name, layout.output_name) == (spec.input_name, spec.output_name)
+    assert layout.input_shape == (4, 3, 416, 416) and layout.output_shape == (4, 3549, 85)
+    assert layout.profile() == ((1, 3, 416, 416), (4, 3, 416, 416), (4, 3, 416, 416))  # min, opt, max
+    assert layout.input_bytes() == 4 * 3 * 416 * 416 * 4
+    assert EngineLayout.of(spec, 1).profile()[0] == EngineLayout.of(spec, 1).input_shape == (1, 3, 416, 416)
+
+
+def test_only_tensorrt_8_asks_for_an_explicit_batch_network() -> None:
+    assert network_flags("8.6.2", explicit_batch_flag=0) == 1
+    assert network_flags("10.3.0", explicit_batch_flag=0) == 0

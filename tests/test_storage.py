@@ -112,7 +112,8 @@ def test_a_transaction_that_reads_then_writes_waits_for_another_writer(tmp_path)
     with 'database is locked' (its snapshot is stale); write_transaction takes the lock first and waits."""
     first, second = connect(tmp_path / "vigia.db"), connect(tmp_path / "vigia.db")
     first.execute("CREATE TABLE notes (text TEXT)")
-    other_done = threading.Event()
+    other_started, other_done = threading.Event(), threading.Event()
+    second.conn.set_trace_callback(lambda sql: other_started.set())  # SQLite began running the statement
 
     def other_writer() -> None:
         second.execute("INSERT INTO notes VALUES ('from the event writer')")
@@ -122,8 +123,10 @@ def test_a_transaction_that_reads_then_writes_waits_for_another_writer(tmp_path)
         assert first.execute("SELECT count(*) FROM notes").fetchone() == (0,)
         writer = threading.Thread(target=other_writer)
         writer.start()
-        assert not other_done.wait(0.3)  # the other writer waits for the lock this transaction holds
+        assert other_started.wait(10)
+        assert not other_done.wait(0.3)  # the other writer, under way, waits for the lock this transaction holds
         first.execute("INSERT INTO notes VALUES ('from a guard')")
     writer.join(10)
     assert other_done.is_set()
-    assert sorted(r[0] for r in first.execute("SELECT text FROM notes")) == ["from a guard", "from the event writer"]
+    assert [r[0] for r in first.execute("SELECT text FROM notes ORDER BY rowid")] == [
+        "from a guard", "from the event writer"]  # the other insert came after this transaction committed

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from vigia.app.devstack import central_stack
 from vigia.central.ingest.enrolment import revoke
 from vigia.provisioning.identity import load_or_create_identity
-from vigia.sync.identity import EnrolmentError, Identity, certificate_request, client_context, enrol, identity_proof
+from vigia.sync.identity import EnrolmentError, SyncCredentials, certificate_request, client_context, enrol, identity_proof
 
 URN = "urn:vigia:device:"
 
@@ -163,7 +163,7 @@ def test_rotation_needs_the_enrolled_identity(stack, tmp_path):
                                                            serialization.NoEncryption()))
     (rotated / "device.crt").write_bytes(certificate)
     (rotated / "ca.crt").write_bytes(identity.ca.read_bytes())
-    new_context = client_context(Identity(rotated, identity.device_id, identity.central_url))
+    new_context = client_context(SyncCredentials(rotated, identity.device_id, identity.central_url))
     assert commands(stack, new_context) == 200  # presented: now the current one
     assert device_row(stack, "ident-04")[2] == new_serial
     csr = new_csr()

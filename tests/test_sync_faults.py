@@ -8,11 +8,11 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tests.support.waiting import wait_for
 from tests.test_sync_outbox import make_event
@@ -20,6 +20,7 @@ from vigia.app.devstack import CentralInstance, central_stack, free_port
 from vigia.appliance.outbox import backlog, camera_health_record, next_batch
 from vigia.appliance.storage import EventWriter, connect, database
 from vigia.sync.identity import client_context, enrol
+from vigia.sync.metrics import SyncMetrics
 from vigia.sync.protocol import encode_batch
 from vigia.sync.uploader import Step, Uploader, UploadSettings
 
@@ -51,8 +52,9 @@ class Device:
         finally:
             writer.close()
 
-    def uploader(self, settings: UploadSettings = FAST) -> Uploader:
-        return Uploader(self.database, self.device_id, self.identity.central_url, client_context(self.identity), settings)
+    def uploader(self, settings: UploadSettings = FAST, metrics: SyncMetrics | None = None) -> Uploader:
+        return Uploader(self.database, self.device_id, self.identity.central_url, client_context(self.identity), settings,
+                        metrics)
 
     def drain(self, settings: UploadSettings = FAST, timeout: float = 60) -> Uploader:
         uploader = self.uploader(settings)
@@ -117,9 +119,11 @@ def test_nginx_stopped_while_events_pile_up_and_the_outbox_overflows(stack, tmp_
                               outbox_max_records=2500, housekeeping_s=0.0)
     stop = asyncio.Event()
     result = {}
+    registry = CollectorRegistry()
+    metrics = SyncMetrics.create(registry)
 
     def upload():
-        uploader = device.uploader(settings)
+        uploader = device.uploader(settings, metrics)
         result["uploader"] = uploader
 
         async def main():
@@ -137,9 +141,10 @@ def test_nginx_stopped_while_events_pile_up_and_the_outbox_overflows(stack, tmp_
         writer.close()
         thread = threading.Thread(target=upload)
         thread.start()
-        time.sleep(1.5)  # offline: the uploader backs off and the bound holds
+        retries = {"outcome": "retry"}  # offline: the uploader tried, backed off and tried again ...
+        assert wait_for(lambda: (registry.get_sample_value("vigia_sync_batches_total", retries) or 0) >= 2, 30, 0.02)
         assert stack.query("SELECT count(*) FROM events WHERE device_id = 'offline-01'") == [(0,)]
-        assert device.backlog() == 2500
+        assert device.backlog() == 2500  # ... and the bound holds
     finally:
         stack.nginx.start()
     thread.join(60)

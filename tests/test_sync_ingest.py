@@ -145,9 +145,12 @@ def test_a_batch_that_arrives_before_the_one_before_it_waits_for_it(dsn):
         await enrol(conn, "dev-g")
         first = batch("dev-g", [event_pending(1, make_event(MAY)), event_pending(2, make_event(MAY + 60))])
         second = batch("dev-g", [event_pending(3, make_event(MAY + 120))])
+        asked = ingest.pool.get_stats()["requests_num"]  # connections asked of the pool so far
         later = asyncio.create_task(ingest.apply("dev-g", 0xABC, second))
-        await asyncio.sleep(0.2)  # the second reaches the lock first, finds a gap, and waits
-        assert not later.done()
+        # The second reaches the lock first, finds a gap, and waits: it asks for a connection again.
+        while ingest.pool.get_stats()["requests_num"] < asked + 2:
+            assert not later.done(), later.result()
+            await asyncio.sleep(0.01)
         return await ingest.apply("dev-g", 0xABC, first), await later
 
     first, second = run(dsn, work)

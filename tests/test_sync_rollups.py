@@ -70,11 +70,28 @@ def test_a_track_of_a_second_or_more_is_summarised_when_it_ends_with_a_bounded_p
     path = body["path"]
     assert len(path) == MAX_PATH_POINTS
     times = [p[0] for p in path]
-    assert times[0] == pytest.approx(0.2) and times[-1] == pytest.approx(149 * 0.2)  # from confirmation (the 2nd detection)
+    assert times[0] == 0 and times[-1] == pytest.approx(149 * 0.2)  # from the first detection, tentative as it was
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) > 0 and max(gaps) <= 2 * min(gaps), times  # even in time, not crowded at either end
     assert path[0][1:] == pytest.approx([0.13, 0.6], abs=0.01) and path[-1][1:] == pytest.approx([0.726, 0.6], abs=0.01)
     json.dumps(body)  # goes on the wire as it is
+
+
+def test_a_track_confirmed_after_a_gap_and_never_matched_again_keeps_its_first_and_last_point():
+    """Frames skipped (a busy or failed detector): detected at 0 s, again at 1.2 s (confirmed), then gone.
+
+    The summaries see the track matched once, at confirmation; its path still runs from the first detection."""
+    put: list[OutboxRecord] = []
+    summaries = TrackSummaries("gate", ["person"], put.append)
+    tracker = Tracker()
+    wall0 = 1_700_000_000.0
+    for t, box in ((0.0, (100, 100, 160, 300)), (1.2, (110, 100, 170, 300))):
+        summaries.update(t, wall0 + t, FRAME, tracker.update(detections(box), t))
+    summaries.update(1.4, wall0 + 1.4, FRAME, TrackerUpdate(active=[], lost=[], ended=tracker.flush(1.4)))
+
+    [record] = put
+    assert record.body["seconds"] == pytest.approx(1.2) and record.body["first_seen_at"] == pytest.approx(wall0)
+    assert record.body["path"] == [[0.0, 0.13, 0.6], [1.2, 0.14, 0.6]]
 
 
 def test_a_rollup_carries_the_counts_since_the_one_before_and_the_backlog(tmp_path: Path):

@@ -7,8 +7,9 @@ at least 97% of the frames due at the detect rate: a stream whose decoding falls
 fewer) and the detector dropped at most 2% of the frames due for analysis. Frames decoded are
 not the measure: a stream decodes only its reference frames when they are enough
 (`detect.skip_nonreference`).
-In the same run: the decode-only cost of the clip, the detector's cost per inference, and a
-naive loop (every frame to BGR, every frame detected) for comparison.
+In the same run: the decode-only cost of the clip, the detector's cost per inference, the
+tracker's cost per update in a crowd, and a naive loop (every frame to BGR, every frame detected)
+for comparison.
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from vigia.app.bench.common import (
     clip_info,
@@ -32,6 +36,8 @@ from vigia.app.bench.common import (
     process_cpu,
     sample_frames,
 )
+from vigia.inference.tracking import Tracker
+from vigia.inference.types import Detections
 
 DETECT_FPS = 5.0
 WARMUP_S = 4.0
@@ -53,6 +59,32 @@ def naive_cpu_per_stream_second(media: Path, model: Path, frames: int = 60) -> f
     detector.close()
     decode = decode_only_cpu_per_stream_second(media, passes=1)
     return decode + per_frame * clip_frames / clip_seconds
+
+
+def crowd(people: int = 60, updates: int = 60, seed: int = 3) -> Iterator[tuple[float, Detections]]:
+    """`people` walking on a grid over a 1280x720 frame (neighbours overlap), detected at 5 fps with jitter."""
+    rng = np.random.default_rng(seed)
+    cols = 10
+    cx = 60 + (np.arange(people) % cols) * 120 + rng.uniform(-20, 20, people)
+    cy = 120 + (np.arange(people) // cols) * 90 + rng.uniform(-20, 20, people)
+    h = rng.uniform(100, 180, people)
+    pos, size, vel = np.c_[cx, cy], np.c_[0.4 * h, h], rng.normal(0, 0.5, (people, 2)) * h[:, None]
+    for k in range(updates):
+        t = k / DETECT_FPS
+        centres = pos + vel * t
+        boxes = np.c_[centres - size / 2, centres + size / 2] + rng.normal(0, 2, (people, 4))
+        scores = rng.uniform(0.3, 0.95, people).astype(np.float32)
+        yield t, Detections(boxes.astype(np.float32), scores, np.zeros(people, np.int32))
+
+
+def tracker_update_ms(people: int = 60, warmup: int = 10) -> float:
+    """Median wall time of one tracker update with `people` tracks and as many detections (after `warmup`)."""
+    tracker, timings = Tracker(), []
+    for t, detections in crowd(people):
+        start = time.perf_counter()
+        tracker.update(detections, t)
+        timings.append(time.perf_counter() - start)
+    return 1000 * float(np.median(timings[warmup:]))
 
 
 def trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
@@ -143,6 +175,7 @@ def run(args) -> int:
     det_ms = detector_cpu_ms(detector, media)
     detector.close()
     naive = naive_cpu_per_stream_second(media, model)
+    tracker_ms = tracker_update_ms()
     ideal = decode_only + DETECT_FPS * det_ms / 1000
 
     n = args.start or max(1, int(cores * 0.85 / ideal))
@@ -172,6 +205,7 @@ def run(args) -> int:
         "cpu_per_stream_second": round(cpu, 4) if cpu else None,
         "decode_only_cpu_per_stream_second": round(decode_only, 4),
         "detector_cpu_ms": round(det_ms, 2),
+        "tracker_update_ms": round(tracker_ms, 3),  # median, 60 tracks x 60 detections (crowd())
         "overhead_ratio": round(cpu / ideal, 3) if cpu else None,
         # The same ratio with decode and inference CPU measured inside the trial (10+ streams
         # sharing 2 cores and their caches): what the pipeline itself adds on top of them.

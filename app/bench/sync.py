@@ -22,7 +22,7 @@ import numpy as np
 
 from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter
-from vigia.sync.identity import Identity, client_context, enrol
+from vigia.sync.identity import SyncCredentials, client_context, enrol
 from vigia.sync.uploader import Uploader, UploadSettings
 
 if TYPE_CHECKING:  # psycopg is an extra ([central]); imported when the bench runs
@@ -56,7 +56,7 @@ def fill_outbox(database: Path, events: list[Event]) -> None:
         writer.close()
 
 
-async def _upload(identities: list[tuple[Identity, Path]], settings: UploadSettings) -> tuple[float, list[Uploader]]:
+async def _upload(identities: list[tuple[SyncCredentials, Path]], settings: UploadSettings) -> tuple[float, list[Uploader]]:
     uploaders = [Uploader(db, identity.device_id, identity.central_url, client_context(identity), settings)
                  for identity, db in identities]
     started = time.perf_counter()
