@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 from prometheus_client import generate_latest
 
-from vigia.appliance.camera_store import save_camera, save_layout, saved_cameras, saved_layouts
+from vigia.appliance.camera_store import save_camera, save_layout, saved_cameras, with_saved_layouts
 from vigia.appliance.cameras import CameraSource, CameraStatus, DecodedFrame
 from vigia.appliance.config import (
     Camera,
     Config,
-    ConfigError,
     camera_layout,
     with_layout,
 )
@@ -334,18 +333,7 @@ class Appliance:
     # -- zones drawn in the UI --------------------------------------------------------------
 
     def _load_layouts(self) -> None:
-        """Layouts saved from the UI take the place of the config file's zones, lines and rules."""
-        stored = saved_layouts(self.config.storage.database)
-        cameras = self.config.cameras
-        for i, camera in enumerate(cameras):
-            saved = stored.get(camera.name)
-            if saved is None:
-                continue
-            try:
-                cameras[i] = with_layout(camera, saved.layout, source=f"saved layout of {camera.name}")
-                log.info("camera %s: zones, lines and rules as %s saved them from the UI", camera.name, saved.updated_by)
-            except ConfigError as exc:
-                log.error("%s; using the config file's instead", exc)
+        self.config.cameras = with_saved_layouts(self.config.cameras, self.config.storage.database)
 
     def apply_layout(self, name: str, layout: dict, username: str) -> dict:
         """Validate, save and apply (without a restart) a camera's zones, lines and rules.

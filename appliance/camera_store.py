@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vigia.appliance.config import Camera
+from vigia.appliance.config import Camera, ConfigError, with_layout
 from vigia.appliance.storage import database
 
 log = logging.getLogger(__name__)
@@ -59,3 +59,20 @@ def save_layout(path: str | Path, camera: str, layout: dict, username: str) -> N
                    "on conflict (camera) do update set layout = excluded.layout, "
                    "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
                    [camera, json.dumps(layout), time.time(), username])
+
+
+def with_saved_layouts(cameras: list[Camera], path: str | Path) -> list[Camera]:
+    """The cameras with the layouts saved from the UI in place of their config file's zones, lines and rules
+    (a saved layout that no longer validates is logged and skipped)."""
+    stored = saved_layouts(path)
+    result = []
+    for camera in cameras:
+        saved = stored.get(camera.name)
+        if saved is not None:
+            try:
+                camera = with_layout(camera, saved.layout, source=f"saved layout of {camera.name}")
+                log.info("camera %s: zones, lines and rules as %s saved them from the UI", camera.name, saved.updated_by)
+            except ConfigError as exc:
+                log.error("%s; using the config file's instead", exc)
+        result.append(camera)
+    return result

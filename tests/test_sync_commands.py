@@ -25,6 +25,7 @@ from tests.test_sync_faults import FAST, Device, post
 from tests.test_sync_media import BUCKET, bucket, s3, stack  # noqa: F401 - fixtures
 from tests.test_sync_outbox import make_event
 from vigia.app.appliance import Appliance
+from vigia.appliance.camera_store import with_saved_layouts
 from vigia.appliance.config import Record, parse_config
 from vigia.appliance.encryption import load_or_create_key, open_media
 from vigia.appliance.outbox import Pending
@@ -183,9 +184,8 @@ def test_set_layout_is_applied_and_a_bad_layout_fails_naming_the_field(stack, tm
     assert state[unknown]["state"] == "failed" and "attic" in state[unknown]["result"]["error"]
     # Read back: the running config and the saved layout (what the next start takes) have it; the bad one left nothing.
     assert [r.name for r in device.appliance.config.cameras[0].rules] == ["at-gate"]
-    restarted = Appliance(parse_config(CONFIG.format(data_dir=tmp_path / "device")))
-    restarted._load_layouts()
-    assert [z.name for z in restarted.config.cameras[0].zones] == ["gate"]
+    restarted = with_saved_layouts(parse_config(CONFIG.format(data_dir=tmp_path / "device")).cameras, device.database)
+    assert [z.name for z in restarted[0].zones] == ["gate"]
     with database(device.database) as db:
         assert db.execute("SELECT updated_by FROM camera_layouts WHERE camera = 'gate'").fetchone() == ("central:ops-alice",)
     for command_id in (applied, refused, unknown):

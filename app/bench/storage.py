@@ -98,7 +98,7 @@ def recording(media: Path, workdir: Path, loops: int = 6) -> dict:
     }
 
 
-def _event(i: int, rng: random.Random, t0: float) -> Event:
+def sample_event(i: int, rng: random.Random, t0: float) -> Event:
     ts = t0 + i * 2.5
     return Event(
         id=new_event_id(ts), camera=rng.choice(CAMERAS), rule="entry", kind="enter", zone="door",
@@ -112,7 +112,7 @@ def event_store(workdir: Path, count: int) -> dict:
     rng = random.Random(7)
     t0 = time.time() - count * 2.5
     writer = EventWriter(workdir / "events.db").start()
-    events = [_event(i, rng, t0) for i in range(count)]
+    events = [sample_event(i, rng, t0) for i in range(count)]
     start = time.perf_counter()
     for event in events:
         writer.put(event)

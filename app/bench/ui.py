@@ -30,7 +30,7 @@ import yaml
 
 from vigia.app.appliance import Appliance
 from vigia.app.bench.common import default_media, default_model, process_cpu
-from vigia.app.bench.storage import CAMERAS, _event
+from vigia.app.bench.storage import CAMERAS, sample_event
 from vigia.app.serving import serving
 from vigia.appliance.config import Config
 from vigia.appliance.demo import demo_config_text
@@ -121,7 +121,7 @@ def _fill(database: Path, count: int) -> float:
     for first in range(0, count, 50_000):
         rows = []
         for i in range(first, min(count, first + 50_000)):
-            event = _event(i, rng, t0)
+            event = sample_event(i, rng, t0)
             event.zone, event.alert = rng.choice(ZONES), rng.random() < 0.05
             rows.append(event.to_row())
         with write_transaction(db.conn):
