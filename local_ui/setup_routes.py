@@ -26,6 +26,7 @@ from aiohttp import web
 
 from vigia.appliance.config import Camera
 from vigia.inference.errors import ModelError
+from vigia.kit.files import write_atomic
 from vigia.local_ui import accounts
 from vigia.local_ui.common import (
     API,
@@ -39,7 +40,6 @@ from vigia.local_ui.common import (
     session_json,
 )
 from vigia.provisioning import onvif
-from vigia.provisioning.files import write_atomic
 from vigia.provisioning.identity import load_or_create_identity
 from vigia.provisioning.state import ClaimError, claim, load_setup
 from vigia.sync.identity import EnrolmentError, enrol, identity_folder
