@@ -58,20 +58,19 @@ def _user_add(args) -> int:
     import psycopg
 
     from vigia.central.dashboard import accounts
-    from vigia.central.dashboard.schema import migrate as migrate_dashboard
-    from vigia.central.ingest.schema import migrate as migrate_ingest
+    from vigia.central.migrations import migrate
+    from vigia.kit.passwords import AccountError
 
     password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
 
     async def work() -> None:
         async with await psycopg.AsyncConnection.connect(_dsn(args), autocommit=True) as conn:
-            await migrate_ingest(conn)
-            await migrate_dashboard(conn)
+            await migrate(conn)
             await accounts.add_user(conn, args.username, password, args.role)
 
     try:
         asyncio.run(work())
-    except accounts.AccountError as exc:
+    except AccountError as exc:
         print(f"vigia: {exc}", file=sys.stderr)
         return 2
     print(f"dashboard user {args.username} added ({args.role})")

@@ -159,7 +159,7 @@ def _init(args) -> int:
 
 
 def _migrate(args) -> int:
-    from vigia.central.ingest.schema import migrate
+    from vigia.central.migrations import migrate
 
     version = asyncio.run(_with_connection(_dsn(args), migrate))
     print(f"central database at schema version {version}")
@@ -198,7 +198,7 @@ def _token(args) -> int:
     from vigia.central.ingest.enrolment import create_token
 
     async def work(conn):
-        from vigia.central.ingest.schema import migrate
+        from vigia.central.migrations import migrate
 
         await migrate(conn)
         return await create_token(conn, args.device_id, args.ttl)
@@ -239,7 +239,7 @@ def _command(args) -> int:
         body = {}
 
     async def work(conn):
-        from vigia.central.ingest.schema import migrate
+        from vigia.central.migrations import migrate
 
         await migrate(conn)
         return await issue(conn, args.device_id, args.kind.replace("-", "_"), body, args.by or getpass.getuser())
