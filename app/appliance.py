@@ -45,6 +45,7 @@ from vigia.inference.model_store import resolve
 from vigia.inference.pool import DetectorPool
 from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
+from vigia.kit.serve import running, until_set
 from vigia.local_ui.server import create_app
 from vigia.local_ui.tls import fingerprint, server_context, tls_files
 from vigia.sync.agent import SyncAgent
@@ -469,8 +470,6 @@ def serving(appliance: Appliance, host: str = "127.0.0.1", port: int | None = No
 async def serve(appliance: Appliance, host: str, port: int, until: threading.Event | None = None,
                 started: threading.Event | None = None) -> None:
     """Serve the appliance's HTTP endpoints until `until` is set (or forever): HTTPS unless `http.tls` is false."""
-    import asyncio
-
     http = appliance.config.http
     ssl_context = None
     if http.tls:
@@ -480,15 +479,9 @@ async def serve(appliance: Appliance, host: str, port: int, until: threading.Eve
             log.info("TLS certificate %s (self-signed, SHA-256 %s)", files.certificate, fingerprint(files.certificate))
     elif host not in ("127.0.0.1", "::1", "localhost"):
         log.warning("serving plain HTTP on %s: only behind a reverse proxy that terminates TLS", host)
-    runner = web.AppRunner(appliance.web_app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    await site.start()
-    log.info("serving %s://%s:%d (the API under /api/v1/, /metrics and /healthz)", "https" if ssl_context else "http", host, port)
-    if started is not None:
-        started.set()
-    try:
-        while until is None or not until.is_set():
-            await asyncio.sleep(0.5)
-    finally:
-        await runner.cleanup()
+    async with running(appliance.web_app(), host, port, ssl_context, access_log=None):
+        log.info("serving %s://%s:%d (the API under /api/v1/, /metrics and /healthz)",
+                 "https" if ssl_context else "http", host, port)
+        if started is not None:
+            started.set()
+        await until_set(until)
