@@ -8,9 +8,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from aiohttp import web
-
 from vigia.app.appliance import Appliance
+from vigia.kit.serve import running, until_set
 from vigia.local_ui.server import create_app
 from vigia.local_ui.tls import fingerprint, server_context, tls_files
 
@@ -55,15 +54,9 @@ async def serve(appliance: Appliance, host: str, port: int, until: threading.Eve
             log.info("TLS certificate %s (self-signed, SHA-256 %s)", files.certificate, fingerprint(files.certificate))
     elif host not in ("127.0.0.1", "::1", "localhost"):
         log.warning("serving plain HTTP on %s: only behind a reverse proxy that terminates TLS", host)
-    runner = web.AppRunner(create_app(appliance, appliance.config), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    await site.start()
-    log.info("serving %s://%s:%d (the API under /api/v1/, /metrics and /healthz)", "https" if ssl_context else "http", host, port)
-    if started is not None:
-        started.set()
-    try:
-        while until is None or not until.is_set():
-            await asyncio.sleep(0.5)
-    finally:
-        await runner.cleanup()
+    async with running(create_app(appliance, appliance.config), host, port, ssl_context, access_log=None):
+        log.info("serving %s://%s:%d (the API under /api/v1/, /metrics and /healthz)",
+                 "https" if ssl_context else "http", host, port)
+        if started is not None:
+            started.set()
+        await until_set(until)

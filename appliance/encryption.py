@@ -43,6 +43,7 @@ database.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -55,6 +56,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from vigia.kit.files import PRIVATE, replacing, sync_dir, write_all, write_new
 
 MAGIC = b"VGM1"
 VERSION = 2
@@ -104,22 +107,8 @@ def _create_key_file(path: Path) -> None:
     if not path.parent.is_dir():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path.parent, 0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            _write_all(fd, secrets.token_bytes(KEY_LEN))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # publishes the whole file, and never replaces a concurrent one
-        except FileExistsError:
-            return
-        _fsync_dir(path.parent)
-    finally:
-        os.unlink(tmp)
+    with contextlib.suppress(FileExistsError):  # another process made it first: that key is the one
+        write_new(path, secrets.token_bytes(KEY_LEN), PRIVATE)
 
 
 def _read_key_file(path: Path) -> bytes:
@@ -173,7 +162,7 @@ class EncryptedWriter(io.RawIOBase):
             self._written = 0
             self._failed = False
             self._file = open(path, "wb", buffering=0)
-            _write_all(self._file.fileno(), self._header)
+            write_all(self._file.fileno(), self._header)
         except BaseException:
             if self._file is not None:
                 self._file.close()
@@ -219,7 +208,7 @@ class EncryptedWriter(io.RawIOBase):
             if not self._failed:
                 self._write_chunk(self._pending, final=True)
             os.fsync(self._file.fileno())
-            _fsync_dir(Path(self.name).parent)
+            sync_dir(Path(self.name).parent)
         finally:
             self._pending = bytearray()
             self._file.close()
@@ -231,7 +220,7 @@ class EncryptedWriter(io.RawIOBase):
         sealed = self._aead.encrypt(
             _nonce(self._index), plaintext, _aad(self._header, self._index, final)
         )
-        _write_all(self._file.fileno(), sealed)
+        write_all(self._file.fileno(), sealed)
         self._index += 1
 
 
@@ -378,16 +367,8 @@ def write_encrypted(
     path: str | os.PathLike, data: bytes, key: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> None:
     """Write a small file (a snapshot) encrypted, atomically: temp file, fsync, rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with EncryptedWriter(tmp, key, chunk_size) as writer:
-            writer.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with replacing(Path(path)) as tmp, EncryptedWriter(tmp, key, chunk_size) as writer:
+        writer.write(data)
 
 
 def read_range(path: str | os.PathLike, key: bytes | None, start: int, end: int) -> bytes:
@@ -411,22 +392,15 @@ def recover(path: str | os.PathLike, key: bytes) -> int:
     chunk is dropped. A complete file is left untouched. Raises TamperedError on a bad chunk.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     with EncryptedReader(path, key) as reader:
         if reader.complete:
             return reader.size
-        try:
+        with replacing(path) as tmp:
             with EncryptedWriter(tmp, key, reader.chunk_size) as writer:
                 while chunk := reader.read(reader.chunk_size):
                     writer.write(chunk)
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        size = reader.size
-    _fsync_dir(path.parent)
-    return size
+        return reader.size
 
 
 def _read_header(fd: int, name: str) -> tuple[bytes, int, bytes]:
@@ -467,16 +441,3 @@ def _nonce(index: int) -> bytes:
 def _aad(header: bytes, index: int, final: bool) -> bytes:
     return header + _CHUNK_INFO.pack(index, final)
 
-
-def _write_all(fd: int, data) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,8 +7,9 @@ import logging
 from aiohttp import web
 
 from vigia.appliance.config import ConfigError, camera_layout
+from vigia.kit.http import ApiError, json_body
 from vigia.local_ui import accounts
-from vigia.local_ui.common import API, Api, ApiError, json_body, remote_address, require
+from vigia.local_ui.common import API, Api, remote_address, require
 from vigia.local_ui.live import Client, encode_jpeg
 
 log = logging.getLogger(__name__)

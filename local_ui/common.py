@@ -1,20 +1,16 @@
-"""What every route of the guards' API shares: per-application state, errors, request parsing.
+"""What every route of the guards' API shares: per-application state, the session, the guards' request helpers.
 
-Request helpers raise `ApiError`, which the server's error middleware answers as
-`{"error": message}` with the status: bad input is a 400 naming what is wrong, never a 500.
+Errors and generic request parsing are the kit's (`vigia.kit.http`): helpers raise `ApiError`, which the
+server's error middleware answers as `{"error": message}` with the status.
 """
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import logging
-import math
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -23,6 +19,7 @@ from aiohttp import web
 from vigia.appliance.config import Camera, Config
 from vigia.appliance.events import Event
 from vigia.appliance.storage import database
+from vigia.kit.http import ULID, ApiError, require_role
 from vigia.local_ui import accounts
 
 if TYPE_CHECKING:
@@ -32,10 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COOKIE = "vigia_session"
-CSRF_HEADER = "X-CSRF-Token"
 MAX_BODY = 64 * 1024            # bytes of a request body
 LOGIN_SLOTS = 2                 # password checks at once (16 MiB of scrypt each)
-EVENT_ID = re.compile(r"^[0-9A-Z]{26}$")  # a ULID
 
 T = TypeVar("T")
 
@@ -87,28 +82,12 @@ API = web.AppKey("vigia_api", Api)
 SESSION = web.RequestKey("vigia_session", accounts.Session)
 
 
-class ApiError(Exception):
-    """An error answer: status, message for the client, extra headers."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers)
-
-
 # -- helpers ----------------------------------------------------------------------------------
 
 
 def require(request: web.Request, role: str = "guard") -> accounts.Session:
-    session = request[SESSION]
-    if not accounts.role_allows(session.role, role):
-        raise ApiError(403, f"this needs the {role} role")
-    return session
+    """The request's session if its role may do what `role` may (403 otherwise)."""
+    return require_role(accounts.ROLES, request[SESSION], role)
 
 
 def remote_address(request: web.Request) -> str | None:
@@ -123,76 +102,9 @@ def remote_address(request: web.Request) -> str | None:
     return peer
 
 
-async def json_body(request: web.Request, *, required: bool) -> dict:
-    if not request.can_read_body:
-        if required:
-            raise ApiError(400, "a JSON object body is required")
-        return {}
-    if request.content_type != "application/json":
-        raise ApiError(415, "send the body as application/json")
-    try:
-        body = await request.json()
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError
-        raise ApiError(400, "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body
-
-
-def only_fields(mapping, allowed: set[str], what: str) -> None:
-    unknown = sorted(set(mapping) - allowed)
-    if unknown:
-        raise ApiError(400, f"unknown {what} {', '.join(map(repr, unknown))} (known: {', '.join(sorted(allowed))})")
-
-
-def query_params(request: web.Request, allowed: set[str]) -> dict[str, str]:
-    query = request.query
-    only_fields(query, allowed, "query parameter")
-    for name in query:
-        if len(query.getall(name)) > 1:
-            raise ApiError(400, f"query parameter {name!r} given more than once")
-    return dict(query)
-
-
-def int_param(query: dict[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
-    text = query.get(name)
-    if text is None:
-        return default
-    if not re.fullmatch(r"\d{1,12}", text) or not low <= int(text) <= high:
-        raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
-    return int(text)
-
-
-def time_param(query: dict[str, str], name: str) -> float | None:
-    """Epoch seconds, or ISO 8601 with a UTC offset."""
-    text = query.get(name)
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            raise ApiError(400, f"{name} must be epoch seconds or ISO 8601 with an offset (2026-11-25T14:30:00+01:00)") from None
-        if when.tzinfo is None:
-            raise ApiError(400, f"{name}: give the UTC offset (2026-11-25T14:30:00Z or +01:00)") from None
-        value = when.timestamp()
-    if not math.isfinite(value):
-        raise ApiError(400, f"{name} must be a finite number")
-    return value
-
-
-def text_param(query: dict[str, str], name: str) -> str | None:
-    text = query.get(name)
-    if text is not None and not 1 <= len(text) <= 64:
-        raise ApiError(400, f"{name} must be 1 to 64 characters")
-    return text
-
-
 def event_id_param(request: web.Request) -> str:
     event_id = request.match_info["id"]
-    if not EVENT_ID.fullmatch(event_id):
+    if not ULID.fullmatch(event_id):
         raise ApiError(400, "not an event id (26 characters, digits and capital letters)")
     return event_id
 
@@ -230,27 +142,3 @@ def session_json(session: accounts.Session) -> dict:
     return {"username": session.username, "role": session.role, "csrf_token": session.csrf_token,
             "expires_at": session.expires_at}
 
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-
-
-def check_csrf(request: web.Request, csrf_token: str) -> None:
-    """A state-changing request must carry the session's token in X-CSRF-Token (403 otherwise)."""
-    if request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode("utf-8", "replace"), csrf_token.encode()):
-            raise ApiError(403, f"missing or wrong {CSRF_HEADER} header")
-
-
-def security_headers(api_prefix: str):
-    """An on_response_prepare hook: no sniffing, no framing, no referrer, nothing loaded by an API
-    answer (pages set their own Content-Security-Policy first), API answers never cached."""
-    async def add(request: web.Request, response: web.StreamResponse) -> None:
-        headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-        if request.path.startswith(api_prefix):
-            headers.setdefault("Cache-Control", "no-store")
-    return add

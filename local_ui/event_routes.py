@@ -16,22 +16,9 @@ from vigia.appliance.recording.event_clips import clip_part, event_clip, part_of
 from vigia.appliance.recording.export import ExportError
 from vigia.appliance.storage import event_rows
 from vigia.appliance.transactions import write_transaction
+from vigia.kit.http import ApiError, int_param, json_body, only_fields, query_params, text_param, time_param
 from vigia.local_ui import accounts
-from vigia.local_ui.common import (
-    API,
-    ApiError,
-    event_id_param,
-    int_param,
-    json_body,
-    media_path,
-    only_fields,
-    query_params,
-    remote_address,
-    require,
-    row_json,
-    text_param,
-    time_param,
-)
+from vigia.local_ui.common import API, event_id_param, media_path, remote_address, require, row_json
 
 log = logging.getLogger(__name__)
 

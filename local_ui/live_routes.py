@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from vigia.kit.http import ULID, ApiError, query_params
 from vigia.local_ui import accounts
 from vigia.local_ui.camera_routes import camera_list
-from vigia.local_ui.common import API, COOKIE, EVENT_ID, Api, ApiError, query_params, require, row_json
+from vigia.local_ui.common import API, COOKIE, Api, require, row_json
 from vigia.local_ui.live import FRAME_WIDTHS, Client
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     if not _same_origin(request):
         raise ApiError(403, "WebSocket from another origin refused")
     after = query_params(request, {"after"}).get("after")
-    if after is not None and not EVENT_ID.fullmatch(after):
+    if after is not None and not ULID.fullmatch(after):
         raise ApiError(400, "after must be an event id")
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=16 * 1024)
     await ws.prepare(request)

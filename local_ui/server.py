@@ -29,26 +29,22 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from vigia.appliance.config import Config
 from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.outbox import backlog
-from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, setup_routes
-from vigia.local_ui.common import (
-    API,
-    COOKIE,
-    MAX_BODY,
-    SESSION,
-    Api,
+from vigia.kit.http import (
     ApiError,
-    ApplianceView,
-    check_csrf,
+    clear_session_cookie,
+    error_middleware,
     int_param,
     json_body,
-    json_error,
     only_fields,
     query_params,
-    remote_address,
-    require,
+    route_of,
     security_headers,
-    session_json,
+    session_middleware,
+    set_session_cookie,
 )
+from vigia.kit.passwords import MAX_PASSWORD
+from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, setup_routes
+from vigia.local_ui.common import API, COOKIE, MAX_BODY, SESSION, Api, ApplianceView, remote_address, require, session_json
 from vigia.local_ui.live import LiveHub
 from vigia.local_ui.openapi import openapi_document
 from vigia.sync.identity import identity_folder, load_identity
@@ -68,7 +64,8 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
               accounts.SessionPolicy(max_age=http.session_max_age, idle=http.session_idle),
               accounts.LoginPolicy(max_failures=http.login_max_failures, lockout=http.login_lockout,
                                    remote_max_failures=http.login_remote_max_failures))
-    app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_BODY)
+    middlewares = [error_middleware(log, "the appliance log"), session_middleware(SESSION, _is_public, _session)]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[API] = api
     app.on_response_prepare.append(security_headers("/api/"))
     app.on_startup.append(_start_live)
@@ -108,46 +105,17 @@ async def _stop_live(app: web.Application) -> None:
     api.appliance.remove_sink(api.hub)
 
 
-# -- middleware -------------------------------------------------------------------------------
+def _is_public(request: web.Request) -> bool:
+    route = route_of(request)
+    return route in PUBLIC or route in setup_routes.PUBLIC
 
 
-@web.middleware
-async def _errors(request: web.Request, handler) -> web.StreamResponse:
-    """Every error as JSON `{"error": ...}`; an unexpected one is logged and answered 500 without details."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return json_error(exc.status, exc.message, exc.headers)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        keep = {name: value for name, value in exc.headers.items() if name in ("Allow", "Retry-After")}
-        return json_error(exc.status, exc.reason, keep)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        log.exception("%s %s failed", request.method, request.rel_url.path)
-        return json_error(500, "internal error (see the appliance log)")
-
-
-@web.middleware
-async def _authenticate(request: web.Request, handler) -> web.StreamResponse:
-    """Session (401) and CSRF token (403) for everything but the public routes; 403 in setup mode."""
-    resource = request.match_info.route.resource
-    route = (request.method, resource.canonical if resource is not None else None)
-    if route in PUBLIC or route in setup_routes.PUBLIC:
-        return await handler(request)
+async def _session(request: web.Request) -> accounts.Session | None:
+    """The request's live session; 403 in setup mode (only the wizard's first step answers)."""
     api = request.app[API]
-    if not await setup_routes.is_claimed(api):  # setup mode: only the wizard's first step answers
+    if not await setup_routes.is_claimed(api):
         raise ApiError(403, "setup not finished: claim the device first (the setup wizard)")
-    session = await api.db(accounts.session_for, request.cookies.get(COOKIE), api.sessions)
-    if session is None:
-        raise ApiError(401, "login required")
-    check_csrf(request, session.csrf_token)
-    request[SESSION] = session
-    return await handler(request)
-
-
+    return await api.db(accounts.session_for, request.cookies.get(COOKIE), api.sessions)
 
 
 # -- public routes ----------------------------------------------------------------------------
@@ -169,7 +137,7 @@ async def login(request: web.Request) -> web.Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         raise ApiError(400, "give username and password, both strings")
-    if len(username) > 64 or len(password) > accounts.MAX_PASSWORD:
+    if len(username) > 64 or len(password) > MAX_PASSWORD:
         raise ApiError(400, "username or password too long")
     remote = remote_address(request)
     async with api.login_slots:
@@ -184,8 +152,7 @@ async def login(request: web.Request) -> web.Response:
                        {"Retry-After": str(math.ceil(outcome.retry_after or api.logins.lockout))})
     log.info("%s logged in from %s", outcome.session.username, remote)
     response = web.json_response(session_json(outcome.session))
-    response.set_cookie(COOKIE, outcome.token, max_age=int(api.sessions.max_age), path="/",
-                        secure=True, httponly=True, samesite="Strict")
+    set_session_cookie(response, COOKIE, outcome.token, api.sessions.max_age, "/")
     return response
 
 
@@ -197,7 +164,7 @@ async def logout(request: web.Request) -> web.Response:
     session = require(request)
     await api.db(accounts.logout, session, remote_address(request))
     response = web.json_response({"logged_out": True})
-    response.del_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
+    clear_session_cookie(response, COOKIE, "/")
     return response
 
 

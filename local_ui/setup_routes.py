@@ -26,20 +26,11 @@ from aiohttp import web
 
 from vigia.appliance.config import Camera
 from vigia.inference.errors import ModelError
+from vigia.kit.files import write_atomic
+from vigia.kit.http import ApiError, json_body, only_fields, set_session_cookie
 from vigia.local_ui import accounts
-from vigia.local_ui.common import (
-    API,
-    COOKIE,
-    Api,
-    ApiError,
-    json_body,
-    only_fields,
-    remote_address,
-    require,
-    session_json,
-)
+from vigia.local_ui.common import API, COOKIE, Api, remote_address, require, session_json
 from vigia.provisioning import onvif
-from vigia.provisioning.files import write_atomic
 from vigia.provisioning.identity import load_or_create_identity
 from vigia.provisioning.state import ClaimError, claim, load_setup
 from vigia.sync.identity import EnrolmentError, enrol, identity_folder
@@ -141,8 +132,7 @@ async def claim_device(request: web.Request) -> web.Response:
     api.claimed = True
     log.info("device claimed from %s; admin %s created", remote, username)
     response = web.json_response(session_json(outcome.session))
-    response.set_cookie(COOKIE, outcome.token, max_age=int(api.sessions.max_age), path="/",
-                        secure=True, httponly=True, samesite="Strict")
+    set_session_cookie(response, COOKIE, outcome.token, api.sessions.max_age, "/")
     return response
 
 

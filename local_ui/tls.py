@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from vigia.appliance.config import Http
-from vigia.provisioning.files import write_atomic
+from vigia.kit.files import write_atomic
 
 log = logging.getLogger(__name__)
 

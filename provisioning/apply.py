@@ -15,12 +15,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from vigia.kit.files import private_dir, write_atomic
 from vigia.provisioning.document import (
     Provisioning,
     ProvisioningError,
     parse_provisioning,
 )
-from vigia.provisioning.files import private_dir, write_atomic
 from vigia.provisioning.identity import load_or_create_identity
 from vigia.provisioning.signed import read_verified
 from vigia.provisioning.state import mark_provisioned

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vigia.provisioning.files import private_dir, write_new
+from vigia.kit.files import private_dir, write_new
 
 SHORT_ID_LENGTH = 8
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from vigia.provisioning.files import write_new
+from vigia.kit.files import write_new
 
 CONTEXT = b"vigia-provisioning-v1\0"
 FORMAT = "1"

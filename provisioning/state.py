@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from vigia.provisioning.files import open_private, private_dir, write_atomic
+from vigia.kit.files import open_private, private_dir, write_atomic
 from vigia.provisioning.identity import DeviceIdentity, identity_dir
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each, nothing to misread

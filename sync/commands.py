@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from vigia.appliance.config import ConfigError, Record
-from vigia.sync.files import write_file
+from vigia.kit.files import PRIVATE, PUBLIC, write_credential
 from vigia.sync.identity import (
     SyncCredentials,
     certificate_request,
@@ -133,8 +133,8 @@ class CommandRunner:
 
     async def _rotate(self, session: aiohttp.ClientSession) -> dict:
         key = ec.generate_private_key(ec.SECP256R1())  # a new transport key; the device identity stays
-        write_file(self._identity.next_key, key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
+        write_credential(self._identity.next_key, key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), PRIVATE)
         csr = certificate_request(key)
         proof = identity_proof(await asyncio.to_thread(device_identity, self._identity.folder), csr)
         status, answer = await self._request(session, "POST", "/v1/rotate", {"csr": csr.decode(), **proof})
@@ -143,7 +143,7 @@ class CommandRunner:
             raise CommandError(f"central refused the new certificate ({status}: {answer.get('message', answer)})")
         certificate = answer["certificate"].encode()
         serial = x509.load_pem_x509_certificate(certificate).serial_number
-        write_file(self._identity.next_certificate, certificate)
+        write_credential(self._identity.next_certificate, certificate, PUBLIC)
         commit_rotation(self._identity)
         self.ssl = client_context(self._identity)
         self._on_rotated(self.ssl)

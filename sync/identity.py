@@ -29,9 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from vigia.provisioning.files import sync_dir
+from vigia.kit.files import PRIVATE, PUBLIC, sync_dir, write_credential
 from vigia.provisioning.identity import DeviceIdentity, IdentityError, load_or_create_identity
-from vigia.sync.files import write_file
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +78,8 @@ def device_key(folder: Path) -> ec.EllipticCurvePrivateKey:
     if path.exists():
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
-    write_file(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()), 0o600)
+    write_credential(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()), PRIVATE)
     log.info("made the device key %s", path)
     return key
 
@@ -168,8 +167,9 @@ async def enrol(folder: Path, central_url: str, token: str, ca_pem: bytes,
         raise EnrolmentError(f"cannot reach central at {central_url}: {exc}") from None
     certificate = answer["certificate"].encode()
     x509.load_pem_x509_certificate(certificate)  # refuse to store something that is not a certificate
-    write_file(folder / "device.crt", certificate)
-    write_file(folder / "ca.crt", ca_pem)
-    write_file(folder / "central.json", json.dumps({"central_url": central_url, "device_id": answer["device_id"]}).encode())
+    write_credential(folder / "device.crt", certificate, PUBLIC)
+    write_credential(folder / "ca.crt", ca_pem, PUBLIC)
+    write_credential(folder / "central.json", json.dumps({"central_url": central_url, "device_id": answer["device_id"]}).encode(),
+                     PUBLIC)
     log.info("enrolled with %s as device %s", central_url, answer["device_id"])
     return Enrolment(SyncCredentials(folder, answer["device_id"], central_url), int(answer["high_water"]))

@@ -22,7 +22,7 @@ from tests.test_central_dashboard import (
     fleet_central,
     jpeg,
 )
-from vigia.central.dashboard.app import dist_dir
+from vigia.central.dashboard.frontend import dist_dir
 
 pytestmark = pytest.mark.slow
 

@@ -630,20 +630,7 @@ def test_secrets_never_reach_the_log_or_the_audit_trail(site: Site, caplog: pyte
     assert all(h.startswith("scrypt$16384$8$1$") and new_password not in h for h in hashes)
 
 
-# -- passwords, TLS, the CLI ------------------------------------------------------------------
-
-
-def test_password_hashes_are_scrypt_with_their_parameters():
-    encoded = accounts.hash_password("correct horse")
-    scheme, n, r, p, salt, _ = encoded.split("$")
-    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1") and len(accounts._unb64(salt)) == 16
-    assert accounts.verify_password("correct horse", encoded)
-    assert not accounts.verify_password("correct horsf", encoded)
-    assert accounts.hash_password("correct horse") != encoded  # a fresh salt every time
-    weak = accounts.hash_password("correct horse", n=2**10)
-    assert accounts.verify_password("correct horse", weak) and accounts.needs_rehash(weak)
-    assert not accounts.needs_rehash(encoded)
-    assert not accounts.verify_password("x", "plain-text-password") and not accounts.verify_password("x", "scrypt$3$8$1$AA$AA")
+# -- TLS, the CLI ----------------------------------------------------------------------------
 
 
 def test_the_device_certificate(site: Site, tmp_path: Path):

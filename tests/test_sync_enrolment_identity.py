@@ -188,15 +188,15 @@ def test_the_fleet_dashboard_lists_the_short_id_installers_see(stack, tmp_path):
 
     from psycopg.rows import dict_row
 
-    from vigia.central.dashboard.app import DEVICES_SQL
-    from vigia.central.dashboard.schema import migrate as migrate_dashboard
+    from vigia.central.dashboard.queries import DEVICES_SQL
+    from vigia.central.migrations import migrate
 
     box = load_or_create_identity(tmp_path)
     asyncio.run(enrol(tmp_path / "sync", stack.url, stack.token("ident-06"), stack.ca_pem))
 
     async def listed():
         async with await psycopg.AsyncConnection.connect(stack.dsn, autocommit=True) as conn:
-            await migrate_dashboard(conn)
+            await migrate(conn)
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(DEVICES_SQL, {"online": dt.timedelta(minutes=5), "device": "ident-06"})
             return await cursor.fetchone()

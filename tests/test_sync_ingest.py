@@ -16,7 +16,7 @@ from vigia.app.devstack import temporary_database
 from vigia.appliance.outbox import Pending, event_record
 from vigia.central.ingest.batches import Ingest, prepare_connection, timestamp
 from vigia.central.ingest.enrolment import DeviceIdentity, consume_token, create_token, enrol_device, revoke
-from vigia.central.ingest.schema import migrate
+from vigia.central.migrations import migrate
 from vigia.sync.protocol import ProtocolError, decode_batch, encode_batch
 
 MAY = dt.datetime(2026, 5, 31, 23, 0, tzinfo=dt.timezone.utc).timestamp()

@@ -158,7 +158,7 @@ def _init(args) -> int:
 
 
 def _migrate(args) -> int:
-    from vigia.central.ingest.schema import migrate
+    from vigia.central.migrations import migrate
 
     version = _with_connection(args, migrate)
     print(f"central database at schema version {version}")
@@ -198,7 +198,7 @@ def _nginx_config(args) -> int:
 
 def _token(args) -> int:
     from vigia.central.ingest.enrolment import create_token
-    from vigia.central.ingest.schema import migrate
+    from vigia.central.migrations import migrate
 
     async def work(conn):
         await migrate(conn)
@@ -223,7 +223,7 @@ def _revoke(args) -> int:
 
 def _command(args) -> int:
     from vigia.central.ingest.commands import issue
-    from vigia.central.ingest.schema import migrate
+    from vigia.central.migrations import migrate
 
     if args.kind == "upload-clip":
         body = {"event_id": args.event_id}
@@ -278,19 +278,18 @@ def _dashboard(args) -> int:
 
 def _user_add(args) -> int:
     from vigia.central.dashboard import accounts
-    from vigia.central.dashboard.schema import migrate as migrate_dashboard
-    from vigia.central.ingest.schema import migrate as migrate_ingest
+    from vigia.central.migrations import migrate
+    from vigia.kit.passwords import AccountError
 
     password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
 
     async def work(conn) -> None:
-        await migrate_ingest(conn)
-        await migrate_dashboard(conn)
+        await migrate(conn)
         await accounts.add_user(conn, args.username, password, args.role)
 
     try:
         _with_connection(args, work)
-    except accounts.AccountError as exc:
+    except AccountError as exc:
         raise CliError(str(exc), 2) from None
     print(f"dashboard user {args.username} added ({args.role})")
     return 0

@@ -161,8 +161,8 @@ def _keygen(args) -> int:
 
 
 def _sign(args) -> int:
+    from vigia.kit.files import write_atomic
     from vigia.provisioning.document import ProvisioningError, parse_provisioning
-    from vigia.provisioning.files import write_atomic
     from vigia.provisioning.signed import SignatureError, load_private_key, sign
 
     out = args.out or args.file.with_name(args.file.name + ".sig")

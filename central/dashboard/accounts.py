@@ -1,11 +1,11 @@
 """Central's dashboard users and sessions, in PostgreSQL (tables of `vigia.central.dashboard.schema`).
 
-Same rules as the guards' UI (`vigia.local_ui.accounts`, whose scrypt hashing and checks are used
-here): passwords as `scrypt$n$r$p$salt$hash`, a login for an unknown username costs one scrypt too,
-sessions are 32 random bytes of which only the SHA-256 is stored, ending `max_age` after login or
-`idle` after the last request. `max_failures` wrong passwords in a row lock a username for `lockout`;
-one client address may fail `remote_max_failures` logins (any usernames) per `remote_window`, then its logins
-are refused unchecked until the oldest of those leaves the window (counted in PostgreSQL, so across instances).
+Same rules as the guards' UI, from the kit (`vigia.kit.passwords`): passwords as `scrypt$n$r$p$salt$hash`, a login
+for an unknown username costs one scrypt too, sessions are 32 random bytes of which only the SHA-256 is stored,
+ending `max_age` after login or `idle` after the last request. `max_failures` wrong passwords in a row lock a
+username for `lockout`; one client address may fail `remote_max_failures` logins (any usernames) per
+`remote_window`, then its logins are refused unchecked until the oldest of those leaves the window (counted in
+PostgreSQL, so across instances).
 Roles: viewer < operator < admin.
 """
 from __future__ import annotations
@@ -13,33 +13,32 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-import secrets
 from dataclasses import dataclass, field
 
 import psycopg
 
-from vigia.local_ui.accounts import (
-    _DUMMY_HASH,
-    TOKEN_BYTES,
+from vigia.kit import passwords
+from vigia.kit.passwords import (
     TOKEN_PATTERN,
-    AccountError,
+    Roles,
     SessionPolicy,
     UserExists,
     check_password,
     check_username,
     hash_password,
     needs_rehash,
+    new_token,
     token_hash,
+    verify_nothing,
     verify_password,
 )
-from vigia.local_ui.accounts import LoginPolicy as _GuardsLoginPolicy
 
-ROLES = ("viewer", "operator", "admin")  # each role may do what the ones before it may
+ROLES = Roles(("viewer", "operator", "admin"))
 
 
 @dataclass(frozen=True)
-class LoginPolicy(_GuardsLoginPolicy):
-    """The guards' UI's (`max_failures`, `lockout`, `remote_max_failures`) with a window of its own per address."""
+class LoginPolicy(passwords.LoginPolicy):
+    """The kit's (`max_failures`, `lockout`, `remote_max_failures`) with a window of its own per address."""
     remote_window: float = 10 * 60.0   # seconds in which one address may fail `remote_max_failures` logins
 
 
@@ -60,22 +59,11 @@ class LoginOutcome:
     retry_after: int | None = None  # "throttled": whole seconds until the address may try again
 
 
-def check_role(role: object) -> str:
-    if role not in ROLES:
-        raise AccountError(f"the role must be one of {', '.join(ROLES)}")
-    return role
-
-
-def role_allows(role: str, needed: str) -> bool:
-    """Whether `role` may do what `needed` may (viewer < operator < admin)."""
-    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
-
-
 async def add_user(conn: psycopg.AsyncConnection, username: str, password: str, role: str) -> None:
-    """Create a user; AccountError if the name, password or role is refused, UserExists if taken."""
+    """Create a user; `vigia.kit.passwords.AccountError` if the name, password or role is refused, UserExists if taken."""
     check_username(username)
     check_password(password)
-    check_role(role)
+    ROLES.check(role)
     encoded = await asyncio.to_thread(hash_password, password)
     cursor = await conn.execute("INSERT INTO dashboard_users (username, password_hash, role) VALUES (%s, %s, %s)"
                                 " ON CONFLICT DO NOTHING", [username, encoded, role])
@@ -125,7 +113,7 @@ async def _check(conn: psycopg.AsyncConnection, username: str, password: str, *,
         cursor = await conn.execute("SELECT 1 FROM dashboard_users WHERE username = %s", [username])
         if await cursor.fetchone() is not None:
             return LoginOutcome("locked")
-        await asyncio.to_thread(verify_password, password, _DUMMY_HASH)  # same cost as a wrong password
+        await asyncio.to_thread(verify_nothing, password)  # same cost as a wrong password
         return LoginOutcome("invalid")
     attempts, encoded, role = row
     if not await asyncio.to_thread(verify_password, password, encoded):
@@ -133,8 +121,8 @@ async def _check(conn: psycopg.AsyncConnection, username: str, password: str, *,
             await conn.execute("UPDATE dashboard_users SET failed_logins = 0, locked_until = now() + %s"
                                " WHERE username = %s", [dt.timedelta(seconds=logins.lockout), username])
         return LoginOutcome("invalid")
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    csrf = secrets.token_urlsafe(TOKEN_BYTES)
+    token = new_token()
+    csrf = new_token()
     async with conn.transaction():
         await conn.execute("UPDATE dashboard_users SET failed_logins = 0, locked_until = NULL WHERE username = %s",
                            [username])

@@ -180,6 +180,10 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(f"{API}/openapi.json", serve_openapi, allow_head=False)
+
+
 async def serve_openapi(_request: web.Request) -> web.Response:
     """GET /dashboard/api/v1/openapi.json (any role: the session middleware checks the login)."""
     return web.json_response(openapi_document())

@@ -1,17 +1,8 @@
-"""The fleet dashboard's tables in central's PostgreSQL: its own migration list and version table.
+"""The fleet dashboard's tables in central's PostgreSQL: its migration steps, numbered apart from the ingest's.
 
-Kept apart from `vigia.central.ingest.schema` (the ingest's) so the two evolve without renumbering each other;
-the same advisory-lock pattern lets several dashboard instances start at once.
+`vigia.central.migrations` applies them after the ingest's (step 1 indexes `events`), in a version table of their own.
 """
 from __future__ import annotations
-
-import logging
-
-import psycopg
-
-log = logging.getLogger(__name__)
-
-MIGRATION_LOCK = 0x76696769_10   # "vigi" + purpose, beside vigia.central.ingest.schema's keys
 
 MIGRATIONS: list[str] = [
     # 1: dashboard users (scrypt hashes, roles), their sessions (SHA-256 of the cookie only), the site of
@@ -52,17 +43,3 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-
-async def migrate(conn: psycopg.AsyncConnection) -> int:
-    """Apply the dashboard's pending migrations (after the ingest's: it indexes `events`)."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
-        await conn.execute("CREATE TABLE IF NOT EXISTS dashboard_schema_migrations (version integer PRIMARY KEY, "
-                           "applied_at timestamptz NOT NULL DEFAULT now())")
-        cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM dashboard_schema_migrations")
-        current = (await cursor.fetchone())[0]
-        for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
-            await conn.execute(sql)
-            await conn.execute("INSERT INTO dashboard_schema_migrations (version) VALUES (%s)", [version])
-            log.info("dashboard tables migrated to version %d", version)
-    return len(MIGRATIONS)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from vigia.sync.files import write_file
+from vigia.kit.files import PRIVATE, PUBLIC, write_credential
 
 CA_DAYS = 3650
 DEVICE_DAYS = 397
@@ -66,8 +66,8 @@ def init_ca(folder: Path, name: str = "Vigia central CA") -> CertificateAuthorit
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    write_file(folder / "ca.key", _key_pem(key), 0o600)
-    write_file(folder / "ca.crt", cert.public_bytes(serialization.Encoding.PEM))
+    write_credential(folder / "ca.key", _key_pem(key), PRIVATE)
+    write_credential(folder / "ca.crt", cert.public_bytes(serialization.Encoding.PEM), PUBLIC)
     return CertificateAuthority(key, cert)
 
 
@@ -132,5 +132,5 @@ def issue_server_certificate(ca: CertificateAuthority, names: list[str], certifi
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca.key, hashes.SHA256())
     )
-    write_file(private_key, _key_pem(key), 0o600)
-    write_file(certificate, cert.public_bytes(serialization.Encoding.PEM) + ca.pem)
+    write_credential(private_key, _key_pem(key), PRIVATE)
+    write_credential(certificate, cert.public_bytes(serialization.Encoding.PEM) + ca.pem, PUBLIC)

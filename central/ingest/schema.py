@@ -1,8 +1,7 @@
-"""Central's PostgreSQL schema: versioned migrations, and events partitioned by month.
+"""The ingest's tables in central's PostgreSQL: its migration steps, and events partitioned by month.
 
-Every central instance runs `migrate` at start; an advisory lock lets one apply the pending
-steps while the others wait, so several can start at once. Monthly partitions of `events` are
-made on demand by the ingest (`ensure_partitions`), under another advisory lock.
+The steps are applied by `vigia.central.migrations` (with the dashboard's). Monthly partitions of `events` are
+made on demand by the ingest (`ensure_partitions`), under an advisory lock of their own.
 """
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ import psycopg
 
 log = logging.getLogger(__name__)
 
-MIGRATION_LOCK = 0x76696769_01   # pg_advisory_xact_lock keys: "vigi" + purpose
-PARTITION_LOCK = 0x76696769_02
+PARTITION_LOCK = 0x76696769_02   # pg_advisory_xact_lock key: "vigi" + purpose (vigia.central.migrations has the others)
 
 MIGRATIONS: list[str] = [
     # 1: devices, enrolment tokens, events (by month), other records (latest version per key)
@@ -117,21 +115,6 @@ MIGRATIONS: list[str] = [
     ALTER TABLE devices ADD COLUMN pending_serial text;
     """,
 ]
-
-
-async def migrate(conn: psycopg.AsyncConnection) -> int:
-    """Apply pending migrations; returns the schema version."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
-                           "applied_at timestamptz NOT NULL DEFAULT now())")
-        cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
-        current = (await cursor.fetchone())[0]
-        for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
-            await conn.execute(sql)
-            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", [version])
-            log.info("central database migrated to schema version %d", version)
-    return len(MIGRATIONS)
 
 
 def month_of(epoch_seconds: float) -> dt.date:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,8 @@ from vigia.central.ingest.commands import add_command_routes
 from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_identity
 from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
-from vigia.central.ingest.schema import migrate
+from vigia.central.migrations import migrate
+from vigia.kit.serve import running, until_signalled
 from vigia.sync.protocol import Limits, ProtocolError, decode_batch
 
 log = logging.getLogger(__name__)
@@ -131,15 +131,6 @@ def create_app(settings: CentralSettings) -> web.Application:
 async def serve(settings: CentralSettings, host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT. Bodies reach the handler as sent (gzip): the protocol inflates
     them itself, within its own limit."""
-    runner = web.AppRunner(create_app(settings), auto_decompress=False, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("central listening on http://%s:%d (behind the TLS proxy)", host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    async with running(create_app(settings), host, port, auto_decompress=False, access_log=None):
+        log.info("central listening on http://%s:%d (behind the TLS proxy)", host, port)
+        await until_signalled()

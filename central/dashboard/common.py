@@ -1,0 +1,81 @@
+"""What every route of the fleet dashboard shares: its settings, per-application state, the session, rows as JSON."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
+
+from vigia.central.dashboard import accounts
+from vigia.kit.http import require_role
+
+if TYPE_CHECKING:
+    from vigia.central.ingest.media import MediaSettings
+
+PREFIX = "/dashboard"
+API_PREFIX = f"{PREFIX}/api/v1"
+COOKIE = "vigia_dashboard_session"
+MAX_BODY = 64 * 1024
+LOGIN_SLOTS = 2                  # password checks at once (scrypt: 16 MiB each)
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    dsn: str
+    online_minutes: float = 5.0     # a device seen (a batch applied) within this is online
+    pool_size: int = 4
+    sessions: accounts.SessionPolicy = field(default_factory=accounts.SessionPolicy)
+    logins: accounts.LoginPolicy = field(default_factory=accounts.LoginPolicy)
+    media: MediaSettings | None = None   # the bucket thumbnails are read from; None: no thumbnails
+
+
+@dataclass
+class Dashboard:
+    """Per-application state."""
+
+    settings: DashboardSettings
+    pool: AsyncConnectionPool
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    login_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(LOGIN_SLOTS))
+    s3: object | None = None  # boto3 S3 client, when settings.media is set
+
+    @property
+    def online_within(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.settings.online_minutes)
+
+    async def broadcast(self, message: dict) -> None:
+        text = json.dumps(message)
+        for ws in list(self.sockets):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(text)
+
+
+DASHBOARD = web.AppKey("vigia_dashboard", Dashboard)
+SESSION = web.RequestKey("vigia_dashboard_session", accounts.Session)
+
+
+def require(request: web.Request, role: str = "viewer") -> accounts.Session:
+    """The request's session if its role may do what `role` may (403 otherwise)."""
+    return require_role(accounts.ROLES, request[SESSION], role)
+
+
+def session_json(session: accounts.Session) -> dict:
+    return {"username": session.username, "role": session.role, "csrf_token": session.csrf_token,
+            "expires_at": session.expires_at.timestamp()}
+
+
+def json_row(row: dict) -> dict:
+    """A row as JSON: times as epoch seconds."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, dt.datetime):
+            value = value.timestamp()
+        elif hasattr(value, "is_finite"):  # Decimal from extract(epoch ...)
+            value = float(value)
+        out[key] = value
+    return out

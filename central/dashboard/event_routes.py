@@ -1,0 +1,78 @@
+"""The fleet's events, their thumbnails and daily counts.
+
+    GET  /dashboard/api/v1/events?device&site&camera&label&since&until&page   50 a page, newest first
+    GET  /dashboard/api/v1/events/{device}/{event}/thumbnail   the JPEG from the media bucket (when configured)
+    GET  /dashboard/api/v1/counts?days             events per device (and its site) per UTC day
+"""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from botocore.exceptions import ClientError
+
+from vigia.central.dashboard import queries
+from vigia.central.dashboard.common import API_PREFIX, DASHBOARD, json_row, require
+from vigia.central.dashboard.device_routes import device_id_param
+from vigia.kit.http import ULID, ApiError, int_param, query_params, text_param, time_param
+from vigia.sync.protocol import LATEST
+
+PAGE = 50                        # events a page
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get(f"{API_PREFIX}/events", events, allow_head=False)
+    r.add_get(f"{API_PREFIX}/events/{{device_id}}/{{event_id}}/thumbnail", thumbnail, allow_head=False)
+    r.add_get(f"{API_PREFIX}/counts", counts, allow_head=False)
+
+
+async def events(request: web.Request) -> web.Response:
+    """Newest first, `PAGE` a page; `next_page` is null on the last."""
+    require(request)
+    query = query_params(request, {"device", "site", "camera", "label", "since", "until", "page"})
+    texts = {name: text_param(query, name) for name in ("device", "site", "camera", "label")}
+    where = queries.EventFilter(**texts, since=time_param(query, "since"), until=time_param(query, "until"))
+    for name in ("since", "until"):
+        if getattr(where, name) is not None and not 0 <= getattr(where, name) <= LATEST:
+            raise ApiError(400, f"{name} must lie between 1970 and 2200")
+    page = int_param(query, "page", 0, 0, 10_000)
+    async with request.app[DASHBOARD].pool.connection() as conn:
+        rows = await queries.events(conn, where, limit=PAGE + 1, offset=page * PAGE)
+    return web.json_response({"events": [json_row(r) for r in rows[:PAGE]],
+                              "next_page": page + 1 if len(rows) > PAGE else None})
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    """An event's thumbnail, read from the bucket: only objects central checked and recorded (media_objects)."""
+    require(request)
+    device_id, event_id = device_id_param(request), request.match_info["event_id"]
+    if not ULID.fullmatch(event_id):
+        raise ApiError(400, "not an event id (26 characters, digits and capital letters)")
+    dashboard = request.app[DASHBOARD]
+    if dashboard.s3 is None:
+        raise ApiError(404, "no media bucket is configured (vigia central dashboard --bucket)")
+    async with dashboard.pool.connection() as conn:
+        key = await queries.thumbnail_key(conn, device_id, event_id)
+    if key is None:
+        raise ApiError(404, "this event has no thumbnail")
+
+    def read() -> bytes:
+        return dashboard.s3.get_object(Bucket=dashboard.settings.media.bucket, Key=key)["Body"].read()
+
+    try:
+        body = await asyncio.to_thread(read)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise ApiError(404, "the thumbnail has left the bucket (expired)") from None
+        raise
+    return web.Response(body=body, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def counts(request: web.Request) -> web.Response:
+    """Events (and alerts) per device per UTC day, today and the `days` - 1 before."""
+    require(request)
+    days = int_param(query_params(request, {"days"}), "days", 7, 1, 366)
+    async with request.app[DASHBOARD].pool.connection() as conn:
+        rows = await queries.daily_counts(conn, days)
+    return web.json_response({"days": days, "counts": rows})

@@ -1,0 +1,53 @@
+"""Central's PostgreSQL migrations: one runner for every set of steps (the ingest's, then the dashboard's).
+
+Each set keeps its own version table and advisory lock, so the sets evolve without renumbering each other
+and a database migrated before keeps its versions. Every central process runs `migrate` at start; the lock
+lets one apply a set's pending steps while the others wait, so several can start at once.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+
+from vigia.central.dashboard import schema as dashboard_schema
+from vigia.central.ingest import schema as ingest_schema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A list of SQL steps; step i (from 1) brings the set to version i."""
+
+    name: str                # in the log
+    table: str               # its version table
+    lock: int                # its pg_advisory_xact_lock key ("vigi" + purpose, beside the partitions' key)
+    sql: tuple[str, ...]
+
+
+INGEST = Steps("central database", "schema_migrations", 0x76696769_01, tuple(ingest_schema.MIGRATIONS))
+DASHBOARD = Steps("dashboard tables", "dashboard_schema_migrations", 0x76696769_10, tuple(dashboard_schema.MIGRATIONS))
+SETS = (INGEST, DASHBOARD)  # in this order: the dashboard's steps index the ingest's `events`
+
+
+async def apply(conn: psycopg.AsyncConnection, steps: Steps) -> int:
+    """Apply the set's pending steps in one transaction; returns its version."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", [steps.lock])
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {steps.table} (version integer PRIMARY KEY, "
+                           "applied_at timestamptz NOT NULL DEFAULT now())")
+        cursor = await conn.execute(f"SELECT coalesce(max(version), 0) FROM {steps.table}")
+        current = (await cursor.fetchone())[0]
+        for version, sql in enumerate(steps.sql[current:], start=current + 1):
+            await conn.execute(sql)
+            await conn.execute(f"INSERT INTO {steps.table} (version) VALUES (%s)", [version])
+            log.info("%s migrated to version %d", steps.name, version)
+    return len(steps.sql)
+
+
+async def migrate(conn: psycopg.AsyncConnection) -> int:
+    """Apply every set's pending steps; returns the schema version (the ingest's: `vigia central migrate` shows it)."""
+    versions = [await apply(conn, steps) for steps in SETS]
+    return versions[0]
