@@ -81,7 +81,11 @@ class Appliance:
     def start(self) -> None:
         cfg = self.config
         cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
-        self.key = load_or_create_key(cfg.storage.media_key) if cfg.storage.encrypt else None
+        # Loaded once: to read media at rest (made when encryption is on, or kept from when it was), and to write
+        # new media only while encryption is on.
+        storage = cfg.storage
+        self.media_key = load_or_create_key(storage.media_key) if storage.encrypt or storage.media_key.exists() else None
+        self.key = self.media_key if storage.encrypt else None
         self._reconcile()
         self._load_setup_cameras()
         self._load_layouts()

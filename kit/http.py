@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from aiohttp import web
 
-from vigia.kit.passwords import Roles
+from vigia.kit.passwords import MAX_PASSWORD, Roles
 
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -152,6 +152,18 @@ async def json_body(request: web.Request, *, required: bool) -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     return body
+
+
+async def login_credentials(request: web.Request) -> tuple[str, str]:
+    """A login's JSON body, {"username", "password"}: both non-empty strings of bounded length (400 otherwise)."""
+    body = await json_body(request, required=True)
+    only_fields(body, {"username", "password"}, "field")
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+        raise ApiError(400, "give username and password, both strings")
+    if len(username) > 64 or len(password) > MAX_PASSWORD:
+        raise ApiError(400, "username or password too long")
+    return username, password
 
 
 def only_fields(mapping, allowed: set[str], what: str) -> None:

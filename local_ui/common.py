@@ -38,6 +38,8 @@ T = TypeVar("T")
 class ApplianceView(Protocol):
     """What the API needs of the running appliance (`vigia.app.appliance.Appliance`)."""
 
+    media_key: bytes | None  # reads media at rest (encrypted snapshots and footage)
+
     def camera_states(self) -> dict[str, dict]: ...
 
     def metrics_exposition(self) -> bytes: ...

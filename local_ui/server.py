@@ -27,7 +27,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigia.appliance.config import Config
-from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.outbox import backlog
 from vigia.kit.http import (
     ApiError,
@@ -35,6 +34,7 @@ from vigia.kit.http import (
     error_middleware,
     int_param,
     json_body,
+    login_credentials,
     only_fields,
     query_params,
     route_of,
@@ -42,7 +42,6 @@ from vigia.kit.http import (
     session_middleware,
     set_session_cookie,
 )
-from vigia.kit.passwords import MAX_PASSWORD
 from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, setup_routes
 from vigia.local_ui.common import API, COOKIE, MAX_BODY, SESSION, Api, ApplianceView, remote_address, require, session_json
 from vigia.local_ui.live import LiveHub
@@ -58,9 +57,8 @@ PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/api/v1/
 
 def create_app(appliance: ApplianceView, config: Config) -> web.Application:
     """The appliance's HTTP application: the guards' API, `/healthz` and `/metrics`."""
-    http, storage = config.http, config.storage
-    key = load_or_create_key(storage.media_key) if storage.encrypt or storage.media_key.exists() else None
-    api = Api(appliance, config, key,
+    http = config.http
+    api = Api(appliance, config, appliance.media_key,
               accounts.SessionPolicy(max_age=http.session_max_age, idle=http.session_idle),
               accounts.LoginPolicy(max_failures=http.login_max_failures, lockout=http.login_lockout,
                                    remote_max_failures=http.login_remote_max_failures))
@@ -132,13 +130,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     api = request.app[API]
-    body = await json_body(request, required=True)
-    only_fields(body, {"username", "password"}, "field")
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-        raise ApiError(400, "give username and password, both strings")
-    if len(username) > 64 or len(password) > MAX_PASSWORD:
-        raise ApiError(400, "username or password too long")
+    username, password = await login_credentials(request)
     remote = remote_address(request)
     async with api.login_slots:
         outcome = await api.db(accounts.login, username, password, remote, logins=api.logins,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import secrets
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +15,8 @@ import sqlite_utils
 from av.video.stream import VideoStream
 
 from vigia.appliance.encryption import EncryptedWriter, open_media
-from vigia.appliance.recording.mp4 import SEGMENT_MOVFLAGS, add_stream, fsync, quietly
+from vigia.appliance.recording.mp4 import SEGMENT_MOVFLAGS, add_stream, quietly
+from vigia.kit.files import replacing, sync_file
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class _ClipWriter:
         if self.sink is not None:
             self.sink.close()
         else:
-            fsync(self.path)
+            sync_file(self.path)
 
     def abandon(self) -> None:
         quietly(self.container.close, *([self.sink.close] if self.sink is not None else []))
@@ -100,27 +99,23 @@ def assemble_clip(db: sqlite_utils.Database, data_dir: str | Path, key: bytes | 
     window = f"between {iso_time(start)} and {iso_time(end)}"
     if not rows:
         raise NoFootageError(f"camera {camera!r} has no footage {window}")
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(8)}.tmp")
-    clip = None
-    try:
+    with replacing(Path(out)) as tmp:
         clip = _ClipWriter(tmp, key if encrypt else None)
-        for row in rows:
-            try:
-                _append_segment(clip, data_dir / row["path"], key, row["start"], start, end)
-            except (av.FFmpegError, ValueError) as exc:
-                if row["state"] != "writing":
-                    raise
-                # The segment being recorded may not hold a readable chunk yet: the clip ends before it.
-                log.debug("clip: %s left out while it is being written: %s", row["path"], exc)
-        if clip.packets == 0:
-            raise NoFootageError(f"camera {camera!r} has no readable footage {window}")
-        clip.close()
-        os.replace(tmp, out)
-    except BaseException:
-        if clip is not None:
+        try:
+            for row in rows:
+                try:
+                    _append_segment(clip, data_dir / row["path"], key, row["start"], start, end)
+                except (av.FFmpegError, ValueError) as exc:
+                    if row["state"] != "writing":
+                        raise
+                    # The segment being recorded may not hold a readable chunk yet: the clip ends before it.
+                    log.debug("clip: %s left out while it is being written: %s", row["path"], exc)
+            if clip.packets == 0:
+                raise NoFootageError(f"camera {camera!r} has no readable footage {window}")
+            clip.close()
+        except BaseException:
             clip.abandon()
-        tmp.unlink(missing_ok=True)
-        raise
+            raise
     return out
 
 

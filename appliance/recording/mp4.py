@@ -1,9 +1,7 @@
 """What the recorder and clip assembly share: the fragmented MP4 they write, its output stream, file clean-up."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import av
 from av.container import OutputContainer
@@ -29,20 +27,3 @@ def quietly(*steps: Callable[[], object]) -> None:
             step()
         except (av.FFmpegError, OSError, ValueError):
             pass
-
-
-def fsync(path: Path) -> None:
-    """Flush a plain file's data to the disk (an encrypted one is synced when its writer closes)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def file_size(path: Path) -> int:
-    """The file's size, 0 when it cannot be read."""
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0

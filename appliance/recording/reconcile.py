@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,6 +12,7 @@ import sqlite_utils
 from vigia.appliance.encryption import EncryptedReader, EncryptedWriter, MediaCryptoError, open_media
 from vigia.appliance.recording.mp4 import file_size
 from vigia.appliance.transactions import write_transaction
+from vigia.kit.files import replacing
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +137,10 @@ def _whole_boxes_end(media: BinaryIO, size: int) -> int:
 
 def _rewrite_encrypted(path: Path, key: bytes, length: int) -> None:
     """Replace an encrypted file with its first `length` plaintext bytes, complete (fresh nonces)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with EncryptedReader(path, key) as reader, EncryptedWriter(tmp, key, reader.chunk_size) as writer:
-            left = length
-            while left > 0:
-                chunk = reader.read(min(reader.chunk_size, left))
-                writer.write(chunk)
-                left -= len(chunk)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp, EncryptedReader(path, key) as reader, \
+            EncryptedWriter(tmp, key, reader.chunk_size) as writer:
+        left = length
+        while left > 0:
+            chunk = reader.read(min(reader.chunk_size, left))
+            writer.write(chunk)
+            left -= len(chunk)

@@ -41,8 +41,9 @@ from ulid import ULID
 from vigia.appliance.cameras import BACKWARD_RESET_S, DEFAULT_FRAME_S
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import EncryptedWriter
-from vigia.appliance.recording.mp4 import SEGMENT_MOVFLAGS, add_stream, file_size, fsync, quietly
+from vigia.appliance.recording.mp4 import SEGMENT_MOVFLAGS, add_stream, file_size, quietly
 from vigia.appliance.storage import connect
+from vigia.kit.files import sync_file
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class _Segment:
         if self.sink is not None:
             self.sink.close()  # writes the final chunk and fsyncs
         else:
-            fsync(self.path)
+            sync_file(self.path)
         return self.path.stat().st_size
 
     def abandon(self) -> None:

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from vigia.central.dashboard import accounts
 from vigia.central.dashboard.common import API_PREFIX, COOKIE, DASHBOARD, PREFIX, require, session_json
-from vigia.kit.http import ApiError, clear_session_cookie, json_body, only_fields, set_session_cookie
-from vigia.kit.passwords import MAX_PASSWORD, AccountError, UserExists
+from vigia.kit.http import ApiError, clear_session_cookie, json_body, login_credentials, only_fields, set_session_cookie
+from vigia.kit.passwords import AccountError, UserExists
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,7 @@ def add_routes(app: web.Application) -> None:
 
 async def login(request: web.Request) -> web.Response:
     dashboard = request.app[DASHBOARD]
-    body = await json_body(request, required=True)
-    only_fields(body, {"username", "password"}, "field")
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-        raise ApiError(400, "give username and password, both strings")
-    if len(username) > 64 or len(password) > MAX_PASSWORD:
-        raise ApiError(400, "username or password too long")
+    username, password = await login_credentials(request)
     # The peer itself: the dashboard has no trusted-proxy setting (behind a TLS proxy, that proxy's address).
     remote = request.remote
     async with dashboard.login_slots, dashboard.pool.connection() as conn:
