@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import av
 from av.container import OutputContainer
@@ -27,3 +28,11 @@ def quietly(*steps: Callable[[], object]) -> None:
             step()
         except (av.FFmpegError, OSError, ValueError):
             pass
+
+
+def file_size(path: Path) -> int:
+    """The file's size, 0 when it cannot be read."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
