@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from prometheus_client import generate_latest
 
@@ -78,14 +79,17 @@ class Appliance:
         self.sinks = tuple(self.sinks)  # replaced, never mutated: camera threads iterate it
         self.pipelines: dict[str, CameraPipeline] = {}
 
+    @cached_property
+    def media_key(self) -> bytes | None:
+        """The device's media key, loaded once (the API reads media with it too): made when encryption is on,
+        kept from when it was."""
+        storage = self.config.storage
+        return load_or_create_key(storage.media_key) if storage.encrypt or storage.media_key.exists() else None
+
     def start(self) -> None:
         cfg = self.config
         cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
-        # Loaded once: to read media at rest (made when encryption is on, or kept from when it was), and to write
-        # new media only while encryption is on.
-        storage = cfg.storage
-        self.media_key = load_or_create_key(storage.media_key) if storage.encrypt or storage.media_key.exists() else None
-        self.key = self.media_key if storage.encrypt else None
+        self.key = self.media_key if cfg.storage.encrypt else None  # new media are encrypted only while it is on
         self._reconcile()
         self._load_setup_cameras()
         self._load_layouts()
