@@ -261,7 +261,7 @@ def test_analysis_fps_decodes_only_reference_frames(demo_clip: Path, caplog: pyt
     for f in frames[:-1]:
         assert np.array_equal(f.frame.to_ndarray(format="gray"), full[round(f.pts, 4)].to_ndarray(format="gray"))
     assert all(f.decode_s > 0 for f in frames)
-    assert sum(f.decode_s for f in frames) < 0.7 * sum(f.decode_s for f in every), "less decode CPU"
+    # What skipping costs less is a timing: bench capacity's decoded_frames_share and decode CPU per stream-second.
     assert source.status.state == "ended"
     assert "camera lobby: decoding reference frames only" in caplog.text
 

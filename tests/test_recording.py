@@ -313,7 +313,7 @@ def test_recording_shares_the_detection_connection(demo_clip: Path, tmp_path: Pa
     print(f"\n1280x720 H.264 per stream second: decode {decode_cpu / seconds * 1e3:.1f} ms CPU, "
           f"recording {record_cpu / seconds * 1e3:.2f} ms ({record_cpu / decode_cpu:.2%} of decode); "
           f"record-only source (demux + record) {demux_cpu / seconds * 1e3:.2f} ms")
-    assert record_cpu < 0.1 * decode_cpu
+    # The cost against decoding is a timing: bench storage's record_vs_decode_ratio (test_bench holds it to 0.05).
 
 
 def test_resolution_change_starts_a_new_segment(demo_clip: Path, media: Path, tmp_path: Path):
