@@ -28,6 +28,7 @@ from vigia.appliance.config import (
 )
 from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.events import EventChange
+from vigia.appliance.interrupted import close_interrupted_events
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.pipeline import CameraPipeline
 from vigia.appliance.recording.reconcile import reconcile
@@ -90,14 +91,14 @@ class Appliance:
         cfg = self.config
         cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
         self.key = self.media_key if cfg.storage.encrypt else None  # new media are encrypted only while it is on
-        self._reconcile()
+        identity = load_identity(identity_folder(cfg.storage.data_dir))  # enrolled with central: the outbox is on
+        self._reconcile(outbox=identity is not None)
         self._load_setup_cameras()
         self._load_layouts()
         self.detector: Detector | None = None
         self.pool: DetectorPool | None = None
         if any(camera.enabled for camera in cfg.cameras):
             self._open_detector()  # else when the first camera comes (a new device: the wizard adds it)
-        identity = load_identity(identity_folder(cfg.storage.data_dir))  # enrolled with central: the outbox is on
         self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
         handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name])
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
@@ -141,8 +142,9 @@ class Appliance:
         self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
         log.info("detector %s with %d workers", backend, workers)
 
-    def _reconcile(self) -> None:
-        """Crash safety: before anything records, repair what a killed process left behind."""
+    def _reconcile(self, *, outbox: bool) -> None:
+        """Crash safety: before anything records, repair what a killed process left behind: recordings,
+        and the events it left open (closed, and sent to central with `outbox`)."""
         with database(self.config.storage.database) as db:
             integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
             if integrity != "ok":
@@ -152,6 +154,9 @@ class Appliance:
                 self.metrics.recordings_reconciled.labels(outcome).inc(count)
             if any(repaired.values()):
                 log.warning("start-up reconciliation of recordings: %s", repaired)
+            closed = close_interrupted_events(db, outbox=outbox)
+            if closed:
+                log.warning("start-up: %d events left open by an interrupted run closed", closed)
 
     def _start_camera(self, camera: Camera) -> None:
         cfg = self.config
