@@ -113,6 +113,8 @@ def test_events_open_at_a_power_cut_are_closed_at_the_next_start(tmp_path, demo_
                                             f" ({','.join('?' * len(left_open))})", list(left_open))
 
         assert wait_for(closed, 20), second.tail()
+        # Stopped once it serves: its SIGTERM handler is in place by then (before, SIGTERM just kills it).
+        assert wait_for(lambda: "serving " in second.tail(100_000), 20), second.tail()
     finally:
         stopped = second.end(signal.SIGTERM)
     assert stopped == 0, second.tail()
