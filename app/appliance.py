@@ -27,7 +27,6 @@ from vigia.appliance.config import (
     with_layout,
 )
 from vigia.appliance.encryption import load_or_create_key
-from vigia.appliance.events import EventChange
 from vigia.appliance.interrupted import close_interrupted_events
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.pipeline import CameraPipeline
@@ -46,6 +45,7 @@ from vigia.inference.model_store import resolve
 from vigia.inference.pool import DetectorPool
 from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
+from vigia.scene.events import EventChange
 from vigia.sync.agent import RuleClipSink, SyncAgent
 from vigia.sync.commands import CommandHandlers
 from vigia.sync.identity import identity_folder, load_identity

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from vigia.appliance.cameras import CameraSource, CameraStatus
 from vigia.appliance.config import Camera, Config
-from vigia.appliance.events import EventChange
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.pipeline import CameraPipeline
 from vigia.inference.pool import DetectorPool
 from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
+from vigia.scene.events import EventChange
 
 
 class MediaError(Exception):

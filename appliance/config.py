@@ -15,55 +15,19 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vigia.appliance.names import NAME_PATTERN, check_classes
-from vigia.appliance.rules import KINDS, Rule, layout_json
 from vigia.inference.backends import backend_names
-
-Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
+from vigia.scene.layout import Line, Point, Zone, check_references
+from vigia.scene.names import NAME_PATTERN, check_classes
+from vigia.scene.rules import KINDS, Rule, layout_json
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Zone(_Strict):
-    """A polygon in normalised coordinates (0..1, origin top left)."""
-
-    name: str = Field(pattern=NAME_PATTERN)
-    polygon: list[Point]
-    classes: list[str] | None = None  # None: the detector's classes
-
-    _classes = field_validator("classes")(check_classes)
-
-    @field_validator("polygon")
-    @classmethod
-    def _polygon_is_area(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(points) < 3:
-            raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
-        if _self_intersects(points):
-            raise ValueError("polygon edges cross each other")
-        if abs(polygon_area(points)) < 1e-6:
-            raise ValueError("polygon has no area (its points are on one line)")
-        return points
-
-
-class Line(_Strict):
-    """A tripwire from `points[0]` to `points[1]`; left and right are as seen walking from the first to the second."""
-
-    name: str = Field(pattern=NAME_PATTERN)
-    points: tuple[Point, Point]
-
-    @field_validator("points")
-    @classmethod
-    def _distinct(cls, points: tuple[tuple[float, float], tuple[float, float]]):
-        if points[0] == points[1]:
-            raise ValueError("a line needs two different points")
-        return points
 
 
 class Detect(_Strict):
@@ -141,16 +105,7 @@ class Camera(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Camera:
-        zones = [z.name for z in self.zones]
-        lines = [ln.name for ln in self.lines]
-        for kind, names in (("zone", zones), ("line", lines), ("rule", [r.name for r in self.rules])):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                raise ValueError(f"duplicate {kind} name {', '.join(map(repr, dupes))}")
-        for rule in self.rules:
-            place = rule.place()
-            if place is not None and place.name not in (zones if place.shape == "zone" else lines):
-                raise ValueError(f"rule {rule.name!r} names {place.shape} {place.name!r}, which this camera does not have")
+        check_references(self.zones, self.lines, self.rules)
         return self
 
 
@@ -368,30 +323,6 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
         node = child
         line = node.start_mark.line + 1
     return line
-
-
-def polygon_area(points: list[tuple[float, float]]) -> float:
-    """Signed area (shoelace)."""
-    return 0.5 * sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]))
-
-
-def _self_intersects(points: list[tuple[float, float]]) -> bool:
-    edges = list(zip(points, points[1:] + points[:1]))
-    for i, (a, b) in enumerate(edges):
-        for j in range(i + 2, len(edges)):
-            if i == 0 and j == len(edges) - 1:
-                continue  # neighbours through the closing edge
-            c, d = edges[j]
-            if _segments_cross(a, b, c, d):
-                return True
-    return False
-
-
-def _segments_cross(a, b, c, d) -> bool:
-    def side(p, q, r):
-        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-
-    return side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0
 
 
 LAYOUT_FIELDS = ("zones", "lines", "rules")

@@ -11,10 +11,10 @@ import time
 
 import sqlite_utils
 
-from vigia.appliance.events import Event
 from vigia.appliance.outbox import UPSERT_OUTBOX, event_record
 from vigia.appliance.storage import UPSERT_EVENT
 from vigia.appliance.transactions import write_transaction
+from vigia.scene.events import Event
 
 CUT_SHORT = "cut_short"
 RESTART = "restart"

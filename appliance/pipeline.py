@@ -20,17 +20,17 @@ import numpy as np
 
 from vigia.appliance.cameras import DecodedFrame
 from vigia.appliance.config import Camera, Detect
-from vigia.appliance.events import EventChange
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.motion import Box, MotionDetector
 from vigia.appliance.rollups import TrackSummaries
-from vigia.appliance.rules import RuleEngine
 from vigia.appliance.snapshots import SnapshotJob, SnapshotWriter
-from vigia.appliance.zones import PolygonZone, anchors
 from vigia.inference.pool import DetectorPool
 from vigia.inference.preprocess import letterbox_frame
 from vigia.inference.tracking import Tracker, TrackerUpdate
 from vigia.inference.types import Detections, DetectorInput
+from vigia.scene.events import EventChange
+from vigia.scene.rules import RuleEngine
+from vigia.scene.zones import PolygonZone, anchors
 
 log = logging.getLogger(__name__)
 

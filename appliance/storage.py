@@ -17,10 +17,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from vigia.appliance.events import ROW_FIELDS, Event
 from vigia.appliance.outbox import UPSERT_OUTBOX, OutboxRecord, event_record
 from vigia.appliance.transactions import write_transaction
 from vigia.appliance.worker import Worker
+from vigia.scene.events import ROW_FIELDS, Event
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from aiohttp import web
 
 from vigia.appliance.config import Camera, Config
-from vigia.appliance.events import Event
 from vigia.appliance.storage import database
 from vigia.kit.http import ULID, ApiError, require_role
 from vigia.local_ui import accounts
+from vigia.scene.events import Event
 
 if TYPE_CHECKING:
     from vigia.appliance.sinks import EventSink

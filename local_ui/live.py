@@ -27,11 +27,11 @@ from typing import Any
 import cv2
 
 from vigia.appliance.cameras import CameraStatus, DecodedFrame
-from vigia.appliance.events import EventChange
 from vigia.appliance.sinks import EventSink
 from vigia.inference.preprocess import bgr_image
 from vigia.inference.tracking import TrackerUpdate
 from vigia.local_ui.common import event_json
+from vigia.scene.events import EventChange
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The OpenAPI 3 description of the appliance's HTTP API (served at GET /api/v1/openapi.json).
 
-Hand-written, but for the rule kinds: their schemas come from their pydantic models (`vigia.appliance.rules.KINDS`).
+Hand-written, but for the rule kinds: their schemas come from their pydantic models (`vigia.scene.rules.KINDS`).
 A test checks that every route the server registers is described here, and back.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from vigia.appliance.rules import KINDS, Rule
+from vigia.scene.rules import KINDS, Rule
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from vigia.appliance.config import Config, Record
-from vigia.appliance.events import EventChange
 from vigia.appliance.recording.export import ExportError
 from vigia.appliance.sinks import EventSink
 from vigia.appliance.storage import connect
 from vigia.appliance.worker import Worker
+from vigia.scene.events import EventChange
 from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import SyncCredentials, client_context
 from vigia.sync.media import MediaSource, queue_clip

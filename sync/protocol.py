@@ -68,7 +68,7 @@ DeviceId = Annotated[str, Meta(pattern=DEVICE_ID_PATTERN.removesuffix("$") + r"\
 
 
 class EventBody(Struct, forbid_unknown_fields=True):
-    """An event as the appliance stores it (vigia.appliance.events.Event)."""
+    """An event as the appliance stores it (vigia.scene.events.Event)."""
 
     id: ULID
     camera: Text

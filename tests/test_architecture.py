@@ -2,9 +2,10 @@
 
 Floors, top to bottom: `app` (the composition roots: CLI, wiring, benchmarks, the development stack)
 imports anything and nothing imports it; `central` and `local_ui`; `sync`; `provisioning`; `appliance`;
-`inference`; the kit (`kit`) beside the bottom, importing nothing of Vigia's. Central never reaches the
-appliance's code or the guards' UI, directly or through another module: of `sync` it takes only the wire
-protocol, which both sides share.
+`scene` (zones, rules, events); `inference`; the kit (`kit`) beside the bottom, importing nothing of Vigia's.
+Central never reaches the appliance's code or the guards' UI, directly or through another module: of `sync` it
+takes only the wire protocol, which both sides share; its re-analysis runs the detectors and tracker
+(`inference`) and the cameras' own rules (`scene`).
 """
 from __future__ import annotations
 
@@ -16,18 +17,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("app", "central", "local_ui", "sync", "provisioning", "appliance", "inference", "kit")
+PACKAGES = ("app", "central", "local_ui", "sync", "provisioning", "appliance", "scene", "inference", "kit")
 
 # What each top-level package may import besides itself.
 ALLOWED = {
     "kit": set(),
     "inference": {"kit"},
-    "appliance": {"inference", "kit"},
-    "provisioning": {"appliance", "inference", "kit"},
-    "sync": {"provisioning", "appliance", "inference", "kit"},
-    "local_ui": {"sync", "provisioning", "appliance", "inference", "kit"},
-    "central": {"sync", "kit"},
-    "app": {"central", "local_ui", "sync", "provisioning", "appliance", "inference", "kit"},
+    "scene": {"inference", "kit"},
+    "appliance": {"scene", "inference", "kit"},
+    "provisioning": {"appliance", "scene", "inference", "kit"},
+    "sync": {"provisioning", "appliance", "scene", "inference", "kit"},
+    "local_ui": {"sync", "provisioning", "appliance", "scene", "inference", "kit"},
+    "central": {"sync", "scene", "inference", "kit"},
+    "app": {"central", "local_ui", "sync", "provisioning", "appliance", "scene", "inference", "kit"},
 }
 SHARED_WITH_CENTRAL = {"vigia.sync.protocol"}  # all central may take of `sync`
 
@@ -130,7 +132,7 @@ def test_nothing_imports_the_composition_roots():
 def test_central_never_reaches_the_appliance_or_the_guards_ui():
     central = [name for name in graph() if package_of(name) == "central"]
     wrong = sorted(f"{source} reaches {target}" for source in central for target in reachable(source)
-                   if package_of(target) in {"appliance", "local_ui", "provisioning", "inference"})
+                   if package_of(target) in {"appliance", "local_ui", "provisioning"})
     assert wrong == []
     taken_of_sync = {target for source in central for target in graph()[source] if package_of(target) == "sync"}
     assert taken_of_sync <= SHARED_WITH_CENTRAL
@@ -145,7 +147,7 @@ def test_central_code_lives_in_central():
     """Central's server side (PostgreSQL, the CA, NGINX) is in `central/`; `sync/` is the device side."""
     wrong = []
     for name, path in modules().items():
-        if package_of(name) in {"sync", "appliance", "inference", "local_ui", "provisioning"}:
+        if package_of(name) in {"sync", "appliance", "scene", "inference", "local_ui", "provisioning"}:
             tree = ast.parse(path.read_text())
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import | ast.ImportFrom):

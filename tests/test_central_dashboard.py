@@ -32,7 +32,6 @@ from psycopg_pool import AsyncConnectionPool
 from tests.support.s3 import moto_s3
 from tests.test_sync_outbox import make_event
 from vigia.app.devstack import free_port, temporary_database
-from vigia.appliance.events import Event
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.outbox import OutboxRecord, camera_health_record, event_record
 from vigia.appliance.rollups import MetricsRollups
@@ -42,6 +41,7 @@ from vigia.central.dashboard.app import COOKIE, DashboardSettings, create_app
 from vigia.central.ingest.batches import Ingest, prepare_connection
 from vigia.central.ingest.ca import init_ca, issue_server_certificate
 from vigia.central.ingest.media import RECORD_OBJECT, MediaSettings, init_bucket, s3_client
+from vigia.scene.events import Event
 from vigia.sync.protocol import Batch
 
 USERS = {"vera": ("viewer-pass-1", "viewer"), "otto": ("operator-pass-1", "operator"), "ada": ("admin-pass-1", "admin")}

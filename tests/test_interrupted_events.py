@@ -10,9 +10,9 @@ from support.servers import free_port
 from support.waiting import wait_for
 from test_appliance_faults import Vigia, config_text, query
 
-from vigia.appliance.events import Event
 from vigia.appliance.interrupted import close_interrupted_events
 from vigia.appliance.storage import EventWriter, database
+from vigia.scene.events import Event
 
 T0 = 1_800_000_000.0
 

@@ -40,13 +40,13 @@ from vigia.app.serving import serve
 from vigia.appliance.cameras import CameraStatus
 from vigia.appliance.config import Config, Http, parse_config
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media, write_encrypted
-from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.recording.recorder import SegmentRecorder
 from vigia.appliance.storage import UPSERT_EVENT, EventWriter, connect
 from vigia.local_ui import accounts
 from vigia.local_ui.openapi import openapi_document
 from vigia.local_ui.server import create_app
 from vigia.local_ui.tls import TlsError, device_certificate, fingerprint, tls_files
+from vigia.scene.events import Event, new_event_id
 
 T0 = 1_750_000_000.0  # wall clock of the first packet of the recorded footage
 PASSWORDS = {"gina": "guard-pass-1", "ian": "installer-pass-1", "ada": "admin-pass-1", "lou": "lockout-pass-1"}

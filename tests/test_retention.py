@@ -17,10 +17,10 @@ import pytest
 from support.volumes import tmpfs
 
 from vigia.appliance.config import Camera, Config, Record, Storage
-from vigia.appliance.events import new_event_id
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.retention import PROTECTED_ALERT, REASONS, DiskUsage, RetentionWorker, Tally, enforce
 from vigia.appliance.storage import connect
+from vigia.scene.events import new_event_id
 
 NOW = 1_700_000_000.0
 DAY = 86400.0

@@ -7,8 +7,11 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from vigia.appliance.config import parse_config
-from vigia.appliance.events import EventChange
-from vigia.appliance.rules import (
+from vigia.inference.coco import COCO_CLASSES
+from vigia.inference.tracking import Track, TrackerUpdate
+from vigia.local_ui.openapi import openapi_document
+from vigia.scene.events import EventChange
+from vigia.scene.rules import (
     EXIT_GRACE_S,
     KINDS,
     Evaluator,
@@ -20,10 +23,7 @@ from vigia.appliance.rules import (
     layout_json,
     rule_type,
 )
-from vigia.appliance.zones import PolygonZone, Tripwire
-from vigia.inference.coco import COCO_CLASSES
-from vigia.inference.tracking import Track, TrackerUpdate
-from vigia.local_ui.openapi import openapi_document
+from vigia.scene.zones import PolygonZone, Tripwire
 
 SIZE = (1000, 1000)
 

@@ -8,9 +8,9 @@ import time
 
 from support.volumes import tmpfs
 
-from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import MIGRATIONS, EventWriter, connect, list_events, schema_version
 from vigia.appliance.transactions import write_transaction
+from vigia.scene.events import Event, new_event_id
 
 
 def make_event(i: int, camera="gate", label="person", started_at=1_700_000_000.0) -> Event:

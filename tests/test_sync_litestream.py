@@ -26,8 +26,8 @@ from support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, s3_server
 from support.waiting import wait_for
 
 from vigia.app.cli.main import main, parser
-from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter
+from vigia.scene.events import Event, new_event_id
 from vigia.sync.litestream import (
     ReplicaError,
     Replication,

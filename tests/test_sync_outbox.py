@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.outbox import (
     PRIORITY_STATE,
     UPSERT_OUTBOX,
@@ -18,6 +17,7 @@ from vigia.appliance.outbox import (
     next_batch,
 )
 from vigia.appliance.storage import EventWriter, connect, database
+from vigia.scene.events import Event, new_event_id
 
 
 def make_event(started_at: float | None = None, alert: bool = False, camera: str = "gate") -> Event:

@@ -15,8 +15,8 @@ import av
 import numpy as np
 
 from vigia.app.bench.common import clip_info, default_media
-from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter, connect, list_events
+from vigia.scene.events import Event, new_event_id
 
 SSD_BYTES = 256e9
 CAMERAS = [f"cam{i}" for i in range(16)]

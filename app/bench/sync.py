@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vigia.appliance.events import Event, new_event_id
 from vigia.appliance.storage import EventWriter
+from vigia.scene.events import Event, new_event_id
 from vigia.sync.identity import SyncCredentials, client_context, enrol
 from vigia.sync.uploader import Uploader, UploadSettings
 

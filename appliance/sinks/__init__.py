@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vigia.appliance.cameras import CameraStatus, DecodedFrame
-from vigia.appliance.events import EventChange
 from vigia.inference.tracking import TrackerUpdate
+from vigia.scene.events import EventChange
 
 
 class EventSink(Protocol):

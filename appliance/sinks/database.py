@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vigia.appliance.cameras import CameraStatus
-from vigia.appliance.events import EventChange
 from vigia.appliance.outbox import camera_health_record
 from vigia.appliance.sinks import EventSink
 from vigia.appliance.storage import EventWriter
+from vigia.scene.events import EventChange
 
 
 @dataclass

@@ -12,14 +12,14 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from vigia.appliance.rules.base import EXIT_GRACE_S, Evaluator, Frame, Place, RuleConfig
-from vigia.appliance.rules.count import CountRule
-from vigia.appliance.rules.cross import CrossRule
-from vigia.appliance.rules.engine import RuleEngine
-from vigia.appliance.rules.loiter import LoiterRule
-from vigia.appliance.rules.present import PresentRule
-from vigia.appliance.rules.scene import Scene
-from vigia.appliance.rules.zone import EnterRule
+from vigia.scene.rules.base import EXIT_GRACE_S, Evaluator, Frame, Place, RuleConfig
+from vigia.scene.rules.count import CountRule
+from vigia.scene.rules.cross import CrossRule
+from vigia.scene.rules.engine import RuleEngine
+from vigia.scene.rules.loiter import LoiterRule
+from vigia.scene.rules.present import PresentRule
+from vigia.scene.rules.scene import Scene
+from vigia.scene.rules.zone import EnterRule
 
 __all__ = ["EXIT_GRACE_S", "KINDS", "Evaluator", "Frame", "Place", "Rule", "RuleConfig", "RuleEngine", "Scene",
            "layout_json", "rule_type"]

@@ -20,7 +20,7 @@ class Event:
     id: str
     camera: str
     rule: str
-    kind: str                    # the rule's type (a kind of vigia.appliance.rules.KINDS: enter, cross, ...)
+    kind: str                    # the rule's type (a kind of vigia.scene.rules.KINDS: enter, cross, ...)
     # The name of the zone OR LINE the rule watches (its `place()`): a line's name for cross rules; None for the
     # whole frame. Called `zone` as its SQLite column, the sync wire format and the HTTP API (`?zone=`) are.
     zone: str | None

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from vigia.appliance.events import Event, EventChange
-from vigia.appliance.rules.base import EXIT_GRACE_S, Evaluator, Frame, Place, RuleConfig
-from vigia.appliance.rules.scene import Scene
+from vigia.scene.events import Event, EventChange
+from vigia.scene.rules.base import EXIT_GRACE_S, Evaluator, Frame, Place, RuleConfig
+from vigia.scene.rules.scene import Scene
 
 
 class CountRule(RuleConfig):

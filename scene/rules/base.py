@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vigia.appliance.events import EventChange
-from vigia.appliance.names import NAME_PATTERN, check_classes
 from vigia.inference.tracking import Track
+from vigia.scene.events import EventChange
+from vigia.scene.names import NAME_PATTERN, check_classes
 
 if TYPE_CHECKING:
-    from vigia.appliance.rules.scene import Scene
+    from vigia.scene.rules.scene import Scene
 
 # A track out of a zone for less than this is still in it (a box jittering on an edge is one event, not many).
 EXIT_GRACE_S = 1.0

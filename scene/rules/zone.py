@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from vigia.appliance.events import Event, EventChange
-from vigia.appliance.rules.base import EXIT_GRACE_S, Evaluator, Frame, Place, RuleConfig
-from vigia.appliance.rules.scene import Scene
 from vigia.inference.tracking import Track
+from vigia.scene.events import Event, EventChange
+from vigia.scene.rules.base import EXIT_GRACE_S, Evaluator, Frame, Place, RuleConfig
+from vigia.scene.rules.scene import Scene
 
 
 class EnterRule(RuleConfig):

@@ -6,10 +6,10 @@ from typing import Literal
 
 import numpy as np
 
-from vigia.appliance.events import EventChange
-from vigia.appliance.rules.base import Evaluator, Frame, Place, RuleConfig
-from vigia.appliance.rules.scene import Scene
 from vigia.inference.tracking import Track
+from vigia.scene.events import EventChange
+from vigia.scene.rules.base import Evaluator, Frame, Place, RuleConfig
+from vigia.scene.rules.scene import Scene
 
 
 class CrossRule(RuleConfig):

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vigia.appliance.events import Event, EventChange, decimate, new_event_id
-from vigia.appliance.rules.base import RuleConfig
-from vigia.appliance.zones import PolygonZone, Tripwire
 from vigia.inference.tracking import Track
+from vigia.scene.events import Event, EventChange, decimate, new_event_id
+from vigia.scene.rules.base import RuleConfig
+from vigia.scene.zones import PolygonZone, Tripwire
 
 if TYPE_CHECKING:
-    from vigia.appliance.config import Camera
+    from vigia.scene.layout import CameraLayout
 
 PATH_MIN_STEP = 0.01   # normalised distance an anchor must move to add a path point
 PATH_MAX_GAP_S = 1.0   # ... or time since the last point
@@ -34,7 +34,7 @@ class Scene:
     _paths: dict[int, list[PathPoint]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, camera: Camera, frame_size: tuple[int, int], class_names: list[str], kept_classes: list[str]) -> Scene:
+    def of(cls, camera: CameraLayout, frame_size: tuple[int, int], class_names: list[str], kept_classes: list[str]) -> Scene:
         return cls(
             camera=camera.name,
             frame_size=frame_size,

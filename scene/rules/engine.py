@@ -1,6 +1,6 @@
 """The rules engine: tracks in, event changes out, one camera at a time.
 
-Each of the camera's rules works as the evaluator its kind makes (see `vigia.appliance.rules`); the engine
+Each of the camera's rules works as the evaluator its kind makes (see `vigia.scene.rules`); the engine
 gives them each frame's tracks and anchors, and keeps the tracks' paths that events carry.
 """
 from __future__ import annotations
@@ -10,20 +10,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vigia.appliance.events import EventChange
-from vigia.appliance.rules.base import Evaluator, Frame
-from vigia.appliance.rules.present import PresentRule
-from vigia.appliance.rules.scene import Scene
-from vigia.appliance.zones import anchors
 from vigia.inference.tracking import TrackerUpdate
+from vigia.scene.events import EventChange
+from vigia.scene.rules.base import Evaluator, Frame
+from vigia.scene.rules.present import PresentRule
+from vigia.scene.rules.scene import Scene
+from vigia.scene.zones import anchors
 
 if TYPE_CHECKING:
-    from vigia.appliance.config import Camera
+    from vigia.scene.layout import CameraLayout
 
 
 @dataclass
 class RuleEngine:
-    camera: Camera
+    camera: CameraLayout  # or the config file's Camera: a name, zones, lines and rules
     frame_size: tuple[int, int]
     class_names: list[str]
     kept_classes: list[str]   # the detector's classes: the default for rules without their own

@@ -5,9 +5,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from vigia.appliance.rules.base import Evaluator, Place, RuleConfig
-from vigia.appliance.rules.scene import Scene
-from vigia.appliance.rules.zone import ZoneEvaluator
+from vigia.scene.rules.base import Evaluator, Place, RuleConfig
+from vigia.scene.rules.scene import Scene
+from vigia.scene.rules.zone import ZoneEvaluator
 
 
 class LoiterRule(RuleConfig):
