@@ -29,6 +29,7 @@ from vigia.appliance.config import (
 from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.interrupted import close_interrupted_events
 from vigia.appliance.metrics import Metrics
+from vigia.appliance.outbox import camera_layout_record
 from vigia.appliance.pipeline import CameraPipeline
 from vigia.appliance.recording.reconcile import reconcile
 from vigia.appliance.recording.recorder import SegmentRecorder
@@ -158,8 +159,14 @@ class Appliance:
             if closed:
                 log.warning("start-up: %d events left open by an interrupted run closed", closed)
 
+    def _send_layout(self, camera: Camera) -> None:
+        """Enrolled with central: the camera's layout, for central's re-analysis."""
+        if self.sync is not None:
+            self.events.put_record(camera_layout_record(camera.name, camera_layout(camera), self.config.detector.classes))
+
     def _start_camera(self, camera: Camera) -> None:
         cfg = self.config
+        self._send_layout(camera)
         recorder = None
         if camera.record.mode != "off":
             recorder = SegmentRecorder(camera.name, camera.record, cfg.storage.data_dir, cfg.storage.database,
@@ -362,6 +369,7 @@ class Appliance:
             saved = camera_layout(camera)
             save_layout(self.config.storage.database, name, saved, username)
             cameras[index] = camera
+            self._send_layout(camera)
             pipeline = self.pipelines.get(name)
             if pipeline is not None:
                 pipeline.set_camera(camera)

@@ -211,3 +211,80 @@ def central_stack(root: Path, instances: int = 2, central_args: list[str] | None
             yield stack.start(instances)
         finally:
             stack.stop()
+
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+
+@dataclass
+class RabbitNode:
+    """A RabbitMQ node of its own (own port, own data folder), so it can be stopped and started again."""
+
+    folder: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def _env(self) -> dict[str, str]:
+        plugins = self.folder / "enabled_plugins"
+        plugins.write_text("[].\n")
+        config = self.folder / "rabbitmq.conf"
+        config.write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users = none\n")
+        return {**os.environ, "RABBITMQ_NODENAME": f"vigia{self.port}@localhost", "RABBITMQ_NODE_PORT": str(self.port),
+                "RABBITMQ_DIST_PORT": str(free_port()), "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
+                "RABBITMQ_LOG_BASE": str(self.folder / "log"), "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+                "RABBITMQ_CONFIG_FILE": str(config.with_suffix("")), "RABBITMQ_PID_FILE": str(self.folder / "pid"),
+                "HOME": str(Path.home())}
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start the node (its data kept from a previous run) and wait until it takes AMQP connections."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "server.log").open("ab") as log:
+            self.process = subprocess.Popen([RABBITMQ_SERVER], env=self._env(), stdout=log, stderr=log,
+                                            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = (self.folder / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"RabbitMQ exited with {self.process.returncode}: {tail}")
+            if _amqp_answers(self.port):
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"RabbitMQ did not take connections on {self.port} within {timeout} s")
+
+    def stop(self) -> None:
+        """Stop the whole node (SIGTERM to its process group; its durable queues are kept on disk)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if self.process is not None:
+                os.killpg(self.process.pid, signal.SIGKILL)  # epmd and helpers of this node only
+
+
+def _amqp_answers(port: int) -> bool:
+    """Whether an AMQP server answers the protocol header on `port` (a listening socket alone is not enough)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), 1) as sock:
+            sock.settimeout(2)
+            sock.sendall(b"AMQP\x00\x00\x09\x01")
+            return sock.recv(8)[:1] == b"\x01"   # a Connection.Start method frame
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def rabbitmq_node(folder: Path) -> Iterator[RabbitNode]:
+    node = RabbitNode(folder)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()

@@ -75,6 +75,12 @@ def camera_health_record(camera: str, state: str, since: float, last_error: str 
                         {"camera": camera, "state": state, "since": since, "last_error": last_error})
 
 
+def camera_layout_record(camera: str, layout: dict, classes: list[str]) -> OutboxRecord:
+    """A camera's zones, lines and rules (`vigia.appliance.config.camera_layout`) and the detector's classes:
+    what central's re-analysis runs the camera's own rules with."""
+    return OutboxRecord("camera_layout", camera, PRIORITY_STATE, {"camera": camera, **layout, "classes": classes})
+
+
 def next_batch(conn: sqlite3.Connection, max_records: int, max_bytes: int, after_seq: int = 0) -> list[Pending]:
     """The batch to send: the numbered rows left from before, or the next unsent rows, numbered now.
 

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 PROTOCOL_VERSION = 1
 CONTENT_TYPE = "application/json"
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-STATE_KINDS = ("camera_health", "track", "metrics")
+STATE_KINDS = ("camera_health", "track", "metrics", "camera_layout")
 MEDIA_MAX_BYTES = {"thumbnail": 8 << 20, "clip": 8 << 30}
 # Wall-clock bounds of an event (2000-01-01 .. 2200-01-01): outside them a clock is wrong, not an event.
 EARLIEST, LATEST = 946_684_800.0, 7_258_118_400.0
@@ -114,6 +114,10 @@ class CameraHealthRecord(StateRecord, tag="camera_health"):
     pass
 
 
+class CameraLayoutRecord(StateRecord, tag="camera_layout"):
+    """A camera's zones, lines, rules and the detector's classes (vigia.scene.layout.CameraLayout, `classes`)."""
+
+
 class TrackRecord(StateRecord, tag="track"):
     pass
 
@@ -140,7 +144,8 @@ class RejectedRecord(StateRecord, tag="rejected"):
 class Batch(Struct, forbid_unknown_fields=True):
     protocol: Literal[1]
     device_id: DeviceId
-    records: Annotated[list[EventRecord | CameraHealthRecord | TrackRecord | MetricsRecord | RejectedRecord],
+    records: Annotated[list[EventRecord | CameraHealthRecord | CameraLayoutRecord | TrackRecord | MetricsRecord
+                           | RejectedRecord],
                        Meta(min_length=1)]
 
     @property

@@ -23,7 +23,7 @@ import pytest
 from vigia.appliance.cameras import CameraSource
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media
-from vigia.appliance.recording.clips import assemble_clip
+from vigia.appliance.recording.clips import START_TAG, assemble_clip
 from vigia.appliance.recording.export import ExportError, export
 from vigia.appliance.recording.reconcile import reconcile
 from vigia.appliance.recording.recorder import SegmentRecorder, parameter_sets
@@ -213,6 +213,8 @@ def test_assemble_clip_across_segments(continuous: Recording, tmp_path: Path):
     assert decoded.frames == round((33.28 - 3.0) / 0.04) + 1
     assert 30.0 <= decoded.duration <= 31.1
     assert decoded.first_is_key and decoded.size == (640, 360)
+    with open_media(clip, key) as media, av.open(media) as container:
+        assert float(container.metadata[START_TAG]) == pytest.approx(T0 + 3.0, abs=0.005), "the clip says when it starts"
     boxes = top_level_boxes(clip, key)
     if key is not None:
         assert clip.read_bytes()[:4] == MAGIC and b"moof" in boxes, "encrypted clips are fragmented"

@@ -13,6 +13,7 @@ from pathlib import Path
 from vigia.app.cli.common import CliError
 
 DSN_ENV = "VIGIA_CENTRAL_DATABASE"
+BROKER_ENV = "VIGIA_BROKER_URL"
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -26,6 +27,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--trusted-proxy", action="append", default=None,
                        help="address whose client-certificate headers are believed (default: 127.0.0.1 and ::1)")
     _with_bucket(serve, required=False)
+    policy = serve.add_argument_group("re-analysis policy", "which new events get a re-analysis job")
+    policy.add_argument("--reanalyse-sample", type=float, default=0.05, metavar="SHARE",
+                        help="share of each camera's events, drawn at random (default 0.05)")
+    policy.add_argument("--reanalyse-below", type=float, default=0.5, metavar="SCORE",
+                        help="events whose best score is under this (default 0.5; 0: none)")
+    policy.add_argument("--no-reanalyse-alerts", action="store_true", help="not every alert")
+    policy.add_argument("--no-reanalysis", action="store_true", help="no jobs at all (no workers deployed)")
     serve.set_defaults(handler=_serve)
 
     init = _with_bucket(central.add_parser("init", help="make the media bucket: default encryption, lifecycle rules"),
@@ -90,6 +98,27 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                            help="a device with a batch applied within this is online (default 5)")
     dashboard.set_defaults(handler=_dashboard)
 
+    worker = _with_bucket(_with_database(central.add_parser(
+        "worker", help="re-analyse clips from the queue (any number of workers, on any machines)")), required=True)
+    _with_broker(worker)
+    worker.add_argument("--model", default="yolox_nano",
+                        help="an .onnx file, or a name or sha256 prefix in the model store (default yolox_nano)")
+    worker.add_argument("--models-dir", type=Path, help="the model store (default: <data dir>/models)")
+    worker.add_argument("--backend", default="auto", help="detector back end: auto, tensorrt or onnxruntime")
+    worker.add_argument("--no-tiles", action="store_true", help="the whole frame only, no tiles (faster, misses small objects)")
+    worker.add_argument("--no-flip", action="store_true", help="no horizontal-flip test-time augmentation")
+    worker.set_defaults(handler=_worker)
+
+    reanalyse = _with_database(central.add_parser("reanalyse", help="re-analyse an event, or a device's events since a time"))
+    reanalyse.add_argument("event_id", nargs="?")
+    reanalyse.add_argument("--device", required=True)
+    reanalyse.add_argument("--since", help="ISO 8601 time: every event of the device from then on")
+    reanalyse.add_argument("--by", default=None, help="who asks, recorded with the job (default: the login name)")
+    reanalyse.set_defaults(handler=_reanalyse)
+
+    status = _with_database(central.add_parser("reanalysis-status", help="re-analysis jobs by state, the oldest's age"))
+    status.set_defaults(handler=_reanalysis_status)
+
     user = _with_database(central.add_parser("user-add", help="add a dashboard user (password read from stdin)"))
     user.add_argument("username")
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
@@ -107,6 +136,12 @@ def _with_bucket(parser: argparse.ArgumentParser, required: bool) -> argparse.Ar
                         help="S3 bucket for media (credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
     parser.add_argument("--s3-endpoint", help="URL of an S3-compatible service (default: AWS)")
     parser.add_argument("--s3-region", default="us-east-1")
+    return parser
+
+
+def _with_broker(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--broker", default=os.environ.get(BROKER_ENV, "amqp://guest:guest@127.0.0.1:5672/"),
+                        help=f"RabbitMQ URL (default: ${BROKER_ENV}, else the local broker; prefer it for passwords)")
     return parser
 
 
@@ -136,9 +171,16 @@ def _with_connection(args, work):
 
 def _serve(args) -> int:
     from vigia.central.ingest.server import CentralSettings, serve
+    from vigia.central.reanalysis.policy import Policy
 
     proxies = frozenset(args.trusted_proxy or ("127.0.0.1", "::1"))
-    asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies, media=_media_settings(args)), args.host, args.port))
+    try:
+        policy = None if args.no_reanalysis else Policy(alerts=not args.no_reanalyse_alerts, sample=args.reanalyse_sample,
+                                                        score_below=args.reanalyse_below or None)
+    except ValueError as exc:
+        raise CliError(f"--reanalyse-sample: {exc}") from None
+    asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies, media=_media_settings(args), reanalysis=policy),
+                      args.host, args.port))
     return 0
 
 
@@ -222,7 +264,7 @@ def _revoke(args) -> int:
 
 
 def _command(args) -> int:
-    from vigia.central.ingest.commands import issue
+    from vigia.central.ingest.command_store import issue
     from vigia.central.migrations import migrate
 
     if args.kind == "upload-clip":
@@ -248,7 +290,7 @@ def _command(args) -> int:
 
 
 def _commands(args) -> int:
-    from vigia.central.ingest.commands import list_commands
+    from vigia.central.ingest.command_store import list_commands
 
     rows = _with_connection(args, lambda conn: list_commands(conn, args.device_id))
     if args.json:
@@ -292,4 +334,56 @@ def _user_add(args) -> int:
     except AccountError as exc:
         raise CliError(str(exc), 2) from None
     print(f"dashboard user {args.username} added ({args.role})")
+    return 0
+
+
+def _worker(args) -> int:
+    from vigia.appliance.config import Storage
+    from vigia.central.reanalysis.broker import BrokerSettings
+    from vigia.central.reanalysis.views import ViewSettings
+    from vigia.central.reanalysis.worker import WorkerSettings, serve
+    from vigia.inference.factory import create_detector
+    from vigia.inference.model_store import resolve
+
+    views = ViewSettings(tiles=not args.no_tiles, flip=not args.no_flip)
+    model = resolve(args.models_dir or Storage().models, args.model)
+    detector = create_detector(args.backend, model, score_threshold=views.score_threshold, threads=1)
+    settings = WorkerSettings(_dsn(args), _media_settings(args), BrokerSettings(args.broker), views, model.stem)
+    try:
+        asyncio.run(serve(settings, detector))
+    finally:
+        detector.close()
+    return 0
+
+
+def _reanalyse(args) -> int:
+    import datetime as dt
+
+    from vigia.central.reanalysis.jobs import request
+
+    if (args.event_id is None) == (args.since is None):
+        raise CliError("give an EVENT_ID or --since TIME (not both)")
+    since = None
+    if args.since is not None:
+        try:
+            since = dt.datetime.fromisoformat(args.since)
+        except ValueError:
+            raise CliError(f"--since {args.since!r} is not an ISO 8601 time (e.g. 2026-12-01T08:00:00+00:00)") from None
+        since = since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc)
+    by = args.by or getpass.getuser()
+
+    async def work(conn):
+        return await request(conn, f"cli:{by}", args.device, event_id=args.event_id, since=since)
+
+    created = _with_connection(args, work)
+    if not created and args.event_id:
+        raise CliError(f"device {args.device} has no event {args.event_id}, or it is being re-analysed already")
+    print(json.dumps({"jobs": created}))
+    return 0
+
+
+def _reanalysis_status(args) -> int:
+    from vigia.central.reanalysis.jobs import queue_stats
+
+    print(json.dumps(_with_connection(args, queue_stats)))
     return 0

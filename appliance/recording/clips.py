@@ -21,6 +21,11 @@ from vigia.kit.files import replacing, sync_file
 log = logging.getLogger(__name__)
 
 
+# The clip's metadata tag holding the wall-clock time of its first frame (epoch seconds): central's re-analysis
+# puts its findings on the edge's clock with it.
+START_TAG = "vigia_start"
+
+
 class NoFootageError(LookupError):
     """No recorded footage of the camera in the requested window."""
 
@@ -33,7 +38,9 @@ class _ClipWriter:
         self.sink = EncryptedWriter(path, key) if key is not None else None
         # Faststart rewrites the file in a second pass, which a write-only encrypted file cannot
         # do: encrypted clips are fragmented instead (browsers play both progressively).
-        options = {"movflags": SEGMENT_MOVFLAGS} if self.sink is not None else {"movflags": "+faststart"}
+        # use_metadata_tags: the clip's own start time (START_TAG) goes in as a tag of its own
+        options = ({"movflags": SEGMENT_MOVFLAGS + "+use_metadata_tags"} if self.sink is not None
+                   else {"movflags": "+faststart+use_metadata_tags"})
         try:
             self.container = av.open(self.sink if self.sink is not None else str(path), "w", format="mp4",
                                      container_options=options)
@@ -54,8 +61,11 @@ class _ClipWriter:
             self.signature = signature
         return signature == self.signature
 
-    def append(self, packets: list[av.Packet], time_base: Fraction) -> None:
-        """Write one segment's run of packets (dts order, from a keyframe) after what is already in the clip."""
+    def append(self, packets: list[av.Packet], time_base: Fraction, wall: float) -> None:
+        """Write one segment's run of packets (dts order, from a keyframe, the first at `wall` clock time) after
+        what is already in the clip."""
+        if self.packets == 0:
+            self.container.metadata[START_TAG] = f"{wall:.6f}"  # before the header: the first packet writes it
         shift = math.ceil(self.next_start / time_base) - packets[0].dts
         for packet in packets:
             packet.stream = self.stream
@@ -129,6 +139,7 @@ def _append_segment(clip: _ClipWriter, path: Path, key: bytes | None, segment_st
             return
         time_base = stream.time_base
         taken: list[av.Packet] = []
+        taken_wall = 0.0
         first_dts = None
         try:
             for packet in container.demux(stream):
@@ -140,12 +151,14 @@ def _append_segment(clip: _ClipWriter, path: Path, key: bytes | None, segment_st
                     break
                 if wall <= start and packet.is_keyframe:
                     taken = []  # a later keyframe at or before `start`: begin there
+                if not taken and packet.is_keyframe:
+                    taken_wall = wall
                 if taken or packet.is_keyframe:
                     taken.append(packet)
         except av.FFmpegError as exc:  # a segment still being written may end in a partial fragment
             log.warning("clip: %s read up to an error: %s", path, exc)
         if taken:
-            clip.append(taken, time_base)
+            clip.append(taken, time_base, taken_wall)
 
 
 def iso_time(wall: float) -> str:

@@ -25,6 +25,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from vigia.central.ingest.enrolment import check_certificate
 from vigia.central.ingest.schema import ensure_partitions, month_of
+from vigia.central.reanalysis.jobs import add_policy_jobs
+from vigia.central.reanalysis.policy import Policy
 from vigia.sync.protocol import Batch, EventRecord, ProtocolError
 
 PREDECESSOR_WAIT_S = 5.0  # how long a batch that starts past the high-water mark waits for the one before it
@@ -96,9 +98,11 @@ def _json(value) -> str:
 class Ingest:
     """Applies batches through a connection pool; remembers which monthly partitions exist."""
 
-    def __init__(self, pool: AsyncConnectionPool, predecessor_wait_s: float = PREDECESSOR_WAIT_S):
+    def __init__(self, pool: AsyncConnectionPool, predecessor_wait_s: float = PREDECESSOR_WAIT_S,
+                 reanalysis: Policy | None = None):
         self.pool = pool
         self.predecessor_wait_s = predecessor_wait_s
+        self.reanalysis = reanalysis  # which new events get a re-analysis job, in the batch's transaction
         self._months: set = set()
 
     async def apply(self, device_id: str, cert_serial: int, batch: Batch) -> IngestResult:
@@ -143,6 +147,8 @@ class Ingest:
                 fresh = [r for r in events.values() if r.seq > high_water]
                 if fresh:
                     await self._store_events(conn, device_id, fresh)
+                    if self.reanalysis is not None:
+                        await add_policy_jobs(conn, device_id, (r.body for r in fresh), self.reanalysis)
                 states = [(device_id, r.kind, r.key, r.seq, _json(r.body)) for r in others if r.seq > high_water]
                 if states:
                     async with conn.cursor() as cursor:

@@ -21,37 +21,12 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from vigia.central.ingest.ca import CaError, CertificateAuthority, sign_device_csr
-from vigia.central.ingest.enrolment import check_certificate, check_device_id, rotate_certificate, verify_identity
+from vigia.central.ingest.command_store import COLUMNS, list_commands
+from vigia.central.ingest.enrolment import check_certificate, rotate_certificate, verify_identity
 from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
 from vigia.sync.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
-
-KINDS = ("upload_clip", "set_layout", "rotate_credentials")
-COLUMNS = "id, device_id, kind, body, created_at, created_by, state, acked_at, result"
-
-
-async def issue(conn: psycopg.AsyncConnection, device_id: str, kind: str, body: dict, created_by: str) -> int:
-    """Queue a command for a device (and audit it); returns its id."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown command {kind!r} (one of {', '.join(KINDS)})")
-    async with conn.transaction():
-        cursor = await conn.execute(
-            "INSERT INTO device_commands (device_id, kind, body, created_by) VALUES (%s, %s, %s, %s) RETURNING id",
-            [check_device_id(device_id), kind, Jsonb(body), created_by])
-        command_id = (await cursor.fetchone())[0]
-        await conn.execute("INSERT INTO command_audit (command_id, device_id, action, actor, detail) "
-                           "VALUES (%s, %s, 'issued', %s, %s)", [command_id, device_id, created_by, Jsonb(body)])
-    return command_id
-
-
-async def list_commands(conn: psycopg.AsyncConnection, device_id: str, pending_only: bool = False) -> list[dict]:
-    cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute(f"SELECT {COLUMNS} FROM device_commands WHERE device_id = %s"
-                         f"{' AND state = %s' if pending_only else ''} ORDER BY id",
-                         [device_id, "pending"] if pending_only else [device_id])
-    return await cursor.fetchall()
-
 
 def _json(row: dict) -> dict:
     return {**row, "created_at": row["created_at"].timestamp(),

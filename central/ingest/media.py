@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from vigia.central.ingest.enrolment import check_certificate
 from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
+from vigia.central.reanalysis.jobs import clip_arrived
 from vigia.sync.protocol import MediaRequest, ProtocolError, describe_validation_error, object_key
 
 log = logging.getLogger(__name__)
@@ -210,8 +211,11 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
                 if media.kind == "clip":
                     await storage(store.finish_multipart, key, media)
                 await storage(store.verify, key, media)
-                await conn.execute(RECORD_OBJECT, [peer.device_id, key, media.kind, media.event_id, media.size,
-                                                   media.sha256])
+                async with conn.transaction():
+                    await conn.execute(RECORD_OBJECT, [peer.device_id, key, media.kind, media.event_id, media.size,
+                                                       media.sha256])
+                    if media.kind == "clip":
+                        await clip_arrived(conn, peer.device_id, media.event_id, key)
         except ProtocolError as exc:
             log.warning("media upload from %s refused: %s %s", request.remote, exc.code, exc.message)
             return error_response(exc)

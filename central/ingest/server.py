@@ -29,6 +29,7 @@ from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_i
 from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
 from vigia.central.migrations import migrate
+from vigia.central.reanalysis.policy import Policy
 from vigia.kit.serve import running, until_signalled
 from vigia.sync.protocol import Limits, ProtocolError, decode_batch
 
@@ -45,6 +46,7 @@ class CentralSettings:
     limits: Limits = field(default_factory=Limits)
     pool_size: int = 4
     media: MediaSettings | None = None   # the S3 bucket for thumbnails; None: no media routes
+    reanalysis: Policy | None = field(default_factory=Policy)   # which events are re-analysed; None: none
 
 
 def create_app(settings: CentralSettings) -> web.Application:
@@ -58,7 +60,7 @@ def create_app(settings: CentralSettings) -> web.Application:
         await pool.open(wait=True, timeout=30)
         async with pool.connection() as conn:
             await migrate(conn)
-        app[INGEST] = Ingest(pool)
+        app[INGEST] = Ingest(pool, reanalysis=settings.reanalysis)
         app[BATCH_SLOTS] = asyncio.Semaphore(settings.pool_size)
         yield
         await pool.close()

@@ -1,0 +1,209 @@
+"""`vigia central worker`: takes re-analysis jobs off RabbitMQ, analyses each clip, commits, then acks.
+
+Any number of workers, on any machines, compete for the queues; each also runs the dispatch step now and then
+(`jobs.dispatch`). One job is analysed at a time per worker process (the analysis fills a CPU core, or the GPU),
+on a thread, so the connection's heartbeats go on. Prefetch is one message per queue: what a worker holds beyond
+that, another could run. Of the jobs a worker holds, alerts go first.
+
+Failures:
+- a job that can never succeed (a corrupt or missing clip, an unknown event) goes to the dead queue with its
+  error, and the job is marked failed in PostgreSQL (the dashboard shows it);
+- anything else (PostgreSQL or the bucket unreachable) waits in the retry queue and comes back, up to
+  `max_attempts`, then is dead-lettered too;
+- a worker killed mid-job never acked it: RabbitMQ gives it to another worker, and the result is written once.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aio_pika
+import psycopg
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from botocore.exceptions import BotoCoreError, ClientError
+from psycopg_pool import AsyncConnectionPool
+
+from vigia.central.ingest.media import MediaSettings, s3_client
+from vigia.central.reanalysis import broker, jobs, results
+from vigia.central.reanalysis.analysis import ClipError, analyse_clip
+from vigia.central.reanalysis.jobs import Job
+from vigia.central.reanalysis.verdicts import judge
+from vigia.central.reanalysis.views import ViewSettings
+from vigia.inference.types import Detector
+from vigia.kit.serve import until_signalled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    dsn: str
+    media: MediaSettings
+    broker: broker.BrokerSettings = field(default_factory=broker.BrokerSettings)
+    views: ViewSettings = field(default_factory=ViewSettings)
+    model_name: str = "yolox_nano"
+    max_attempts: int = 5
+    dispatch_interval_s: float = 2.0
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+class Worker:
+    """One worker process's consumers, dispatcher and analysis loop."""
+
+    def __init__(self, settings: WorkerSettings, detector: Detector):
+        self.settings = settings
+        self.detector = detector
+        self.jobs_done = 0
+        self._held: asyncio.PriorityQueue = asyncio.PriorityQueue()
+        self._order = 0
+        self._s3 = s3_client(settings.media)
+        self._exchange: AbstractExchange | None = None
+        self._channel = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        pool = AsyncConnectionPool(self.settings.dsn, min_size=1, max_size=2, open=False,
+                                   check=AsyncConnectionPool.check_connection)
+        await pool.open(wait=False)
+        connection = await aio_pika.connect_robust(self.settings.broker.url)
+        try:
+            async with connection:
+                self._channel = await connection.channel(publisher_confirms=True)
+                await self._channel.set_qos(prefetch_count=1)
+                self._exchange = await broker.declare(self._channel, self.settings.broker)
+                for rank, priority in enumerate(broker.PRIORITIES):  # alerts first
+                    queue = await self._channel.get_queue(broker.queue_name(priority))
+                    await queue.consume(partial(self._hold, rank))
+                tasks = [asyncio.create_task(self._analyse_loop(pool)), asyncio.create_task(self._dispatch_loop(pool))]
+                await stop.wait()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await pool.close()
+
+    async def _hold(self, rank: int, message: AbstractIncomingMessage) -> None:
+        self._order += 1
+        await self._held.put((rank, self._order, message))
+
+    async def _dispatch_loop(self, pool: AsyncConnectionPool) -> None:
+        while True:
+            try:
+                async with pool.connection(timeout=5) as conn:
+                    await jobs.dispatch(conn, self.publish)
+            except (psycopg.Error, OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+                log.warning("dispatch: %s", exc)
+            except Exception:
+                log.exception("dispatch failed")
+            await asyncio.sleep(self.settings.dispatch_interval_s)
+
+    async def publish(self, job: Job) -> None:
+        await self._exchange.publish(broker.job_message(job.to_json()), routing_key=job.priority)
+
+    async def _analyse_loop(self, pool: AsyncConnectionPool) -> None:
+        while True:
+            _, _, message = await self._held.get()
+            await self._handle(pool, message)
+
+    async def _handle(self, pool: AsyncConnectionPool, message: AbstractIncomingMessage) -> None:
+        attempt = broker.attempt_of(message)
+        try:
+            job = Job(**json.loads(message.body))
+        except (ValueError, TypeError) as exc:
+            await self._dead(message, f"malformed job: {exc}")
+            return
+        try:
+            await self._run(pool, job)
+        except (ClipError, results.JobError) as exc:
+            log.warning("job %s (event %s of %s) failed: %s", job.job_id, job.event_id, job.device_id, exc)
+            try:
+                async with pool.connection(timeout=10) as conn:
+                    await jobs.fail(conn, job.job_id, str(exc))
+            except (psycopg.Error, OSError, TimeoutError) as db_error:
+                await self._retry(message, job, attempt, f"{exc}; recording the failure: {db_error}")
+                return
+            await self._dead(message, str(exc))
+            return
+        except (psycopg.Error, OSError, TimeoutError, BotoCoreError, ClientError) as exc:
+            log.warning("job %s: %s (attempt %d)", job.job_id, exc, attempt + 1)
+            await self._retry(message, job, attempt, str(exc))
+            return
+        await message.ack()
+
+    async def _run(self, pool: AsyncConnectionPool, job: Job) -> None:
+        async with pool.connection(timeout=10) as conn:
+            if await results.already_done(conn, job.job_id):
+                log.info("job %s was done before (delivered again): nothing to do", job.job_id)
+                return
+            ctx = await results.context(conn, job)
+        with tempfile.TemporaryDirectory(prefix="vigia-reanalysis-") as folder:
+            clip = Path(folder) / "clip.mp4"
+            await asyncio.to_thread(self._download, job.clip_key, clip)
+            analysis = await asyncio.to_thread(analyse_clip, clip, self.detector, ctx.layout, ctx.classes,
+                                               self.settings.views)
+        clip_start = analysis.clip_start if analysis.clip_start is not None else \
+            ctx.event_started_at - results.DEFAULT_PRE_ROLL_S
+        async with pool.connection(timeout=10) as conn:
+            edge = await results.edge_events(conn, job, clip_start, clip_start + analysis.duration)
+            verdicts, matches = judge(analysis, edge, clip_start)
+            written = await results.store(conn, job, analysis, clip_start, self.settings.model_name,
+                                          self.settings.name, verdicts, matches)
+        self.jobs_done += 1
+        log.info("job %s: %d frames, %d tracks, %d verdicts, %d missed by the edge%s", job.job_id, analysis.frames,
+                 len(analysis.tracks), len(verdicts), sum(m.missed for m in matches),
+                 "" if written else " (written before)")
+
+    def _download(self, key: str, to: Path) -> None:
+        try:
+            self._s3.download_file(self.settings.media.bucket, key, str(to))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise results.JobError(f"the clip {key} is not in the bucket {self.settings.media.bucket}") from None
+            raise
+
+    async def _retry(self, message: AbstractIncomingMessage, job: Job, attempt: int, error: str) -> None:
+        if attempt + 1 >= self.settings.max_attempts:
+            await self._dead(message, f"gave up after {attempt + 1} attempts: {error}")
+            return
+        retry = await self._channel.get_queue(broker.retry_name(job.priority))
+        await self._channel.default_exchange.publish(broker.job_message(job.to_json(), attempt + 1, error),
+                                                     routing_key=retry.name)
+        await message.ack()
+
+    async def _dead(self, message: AbstractIncomingMessage, error: str) -> None:
+        body = json.loads(message.body) if message.body.startswith(b"{") else {"raw": message.body.decode(errors="replace")}
+        await self._channel.default_exchange.publish(
+            aio_pika.Message(json.dumps(body).encode(), content_type="application/json",
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                             headers={broker.ERROR_HEADER: error[:4000], broker.ATTEMPT_HEADER: broker.attempt_of(message)}),
+            routing_key=broker.DEAD)
+        await message.ack()
+
+
+async def serve(settings: WorkerSettings, detector: Detector) -> None:
+    """Run until SIGTERM or SIGINT (a job in progress is left unacked: another worker takes it)."""
+    log.info("re-analysis worker %s: queues at %s, bucket %s", settings.name, _without_password(settings.broker.url),
+             settings.media.bucket)
+    stop = asyncio.Event()
+
+    async def stop_when_signalled() -> None:
+        await until_signalled()
+        stop.set()
+
+    signalled = asyncio.create_task(stop_when_signalled())
+    try:
+        await Worker(settings, detector).run(stop)
+    finally:
+        signalled.cancel()
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 5672}{parts.path}"
