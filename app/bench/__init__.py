@@ -39,6 +39,14 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     ui.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring: cameras online, "
                     "motion models settled")
 
+    reanalysis = _bench(bench, "reanalysis", "vigia.app.bench.reanalysis",
+                        "re-analysis jobs through RabbitMQ by central workers: throughput, scaling, faults, verdicts")
+    reanalysis.add_argument("--media", type=Path, default=None)
+    reanalysis.add_argument("--model", type=Path, default=None)
+    reanalysis.add_argument("--jobs", type=int, default=4, help="clips in the backlog (one job each, per run)")
+    reanalysis.add_argument("--clip-seconds", type=float, default=4.0, help="about how long each clip is")
+    reanalysis.add_argument("--timeout", type=float, default=1800.0, help="seconds a run may take")
+
     sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")
     sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")

@@ -94,7 +94,7 @@ def analyse_clip(path: Path, detector: Detector, layout: CameraLayout, kept_clas
     events: dict[str, Event] = {}
     low_times: list[float] = []
     detector_s = 0.0
-    frames, frame_size, t, first_pts = 0, (0, 0), 0.0, None
+    frames, frame_size, t, first_pts, last_pts = 0, (0, 0), 0.0, None, None
     class_names = detector.class_names
     kept_ids = {i for i, name in enumerate(class_names) if name in kept_classes}
     try:
@@ -106,9 +106,10 @@ def analyse_clip(path: Path, detector: Detector, layout: CameraLayout, kept_clas
         stream.thread_type = "AUTO"
         try:
             for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
+                if frame.pts is None or (first_pts is not None and frame.pts <= last_pts):
+                    continue  # no time, or before a frame already analysed (an open GOP's leading B-frames)
                 first_pts = frame.pts if first_pts is None else first_pts
+                last_pts = frame.pts
                 t = float((frame.pts - first_pts) * stream.time_base)
                 if engine is None:
                     frame_size = (frame.width, frame.height)

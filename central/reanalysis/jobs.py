@@ -125,5 +125,5 @@ async def queue_stats(conn: psycopg.AsyncConnection) -> dict:
     rows = await cursor.fetchall()
     by_state = {state: count for state, count, _ in rows}
     open_ages = [age for state, _, age in rows if state in ("waiting_clip", "ready", "queued")]
-    return {"by_state": by_state, "oldest_open_s": round(max(open_ages), 1) if open_ages else None}
+    return {"by_state": by_state, "oldest_open_s": round(float(max(open_ages)), 1) if open_ages else None}
 

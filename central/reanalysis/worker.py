@@ -120,7 +120,7 @@ class Worker:
             await self._dead(message, f"malformed job: {exc}")
             return
         try:
-            await self._run(pool, job)
+            await self._run(pool, job, attempt)
         except (ClipError, results.JobError) as exc:
             log.warning("job %s (event %s of %s) failed: %s", job.job_id, job.event_id, job.device_id, exc)
             try:
@@ -135,14 +135,20 @@ class Worker:
             log.warning("job %s: %s (attempt %d)", job.job_id, exc, attempt + 1)
             await self._retry(message, job, attempt, str(exc))
             return
+        except Exception as exc:  # a bug: the job is tried again, then dead-lettered; the worker goes on
+            log.exception("job %s failed unexpectedly (attempt %d)", job.job_id, attempt + 1)
+            await self._retry(message, job, attempt, f"{type(exc).__name__}: {exc}")
+            return
         await message.ack()
 
-    async def _run(self, pool: AsyncConnectionPool, job: Job) -> None:
+    async def _run(self, pool: AsyncConnectionPool, job: Job, attempt: int) -> None:
         async with pool.connection(timeout=10) as conn:
             if await results.already_done(conn, job.job_id):
                 log.info("job %s was done before (delivered again): nothing to do", job.job_id)
                 return
             ctx = await results.context(conn, job)
+        log.info("job %s: analysing the clip of event %s of %s (attempt %d)", job.job_id, job.event_id, job.device_id,
+                 attempt + 1)
         with tempfile.TemporaryDirectory(prefix="vigia-reanalysis-") as folder:
             clip = Path(folder) / "clip.mp4"
             await asyncio.to_thread(self._download, job.clip_key, clip)
