@@ -25,7 +25,7 @@ from vigia.appliance.encryption import open_media
 from vigia.appliance.recording.export import export
 
 CUTS = 6
-DELAY_S = (0.5, 12.0)   # from the moment a run records to its cut: anywhere in its first segments
+DELAY_S = (0.5, 10.0)   # from the moment a run records to its cut: anywhere in its first segment or two
 MAX_LOSS_S = 2.0        # of the segment being written: about a second, with margin for a loaded machine
 MAX_FRAGMENT_S = 1.0    # between fragment starts, in stream time (no wall clock involved)
 
