@@ -26,14 +26,15 @@ from vigia.appliance.storage import connect
 CAMERA = "lobby"
 
 
-def config_text(clip: Path, model: Path, data_dir: Path, port: int, min_free: float = 0.10) -> str:
+def config_text(clip: Path, model: Path, data_dir: Path, port: int, min_free: float = 0.10,
+                segment_seconds: float = 2) -> str:
     return f"""
 cameras:
   - name: {CAMERA}
     url: {clip}
     loop: true
     realtime: true
-    record: {{mode: continuous, segment_seconds: 2}}
+    record: {{mode: continuous, segment_seconds: {segment_seconds}}}
 detector:
   model: {model}
 storage:

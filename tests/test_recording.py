@@ -19,6 +19,7 @@ from pathlib import Path
 
 import av
 import pytest
+from support.mp4_boxes import fragment_starts
 
 from vigia.appliance.cameras import CameraSource
 from vigia.appliance.config import Record
@@ -448,7 +449,7 @@ import sys, time
 from pathlib import Path
 from test_recording import feed, new_recorder
 clip, data_dir, key, until = sys.argv[1:5]
-recorder = new_recorder(Path(data_dir), "gate", bytes.fromhex(key) or None, mode="continuous", segment_seconds=4)
+recorder = new_recorder(Path(data_dir), "gate", bytes.fromhex(key) or None, mode="continuous")
 feed(recorder, Path(clip), until=float(until))
 print("ready", flush=True)
 time.sleep(60)
@@ -456,37 +457,42 @@ time.sleep(60)
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
-def test_crash_mid_segment_loses_at_most_the_segment_in_progress(gop_clip: Path, tmp_path: Path, encrypted: bool):
+def test_crash_mid_segment_loses_about_a_second_whatever_the_keyframe_interval(demo_clip: Path, tmp_path: Path,
+                                                                              encrypted: bool):
     key = load_or_create_key(tmp_path / "keys" / "media.key") if encrypted else None
-    child = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_RECORDER, str(gop_clip), str(tmp_path), key.hex() if key else "", "10.5"],
+    child = subprocess.Popen(  # the demo clip: keyframes at 0, 5.12 and 10.24 s
+        [sys.executable, "-c", CRASHING_RECORDER, str(demo_clip), str(tmp_path), key.hex() if key else "", "9.0"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
     )
     try:
         assert child.stdout.readline().strip() == "ready"
     finally:
-        child.send_signal(signal.SIGKILL)  # mid-segment: 8..10.5 s of the third segment fed
+        child.send_signal(signal.SIGKILL)  # 0..8.96 s of the first segment (10 s, to the keyframe at 10.24 s) fed
         child.wait()
         child.stdout.close()
-    assert [row["state"] for row in recordings(tmp_path / "vigia.db")] == ["complete", "complete", "writing"]
+    assert [row["state"] for row in recordings(tmp_path / "vigia.db")] == ["writing"]
 
     db = connect(tmp_path / "vigia.db")
     counts = reconcile(db, tmp_path, key)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.conn.close()
-    rows = recordings(tmp_path / "vigia.db")
+    (row,) = recordings(tmp_path / "vigia.db")
 
-    assert counts == {"completed": 1, "damaged": 0, "missing": 0, "orphans": 0}
-    assert [row["state"] for row in rows] == ["complete"] * 3
-    assert [decode(tmp_path / row["path"], key).frames for row in rows[:2]] == [100, 100]
-    last = decode(tmp_path / rows[2]["path"], key)
-    # Fragments end at keyframes (9 s, 10 s); 10..10.5 s was the fragment in progress. An
-    # encrypted file also loses the partial chunk (< 64 KiB) its writer held in memory.
-    assert last.frames == 50 if not encrypted else 25 <= last.frames <= 50
-    assert last.first_is_key and rows[2]["end"] - rows[2]["start"] == pytest.approx(last.frames * 0.04, abs=1e-3)
-    assert rows[2]["bytes"] == (tmp_path / rows[2]["path"]).stat().st_size
+    assert counts == {"completed": 1, "damaged": 0, "missing": 0, "orphans": 0} and row["state"] == "complete"
+    path = tmp_path / row["path"]
+    last = decode(path, key)
+    # A fragment starts at each keyframe and at the first frame FRAGMENT_S (0.5 s) or more after the
+    # fragment before: 13 frames (0.52 s) each, ... 7.72, 8.24, 8.76 s; 8.76..8.96 s was in progress. An
+    # encrypted file also loses the fragment whose last bytes its writer held in its partial chunk.
+    kept = 8.76 if not encrypted else 8.24
+    assert last.frames == round(kept * 25) and last.first_is_key
+    assert row["end"] - row["start"] == pytest.approx(kept, abs=1e-3)
+    starts = fragment_starts(path, key)
+    assert starts[:11] == pytest.approx([0.52 * i for i in range(10)] + [5.12])
+    assert starts[-1] == pytest.approx(kept - 0.52) and max(b - a for a, b in zip(starts, starts[1:])) < 0.53
+    assert row["bytes"] == path.stat().st_size
     if not encrypted:
-        assert ffprobe_frames(tmp_path / rows[2]["path"]) == 50
+        assert ffprobe_frames(path) == last.frames
 
 
 def test_reconcile_removes_rows_without_files_and_files_without_rows(gop_clip: Path, tmp_path: Path):

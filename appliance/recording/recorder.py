@@ -6,11 +6,11 @@ cut at keyframes only, to
 
     media/<camera>/<YYYY-MM-DD>/<HH-MM-SS>-<ulid>.mp4   (relative to the data directory, UTC)
 
-Segments are fragmented MP4 (a fragment per keyframe, flushed to the file when the next keyframe
-arrives: a crash loses only the fragment in progress) that browsers play as they are, encrypted
-at rest (`EncryptedWriter`) when a key is given. Timestamps start near 0 in every segment. The
-segment's `recordings` row is inserted as 'writing' before its file is created and becomes
-'complete' (start, end, bytes) once the file is closed and synced. Its start is the wall-clock
+Segments are fragmented MP4 (a fragment at each keyframe and at least every FRAGMENT_S, written when
+the next one starts: a crash loses about a second at most, see vigia.appliance.recording.mp4) that
+browsers play as they are, encrypted at rest (`EncryptedWriter`) when a key is given. Timestamps
+start near 0 in every segment. The segment's `recordings` row is inserted as 'writing' before its
+file is created and becomes 'complete' (start, end, bytes) once the file is closed and synced. Its start is the wall-clock
 time of its first packet as the stream's own clock places it against the earliest-arriving
 packets (bursts and late packets do not shift it), and end - start is the stream's duration.
 A new segment starts, at the next keyframe, on a new connection, when timestamps jump (back,
@@ -41,7 +41,7 @@ from ulid import ULID
 from vigia.appliance.cameras import BACKWARD_RESET_S, DEFAULT_FRAME_S
 from vigia.appliance.config import Record
 from vigia.appliance.encryption import EncryptedWriter
-from vigia.appliance.recording.mp4 import SEGMENT_MOVFLAGS, add_stream, file_size, quietly
+from vigia.appliance.recording.mp4 import SEGMENT_CHUNK_SIZE, SEGMENT_OPTIONS, add_stream, file_size, quietly
 from vigia.appliance.storage import connect
 from vigia.kit.files import sync_file
 
@@ -327,9 +327,9 @@ class SegmentRecorder:
                 [segment_id, self.camera, relative, wall, int(self.key is not None), codec.name, codec.width,
                  codec.height])
             path.parent.mkdir(parents=True, exist_ok=True)
-            sink = EncryptedWriter(path, self.key) if self.key is not None else None
+            sink = EncryptedWriter(path, self.key, SEGMENT_CHUNK_SIZE) if self.key is not None else None
             container = av.open(sink if sink is not None else str(path), "w", format="mp4",
-                                container_options={"movflags": SEGMENT_MOVFLAGS, "flush_packets": "1"})
+                                container_options=SEGMENT_OPTIONS)
             out = add_stream(container, stream)
             out.codec_context.width, out.codec_context.height = codec.width, codec.height
             if self._params is not None:
