@@ -387,30 +387,46 @@ def test_an_expired_clip_is_a_clear_404(tmp_path):
         assert run(central, work) == (404, {"error": "the clip has left the bucket (expired)"})
 
 
-def test_a_device_page_has_its_metrics_over_time_layouts_and_commands(seeded, tmp_path):
-    central, s = seeded
-    writer = EventWriter(tmp_path / "vigia.db", outbox=True).start()
+@dataclass
+class History:
+    rollups: list  # the metrics roll-ups sent, oldest first (the first older than a week)
+    done: int      # the command the device answered
+    pending: int   # the one it has not yet
+
+
+def send_history(central: FleetCentral, device_id: str, camera: str, t0: float, folder: Path) -> History:
+    """Metrics roll-ups (a real MetricsRollups: 9 days, 2 h and 1 h before `t0`, the last two an hour long), a
+    camera layout, and two commands (one answered), as the device and central leave them."""
+    writer = EventWriter(folder / "vigia.db", outbox=True).start()
     try:
         metrics = Metrics.create()
-        rollups = MetricsRollups(metrics, tmp_path / "vigia.db", tmp_path, writer.put_record, model="yolox_nano")
-        too_old = rollups.record(s.t0 - 9 * DAY)
-        metrics.frames_in.labels("gate").inc(9000)
-        metrics.frames_analysed.labels("gate").inc(1800)
-        earlier = rollups.record(s.t0 - 7200)
-        metrics.frames_dropped.labels("gate").inc(12)
-        later = rollups.record(s.t0 - 3600)
+        rollups = MetricsRollups(metrics, folder / "vigia.db", folder, writer.put_record, model="yolox_nano")
+        too_old = rollups.record(t0 - 9 * DAY)
+        rollups.record(t0 - 3 * 3600)  # one the device sent before (not here): the next two cover an hour each
+        metrics.frames_in.labels(camera).inc(9000)
+        metrics.frames_analysed.labels(camera).inc(1800)
+        earlier = rollups.record(t0 - 7200)
+        metrics.frames_dropped.labels(camera).inc(12)
+        later = rollups.record(t0 - 3600)
     finally:
         writer.close()
-    layout = camera_layout_record("gate", {"zones": [], "lines": [], "rules": []}, ["person", "car"])
-    central.send("gate-01", [], others=(too_old, earlier, later, layout))
+    layout = camera_layout_record(camera, {"zones": [], "lines": [], "rules": []}, ["person", "car"])
+    central.send(device_id, [], others=(too_old, earlier, later, layout))
 
     async def commands():
         async with central.pool.connection() as conn:
-            done = await issue(conn, "gate-01", "upload_clip", {"event_id": s.events["e4"].id}, "reanalysis")
+            done = await issue(conn, device_id, "upload_clip", {"event_id": "01" + "C" * 24}, "reanalysis")
             await conn.execute("UPDATE device_commands SET state = 'done', acked_at = now(), result = %s WHERE id = %s",
                                [Jsonb({"uploaded": True}), done])
-            return done, await issue(conn, "gate-01", "rotate_credentials", {}, "ada")
+            return done, await issue(conn, device_id, "rotate_credentials", {}, "ada")
     done, pending = central.call(commands())
+    return History([too_old, earlier, later], done, pending)
+
+
+def test_a_device_page_has_its_metrics_over_time_layouts_and_commands(seeded, tmp_path):
+    central, s = seeded
+    history = send_history(central, "gate-01", "gate", s.t0, tmp_path)
+    done, pending, later = history.done, history.pending, history.rollups[-1]
 
     async def work(client: Client):
         await client.login("vera")

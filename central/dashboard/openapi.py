@@ -39,6 +39,16 @@ _UNTIL = {"name": "until", "in": "query", "description": "epoch seconds or ISO 8
 _PAGE = {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000, "default": 0}}
 
 
+_FLEET_EVENT = dict(
+    device_id={"type": "string"}, site={"type": "string", "nullable": True}, id={"type": "string"},
+    camera={"type": "string"}, rule={"type": "string"}, kind={"type": "string"},
+    zone={"type": "string", "nullable": True}, label={"type": "string"}, alert={"type": "boolean"},
+    max_score={"type": "number"}, started_at=_EPOCH, ended_at=_NULLABLE_EPOCH, received_at=_EPOCH,
+    has_snapshot={"type": "boolean"},
+    has_thumbnail={"type": "boolean", "description": "its thumbnail is in central's media bucket"},
+    has_clip={"type": "boolean", "description": "its clip is in central's media bucket"})
+
+
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -95,14 +105,7 @@ def _schemas() -> dict[str, Any]:
             cameras={"type": "array", "items": _ref("CameraHealth")},
             metrics={"type": "object", "nullable": True, "additionalProperties": True,
                      "description": "the device's latest `metrics` state record (version, backlog, disk), if any"}),
-        "FleetEvent": _object(
-            device_id={"type": "string"}, site={"type": "string", "nullable": True}, id={"type": "string"},
-            camera={"type": "string"}, rule={"type": "string"}, kind={"type": "string"},
-            zone={"type": "string", "nullable": True}, label={"type": "string"}, alert={"type": "boolean"},
-            max_score={"type": "number"}, started_at=_EPOCH, ended_at=_NULLABLE_EPOCH, received_at=_EPOCH,
-            has_snapshot={"type": "boolean"},
-            has_thumbnail={"type": "boolean", "description": "its thumbnail is in central's media bucket"},
-            has_clip={"type": "boolean", "description": "its clip is in central's media bucket"}),
+        "FleetEvent": _object(**_FLEET_EVENT),
         "DayCount": _object(day={"type": "string", "description": "YYYY-MM-DD (UTC)"}, device_id={"type": "string"},
                             site={"type": "string", "nullable": True}, events={"type": "integer"},
                             alerts={"type": "integer"}),
@@ -150,9 +153,8 @@ def _device_schemas() -> dict[str, Any]:
 
 def _reanalysis_schemas() -> dict[str, Any]:
     return {
-        "EdgeView": _object(camera=_TEXT, rule=_TEXT, label=_TEXT, max_score=_NUMBER, box=_BOX,
-                            path={"type": "array", "items": _POINT, "description": "seconds since the event started"},
-                            started_at=_EPOCH, ended_at=_NULLABLE_EPOCH),
+        "EdgeView": _object(**_FLEET_EVENT, box=_BOX,
+                            path={"type": "array", "items": _POINT, "description": "seconds since the event started"}),
         "Verdict": _object(
             job_id=_TEXT, verdict={"type": "string", "enum": ["confirmed", "not_confirmed", "label_differs"]},
             rule=_TEXT, edge_label=_TEXT, central_label=_NULLABLE_TEXT, central_track={**_INT, "nullable": True},

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import psycopg
 from psycopg.rows import dict_row
 
+from vigia.central.dashboard.queries import EVENT_COLUMNS
+
 KINDS = ("not_confirmed", "label_differs", "missed")
 OPEN_STATES = ("waiting_clip", "ready", "queued")
 STATES = (*OPEN_STATES, "done", "failed")
@@ -110,11 +112,11 @@ async def _row(conn: psycopg.AsyncConnection, sql: str, params) -> dict | None:
 
 
 async def edge_event(conn: psycopg.AsyncConnection, device_id: str, event_id: str) -> dict | None:
-    """What the edge said of the event: its label, score, box (normalised x1, y1, x2, y2) and path."""
-    return await _row(conn, """
-        SELECT e.camera, e.rule, e.label, e.max_score, e.box, e.path, extract(epoch FROM e.started_at) AS started_at,
-               extract(epoch FROM e.ended_at) AS ended_at
-        FROM events e WHERE e.device_id = %s AND e.event_id = %s""", [device_id, event_id])
+    """The event as the events list has it, with the edge's box (normalised x1, y1, x2, y2) and path."""
+    return await _row(conn, f"""
+        SELECT {EVENT_COLUMNS}, e.box, e.path
+        FROM events e LEFT JOIN dashboard_device_sites s USING (device_id)
+        WHERE e.device_id = %s AND e.event_id = %s""", [device_id, event_id])
 
 
 async def event_jobs(conn: psycopg.AsyncConnection, device_id: str, event_id: str) -> list[dict]:

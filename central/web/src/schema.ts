@@ -1443,10 +1443,27 @@ export interface components {
             commands: components["schemas"]["Command"][];
         };
         EdgeView: {
+            device_id: string;
+            site: string | null;
+            id: string;
             camera: string;
             rule: string;
+            kind: string;
+            zone: string | null;
             label: string;
+            alert: boolean;
             max_score: number;
+            /** @description epoch seconds */
+            started_at: number;
+            /** @description epoch seconds */
+            ended_at: number | null;
+            /** @description epoch seconds */
+            received_at: number;
+            has_snapshot: boolean;
+            /** @description its thumbnail is in central's media bucket */
+            has_thumbnail: boolean;
+            /** @description its clip is in central's media bucket */
+            has_clip: boolean;
             /** @description x1, y1, x2, y2 as shares of the frame's width and height */
             box: [
                 number,
@@ -1460,10 +1477,6 @@ export interface components {
                 number,
                 number
             ][];
-            /** @description epoch seconds */
-            started_at: number;
-            /** @description epoch seconds */
-            ended_at: number | null;
         };
         Verdict: {
             job_id: string;
