@@ -27,11 +27,12 @@ export function EventPage({ deviceId, eventId, canOperate }: { deviceId: string;
 
   useEffect(load, [load]);
   const open = data?.jobs.find((job) => OPEN_STATES.includes(job.state)) ?? null;
+  const openId = open?.job_id ?? null;
   useEffect(() => {
-    if (!open) return undefined;
+    if (openId === null) return undefined;
     const timer = window.setInterval(load, REFRESH_MS);
     return () => window.clearInterval(timer);
-  }, [open, load]);
+  }, [openId, load]);
 
   const reanalyse = () => {
     setBusy(true);
