@@ -115,7 +115,7 @@ class Appliance:
         self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
                                          on_report=self._on_retention, metrics=self.metrics)
         self.rollups = MetricsRollups(self.metrics, cfg.storage.database, cfg.storage.data_dir, self.events.put_record,
-                                      self.rollup_interval) if self.sync else None
+                                      self.rollup_interval, model=cfg.detector.model) if self.sync else None
         for worker in reversed(self._workers()):
             worker.start()
         for camera in cfg.cameras:

@@ -98,7 +98,7 @@ def test_a_rollup_carries_the_counts_since_the_one_before_and_the_backlog(tmp_pa
     metrics = Metrics.create()
     writer = EventWriter(tmp_path / "vigia.db", outbox=True).start()
     try:
-        rollups = MetricsRollups(metrics, tmp_path / "vigia.db", tmp_path, writer.put_record)
+        rollups = MetricsRollups(metrics, tmp_path / "vigia.db", tmp_path, writer.put_record, model="yolox_nano")
         metrics.frames_in.labels("gate").inc(50)
         metrics.frames_analysed.labels("gate").inc(10)
         metrics.events.labels("gate", "entry").inc(2)
@@ -118,7 +118,7 @@ def test_a_rollup_carries_the_counts_since_the_one_before_and_the_backlog(tmp_pa
                                       "dock": {"frames_in": 0, "frames_analysed": 0, "frames_dropped": 3, "events": 0}}
     assert (first.body["backlog"], second.body["backlog"]) == (0, 1)
     assert second.body["period_start"] == first.body["period_end"] and second.body["uptime_s"] == pytest.approx(20)
-    assert first.body["version"] == importlib.metadata.version("vigia")
+    assert first.body["version"] == importlib.metadata.version("vigia") and first.body["model"] == "yolox_nano"
     assert first.body["disk_free_bytes"] > 0
 
 

@@ -1,8 +1,9 @@
 """The fleet dashboard (`vigia central dashboard`): an aiohttp application over central's PostgreSQL.
 
 Routes by area: `account_routes` (login, logout, me, users), `device_routes`, `event_routes` (events,
-thumbnails, counts), `live` (the WebSocket of live updates), `openapi` (this API's OpenAPI document), `frontend`
-(central/web/dist); their SQL is in `queries`.
+thumbnails, clips, counts), `reanalysis_routes` (central's verdicts, disagreements, rates, the job queue), `live`
+(the WebSocket of live updates), `openapi` (this API's OpenAPI document), `frontend` (central/web/dist); their SQL
+is in `queries` and `reanalysis_queries`.
 
 Security as in the guards' UI (`vigia.kit.http`): every route but login and the front end's files needs a
 session cookie (HttpOnly, Secure, SameSite=Strict) or is 401; state-changing requests carry X-CSRF-Token
@@ -20,7 +21,16 @@ import ssl
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
-from vigia.central.dashboard import account_routes, accounts, device_routes, event_routes, frontend, live, openapi
+from vigia.central.dashboard import (
+    account_routes,
+    accounts,
+    device_routes,
+    event_routes,
+    frontend,
+    live,
+    openapi,
+    reanalysis_routes,
+)
 from vigia.central.dashboard.common import COOKIE, DASHBOARD, MAX_BODY, PREFIX, SESSION, Dashboard, DashboardSettings
 from vigia.central.migrations import migrate
 from vigia.kit.http import error_middleware, route_of, security_headers, session_middleware
@@ -39,6 +49,7 @@ def create_app(settings: DashboardSettings) -> web.Application:
     account_routes.add_routes(app)
     device_routes.add_routes(app)
     event_routes.add_routes(app)
+    reanalysis_routes.add_routes(app)
     live.add_routes(app)
     openapi.add_routes(app)
     frontend.add_routes(app)

@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from vigia.central.dashboard.common import PREFIX
+from vigia.central.dashboard.common import DASHBOARD, PREFIX
 
 DIST_ENV = "VIGIA_DASHBOARD_DIST"
 ROUTE = f"{PREFIX}/{{path}}"
 PUBLIC = frozenset({("GET", ROUTE), ("GET", PREFIX)})  # the front end's files are the login page
-# The front end loads only from this origin (no inline script or style, no eval).
+# The front end loads only from this origin (no inline script or style, no eval); clips play from the bucket.
 POLICY = ("default-src 'self'; img-src 'self'; connect-src 'self'; style-src 'self'; script-src 'self'; "
           "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def policy(media_endpoint: str | None) -> str:
+    """POLICY, with media (the clips' presigned links) also allowed from the bucket's endpoint when there is one."""
+    if media_endpoint is None:
+        return POLICY
+    parts = urlsplit(media_endpoint)
+    return f"{POLICY}; media-src 'self' {parts.scheme}://{parts.netloc}"
 
 
 def add_routes(app: web.Application) -> None:
@@ -43,4 +52,6 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     if not wanted.is_relative_to(root) or not wanted.is_file():
         wanted = index
     cache = "public, max-age=31536000, immutable" if wanted.parent.name == "assets" else "no-cache"
-    return web.FileResponse(wanted, headers={"Cache-Control": cache, "Content-Security-Policy": POLICY})
+    s3 = request.app[DASHBOARD].s3
+    return web.FileResponse(wanted, headers={"Cache-Control": cache,
+                                             "Content-Security-Policy": policy(s3.meta.endpoint_url if s3 else None)})

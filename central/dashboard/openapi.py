@@ -22,10 +22,47 @@ _EVENT_ID = {"name": "event_id", "in": "path", "required": True, "description": 
              "schema": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}
 _EPOCH = {"type": "number", "description": "epoch seconds"}
 _NULLABLE_EPOCH = {**_EPOCH, "nullable": True}
+_TEXT = {"type": "string"}
+_NULLABLE_TEXT = {"type": "string", "nullable": True}
+_INT = {"type": "integer"}
+_NUMBER = {"type": "number"}
+_BOX = {"type": "array", "items": _NUMBER, "minItems": 4, "maxItems": 4,
+        "description": "x1, y1, x2, y2 as shares of the frame's width and height"}
+_POINT = {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3,
+          "description": "seconds, then x and y of the object's anchor (its box's bottom centre) as shares of the frame"}
+_JOB_STATE = {"type": "string", "enum": ["waiting_clip", "ready", "queued", "done", "failed"]}
+_FILTER_TEXTS = ("device", "site", "camera", "label")
+_SINCE = {"name": "since", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started at or after)",
+          "schema": {"type": "string"}}
+_UNTIL = {"name": "until", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started before)",
+          "schema": {"type": "string"}}
+_PAGE = {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000, "default": 0}}
+
+
+_FLEET_EVENT = dict(
+    device_id={"type": "string"}, site={"type": "string", "nullable": True}, id={"type": "string"},
+    camera={"type": "string"}, rule={"type": "string"}, kind={"type": "string"},
+    zone={"type": "string", "nullable": True}, label={"type": "string"}, alert={"type": "boolean"},
+    max_score={"type": "number"}, started_at=_EPOCH, ended_at=_NULLABLE_EPOCH, received_at=_EPOCH,
+    has_snapshot={"type": "boolean"},
+    has_thumbnail={"type": "boolean", "description": "its thumbnail is in central's media bucket"},
+    has_clip={"type": "boolean", "description": "its clip is in central's media bucket"})
 
 
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable_ref(name: str) -> dict:
+    return {"allOf": [_ref(name)], "nullable": True}
+
+
+def _days(default: int, most: int) -> dict:
+    return {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": most, "default": default}}
+
+
+def _ok(schema: dict, description: str = "ok") -> dict:
+    return {"200": {"description": description, "content": _json(schema)}}
 
 
 def _json(schema: dict) -> dict:
@@ -34,7 +71,8 @@ def _json(schema: dict) -> dict:
 
 def _errors(*codes: int) -> dict:
     text = {400: "malformed input (the message names it)", 401: "no live session",
-            403: "missing or wrong X-CSRF-Token, or the role is too low", 404: "no such device, event or thumbnail",
+            403: "missing or wrong X-CSRF-Token, or the role is too low",
+            404: "no such device or event, or the event has no such media (or no bucket is configured)",
             409: "the username is taken", 415: "the body is not application/json",
             429: "too many failed logins (see Retry-After)"}
     return {str(code): {"description": text[code], "content": _json(_ref("Error"))} for code in codes}
@@ -67,17 +105,13 @@ def _schemas() -> dict[str, Any]:
             cameras={"type": "array", "items": _ref("CameraHealth")},
             metrics={"type": "object", "nullable": True, "additionalProperties": True,
                      "description": "the device's latest `metrics` state record (version, backlog, disk), if any"}),
-        "FleetEvent": _object(
-            device_id={"type": "string"}, site={"type": "string", "nullable": True}, id={"type": "string"},
-            camera={"type": "string"}, rule={"type": "string"}, kind={"type": "string"},
-            zone={"type": "string", "nullable": True}, label={"type": "string"}, alert={"type": "boolean"},
-            max_score={"type": "number"}, started_at=_EPOCH, ended_at=_NULLABLE_EPOCH, received_at=_EPOCH,
-            has_snapshot={"type": "boolean"},
-            has_thumbnail={"type": "boolean", "description": "its thumbnail is in central's media bucket"}),
+        "FleetEvent": _object(**_FLEET_EVENT),
         "DayCount": _object(day={"type": "string", "description": "YYYY-MM-DD (UTC)"}, device_id={"type": "string"},
                             site={"type": "string", "nullable": True}, events={"type": "integer"},
                             alerts={"type": "integer"}),
         "User": _object(username={"type": "string"}, role=ROLE, created_at=_EPOCH),
+        **_device_schemas(),
+        **_reanalysis_schemas(),
         "LiveMessage": {
             "description": "a message of the live WebSocket",
             "oneOf": [_ref("LiveHello"), _ref("LiveEvents"), _ref("LiveDevice")],
@@ -88,6 +122,117 @@ def _schemas() -> dict[str, Any]:
         "LiveEvents": _object(["type", "events"], type={"type": "string", "enum": ["events"]},
                               events={"type": "array", "items": _ref("FleetEvent")}),
         "LiveDevice": _object(["type", "device"], type={"type": "string", "enum": ["device"]}, device=_ref("Device")),
+    }
+
+
+def _device_schemas() -> dict[str, Any]:
+    counts = {name: _INT for name in ("frames_in", "frames_analysed", "frames_dropped", "events")}
+    return {
+        "MetricsRollup": _object(
+            ["period_end"], period_end=_EPOCH, period_start=_EPOCH, version=_TEXT,
+            model={**_NULLABLE_TEXT, "description": "the detector's model as configured (a name, sha256 prefix or path)"},
+            uptime_s=_NUMBER, backlog={**_INT, "description": "records waiting in the device's outbox"},
+            disk_free_bytes={**_INT, "description": "free bytes on the device's data volume"},
+            cameras={"type": "object", "description": "per camera, the counts of the period",
+                     "additionalProperties": _object(**counts)}),
+        "Command": _object(
+            id=_INT, kind={"type": "string", "enum": ["upload_clip", "set_layout", "rotate_credentials"]},
+            body={"type": "object", "additionalProperties": True}, created_by=_TEXT,
+            state={"type": "string", "enum": ["pending", "done", "failed"]},
+            result={"type": "object", "nullable": True, "additionalProperties": True,
+                    "description": "what the device answered"},
+            created_at=_EPOCH, acked_at=_NULLABLE_EPOCH),
+        "DeviceDetail": _object(
+            device=_ref("Device"), days=_INT, online_minutes=_NUMBER,
+            metrics={"type": "array", "items": _ref("MetricsRollup"), "description": "oldest first"},
+            layouts={"type": "array", "description": "each camera's zones, lines, rules and the detector's classes",
+                     "items": {"type": "object", "additionalProperties": True}},
+            commands={"type": "array", "items": _ref("Command"), "description": "newest first"}),
+    }
+
+
+def _reanalysis_schemas() -> dict[str, Any]:
+    return {
+        "EdgeView": _object(**_FLEET_EVENT, box=_BOX,
+                            path={"type": "array", "items": _POINT, "description": "seconds since the event started"}),
+        "Verdict": _object(
+            job_id=_TEXT, verdict={"type": "string", "enum": ["confirmed", "not_confirmed", "label_differs"]},
+            rule=_TEXT, edge_label=_TEXT, central_label=_NULLABLE_TEXT, central_track={**_INT, "nullable": True},
+            agreement={**_NUMBER, "description": "the share of the event's path where central's track stood with it"}),
+        "CentralTrack": _object(
+            track=_INT, label=_TEXT, first_seen={**_NUMBER, "description": "seconds into the clip"},
+            last_seen=_NUMBER, max_score=_NUMBER, best_t=_NUMBER, best_box=_BOX,
+            path={"type": "array", "items": _POINT, "description": "seconds into the clip"}),
+        "CentralEvent": _object(
+            rule=_TEXT, label=_TEXT, track={**_INT, "nullable": True}, start=_NUMBER, end={**_NUMBER, "nullable": True},
+            started_at=_NULLABLE_EPOCH, max_score=_NUMBER, box=_BOX,
+            missed={"type": "boolean", "description": "no edge event of the rule matches it"},
+            matched_event_id=_NULLABLE_TEXT),
+        "Analysis": _object(
+            job_id=_TEXT, model=_TEXT, frames=_INT, duration_s=_NUMBER, worker=_TEXT,
+            clip_start={**_NULLABLE_EPOCH, "description": "the wall clock of the clip's first frame, when known"},
+            finished_at=_EPOCH, tracks={"type": "array", "items": _ref("CentralTrack")},
+            events={"type": "array", "items": _ref("CentralEvent")}),
+        "Job": _object(
+            job_id=_TEXT, device_id=_TEXT, event_id=_TEXT, camera=_TEXT,
+            reason={"type": "string", "enum": ["alert", "sample", "low_score", "requested"]},
+            priority={"type": "string", "enum": ["alert", "normal"]}, state=_JOB_STATE, attempts=_INT,
+            error=_NULLABLE_TEXT, requested_by=_NULLABLE_TEXT, created_at=_EPOCH, queued_at=_NULLABLE_EPOCH,
+            finished_at=_NULLABLE_EPOCH),
+        "EventReanalysis": _object(
+            device_id=_TEXT, event_id=_TEXT, edge=_ref("EdgeView"), verdict=_nullable_ref("Verdict"),
+            analysis=_nullable_ref("Analysis"), jobs={"type": "array", "items": _ref("Job"), "description": "newest first"}),
+        "Disagreement": _object(
+            kind={"type": "string", "enum": ["not_confirmed", "label_differs", "missed"]}, device_id=_TEXT,
+            site=_NULLABLE_TEXT, camera=_TEXT, rule=_TEXT,
+            edge_label={**_NULLABLE_TEXT, "description": "null for an object the edge missed"},
+            central_label=_NULLABLE_TEXT,
+            event_id={**_TEXT, "description": "the edge event judged; for a missed object, the event whose clip showed it"},
+            job_id=_TEXT, agreement={**_NUMBER, "nullable": True}, max_score={**_NUMBER, "nullable": True},
+            box={**_BOX, "nullable": True}, started_at=_EPOCH, analysed_at=_EPOCH),
+        "CameraRate": _object(
+            device_id=_TEXT, site=_NULLABLE_TEXT, camera=_TEXT, day={**_TEXT, "description": "YYYY-MM-DD (UTC)"},
+            verdicts=_INT, confirmed=_INT, not_confirmed=_INT, label_differs=_INT, missed=_INT,
+            false_alarm_rate={**_NUMBER, "nullable": True, "description": "not_confirmed / verdicts"},
+            missed_rate={**_NUMBER, "nullable": True, "description": "missed / (confirmed + missed)"}),
+        "JobQueue": _object(
+            by_state=_object(**{state: _INT for state in _JOB_STATE["enum"]}),
+            oldest_open_s={**_NUMBER, "nullable": True, "description": "age of the oldest job not done or failed"},
+            oldest_open={"type": "array", "items": _ref("Job")},
+            failed={"type": "array", "items": _ref("Job"), "description": "the latest failures, with their error"}),
+    }
+
+
+def _reanalysis_paths() -> dict[str, Any]:
+    event = [_DEVICE_ID, _EVENT_ID]
+    return {
+        f"{API}/events/{{device_id}}/{{event_id}}/reanalysis": {
+            "get": {"summary": "the edge's box and path beside central's verdict, tracks and rule events (its latest "
+                               "analysis of the event), and the event's jobs", "parameters": event,
+                    "responses": {**_ok(_ref("EventReanalysis")), **_errors(400, 401, 404)}},
+            "post": {"summary": "analyse the event again (operator); the job already open for it if there is one",
+                     "parameters": [*event, _CSRF],
+                     "responses": {"202": {"description": "queued", "content": _json(_object(
+                         job_id=_TEXT, created={"type": "boolean", "description": "false: a job was open already"}))},
+                         **_errors(400, 401, 403, 404)}}},
+        f"{API}/reanalysis/disagreements": {"get": {
+            "summary": "edge events central did not confirm or labelled otherwise (its latest verdict), and objects "
+                       "the edge missed; newest first, 50 a page",
+            "parameters": [*({"name": name, "in": "query", "schema": {"type": "string"}} for name in _FILTER_TEXTS),
+                           {"name": "kind", "in": "query",
+                            "schema": {"type": "string", "enum": ["not_confirmed", "label_differs", "missed"]}},
+                           _SINCE, _UNTIL, _PAGE],
+            "responses": {**_ok(_object(disagreements={"type": "array", "items": _ref("Disagreement")},
+                                        next_page={"type": "integer", "nullable": True})), **_errors(400, 401)}}},
+        f"{API}/reanalysis/rates": {"get": {
+            "summary": "per camera per UTC day, today and the days - 1 before: false-alarm and missed rates",
+            "parameters": [_days(14, 366), *({"name": name, "in": "query", "schema": {"type": "string"}}
+                                            for name in ("device", "camera"))],
+            "responses": {**_ok(_object(days=_INT, rates={"type": "array", "items": _ref("CameraRate")})),
+                          **_errors(400, 401)}}},
+        f"{API}/reanalysis/queue": {"get": {
+            "summary": "re-analysis jobs by state, the oldest open one's age, the latest failures",
+            "responses": {**_ok(_ref("JobQueue")), **_errors(400, 401)}}},
     }
 
 
@@ -123,6 +268,10 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "ok", "content": _json(_object(
                     devices={"type": "array", "items": _ref("Device")}, online_minutes={"type": "number"}))},
                     **_errors(400, 401)}}},
+            f"{API}/devices/{{device_id}}": {"get": {
+                "summary": "one device: its state, metrics roll-ups of the last days, cameras' layouts, commands sent",
+                "parameters": [_DEVICE_ID, _days(7, 31)],
+                "responses": {**_ok(_ref("DeviceDetail")), **_errors(400, 401, 404)}}},
             f"{API}/devices/{{device_id}}/site": {"put": {
                 "summary": "put the device in a site (operator)", "parameters": [_DEVICE_ID, _CSRF],
                 "requestBody": _body(_object(["site"], site={"type": "string", "minLength": 1, "maxLength": 64})),
@@ -145,6 +294,12 @@ def openapi_document() -> dict[str, Any]:
             f"{API}/events/{{device_id}}/{{event_id}}/thumbnail": {"get": {
                 "summary": "the event's thumbnail (JPEG) from the media bucket", "parameters": [_DEVICE_ID, _EVENT_ID],
                 "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_errors(400, 401, 404)}}},
+            f"{API}/events/{{device_id}}/{{event_id}}/clip": {"get": {
+                "summary": "a presigned link that GETs the event's clip (MP4) from the media bucket for a few minutes",
+                "parameters": [_DEVICE_ID, _EVENT_ID],
+                "responses": {**_ok(_object(url=_TEXT, expires_at=_EPOCH, size={**_INT, "description": "bytes"})),
+                              **_errors(400, 401, 404)}}},
+            **_reanalysis_paths(),
             f"{API}/counts": {"get": {
                 "summary": "events and alerts per device (and its site) per UTC day, today and the days - 1 before",
                 "parameters": [{"name": "days", "in": "query",

@@ -1,4 +1,5 @@
-"""The dashboard's SQL over central's PostgreSQL: devices, events, daily counts, sites, thumbnails."""
+"""The dashboard's SQL over central's PostgreSQL: devices (and one device's history), events, daily counts, sites,
+media keys."""
 from __future__ import annotations
 
 import datetime as dt
@@ -25,7 +26,9 @@ EVENT_COLUMNS = """e.device_id, s.site, e.event_id AS id, e.camera, e.rule, e.ki
     e.max_score, extract(epoch FROM e.started_at) AS started_at, extract(epoch FROM e.ended_at) AS ended_at,
     extract(epoch FROM e.received_at) AS received_at, e.snapshot IS NOT NULL AS has_snapshot,
     EXISTS (SELECT 1 FROM media_objects m WHERE m.device_id = e.device_id AND m.event_id = e.event_id
-            AND m.kind = 'thumbnail') AS has_thumbnail"""
+            AND m.kind = 'thumbnail') AS has_thumbnail,
+    EXISTS (SELECT 1 FROM media_objects m WHERE m.device_id = e.device_id AND m.event_id = e.event_id
+            AND m.kind = 'clip') AS has_clip"""
 
 EVENTS_SQL = f"""
     SELECT {EVENT_COLUMNS}
@@ -99,9 +102,36 @@ async def set_site(conn: psycopg.AsyncConnection, device_id: str, site: str) -> 
     return cursor.rowcount > 0
 
 
-async def thumbnail_key(conn: psycopg.AsyncConnection, device_id: str, event_id: str) -> str | None:
-    """The bucket key of an event's thumbnail, if central checked and recorded one (media_objects)."""
+async def media_key(conn: psycopg.AsyncConnection, device_id: str, event_id: str, kind: str) -> str | None:
+    """The bucket key of an event's thumbnail or clip, if central checked and recorded one (media_objects)."""
     cursor = await conn.execute("SELECT key FROM media_objects WHERE device_id = %s AND event_id = %s"
-                                " AND kind = 'thumbnail'", [device_id, event_id])
+                                " AND kind = %s ORDER BY uploaded_at DESC LIMIT 1", [device_id, event_id, kind])
     row = await cursor.fetchone()
     return None if row is None else row[0]
+
+
+async def metrics_history(conn: psycopg.AsyncConnection, device_id: str, since: float) -> list[dict]:
+    """The device's metrics roll-ups (each: the counts of one period, backlog, disk, version) whose period ended
+    after `since` (epoch seconds), oldest first."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        """SELECT r.body FROM device_records r WHERE r.device_id = %s AND r.kind = 'metrics'
+             AND CASE WHEN jsonb_typeof(r.body -> 'period_end') = 'number' THEN (r.body ->> 'period_end')::float8 END >= %s
+           ORDER BY r.body -> 'period_end', r.seq""", [device_id, since])
+    return [row["body"] for row in await cursor.fetchall()]
+
+
+async def device_commands(conn: psycopg.AsyncConnection, device_id: str, limit: int) -> list[dict]:
+    """The commands sent to the device, newest first, with who sent them and what the device answered."""
+    return await _rows(conn, """
+        SELECT id, kind, body, created_by, state, result, extract(epoch FROM created_at) AS created_at,
+               extract(epoch FROM acked_at) AS acked_at
+        FROM device_commands WHERE device_id = %s ORDER BY id DESC LIMIT %s""", [device_id, limit])
+
+
+async def camera_layouts(conn: psycopg.AsyncConnection, device_id: str) -> list[dict]:
+    """Each camera's zones, lines and rules and the detector's classes, as the device last sent them."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute("SELECT r.body FROM device_records r WHERE r.device_id = %s AND r.kind = 'camera_layout'"
+                         " ORDER BY r.key", [device_id])
+    return [row["body"] for row in await cursor.fetchall()]

@@ -1,9 +1,13 @@
-// Session handling: the login page until a session exists, then the dashboard.
+// Session handling: the login page until a session exists, then the dashboard's pages under one top bar.
 import { useCallback, useEffect, useState } from "react";
 import { api, onUnauthorized, setCsrfToken, type Session } from "./api";
 import { t } from "./i18n";
-import { DashboardPage } from "./pages/DashboardPage";
+import { DevicePage } from "./pages/DevicePage";
+import { EventPage } from "./pages/EventPage";
+import { FleetPage } from "./pages/FleetPage";
 import { LoginPage } from "./pages/LoginPage";
+import { ReanalysisPage } from "./pages/ReanalysisPage";
+import { paths, useRoute, type Route } from "./router";
 
 export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined); // undefined: checking
@@ -29,5 +33,43 @@ export function App() {
   const logout = () => {
     api.logout().catch(() => undefined).finally(end);
   };
-  return <DashboardPage session={session} onLogout={logout} />;
+  return <Shell session={session} onLogout={logout} />;
+}
+
+function Shell({ session, onLogout }: { session: Session; onLogout: () => void }) {
+  const route = useRoute();
+  const section = route.page === "reanalysis" ? "reanalysis" : "fleet";
+  return (
+    <>
+      <header className="topbar">
+        <strong>{t("app.title")}</strong>
+        <nav className="topbar__nav">
+          <a href={paths.fleet} data-testid="nav-fleet" aria-current={section === "fleet" ? "page" : undefined}>
+            {t("nav.fleet")}
+          </a>
+          <a href={paths.reanalysis} data-testid="nav-reanalysis" aria-current={section === "reanalysis" ? "page" : undefined}>
+            {t("nav.reanalysis")}
+          </a>
+        </nav>
+        <span className="topbar__user">{t("top.user", { username: session.username, role: t(`role.${session.role}`) })}</span>
+        <button data-testid="logout" onClick={onLogout}>{t("top.logout")}</button>
+      </header>
+      <Page route={route} session={session} />
+    </>
+  );
+}
+
+function Page({ route, session }: { route: Route; session: Session }) {
+  const canOperate = session.role === "operator" || session.role === "admin";
+  switch (route.page) {
+    case "device":
+      return <DevicePage key={route.deviceId} deviceId={route.deviceId} />;
+    case "event":
+      return <EventPage key={`${route.deviceId}/${route.eventId}`} deviceId={route.deviceId} eventId={route.eventId}
+        canOperate={canOperate} />;
+    case "reanalysis":
+      return <ReanalysisPage />;
+    default:
+      return <FleetPage session={session} />;
+  }
 }

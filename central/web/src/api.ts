@@ -12,6 +12,28 @@ export type Device = Schemas["Device"];
 export type FleetEvent = Schemas["FleetEvent"];
 export type DayCount = Schemas["DayCount"];
 export type LiveMessage = Schemas["LiveMessage"];
+export type EventReanalysis = Schemas["EventReanalysis"];
+export type EdgeView = Schemas["EdgeView"];
+export type CentralTrack = Schemas["CentralTrack"];
+export type CentralEvent = Schemas["CentralEvent"];
+export type Job = Schemas["Job"];
+export type Disagreement = Schemas["Disagreement"];
+export type CameraRate = Schemas["CameraRate"];
+export type JobQueue = Schemas["JobQueue"];
+export type DeviceDetail = Schemas["DeviceDetail"];
+export type MetricsRollup = Schemas["MetricsRollup"];
+export type Command = Schemas["Command"];
+export type Box = EdgeView["box"];
+export type PathPoint = EdgeView["path"][number];
+
+/** The disagreements list's filters, as the form holds them. */
+export interface DisagreementFilters {
+  device: string;
+  site: string;
+  camera: string;
+  label: string;
+  kind: "" | Disagreement["kind"];
+}
 
 /** The events list's filters, as the form holds them. */
 export interface EventFilters {
@@ -50,8 +72,22 @@ export function matches(event: FleetEvent, filters: EventFilters): boolean {
   );
 }
 
-export const thumbnailUrl = (event: FleetEvent) =>
-  `${BASE}/events/${encodeURIComponent(event.device_id)}/${encodeURIComponent(event.id)}/thumbnail`;
+/** The query string of the disagreements API for `filters` and `page`. */
+export function disagreementQuery(filters: DisagreementFilters, page: number): URLSearchParams {
+  const query = new URLSearchParams();
+  for (const name of ["device", "site", "camera", "label", "kind"] as const) {
+    if (filters[name]) query.set(name, filters[name]);
+  }
+  if (page > 0) query.set("page", String(page));
+  return query;
+}
+
+const eventPath = (deviceId: string, eventId: string) =>
+  `/events/${encodeURIComponent(deviceId)}/${encodeURIComponent(eventId)}`;
+
+export const thumbnailUrl = (event: { device_id: string; id: string }) => `${BASE}${eventPath(event.device_id, event.id)}/thumbnail`;
+
+type Get<Path extends keyof paths> = paths[Path] extends { get: infer Operation } ? JsonReply<Operation> : never;
 
 export const api = {
   login: (username: string, password: string) =>
@@ -68,4 +104,19 @@ export const api = {
   events: (query: URLSearchParams) =>
     request<JsonReply<paths["/dashboard/api/v1/events"]["get"]>>("GET", `/events?${query}`),
   counts: (days: number) => request<JsonReply<paths["/dashboard/api/v1/counts"]["get"]>>("GET", `/counts?days=${days}`),
+  device: (deviceId: string, days: number) =>
+    request<Get<"/dashboard/api/v1/devices/{device_id}">>("GET", `/devices/${encodeURIComponent(deviceId)}?days=${days}`),
+  clip: (deviceId: string, eventId: string) =>
+    request<Get<"/dashboard/api/v1/events/{device_id}/{event_id}/clip">>("GET", `${eventPath(deviceId, eventId)}/clip`),
+  reanalysis: (deviceId: string, eventId: string) =>
+    request<EventReanalysis>("GET", `${eventPath(deviceId, eventId)}/reanalysis`),
+  requestReanalysis: (deviceId: string, eventId: string) =>
+    request<JsonReply<paths["/dashboard/api/v1/events/{device_id}/{event_id}/reanalysis"]["post"], 202>>(
+      "POST",
+      `${eventPath(deviceId, eventId)}/reanalysis`,
+    ),
+  disagreements: (query: URLSearchParams) =>
+    request<Get<"/dashboard/api/v1/reanalysis/disagreements">>("GET", `/reanalysis/disagreements?${query}`),
+  rates: (days: number) => request<Get<"/dashboard/api/v1/reanalysis/rates">>("GET", `/reanalysis/rates?days=${days}`),
+  queue: () => request<JobQueue>("GET", "/reanalysis/queue"),
 };

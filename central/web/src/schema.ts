@@ -241,6 +241,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dashboard/api/v1/devices/{device_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** one device: its state, metrics roll-ups of the last days, cameras' layouts, commands sent */
+        get: {
+            parameters: {
+                query?: {
+                    days?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description device id */
+                    device_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceDetail"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/api/v1/devices/{device_id}/site": {
         parameters: {
             query?: never;
@@ -310,7 +378,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such device, event or thumbnail */
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -453,8 +521,401 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such device, event or thumbnail */
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/events/{device_id}/{event_id}/clip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a presigned link that GETs the event's clip (MP4) from the media bucket for a few minutes */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description device id */
+                    device_id: string;
+                    /** @description event id (ULID) */
+                    event_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            url: string;
+                            /** @description epoch seconds */
+                            expires_at: number;
+                            /** @description bytes */
+                            size: number;
+                        };
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/events/{device_id}/{event_id}/reanalysis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the edge's box and path beside central's verdict, tracks and rule events (its latest analysis of the event), and the event's jobs */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description device id */
+                    device_id: string;
+                    /** @description event id (ULID) */
+                    event_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["EventReanalysis"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** analyse the event again (operator); the job already open for it if there is one */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path: {
+                    /** @description device id */
+                    device_id: string;
+                    /** @description event id (ULID) */
+                    event_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description queued */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            job_id: string;
+                            /** @description false: a job was open already */
+                            created: boolean;
+                        };
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/reanalysis/disagreements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** edge events central did not confirm or labelled otherwise (its latest verdict), and objects the edge missed; newest first, 50 a page */
+        get: {
+            parameters: {
+                query?: {
+                    device?: string;
+                    site?: string;
+                    camera?: string;
+                    label?: string;
+                    kind?: "not_confirmed" | "label_differs" | "missed";
+                    /** @description epoch seconds or ISO 8601 with offset (started at or after) */
+                    since?: string;
+                    /** @description epoch seconds or ISO 8601 with offset (started before) */
+                    until?: string;
+                    page?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            disagreements: components["schemas"]["Disagreement"][];
+                            next_page: number | null;
+                        };
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/reanalysis/rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** per camera per UTC day, today and the days - 1 before: false-alarm and missed rates */
+        get: {
+            parameters: {
+                query?: {
+                    days?: number;
+                    device?: string;
+                    camera?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            days: number;
+                            rates: components["schemas"]["CameraRate"][];
+                        };
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/reanalysis/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** re-analysis jobs by state, the oldest open one's age, the latest failures */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobQueue"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -908,6 +1369,8 @@ export interface components {
             has_snapshot: boolean;
             /** @description its thumbnail is in central's media bucket */
             has_thumbnail: boolean;
+            /** @description its clip is in central's media bucket */
+            has_clip: boolean;
         };
         DayCount: {
             /** @description YYYY-MM-DD (UTC) */
@@ -923,6 +1386,245 @@ export interface components {
             role: "viewer" | "operator" | "admin";
             /** @description epoch seconds */
             created_at: number;
+        };
+        MetricsRollup: {
+            /** @description epoch seconds */
+            period_end: number;
+            /** @description epoch seconds */
+            period_start?: number;
+            version?: string;
+            /** @description the detector's model as configured (a name, sha256 prefix or path) */
+            model?: string | null;
+            uptime_s?: number;
+            /** @description records waiting in the device's outbox */
+            backlog?: number;
+            /** @description free bytes on the device's data volume */
+            disk_free_bytes?: number;
+            /** @description per camera, the counts of the period */
+            cameras?: {
+                [key: string]: {
+                    frames_in: number;
+                    frames_analysed: number;
+                    frames_dropped: number;
+                    events: number;
+                };
+            };
+        };
+        Command: {
+            id: number;
+            /** @enum {string} */
+            kind: "upload_clip" | "set_layout" | "rotate_credentials";
+            body: {
+                [key: string]: unknown;
+            };
+            created_by: string;
+            /** @enum {string} */
+            state: "pending" | "done" | "failed";
+            /** @description what the device answered */
+            result: {
+                [key: string]: unknown;
+            } | null;
+            /** @description epoch seconds */
+            created_at: number;
+            /** @description epoch seconds */
+            acked_at: number | null;
+        };
+        DeviceDetail: {
+            device: components["schemas"]["Device"];
+            days: number;
+            online_minutes: number;
+            /** @description oldest first */
+            metrics: components["schemas"]["MetricsRollup"][];
+            /** @description each camera's zones, lines, rules and the detector's classes */
+            layouts: {
+                [key: string]: unknown;
+            }[];
+            /** @description newest first */
+            commands: components["schemas"]["Command"][];
+        };
+        EdgeView: {
+            device_id: string;
+            site: string | null;
+            id: string;
+            camera: string;
+            rule: string;
+            kind: string;
+            zone: string | null;
+            label: string;
+            alert: boolean;
+            max_score: number;
+            /** @description epoch seconds */
+            started_at: number;
+            /** @description epoch seconds */
+            ended_at: number | null;
+            /** @description epoch seconds */
+            received_at: number;
+            has_snapshot: boolean;
+            /** @description its thumbnail is in central's media bucket */
+            has_thumbnail: boolean;
+            /** @description its clip is in central's media bucket */
+            has_clip: boolean;
+            /** @description x1, y1, x2, y2 as shares of the frame's width and height */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /** @description seconds since the event started */
+            path: [
+                number,
+                number,
+                number
+            ][];
+        };
+        Verdict: {
+            job_id: string;
+            /** @enum {string} */
+            verdict: "confirmed" | "not_confirmed" | "label_differs";
+            rule: string;
+            edge_label: string;
+            central_label: string | null;
+            central_track: number | null;
+            /** @description the share of the event's path where central's track stood with it */
+            agreement: number;
+        };
+        CentralTrack: {
+            track: number;
+            label: string;
+            /** @description seconds into the clip */
+            first_seen: number;
+            last_seen: number;
+            max_score: number;
+            best_t: number;
+            /** @description x1, y1, x2, y2 as shares of the frame's width and height */
+            best_box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /** @description seconds into the clip */
+            path: [
+                number,
+                number,
+                number
+            ][];
+        };
+        CentralEvent: {
+            rule: string;
+            label: string;
+            track: number | null;
+            start: number;
+            end: number | null;
+            /** @description epoch seconds */
+            started_at: number | null;
+            max_score: number;
+            /** @description x1, y1, x2, y2 as shares of the frame's width and height */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /** @description no edge event of the rule matches it */
+            missed: boolean;
+            matched_event_id: string | null;
+        };
+        Analysis: {
+            job_id: string;
+            model: string;
+            frames: number;
+            duration_s: number;
+            worker: string;
+            /** @description the wall clock of the clip's first frame, when known */
+            clip_start: number | null;
+            /** @description epoch seconds */
+            finished_at: number;
+            tracks: components["schemas"]["CentralTrack"][];
+            events: components["schemas"]["CentralEvent"][];
+        };
+        Job: {
+            job_id: string;
+            device_id: string;
+            event_id: string;
+            camera: string;
+            /** @enum {string} */
+            reason: "alert" | "sample" | "low_score" | "requested";
+            /** @enum {string} */
+            priority: "alert" | "normal";
+            /** @enum {string} */
+            state: "waiting_clip" | "ready" | "queued" | "done" | "failed";
+            attempts: number;
+            error: string | null;
+            requested_by: string | null;
+            /** @description epoch seconds */
+            created_at: number;
+            /** @description epoch seconds */
+            queued_at: number | null;
+            /** @description epoch seconds */
+            finished_at: number | null;
+        };
+        EventReanalysis: {
+            device_id: string;
+            event_id: string;
+            edge: components["schemas"]["EdgeView"];
+            verdict: components["schemas"]["Verdict"] | null;
+            analysis: components["schemas"]["Analysis"] | null;
+            /** @description newest first */
+            jobs: components["schemas"]["Job"][];
+        };
+        Disagreement: {
+            /** @enum {string} */
+            kind: "not_confirmed" | "label_differs" | "missed";
+            device_id: string;
+            site: string | null;
+            camera: string;
+            rule: string;
+            /** @description null for an object the edge missed */
+            edge_label: string | null;
+            central_label: string | null;
+            /** @description the edge event judged; for a missed object, the event whose clip showed it */
+            event_id: string;
+            job_id: string;
+            agreement: number | null;
+            max_score: number | null;
+            /** @description x1, y1, x2, y2 as shares of the frame's width and height */
+            box: number[] | null;
+            /** @description epoch seconds */
+            started_at: number;
+            /** @description epoch seconds */
+            analysed_at: number;
+        };
+        CameraRate: {
+            device_id: string;
+            site: string | null;
+            camera: string;
+            /** @description YYYY-MM-DD (UTC) */
+            day: string;
+            verdicts: number;
+            confirmed: number;
+            not_confirmed: number;
+            label_differs: number;
+            missed: number;
+            /** @description not_confirmed / verdicts */
+            false_alarm_rate: number | null;
+            /** @description missed / (confirmed + missed) */
+            missed_rate: number | null;
+        };
+        JobQueue: {
+            by_state: {
+                waiting_clip: number;
+                ready: number;
+                queued: number;
+                done: number;
+                failed: number;
+            };
+            /** @description age of the oldest job not done or failed */
+            oldest_open_s: number | null;
+            oldest_open: components["schemas"]["Job"][];
+            /** @description the latest failures, with their error */
+            failed: components["schemas"]["Job"][];
         };
         /** @description a message of the live WebSocket */
         LiveMessage: components["schemas"]["LiveHello"] | components["schemas"]["LiveEvents"] | components["schemas"]["LiveDevice"];

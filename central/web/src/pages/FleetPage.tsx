@@ -1,24 +1,23 @@
-// The fleet at a glance: devices (online, last seen, cameras' health), events per day, and the events
-// list with filters; live updates from the WebSocket keep all three current.
-import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
+// The fleet at a glance: devices (online, last seen, cameras' health), events and alerts per day by site, and
+// the events list with filters; live updates from the WebSocket keep all three current.
+import { useCallback, useEffect, useRef, useState } from "react";
 import {
-  api, ApiError, eventQuery, matches, thumbnailUrl, type DayCount, type Device, type EventFilters, type FleetEvent, type Session,
+  api, eventQuery, matches, type DayCount, type Device, type EventFilters, type FleetEvent, type Session,
 } from "../api";
-import { language, t } from "../i18n";
+import { Bars, lastDays } from "../components/Bars";
+import { EventsTable } from "../components/EventsTable";
+import { Section } from "../components/Section";
+import { errorText } from "../errors";
+import { formatAgo, formatBytes, formatTime } from "../format";
+import { t } from "../i18n";
 import { connectLive, type LiveMessage, type LiveState } from "../live";
+import { Link, paths } from "../router";
 
 const COUNT_DAYS = 7;
 const DEVICES_EVERY_MS = 60_000; // online is central's judgement (its clock): ask again now and then
 const NO_FILTERS: EventFilters = { device: "", site: "", camera: "", label: "", since: "" };
 
-const formatTime = (seconds: number) => new Date(seconds * 1000).toLocaleString(language);
-
-function errorText(error: unknown): string {
-  if (error instanceof ApiError) return error.status === 403 ? t("error.forbidden") : error.message;
-  return t("error.network");
-}
-
-export function DashboardPage({ session, onLogout }: { session: Session; onLogout: () => void }) {
+export function FleetPage({ session }: { session: Session }) {
   const [devices, setDevices] = useState<Device[] | null>(null);
   const [counts, setCounts] = useState<DayCount[] | null>(null);
   const [events, setEvents] = useState<FleetEvent[] | null>(null);
@@ -103,56 +102,50 @@ export function DashboardPage({ session, onLogout }: { session: Session; onLogou
   const canEdit = session.role === "operator" || session.role === "admin";
 
   return (
-    <>
-      <header className="topbar">
-        <strong>{t("app.title")}</strong>
+    <main className="page">
+      <div className="page__head">
+        <h1>{t("fleet.title")}</h1>
         <span className={`live live--${liveState}`} data-testid="live-status" data-state={liveState}>
           {t(`live.${liveState}`)}
         </span>
-        <span className="topbar__user">{t("top.user", { username: session.username, role: t(`role.${session.role}`) })}</span>
-        <button data-testid="logout" onClick={onLogout}>{t("top.logout")}</button>
-      </header>
-      <main className="page">
-        {error && <p className="notice notice--error" role="alert">{error}</p>}
-        <Section title={t("devices.title")}>
-          {devices === null ? <p className="muted">{t("common.loading")}</p> : (
-            <DevicesTable devices={devices} canEdit={canEdit}
-              onError={(failure) => setError(errorText(failure))} onSaved={loadDevices} />
-          )}
-        </Section>
-        <Section title={t("counts.title")}>
-          {counts === null ? <p className="muted">{t("common.loading")}</p> : <CountsTable counts={counts} />}
-        </Section>
-        <Section title={t("events.title")}>
-          <Filters filters={filters} devices={devices ?? []} sites={sites} onChange={changeFilters} />
-          {events === null ? <p className="muted">{t("common.loading")}</p> : <EventsTable events={events} />}
-          <nav className="pager">
-            <button data-testid="events-newer" disabled={page === 0} onClick={() => setPage(page - 1)}>
-              {t("events.newer")}
-            </button>
-            <span>{t("events.page", { n: page + 1 })}</span>
-            <button data-testid="events-older" disabled={nextPage === null} onClick={() => nextPage !== null && setPage(nextPage)}>
-              {t("events.older")}
-            </button>
-          </nav>
-        </Section>
-      </main>
-    </>
+      </div>
+      {error && <p className="notice notice--error" role="alert">{error}</p>}
+      <Section title={t("devices.title")}>
+        {devices === null ? <p className="muted">{t("common.loading")}</p> : (
+          <DevicesTable devices={devices} canEdit={canEdit}
+            onError={(failure) => setError(errorText(failure))} onSaved={loadDevices} />
+        )}
+      </Section>
+      <Section title={t("counts.title")}>
+        {counts === null ? <p className="muted">{t("common.loading")}</p> : (
+          <>
+            <SiteCharts counts={counts} />
+            <CountsTable counts={counts} />
+          </>
+        )}
+      </Section>
+      <Section title={t("events.title")}>
+        <Filters filters={filters} devices={devices ?? []} sites={sites} onChange={changeFilters} />
+        {events === null ? <p className="muted">{t("common.loading")}</p> : <EventsTable events={events} />}
+        <nav className="pager">
+          <button data-testid="events-newer" disabled={page === 0} onClick={() => setPage(page - 1)}>
+            {t("events.newer")}
+          </button>
+          <span>{t("events.page", { n: page + 1 })}</span>
+          <button data-testid="events-older" disabled={nextPage === null} onClick={() => nextPage !== null && setPage(nextPage)}>
+            {t("events.older")}
+          </button>
+        </nav>
+      </Section>
+    </main>
   );
 }
 
-function Section({ title, children }: { title: string; children: ReactNode }) {
-  return (
-    <section className="card">
-      <h2>{title}</h2>
-      {children}
-    </section>
-  );
-}
-
-function metric(device: Device, name: string): string {
+/** A value of the device's latest metrics roll-up, shown with `format` (a dash when the device sent none). */
+export function metric(device: Device, name: string, format: (value: number) => string = String): string {
   const value = device.metrics?.[name];
-  return value === undefined || value === null ? t("common.none") : String(value);
+  if (value === undefined || value === null) return t("common.none");
+  return typeof value === "number" ? format(value) : String(value);
 }
 
 function DevicesTable(props: {
@@ -175,7 +168,7 @@ function DevicesTable(props: {
         <thead>
           <tr>
             <th>{t("devices.device")}</th><th>{t("devices.site")}</th><th>{t("devices.status")}</th>
-            <th>{t("devices.lastSeen")}</th><th>{t("devices.version")}</th><th>{t("devices.backlog")}</th>
+            <th>{t("devices.lastSeen")}</th><th>{t("devices.version")}</th><th>{t("devices.model")}</th><th>{t("devices.backlog")}</th>
             <th>{t("devices.disk")}</th><th>{t("devices.cameras")}</th>
           </tr>
         </thead>
@@ -184,7 +177,7 @@ function DevicesTable(props: {
             const status = device.revoked_at !== null ? "revoked" : device.online ? "online" : "offline";
             return (
               <tr key={device.device_id} data-testid="device-row" data-device-id={device.device_id} data-status={status}>
-                <td>{device.device_id}</td>
+                <td><Link to={paths.device(device.device_id)} testId="device-open">{device.device_id}</Link></td>
                 <td>
                   {editing === device.device_id ? (
                     <form className="inline" onSubmit={(e) => { e.preventDefault(); save(device.device_id); }}>
@@ -205,10 +198,13 @@ function DevicesTable(props: {
                   )}
                 </td>
                 <td><span className={`badge badge--${status}`}>{t(`devices.${status}`)}</span></td>
-                <td>{device.last_seen_at === null ? t("devices.never") : formatTime(device.last_seen_at)}</td>
+                <td title={device.last_seen_at === null ? undefined : formatTime(device.last_seen_at)}>
+                  {device.last_seen_at === null ? t("devices.never") : formatAgo(device.last_seen_at)}
+                </td>
                 <td>{metric(device, "version")}</td>
+                <td>{metric(device, "model")}</td>
                 <td>{metric(device, "backlog")}</td>
-                <td>{metric(device, "disk_free_bytes")}</td>
+                <td data-testid="device-disk">{metric(device, "disk_free_bytes", formatBytes)}</td>
                 <td>
                   {device.cameras.length === 0 ? <span className="muted">{t("devices.noCameras")}</span>
                     : device.cameras.map((camera) => (
@@ -221,6 +217,40 @@ function DevicesTable(props: {
           })}
         </tbody>
       </table>
+    </div>
+  );
+}
+
+/** Events (alerts in red) per UTC day for each site; a device not in a site stands for itself. */
+function SiteCharts({ counts }: { counts: DayCount[] }) {
+  const days = lastDays(COUNT_DAYS);
+  const bySite = new Map<string, Map<string, { events: number; alerts: number }>>();
+  for (const row of counts) {
+    const site = row.site ?? t("counts.noSite", { device: row.device_id });
+    const perDay = bySite.get(site) ?? new Map<string, { events: number; alerts: number }>();
+    const day = perDay.get(row.day) ?? { events: 0, alerts: 0 };
+    perDay.set(row.day, { events: day.events + row.events, alerts: day.alerts + row.alerts });
+    bySite.set(site, perDay);
+  }
+  const max = Math.max(0, ...[...bySite.values()].flatMap((perDay) => [...perDay.values()].map((d) => d.events)));
+  return (
+    <div className="site-charts">
+      {[...bySite.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([site, perDay]) => {
+        const total = [...perDay.values()].reduce((sum, d) => sum + d.events, 0);
+        const alerts = [...perDay.values()].reduce((sum, d) => sum + d.alerts, 0);
+        return (
+          <div key={site} className="site-chart" data-testid="site-chart" data-site={site} data-events={total}>
+            <span className="site-chart__name">{site}</span>
+            <Bars testId="site-bars" max={max} values={days.map((day) => {
+              const d = perDay.get(day);
+              return { key: day, value: d?.events ?? 0, part: d?.alerts ?? 0,
+                       title: t("counts.bar", { day, events: d?.events ?? 0, alerts: d?.alerts ?? 0 }) };
+            })} />
+            <span className="muted">{t("counts.total", { events: total, alerts })}</span>
+          </div>
+        );
+      })}
+      <p className="muted">{t("counts.days", { from: days[0] ?? "", to: days[days.length - 1] ?? "" })}</p>
     </div>
   );
 }
@@ -274,42 +304,6 @@ function Filters(props: {
           onChange={(e) => onChange({ since: e.target.value })} />
       </label>
       <button data-testid="filter-clear" onClick={() => onChange(NO_FILTERS)}>{t("filters.clear")}</button>
-    </div>
-  );
-}
-
-function EventsTable({ events }: { events: FleetEvent[] }) {
-  if (events.length === 0) return <p className="muted">{t("events.none")}</p>;
-  return (
-    <div className="scroll">
-      <table data-testid="events">
-        <thead>
-          <tr>
-            <th /><th>{t("events.time")}</th><th>{t("devices.device")}</th><th>{t("devices.site")}</th>
-            <th>{t("events.camera")}</th><th>{t("events.label")}</th><th>{t("events.rule")}</th><th>{t("events.score")}</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {events.map((event) => (
-            <tr key={`${event.device_id}/${event.id}`} data-testid="event-row" data-device-id={event.device_id}
-              data-event-id={event.id} className={event.alert ? "alert" : undefined}>
-              <td className="thumb-cell">
-                {event.has_thumbnail && (
-                  <img className="thumb" data-testid="event-thumbnail" src={thumbnailUrl(event)} loading="lazy"
-                    alt={t("events.thumbnail", { camera: event.camera })} />
-                )}
-              </td>
-              <td>{formatTime(event.started_at)}</td><td>{event.device_id}</td><td>{event.site ?? t("common.none")}</td>
-              <td>{event.camera}</td><td>{event.label}</td><td>{event.rule}</td><td>{event.max_score.toFixed(2)}</td>
-              <td>
-                {event.alert && <span className="badge badge--alert">{t("events.alert")}</span>}
-                {event.has_snapshot && <span className="badge">{t("events.snapshot")}</span>}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
     </div>
   );
 }

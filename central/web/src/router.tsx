@@ -1,0 +1,53 @@
+// A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis.
+import { useSyncExternalStore, type MouseEvent, type ReactNode } from "react";
+
+export type Route =
+  | { page: "fleet" }
+  | { page: "device"; deviceId: string }
+  | { page: "event"; deviceId: string; eventId: string }
+  | { page: "reanalysis" };
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+export function parseRoute(hash: string): Route {
+  const [section = "", first, second] = hash.replace(/^#\/?/, "").split("/").map(decode);
+  if (section === "devices" && first) return { page: "device", deviceId: first };
+  if (section === "events" && first && second) return { page: "event", deviceId: first, eventId: second };
+  if (section === "reanalysis") return { page: "reanalysis" };
+  return { page: "fleet" };
+}
+
+export const paths = {
+  fleet: "#/",
+  device: (deviceId: string) => `#/devices/${encodeURIComponent(deviceId)}`,
+  event: (deviceId: string, eventId: string) => `#/events/${encodeURIComponent(deviceId)}/${encodeURIComponent(eventId)}`,
+  reanalysis: "#/reanalysis",
+};
+
+export function navigate(path: string): void {
+  window.location.hash = path;
+}
+
+function subscribe(onChange: () => void): () => void {
+  window.addEventListener("hashchange", onChange);
+  return () => window.removeEventListener("hashchange", onChange);
+}
+
+export function useRoute(): Route {
+  const hash = useSyncExternalStore(subscribe, () => window.location.hash);
+  return parseRoute(hash);
+}
+
+/** A link to `to` that stops the click there (so a clickable table row around it does not also navigate). */
+export function Link(props: { to: string; children: ReactNode; className?: string; testId?: string }) {
+  const stop = (event: MouseEvent) => event.stopPropagation();
+  return (
+    <a href={props.to} className={props.className} data-testid={props.testId} onClick={stop}>{props.children}</a>
+  );
+}
