@@ -11,7 +11,9 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from support.mosquitto import Mosquitto, Subscriber
@@ -26,6 +28,7 @@ from vigia.appliance.notify.service import Notifications, build_notifications
 from vigia.appliance.notify.webhook import signature, verify_signature
 from vigia.appliance.storage import database
 from vigia.scene.events import Event, EventChange, new_event_id
+from vigia.scene.schedule import Schedule
 
 SECRET = "s3cret-for-the-tests-0123456789"
 DEVICE = "testdev1"
@@ -406,3 +409,50 @@ def test_the_delivery_log_command_lists_every_try(tmp_path: Path, capsys):
     assert vigia(["notify", "status", "-c", str(config_file), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [
         {"sink": "webhook:ops", "waiting": 0, "oldest_waiting_at": None, "delivered": 2, "dropped": 0}]
+
+
+# -- schedules ------------------------------------------------------------------------------------------------
+
+
+def test_a_schedule_covers_its_days_and_a_window_across_midnight_belongs_to_the_day_it_starts():
+    nights = Schedule.model_validate({"days": ["sat", "sun"], "from": "22:00", "to": "06:00"})
+    at = datetime.fromisoformat  # 2026-12-05 is a Saturday
+    assert [nights.covers(at(t)) for t in ("2026-12-05 21:59", "2026-12-05 22:00", "2026-12-06 05:59", "2026-12-06 06:00",
+                                           "2026-12-06 23:30", "2026-12-07 03:00", "2026-12-07 22:30", "2026-12-05 02:00")
+            ] == [False, True, True, False, True, True, False, False]
+    office = Schedule.model_validate({"days": ["mon", "tue", "wed", "thu", "fri"], "from": "08:00", "to": "18:00"})
+    assert [office.covers(at(t)) for t in ("2026-12-07 08:00", "2026-12-07 17:59", "2026-12-07 18:00", "2026-12-05 12:00")
+            ] == [True, True, False, False]
+    weekends = Schedule.model_validate({"days": ["sat", "sun"]})  # from = to: the whole day
+    assert weekends.covers(at("2026-12-05 00:00")) and weekends.covers(at("2026-12-06 23:59"))
+    assert not weekends.covers(at("2026-12-07 00:00"))
+    with pytest.raises(ValueError, match="day sat given twice"):
+        Schedule.model_validate({"days": ["sat", "sat"]})
+
+
+def test_a_rule_notifies_only_inside_its_schedule_in_the_site_time_zone(tmp_path: Path):
+    (tmp_path / "setup").mkdir()
+    (tmp_path / "setup" / "site.json").write_text(json.dumps({"time_zone": "America/Sao_Paulo"}))  # UTC-3
+    text = config_text(tmp_path, hooks={"ops": "http://127.0.0.1:9/unused"}, notify="webhook:ops").replace(
+        "notify: [webhook:ops]}", "notify: [webhook:ops], schedule: {days: [sat], from: '22:00', to: '06:00'}}", 1)
+    config = parse_config(text)
+    assert config.cameras[0].rules[0].schedule is not None and config.cameras[0].rules[1].schedule is None
+    utc = ZoneInfo("UTC")  # in UTC, the answers would be the other way round
+    inside_there = datetime(2026, 12, 6, 7, 0, tzinfo=utc).timestamp()      # Sunday 04:00 in São Paulo
+    outside_there = datetime(2026, 12, 5, 23, 0, tzinfo=utc).timestamp()    # Saturday 20:00 there
+    saturday_day = datetime(2026, 12, 5, 15, 0, tzinfo=utc).timestamp()     # Saturday 12:00 there
+    n = build_notifications(config, DEVICE)
+    n.writer.start()
+    try:
+        inside = event("intrusion", alert=True, started_at=inside_there)
+        expected = opened_and_closed(n, inside)
+        for started_at in (outside_there, saturday_day):
+            opened_and_closed(n, event("intrusion", alert=True, started_at=started_at))
+        visitor = event("visitor", started_at=saturday_day)  # a rule without a schedule: always
+        expected += opened_and_closed(n, visitor)
+        n.writer.flush()
+    finally:
+        n.writer.close()
+    with database(config.storage.database) as db:
+        queued = [key for (key,) in db.execute("SELECT key FROM notifications ORDER BY id")]
+    assert queued == expected
