@@ -20,8 +20,10 @@ from support.mosquitto import Mosquitto, Subscriber
 from support.waiting import wait_for
 from support.webhooks import Receiver
 
+from vigia.app.appliance import Appliance
 from vigia.app.cli.main import main as vigia
 from vigia.appliance.config import Config, ConfigError, parse_config
+from vigia.appliance.demo import demo_config_text
 from vigia.appliance.encryption import write_encrypted
 from vigia.appliance.notify.queue import delivery_log, queue_states
 from vigia.appliance.notify.service import Notifications, build_notifications
@@ -456,3 +458,51 @@ def test_a_rule_notifies_only_inside_its_schedule_in_the_site_time_zone(tmp_path
     with database(config.storage.database) as db:
         queued = [key for (key,) in db.execute("SELECT key FROM notifications ORDER BY id")]
     assert queued == expected
+
+
+# -- the running appliance ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_appliance_notifies_the_demo_clips_alerts_to_mqtt_and_a_webhook(tmp_path: Path, broker: Mosquitto,
+                                                                           demo_clip: Path, default_model: Path):
+    """The demo clip analysed by the running appliance: the alerting rules' events reach the broker and the receiver,
+    each opening and closing once, in the order they happened; the camera's state and discovery are retained."""
+    with Receiver(tmp_path / "requests.jsonl", SECRET) as receiver, Subscriber(broker.port) as live:
+        text = demo_config_text(demo_clip, tmp_path, 0).replace("    loop: true\n", "    realtime: false\n")
+        text = text.replace("  model: yolox_nano\n", f"  model: {default_model}\n")
+        text = text.replace("alert: true}", "alert: true, notify: [mqtt, webhook:ops]}")
+        text += (f"mqtt: {{url: '{broker.url}', node_id: demo}}\n"
+                 f"webhooks:\n  ops: {{url: '{receiver.url}', secret: {SECRET}}}\n")
+        config = parse_config(text, "demo with notifications")
+        notifying = {rule.name for rule in config.cameras[0].rules if rule.notify}
+        assert notifying == {"meeting", "crowded"}
+        appliance = Appliance(config)
+        appliance.start()
+        try:
+            assert appliance.wait(timeout=240), "the clip was not analysed in 4 minutes"
+            appliance.flush_events()
+            with database(config.storage.database) as db:
+                rows = db.execute("SELECT id, rule FROM events ORDER BY started_at").fetchall()
+            expected = {f"{event_id}:{change}" for event_id, rule in rows if rule in notifying
+                        for change in ("open", "close")}
+            assert expected and any(rule not in notifying for _, rule in rows)  # the other rules' are not sent
+            assert wait_for(lambda: {b["key"] for b in receiver.delivered()} == expected, 60), receiver.requests()
+            assert wait_for(lambda: {m.json()["key"] for m in live.on("vigia/demo/events")} == expected, 60)
+        finally:
+            appliance.stop()
+    delivered = receiver.delivered()
+    assert len(delivered) == len(expected)  # each once
+    for keys in ([b["key"] for b in delivered], [m.json()["key"] for m in live.on("vigia/demo/events")]):
+        opened = [key.split(":")[0] for key in keys if key.endswith(":open")]
+        assert all(keys.index(f"{event_id}:open") < keys.index(f"{event_id}:close") for event_id in opened)
+    assert all(r["verified"] for r in receiver.requests())
+    with_snapshot = [b for b in delivered if b["change"] == "close"]
+    assert with_snapshot and all(b["snapshot"] and base64.b64decode(b["snapshot"]["base64"])[:2] == b"\xff\xd8"
+                                 for b in with_snapshot)  # a closing carries the event's JPEG
+    assert {m.topic for m in live.messages} >= {
+        "homeassistant/sensor/demo/concourse_occupancy/config", "homeassistant/binary_sensor/demo/concourse_alert/config",
+        "vigia/demo/cameras/concourse/state", "vigia/demo/cameras/concourse/occupancy", "vigia/demo/alerts"}
+    assert any(m.json()["total"] > 0 for m in live.on("vigia/demo/cameras/concourse/occupancy"))
+    assert [m.payload for m in live.on("vigia/demo/availability")][-1] == b"offline"
+    assert live.latest("vigia/demo/cameras/concourse/counts").json()["total"] == len(rows)
