@@ -493,6 +493,9 @@ def test_the_appliance_notifies_the_demo_clips_alerts_to_mqtt_and_a_webhook(tmp_
             appliance.stop()
     delivered = receiver.delivered()
     assert len(delivered) == len(expected)  # each once
+    exposition = appliance.metrics_exposition().decode()
+    for sink in ("mqtt", "webhook:ops"):
+        assert f'vigia_notification_attempts_total{{outcome="delivered",sink="{sink}"}} {len(expected)}.0' in exposition
     for keys in ([b["key"] for b in delivered], [m.json()["key"] for m in live.on("vigia/demo/events")]):
         opened = [key.split(":")[0] for key in keys if key.endswith(":open")]
         assert all(keys.index(f"{event_id}:open") < keys.index(f"{event_id}:close") for event_id in opened)

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -49,12 +50,13 @@ class DeliveryWorker(Worker):
     """Reads `transport.sink`'s queue in `path` and delivers it, `batch` rows at a time."""
 
     def __init__(self, path: str | Path, transport: Transport, retry_initial_s: float, retry_max_s: float,
-                 batch: int = 20):
+                 batch: int = 20, on_results: Callable[[list[Result]], None] = lambda results: None):
         super().__init__(f"notify-{transport.sink}")
         self._path = path
         self.transport = transport
         self._retry = (retry_initial_s, retry_max_s)
         self._batch = batch
+        self._on_results = on_results  # told every try, once logged (metrics)
         self._wake = threading.Event()
         self._retry_at = 0.0   # monotonic: no try before
         self._failures = 0
@@ -88,7 +90,10 @@ class DeliveryWorker(Worker):
         next_prune = time.monotonic()
         while not self.stopping.is_set():
             self._wake.clear()
-            self.transport.maintain()
+            try:
+                self.transport.maintain()
+            except Exception:  # a bug in a transport must not end its deliveries: logged, tried again
+                log.exception("notifications to %s: upkeep failed", self.sink)
             now = time.monotonic()
             try:
                 if now >= self._retry_at and self._deliver_some(conn):
@@ -106,8 +111,13 @@ class DeliveryWorker(Worker):
         items = waiting(conn, self.sink, self._batch)
         if not items:
             return False
-        results = self.transport.deliver(items)
+        try:
+            results = self.transport.deliver(items)
+        except Exception as exc:  # as above: the row stays queued and is tried again
+            log.exception("notifications to %s: delivery failed", self.sink)
+            results = [Result(items[0], "failed", f"internal error: {type(exc).__name__}: {exc}")]
         record(conn, results)
+        self._on_results(results)
         failed = next((r for r in results if r.outcome == "failed"), None)
         if failed is None:
             if self._failures:
@@ -118,6 +128,6 @@ class DeliveryWorker(Worker):
         wait = backoff(self._failures, *self._retry)
         self._retry_at = time.monotonic() + wait
         level = logging.WARNING if self._failures in (1, 5) or self._failures % 50 == 0 else logging.DEBUG
-        log.log(level, "notifications to %s: %s failed (%s); try %d, next in %.0f s", self.sink, failed.item.key,
+        log.log(level, "notifications to %s: %s failed (%s); try %d, next in %.1f s", self.sink, failed.item.key,
                 failed.detail, self._failures, wait)
         return False

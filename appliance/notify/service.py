@@ -12,10 +12,12 @@ from pathlib import Path
 import sqlite_utils
 
 from vigia.appliance.config import Camera, Config
+from vigia.appliance.metrics import Metrics
 from vigia.appliance.notify.delivery import DeliveryWorker
 from vigia.appliance.notify.links import load_link_key
 from vigia.appliance.notify.mqtt import MqttTransport
 from vigia.appliance.notify.mqtt_state import CameraStates
+from vigia.appliance.notify.queue import Result
 from vigia.appliance.notify.routing import NotifySink
 from vigia.appliance.notify.topics import Topics
 from vigia.appliance.notify.webhook import WebhookTransport
@@ -68,8 +70,10 @@ def rule_lookup(cameras: Callable[[], list[Camera]]) -> Callable[[str, str], Rul
     return rule_of
 
 
-def build_notifications(config: Config, device: str, media_key: bytes | None = None) -> Notifications:
-    """The sinks and threads for `config`'s `mqtt:` and `webhooks:`; `device`: the device's short id."""
+def build_notifications(config: Config, device: str, media_key: bytes | None = None,
+                        metrics: Metrics | None = None) -> Notifications:
+    """The sinks and threads for `config`'s `mqtt:` and `webhooks:`; `device`: the device's short id; `metrics`
+    counts every try and drop."""
     path, data_dir = config.storage.database, config.storage.data_dir
     zone = site_zone(data_dir)
     with database(path) as db:  # migrated now, before the threads open it
@@ -77,13 +81,23 @@ def build_notifications(config: Config, device: str, media_key: bytes | None = N
     deliveries: dict[str, DeliveryWorker] = {}
     bounds: dict[str, int] = {}
     sinks: list[EventSink] = []
+
+    def counted(results: list[Result]) -> None:
+        if metrics is not None:
+            for result in results:
+                metrics.notification_attempts.labels(result.item.sink, result.outcome).inc()
+
+    def dropped(sink: str, count: int) -> None:
+        if metrics is not None:
+            metrics.notification_attempts.labels(sink, "dropped").inc(count)
+
     if config.mqtt is not None:
         mqtt = config.mqtt
         topics = Topics(mqtt.topic_prefix, mqtt.node_id or f"vigia_{device}")
         states = CameraStates(topics, lambda: [c.name for c in config.cameras if c.enabled], zone,
                               mqtt.discovery_prefix if mqtt.discovery else None, counts)
         transport = MqttTransport(mqtt, topics, states, client_id=topics.node)
-        worker = DeliveryWorker(path, transport, mqtt.retry_initial_s, mqtt.retry_max_s)
+        worker = DeliveryWorker(path, transport, mqtt.retry_initial_s, mqtt.retry_max_s, on_results=counted)
         transport.on_connected, transport.on_lost, transport.stopping = worker.retry_now, worker.wake, worker.stopping
         states.on_change_ready = worker.wake
         deliveries["mqtt"], bounds["mqtt"] = worker, mqtt.max_queue
@@ -91,14 +105,15 @@ def build_notifications(config: Config, device: str, media_key: bytes | None = N
     link_key = load_link_key(data_dir) if any(h.snapshot == "link" for h in config.webhooks.values()) else None
     for name, hook in config.webhooks.items():
         transport = WebhookTransport(name, hook, data_dir, media_key, link_key, config.http.public_url)
-        deliveries[transport.sink] = DeliveryWorker(path, transport, hook.retry_initial_s, hook.retry_max_s)
+        deliveries[transport.sink] = DeliveryWorker(path, transport, hook.retry_initial_s, hook.retry_max_s,
+                                                    on_results=counted)
         bounds[transport.sink] = hook.max_queue
 
     def wake(sinks: set[str]) -> None:
         for sink in sinks:
             deliveries[sink].wake()
 
-    writer = NotifyWriter(path, bounds, wake)
+    writer = NotifyWriter(path, bounds, wake, dropped)
     router = NotifySink(rule_lookup(lambda: config.cameras), frozenset(deliveries), writer.put, device, zone)
     return Notifications([router, *sinks], writer, deliveries)
 

@@ -24,13 +24,16 @@ RETRY_S = 1.0     # after the database refused a commit
 
 
 class NotifyWriter(Worker):
-    """`put` from any thread; `bounds`: each sink's queue bound; `on_queued`: told the sinks that got rows."""
+    """`put` from any thread; `bounds`: each sink's queue bound; `on_queued`: told the sinks that got rows;
+    `on_dropped`: told the rows a full queue dropped."""
 
-    def __init__(self, path: str | Path, bounds: dict[str, int], on_queued: Callable[[set[str]], None]):
+    def __init__(self, path: str | Path, bounds: dict[str, int], on_queued: Callable[[set[str]], None],
+                 on_dropped: Callable[[str, int], None] = lambda sink, count: None):
         super().__init__("notify-writer")
         self._path = path
         self._bounds = bounds
         self._on_queued = on_queued
+        self._on_dropped = on_dropped
         self._queue: queue.Queue[list[Notification] | threading.Event | None] = queue.Queue()
 
     def put(self, items: list[Notification]) -> None:
@@ -88,11 +91,13 @@ class NotifyWriter(Worker):
         """Commit `items`; False (they are tried again) when the database refuses."""
         try:
             sinks = enqueue(conn, items)
-            for sink in sinks:
-                enforce_bound(conn, sink, self._bounds.get(sink, 10_000))
+            dropped = {sink: enforce_bound(conn, sink, self._bounds.get(sink, 10_000)) for sink in sinks}
         except sqlite3.Error as exc:
             log.error("could not store %d notifications, retrying in %g s: %s", len(items), RETRY_S, exc)
             return False
+        for sink, count in dropped.items():
+            if count:
+                self._on_dropped(sink, count)
         if sinks:
             self._on_queued(sinks)
         return True
