@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,6 +26,7 @@ from vigia.app.cli.main import main as vigia
 from vigia.appliance.config import Config, ConfigError, parse_config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.encryption import write_encrypted
+from vigia.appliance.notify.links import check_link, load_link_key
 from vigia.appliance.notify.queue import delivery_log, queue_states
 from vigia.appliance.notify.service import Notifications, build_notifications
 from vigia.appliance.notify.webhook import signature, verify_signature
@@ -250,6 +252,23 @@ def test_a_full_queue_drops_its_oldest_and_logs_the_drop(tmp_path: Path):
             down.stop()
 
 
+def test_a_webhook_with_snapshot_links_sends_a_link_the_appliance_will_honour(tmp_path: Path):
+    with Receiver(tmp_path / "requests.jsonl", SECRET) as receiver:
+        text = config_text(tmp_path, hooks={"ops": receiver.url}, notify="webhook:ops").replace(
+            f"secret: {SECRET}", f"secret: {SECRET}, snapshot: link") + "http: {public_url: 'https://gate.example.test:8443'}\n"
+        config = parse_config(text)
+        with running(config) as n:
+            e = event("intrusion", alert=True, snapshot="snapshots/gate/not-written-yet.jpg")
+            tell(n, EventChange("open", e))
+            assert wait_for(lambda: receiver.delivered(), 30), receiver.requests()
+    snapshot = receiver.delivered()[0]["snapshot"]
+    url = urlsplit(snapshot["url"])
+    assert (url.scheme, url.netloc, url.path) == ("https", "gate.example.test:8443", f"/api/v1/links/snapshot/{e.id}")
+    query = parse_qs(url.query)
+    assert int(query["expires"][0]) == snapshot["expires_at"] > time.time()
+    assert check_link(load_link_key(tmp_path), e.id, query["expires"][0], query["sig"][0]) is None  # the server's check
+
+
 def test_signature_verification_refuses_forgeries_and_replays():
     body = b'{"key":"01J:open"}'
     now = 1_800_000_000
@@ -337,6 +356,28 @@ def check_discovery_config(component: str, config: dict) -> None:
         assert config["state_class"] in ("measurement", "total", "total_increasing", "measurement_angle")
     else:
         assert config["device_class"] in HA_BINARY_DEVICE_CLASSES
+
+
+def test_mqtt_over_tls_with_credentials_and_a_refused_login_in_the_log(tmp_path: Path):
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    users = {"vigia-gate": "gate-password-1", "watcher": "watcher-password-2"}
+    with Mosquitto(folder, tls=True, users=users) as broker:
+        def config(password: str) -> Config:
+            return parse_config(config_text(tmp_path, notify="mqtt") + (
+                f"mqtt: {{url: '{broker.url}', ca_file: {broker.ca_file}, username: vigia-gate, password: {password},"
+                " retry_initial_s: 0.2, retry_max_s: 1}\n"))
+
+        wrong = config("not-the-password")
+        with running(wrong) as n:
+            keys = opened_and_closed(n, event("intrusion", alert=True))
+            assert wait_for(lambda: len(attempts(wrong)) >= 2, 30)
+        assert all(a.outcome == "failed" and "refused the connection" in a.detail for a in attempts(wrong))
+        with Subscriber(broker.port, ca_file=broker.ca_file, user=("watcher", users["watcher"])) as live, \
+                running(config(users["vigia-gate"])):
+            assert wait_for(lambda: [m.json()["key"] for m in live.on(f"vigia/{NODE}/events")] == keys, 30)
+            online = [m.payload for m in live.on(f"vigia/{NODE}/availability")]
+    assert online == [b"online"]  # while it ran; a stopped appliance says offline
 
 
 def test_alerts_raised_while_the_broker_is_down_arrive_in_order_once_it_is_back(tmp_path: Path, broker: Mosquitto):
