@@ -20,6 +20,8 @@ SYSTEM_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer
 SYSTEM_PACKAGES += dosfstools mtools e2fsprogs mount systemd
 # Sync tests: NGINX in front of two central instances, PostgreSQL (started by the tests when it is down).
 SYSTEM_PACKAGES += nginx postgresql
+# Notification tests: their own Mosquitto broker (started by the tests on a free port).
+SYSTEM_PACKAGES += mosquitto
 # Device images: debootstrap for the x86 root filesystem, zstd for its tarball.
 SYSTEM_PACKAGES += debootstrap zstd
 system-packages:

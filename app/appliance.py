@@ -24,11 +24,13 @@ from vigia.appliance.config import (
     Camera,
     Config,
     camera_layout,
+    notify_destinations,
     with_layout,
 )
 from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.interrupted import close_interrupted_events
 from vigia.appliance.metrics import Metrics
+from vigia.appliance.notify.service import build_notifications
 from vigia.appliance.outbox import camera_layout_record
 from vigia.appliance.pipeline import CameraPipeline
 from vigia.appliance.recording.reconcile import reconcile
@@ -46,6 +48,7 @@ from vigia.inference.model_store import resolve
 from vigia.inference.pool import DetectorPool
 from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
+from vigia.provisioning.identity import load_or_create_identity
 from vigia.scene.events import EventChange
 from vigia.sync.agent import RuleClipSink, SyncAgent
 from vigia.sync.commands import CommandHandlers
@@ -105,9 +108,13 @@ class Appliance:
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
                               MediaSource(cfg.storage.data_dir, self.key), upload_settings(cfg.sync),
                               handlers=handlers) if identity else None
-        # What happens goes to these sinks, in this order: the database (and the outbox), clips of rules with
-        # `upload_clip` for central, then the sinks given, then those added later (the live view: add_sink).
+        # Rules' notifications (MQTT, webhooks): queued in the database, delivered by threads of their own.
+        self.notifications = build_notifications(cfg, load_or_create_identity(cfg.storage.data_dir).short_id,
+                                                 self.media_key, self.metrics) if cfg.mqtt or cfg.webhooks else None
+        # What happens goes to these sinks, in this order: the database (and the outbox), notifications, clips of
+        # rules with `upload_clip` for central, then the sinks given, then those added later (the live view: add_sink).
         self.sinks = (DatabaseSink(self.events, outbox=self.sync is not None),
+                      *(self.notifications.sinks if self.notifications else []),
                       *([RuleClipSink(self.sync.rule_clips, cfg)] if self.sync and self.sync.rule_clips else []),
                       *self.sinks)
         self.snapshots = SnapshotWriter(key=self.key, on_error=self._on_write_error)
@@ -213,8 +220,10 @@ class Appliance:
 
     def _workers(self) -> list[Worker]:
         """The background threads in the order they stop (and the reverse of the order they start): the last
-        roll-up and the clips rules asked for are queued before the event writer stops, retention ends last."""
-        return [w for w in (self.snapshots, self.rollups, self.sync, self.events, self.retention) if w is not None]
+        notifications are stored before their deliveries stop, the last roll-up and the clips rules asked for are
+        queued before the event writer stops, retention ends last."""
+        notify = self.notifications.workers() if self.notifications else []
+        return [w for w in (self.snapshots, *notify, self.rollups, self.sync, self.events, self.retention) if w is not None]
 
     def _run_camera(self, pipeline: CameraPipeline, source: CameraSource, recorder: SegmentRecorder | None) -> None:
         try:
@@ -365,7 +374,7 @@ class Appliance:
             index = next((i for i, c in enumerate(cameras) if c.name == name), None)
             if index is None:
                 raise KeyError(name)
-            camera = with_layout(cameras[index], layout)
+            camera = with_layout(cameras[index], layout, destinations=notify_destinations(self.config))
             saved = camera_layout(camera)
             save_layout(self.config.storage.database, name, saved, username)
             cameras[index] = camera

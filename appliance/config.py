@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -186,6 +187,15 @@ class Http(_Strict):
     login_remote_max_failures: int = Field(default=20, ge=1)   # failed logins from one address per lockout period
     # Reverse proxies whose X-Forwarded-For (last address) names the client; empty: trust none.
     trusted_proxies: list[str] = []
+    # This appliance's address as others reach it (https://host:port), for the links it sends (webhook snapshots).
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if url is not None and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname):
+            raise ValueError("public_url must be https://host[:port] (or http:// behind a proxy)")
+        return url.rstrip("/") if url else url
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -208,12 +218,93 @@ class Sync(_Strict):
     commands_poll_s: float = Field(default=30.0, gt=0)               # how often central is asked for commands
 
 
+class Delivery(_Strict):
+    """What every notification destination shares: its durable queue and how it retries."""
+
+    retry_initial_s: float = Field(default=1.0, gt=0, le=3600)   # the first retry's wait, doubled after each failure
+    retry_max_s: float = Field(default=300.0, gt=0, le=86400)    # the longest wait between two tries
+    max_queue: int = Field(default=10_000, ge=10, le=1_000_000)  # waiting items past it: the oldest dropped (logged)
+
+
+class Mqtt(Delivery):
+    """The MQTT broker rules with `notify: [mqtt]` publish to (vigia.appliance.notify.mqtt), with each camera's state
+    and Home Assistant discovery."""
+
+    url: str = "mqtt://127.0.0.1:1883"    # mqtt://host[:port] (1883), or mqtts://host[:port] (8883) for TLS
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None           # mqtts: the CA that signed the broker's certificate (default: the system's)
+    client_certificate: Path | None = None  # mqtts: a client certificate (PEM) and its key, when the broker asks
+    client_key: Path | None = None
+    topic_prefix: str = Field(default="vigia", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")  # default: vigia_<device short id>
+    discovery: bool = True                # Home Assistant MQTT discovery (retained config messages)
+    discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    retry_max_s: float = Field(default=60.0, gt=0, le=3600)  # reconnection: 1 s, 2 s, 4 s ... up to this
+
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a port out of range
+        except ValueError:
+            raise ValueError(f"{url!r} has no valid port") from None
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError("url must be mqtt://host[:port] or mqtts://host[:port] (TLS)")
+        if parts.username or parts.password:
+            raise ValueError("give the broker's username and password as fields of their own, not in the url")
+        return url
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Mqtt:
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        if (self.client_certificate is None) != (self.client_key is None):
+            raise ValueError("give both client_certificate and client_key, or neither")
+        if urlsplit(self.url).scheme != "mqtts" and (self.ca_file or self.client_certificate):
+            raise ValueError("ca_file and client certificates are for TLS: use an mqtts:// url")
+        return self
+
+
+class Webhook(Delivery):
+    """One webhook destination (`notify: [webhook:NAME]`): signed JSON POSTs (vigia.appliance.notify.webhook)."""
+
+    url: str                                   # http(s)://...
+    secret: str = Field(min_length=16)         # the HMAC-SHA256 key the receiver checks signatures with
+    # The event's snapshot: in the body (base64 JPEG), as a short-lived signed link to this appliance
+    # (needs http.public_url), or not at all.
+    snapshot: Literal["inline", "link", "none"] = "inline"
+    link_ttl_s: float = Field(default=900.0, ge=10, le=7 * 86400)  # how long a snapshot link works
+    ca_file: Path | None = None                # https: the CA that signed the receiver's certificate (default: system's)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be http://... or https://...")
+        return url
+
+
 class Config(_Strict):
     cameras: list[Camera] = []  # none yet: an appliance in setup mode gets them from the wizard
     detector: Detector = Detector()
     storage: Storage = Storage()
     http: Http = Http()
     sync: Sync = Sync()
+    mqtt: Mqtt | None = None  # none: no MQTT
+    webhooks: dict[str, Webhook] = {}  # by name, as rules name them: `notify: [webhook:NAME]`
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhook_names(cls, webhooks: dict[str, Webhook]) -> dict[str, Webhook]:
+        wrong = [name for name in webhooks if not re.match(NAME_PATTERN, name)]
+        if wrong:
+            raise ValueError(f"webhook name {', '.join(map(repr, wrong))}: letters, digits, '_', '.' and '-'")
+        return webhooks
 
     @model_validator(mode="after")
     def _camera_names(self) -> Config:
@@ -270,10 +361,41 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, [ConfigIssue(1, "", "the file must be a mapping with at least `cameras:`")])
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         issues = [_issue(root, err) for err in exc.errors(include_url=False)]
         raise ConfigError(source, issues) from None
+    issues = [ConfigIssue(_line_of(root, loc), _dotted(loc), message) for loc, message in _notification_issues(config)]
+    if issues:
+        raise ConfigError(source, issues)
+    return config
+
+
+def _notification_issues(config: Config) -> list[tuple[tuple, str]]:
+    """What the sections cannot check alone: rules notify destinations the file has; snapshot links need an address."""
+    destinations = notify_destinations(config)
+    issues = [issue for index, camera in enumerate(config.cameras)
+              for issue in _notify_issues(camera.rules, destinations, ("cameras", index))]
+    if not config.http.public_url:
+        issues += [(("webhooks", name, "snapshot"), "snapshot: link needs http.public_url (the appliance's address as "
+                    "the receiver reaches it)") for name, hook in config.webhooks.items() if hook.snapshot == "link"]
+    return issues
+
+
+def notify_destinations(config: Config) -> set[str]:
+    """What rules may name in `notify`: `mqtt` with an `mqtt:` section, `webhook:NAME` for each webhook."""
+    return ({"mqtt"} if config.mqtt else set()) | {f"webhook:{name}" for name in config.webhooks}
+
+
+def _notify_issues(rules: list[Rule], destinations: set[str], at: tuple[Any, ...] = ()) -> list[tuple[tuple, str]]:
+    """(field path, message) for each rule that notifies a destination the config does not have."""
+    issues = []
+    for index, rule in enumerate(rules):
+        for position, item in enumerate(rule.notify):
+            if item not in destinations:
+                section = "an `mqtt:` section" if item == "mqtt" else f"`{item.split(':', 1)[1]}` under `webhooks:`"
+                issues.append(((*at, "rules", index, "notify", position), f"{item!r} needs {section} in the config file"))
+    return issues
 
 
 def _issue(root: yaml.Node | None, error: dict[str, Any]) -> ConfigIssue:
@@ -333,9 +455,10 @@ def camera_layout(camera: Camera) -> dict:
     return camera.model_dump(mode="json", include={"zones", "lines"}) | {"rules": [layout_json(r) for r in camera.rules]}
 
 
-def with_layout(camera: Camera, layout: dict, source: str = "layout") -> Camera:
+def with_layout(camera: Camera, layout: dict, source: str = "layout", destinations: set[str] | None = None) -> Camera:
     """`camera` with its zones, lines and rules replaced by `layout`, validated like the config file
-    (ConfigError names every field path that is wrong, e.g. `zones[1].polygon`)."""
+    (ConfigError names every field path that is wrong, e.g. `zones[1].polygon`); with `destinations`
+    (`notify_destinations`), its rules may notify only those."""
     if not isinstance(layout, dict):
         raise ConfigError(source, [ConfigIssue(None, "", "a layout is an object with zones, lines and rules")])
     unknown = sorted(set(layout) - set(LAYOUT_FIELDS))
@@ -344,9 +467,14 @@ def with_layout(camera: Camera, layout: dict, source: str = "layout") -> Camera:
                                    for name in unknown])
     data = camera.model_dump(exclude=set(LAYOUT_FIELDS)) | {name: layout.get(name, []) for name in LAYOUT_FIELDS}
     try:
-        return Camera.model_validate(data)
+        camera = Camera.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, [_issue(None, err) for err in exc.errors(include_url=False)]) from None
+    if destinations is not None:
+        issues = [ConfigIssue(None, _dotted(loc), message) for loc, message in _notify_issues(camera.rules, destinations)]
+        if issues:
+            raise ConfigError(source, issues)
+    return camera
 
 
 def setup_config(port: int) -> Config:

@@ -32,6 +32,7 @@ class Metrics:
     retention_deleted_bytes: Counter
     disk_free_ratio: Gauge
     recording_paused: Gauge
+    notification_attempts: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -97,5 +98,9 @@ class Metrics:
             recording_paused=Gauge(
                 "vigia_recording_paused", "1 while continuous recording is paused: disk full of protected footage",
                 registry=r,
+            ),
+            notification_attempts=Counter(
+                "vigia_notification_attempts", "Notification delivery tries and drops (vigia notify log), by outcome",
+                ["sink", "outcome"], registry=r,
             ),
         )

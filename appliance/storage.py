@@ -185,9 +185,40 @@ def _v8_dead_letters(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _v9_notifications(db: sqlite_utils.Database) -> None:
+    """Notifications waiting for their destination (vigia.appliance.notify.queue): one queue per `sink` (mqtt,
+    webhook:NAME), in `id` order, at most one row per idempotency `key`; `notification_attempts` is the delivery log."""
+    db.execute("""
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            sink TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            snapshot TEXT,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            delivered_at REAL,
+            UNIQUE (sink, key)
+        )""")
+    db.execute("CREATE INDEX idx_notifications_waiting ON notifications (sink, id) WHERE delivered_at IS NULL")
+    db.execute("CREATE INDEX idx_notifications_created ON notifications (created_at)")
+    db.execute("""
+        CREATE TABLE notification_attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            sink TEXT NOT NULL,
+            key TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            at REAL NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'failed', 'dropped')),
+            detail TEXT NOT NULL DEFAULT ''
+        )""")
+    db.execute("CREATE INDEX idx_notification_attempts_key ON notification_attempts (sink, key)")
+    db.execute("CREATE INDEX idx_notification_attempts_at ON notification_attempts (at)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox, _v6_setup_cameras,
-    _v7_executed_commands, _v8_dead_letters,
+    _v7_executed_commands, _v8_dead_letters, _v9_notifications,
 ]
 
 

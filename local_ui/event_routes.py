@@ -11,7 +11,9 @@ from pathlib import Path
 from aiohttp import web
 
 from vigia.appliance.config import Record
-from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, open_media
+from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, load_or_create_key, open_media
+from vigia.appliance.notify.links import ROUTE as LINK_ROUTE
+from vigia.appliance.notify.links import check_link, link_key_file
 from vigia.appliance.recording.event_clips import clip_part, event_clip, part_of
 from vigia.appliance.recording.export import ExportError
 from vigia.appliance.storage import event_rows
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_EVENTS = 200                # events per page
 MAX_COMMENT = 2000              # characters of a comment
 PIECE = 256 * 1024              # bytes of a clip read and sent at a time
+LINK_WAIT_S = 5.0               # a link sent as its event opened may be followed before the snapshot is written
+PUBLIC = frozenset({("GET", LINK_ROUTE)})  # a signed link is its own authorisation
 
 
 def add_routes(app: web.Application) -> None:
@@ -36,6 +40,7 @@ def add_routes(app: web.Application) -> None:
     routes.add_post("/api/v1/events/{id}/keep", keep_event)
     routes.add_get("/api/v1/events/{id}/snapshot", snapshot, allow_head=False)
     routes.add_get("/api/v1/events/{id}/clip", clip, allow_head=False)
+    routes.add_get(LINK_ROUTE, snapshot_by_link, allow_head=False)
 
 
 def _flag(query: dict[str, str], name: str) -> bool | None:
@@ -201,15 +206,37 @@ def _read_snapshot(path: Path, key: bytes | None) -> bytes:
 
 
 async def snapshot(request: web.Request) -> web.Response:
-    api = request.app[API]
     require(request)
+    return await _snapshot_of(request.app[API], event_id_param(request))
+
+
+async def snapshot_by_link(request: web.Request) -> web.Response:
+    """No login: a link a webhook carried (vigia.appliance.notify.links), until it expires (403 after, or forged)."""
+    api = request.app[API]
     event_id = event_id_param(request)
-    row = await api.db(lambda db: db.execute("select snapshot from events where id = ?", [event_id]).fetchone())
+    query = query_params(request, {"expires", "sig"})
+    key_file = link_key_file(api.config.storage.data_dir)
+    if not key_file.exists():
+        raise ApiError(403, "this appliance has made no snapshot links")
+    why = check_link(await asyncio.to_thread(load_or_create_key, key_file), event_id, query.get("expires"), query.get("sig"))
+    if why:
+        raise ApiError(403, why)
+    return await _snapshot_of(api, event_id, wait_s=LINK_WAIT_S)
+
+
+async def _snapshot_of(api, event_id: str, wait_s: float = 0.0) -> web.Response:
+    """The event's JPEG; with `wait_s`, an event not stored yet or a snapshot not written yet is waited for."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        row = await api.db(lambda db: db.execute("select snapshot from events where id = ?", [event_id]).fetchone())
+        path = media_path(api, row[0]) if row and row[0] else None
+        if (path is not None and path.exists()) or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.1)
     if row is None:
         raise ApiError(404, f"no event {event_id}")
-    if not row[0]:
+    if path is None:
         raise ApiError(404, "this event has no snapshot")
-    path = media_path(api, row[0])
     try:
         data = await asyncio.to_thread(_read_snapshot, path, api.key)
     except FileNotFoundError:

@@ -70,7 +70,9 @@ def _openapi_30(schema: Any) -> Any:
     options = out.get("anyOf", [])
     if {"type": "null"} in options and len(options) == 2:  # X | None
         del out["anyOf"]
-        out |= next(option for option in options if option != {"type": "null"}) | {"nullable": True}
+        other = next(option for option in options if option != {"type": "null"})
+        # A $ref's siblings are ignored in OpenAPI 3.0: a nullable reference is an allOf of one.
+        out |= ({"allOf": [other]} if "$ref" in other else other) | {"nullable": True}
     if "const" in out:
         out["enum"] = [out.pop("const")]
     for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
@@ -224,6 +226,18 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/events/{id}/snapshot": {"get": {
                 "summary": "the event's best frame (JPEG, decrypted)", "parameters": [_EVENT_ID],
                 "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_errors(400, 401, 404)}}},
+            "/api/v1/links/snapshot/{id}": {"get": {
+                "summary": "an event's snapshot through a short-lived signed link a webhook carried (no login; "
+                           "waits a few seconds for a snapshot not written yet)",
+                "security": _PUBLIC,
+                "parameters": [_EVENT_ID,
+                               {"name": "expires", "in": "query", "required": True, "description": "epoch seconds",
+                                "schema": {"type": "integer"}},
+                               {"name": "sig", "in": "query", "required": True, "description": "the link's signature",
+                                "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
+                              "403": {"description": "expired or forged link", "content": _ERROR},
+                              **_errors(400, 404)}}},
             "/api/v1/events/{id}/clip": {"get": {
                 "summary": "the event's clip (MP4, pre- and post-roll), with Range: bytes=a-b (206) support",
                 "parameters": [_EVENT_ID, {"name": "Range", "in": "header", "schema": {"type": "string"}},

@@ -105,7 +105,7 @@ async def _stop_live(app: web.Application) -> None:
 
 def _is_public(request: web.Request) -> bool:
     route = route_of(request)
-    return route in PUBLIC or route in setup_routes.PUBLIC
+    return route in PUBLIC or route in setup_routes.PUBLIC or route in event_routes.PUBLIC
 
 
 async def _session(request: web.Request) -> accounts.Session | None:

@@ -40,6 +40,7 @@ from vigia.app.serving import serve
 from vigia.appliance.cameras import CameraStatus
 from vigia.appliance.config import Config, Http, parse_config
 from vigia.appliance.encryption import MAGIC, load_or_create_key, open_media, write_encrypted
+from vigia.appliance.notify.links import load_link_key, snapshot_link
 from vigia.appliance.recording.recorder import SegmentRecorder
 from vigia.appliance.storage import UPSERT_EVENT, EventWriter, connect
 from vigia.local_ui import accounts
@@ -234,7 +235,7 @@ def test_openapi_lists_every_route_and_only_those(site: Site):
     routes = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()}
     documented = {(method, path) for path, item in openapi_document()["paths"].items() for method in item}
     assert routes == documented
-    assert len(routes) == 30
+    assert len(routes) == 31
 
 
 def protected_routes(site: Site) -> list[tuple[str, str]]:
@@ -243,7 +244,8 @@ def protected_routes(site: Site) -> list[tuple[str, str]]:
     for route in app.router.routes():
         path = route.resource.canonical.replace("{id}", site.clip_event.id).replace("{name}", "door")
         if (route.method, path) not in {("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/api/v1/login"),
-                                        ("GET", "/{path}"), ("GET", "/api/v1/setup"), ("POST", "/api/v1/setup/claim")}:
+                                        ("GET", "/{path}"), ("GET", "/api/v1/setup"), ("POST", "/api/v1/setup/claim"),
+                                        ("GET", f"/api/v1/links/snapshot/{site.clip_event.id}")}:  # a signed link
             out.append((route.method, path))
     return out
 
@@ -760,7 +762,7 @@ def test_zone_editor_layout_needs_an_installer_and_is_validated(site: Site, tmp_
     assert saved.status == 200, saved.body
     assert saved.json()["rules"][0] == {"name": "at-gate", "type": "enter", "zone": "gate", "line": None,
                                         "direction": "any", "seconds": None, "count": None, "classes": None, "alert": True,
-                                        "upload_clip": False}
+                                        "upload_clip": False, "notify": [], "schedule": None}
     assert call(site.server, "GET", path, token=guard).json() == saved.json()
     assert [z.name for z in site.server.config.cameras[0].zones] == ["gate"]  # the running config has it
     bad = [
@@ -770,6 +772,10 @@ def test_zone_editor_layout_needs_an_installer_and_is_validated(site: Site, tmp_
         ({**layout, "rules": [{"name": "r", "type": "enter", "zone": "nowhere"}]}, "names zone 'nowhere'"),
         ({**layout, "rules": [{"name": "r", "type": "loiter", "zone": "gate"}]}, "needs seconds"),
         ({**layout, "colour": "red"}, "colour: unknown field"),
+        ({**layout, "rules": [{"name": "r", "type": "enter", "zone": "gate", "notify": ["webhook:ops"]}]},
+         "rules[0].notify[0]: 'webhook:ops' needs `ops` under `webhooks:` in the config file"),
+        ({**layout, "rules": [{"name": "r", "type": "enter", "zone": "gate", "schedule": {"days": ["someday"]}}]},
+         "rules[0].schedule.days[0]: Input should be 'mon', 'tue'"),
         ({**layout, "zones": "gate"}, "zones: "),
     ]
     for body, message in bad:
@@ -785,6 +791,24 @@ def test_zone_editor_layout_needs_an_installer_and_is_validated(site: Site, tmp_
     Appliance(restarted)._load_layouts()
     assert [r.name for r in restarted.cameras[0].rules] == ["at-gate", "over-kerb"]
     assert restarted.cameras[1].rules == []  # yard untouched
+
+
+def test_a_signed_snapshot_link_serves_the_jpeg_without_a_login_until_it_expires(site: Site):
+    key = load_link_key(site.server.config.storage.data_dir)
+    url, expires = snapshot_link(key, "https://gate.example.test", site.clip_event.id, 60)
+    path = url.removeprefix("https://gate.example.test")
+    assert path.startswith(f"/api/v1/links/snapshot/{site.clip_event.id}?expires={expires}&sig=")
+    reply = call(site.server, "GET", path)
+    assert reply.status == 200 and reply.headers["Content-Type"] == "image/jpeg" and reply.body == site.jpeg
+    forged = path[:-4] + ("0000" if not path.endswith("0000") else "1111")
+    assert call(site.server, "GET", forged).json() == {"error": "the link's signature does not match"}
+    other = path.replace(site.clip_event.id, site.events[0].id)  # a genuine signature is for its event only
+    assert call(site.server, "GET", other).status == 403
+    expired, _ = snapshot_link(key, "", site.clip_event.id, -10)
+    assert call(site.server, "GET", expired).json() == {"error": "the link has expired"}
+    assert call(site.server, "GET", f"/api/v1/links/snapshot/{site.clip_event.id}").status == 403  # no signature
+    evil, _ = snapshot_link(key, "", site.evil_event.id, 60)
+    assert call(site.server, "GET", evil).status == 404  # a path outside the data directory is never served
 
 
 async def _live(site: Site, token: str | None, query: str = "", origin: str | None = None):

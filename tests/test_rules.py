@@ -205,7 +205,8 @@ def test_a_kind_defined_elsewhere_plugs_into_the_union_the_layout_shape_and_the_
     flat = {"name": "gone", "type": "leave", "zone": "door", "line": None, "direction": "any", "seconds": None, "count": None}
     rule = one_rule.validate_python(flat)  # the other kinds' parameters, as the layout API carries them, are ignored
     assert rule == LeaveRule(name="gone", type="leave", zone="door")
-    assert layout_json(rule, kinds) == flat | {"classes": None, "alert": False, "upload_clip": False}
+    assert layout_json(rule, kinds) == flat | {"classes": None, "alert": False, "upload_clip": False, "notify": [],
+                                               "schedule": None}
     with pytest.raises(ValidationError, match="rule type 'leave' needs zone"):
         one_rule.validate_python({"name": "gone", "type": "leave"})
     with pytest.raises(ValidationError, match="Extra inputs"):

@@ -2,9 +2,10 @@
 
 An `EventSink` hears of every event change, camera state and analysed frame; the running appliance's
 wiring (vigia.app.appliance) lists them in one place, in the order they are told. The sinks of today:
-the database and its outbox (`database.py`), the guards' live view (vigia.local_ui.live.LiveHub), clips
-for central of rules with `upload_clip` (vigia.sync.agent.RuleClipSink) and the demo's printed events.
-A new one (MQTT, webhooks) is one module with a class that overrides the methods it needs.
+the database and its outbox (`database.py`), rules' notifications to MQTT and webhooks and each camera's MQTT
+state (vigia.appliance.notify), the guards' live view (vigia.local_ui.live.LiveHub), clips for central of rules
+with `upload_clip` (vigia.sync.agent.RuleClipSink) and the demo's printed events. A new one is one module with
+a class that overrides the methods it needs.
 
 Sinks run in the camera's thread: one that does slow work (network, disk) hands it to a thread of its own.
 """

@@ -1,6 +1,7 @@
 """What every rule kind shares: the fields of its config, the place it watches and the evaluator it makes."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
@@ -10,9 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from vigia.inference.tracking import Track
 from vigia.scene.events import EventChange
 from vigia.scene.names import NAME_PATTERN, check_classes
+from vigia.scene.schedule import Schedule
 
 if TYPE_CHECKING:
     from vigia.scene.rules.scene import Scene
+
+# Where a rule's events may go besides the guards' screens: the MQTT broker, or a webhook destination by name
+# (the appliance config's `mqtt:` and `webhooks:` sections).
+NOTIFY_PATTERN = re.compile(r"^(mqtt|webhook:[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
 
 # A track out of a zone for less than this is still in it (a box jittering on an edge is one event, not many).
 EXIT_GRACE_S = 1.0
@@ -40,8 +46,23 @@ class RuleConfig(BaseModel):
     alert: bool = False  # alerts go to the guards' screens with sound
     # Each event's clip (pre- and post-roll) goes to central once recorded; only on an appliance enrolled with central.
     upload_clip: bool = False
+    # Where its events' openings and closings are sent: "mqtt", "webhook:NAME" (vigia.appliance.notify).
+    notify: list[str] = []
+    # When they are sent (the site's local time, by the event's start); None: always. Events are stored anyway.
+    schedule: Schedule | None = None
 
     _classes = field_validator("classes")(check_classes)
+
+    @field_validator("notify")
+    @classmethod
+    def _notify(cls, notify: list[str]) -> list[str]:
+        wrong = [item for item in notify if not NOTIFY_PATTERN.match(item)]
+        if wrong:
+            raise ValueError(f"notify {', '.join(map(repr, wrong))}: each is `mqtt` or `webhook:NAME`")
+        dupes = sorted({item for item in notify if notify.count(item) > 1})
+        if dupes:
+            raise ValueError(f"notify {', '.join(map(repr, dupes))} given twice")
+        return notify
 
     @classmethod
     def kind(cls) -> str:

@@ -737,6 +737,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/links/snapshot/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** an event's snapshot through a short-lived signed link a webhook carried (no login; waits a few seconds for a snapshot not written yet) */
+        get: {
+            parameters: {
+                query: {
+                    /** @description epoch seconds */
+                    expires: number;
+                    /** @description the link's signature */
+                    sig: string;
+                };
+                header?: never;
+                path: {
+                    /** @description event id (ULID) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description JPEG */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "image/jpeg": unknown;
+                    };
+                };
+                /** @description malformed input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description expired or forged link */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such event, camera or media */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events/{id}/clip": {
         parameters: {
             query?: never;
@@ -2084,6 +2155,10 @@ export interface components {
             alert: boolean;
             /** @default false */
             upload_clip: boolean;
+            /** @default [] */
+            notify: string[];
+            /** @default null */
+            schedule: components["schemas"]["Schedule"] | null;
             zone: string;
             count: number;
         };
@@ -2101,6 +2176,10 @@ export interface components {
             alert: boolean;
             /** @default false */
             upload_clip: boolean;
+            /** @default [] */
+            notify: string[];
+            /** @default null */
+            schedule: components["schemas"]["Schedule"] | null;
             line: string;
             /**
              * @default any
@@ -2122,6 +2201,10 @@ export interface components {
             alert: boolean;
             /** @default false */
             upload_clip: boolean;
+            /** @default [] */
+            notify: string[];
+            /** @default null */
+            schedule: components["schemas"]["Schedule"] | null;
             zone: string;
         };
         /** @description An object of `classes` stays inside `zone` longer than `seconds`. */
@@ -2138,6 +2221,10 @@ export interface components {
             alert: boolean;
             /** @default false */
             upload_clip: boolean;
+            /** @default [] */
+            notify: string[];
+            /** @default null */
+            schedule: components["schemas"]["Schedule"] | null;
             zone: string;
             seconds: number;
         };
@@ -2155,8 +2242,26 @@ export interface components {
             alert: boolean;
             /** @default false */
             upload_clip: boolean;
+            /** @default [] */
+            notify: string[];
+            /** @default null */
+            schedule: components["schemas"]["Schedule"] | null;
             /** @default null */
             zone: string | null;
+        };
+        /** @description Days of the week and a daily window (HH:MM, 24 h, the site's local time). */
+        Schedule: {
+            days: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+            /**
+             * @description HH:MM, 24 h
+             * @default 00:00
+             */
+            from: string;
+            /**
+             * @description HH:MM, 24 h; before `from`: the window ends the next morning
+             * @default 00:00
+             */
+            to: string;
         };
         Event: {
             id: string;

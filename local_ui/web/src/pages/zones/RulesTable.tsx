@@ -2,6 +2,7 @@ import type { Rule, RuleType } from "../../api/types";
 import { t } from "../../i18n";
 import { ClassesInput } from "./ClassesInput";
 import type { Draft } from "./draft";
+import { NotifyInput } from "./NotifyInput";
 import { RULE_KINDS, RULE_TYPES, withType } from "./rules";
 
 interface Props {
@@ -24,6 +25,7 @@ export function RulesTable({ draft, onChange, onAdd, onRemove }: Props) {
               <th>{t("rules.settings")}</th>
               <th>{t("rules.classes")}</th>
               <th>{t("rules.alert")}</th>
+              <th>{t("rules.notify")}</th>
               <th />
             </tr>
           </thead>
@@ -92,6 +94,9 @@ function RuleRow({ rule, draft, onChange, onRemove }: RowProps) {
           checked={rule.alert}
           onChange={(event) => set({ alert: event.target.checked })}
         />
+      </td>
+      <td>
+        <NotifyInput value={rule.notify} onChange={(notify) => set({ notify })} />
       </td>
       <td>
         <button type="button" className="button button--danger" onClick={onRemove}>

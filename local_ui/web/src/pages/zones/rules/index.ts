@@ -23,5 +23,5 @@ export function withType(rule: Rule, type: RuleType, draft: Draft): Rule {
 /** A new rule of the first kind, named `name`. */
 export function newRule(name: string, draft: Draft): Rule {
   const type = RULE_TYPES[0] ?? "enter";
-  return withType({ name, type, classes: null, alert: false, ...BLANK }, type, draft);
+  return withType({ name, type, classes: null, alert: false, notify: [], schedule: null, ...BLANK }, type, draft);
 }

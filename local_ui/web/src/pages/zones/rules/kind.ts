@@ -4,7 +4,7 @@ import type { Rule } from "../../../api/types";
 import type { Draft } from "../draft";
 
 /** The fields only some kinds use (the layout API carries them all, unused ones null or at their default). */
-export type RuleParameters = Omit<Rule, "name" | "type" | "classes" | "alert">;
+export type RuleParameters = Omit<Rule, "name" | "type" | "classes" | "alert" | "notify" | "schedule">;
 
 export interface FormProps {
   rule: Rule;

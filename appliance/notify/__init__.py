@@ -1,0 +1,10 @@
+"""Notifications: rules' events sent to an MQTT broker and to webhooks, through durable queues.
+
+- `routing`: which event changes go where (a rule's `notify` and `schedule`), and the JSON they carry;
+- `queue`: the queues in SQLite (one per destination, in order, idempotency keys) and the delivery log;
+- `writer`: camera threads hand notifications over; one thread stores them;
+- `delivery`: one thread per destination reads its queue, retries with backoff, logs every try;
+- `webhook`, `links`: signed POSTs, snapshots inline or as short-lived links;
+- `mqtt`, `mqtt_state`, `topics`, `homeassistant`: the broker, retained camera state, Home Assistant discovery;
+- `service`: all of it built from the config.
+"""

@@ -1,0 +1,144 @@
+"""Webhooks: each notification as a signed JSON POST to one destination's URL.
+
+Headers of every request:
+- `X-Vigia-Timestamp`: epoch seconds when it was sent;
+- `X-Vigia-Signature`: `sha256=` and the hex HMAC-SHA256, keyed with the destination's `secret`, of the timestamp,
+  a dot and the body as sent (`f"{timestamp}.".encode() + body`): `verify_signature` is how a receiver checks it;
+- `Idempotency-Key`: the notification's key (also `key` in the body), the same on every try;
+- `X-Vigia-Attempt`: 1 for the first try, then 2, 3 ...
+
+Any 2xx answer delivers it; anything else (another status, no answer within `timeout_s`, no connection) is a
+failed try, tried again with backoff (vigia.appliance.notify.delivery). Redirects are not followed.
+
+The body is the event's message (vigia.appliance.notify.routing.event_message) with `snapshot`: with
+`snapshot: inline`, `{"content_type": "image/jpeg", "base64": ...}` once the snapshot is written (an event's best
+view settles about a second after it opens, so an opening sent at once often has none yet: its closing has it);
+with `snapshot: link`, `{"url": ..., "expires_at": ...}` (vigia.appliance.notify.links); else, or when there is
+none, null.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from vigia.appliance.config import Webhook
+from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, open_media
+from vigia.appliance.notify.links import snapshot_link
+from vigia.appliance.notify.queue import Queued, Result
+
+TIMESTAMP_HEADER = "X-Vigia-Timestamp"
+SIGNATURE_HEADER = "X-Vigia-Signature"
+TOLERANCE_S = 300        # a receiver refuses signatures older (or newer) than this: a replayed request fails
+CLOSE_SNAPSHOT_WAIT_S = 3.0  # a closing whose snapshot is still being written waits this long (from queuing) for it
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The `X-Vigia-Signature` value of `body` sent at `timestamp` (its header's text)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify_signature(secret: str, timestamp: str | None, body: bytes, signed: str | None, now: float | None = None,
+                     tolerance_s: float = TOLERANCE_S) -> bool:
+    """What a receiver does: the signature matches the raw body and the timestamp is recent."""
+    if not timestamp or not signed or not timestamp.isdigit():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance_s:
+        return False
+    return hmac.compare_digest(signature(secret, timestamp, body), signed)
+
+
+@dataclass
+class WebhookTransport:
+    """Deliveries to one webhook destination (a Transport of vigia.appliance.notify.delivery)."""
+
+    name: str
+    settings: Webhook
+    data_dir: Path
+    media_key: bytes | None = None     # to read encrypted snapshots (inline)
+    link_key: bytes | None = None      # to sign snapshot links (link)
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        self.sink = f"webhook:{self.name}"
+        parts = urlsplit(self.settings.url)
+        self._https = parts.scheme == "https"
+        self._host, self._port = parts.hostname, parts.port
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._tls = ssl.create_default_context(cafile=self.settings.ca_file) if self._https else None
+
+    def maintain(self) -> None:
+        """Nothing to keep up: one connection per request."""
+
+    def close(self) -> None:
+        """Nothing held between requests."""
+
+    def deliver(self, items: list[Queued]) -> list[Result]:
+        results = []
+        for item in items:
+            result = self._post(item)
+            results.append(result)
+            if result.outcome == "failed":
+                break
+        return results
+
+    def body(self, item: Queued) -> bytes:
+        message = json.loads(item.body)
+        message["snapshot"] = self._snapshot(item, message)
+        return json.dumps(message, separators=(",", ":")).encode()
+
+    def _post(self, item: Queued) -> Result:
+        try:
+            body = self.body(item)
+        except (OSError, MediaCryptoError) as exc:  # the snapshot could not be read: the message goes without it
+            message = json.loads(item.body) | {"snapshot": None}
+            body = json.dumps(message, separators=(",", ":")).encode()
+            note = f"; snapshot left out: {exc}"
+        else:
+            note = ""
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "User-Agent": "Vigia", TIMESTAMP_HEADER: timestamp,
+                   SIGNATURE_HEADER: signature(self.settings.secret, timestamp, body),
+                   "Idempotency-Key": item.key, "X-Vigia-Attempt": str(item.attempts + 1)}
+        connection = (http.client.HTTPSConnection(self._host, self._port, timeout=self.settings.timeout_s,
+                                                  context=self._tls) if self._https else
+                      http.client.HTTPConnection(self._host, self._port, timeout=self.settings.timeout_s))
+        try:
+            connection.request("POST", self._target, body=body, headers=headers)
+            reply = connection.getresponse()
+            answer = reply.read(300).decode("utf-8", "replace").strip()
+        except (OSError, http.client.HTTPException) as exc:
+            return Result(item, "failed", f"{type(exc).__name__}: {exc}{note}")
+        finally:
+            connection.close()
+        detail = f"HTTP {reply.status}" + (f": {answer}" if answer and not 200 <= reply.status < 300 else "") + note
+        return Result(item, "delivered" if 200 <= reply.status < 300 else "failed", detail)
+
+    def _snapshot(self, item: Queued, message: dict) -> dict | None:
+        mode = self.settings.snapshot
+        if item.snapshot is None or mode == "none":
+            return None
+        if mode == "link":
+            url, expires = snapshot_link(self.link_key, self.public_url, message["event"]["id"], self.settings.link_ttl_s)
+            return {"url": url, "expires_at": expires}
+        path = self.data_dir / item.snapshot
+        if message["change"] == "close":
+            deadline = item.created_at + CLOSE_SNAPSHOT_WAIT_S
+            while not path.exists() and time.time() < deadline:
+                time.sleep(0.1)
+        try:
+            with open_media(path, self.media_key) as media:
+                if isinstance(media, EncryptedReader) and not media.complete:
+                    raise MediaCryptoError(f"{path}: incomplete")
+                data = media.read()
+        except FileNotFoundError:
+            return None  # not written yet (an opening), or gone (retention)
+        return {"content_type": "image/jpeg", "base64": base64.b64encode(data).decode()}
