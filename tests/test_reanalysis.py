@@ -257,6 +257,42 @@ def test_a_worker_reanalyses_a_clip_and_speaks_of_the_edge_events(fleet):
     assert tracks >= clip.edge_tracks, "central, looking at every frame and tile, finds at least what the edge found"
 
 
+def test_hard_examples_are_kept_with_their_source_and_exported_as_a_coco_dataset(fleet, tmp_path):
+    from vigia.central.reanalysis import datasets
+
+    examples = rows(fleet.dsn, "SELECT id, key, device_id, camera, reason, labels, width, height FROM hard_examples")
+    assert examples, "the first job kept frames (central is unsure of some detections on every demo clip)"
+    for _, key, device, camera, reason, labels, width, height in examples:
+        assert (device, camera, (width, height)) == (DEVICE, "demo", (1280, 720))
+        assert reason in ("not_confirmed", "label_differs", "missed", "low_confidence")
+        body = fleet.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        assert body[:2] == b"\xff\xd8", "a JPEG"
+        assert all(0 <= v <= 1 for label in labels for v in label["box"])
+    rejected, fixed = examples[0][0], examples[-1][0]
+
+    async def work():
+        async with await psycopg.AsyncConnection.connect(fleet.dsn, autocommit=True) as conn:
+            first = await datasets.create(conn, "hard", "test")
+            await datasets.review(conn, fixed, "fixed", "test", [{"label": "car", "box": [0.1, 0.1, 0.2, 0.3]}])
+            if rejected != fixed:
+                await datasets.review(conn, rejected, "rejected", "test")
+            second = await datasets.create(conn, "hard", "test")
+            exported = await datasets.export_coco(conn, fleet.s3, BUCKET, "hard", second[0], tmp_path / "coco")
+            with pytest.raises(ValueError, match="no dataset hard@9"):
+                await datasets.export_coco(conn, fleet.s3, BUCKET, "hard", 9, tmp_path / "none")
+            return first, second, exported
+
+    first, second, exported = asyncio.run(work())
+    assert first == (1, len(examples)) and second == (2, len(examples) - (rejected != fixed))
+    coco = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    assert len(coco["images"]) == exported["images"] == second[1]
+    assert all((tmp_path / "coco" / image["file_name"]).stat().st_size > 0 for image in coco["images"])
+    car = next(c["id"] for c in coco["categories"] if c["name"] == "car")
+    fixed_boxes = [a for a in coco["annotations"] if a["image_id"] == fixed]
+    assert [(a["category_id"], a["bbox"]) for a in fixed_boxes] == [(car, [128.0, 72.0, 128.0, 144.0])], \
+        "reviewed labels win over central's"
+
+
 def test_a_worker_killed_mid_job_leaves_it_to_another_and_the_result_is_written_once(fleet):
     job_id = fleet.request(fleet.clips[1].events[0].id)
     first = fleet.worker()   # the full analysis: long enough to be killed in the middle

@@ -119,6 +119,26 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     status = _with_database(central.add_parser("reanalysis-status", help="re-analysis jobs by state, the oldest's age"))
     status.set_defaults(handler=_reanalysis_status)
 
+    dataset = central.add_parser("dataset", help="hard examples from re-analysis, as versioned datasets").add_subparsers(
+        metavar="ACTION", dest="action", required=True)
+    create = _with_database(dataset.add_parser("create", help="a new version: every hard example not rejected"))
+    create.add_argument("name")
+    create.add_argument("--by", default=None)
+    _with_database(dataset.add_parser("list", help="datasets and their versions"))
+    export = _with_bucket(_with_database(dataset.add_parser("export", help="a version as COCO: images + annotations")),
+                          required=True)
+    export.add_argument("ref", help="NAME@VERSION")
+    export.add_argument("--format", choices=("coco",), default="coco")
+    export.add_argument("--out", type=Path, required=True)
+    review = _with_database(dataset.add_parser("review", help="accept, reject or fix a hard example's labels"))
+    review.add_argument("example_id", type=int)
+    review.add_argument("decision", choices=("accepted", "rejected", "fixed"))
+    review.add_argument("--labels", type=Path, help='fixed: a JSON file [{"label": "car", "box": [x1, y1, x2, y2]}]')
+    review.add_argument("--by", default=None)
+    dataset.choices["list"].set_defaults(handler=_dataset)
+    for parser in (create, export, review):
+        parser.set_defaults(handler=_dataset)
+
     user = _with_database(central.add_parser("user-add", help="add a dashboard user (password read from stdin)"))
     user.add_argument("username")
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
@@ -386,4 +406,33 @@ def _reanalysis_status(args) -> int:
     from vigia.central.reanalysis.jobs import queue_stats
 
     print(json.dumps(_with_connection(args, queue_stats)))
+    return 0
+
+
+def _dataset(args) -> int:
+    from vigia.central.reanalysis import datasets
+
+    by = f"cli:{getattr(args, 'by', None) or getpass.getuser()}"
+
+    async def work(conn):
+        if args.action == "create":
+            version, count = await datasets.create(conn, args.name, by)
+            return {"name": args.name, "version": version, "examples": count}
+        if args.action == "list":
+            return await datasets.listing(conn)
+        if args.action == "review":
+            labels = json.loads(args.labels.read_text()) if args.labels else None
+            await datasets.review(conn, args.example_id, args.decision, by, labels)
+            return {"id": args.example_id, "review": args.decision}
+        name, _, version = args.ref.partition("@")
+        if not version.isdigit():
+            raise CliError(f"{args.ref!r}: give NAME@VERSION (vigia central dataset list shows them)")
+        from vigia.central.ingest.media import s3_client
+
+        return await datasets.export_coco(conn, s3_client(_media_settings(args)), args.bucket, name, int(version), args.out)
+
+    try:
+        print(json.dumps(_with_connection(args, work)))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     return 0

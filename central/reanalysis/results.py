@@ -14,6 +14,8 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from vigia.central.reanalysis.analysis import ClipAnalysis
+from vigia.central.reanalysis.hard_examples import Example
+from vigia.central.reanalysis.hard_examples import object_key as hard_object_key
 from vigia.central.reanalysis.jobs import Job
 from vigia.central.reanalysis.verdicts import CentralEventMatch, EdgeEvent, Verdict
 from vigia.scene.layout import CameraLayout
@@ -83,7 +85,8 @@ def _decimated(boxes: list, frame_size: tuple[int, int]) -> list[list[float]]:
 
 
 async def store(conn: psycopg.AsyncConnection, job: Job, analysis: ClipAnalysis, clip_start: float, model: str,
-                worker: str, verdicts: list[Verdict], matches: list[CentralEventMatch]) -> bool:
+                worker: str, verdicts: list[Verdict], matches: list[CentralEventMatch],
+                examples: list[Example] = ()) -> bool:
     """Write the job's result, verdicts, tracks and events, and mark it done, in one transaction.
     False when the job's result was there already (nothing written)."""
     width, height = analysis.frame_size
@@ -120,6 +123,13 @@ async def store(conn: psycopg.AsyncConnection, job: Job, analysis: ClipAnalysis,
                     [(job.job_id, job.device_id, job.camera, e.rule, e.label, e.track_id, e.start, e.end,
                       _epoch(e.started_at), e.max_score, Jsonb([round(v, 4) for v in e.box]), m.missed,
                       m.matched_event_id) for m in matches for e in [analysis.events[m.index]]])
+            if examples:
+                await cur.executemany(
+                    "INSERT INTO hard_examples (job_id, device_id, camera, taken_at, reason, key, width, height, labels)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(job.job_id, job.device_id, job.camera, _epoch(clip_start + x.t), x.reason,
+                      hard_object_key(job.device_id, job.camera, job.job_id, x.t), x.width, x.height, Jsonb(x.labels))
+                     for x in examples])
         await conn.execute("UPDATE reanalysis_jobs SET state = 'done', finished_at = now(), error = NULL,"
                            " attempts = attempts + 1 WHERE job_id = %s", [job.job_id])
     return True

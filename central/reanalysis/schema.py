@@ -98,3 +98,40 @@ MIGRATIONS: list[str] = [
     CREATE INDEX reanalysis_events_missed ON reanalysis_events (device_id, camera, started_at) WHERE missed;
     """,
 ]
+MIGRATIONS.append(
+    # 2: hard examples (frames where edge and central disagree, or central is unsure) and versioned datasets of them
+    """
+    CREATE TABLE hard_examples (
+        id bigserial PRIMARY KEY,
+        job_id uuid NOT NULL REFERENCES reanalysis_results (job_id),
+        device_id text NOT NULL,
+        camera text NOT NULL,
+        taken_at timestamptz NOT NULL,
+        reason text NOT NULL CHECK (reason IN ('not_confirmed', 'label_differs', 'missed', 'low_confidence')),
+        key text NOT NULL,
+        width integer NOT NULL,
+        height integer NOT NULL,
+        labels jsonb NOT NULL,
+        review text NOT NULL DEFAULT 'unreviewed' CHECK (review IN ('unreviewed', 'accepted', 'rejected', 'fixed')),
+        reviewed_labels jsonb,
+        reviewed_by text,
+        reviewed_at timestamptz
+    );
+    -- the privacy erasure of a person's footage finds frames by their source
+    CREATE INDEX hard_examples_source ON hard_examples (device_id, camera, taken_at);
+    CREATE TABLE datasets (
+        name text NOT NULL,
+        version integer NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        created_by text NOT NULL,
+        examples integer NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    CREATE TABLE dataset_examples (
+        name text NOT NULL,
+        version integer NOT NULL,
+        example_id bigint NOT NULL REFERENCES hard_examples (id),
+        PRIMARY KEY (name, version, example_id),
+        FOREIGN KEY (name, version) REFERENCES datasets (name, version)
+    );
+    """)

@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg_pool import AsyncConnectionPool
 
 from vigia.central.ingest.media import MediaSettings, s3_client
-from vigia.central.reanalysis import broker, jobs, results
+from vigia.central.reanalysis import broker, hard_examples, jobs, results
 from vigia.central.reanalysis.analysis import ClipError, analyse_clip
 from vigia.central.reanalysis.jobs import Job
 from vigia.central.reanalysis.verdicts import judge
@@ -154,17 +154,27 @@ class Worker:
             await asyncio.to_thread(self._download, job.clip_key, clip)
             analysis = await asyncio.to_thread(analyse_clip, clip, self.detector, ctx.layout, ctx.classes,
                                                self.settings.views)
-        clip_start = analysis.clip_start if analysis.clip_start is not None else \
-            ctx.event_started_at - results.DEFAULT_PRE_ROLL_S
-        async with pool.connection(timeout=10) as conn:
-            edge = await results.edge_events(conn, job, clip_start, clip_start + analysis.duration)
+            clip_start = analysis.clip_start if analysis.clip_start is not None else \
+                ctx.event_started_at - results.DEFAULT_PRE_ROLL_S
+            async with pool.connection(timeout=10) as conn:
+                edge = await results.edge_events(conn, job, clip_start, clip_start + analysis.duration)
             verdicts, matches = judge(analysis, edge, clip_start)
+            examples = await asyncio.to_thread(hard_examples.grab, str(clip), analysis,
+                                               hard_examples.pick_times(analysis, verdicts, matches, clip_start))
+        await asyncio.to_thread(self._upload_examples, job, examples)
+        async with pool.connection(timeout=10) as conn:
             written = await results.store(conn, job, analysis, clip_start, self.settings.model_name,
-                                          self.settings.name, verdicts, matches)
+                                          self.settings.name, verdicts, matches, examples)
         self.jobs_done += 1
-        log.info("job %s: %d frames, %d tracks, %d verdicts, %d missed by the edge%s", job.job_id, analysis.frames,
-                 len(analysis.tracks), len(verdicts), sum(m.missed for m in matches),
+        log.info("job %s: %d frames, %d tracks, %d verdicts, %d missed by the edge, %d hard examples%s", job.job_id,
+                 analysis.frames, len(analysis.tracks), len(verdicts), sum(m.missed for m in matches), len(examples),
                  "" if written else " (written before)")
+
+    def _upload_examples(self, job: Job, examples: list[hard_examples.Example]) -> None:
+        """The frames first (same key, same bytes if the job runs again), their rows with the result."""
+        for example in examples:
+            self._s3.put_object(Bucket=self.settings.media.bucket, Body=example.jpeg, ContentType="image/jpeg",
+                                Key=hard_examples.object_key(job.device_id, job.camera, job.job_id, example.t))
 
     def _download(self, key: str, to: Path) -> None:
         try:
