@@ -240,6 +240,7 @@ def running(process: subprocess.Popen):
 FAST = ("--no-tiles", "--no-flip")   # the fault tests need the queue's behaviour, not central's full analysis
 
 
+@pytest.mark.timeout(900)  # the full analysis, on a loaded 2-core machine
 def test_a_worker_reanalyses_a_clip_and_speaks_of_the_edge_events(fleet):
     clip = fleet.clips[0]
     job_id = fleet.request(clip.events[0].id)
@@ -293,6 +294,7 @@ def test_hard_examples_are_kept_with_their_source_and_exported_as_a_coco_dataset
         "reviewed labels win over central's"
 
 
+@pytest.mark.timeout(900)  # the full analysis, on a loaded 2-core machine
 def test_a_worker_killed_mid_job_leaves_it_to_another_and_the_result_is_written_once(fleet):
     job_id = fleet.request(fleet.clips[1].events[0].id)
     first = fleet.worker()   # the full analysis: long enough to be killed in the middle
@@ -341,7 +343,7 @@ def test_a_corrupt_clip_and_a_missing_object_are_dead_lettered_with_their_errors
     with running(fleet.worker(*FAST)):
         assert wait_for(lambda: fleet.finished(corrupt_job) and fleet.finished(missing_job), 180), fleet.log_text()[-3000:]
     state, error, _ = fleet.job(corrupt_job)
-    assert state == "failed" and "clip" in error and ("decode" in error or "open" in error), error
+    assert state == "failed" and error.startswith("cannot read the clip: ") and "Invalid data" in error, error
     state, error, _ = fleet.job(missing_job)
     assert (state, error) == ("failed", f"the clip devices/{DEVICE}/clips/{missing}.mp4 is not in the bucket {BUCKET}")
     letters = {body["job_id"]: headers for body, headers in dead_letters(fleet.rabbit.url)}
@@ -391,6 +393,7 @@ class Cuttable:
         self.open = True
 
 
+@pytest.mark.timeout(900)  # the full analysis, on a loaded 2-core machine
 def test_postgresql_unreachable_jobs_wait_and_are_retried_none_lost(fleet):
     proxy = Cuttable(("127.0.0.1", 5432))
     dsn = psycopg.conninfo.make_conninfo(fleet.dsn, host="127.0.0.1", port=proxy.port)
@@ -408,12 +411,16 @@ def test_postgresql_unreachable_jobs_wait_and_are_retried_none_lost(fleet):
     assert rows(fleet.dsn, "SELECT count(*) FROM reanalysis_results WHERE job_id = %s", [job_id]) == [(1,)]
 
 
+@pytest.mark.timeout(900)
 def test_rabbitmq_restarted_under_load_loses_no_job(fleet):
-    job_ids = [fleet.request(c.events[-1].id) for c in fleet.clips]
+    job_ids = [fleet.request(c.events[0].id) for c in fleet.clips]
     with running(fleet.worker(*FAST)):
-        assert wait_for(lambda: any(fleet.job(j)[0] == "queued" for j in job_ids), 120), fleet.log_text()[-3000:]
+        assert wait_for(lambda: any(f"job {j}: analysing" in fleet.log_text() for j in job_ids), 120), \
+            fleet.log_text()[-3000:]
         fleet.rabbit.stop()
+        waiting = [j for j in job_ids if fleet.job(j)[0] != "done"]
         fleet.rabbit.start()
+        assert waiting, "the broker went while jobs were still to do"
         assert wait_for(lambda: all(fleet.finished(j) for j in job_ids), 600), fleet.log_text()[-3000:]
     assert [fleet.job(j)[0] for j in job_ids] == ["done"] * 3
     assert rows(fleet.dsn, "SELECT count(*) FROM reanalysis_results WHERE job_id = ANY(%s::uuid[])", [job_ids]) == [(3,)]

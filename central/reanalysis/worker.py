@@ -15,6 +15,7 @@ Failures:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -110,7 +111,15 @@ class Worker:
     async def _analyse_loop(self, pool: AsyncConnectionPool) -> None:
         while True:
             _, _, message = await self._held.get()
-            await self._handle(pool, message)
+            try:
+                await self._handle(pool, message)
+            except aio_pika.exceptions.AMQPError as exc:
+                # the channel it came on is gone (the broker restarted): RabbitMQ delivers it again
+                log.warning("delivery %s lost with its channel (%s): it comes again", message.message_id, exc)
+            except Exception:
+                log.exception("delivery %s could not be handled; it comes again", message.message_id)
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)
 
     async def _handle(self, pool: AsyncConnectionPool, message: AbstractIncomingMessage) -> None:
         attempt = broker.attempt_of(message)
