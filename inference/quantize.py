@@ -7,6 +7,9 @@ The tail of the YOLOX head (sigmoids, reshapes, the concatenation of boxes with 
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +31,8 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from vigia.inference.onnx_backend import to_blob
 from vigia.inference.onnx_model import load_model
 from vigia.inference.types import DetectorInput
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_METHODS = {
     "minmax": CalibrationMethod.MinMax,
@@ -139,9 +144,12 @@ def _ranges(model_path: Path, work: Path, frames: Sequence[dict], method: str) -
     YOLOX-Nano at 416x416) and merge them into their histograms after each call."""
     calibrator = create_calibrator(model_path, None, augmented_model_path=work / "augmented.onnx",
                                    calibrate_method=CALIBRATION_METHODS[method])
-    for start in range(0, len(frames), CALIBRATION_CHUNK):
-        calibrator.collect_data(_Feeds(frames[start : start + CALIBRATION_CHUNK]))
-    ranges = calibrator.compute_data()
+    chatter = io.StringIO()  # the histogram calibrators print their progress; stdout is for commands' output
+    with contextlib.redirect_stdout(chatter):
+        for start in range(0, len(frames), CALIBRATION_CHUNK):
+            calibrator.collect_data(_Feeds(frames[start : start + CALIBRATION_CHUNK]))
+        ranges = calibrator.compute_data()
+    log.debug("calibration: %s", chatter.getvalue())
     return {name: (float(np.ravel(data.range_value[0])[0]), float(np.ravel(data.range_value[1])[0]))
             for name, data in ranges.items()}
 

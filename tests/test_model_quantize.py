@@ -13,9 +13,9 @@ import pytest
 
 from vigia.app.appliance import open_detector
 from vigia.appliance.config import Config
-from vigia.inference.agreement import agreement, match
+from vigia.inference.agreement import Agreement, agreement, match
 from vigia.inference.footage import FootageError, redact, sample
-from vigia.inference.int8 import Detection, Footage, install_int8, sample_footage
+from vigia.inference.int8 import Footage, sample_footage
 from vigia.inference.model_store import import_model, list_models, resolve
 from vigia.inference.onnx_backend import OnnxDetector
 from vigia.inference.onnx_model import load_model
@@ -43,14 +43,22 @@ def clip_slice(demo_clip: Path, tmp_path_factory) -> Path:
     return out
 
 
+def quantize_command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "--log-level", "warning", "models", "quantize",
+                           *args], capture_output=True, text=True, timeout=300)
+
+
 @pytest.fixture(scope="module")
 def installed(clip_slice: Path, default_model: Path, tmp_path_factory):
-    """The INT8 model quantized on 12 frames of the slice and checked on 8 others, in a fresh store."""
+    """`vigia models quantize --json` on the slice: 12 calibration frames, 8 others to check, in a fresh store."""
     store = tmp_path_factory.mktemp("store") / "models"
     import_model(store, default_model)
-    info, result = install_int8(store, default_model, Footage([str(clip_slice)], calibration_frames=12, checked_frames=8),
-                                detection=Detection(0.3, PERSON_CAR))
-    return store, info, result
+    done = quantize_command(str(clip_slice), "--store", str(store), "--frames", "12", "--check-frames", "8", "--json")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)  # one JSON object, nothing else on stdout
+    (info,) = [m for m in list_models(store) if m.lineage]
+    assert printed["model"]["sha256"] == info.sha256
+    return store, info, Agreement(**printed["agreement"])
 
 
 def test_footage_is_sampled_over_the_file_and_split_without_overlap(clip_slice: Path) -> None:
@@ -128,15 +136,13 @@ def test_config_selects_it_and_the_onnx_back_end_runs_it(installed, demo_clip: P
         int8.close()
         fp32.close()
     assert agreement(reference, found).recall >= 0.8
-    assert all(set(d.class_ids.tolist()) <= PERSON_CAR for d in found)
+    assert all(set(d.class_ids.tolist()) <= PERSON_CAR for d in found)  # the config's classes
 
 
 def test_a_threshold_too_high_refuses_the_model(clip_slice: Path, default_model: Path, tmp_path: Path) -> None:
     store = tmp_path / "models"
-    command = [sys.executable, "-m", "vigia.app.cli.main", "--log-level", "warning", "models", "quantize",
-               str(clip_slice), "--model", str(default_model), "--store", str(store), "--frames", "6",
-               "--check-frames", "4", "--calibration", "minmax", "--min-recall", "1.01"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = quantize_command(str(clip_slice), "--model", str(default_model), "--store", str(store), "--frames", "6",
+                            "--check-frames", "4", "--calibration", "minmax", "--min-recall", "1.01")
     assert done.returncode == 2, done.stderr
     message = done.stderr.strip().splitlines()[-1]
     assert message.startswith("vigia: INT8 model of yolox_nano not installed"), message
