@@ -19,6 +19,7 @@ from vigia.inference.model_store import Lineage, ModelInfo, import_model, list_m
 from vigia.inference.onnx_backend import OnnxDetector
 from vigia.inference.onnx_model import load_model
 from vigia.inference.quantize import QuantizeOptions, quantize
+from vigia.inference.types import DetectorInput
 
 
 class QuantizationRefused(ModelError):
@@ -85,6 +86,16 @@ def _base_name(store: Path, base: Path, sha256: str) -> str:
     return stored[-1].name if stored else base.stem
 
 
+def _compare(base: Path, candidate: Path, inputs: Sequence[DetectorInput], detection: Detection) -> Agreement:
+    detectors = [OnnxDetector(path, score_threshold=detection.score_threshold, classes=detection.classes)
+                 for path in (base, candidate)]
+    try:
+        return compare(*detectors, inputs)
+    finally:
+        for detector in detectors:
+            detector.close()
+
+
 def install_int8(
     store: str | Path,
     base: str | Path,
@@ -108,11 +119,7 @@ def install_int8(
     os.close(fd)
     try:
         quantize(base, [s.input for s in calibration], tmp, options)
-        reference = OnnxDetector(base, score_threshold=detection.score_threshold, classes=detection.classes)
-        candidate = OnnxDetector(tmp, score_threshold=detection.score_threshold, classes=detection.classes)
-        agreement = compare(reference, candidate, [s.input for s in checked])
-        reference.close()
-        candidate.close()
+        agreement = _compare(base, Path(tmp), [s.input for s in checked], detection)
         failures = thresholds.failures(agreement)
         if failures:
             raise QuantizationRefused(

@@ -37,7 +37,7 @@ from vigia.app.bench.common import (
     decode_only_cpu_per_stream_second,
     default_media,
     default_model,
-    detector_cpu_ms,
+    detectors_cpu_ms,
     open_default_detector,
     peak_rss_mb,
     process_cpu,
@@ -254,10 +254,9 @@ def run(args) -> int:
         else:
             int8 = args.int8_model.resolve()
         decode_only = decode_only_cpu_per_stream_second(media)
-        det_ms = {}
-        for name, path in (("fp32", model), ("int8", int8)):
-            detector = open_default_detector(path)
-            det_ms[name] = detector_cpu_ms(detector, media)
+        detectors = {"fp32": open_default_detector(model), "int8": open_default_detector(int8)}
+        det_ms = detectors_cpu_ms(detectors, media)
+        for detector in detectors.values():
             detector.close()
         naive = naive_cpu_per_stream_second(media, model)
         tracker_ms = tracker_update_ms()

@@ -34,10 +34,10 @@ def _add_quantize(models: argparse._SubParsersAction) -> None:
     q.add_argument("--model", help="base model: a store name, sha256 prefix or .onnx file (default: the config's)")
     q.add_argument("--name", help="name in the store (default: the base's name + '-int8')")
     # Defaults (None here) are those of vigia.inference.int8's Footage and Thresholds, and QuantizeOptions.
-    q.add_argument("--frames", type=int, dest="calibration_frames", help="calibration frames, over all sources (64)")
-    q.add_argument("--check-frames", type=int, dest="checked_frames",
+    q.add_argument("--frames", type=int, dest="calibration_frames", metavar="N", help="calibration frames, over all sources (64)")
+    q.add_argument("--check-frames", type=int, dest="checked_frames", metavar="N",
                    help="held-out frames the INT8 model is compared with FP32 on (32)")
-    q.add_argument("--spacing", type=float,
+    q.add_argument("--spacing", type=float, metavar="S",
                    help="seconds between frames taken from a live camera (2; files are sampled over their length)")
     q.add_argument("--calibration", choices=["minmax", "entropy", "percentile", "distribution"])
     q.add_argument("--min-recall", type=float, help="share of the FP32 model's boxes it must find (0.9)")
