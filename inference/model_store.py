@@ -17,6 +17,19 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Lineage:
+    """Where a derived model (an INT8 quantization) comes from, and how it compared with its base."""
+
+    base_name: str
+    base_sha256: str
+    method: str  # how it was made, e.g. "onnxruntime static int8 QDQ, ..., calibration minmax"
+    calibration_sources: list[str]  # footage the frames came from (URLs without credentials)
+    calibration_frames: int
+    checked_frames: int  # held-out frames of the same footage it was compared on
+    metrics: dict[str, float]  # agreement with the base model on those frames (recall, precision, score delta...)
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     name: str  # file name it was imported from, without suffix
     sha256: str
@@ -27,6 +40,7 @@ class ModelInfo:
     class_names_source: str
     imported_at: str  # ISO 8601, UTC
     path: Path = field(compare=False)  # the stored file (not written to the sidecar)
+    lineage: Lineage | None = None  # derived models only
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -50,12 +64,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def _read_info(sidecar: Path) -> ModelInfo:
     data = json.loads(sidecar.read_text())
-    return ModelInfo(**data, path=sidecar.with_suffix(".onnx"))
+    lineage = data.pop("lineage", None)
+    return ModelInfo(**data, path=sidecar.with_suffix(".onnx"), lineage=Lineage(**lineage) if lineage else None)
 
 
-def import_model(store_dir: str | Path, path: str | Path) -> ModelInfo:
-    """Check `path` is a usable model and copy it into the store; importing the same
-    content again returns the existing entry. Raises ModelError, storing nothing, if not."""
+def import_model(store_dir: str | Path, path: str | Path, *, name: str | None = None,
+                 lineage: Lineage | None = None) -> ModelInfo:
+    """Check `path` is a usable model and copy it into the store, named `name` (default: the file's name
+    without suffix); importing the same content again returns the existing entry. Raises ModelError,
+    storing nothing, if not."""
     source = Path(path)
     try:
         data = source.read_bytes()
@@ -69,7 +86,7 @@ def import_model(store_dir: str | Path, path: str | Path) -> ModelInfo:
     if sidecar.is_file() and model_path.is_file():
         return _read_info(sidecar)
     info = ModelInfo(
-        name=source.stem,
+        name=name or source.stem,
         sha256=sha256,
         size=len(data),
         input_shape=list(spec.input_shape),
@@ -78,6 +95,7 @@ def import_model(store_dir: str | Path, path: str | Path) -> ModelInfo:
         class_names_source=spec.class_names_source,
         imported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         path=model_path,
+        lineage=lineage,
     )
     _write_atomically(model_path, data)
     _write_atomically(sidecar, info.to_json().encode())
@@ -93,7 +111,7 @@ def list_models(store_dir: str | Path) -> list[ModelInfo]:
     for sidecar in sorted(store.glob("*.json")):
         try:
             info = _read_info(sidecar)
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
             log.warning("skipping unreadable model entry %s: %s", sidecar, exc)
             continue
         if info.path.is_file():

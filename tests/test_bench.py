@@ -14,13 +14,18 @@ def bench(*args):
 
 
 def test_capacity_bench_prints_its_keys():
-    result = bench("capacity", "--seconds", "4", "--start", "1", "--max-trials", "1")
+    result = bench("capacity", "--seconds", "4", "--start", "1", "--max-trials", "1", "--int8-frames", "8")
     for key in ("max_realtime_streams", "cpu_per_stream_second", "decode_only_cpu_per_stream_second",
-                "detector_cpu_ms", "tracker_update_ms", "overhead_ratio", "naive_realtime_streams", "peak_rss_mb"):
+                "detector_cpu_ms", "tracker_update_ms", "overhead_ratio", "naive_realtime_streams", "peak_rss_mb",
+                "int8_max_realtime_streams", "int8_recall_vs_fp32", "int8_detector_cpu_ms", "int8_streams_ratio"):
         assert key in result, key
     assert result["max_realtime_streams"] == 1  # one stream is real time on any machine that runs the suite
+    assert result["int8_max_realtime_streams"] == 1 and len(result["int8_trials"]) == 1
     assert 0 < result["decode_only_cpu_per_stream_second"] < result["cpu_per_stream_second"]
     assert result["detector_cpu_ms"] > 0 and result["naive_realtime_streams"] > 0
+    # The INT8 pipeline's tracks against the FP32 pipeline's on the demo clip (deterministic: read as fast as
+    # possible), calibrated on 8 frames only here: 0.93 measured.
+    assert result["int8_baseline_tracks"] >= 20 and 0.8 <= result["int8_recall_vs_fp32"] <= 1.0
 
 
 def test_fidelity_bench_prints_its_keys():

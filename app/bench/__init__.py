@@ -21,7 +21,10 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     capacity.add_argument("--model", type=Path, default=None)
     capacity.add_argument("--seconds", type=float, default=60.0, help="length of each trial")
     capacity.add_argument("--start", type=int, default=None, help="first N to try (default: estimated from CPU costs)")
-    capacity.add_argument("--max-trials", type=int, default=5)
+    capacity.add_argument("--max-trials", type=int, default=5, help="trials of each model")
+    capacity.add_argument("--int8-model", type=Path, default=None,
+                          help="the INT8 model to compare (default: quantize --model on frames of --media)")
+    capacity.add_argument("--int8-frames", type=int, default=64, help="calibration frames of that quantization")
 
     fidelity = _bench(bench, "fidelity", "vigia.app.bench.fidelity", "gated pipeline vs detect-every-frame baseline")
     fidelity.add_argument("--media", type=Path, default=None)

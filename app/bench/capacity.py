@@ -10,17 +10,24 @@ not the measure: a stream decodes only its reference frames when they are enough
 In the same run: the decode-only cost of the clip, the detector's cost per inference, the
 tracker's cost per update in a crowd, and a naive loop (every frame to BGR, every frame detected)
 for comparison.
+
+The INT8 model (`vigia models quantize`'s quantization, calibrated on frames of the same clip, as an installer
+calibrates on the cameras' footage) is searched the same way, its trials alternating with the FP32 model's so that
+both see the same load; `int8_recall_vs_fp32` is the track recall (bench fidelity's) of the appliance's gated
+pipeline with the INT8 model against the same pipeline with the FP32 model.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +37,7 @@ from vigia.app.bench.common import (
     decode_only_cpu_per_stream_second,
     default_media,
     default_model,
-    detector_cpu_ms,
+    detectors_cpu_ms,
     open_default_detector,
     peak_rss_mb,
     process_cpu,
@@ -165,27 +172,12 @@ def _run_trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(args) -> int:
-    media = (args.media or default_media()).resolve()
-    model = (args.model or default_model()).resolve()
-    cores = os.cpu_count() or 1
-
-    decode_only = decode_only_cpu_per_stream_second(media)
-    detector = open_default_detector(model)
-    det_ms = detector_cpu_ms(detector, media)
-    detector.close()
-    naive = naive_cpu_per_stream_second(media, model)
-    tracker_ms = tracker_update_ms()
-    ideal = decode_only + DETECT_FPS * det_ms / 1000
-
-    n = args.start or max(1, int(cores * 0.85 / ideal))
-    trials: list[dict] = []
-    best: dict | None = None
-    worst_fail: int | None = None
-    for _ in range(args.max_trials):
-        result = _run_trial(n, args.seconds, media, model)
-        trials.append(result)
-        print(json.dumps(result), file=sys.stderr, flush=True)
+def search(start: int, max_trials: int) -> Generator[int, dict, dict | None]:
+    """The stream counts to try, from `start`: each is sent back its trial's result; returns the best real-time one.
+    Up by a fifth while real time, then down (or halfway to the best) until the edge is found."""
+    n, best, worst_fail = start, None, None
+    for _ in range(max_trials):
+        result = yield n
         if result["realtime"]:
             best = result if best is None or n > best["streams"] else best
             if worst_fail is not None and n + 1 >= worst_fail:
@@ -198,15 +190,92 @@ def run(args) -> int:
             n = max(1, (best["streams"] + n) // 2 if best else n - max(1, n // 5))
             if best is not None and n <= best["streams"]:
                 break
+    return best
 
+
+def run_searches(models: dict[str, tuple[Path, int]], media: Path, seconds: float,
+                 max_trials: int) -> dict[str, tuple[dict | None, list[dict]]]:
+    """A search per model (name: (model, first N)), their trials taken in turn; name: (best, trials)."""
+    searches = {name: search(start, max_trials) for name, (_, start) in models.items()}
+    pending = {name: next(s) for name, s in searches.items()}
+    trials: dict[str, list[dict]] = {name: [] for name in models}
+    best: dict[str, dict | None] = {}
+    while pending:
+        for name in list(pending):
+            result = _run_trial(pending[name], seconds, media, models[name][0])
+            trials[name].append(result)
+            print(json.dumps({"model": name, **result}), file=sys.stderr, flush=True)
+            try:
+                pending[name] = searches[name].send(result)
+            except StopIteration as done:
+                best[name] = done.value
+                del pending[name]
+    return {name: (best[name], trials[name]) for name in models}
+
+
+def quantized(model: Path, media: Path, out: Path, frames: int) -> Path:
+    """The INT8 model `vigia models quantize` would make, calibrated on `frames` frames spread over `media`."""
+    from vigia.inference.int8 import Footage, sample_footage
+    from vigia.inference.onnx_model import load_model
+    from vigia.inference.quantize import quantize
+
+    _, spec = load_model(model)
+    calibration, _ = sample_footage(Footage([str(media)], calibration_frames=frames, checked_frames=1), spec.input_size)
+    quantize(model, [s.input for s in calibration], out)
+    return out
+
+
+def pipeline_track_recall(media: Path, reference: Path, candidate: Path) -> tuple[int, float]:
+    """Track recall (bench fidelity's) of the gated pipeline with `candidate` against it with `reference`."""
+    from vigia.app.bench.fidelity import KEPT, track_recall
+    from vigia.appliance.analyze import analyze
+    from vigia.appliance.config import Camera
+
+    camera = Camera(name="int8", url=str(media), realtime=False)
+    tracks = []
+    for model in (reference, candidate):
+        detector = open_default_detector(model)
+        try:
+            tracks.append(analyze(media, camera, detector, KEPT, keep_boxes=True, skip_nonreference=True).tracks)
+        finally:
+            detector.close()
+    return track_recall(*tracks)
+
+
+def run(args) -> int:
+    media = (args.media or default_media()).resolve()
+    model = (args.model or default_model()).resolve()
+    cores = os.cpu_count() or 1
+
+    with tempfile.TemporaryDirectory(prefix="vigia-capacity-int8-") as work:
+        if args.int8_model is None:  # in a process of its own: its memory would count in every trial's peak RSS
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:  # (exec keeps it)
+                int8 = pool.submit(quantized, model, media, Path(work) / "int8.onnx", args.int8_frames).result()
+        else:
+            int8 = args.int8_model.resolve()
+        decode_only = decode_only_cpu_per_stream_second(media)
+        detectors = {"fp32": open_default_detector(model), "int8": open_default_detector(int8)}
+        det_ms = detectors_cpu_ms(detectors, media)
+        for detector in detectors.values():
+            detector.close()
+        naive = naive_cpu_per_stream_second(media, model)
+        tracker_ms = tracker_update_ms()
+        ideal = {name: decode_only + DETECT_FPS * ms / 1000 for name, ms in det_ms.items()}
+        starts = {name: args.start or max(1, int(cores * 0.85 / ideal[name])) for name in ideal}
+        found = run_searches({"fp32": (model, starts["fp32"]), "int8": (int8, starts["int8"])},
+                             media, args.seconds, args.max_trials)
+        baseline_tracks, int8_recall = pipeline_track_recall(media, model, int8)
+
+    (best, trials), (int8_best, int8_trials) = found["fp32"], found["int8"]
     cpu = best["cpu_per_stream_second"] if best else None
+    streams, int8_streams = (best["streams"] if best else 0), (int8_best["streams"] if int8_best else 0)
     out = {
-        "max_realtime_streams": best["streams"] if best else 0,
+        "max_realtime_streams": streams,
         "cpu_per_stream_second": round(cpu, 4) if cpu else None,
         "decode_only_cpu_per_stream_second": round(decode_only, 4),
-        "detector_cpu_ms": round(det_ms, 2),
+        "detector_cpu_ms": round(det_ms["fp32"], 2),
         "tracker_update_ms": round(tracker_ms, 3),  # median, 60 tracks x 60 detections (crowd())
-        "overhead_ratio": round(cpu / ideal, 3) if cpu else None,
+        "overhead_ratio": round(cpu / ideal["fp32"], 3) if cpu else None,
         # The same ratio with decode and inference CPU measured inside the trial (10+ streams
         # sharing 2 cores and their caches): what the pipeline itself adds on top of them.
         "overhead_ratio_in_situ": round(cpu / (best["decode_cpu_per_stream_second"] + best["inference_per_stream_second"]
@@ -215,12 +284,21 @@ def run(args) -> int:
         "naive_cpu_per_stream_second": round(naive, 4),
         "peak_rss_mb": best["peak_rss_mb"] if best else None,
         "rss_budget_mb": 200 + 40 * best["streams"] if best else None,
+        "int8_max_realtime_streams": int8_streams,
+        "int8_streams_ratio": round(int8_streams / streams, 3) if streams else None,
+        "int8_cpu_per_stream_second": round(int8_best["cpu_per_stream_second"], 4) if int8_best else None,
+        "int8_detector_cpu_ms": round(det_ms["int8"], 2),
+        "int8_detector_speedup": round(det_ms["fp32"] / det_ms["int8"], 3),
+        "int8_recall_vs_fp32": round(int8_recall, 4),
+        "int8_baseline_tracks": baseline_tracks,
+        "int8_model": str(args.int8_model) if args.int8_model else f"quantized on {args.int8_frames} frames of the clip",
         "cores": cores,
         "detect_fps": DETECT_FPS,
         "trial_seconds": args.seconds,
         "trials": trials,
-        "method": "each trial: full appliance on N looping copies of the clip at real-time pace; "
-                  "naive streams = cores / naive CPU per stream-second",
+        "int8_trials": int8_trials,
+        "method": "each trial: full appliance on N looping copies of the clip at real-time pace, FP32 and INT8 "
+                  "trials alternating; naive streams = cores / naive CPU per stream-second",
     }
     print(json.dumps(out, indent=2))
     return 0

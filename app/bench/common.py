@@ -70,17 +70,20 @@ def sample_frames(media: Path, count: int) -> list[av.VideoFrame]:
     return frames
 
 
-def detector_cpu_ms(detector: Detector, media: Path, runs: int = 40) -> float:
-    """Median CPU milliseconds of one inference on a full demo frame (one thread)."""
+def detectors_cpu_ms(detectors: dict[str, Detector], media: Path, runs: int = 40) -> dict[str, float]:
+    """Median CPU milliseconds of one inference on a full demo frame (one thread) by each detector, their runs
+    taken in turn so that a change of load weighs on all alike."""
     frames = sample_frames(media, 10)
-    inputs = [letterbox_frame(f, detector.input_size) for f in frames]
-    detector.detect(inputs[:1])  # warm up
-    costs = []
+    costs: dict[str, list[float]] = {name: [] for name in detectors}
+    for detector in detectors.values():
+        detector.detect([letterbox_frame(frames[0], detector.input_size)])  # warm up
     for i in range(runs):
-        start = time.thread_time()
-        detector.detect([inputs[i % len(inputs)]])
-        costs.append(time.thread_time() - start)
-    return float(np.median(costs)) * 1000
+        for name, detector in detectors.items():
+            item = letterbox_frame(frames[i % len(frames)], detector.input_size)
+            start = time.thread_time()
+            detector.detect([item])
+            costs[name].append(time.thread_time() - start)
+    return {name: float(np.median(c)) * 1000 for name, c in costs.items()}
 
 
 def open_default_detector(model: Path, threads: int = 1) -> Detector:
