@@ -139,6 +139,12 @@ def start_worker(dsn: str, endpoint: str, broker: str, model: Path, log: Path) -
         env={**os.environ, **S3_ENV}, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
 
 
+def busy(log: Path, jobs: list[str]) -> bool:
+    """Whether the worker logging to `log` is in the middle of one of `jobs`."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if "vigia.central.reanalysis.worker: job" in line]
+    return bool(lines) and "analysing" in lines[-1] and any(job in lines[-1] for job in jobs)
+
+
 def wait_done(dsn: str, jobs: list[str], timeout: float, on_progress=None) -> float:
     """Seconds until every job is done (TimeoutError after `timeout`)."""
     started = time.monotonic()
@@ -182,10 +188,10 @@ def run(args) -> int:
             finally:
                 detector.close()
             asyncio.run(seed(dsn, clips, s3, BUCKET))
-            log = folder / "workers.log"
+            logs = [folder / f"worker-{i}.log" for i in range(4)]
 
             first = asyncio.run(request_all(dsn, clips))
-            worker = start_worker(dsn, endpoint, rabbit.url, model, log)
+            worker = start_worker(dsn, endpoint, rabbit.url, model, logs[0])
             try:
                 one_s = wait_done(dsn, first, args.timeout)
             finally:
@@ -193,15 +199,16 @@ def run(args) -> int:
                 worker.wait(30)
 
             second = asyncio.run(request_all(dsn, clips))
-            workers = [start_worker(dsn, endpoint, rabbit.url, model, log) for _ in range(2)]
+            workers = [start_worker(dsn, endpoint, rabbit.url, model, logs[i]) for i in (1, 2)]
             killed = []
 
             def kill_halfway(done: int) -> None:
-                if not killed and done >= len(second) // 2:
+                """Once half the jobs are done, the first worker dies in the middle of its next one."""
+                if not killed and done >= len(second) // 2 and busy(logs[1], second):
                     workers[0].kill()
                     workers[0].wait()
                     killed.append(done)
-                    workers.append(start_worker(dsn, endpoint, rabbit.url, model, log))
+                    workers.append(start_worker(dsn, endpoint, rabbit.url, model, logs[3]))
 
             try:
                 two_s = wait_done(dsn, second, args.timeout, kill_halfway)
@@ -210,14 +217,20 @@ def run(args) -> int:
                     if w.poll() is None:
                         w.terminate()
                         w.wait(30)
-            print(json.dumps(summary(dsn, clips, first, second, one_s, two_s, killed, log), indent=2))
+            print(json.dumps(summary(dsn, clips, first, second, one_s, two_s, killed, logs), indent=2))
         finally:
             moto.stop()
     return 0
 
 
+def redelivered(logs: list[Path], jobs: list[str]) -> int:
+    """Jobs a worker started more than once (the killed worker's, taken up by another)."""
+    text = "".join(log.read_text(errors="replace") for log in logs)
+    return sum(text.count(f"job {job}: analysing") > 1 for job in jobs)
+
+
 def summary(dsn: str, clips: list[Clip], first: list[str], second: list[str], one_s: float, two_s: float,
-            killed: list[int], log: Path) -> dict:
+            killed: list[int], logs: list[Path]) -> dict:
     with psycopg.connect(dsn, autocommit=True) as conn:
         def one(sql, params=()):
             return conn.execute(sql, params).fetchone()
@@ -238,7 +251,7 @@ def summary(dsn: str, clips: list[Clip], first: list[str], second: list[str], on
     judged = sum(verdicts.values())
     return {
         "jobs": len(jobs), "lost": lost, "duplicated": results[0] - results[1],
-        "redelivered_after_kill": log.read_text(errors="replace").count("delivered again"),
+        "redelivered_after_kill": redelivered([log for log in logs if log.exists()], second),
         "frames_per_s_1_worker": round(frames_1 / one_s, 2),
         "frames_per_s_2_workers": round(frames_2 / two_s, 2),
         "scaling_2_workers": round((frames_2 / two_s) / (frames_1 / one_s), 3),
