@@ -83,6 +83,7 @@ class Appliance:
         self._layout_lock = threading.Lock()
         self.sinks = tuple(self.sinks)  # replaced, never mutated: camera threads iterate it
         self.pipelines: dict[str, CameraPipeline] = {}
+        self.sync: SyncAgent | None = None   # enrolled with central, once started
 
     @cached_property
     def media_key(self) -> bytes | None:
