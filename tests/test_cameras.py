@@ -1,8 +1,8 @@
 """Camera ingest against real media: the demo clip, broken files, and a real RTSP server process."""
 from __future__ import annotations
 
-import logging
 import gc
+import logging
 import os
 import signal
 import threading
