@@ -14,6 +14,7 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -289,6 +290,48 @@ class Webhook(Delivery):
         return url
 
 
+class Email(Delivery):
+    """The SMTP server rules with `notify: [email]` send their events' openings through (vigia.appliance.notify.email):
+    one message per opening, to every address of `to`."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)  # default: 587 (starttls), 465 (tls), 25 (none)
+    # starttls: plain connection upgraded before anything is sent; tls: TLS from the first byte; none: a relay on
+    # this machine only (127.0.0.1, ::1, localhost), nothing crosses a network in clear.
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None           # the CA that signed the server's certificate (default: the system's)
+    sender: str                           # the From address, e.g. "Vigia <vigia@example.com>"
+    to: list[str] = Field(min_length=1)
+    snapshot: bool = True                 # the event's snapshot attached (JPEG), when there is one
+    timeout_s: float = Field(default=30.0, gt=0, le=300)
+
+    @field_validator("sender", "to")
+    @classmethod
+    def _addresses(cls, value: str | list[str]) -> str | list[str]:
+        for text in [value] if isinstance(value, str) else value:
+            _name, address = parseaddr(text)
+            if "@" not in address or any(c in text for c in "\r\n"):
+                raise ValueError(f"{text!r} is not an email address")
+        return value
+
+    @model_validator(mode="after")
+    def _secure(self) -> Email:
+        if self.security == "none" and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("security: none is for a relay on this machine only (host 127.0.0.1, ::1 or localhost); "
+                             "use starttls or tls")
+        if self.password is not None and self.username is None:
+            raise ValueError("a password needs a username")
+        if self.security == "none" and (self.username or self.ca_file):
+            raise ValueError("username and ca_file need security: starttls or tls")
+        return self
+
+    @property
+    def server_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
 class Config(_Strict):
     cameras: list[Camera] = []  # none yet: an appliance in setup mode gets them from the wizard
     detector: Detector = Detector()
@@ -297,6 +340,7 @@ class Config(_Strict):
     sync: Sync = Sync()
     mqtt: Mqtt | None = None  # none: no MQTT
     webhooks: dict[str, Webhook] = {}  # by name, as rules name them: `notify: [webhook:NAME]`
+    email: Email | None = None  # none: no email
 
     @field_validator("webhooks")
     @classmethod
@@ -383,8 +427,10 @@ def _notification_issues(config: Config) -> list[tuple[tuple, str]]:
 
 
 def notify_destinations(config: Config) -> set[str]:
-    """What rules may name in `notify`: `mqtt` with an `mqtt:` section, `webhook:NAME` for each webhook."""
-    return ({"mqtt"} if config.mqtt else set()) | {f"webhook:{name}" for name in config.webhooks}
+    """What rules may name in `notify`: `mqtt` with an `mqtt:` section, `email` with an `email:` section,
+    `webhook:NAME` for each webhook."""
+    return (({"mqtt"} if config.mqtt else set()) | ({"email"} if config.email else set())
+            | {f"webhook:{name}" for name in config.webhooks})
 
 
 def _notify_issues(rules: list[Rule], destinations: set[str], at: tuple[Any, ...] = ()) -> list[tuple[tuple, str]]:
@@ -393,7 +439,8 @@ def _notify_issues(rules: list[Rule], destinations: set[str], at: tuple[Any, ...
     for index, rule in enumerate(rules):
         for position, item in enumerate(rule.notify):
             if item not in destinations:
-                section = "an `mqtt:` section" if item == "mqtt" else f"`{item.split(':', 1)[1]}` under `webhooks:`"
+                section = (f"an `{item}:` section" if item in ("mqtt", "email")
+                           else f"`{item.split(':', 1)[1]}` under `webhooks:`")
                 issues.append(((*at, "rules", index, "notify", position), f"{item!r} needs {section} in the config file"))
     return issues
 

@@ -1,10 +1,11 @@
-"""Notifications: rules' events sent to an MQTT broker and to webhooks, through durable queues.
+"""Notifications: rules' events sent to an MQTT broker, to webhooks and by email, through durable queues.
 
 - `routing`: which event changes go where (a rule's `notify` and `schedule`), and the JSON they carry;
 - `queue`: the queues in SQLite (one per destination, in order, idempotency keys) and the delivery log;
 - `writer`: camera threads hand notifications over; one thread stores them;
 - `delivery`: one thread per destination reads its queue, retries with backoff, logs every try;
 - `webhook`, `links`: signed POSTs, snapshots inline or as short-lived links;
+- `smtp`: one email per event opening, over TLS, with its snapshot; `snapshots`: reading them for a message;
 - `mqtt`, `mqtt_state`, `topics`, `homeassistant`: the broker, retained camera state, Home Assistant discovery;
 - `service`: all of it built from the config.
 """

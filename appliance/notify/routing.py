@@ -1,9 +1,9 @@
 """Which event changes become notifications, for which destinations, and what they say.
 
 An event's opening and its closing are sent (its updates, a better score or a longer path, are not) to the
-destinations its rule names in `notify`, when the rule's `schedule` covers the event's start in the site's time
-zone. The decision is made once, when the event opens: its closing goes where its opening went, even if the rule
-changed in between.
+destinations its rule names in `notify` (email gets the opening alone: one message per event), when the rule's
+`schedule` covers the event's start in the site's time zone. The decision is made once, when the event opens: its
+closing goes where its opening went, even if the rule changed in between.
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from vigia.scene.events import Event, EventChange
 from vigia.scene.rules import RuleConfig
 
 log = logging.getLogger(__name__)
+
+OPENINGS_ONLY = frozenset({"email"})  # destinations told of an event once, when it opens
 
 
 def idempotency_key(event: Event, change: str) -> str:
@@ -62,6 +64,7 @@ class NotifySink(EventSink):
             targets = self._routes.pop(event.id, None)
             if targets is None:
                 targets = self._targets(event)
+            targets = tuple(sink for sink in targets if sink not in OPENINGS_ONLY)
         else:
             return
         if targets:

@@ -1,4 +1,4 @@
-"""The notification sinks and threads of a config with `mqtt:` or `webhooks:`, built in one place for the wiring
+"""The notification sinks and threads of a config with `mqtt:`, `webhooks:` or `email:`, built in one place for the wiring
 (vigia.app.appliance)."""
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from vigia.appliance.notify.mqtt import MqttTransport
 from vigia.appliance.notify.mqtt_state import CameraStates
 from vigia.appliance.notify.queue import Result
 from vigia.appliance.notify.routing import NotifySink
+from vigia.appliance.notify.smtp import EmailTransport
 from vigia.appliance.notify.topics import Topics
 from vigia.appliance.notify.webhook import WebhookTransport
 from vigia.appliance.notify.writer import NotifyWriter
@@ -72,7 +73,7 @@ def rule_lookup(cameras: Callable[[], list[Camera]]) -> Callable[[str, str], Rul
 
 def build_notifications(config: Config, device: str, media_key: bytes | None = None,
                         metrics: Metrics | None = None) -> Notifications:
-    """The sinks and threads for `config`'s `mqtt:` and `webhooks:`; `device`: the device's short id; `metrics`
+    """The sinks and threads for `config`'s `mqtt:`, `webhooks:` and `email:`; `device`: the device's short id; `metrics`
     counts every try and drop."""
     path, data_dir = config.storage.database, config.storage.data_dir
     zone = site_zone(data_dir)
@@ -108,6 +109,12 @@ def build_notifications(config: Config, device: str, media_key: bytes | None = N
         deliveries[transport.sink] = DeliveryWorker(path, transport, hook.retry_initial_s, hook.retry_max_s,
                                                     on_results=counted)
         bounds[transport.sink] = hook.max_queue
+
+    if config.email is not None:
+        transport = EmailTransport(config.email, data_dir, media_key, zone)
+        deliveries[transport.sink] = DeliveryWorker(path, transport, config.email.retry_initial_s,
+                                                    config.email.retry_max_s, on_results=counted)
+        bounds[transport.sink] = config.email.max_queue
 
     def wake(sinks: set[str]) -> None:
         for sink in sinks:

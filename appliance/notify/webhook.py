@@ -30,14 +30,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from vigia.appliance.config import Webhook
-from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, open_media
+from vigia.appliance.encryption import MediaCryptoError
 from vigia.appliance.notify.links import snapshot_link
 from vigia.appliance.notify.queue import Queued, Result
+from vigia.appliance.notify.snapshots import SNAPSHOT_WAIT_S, read_snapshot
 
 TIMESTAMP_HEADER = "X-Vigia-Timestamp"
 SIGNATURE_HEADER = "X-Vigia-Signature"
 TOLERANCE_S = 300        # a receiver refuses signatures older (or newer) than this: a replayed request fails
-CLOSE_SNAPSHOT_WAIT_S = 3.0  # a closing whose snapshot is still being written waits this long (from queuing) for it
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -129,16 +129,6 @@ class WebhookTransport:
         if mode == "link":
             url, expires = snapshot_link(self.link_key, self.public_url, message["event"]["id"], self.settings.link_ttl_s)
             return {"url": url, "expires_at": expires}
-        path = self.data_dir / item.snapshot
-        if message["change"] == "close":
-            deadline = item.created_at + CLOSE_SNAPSHOT_WAIT_S
-            while not path.exists() and time.time() < deadline:
-                time.sleep(0.1)
-        try:
-            with open_media(path, self.media_key) as media:
-                if isinstance(media, EncryptedReader) and not media.complete:
-                    raise MediaCryptoError(f"{path}: incomplete")
-                data = media.read()
-        except FileNotFoundError:
-            return None  # not written yet (an opening), or gone (retention)
-        return {"content_type": "image/jpeg", "base64": base64.b64encode(data).decode()}
+        wait = item.created_at + SNAPSHOT_WAIT_S if message["change"] == "close" else None
+        data = read_snapshot(self.data_dir / item.snapshot, self.media_key, wait)
+        return None if data is None else {"content_type": "image/jpeg", "base64": base64.b64encode(data).decode()}
