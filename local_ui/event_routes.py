@@ -25,6 +25,7 @@ from vigia.local_ui.common import API, event_id_param, media_path, remote_addres
 log = logging.getLogger(__name__)
 
 MAX_EVENTS = 200                # events per page
+RECENT_EVENTS = 10_000          # the newest events whose labels the filters offer besides the detector's
 MAX_COMMENT = 2000              # characters of a comment
 PIECE = 256 * 1024              # bytes of a clip read and sent at a time
 LINK_WAIT_S = 5.0               # a link sent as its event opened may be followed before the snapshot is written
@@ -34,6 +35,7 @@ PUBLIC = frozenset({("GET", LINK_ROUTE)})  # a signed link is its own authorisat
 def add_routes(app: web.Application) -> None:
     routes = app.router
     routes.add_get("/api/v1/events", events, allow_head=False)
+    routes.add_get("/api/v1/events/facets", facets, allow_head=False)  # before {id}, which would take it
     routes.add_get("/api/v1/events/{id}", event, allow_head=False)
     routes.add_post("/api/v1/events/{id}/ack", acknowledge)
     routes.add_post("/api/v1/events/{id}/comments", comment)
@@ -64,6 +66,28 @@ async def events(request: web.Request) -> web.Response:
     rows = await api.db(event_rows, limit=limit, **filters)
     return web.json_response({"events": [row_json(row) for row in rows],
                               "next": {"until": rows[-1]["started_at"]} if len(rows) == limit else None})
+
+
+def event_facets(db, cameras: list, detector_classes: list[str]) -> dict:
+    """Per camera, the labels and zones its events' filters can offer: the detector's classes and the labels of
+    recent events; the camera's zones and lines, and the zones its stored events name (renamed or removed since)."""
+    recent = db.execute("SELECT camera, label FROM (SELECT camera, label FROM events ORDER BY id DESC LIMIT ?) "
+                        "GROUP BY camera, label", [RECENT_EVENTS]).fetchall()
+    stored_zones = [zone for (zone,) in db.execute("SELECT DISTINCT zone FROM events WHERE zone IS NOT NULL")]
+    out = {}
+    for camera in cameras:
+        labels = set(detector_classes) | {label for name, label in recent if name == camera.name}
+        zones = {zone.name for zone in camera.zones} | {line.name for line in camera.lines}
+        out[camera.name] = {"labels": sorted(labels), "zones": sorted(zones)}
+    return {"cameras": out, "labels": sorted(set(detector_classes) | {label for _, label in recent}),
+            "zones": sorted({z for camera in out.values() for z in camera["zones"]} | set(stored_zones))}
+
+
+async def facets(request: web.Request) -> web.Response:
+    """What the events page's Object and Zone filters offer."""
+    api = request.app[API]
+    require(request)
+    return web.json_response(await api.db(event_facets, list(api.config.cameras), list(api.config.detector.classes)))
 
 
 async def _on_stored_event(api, fn):

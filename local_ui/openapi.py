@@ -199,6 +199,17 @@ def openapi_document() -> dict[str, Any]:
                         "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
                         "next": {"type": "object", "nullable": True, "properties": {"until": {"type": "number"}}}}}}}},
                               **_errors(400, 401)}}},
+            "/api/v1/events/facets": {"get": {
+                "summary": "the labels and zones the events' filters offer, per camera and for all cameras",
+                "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["cameras", "labels", "zones"], "properties": {
+                        "cameras": {"type": "object", "additionalProperties": {
+                            "type": "object", "required": ["labels", "zones"], "properties": {
+                                "labels": {"type": "array", "items": {"type": "string"}},
+                                "zones": {"type": "array", "items": {"type": "string"}}}}},
+                        "labels": {"type": "array", "items": {"type": "string"}},
+                        "zones": {"type": "array", "items": {"type": "string"}}}}}}},
+                              **_errors(401)}}},
             "/api/v1/events/{id}": {"get": {"summary": "one event, with `comments` (acknowledgements included)",
                                             "parameters": [_EVENT_ID],
                                             "responses": {"200": {"description": "ok", "content": _json("EventDetail")},

@@ -5,6 +5,7 @@ import type { paths } from "./schema";
 import type {
   Comment,
   EventDetail,
+  EventFacets,
   EventPage,
   Layout,
   NewCamera,
@@ -38,6 +39,7 @@ export const api = {
 
   events: (query: URLSearchParams, signal?: AbortSignal) =>
     request<EventPage>("GET", `/api/v1/events?${query}`, { signal }),
+  eventFacets: () => request<EventFacets>("GET", "/api/v1/events/facets"),
   event: (id: string, signal?: AbortSignal) => request<EventDetail>("GET", eventPath(id), { signal }),
   acknowledge: (id: string, comment: string) =>
     request<VigiaEvent>("POST", `${eventPath(id)}/ack`, { body: comment ? { comment } : {} }),

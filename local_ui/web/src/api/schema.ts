@@ -322,6 +322,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events/facets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the labels and zones the events' filters offer, per camera and for all cameras */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            cameras: {
+                                [key: string]: {
+                                    labels: string[];
+                                    zones: string[];
+                                };
+                            };
+                            labels: string[];
+                            zones: string[];
+                        };
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events/{id}": {
         parameters: {
             query?: never;

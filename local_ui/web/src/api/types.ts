@@ -34,6 +34,7 @@ export type VigiaEvent = Schemas["Event"];
 export type EventDetail = Schemas["EventDetail"];
 export type Comment = Schemas["Comment"];
 export type EventPage = JsonReply<paths["/api/v1/events"]["get"]>;
+export type EventFacets = JsonReply<paths["/api/v1/events/facets"]["get"]>;
 
 export type Track = Schemas["Track"];
 /** The JSON header of one binary live frame. */

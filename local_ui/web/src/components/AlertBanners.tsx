@@ -8,12 +8,13 @@ import { AckForm } from "./AckForm";
 import { Snapshot } from "./Snapshot";
 
 /**
- * A red banner per unacknowledged alert; each stays until someone acknowledges it. They are docked
- * at the bottom of the window, over the page, so a new one never moves what the user is about to
- * click; the page keeps room for them at its end (--alerts-height).
+ * The unacknowledged alerts, docked at the bottom of the window over the page, so a new one never moves what the
+ * user is about to click; the page keeps room for them at its end (--alerts-height). One bar shows the newest, with
+ * the count of the others; that count opens the whole list (each stays until someone acknowledges it).
  */
 export function AlertBanners() {
   const alerts = useAlerts();
+  const [open, setOpen] = useState(false);
   const tray = useRef<HTMLElement>(null);
   useEffect(() => {
     const element = tray.current!;
@@ -25,9 +26,27 @@ export function AlertBanners() {
       root.style.removeProperty("--alerts-height");
     };
   }, []);
+  const others = alerts.length - 1;
+  const shown = open ? alerts : alerts.slice(0, 1);
   return (
-    <section ref={tray} className="alerts" aria-label={t("alert.list")} aria-live="assertive">
-      {alerts.map((alert) => (
+    <section
+      ref={tray}
+      className={open ? "alerts alerts--open" : "alerts"}
+      aria-label={t("alert.list")}
+      aria-live="assertive"
+    >
+      {others > 0 && (
+        <button
+          type="button"
+          data-testid="alert-more"
+          className="alerts-toggle"
+          aria-expanded={open}
+          onClick={() => setOpen(!open)}
+        >
+          {open ? t("alert.less") : t("alert.more", { n: others })}
+        </button>
+      )}
+      {shown.map((alert) => (
         <AlertBanner key={alert.id} alert={alert} />
       ))}
     </section>
@@ -38,7 +57,7 @@ function AlertBanner({ alert }: { alert: VigiaEvent }) {
   const [acknowledging, setAcknowledging] = useState(false);
   return (
     <div data-testid="alert-banner" data-event-id={alert.id} className="alert-banner">
-      <Snapshot event={alert} className="alert-banner-thumb" />
+      <Snapshot event={alert} className="alert-banner-thumb" placeholder />
       <a className="alert-banner-text" href={paths.event(alert.id)}>
         <strong>
           <span className="alert-banner-kind">{t("alert.title")}: </span>

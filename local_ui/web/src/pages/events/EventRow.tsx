@@ -14,7 +14,7 @@ export function EventRow({ event }: { event: VigiaEvent }) {
         data-event-id={event.id}
       >
         <span className="event-row-thumb">
-          <Snapshot event={event} lazy />
+          <Snapshot event={event} lazy placeholder />
         </span>
         <span className="event-row-what">
           <strong>{event.rule}</strong>

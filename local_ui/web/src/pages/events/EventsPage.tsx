@@ -53,7 +53,7 @@ export function EventsPage() {
   const { events, next } = feed;
   return (
     <div className="events-page">
-      <EventFilters filters={filters} events={events} onChange={change} />
+      <EventFilters filters={filters} onChange={change} />
       {error && (
         <p className="error" role="alert">
           {error}
