@@ -30,7 +30,8 @@ from vigia.central.ingest.media import RECORD_OBJECT
 from vigia.central.migrations import migrate
 from vigia.central.reanalysis import broker, jobs
 from vigia.central.reanalysis.policy import Policy, choose
-from vigia.central.reanalysis.views import View, ViewSettings, fuse, in_frame, regions
+from vigia.central.reanalysis.views import ViewSettings, fuse
+from vigia.inference.tiles import View, in_frame, regions
 from vigia.inference.types import Detections
 from vigia.scene.events import Event, new_event_id
 from vigia.sync.protocol import decode_batch, encode_batch
@@ -41,7 +42,7 @@ T0 = 1_780_000_000.0
 # -- the pieces, alone ------------------------------------------------------------------------------------------
 
 def test_tiles_at_the_model_size_cover_the_frame_after_the_whole_frame():
-    found = regions((1280, 720), (416, 416), ViewSettings())
+    found = regions((1280, 720), (416, 416))
     assert found[0] == (0, 0, 1280, 720)
     tiles = found[1:]
     assert {(x2 - x1, y2 - y1) for x1, y1, x2, y2 in tiles} == {(416, 416)}
@@ -49,7 +50,7 @@ def test_tiles_at_the_model_size_cover_the_frame_after_the_whole_frame():
     for x1, y1, x2, y2 in tiles:
         covered[y1:y2, x1:x2] = True
     assert covered.all()
-    assert regions((416, 416), (416, 416), ViewSettings()) == [(0, 0, 416, 416)], "a small frame is its own tile"
+    assert regions((416, 416), (416, 416)) == [(0, 0, 416, 416)], "a small frame is its own tile"
 
 
 def test_mirrored_boxes_come_back_to_the_frame_and_cut_boxes_are_dropped():

@@ -13,7 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vigia.central.reanalysis.views import View, ViewSettings, fuse, in_frame, inputs, regions
+from vigia.central.reanalysis.views import ViewSettings, fuse
+from vigia.inference.tiles import View, in_frame, inputs, regions
 from vigia.inference.tracking import Track, Tracker
 from vigia.inference.types import Detector
 from vigia.scene.events import Event
@@ -113,8 +114,8 @@ def analyse_clip(path: Path, detector: Detector, layout: CameraLayout, kept_clas
                 t = float((frame.pts - first_pts) * stream.time_base)
                 if engine is None:
                     frame_size = (frame.width, frame.height)
-                    views = [View(r, flipped) for r in regions(frame_size, detector.input_size, settings)
-                             for flipped in ((False, True) if settings.flip else (False,))]
+                    tiled = regions(frame_size, detector.input_size, settings.tiles, settings.tile_overlap)
+                    views = [View(r, flipped) for r in tiled for flipped in ((False, True) if settings.flip else (False,))]
                     engine = RuleEngine(layout, frame_size, class_names, kept_classes)
                 bgr = frame.to_ndarray(format="bgr24")
                 batch = inputs(bgr, views, detector.input_size)
