@@ -1,0 +1,1 @@
+"""Privacy: footage handed to others with the people in it made unrecognisable (`redact`)."""
