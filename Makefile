@@ -24,6 +24,9 @@ SYSTEM_PACKAGES += nginx postgresql
 SYSTEM_PACKAGES += mosquitto
 # Device images: debootstrap for the x86 root filesystem, zstd for its tarball.
 SYSTEM_PACKAGES += debootstrap zstd
+# Central on Kubernetes (deploy/k8s): `kubectl kustomize` renders the overlays for the manifest tests. Debian's
+# kubectl (kubernetes-client) unless a kubectl is installed already (another vendor's owns /usr/bin/kubectl).
+SYSTEM_PACKAGES += $(if $(shell command -v kubectl),,kubernetes-client)
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

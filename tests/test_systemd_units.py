@@ -25,7 +25,11 @@ NAMES = sorted(p.name for p in UNITS.glob("*.service"))
 # systemd-analyze security's exposure scale: 0 (locked down) .. 10 (unprotected). The USB watcher is
 # root with the capability to mount; the others have none.
 MAX_EXPOSURE = {"vigia.service": 3.0, "vigia-litestream.service": 3.0, "vigia-central.service": 3.0,
+                "vigia-central-dashboard.service": 3.0, "vigia-central-worker@.service": 3.0,
                 "vigia-provision-usb.service": 3.5}
+# Central's long-running services, each with a unit (the worker's a template: any number of instances).
+CENTRAL_SERVICES = {"serve": "vigia-central.service", "dashboard": "vigia-central-dashboard.service",
+                    "worker": "vigia-central-worker@.service"}
 
 
 def exec_start(unit: Path) -> list[str]:
@@ -34,13 +38,14 @@ def exec_start(unit: Path) -> list[str]:
 
 
 def local_copy(name: str, folder: Path) -> Path:
-    """The unit with its /usr/bin/<program> replaced by where that program is installed on this machine."""
+    """The unit with its /usr/bin/<program> replaced by where that program is installed on this machine; a
+    template (name@.service) as its instance name@1.service, which systemd-analyze security needs."""
     text = (UNITS / name).read_text()
     program = exec_start(UNITS / name)[0]
     assert program.startswith("/usr/bin/"), f"{name}: ExecStart runs {program}, expected /usr/bin/..."
     here = shutil.which(Path(program).name, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     assert here, f"{name}: {Path(program).name} is not installed here (pip install -e '.[dev]')"
-    copy = folder / name
+    copy = folder / name.replace("@.service", "@1.service")
     copy.write_text(text.replace(f"ExecStart={program} ", f"ExecStart={here} "))
     return copy
 
@@ -48,6 +53,15 @@ def local_copy(name: str, folder: Path) -> Path:
 def analyze(*args: str) -> subprocess.CompletedProcess:
     assert shutil.which("systemd-analyze"), "systemd-analyze is missing: apt-get install systemd (make setup does)"
     return subprocess.run(["systemd-analyze", *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def settings_of(name: str) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in (UNITS / name).read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            settings.setdefault(key, []).append(value)
+    return settings
 
 
 def test_all_units_are_here():
@@ -62,9 +76,10 @@ def test_unit_verifies(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unit_exposure(name, tmp_path):
-    out = analyze("security", "--offline=yes", str(local_copy(name, tmp_path)))
+    copy = local_copy(name, tmp_path)
+    out = analyze("security", "--offline=yes", str(copy))
     assert out.returncode == 0, out.stderr
-    score = float(re.search(rf"Overall exposure level for {re.escape(name)}: (\d+\.\d+)", out.stdout).group(1))
+    score = float(re.search(rf"Overall exposure level for {re.escape(copy.name)}: (\d+\.\d+)", out.stdout).group(1))
     assert score <= MAX_EXPOSURE[name], out.stdout
 
 
@@ -78,14 +93,32 @@ def test_vigia_command_lines_parse(name, capsys):
 
 
 def test_appliance_unit_essentials():
-    settings: dict[str, list[str]] = {}
-    for line in (UNITS / "vigia.service").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            settings.setdefault(key, []).append(value)
+    settings = settings_of("vigia.service")
     assert settings["Type"] == ["notify"] and settings["Restart"] == ["always"] and settings["WatchdogSec"]
     assert settings["User"] == ["vigia"] and settings["CapabilityBoundingSet"] == [""]
     assert settings["ProtectSystem"] == ["strict"] and settings["ReadWritePaths"] == ["/var/lib/vigia"]
     assert "MALLOC_ARENA_MAX=2" in settings["Environment"][0].split()
     assert settings["RestrictAddressFamilies"] == ["AF_INET AF_INET6 AF_UNIX AF_NETLINK"]
     assert "char-video4linux rw" in settings["DeviceAllow"] and "char-nvidia* rw" in settings["DeviceAllow"]
+
+
+def test_every_central_service_has_a_unit():
+    for action, name in CENTRAL_SERVICES.items():
+        assert exec_start(UNITS / name)[1:3] == ["central", action], name
+
+
+@pytest.mark.parametrize("name", sorted(CENTRAL_SERVICES.values()))
+def test_central_units_keep_secrets_off_the_command_line(name):
+    settings = settings_of(name)
+    assert settings["EnvironmentFile"] == ["/etc/vigia/central.env"], name
+    assert not re.search(r"://|--database|--broker|password", settings["ExecStart"][0], re.IGNORECASE), name
+    assert settings["DynamicUser"] == ["yes"] and settings["CapabilityBoundingSet"] == [""], name
+    assert settings["ProtectSystem"] == ["strict"] and settings["NoNewPrivileges"] == ["yes"], name
+
+
+def test_worker_instances_share_one_user_and_reach_only_the_gpu():
+    settings = settings_of("vigia-central-worker@.service")
+    assert settings["User"] == ["vigia-central-worker"]  # one dynamic user for every instance: one model store
+    assert "--models-dir /var/lib/vigia-central-worker/models" in settings["ExecStart"][0]
+    assert settings["StateDirectory"] == ["vigia-central-worker"]
+    assert settings["DevicePolicy"] == ["closed"] and all(d.startswith("char-nvidia") for d in settings["DeviceAllow"])

@@ -24,8 +24,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--ca-dir", type=Path, required=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8600)
-    serve.add_argument("--trusted-proxy", action="append", default=None,
-                       help="address whose client-certificate headers are believed (default: 127.0.0.1 and ::1)")
+    serve.add_argument("--trusted-proxy", action="append", default=None, type=_proxy,
+                       help="address, or network (10.0.0.0/8), whose client-certificate headers are believed "
+                            "(default: 127.0.0.1 and ::1)")
     _with_bucket(serve, required=False)
     policy = serve.add_argument_group("re-analysis policy", "which new events get a re-analysis job")
     policy.add_argument("--reanalyse-sample", type=float, default=0.05, metavar="SHARE",
@@ -163,6 +164,17 @@ def _with_broker(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--broker", default=os.environ.get(BROKER_ENV, "amqp://guest:guest@127.0.0.1:5672/"),
                         help=f"RabbitMQ URL (default: ${BROKER_ENV}, else the local broker; prefer it for passwords)")
     return parser
+
+
+def _proxy(value: str) -> str:
+    """An address or a network, as given."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither an IP address nor a network (10.0.0.0/8)") from None
+    return value
 
 
 def _dsn(args) -> str:
