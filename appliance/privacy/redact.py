@@ -222,15 +222,15 @@ def hidden_region(label: str, box: tuple[float, float, float, float], settings: 
 
 
 def obscure(bgr: np.ndarray, region: tuple[int, int, int, int]) -> None:
-    """Pixelate (blocks of about a tenth of the region, at least 8 px) and blur `region` in place."""
+    """Replace `region` in place by a few large blocks of its own mean colours, softened: no outline, face or
+    shape survives (a finer mosaic keeps a person's silhouette, which a detector, and an eye, still see)."""
     left, top, right, bottom = region
     patch = bgr[top:bottom, left:right]
     h, w = patch.shape[:2]
-    block = max(8, min(w, h) // 10)
-    small = cv2.resize(patch, (max(1, w // block), max(1, h // block)), interpolation=cv2.INTER_AREA)
-    coarse = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-    kernel = max(3, (block * 2) | 1)
-    bgr[top:bottom, left:right] = cv2.GaussianBlur(coarse, (kernel, kernel), 0)
+    small = cv2.resize(patch, (max(1, round(w / h)) if w > h else 1, max(1, round(h / w)) if h > w else 1),
+                       interpolation=cv2.INTER_AREA)
+    coarse = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    bgr[top:bottom, left:right] = coarse
 
 
 @dataclass
