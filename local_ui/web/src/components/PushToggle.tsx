@@ -21,7 +21,9 @@ export function PushToggle() {
       await (on ? enablePush() : disablePush());
       setState(on ? "on" : "off");
     } catch (error) {
-      setProblem(error instanceof PushDenied ? t("push.denied") : t("push.failed", { error: errorMessage(error) }));
+      // The browser's own refusals (no push service reachable, a private window) come as DOMExceptions.
+      const why = error instanceof DOMException ? error.message : errorMessage(error);
+      setProblem(error instanceof PushDenied ? t("push.denied") : t("push.failed", { error: why }));
     } finally {
       setBusy(false);
     }
