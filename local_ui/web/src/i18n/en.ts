@@ -136,7 +136,7 @@ export const en = {
   "rules.classes": "Classes",
   "rules.alert": "Alert",
   "rules.notify": "Notify",
-  "rules.notifyHelp": "Where its events are also sent, comma separated: mqtt, email, webhook:NAME (set up in the config file)",
+  "rules.notifyHelp": "Where its events are also sent, comma separated: mqtt, email, push, webhook:NAME (set up in the config file)",
   "rules.notifyNone": "screens only",
   "ruleType.enter": "enters zone",
   "ruleType.loiter": "stays in zone",

@@ -138,7 +138,7 @@ export const ptBR: Record<MessageKey, string> = {
   "rules.classes": "Classes",
   "rules.alert": "Alerta",
   "rules.notify": "Notificar",
-  "rules.notifyHelp": "Para onde os eventos também vão, separados por vírgula: mqtt, email, webhook:NOME (configurados no arquivo de configuração)",
+  "rules.notifyHelp": "Para onde os eventos também vão, separados por vírgula: mqtt, email, push, webhook:NOME (configurados no arquivo de configuração)",
   "rules.notifyNone": "só as telas",
   "ruleType.enter": "entra na zona",
   "ruleType.loiter": "permanece na zona",
