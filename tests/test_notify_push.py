@@ -23,7 +23,7 @@ from support.waiting import wait_for
 
 from vigia.appliance.config import Config, ConfigError, parse_config
 from vigia.appliance.notify import push_subscriptions
-from vigia.appliance.notify.links import check_ack_token, check_link, load_link_key
+from vigia.appliance.notify.links import ack_token, check_ack_token, check_link, load_link_key
 from vigia.appliance.notify.queue import delivery_log, queue_states
 from vigia.appliance.notify.service import Notifications, build_notifications
 from vigia.appliance.notify.vapid import application_server_key, load_vapid, vapid_key_file
@@ -341,3 +341,16 @@ def test_acknowledge_from_a_notification_without_a_session(tmp_path: Path):
         assert refused.status_code == 403 and "subscription has ended" in refused.json()["error"]
     acks = audit(config, "event_ack")
     assert [(e["username"], e["target"], e["details"]) for e in acks] == [("gina", first.id, {"comment": False, "via": "push"})]
+
+
+def test_an_acknowledge_token_is_for_its_event_and_subscription_until_it_expires(tmp_path: Path):
+    key, other_key = load_link_key(tmp_path), load_link_key(tmp_path / "other")
+    event_id = new_event_id(time.time())
+    token = ack_token(key, event_id, 5, ttl_s=60, now=1000.0)
+    assert check_ack_token(key, event_id, token, now=1059.0) == (5, None)
+    assert check_ack_token(key, event_id, token, now=1061.0) == (None, "the token has expired")
+    assert check_ack_token(other_key, event_id, token, now=1000.0)[1] == "the token's signature does not match"
+    as_another = "6" + token[1:]  # the same signature claimed for another subscription
+    assert check_ack_token(key, event_id, as_another, now=1000.0)[1] == "the token's signature does not match"
+    for bad in (None, "", "5.1060", "x.1060.abc", token + "0"):
+        assert check_ack_token(key, event_id, bad, now=1000.0) == (None, "not an acknowledge token")
