@@ -93,7 +93,7 @@ def subscribe(conn: sqlite3.Connection, username: str, endpoint: str, p256dh: st
         if old is not None:
             _delete(conn, [old[0]])
         row = conn.execute(f"INSERT INTO push_subscriptions (username, endpoint, p256dh, auth, created_at) "
-                           f"VALUES (?, ?, ?, ?, ?) RETURNING {COLUMNS}", [username, endpoint, p256dh, auth, now]).fetchone()
+                           f"VALUES (?, ?, ?, ?, ?) RETURNING {COLUMNS}", [username, endpoint, p256dh, auth, now]).fetchall()[0]
         extra = conn.execute("SELECT id FROM push_subscriptions WHERE username = ? ORDER BY id DESC LIMIT -1 OFFSET ?",
                              [username, MAX_PER_USER]).fetchall()
         _delete(conn, [i for (i,) in extra])
