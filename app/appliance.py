@@ -109,9 +109,10 @@ class Appliance:
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
                               MediaSource(cfg.storage.data_dir, self.key), upload_settings(cfg.sync),
                               handlers=handlers) if identity else None
-        # Rules' notifications (MQTT, webhooks, email): queued in the database, delivered by threads of their own.
+        # Rules' notifications (MQTT, webhooks, email, web push): queued in the database, delivered by threads of their own.
+        notifying = cfg.mqtt or cfg.webhooks or cfg.email or cfg.push
         self.notifications = build_notifications(cfg, load_or_create_identity(cfg.storage.data_dir).short_id,
-                                                 self.media_key, self.metrics) if cfg.mqtt or cfg.webhooks or cfg.email else None
+                                                 self.media_key, self.metrics) if notifying else None
         # What happens goes to these sinks, in this order: the database (and the outbox), notifications, clips of
         # rules with `upload_clip` for central, then the sinks given, then those added later (the live view: add_sink).
         self.sinks = (DatabaseSink(self.events, outbox=self.sync is not None),

@@ -332,6 +332,23 @@ class Email(Delivery):
         return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
 
 
+class Push(Delivery):
+    """Web Push (VAPID, RFC 8291) to the guards' phones and browsers that turned notifications on
+    (vigia.appliance.notify.push): rules with `notify: [push]` send their events' openings."""
+
+    subject: str                          # the contact push services may write to: mailto:ops@example.com (or https://)
+    ttl_s: int = Field(default=3600, ge=0, le=28 * 86400)  # how long a push service keeps a message for a phone offline
+    link_ttl_s: float = Field(default=3600.0, ge=60, le=7 * 86400)  # how long its snapshot and Acknowledge button work
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("subject")
+    @classmethod
+    def _contact(cls, subject: str) -> str:
+        if not (re.fullmatch(r"mailto:[^@\s]+@[^@\s]+", subject) or re.fullmatch(r"https://\S+", subject)):
+            raise ValueError("subject must be mailto:ADDRESS (or an https:// page) push services can reach you at")
+        return subject
+
+
 class Config(_Strict):
     cameras: list[Camera] = []  # none yet: an appliance in setup mode gets them from the wizard
     detector: Detector = Detector()
@@ -341,6 +358,7 @@ class Config(_Strict):
     mqtt: Mqtt | None = None  # none: no MQTT
     webhooks: dict[str, Webhook] = {}  # by name, as rules name them: `notify: [webhook:NAME]`
     email: Email | None = None  # none: no email
+    push: Push | None = None  # none: no web push
 
     @field_validator("webhooks")
     @classmethod
@@ -427,10 +445,10 @@ def _notification_issues(config: Config) -> list[tuple[tuple, str]]:
 
 
 def notify_destinations(config: Config) -> set[str]:
-    """What rules may name in `notify`: `mqtt` with an `mqtt:` section, `email` with an `email:` section,
-    `webhook:NAME` for each webhook."""
+    """What rules may name in `notify`: `mqtt` with an `mqtt:` section, `email` with an `email:` section, `push` with a
+    `push:` section, `webhook:NAME` for each webhook."""
     return (({"mqtt"} if config.mqtt else set()) | ({"email"} if config.email else set())
-            | {f"webhook:{name}" for name in config.webhooks})
+            | ({"push"} if config.push else set()) | {f"webhook:{name}" for name in config.webhooks})
 
 
 def _notify_issues(rules: list[Rule], destinations: set[str], at: tuple[Any, ...] = ()) -> list[tuple[tuple, str]]:
@@ -439,7 +457,7 @@ def _notify_issues(rules: list[Rule], destinations: set[str], at: tuple[Any, ...
     for index, rule in enumerate(rules):
         for position, item in enumerate(rule.notify):
             if item not in destinations:
-                section = (f"an `{item}:` section" if item in ("mqtt", "email")
+                section = (f"{'a' if item == 'push' else 'an'} `{item}:` section" if item in ("mqtt", "email", "push")
                            else f"`{item.split(':', 1)[1]}` under `webhooks:`")
                 issues.append(((*at, "rules", index, "notify", position), f"{item!r} needs {section} in the config file"))
     return issues

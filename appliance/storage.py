@@ -216,9 +216,32 @@ def _v9_notifications(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_notification_attempts_at ON notification_attempts (at)")
 
 
+def _v10_push_subscriptions(db: sqlite_utils.Database) -> None:
+    """Web Push subscriptions of the guards' browsers (vigia.appliance.notify.push_subscriptions), each a user's (gone
+    when the user logs out or changes password); `push_sent` marks a queued notification's subscriptions already
+    reached, so a retry reaches only the others."""
+    db.execute("""
+        CREATE TABLE push_subscriptions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+            endpoint TEXT NOT NULL UNIQUE,
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""")
+    db.execute("CREATE INDEX idx_push_subscriptions_username ON push_subscriptions (username)")
+    db.execute("""
+        CREATE TABLE push_sent (
+            notification_id INTEGER NOT NULL,
+            subscription_id INTEGER NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (notification_id, subscription_id)
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox, _v6_setup_cameras,
-    _v7_executed_commands, _v8_dead_letters, _v9_notifications,
+    _v7_executed_commands, _v8_dead_letters, _v9_notifications, _v10_push_subscriptions,
 ]
 
 

@@ -23,6 +23,7 @@ from typing import Literal
 
 import sqlite_utils
 
+from vigia.appliance.notify import push_subscriptions
 from vigia.appliance.transactions import write_transaction
 from vigia.kit.passwords import (
     TOKEN_PATTERN,
@@ -112,7 +113,7 @@ def add_user(db: sqlite_utils.Database, username: str, password: str, role: str,
 
 def set_password(db: sqlite_utils.Database, username: str, password: str, *,
                  actor: str | None, remote: str | None, via: str = "api", now: float | None = None) -> None:
-    """Change a password: ends the user's sessions and clears a lockout."""
+    """Change a password: ends the user's sessions and push subscriptions, and clears a lockout."""
     check_password(password)
     now = time.time() if now is None else now
     encoded = hash_password(password)
@@ -122,8 +123,9 @@ def set_password(db: sqlite_utils.Database, username: str, password: str, *,
         if not changed:
             raise AccountError(f"no user {username!r}")
         ended = db.execute("delete from sessions where username = ?", [username]).rowcount
+        unsubscribed = push_subscriptions.remove_user(db.conn, username)
         audit(db, "password_changed", username=actor, target=username, remote=remote,
-              details={"via": via, "sessions_ended": ended}, now=now)
+              details={"via": via, "sessions_ended": ended, "push_subscriptions_removed": unsubscribed}, now=now)
 
 
 # -- logins and sessions ----------------------------------------------------------------------
@@ -226,10 +228,13 @@ def session_for(db: sqlite_utils.Database, token: str | None, policy: SessionPol
 
 
 def logout(db: sqlite_utils.Database, session: Session, remote: str | None, now: float | None = None) -> None:
+    """End the session; the user's push subscriptions end with it (no notifications to a phone logged out)."""
     now = time.time() if now is None else now
     with write_transaction(db.conn):
         db.execute("delete from sessions where token_hash = ?", [session.token_hash])
-        audit(db, "logout", username=session.username, target=session.username, remote=remote, now=now)
+        unsubscribed = push_subscriptions.remove_user(db.conn, session.username)
+        audit(db, "logout", username=session.username, target=session.username, remote=remote,
+              details={"push_subscriptions_removed": unsubscribed} if unsubscribed else None, now=now)
 
 
 # -- audit log --------------------------------------------------------------------------------

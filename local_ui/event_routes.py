@@ -146,22 +146,27 @@ async def acknowledge(request: web.Request) -> web.Response:
 
     Acknowledging twice keeps the first acknowledgement; a second comment is still recorded.
     """
-    api = request.app[API]
     session = require(request, "guard")
     event_id = event_id_param(request)
     body = await json_body(request, required=False)
     only_fields(body, {"comment"}, "field")
     text = _comment_text(body, "comment", required=False)
-    remote, now = remote_address(request), time.time()
+    found = await acknowledge_as(request.app[API], event_id, session.username, remote_address(request), text)
+    return web.json_response(found)
+
+
+async def acknowledge_as(api, event_id: str, username: str, remote: str | None, text: str = "", via: str | None = None) -> dict:
+    """Acknowledge as `username` (audited, `via` noted when not the guards' app), told to every screen; the event."""
+    now = time.time()
+    details = {"comment": bool(text)} | ({"via": via} if via else {})
 
     def ack(db) -> dict | None:
         with write_transaction(db.conn):
-            if _add_comment(db, event_id, now, session.username, "ack", text) is None:
+            if _add_comment(db, event_id, now, username, "ack", text) is None:
                 return None
             db.execute("update events set acknowledged_at = ?, acknowledged_by = ? where id = ? and acknowledged_at is null",
-                       [now, session.username, event_id])
-            accounts.audit(db, "event_ack", username=session.username, target=event_id, remote=remote,
-                           details={"comment": bool(text)})
+                       [now, username, event_id])
+            accounts.audit(db, "event_ack", username=username, target=event_id, remote=remote, details=details)
             return row_json(next(db.query("select * from events where id = ?", [event_id])))
 
     found = await _on_stored_event(api, ack)
@@ -169,7 +174,7 @@ async def acknowledge(request: web.Request) -> web.Response:
         raise ApiError(404, f"no event {event_id}")
     if api.hub is not None:
         api.hub.event_acknowledged(found)
-    return web.json_response(found)
+    return found
 
 
 async def comment(request: web.Request) -> web.Response:

@@ -158,6 +158,7 @@ def openapi_document() -> dict[str, Any]:
                     codec={"type": "string"}, width={"type": "integer"}, height={"type": "integer"},
                     fps={"type": "number", "nullable": True},
                     preview={"type": "string", "description": "data:image/jpeg;base64,..."}),
+                "PushSubscription": _object(id={"type": "integer"}, endpoint={"type": "string"}, created_at=_EPOCH),
                 "Track": _object(id={"type": "integer"}, label={"type": "string"}, score={"type": "number"}, box=_BOX),
                 "FrameHeader": {**_object(camera={"type": "string"}, captured_at=_EPOCH, width={"type": "integer"},
                                           height={"type": "integer"}, tracks={"type": "array", "items": _ref("Track")}),
@@ -357,6 +358,35 @@ def openapi_document() -> dict[str, Any]:
                     time_zone={"type": "string"})}}},
                 "responses": {"200": _reply("saved", time_zone={"type": "string"}, finished_at=_EPOCH,
                                                    finished_by={"type": "string"}), **_errors(400, 401, 403, 415)}}},
+            "/api/v1/push/key": {"get": {
+                "summary": "the device's VAPID public key, as PushManager.subscribe takes it (404: no `push:` section)",
+                "responses": {"200": _reply("ok", application_server_key={"type": "string", "description": "base64url"}),
+                              **_errors(401, 404)}}},
+            "/api/v1/push/subscriptions": {
+                "get": {"summary": "the session user's push subscriptions",
+                        "responses": {"200": _reply("ok", subscriptions={"type": "array", "items": _ref("PushSubscription")}),
+                                      **_errors(401)}},
+                "post": {"summary": "subscribe this browser (its PushSubscription.toJSON()) for the session user; ended by "
+                                    "the user's logout or password change (audited)", "parameters": [_CSRF],
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["endpoint", "keys"], "properties": {
+                                 "endpoint": {"type": "string"}, "expirationTime": {"type": "number", "nullable": True},
+                                 "keys": _object(p256dh={"type": "string"}, auth={"type": "string"})}}}}},
+                         "responses": {"201": {"description": "subscribed", "content": _json("PushSubscription")},
+                                       **_errors(400, 401, 403, 404, 415)}},
+                "delete": {"summary": "unsubscribe one of the session user's browsers, by endpoint (audited)",
+                           "parameters": [_CSRF],
+                           "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                               "type": "object", "required": ["endpoint"], "properties": {"endpoint": {"type": "string"}}}}}},
+                           "responses": {"200": _reply("done", removed={"type": "boolean"}), **_errors(400, 401, 403, 415)}}},
+            "/api/v1/push/ack": {"post": {
+                "summary": "acknowledge an event from a push notification: its token stands for the session (no login; "
+                           "audited as the subscription's user, via push)", "security": _PUBLIC,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["event", "token"],
+                    "properties": {"event": {"type": "string"}, "token": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "the event", "content": _json("Event")},
+                              **_errors(400, 403, 404, 415)}}},
             "/api/v1/openapi.json": {"get": {"summary": "this document",
                                              "responses": {"200": {"description": "ok"}, **_errors(401)}}},
             "/{path}": {"get": {"summary": "the web interface's files (no login: they are the login page)",

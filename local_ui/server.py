@@ -1,8 +1,9 @@
 """The guards' API: an aiohttp application over the appliance's database and media (`/api/v1/`).
 
 Security properties (the tests in tests/test_local_api.py check each):
-- Every route but `/healthz`, `/metrics`, `POST /api/v1/login` and the setup wizard's first step
-  (`GET /api/v1/setup`, `POST /api/v1/setup/claim`) needs a live session (401); while the device is
+- Every route but `/healthz`, `/metrics`, `POST /api/v1/login`, the setup wizard's first step
+  (`GET /api/v1/setup`, `POST /api/v1/setup/claim`) and those a signed token authorises (snapshot links,
+  `POST /api/v1/push/ack`) needs a live session (401); while the device is
   unclaimed (setup mode) every other route answers 403 "setup not finished".
 - The session is the `vigia_session` cookie (HttpOnly, Secure, SameSite=Strict, Path=/); login
   always issues a new one and ends the one presented.
@@ -42,7 +43,7 @@ from vigia.kit.http import (
     session_middleware,
     set_session_cookie,
 )
-from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, setup_routes
+from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, push_routes, setup_routes
 from vigia.local_ui.common import API, COOKIE, MAX_BODY, SESSION, Api, ApplianceView, remote_address, require, session_json
 from vigia.local_ui.live import LiveHub
 from vigia.local_ui.openapi import openapi_document
@@ -78,6 +79,7 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
     event_routes.add_routes(app)
     camera_routes.add_routes(app)
     live_routes.add_routes(app)
+    push_routes.add_routes(app)
     setup_routes.add_routes(app)
     routes.add_get("/api/v1/sync", sync_status, allow_head=False)
     routes.add_get("/api/v1/users", users, allow_head=False)
@@ -105,7 +107,7 @@ async def _stop_live(app: web.Application) -> None:
 
 def _is_public(request: web.Request) -> bool:
     route = route_of(request)
-    return route in PUBLIC or route in setup_routes.PUBLIC or route in event_routes.PUBLIC
+    return route in PUBLIC or route in setup_routes.PUBLIC or route in event_routes.PUBLIC or route in push_routes.PUBLIC
 
 
 async def _session(request: web.Request) -> accounts.Session | None:

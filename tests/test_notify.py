@@ -122,7 +122,7 @@ def test_config_errors_name_the_field_and_its_line(tmp_path: Path):
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "vigia.yml")
     assert {str(issue) for issue in caught.value.issues} == {
-        "line 9: cameras[0].rules[2].notify: notify 'sms': each is `mqtt`, `email` or `webhook:NAME`",
+        "line 9: cameras[0].rules[2].notify: notify 'sms': each is `mqtt`, `email`, `push` or `webhook:NAME`",
         "line 9: cameras[0].rules[2].schedule.from: '7pm' is not a time of day: give HH:MM, 24 h (e.g. 22:00)",
         "line 13: mqtt.url: url must be mqtt://host[:port] or mqtts://host[:port] (TLS)",
     }

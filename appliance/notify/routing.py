@@ -1,7 +1,7 @@
 """Which event changes become notifications, for which destinations, and what they say.
 
 An event's opening and its closing are sent (its updates, a better score or a longer path, are not) to the
-destinations its rule names in `notify` (email gets the opening alone: one message per event), when the rule's
+destinations its rule names in `notify` (email and push get the opening alone: one message per event), when the rule's
 `schedule` covers the event's start in the site's time zone. The decision is made once, when the event opens: its
 closing goes where its opening went, even if the rule changed in between.
 """
@@ -19,7 +19,7 @@ from vigia.scene.rules import RuleConfig
 
 log = logging.getLogger(__name__)
 
-OPENINGS_ONLY = frozenset({"email"})  # destinations told of an event once, when it opens
+OPENINGS_ONLY = frozenset({"email", "push"})  # destinations told of an event once, when it opens
 
 
 def idempotency_key(event: Event, change: str) -> str:

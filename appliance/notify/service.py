@@ -1,5 +1,5 @@
-"""The notification sinks and threads of a config with `mqtt:`, `webhooks:` or `email:`, built in one place for the wiring
-(vigia.app.appliance)."""
+"""The notification sinks and threads of a config with `mqtt:`, `webhooks:`, `email:` or `push:`, built in one place
+for the wiring (vigia.app.appliance)."""
 from __future__ import annotations
 
 import json
@@ -17,10 +17,12 @@ from vigia.appliance.notify.delivery import DeliveryWorker
 from vigia.appliance.notify.links import load_link_key
 from vigia.appliance.notify.mqtt import MqttTransport
 from vigia.appliance.notify.mqtt_state import CameraStates
+from vigia.appliance.notify.push import PushTransport
 from vigia.appliance.notify.queue import Result
 from vigia.appliance.notify.routing import NotifySink
 from vigia.appliance.notify.smtp import EmailTransport
 from vigia.appliance.notify.topics import Topics
+from vigia.appliance.notify.vapid import load_vapid
 from vigia.appliance.notify.webhook import WebhookTransport
 from vigia.appliance.notify.writer import NotifyWriter
 from vigia.appliance.sinks import EventSink
@@ -32,7 +34,7 @@ from vigia.scene.rules import RuleConfig
 class Notifications:
     sinks: list[EventSink]          # told by the camera threads: the router, then the MQTT state (with `mqtt:`)
     writer: NotifyWriter
-    deliveries: dict[str, DeliveryWorker]  # by sink: "mqtt", "webhook:NAME"
+    deliveries: dict[str, DeliveryWorker]  # by sink: "mqtt", "webhook:NAME", "email", "push"
 
     def workers(self) -> list:
         """In the order they stop: the writer stores what the cameras left, then the deliveries end."""
@@ -73,7 +75,7 @@ def rule_lookup(cameras: Callable[[], list[Camera]]) -> Callable[[str, str], Rul
 
 def build_notifications(config: Config, device: str, media_key: bytes | None = None,
                         metrics: Metrics | None = None) -> Notifications:
-    """The sinks and threads for `config`'s `mqtt:`, `webhooks:` and `email:`; `device`: the device's short id; `metrics`
+    """The sinks and threads for `config`'s `mqtt:`, `webhooks:`, `email:` and `push:`; `device`: the device's short id; `metrics`
     counts every try and drop."""
     path, data_dir = config.storage.database, config.storage.data_dir
     zone = site_zone(data_dir)
@@ -103,7 +105,8 @@ def build_notifications(config: Config, device: str, media_key: bytes | None = N
         states.on_change_ready = worker.wake
         deliveries["mqtt"], bounds["mqtt"] = worker, mqtt.max_queue
         sinks.append(states)
-    link_key = load_link_key(data_dir) if any(h.snapshot == "link" for h in config.webhooks.values()) else None
+    links = config.push is not None or any(h.snapshot == "link" for h in config.webhooks.values())
+    link_key = load_link_key(data_dir) if links else None
     for name, hook in config.webhooks.items():
         transport = WebhookTransport(name, hook, data_dir, media_key, link_key, config.http.public_url)
         deliveries[transport.sink] = DeliveryWorker(path, transport, hook.retry_initial_s, hook.retry_max_s,
@@ -115,6 +118,12 @@ def build_notifications(config: Config, device: str, media_key: bytes | None = N
         deliveries[transport.sink] = DeliveryWorker(path, transport, config.email.retry_initial_s,
                                                     config.email.retry_max_s, on_results=counted)
         bounds[transport.sink] = config.email.max_queue
+
+    if config.push is not None:
+        push = PushTransport(config.push, path, load_vapid(data_dir), link_key)
+        deliveries[push.sink] = DeliveryWorker(path, push, config.push.retry_initial_s, config.push.retry_max_s,
+                                               on_results=counted)
+        bounds[push.sink] = config.push.max_queue
 
     def wake(sinks: set[str]) -> None:
         for sink in sinks:

@@ -16,9 +16,9 @@ from vigia.scene.schedule import Schedule
 if TYPE_CHECKING:
     from vigia.scene.rules.scene import Scene
 
-# Where a rule's events may go besides the guards' screens: the MQTT broker, or a webhook destination by name
-# (the appliance config's `mqtt:` and `webhooks:` sections).
-NOTIFY_PATTERN = re.compile(r"^(mqtt|email|webhook:[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
+# Where a rule's events may go besides the guards' screens: the MQTT broker, email, web push, or a webhook destination
+# by name (the appliance config's `mqtt:`, `email:`, `push:` and `webhooks:` sections).
+NOTIFY_PATTERN = re.compile(r"^(mqtt|email|push|webhook:[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
 
 # A track out of a zone for less than this is still in it (a box jittering on an edge is one event, not many).
 EXIT_GRACE_S = 1.0
@@ -46,7 +46,7 @@ class RuleConfig(BaseModel):
     alert: bool = False  # alerts go to the guards' screens with sound
     # Each event's clip (pre- and post-roll) goes to central once recorded; only on an appliance enrolled with central.
     upload_clip: bool = False
-    # Where its events' openings and closings are sent: "mqtt", "webhook:NAME", "email" (openings only)
+    # Where its events' openings and closings are sent: "mqtt", "webhook:NAME", "email" and "push" (openings only)
     # (vigia.appliance.notify).
     notify: list[str] = []
     # When they are sent (the site's local time, by the event's start); None: always. Events are stored anyway.
@@ -59,7 +59,7 @@ class RuleConfig(BaseModel):
     def _notify(cls, notify: list[str]) -> list[str]:
         wrong = [item for item in notify if not NOTIFY_PATTERN.match(item)]
         if wrong:
-            raise ValueError(f"notify {', '.join(map(repr, wrong))}: each is `mqtt`, `email` or `webhook:NAME`")
+            raise ValueError(f"notify {', '.join(map(repr, wrong))}: each is `mqtt`, `email`, `push` or `webhook:NAME`")
         dupes = sorted({item for item in notify if notify.count(item) > 1})
         if dupes:
             raise ValueError(f"notify {', '.join(map(repr, dupes))} given twice")

@@ -16,10 +16,11 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(extra_flags: tuple[str, ...] = ()) -> Iterator[Browser]:
+    """`extra_flags`: more command-line switches for this browser."""
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (make setup installs it)"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, *extra_flags], headless=True)
         try:
             yield browser
         finally:

@@ -1,6 +1,7 @@
 // Vigia's service worker: keeps the app shell (index.html, the built assets, the icons) so the
-// UI opens on a flaky network. It never handles /api/: sessions, alerts, events and video always
-// come from the appliance and are never stored here.
+// UI opens on a flaky network, and shows the appliance's Web Push notifications with the app closed.
+// It never handles /api/: sessions, alerts, events and video always come from the appliance and are
+// never stored here.
 const CACHE = "vigia-shell-v1";
 const SHELL = ["/", "/manifest.webmanifest", "/icon.svg", "/icon-192.png", "/icon-512.png"];
 
@@ -69,4 +70,64 @@ async function cacheAssetsOf(cache, page) {
     const path = new URL(request.url).pathname;
     if (path.startsWith("/assets/") && !assets.includes(path)) await cache.delete(request);
   }
+}
+
+// -- Web Push (vigia.appliance.notify.push) ---------------------------------------------------------------------
+// A push carries small JSON: title, body, event, camera, alert, url (the event's page), image (a signed snapshot
+// link that works without a session until it expires) and ack {url, token} (acknowledges the event as the
+// subscription's user, without a session). One notification per event (its tag): a repeat replaces it.
+
+const ACK_TITLE = (self.navigator.language || "en").toLowerCase().startsWith("pt") ? "Reconhecer" : "Acknowledge";
+
+self.addEventListener("push", (event) => {
+  event.waitUntil(showPushed(event.data ? event.data.json() : null));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.waitUntil(onNotificationClick(event.notification, event.action));
+});
+
+/** Shows one pushed event; a message without an event (not the appliance's) is ignored. */
+async function showPushed(message) {
+  if (!message || typeof message.event !== "string") return;
+  await self.registration.showNotification(message.title, {
+    body: message.body,
+    tag: message.event,
+    data: message,
+    icon: "/icon-192.png",
+    image: message.image || undefined,
+    timestamp: typeof message.started_at === "number" ? message.started_at * 1000 : undefined,
+    requireInteraction: Boolean(message.alert),
+    actions: message.ack ? [{ action: "ack", title: ACK_TITLE }] : [],
+  });
+}
+
+/** The Acknowledge action posts the notification's token; anything else (or a refused token: expired, logged out)
+ * opens the event's page, where the guard can log in and acknowledge it. */
+async function onNotificationClick(notification, action) {
+  const message = notification.data || {};
+  notification.close();
+  if (action === "ack" && message.ack) {
+    const reply = await fetch(message.ack.url, {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ event: message.event, token: message.ack.token }),
+    }).catch(() => null);
+    if (reply && reply.ok) return;
+  }
+  await openPage(message.url || "/");
+}
+
+/** Focuses an open window of the app on `url`, or opens one. */
+async function openPage(url) {
+  const target = new URL(url, self.location.origin).href;
+  for (const client of await self.clients.matchAll({ type: "window" })) {
+    if (new URL(client.url).origin === self.location.origin) {
+      await client.focus();
+      await client.navigate(target).catch(() => undefined);
+      return;
+    }
+  }
+  await self.clients.openWindow(target);
 }

@@ -5,6 +5,7 @@ import type { Session, SetupStatus } from "./api/types";
 import { AlertBanners } from "./components/AlertBanners";
 import { TopBar } from "./components/TopBar";
 import { t } from "./i18n";
+import { disablePush } from "./lib/push";
 import { live } from "./live/store";
 import { CameraPage } from "./pages/CameraPage";
 import { EventDetailPage } from "./pages/event/EventDetailPage";
@@ -71,7 +72,12 @@ export function App() {
   if (session === null) return <LoginPage onLogin={begin} />;
 
   const logout = () => {
-    api.logout().catch(() => undefined).finally(end);
+    // The appliance forgets the user's push subscriptions at logout; this browser drops its own too.
+    disablePush()
+      .catch(() => undefined)
+      .then(() => api.logout())
+      .catch(() => undefined)
+      .finally(end);
   };
   return (
     <SessionContext.Provider value={session}>

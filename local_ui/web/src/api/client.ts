@@ -47,6 +47,18 @@ export const api = {
   setKeep: (id: string, keep: boolean) =>
     request<JsonReply<paths["/api/v1/events/{id}/keep"]["post"]>>("POST", `${eventPath(id)}/keep`, { body: { keep } }),
 
+  pushKey: () => request<JsonReply<paths["/api/v1/push/key"]["get"]>>("GET", "/api/v1/push/key"),
+  pushSubscriptions: () =>
+    request<JsonReply<paths["/api/v1/push/subscriptions"]["get"]>>("GET", "/api/v1/push/subscriptions"),
+  subscribePush: (subscription: PushSubscriptionJSON) =>
+    request<JsonReply<paths["/api/v1/push/subscriptions"]["post"], 201>>("POST", "/api/v1/push/subscriptions", {
+      body: subscription,
+    }),
+  unsubscribePush: (endpoint: string) =>
+    request<JsonReply<paths["/api/v1/push/subscriptions"]["delete"]>>("DELETE", "/api/v1/push/subscriptions", {
+      body: { endpoint },
+    }),
+
   setup: () => request<SetupStatus>("GET", "/api/v1/setup", { reportUnauthorized: false }),
   claim: (claim_code: string, username: string, password: string) =>
     request<Session>("POST", "/api/v1/setup/claim", { body: { claim_code, username, password }, reportUnauthorized: false }),

@@ -2,6 +2,7 @@ import { t } from "../i18n";
 import { useAlerts, useConnection } from "../live/hooks";
 import { paths, type Route } from "../router";
 import { hasRole, useSession } from "../session";
+import { PushToggle } from "./PushToggle";
 import { SyncStatus } from "./SyncStatus";
 
 interface Props {
@@ -33,6 +34,7 @@ export function TopBar({ route, onLogout }: Props) {
       <span data-testid="connection" data-state={connection} className={`connection connection--${connection}`}>
         {t(`connection.${connection}`)}
       </span>
+      <PushToggle />
       <span className="topbar-user">
         {session.username} <span className="muted">({t(`role.${session.role}`)})</span>
       </span>

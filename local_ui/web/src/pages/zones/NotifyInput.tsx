@@ -12,7 +12,7 @@ const parse = (text: string) =>
     .map((name) => name.trim())
     .filter(Boolean);
 
-/** Where a rule's events are sent (mqtt, email, webhook:NAME), comma separated; empty: only the guards' screens. */
+/** Where a rule's events are sent (mqtt, email, push, webhook:NAME), comma separated; empty: only the guards' screens. */
 export function NotifyInput({ value, onChange }: Props) {
   const [text, setText] = useState(() => value.join(", "));
   // Follow changes made elsewhere (another row moving into this one), not the user's own typing.
