@@ -50,6 +50,13 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     reanalysis.add_argument("--clip-seconds", type=float, default=4.0, help="about how long each clip is")
     reanalysis.add_argument("--timeout", type=float, default=1800.0, help="seconds a run may take")
 
+    privacy = _bench(bench, "privacy", "vigia.app.bench.privacy",
+                     "a disclosure export: persons still found after redaction, frames redacted per second")
+    privacy.add_argument("--media", type=Path, default=None)
+    privacy.add_argument("--model", type=Path, default=None)
+    privacy.add_argument("--seconds", type=float, default=8.0, help="length of the cut redacted")
+    privacy.add_argument("--threads", type=int, default=2, help="detector threads (ONNX Runtime intra-op)")
+
     sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")
     sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")

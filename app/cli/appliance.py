@@ -46,7 +46,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--from", dest="start", required=True, type=_when,
                         help="ISO 8601 time (local unless it has an offset) or epoch seconds")
     export.add_argument("--to", dest="end", required=True, type=_when)
-    add_config_argument(export, "data directory and key")
+    export.add_argument("--redact", type=_targets, default=None, metavar="persons[,faces,plates]",
+                        help="for disclosure: hide these on every frame and re-encode H.264, with a manifest of hashes "
+                             "beside the file (OUT.manifest.json)")
+    export.add_argument("--keep-event", action="append", default=[], metavar="EVENT_ID",
+                        help="with --redact: leave the object of this event visible (repeatable)")
+    export.add_argument("--by", default=None, help="who asks, for the audit log (default: the login name)")
+    add_config_argument(export, "data directory, key and detector")
     export.set_defaults(handler=_export)
 
     clip = commands.add_parser("clip", help="an event's clip (pre- and post-roll included) as a plain MP4")
@@ -191,16 +197,79 @@ def _media_key(storage):
     return load_or_create_key(storage.media_key) if storage.media_key.exists() else None
 
 
+def _targets(text: str) -> frozenset[str]:
+    from vigia.appliance.privacy.redact import TARGETS
+
+    chosen = frozenset(part.strip() for part in text.split(",") if part.strip())
+    if not chosen or chosen - set(TARGETS):
+        raise argparse.ArgumentTypeError(f"{text!r}: a comma-separated choice of {', '.join(TARGETS)}")
+    return chosen
+
+
 def _export(args) -> int:
+    import getpass
+
     from vigia.appliance.recording.export import ExportError, export
+    from vigia.appliance.storage import database
+    from vigia.local_ui.accounts import audit
 
     storage = storage_settings(args.config)
+    by = args.by or getpass.getuser()
+    if args.keep_event and not args.redact:
+        raise CliError("--keep-event is for --redact")
     try:
-        out = export(storage.database, storage.data_dir, _media_key(storage), args.camera, args.start, args.end, args.out)
+        if args.redact:
+            details = _export_redacted(args, storage, by)
+        else:
+            out = export(storage.database, storage.data_dir, _media_key(storage), args.camera, args.start, args.end,
+                         args.out)
+            details = {"file": str(out), "from": args.start, "to": args.end}
+            print(f"exported {out}")
     except ExportError as exc:
         raise CliError(str(exc)) from None
-    print(f"exported {out}")
+    with database(storage.database) as db:
+        audit(db, "export_redacted" if args.redact else "export", username=by, target=args.camera,
+              remote="cli", details=details)
     return 0
+
+
+def _export_redacted(args, storage, by: str) -> dict:
+    """The disclosure export (vigia.appliance.privacy.disclosure); what the audit log keeps of it."""
+    from vigia.app.appliance import open_detector
+    from vigia.appliance.config import Config
+    from vigia.appliance.privacy.disclosure import export_for_disclosure
+    from vigia.appliance.privacy.redact import RedactionError, RedactionSettings
+    from vigia.appliance.storage import database
+    from vigia.inference.model_store import resolve
+    from vigia.scene.events import Event
+
+    config = load_config(args.config) if args.config else Config()
+    with database(storage.database) as db:
+        events = []
+        for event_id in args.keep_event:
+            cursor = db.execute("select * from events where id = ?", [event_id])
+            row = cursor.fetchone()
+            if row is None:
+                raise CliError(f"no event {event_id!r}")
+            event = Event.from_row(dict(zip([c[0] for c in cursor.description], row)))
+            if event.camera != args.camera:
+                raise CliError(f"event {event_id} is of camera {event.camera!r}, not {args.camera!r}")
+            events.append(event)
+    settings = RedactionSettings(targets=args.redact)
+    low = config.model_copy(update={"detector": config.detector.model_copy(update={"score_threshold": 0.1})})
+    detector = open_detector(low)
+    try:
+        made = export_for_disclosure(storage.database, storage.data_dir, _media_key(storage), args.camera,
+                                     args.start, args.end, args.out, detector, settings, events, by,
+                                     resolve(config.storage.models, config.detector.model))
+    except RedactionError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        detector.close()
+    print(f"exported {made.video} ({made.frames} frames, {made.regions_hidden} regions hidden, "
+          f"{len(made.kept_tracks)} tracks left visible, {made.seconds:.0f} s); manifest {made.manifest}")
+    return {"file": str(made.video), "from": args.start, "to": args.end, "redact": sorted(args.redact),
+            "kept_events": list(args.keep_event), "manifest": str(made.manifest)}
 
 
 def _clip(args) -> int:

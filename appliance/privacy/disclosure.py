@@ -95,7 +95,7 @@ def export_for_disclosure(db_path: Path, data_dir: Path, key: bytes | None, came
         plan = plan_redaction(plain, detector, settings)
         kept = subject_tracks(plan, list(keep_events), first) if keep_events else set()
         chosen = RedactionSettings(**{**asdict(settings), "keep_tracks": frozenset(kept)})
-        redacted = write_redacted(plain, plan, chosen, out_path)
+        redacted = write_redacted(plain, plan, chosen, out_path, verifier=detector)
     manifest_path = out_path.with_name(out_path.name + ".manifest.json")
     manifest = {
         "kind": MANIFEST_KIND,

@@ -6,8 +6,9 @@ low score threshold (a redaction would rather blur a shadow than miss a face), a
 A frame's boxes are its detections plus, for each track, its box where it was seen, a linear interpolation between
 two sightings where it was missed, and its first and last box held `hold_s` before and after it lived, so an
 object the detector missed for a few frames stays hidden. Every box is padded. The second pass decodes again,
-pixelates and blurs those boxes, and encodes H.264 (PyAV / FFmpeg's libx264): the output carries no frame of the
-original untouched.
+replaces those boxes by a few blocks of their own colours, looks at the frame again with the detector and hides
+what it still finds (hiding a crowd can make a faint person stand out), and encodes H.264 (PyAV / FFmpeg's
+libx264): the output carries no frame of the original untouched.
 
 `faces` and `plates` are approximations, said as such: the model store has no face or plate detector, so `faces`
 hides the top third of each person's box (the head, padded), and `plates` the lower half of each vehicle's.
@@ -32,6 +33,7 @@ TARGETS = ("persons", "faces", "plates")
 PERSON_CLASSES = frozenset({"person"})
 VEHICLE_CLASSES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
 NMS_IOU = 0.5   # boxes of one class from two views closer than this are one object
+VERIFY_ROUNDS = 2  # looks again at a hidden frame, hiding what is still found
 
 
 class RedactionError(Exception):
@@ -85,14 +87,26 @@ class Plan:
         interpolations and held boxes."""
         hold = max(0, round(settings.hold_s * self.fps))
         out: list[list[tuple[str, tuple[float, float, float, float]]]] = [[] for _ in range(self.frames)]
-        kept_boxes: list[list[tuple[float, float, float, float]]] = [[] for _ in range(self.frames)]
+        kept = self.kept_boxes(settings)
         for track in self.tracks.values():
-            target = kept_boxes if track.id in settings.keep_tracks else out
-            for index, box in track_boxes(track, hold, self.frames):
-                target[index].append(box if target is kept_boxes else (track.label, box))
+            if track.id not in settings.keep_tracks:
+                for index, box in track_boxes(track, hold, self.frames):
+                    out[index].append((track.label, box))
         for index, found in enumerate(self.detections):
-            out[index].extend(item for item in found if not any(_iou(item[1], kept) > 0.3 for kept in kept_boxes[index]))
+            out[index].extend(item for item in found if not _kept(item[1], kept[index]))
         return out
+
+    def kept_boxes(self, settings: RedactionSettings) -> list[list[tuple[float, float, float, float]]]:
+        """Per frame, the boxes of the tracks left visible."""
+        kept: list[list[tuple[float, float, float, float]]] = [[] for _ in range(self.frames)]
+        for track_id in settings.keep_tracks:
+            for index, box in track_boxes(self.tracks[track_id], 0, self.frames):
+                kept[index].append(box)
+        return kept
+
+
+def _kept(box: tuple[float, float, float, float], kept: list[tuple[float, float, float, float]]) -> bool:
+    return any(_iou(box, other) > 0.3 for other in kept)
 
 
 def track_boxes(track: PlannedTrack, hold: int, frames: int) -> Iterator[tuple[int, tuple[float, float, float, float]]]:
@@ -240,9 +254,17 @@ class Redacted:
     path: Path
 
 
-def write_redacted(path: Path, plan: Plan, settings: RedactionSettings, out_path: Path) -> Redacted:
-    """The second pass: the video at `path` with the plan's boxes hidden, as H.264 in MP4 at `out_path`."""
+def write_redacted(path: Path, plan: Plan, settings: RedactionSettings, out_path: Path,
+                   verifier: Detector | None = None) -> Redacted:
+    """The second pass: the video at `path` with the plan's boxes hidden, as H.264 in MP4 at `out_path`.
+
+    With a `verifier` (a detector), each frame is looked at again once hidden, and what it still finds at
+    `settings.score_threshold` or more is hidden too, up to `VERIFY_ROUNDS` times: hiding a crowd can make a person
+    the first pass found too faintly stand out."""
     per_frame = plan.boxes(settings)
+    kept = plan.kept_boxes(settings)
+    views = [View(region, False) for region in regions(plan.frame_size, verifier.input_size, settings.tiles)] \
+        if verifier else []
     hidden = 0
     rate = max(1, round(plan.fps))
     with av.open(str(out_path), "w", format="mp4") as output:
@@ -254,15 +276,33 @@ def write_redacted(path: Path, plan: Plan, settings: RedactionSettings, out_path
             if index >= plan.frames:
                 break
             bgr = frame.to_ndarray(format="bgr24")
-            for label, box in per_frame[index]:
-                region = hidden_region(label, box, settings, plan.frame_size)
-                if region is not None:
-                    obscure(bgr, region)
-                    hidden += 1
+            hidden += _hide(bgr, per_frame[index], settings, plan.frame_size)
+            for _round in range(VERIFY_ROUNDS if verifier else 0):
+                found = _merged([in_frame(v, f, plan.frame_size) for v, f in
+                                 zip(views, verifier.detect(inputs(bgr, views, verifier.input_size)))])
+                names = verifier.class_names
+                left = [(names[c], tuple(float(v) for v in box)) for box, c, score in
+                        zip(found.boxes, found.class_ids, found.scores) if score >= settings.score_threshold]
+                left = [item for item in left if not _kept(item[1], kept[index])]
+                if not _hide(bgr, left, settings, plan.frame_size):
+                    break
+                hidden += len(left)
             out = av.VideoFrame.from_ndarray(bgr, format="bgr24")
             out.pts = round(t / stream.time_base)
             output.mux(stream.encode(out))
         output.mux(stream.encode(None))
     return Redacted(plan.frames, hidden, out_path)
+
+
+def _hide(bgr: np.ndarray, items: list[tuple[str, tuple[float, float, float, float]]], settings: RedactionSettings,
+          frame_size: tuple[int, int]) -> int:
+    """Obscure what `items` the targets cover; how many."""
+    count = 0
+    for label, box in items:
+        region = hidden_region(label, box, settings, frame_size)
+        if region is not None:
+            obscure(bgr, region)
+            count += 1
+    return count
 
 
