@@ -14,6 +14,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from psycopg_pool import AsyncConnectionPool
+from support.pg_standby import STANDBY_NAME, primary_and_standby
+from support.waiting import wait_for
 
 from vigia.app.devstack import free_port, temporary_database
 from vigia.appliance.outbox import Pending, camera_health_record, event_record
@@ -192,3 +194,45 @@ def test_the_dashboard_counts_requests_by_route_and_status_on_its_own_metrics_li
     assert exposed[("vigia_central_dashboard_request_seconds_count", (("route", route),))] == 2
     assert exposed[("vigia_central_dashboard_requests_total",
                     (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
+
+
+def test_replication_lag_is_reported_from_the_primary_and_the_replay_delay_on_the_standby():
+    """A real primary and its streaming standby: the primary names the standby and its lag; the standby says how
+    old the last transaction it replayed is; neither reports the other's series."""
+    with primary_and_standby() as (primary, standby):
+        with psycopg.connect(primary, autocommit=True) as conn:
+            conn.execute("CREATE TABLE marks (at timestamptz)")
+            conn.execute("INSERT INTO marks VALUES (now())")
+
+        async def scrape(dsn: str, migrated: bool) -> dict:
+            collector = FleetCollector()
+            async with AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False) as pool:
+                await pool.open(wait=True, timeout=30)
+                if not migrated:
+                    async with pool.connection() as conn:
+                        await conn.set_autocommit(True)
+                        await migrate(conn)
+                await collector.refresh(pool)
+            return samples(generate_latest(new_registry([collector])).decode())
+
+        def replayed() -> bool:
+            with psycopg.connect(standby) as conn:
+                return conn.execute("SELECT to_regclass('reanalysis_jobs') IS NOT NULL").fetchone()[0]
+
+        asyncio.run(scrape(primary, migrated=False))
+        assert wait_for(replayed, 30), "the standby replays the migrations"
+        lag_key = ("vigia_central_pg_replication_lag_seconds", (("standby", STANDBY_NAME),))
+        scrapes = []
+
+        def primary_reports_the_lag() -> bool:   # the standby reports its progress in its own time (every few seconds)
+            scrapes.append(asyncio.run(scrape(primary, migrated=True)))
+            return lag_key in scrapes[-1]
+
+        assert wait_for(primary_reports_the_lag, 30, 0.5), scrapes[-1]
+        on_primary = scrapes[-1]
+        on_standby = asyncio.run(scrape(standby, migrated=True))
+    assert 0 <= on_primary[lag_key] < 60
+    assert ("vigia_central_pg_replay_delay_seconds", ()) not in on_primary
+    assert on_standby[("vigia_central_fleet_up", ())] == 1
+    assert on_standby[("vigia_central_pg_replay_delay_seconds", ())] >= 0
+    assert not [k for k in on_standby if k[0] == "vigia_central_pg_replication_lag_seconds"]

@@ -45,7 +45,12 @@ JOBS_SQL = """
     SELECT state, count(*), extract(epoch FROM now() - min(created_at))::float8 FROM reanalysis_jobs
     WHERE state = ANY(%s) GROUP BY state"""
 
-STANDBYS_SQL = "SELECT application_name, extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication"
+# replay_lag is NULL once a standby has caught up and the primary is idle (0 then), and for a role without pg_monitor
+# (every column NULL: no series rather than a false 0)
+STANDBYS_SQL = """
+    SELECT application_name, coalesce(extract(epoch FROM replay_lag)::float8,
+                                      CASE WHEN replay_lsn = pg_current_wal_lsn() THEN 0.0 END)
+    FROM pg_stat_replication"""
 REPLAY_SQL = "SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
 
 
@@ -64,7 +69,7 @@ class FleetSnapshot:
     devices: list[DeviceState] = field(default_factory=list)
     cameras: list[tuple[str, str, str]] = field(default_factory=list)   # device, camera, state
     open_jobs: dict[str, tuple[int, float]] = field(default_factory=dict)   # state: (count, oldest's age in seconds)
-    standby_lag_s: dict[str, float | None] = field(default_factory=dict)   # a primary's standbys: replay lag
+    standby_lag_s: dict[str, float] = field(default_factory=dict)   # a primary's standbys: replay lag
     replay_delay_s: float | None = None   # on a standby: now minus the last replayed transaction's time
 
 
@@ -73,7 +78,7 @@ async def read_fleet(conn: psycopg.AsyncConnection) -> FleetSnapshot:
     cameras = [tuple(row) for row in await (await conn.execute(CAMERAS_SQL)).fetchall()]
     jobs = {state: (count, age) for state, count, age in
             await (await conn.execute(JOBS_SQL, [list(OPEN_JOB_STATES)])).fetchall()}
-    standbys = dict(await (await conn.execute(STANDBYS_SQL)).fetchall())
+    standbys = {name: lag for name, lag in await (await conn.execute(STANDBYS_SQL)).fetchall() if lag is not None}
     in_recovery, replay_delay = await (await conn.execute(REPLAY_SQL)).fetchone()
     return FleetSnapshot(devices, cameras, jobs, standbys, replay_delay if in_recovery else None)
 
@@ -146,7 +151,7 @@ def _replication_families(snapshot: FleetSnapshot) -> Iterator[Metric]:
     lag = GaugeMetricFamily("vigia_central_pg_replication_lag_seconds",
                             "A standby's replay lag, seen from the primary (pg_stat_replication)", labels=["standby"])
     for standby, seconds in snapshot.standby_lag_s.items():
-        lag.add_metric([standby], seconds or 0.0)   # NULL: caught up and idle
+        lag.add_metric([standby], seconds)
     delay = GaugeMetricFamily("vigia_central_pg_replay_delay_seconds",
                               "On a standby: now minus the time of the last transaction replayed")
     if snapshot.replay_delay_s is not None:
