@@ -77,12 +77,13 @@ class Worker:
         self._s3 = s3_client(settings.media)
         self._exchange: AbstractExchange | None = None
         self._channel = None
+        self._connection = None
 
     async def run(self, stop: asyncio.Event) -> None:
         pool = AsyncConnectionPool(self.settings.dsn, min_size=1, max_size=2, open=False,
                                    check=AsyncConnectionPool.check_connection)
         await pool.open(wait=False)
-        connection = await aio_pika.connect_robust(self.settings.broker.url)
+        connection = self._connection = await aio_pika.connect_robust(self.settings.broker.url)
         try:
             async with connection:
                 self._channel = await connection.channel(publisher_confirms=True)
@@ -163,8 +164,12 @@ class Worker:
         self.metrics.job_seconds.observe(asyncio.get_running_loop().time() - began)
 
     async def queue_depths(self) -> dict[str, int]:
-        """Messages waiting in each queue; none before the channel is open."""
-        return {} if self._channel is None else await broker.queue_depths(self._channel)
+        """Messages waiting in each queue, read on a channel of its own (a queue not declared yet closes the channel
+        that asks); none before the connection is open."""
+        if self._connection is None:
+            return {}
+        async with await self._connection.channel() as channel:
+            return await broker.queue_depths(channel)
 
     async def _run(self, pool: AsyncConnectionPool, job: Job, attempt: int) -> None:
         async with pool.connection(timeout=10) as conn:
