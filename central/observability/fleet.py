@@ -1,10 +1,9 @@
 """What central's PostgreSQL knows of the fleet, read at scrape time: a Prometheus collector.
 
 Prometheus cannot reach appliances behind NAT, so central reports them from what they send: per device the
-seconds since its last batch, the lag of its newest event, its outbox backlog and free disk (from its latest
-metrics roll-up); per camera whether it is online, and its state (camera_health records); the re-analysis jobs
-open in PostgreSQL; and the replication of PostgreSQL itself (a primary's standbys, or a standby's replay
-delay; absent otherwise).
+seconds since its last batch, its outbox backlog and free disk (from its latest metrics roll-up); per camera
+whether it is online, and its state (camera_health records); the re-analysis jobs open in PostgreSQL; and the
+replication of PostgreSQL itself (a primary's standbys, or a standby's replay delay; absent otherwise).
 
 `refresh(pool)` runs the queries (async, before the exposition is generated); `collect()` reports the snapshot.
 Every ingest instance reports the same fleet: the rules take `max by (device)`.
@@ -23,13 +22,10 @@ from psycopg_pool import AsyncConnectionPool
 log = logging.getLogger(__name__)
 
 OPEN_JOB_STATES = ("waiting_clip", "ready", "queued")
-EVENT_LAG_WINDOW = "7 days"   # a device with no event this recent has no event lag (the gauge is absent)
 
-DEVICES_SQL = f"""
+DEVICES_SQL = """
     SELECT d.device_id,
            extract(epoch FROM now() - coalesce(d.last_seen_at, d.enrolled_at))::float8,
-           (SELECT extract(epoch FROM now() - max(e.started_at))::float8 FROM events e
-            WHERE e.device_id = d.device_id AND e.started_at > now() - interval '{EVENT_LAG_WINDOW}'),
            (m.body ->> 'backlog')::float8, (m.body ->> 'disk_free_bytes')::float8,
            (m.body ->> 'disk_total_bytes')::float8
     FROM devices d
@@ -38,8 +34,10 @@ DEVICES_SQL = f"""
     WHERE d.enrolled_at IS NOT NULL AND d.revoked_at IS NULL"""
 
 CAMERAS_SQL = """
-    SELECT r.device_id, r.key, r.body ->> 'state' FROM device_records r JOIN devices d USING (device_id)
-    WHERE r.kind = 'camera_health' AND d.enrolled_at IS NOT NULL AND d.revoked_at IS NULL"""
+    SELECT d.device_id, c.key, c.state FROM devices d
+    CROSS JOIN LATERAL (SELECT r.key, r.body ->> 'state' AS state FROM device_records r
+                        WHERE r.device_id = d.device_id AND r.kind = 'camera_health') c
+    WHERE d.enrolled_at IS NOT NULL AND d.revoked_at IS NULL"""
 
 JOBS_SQL = """
     SELECT state, count(*), extract(epoch FROM now() - min(created_at))::float8 FROM reanalysis_jobs
@@ -58,7 +56,6 @@ REPLAY_SQL = "SELECT pg_is_in_recovery(), extract(epoch FROM now() - pg_last_xac
 class DeviceState:
     device: str
     last_batch_age_s: float | None
-    event_lag_s: float | None
     backlog: float | None
     disk_free_bytes: float | None
     disk_total_bytes: float | None
@@ -116,9 +113,6 @@ def _device_families(devices: list[DeviceState]) -> Iterator[Metric]:
     labels = ["device"]
     age = GaugeMetricFamily("vigia_central_device_last_batch_age_seconds",
                             "Seconds since the device's last batch (since its enrolment when none came)", labels=labels)
-    lag = GaugeMetricFamily("vigia_central_device_event_lag_seconds",
-                            f"Now minus the start of the device's newest event at central (within {EVENT_LAG_WINDOW})",
-                            labels=labels)
     backlog = GaugeMetricFamily("vigia_central_device_backlog_records",
                                 "Records in the device's outbox, from its latest metrics roll-up", labels=labels)
     free = GaugeMetricFamily("vigia_central_device_disk_free_bytes", "Free bytes of the device's data volume,"
@@ -126,13 +120,13 @@ def _device_families(devices: list[DeviceState]) -> Iterator[Metric]:
     ratio = GaugeMetricFamily("vigia_central_device_disk_free_ratio", "Free share of the device's data volume,"
                               " from its latest metrics roll-up", labels=labels)
     for d in devices:
-        for family, value in ((age, d.last_batch_age_s), (lag, d.event_lag_s), (backlog, d.backlog),
+        for family, value in ((age, d.last_batch_age_s), (backlog, d.backlog),
                               (free, d.disk_free_bytes)):
             if value is not None:
                 family.add_metric([d.device], value)
         if d.disk_free_bytes is not None and d.disk_total_bytes:
             ratio.add_metric([d.device], d.disk_free_bytes / d.disk_total_bytes)
-    yield from (age, lag, backlog, free, ratio)
+    yield from (age, backlog, free, ratio)
 
 
 def _job_families(open_jobs: dict[str, tuple[int, float]]) -> Iterator[Metric]:

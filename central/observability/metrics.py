@@ -8,7 +8,7 @@ Names follow the appliance's (`vigia.appliance.metrics`): `vigia_central_*` for 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.registry import Collector
@@ -38,6 +38,8 @@ class IngestMetrics:
     refusals: Counter
     dead_letters: Counter
     last_contact: Gauge
+    newest_event: Gauge
+    _newest: dict[str, float] = field(default_factory=dict)   # device: newest event start seen here
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> IngestMetrics:
@@ -56,17 +58,26 @@ class IngestMetrics:
             last_contact=Gauge("vigia_central_device_last_contact_timestamp_seconds",
                                "When the device last had a request answered by this instance (batches, command"
                                " polls: every 30 s when idle)", ["device"], registry=r),
+            newest_event=Gauge("vigia_central_device_newest_event_timestamp_seconds",
+                               "Start of the newest event this instance applied for the device (its lag: now minus"
+                               " this)", ["device"], registry=r),
         )
 
     def applied(self, batch: Batch, high_water_before: int, seconds: float) -> None:
         """A batch applied: the records past the high-water mark it found are new to central."""
         self.batches.labels("applied").inc()
         self.batch_seconds.observe(seconds)
+        newest = self._newest.get(batch.device_id, float("-inf"))
         for record in batch.records:
             if record.seq > high_water_before:
                 self.records.labels(record.kind).inc()
                 if record.kind == "rejected":
                     self.dead_letters.labels(record.body.kind).inc()
+                elif record.kind == "event" and record.body.started_at > newest:
+                    newest = record.body.started_at
+        if newest > self._newest.get(batch.device_id, float("-inf")):   # a backlog sends alerts first: never back
+            self._newest[batch.device_id] = newest
+            self.newest_event.labels(batch.device_id).set(newest)
 
     def failed(self, seconds: float) -> None:
         """A batch that met an error of central's (PostgreSQL unreachable...): the device sends it again."""
