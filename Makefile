@@ -27,6 +27,8 @@ SYSTEM_PACKAGES += debootstrap zstd
 # Central on Kubernetes (deploy/k8s): `kubectl kustomize` renders the overlays for the manifest tests. Debian's
 # kubectl (kubernetes-client) unless a kubectl is installed already (another vendor's owns /usr/bin/kubectl).
 SYSTEM_PACKAGES += $(if $(shell command -v kubectl),,kubernetes-client)
+# Central's monitoring tests: Prometheus (promtool test rules, a real scrape), Alertmanager (amtool check-config).
+SYSTEM_PACKAGES += prometheus prometheus-alertmanager
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -105,8 +105,8 @@ class MetricsRollups(Worker):
     """Roll-ups of the appliance's counters: one at start, one every `interval` seconds, one at stop.
 
     Each carries the per-camera counts since the one before, the version, the detector's model (as configured:
-    a name or sha256 prefix in the model store, or a path), the outbox backlog, the data volume's free bytes and
-    the uptime. `start()` runs them on a thread of its own.
+    a name or sha256 prefix in the model store, or a path), the outbox backlog, the data volume's free and total bytes
+    and the uptime. `start()` runs them on a thread of its own.
     """
 
     def __init__(self, metrics: Metrics, database: Path, data_dir: Path, put: Put, interval: float = 3600.0,
@@ -128,9 +128,10 @@ class MetricsRollups(Worker):
             counts[name] = round(value - self._previous.get((camera, name), 0.0))
         with database(self.database) as db:
             pending = backlog(db.conn).records
+        disk = shutil.disk_usage(self.data_dir)
         body = {"version": self.version, "model": self.model, "period_start": round(self._since, 3), "period_end": round(now, 3),
                 "uptime_s": round(now - self.started_at, 3), "backlog": pending,
-                "disk_free_bytes": shutil.disk_usage(self.data_dir).free, "cameras": cameras}
+                "disk_free_bytes": disk.free, "disk_total_bytes": disk.total, "cameras": cameras}
         self._previous, self._since = totals, now
         return OutboxRecord("metrics", f"{now:.3f}", PRIORITY_STATE, body)
 

@@ -11,11 +11,13 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 
 import aio_pika
 import numpy as np
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import AsyncConnectionPool
 from support.waiting import wait_for
 
@@ -350,6 +352,35 @@ def test_a_corrupt_clip_and_a_missing_object_are_dead_lettered_with_their_errors
     letters = {body["job_id"]: headers for body, headers in dead_letters(fleet.rabbit.url)}
     assert set(letters) == {corrupt_job, missing_job}
     assert "not in the bucket" in letters[missing_job][broker.ERROR_HEADER]
+
+
+def test_a_worker_reports_its_jobs_and_the_queues_on_its_metrics_port(fleet):
+    """`--metrics-port`: the jobs it handled by outcome, and every queue's depth read from RabbitMQ at scrape time."""
+    port = free_port()
+
+    def scrape() -> dict:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+                text = reply.read().decode()
+        except OSError:
+            return {}   # not listening yet
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    with running(fleet.worker(*FAST, "--metrics-port", str(port))):
+        queues_declared = ("vigia_reanalysis_queue_messages", (("queue", broker.DEAD),))
+        assert wait_for(lambda: queues_declared in scrape(), 120), fleet.log_text()[-3000:]
+        dead_letters(fleet.rabbit.url)   # what earlier tests left
+        corrupt = new_event_id(T0 + 3)
+        plant_clip(fleet, corrupt, b"not a video at all" * 100)
+        job_id = fleet.request(corrupt)
+        assert wait_for(lambda: fleet.finished(job_id), 180), fleet.log_text()[-3000:]
+        exposed = scrape()
+    assert exposed[("vigia_reanalysis_worker_jobs_total", (("outcome", "dead"),))] == 1
+    assert ("vigia_reanalysis_worker_jobs_total", (("outcome", "done"),)) not in exposed
+    depths = {labels[0][1]: value for (name, labels), value in exposed.items() if name == "vigia_reanalysis_queue_messages"}
+    assert depths == {broker.queue_name("alert"): 0, broker.queue_name("normal"): 0, broker.retry_name("alert"): 0,
+                      broker.retry_name("normal"): 0, broker.DEAD: 1}
 
 
 class Cuttable:

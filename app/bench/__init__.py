@@ -57,6 +57,15 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     privacy.add_argument("--seconds", type=float, default=8.0, help="length of the cut redacted")
     privacy.add_argument("--threads", type=int, default=2, help="detector threads (ONNX Runtime intra-op)")
 
+    fleet = _bench(bench, "fleet-metrics", "vigia.app.bench.fleet_metrics",
+                   "one scrape of central's fleet metrics from PostgreSQL, as the fleet grows")
+    fleet.add_argument("--devices", type=int, default=1000)
+    fleet.add_argument("--cameras", type=int, default=4, help="camera state records per device")
+    fleet.add_argument("--rollups", type=int, default=720, help="hourly metrics roll-ups per device (720: a month)")
+    fleet.add_argument("--tracks", type=int, default=200, help="track summaries per device")
+    fleet.add_argument("--jobs", type=int, default=20_000, help="re-analysis jobs (3 in 4 open)")
+    fleet.add_argument("--scrapes", type=int, default=20)
+
     sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")
     sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")

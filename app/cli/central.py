@@ -97,6 +97,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     dashboard.add_argument("--key", type=Path, help="the certificate's private key (PEM)")
     dashboard.add_argument("--online-minutes", type=float, default=5.0,
                            help="a device with a batch applied within this is online (default 5)")
+    _with_metrics_port(dashboard)
     dashboard.set_defaults(handler=_dashboard)
 
     worker = _with_bucket(_with_database(central.add_parser(
@@ -108,7 +109,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     worker.add_argument("--backend", default="auto", help="detector back end: auto, tensorrt or onnxruntime")
     worker.add_argument("--no-tiles", action="store_true", help="the whole frame only, no tiles (faster, misses small objects)")
     worker.add_argument("--no-flip", action="store_true", help="no horizontal-flip test-time augmentation")
+    _with_metrics_port(worker)
     worker.set_defaults(handler=_worker)
+
+    grafana = central.add_parser("grafana-dashboards", help="write the Grafana dashboards (JSON) for file provisioning")
+    grafana.add_argument("--out", type=Path, required=True, help="folder for the JSON files (made if missing)")
+    grafana.set_defaults(handler=_grafana_dashboards)
 
     reanalyse = _with_database(central.add_parser("reanalyse", help="re-analyse an event, or a device's events since a time"))
     reanalyse.add_argument("event_id", nargs="?")
@@ -177,6 +183,16 @@ def _proxy(value: str) -> str:
     return value
 
 
+def _with_metrics_port(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics at /metrics on this port (default: none)")
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics listener (default 127.0.0.1)")
+    return parser
+
+
+def _metrics_at(args) -> tuple[str, int] | None:
+    return None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+
+
 def _dsn(args) -> str:
     if not args.database:
         raise CliError(f"no database: pass --database or set {DSN_ENV}")
@@ -203,6 +219,7 @@ def _with_connection(args, work):
 
 def _serve(args) -> int:
     from vigia.central.ingest.server import CentralSettings, serve
+    from vigia.central.observability.metrics import new_registry
     from vigia.central.reanalysis.policy import Policy
 
     proxies = frozenset(args.trusted_proxy or ("127.0.0.1", "::1"))
@@ -212,7 +229,7 @@ def _serve(args) -> int:
     except ValueError as exc:
         raise CliError(f"--reanalyse-sample: {exc}") from None
     asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies, media=_media_settings(args), reanalysis=policy),
-                      args.host, args.port))
+                      args.host, args.port, new_registry()))
     return 0
 
 
@@ -338,6 +355,7 @@ def _dashboard(args) -> int:
     import ssl
 
     from vigia.central.dashboard.app import DashboardSettings, serve
+    from vigia.central.observability.metrics import new_registry
 
     if (args.cert is None) != (args.key is None):
         raise CliError("give both --cert and --key, or neither")
@@ -346,7 +364,7 @@ def _dashboard(args) -> int:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
     settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media_settings(args))
-    asyncio.run(serve(settings, args.host, args.port, tls))
+    asyncio.run(serve(settings, args.host, args.port, tls, _metrics_at(args), new_registry()))
     return 0
 
 
@@ -371,6 +389,7 @@ def _user_add(args) -> int:
 
 def _worker(args) -> int:
     from vigia.appliance.config import Storage
+    from vigia.central.observability.metrics import new_registry
     from vigia.central.reanalysis.broker import BrokerSettings
     from vigia.central.reanalysis.views import ViewSettings
     from vigia.central.reanalysis.worker import WorkerSettings, serve
@@ -382,9 +401,20 @@ def _worker(args) -> int:
     detector = create_detector(args.backend, model, score_threshold=views.score_threshold, threads=1)
     settings = WorkerSettings(_dsn(args), _media_settings(args), BrokerSettings(args.broker), views, model.stem)
     try:
-        asyncio.run(serve(settings, detector))
+        asyncio.run(serve(settings, detector, _metrics_at(args), new_registry()))
     finally:
         detector.close()
+    return 0
+
+
+def _grafana_dashboards(args) -> int:
+    from vigia.central.observability.grafana import write_dashboards
+
+    try:
+        written = write_dashboards(args.out)
+    except OSError as exc:
+        raise CliError(f"cannot write the dashboards to {args.out}: {exc}") from None
+    print("\n".join(str(path) for path in written))
     return 0
 
 

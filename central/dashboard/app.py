@@ -19,6 +19,7 @@ import logging
 import ssl
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
 from vigia.central.dashboard import (
@@ -33,6 +34,8 @@ from vigia.central.dashboard import (
 )
 from vigia.central.dashboard.common import COOKIE, DASHBOARD, MAX_BODY, PREFIX, SESSION, Dashboard, DashboardSettings
 from vigia.central.migrations import migrate
+from vigia.central.observability.endpoint import metrics_app, request_metrics
+from vigia.central.observability.metrics import DashboardMetrics, new_registry
 from vigia.kit.http import error_middleware, route_of, security_headers, session_middleware
 from vigia.kit.serve import running, until_signalled
 
@@ -41,8 +44,11 @@ log = logging.getLogger(__name__)
 PUBLIC = account_routes.PUBLIC | frontend.PUBLIC
 
 
-def create_app(settings: DashboardSettings) -> web.Application:
-    middlewares = [error_middleware(log, "the central log"), session_middleware(SESSION, _is_public, _session)]
+def create_app(settings: DashboardSettings, registry: CollectorRegistry | None = None) -> web.Application:
+    """`registry`: the process's metrics registry (the composition's), where requests are counted; a new one if None."""
+    metrics = DashboardMetrics.create(new_registry() if registry is None else registry)
+    middlewares = [request_metrics(metrics), error_middleware(log, "the central log"),
+                   session_middleware(SESSION, _is_public, _session)]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app.on_response_prepare.append(security_headers(f"{PREFIX}/api/"))
     app.cleanup_ctx.append(_lifecycle(settings))
@@ -88,8 +94,15 @@ async def _session(request: web.Request) -> accounts.Session | None:
         return await accounts.session_for(conn, request.cookies.get(COOKIE), dashboard.settings.sessions)
 
 
-async def serve(settings: DashboardSettings, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
-    """Serve until SIGTERM or SIGINT (HTTPS when `tls` is given, else plain HTTP behind a TLS proxy)."""
-    async with running(create_app(settings), host, port, tls, access_log=None):
+async def serve(settings: DashboardSettings, host: str, port: int, tls: ssl.SSLContext | None = None,
+                metrics_at: tuple[str, int] | None = None, registry: CollectorRegistry | None = None) -> None:
+    """Serve until SIGTERM or SIGINT (HTTPS when `tls` is given, else plain HTTP behind a TLS proxy); `/metrics`
+    on a listener of its own at `metrics_at` (host, port), when given: the dashboard's port may face the internet."""
+    registry = new_registry() if registry is None else registry
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(running(create_app(settings, registry), host, port, tls, access_log=None))
         log.info("dashboard listening on %s://%s:%d%s/", "https" if tls else "http", host, port, PREFIX)
+        if metrics_at is not None:
+            await stack.enter_async_context(running(metrics_app(registry), *metrics_at, access_log=None))
+            log.info("dashboard metrics on http://%s:%d/metrics", *metrics_at)
         await until_signalled()

@@ -52,6 +52,9 @@ http {{
         ssl_client_certificate {site.client_ca};
         ssl_verify_client optional;
         ssl_verify_depth 1;
+        location = /metrics {{
+            return 404;   # central's metrics are for Prometheus, on the instances' own ports
+        }}
         location / {{
             proxy_pass http://central;
             proxy_http_version 1.1;

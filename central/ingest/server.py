@@ -10,6 +10,7 @@ the proxy addresses it is told to trust: from anywhere else a request has no ide
     POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured
     GET  /v1/commands, POST /v1/commands/{id}/ack, /v1/rotate   commands to devices (vigia.central.ingest.commands)
     GET  /healthz
+    GET  /metrics     Prometheus metrics (vigia.central.observability); NGINX does not pass it on
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
+from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
 from vigia.central.ingest.batches import Ingest, prepare_connection
@@ -29,6 +31,9 @@ from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_i
 from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
 from vigia.central.migrations import migrate
+from vigia.central.observability.endpoint import device_contact, metrics_handler
+from vigia.central.observability.fleet import FleetCollector
+from vigia.central.observability.metrics import IngestMetrics, new_registry
 from vigia.central.reanalysis.policy import Policy
 from vigia.kit.serve import running, until_signalled
 from vigia.sync.protocol import Limits, ProtocolError, decode_batch
@@ -49,10 +54,16 @@ class CentralSettings:
     reanalysis: Policy | None = field(default_factory=Policy)   # which events are re-analysed; None: none
 
 
-def create_app(settings: CentralSettings) -> web.Application:
+def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> web.Application:
+    """`registry`: the process's metrics registry (the composition's, with its extra collectors); a new one if None."""
+    registry = new_registry() if registry is None else registry
+    metrics = IngestMetrics.create(registry)
+    fleet = FleetCollector()
+    registry.register(fleet)
     ca = load_ca(settings.ca_dir)
     ca_pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
-    app = web.Application(client_max_size=settings.limits.max_body_bytes + 1)
+    app = web.Application(client_max_size=settings.limits.max_body_bytes + 1,
+                          middlewares=[device_contact(metrics, settings.trusted_proxies)])
 
     async def lifecycle(app: web.Application):
         pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=settings.pool_size, open=False,
@@ -68,8 +79,10 @@ def create_app(settings: CentralSettings) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
 
     async def batches(request: web.Request) -> web.Response:
+        began = asyncio.get_running_loop().time()
         peer = verified_peer(request, settings.trusted_proxies)
         if peer is None:
+            metrics.refused("unauthenticated", asyncio.get_running_loop().time() - began)
             return error_response(ProtocolError(401, "unauthenticated", "a device certificate verified by the proxy is required"))
         try:
             if (request.content_length or 0) > settings.limits.max_body_bytes:
@@ -85,9 +98,15 @@ def create_app(settings: CentralSettings) -> web.Application:
                 result = await request.app[INGEST].apply(peer.device_id, peer.serial, batch)
         except ProtocolError as exc:
             log.warning("batch from %s refused: %s %s", peer.device_id, exc.code, exc.message)
+            metrics.refused(exc.code, asyncio.get_running_loop().time() - began)
             return error_response(exc)
         except web.HTTPRequestEntityTooLarge:
+            metrics.refused("too_large", asyncio.get_running_loop().time() - began)
             return error_response(ProtocolError(413, "too_large", f"at most {settings.limits.max_body_bytes} bytes a batch"))
+        except Exception:
+            metrics.failed(asyncio.get_running_loop().time() - began)
+            raise
+        metrics.applied(batch, result.high_water - result.applied, asyncio.get_running_loop().time() - began)
         return web.json_response({"high_water": result.high_water, "applied": result.applied,
                                   "duplicates": result.duplicates})
 
@@ -124,15 +143,16 @@ def create_app(settings: CentralSettings) -> web.Application:
     app.router.add_post("/v1/batches", batches)
     app.router.add_post("/v1/enrol", enrol)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler(registry, [lambda: fleet.refresh(app[INGEST].pool)]), allow_head=False)
     add_command_routes(app, ca, settings.trusted_proxies)
     if settings.media is not None:
         add_media_routes(app, MediaStore(settings.media), settings.trusted_proxies)
     return app
 
 
-async def serve(settings: CentralSettings, host: str, port: int) -> None:
+async def serve(settings: CentralSettings, host: str, port: int, registry: CollectorRegistry | None = None) -> None:
     """Serve until SIGTERM or SIGINT. Bodies reach the handler as sent (gzip): the protocol inflates
     them itself, within its own limit."""
-    async with running(create_app(settings), host, port, auto_decompress=False, access_log=None):
+    async with running(create_app(settings, registry), host, port, auto_decompress=False, access_log=None):
         log.info("central listening on http://%s:%d (behind the TLS proxy)", host, port)
         await until_signalled()

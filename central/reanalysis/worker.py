@@ -11,6 +11,9 @@ Failures:
 - anything else (PostgreSQL or the bucket unreachable) waits in the retry queue and comes back, up to
   `max_attempts`, then is dead-lettered too;
 - a worker killed mid-job never acked it: RabbitMQ gives it to another worker, and the result is written once.
+
+Metrics (`--metrics-port`): jobs by outcome, their time, and the depth of every queue (read from RabbitMQ at
+scrape time).
 """
 from __future__ import annotations
 
@@ -30,16 +33,21 @@ import aio_pika
 import psycopg
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from psycopg_pool import AsyncConnectionPool
 
 from vigia.central.ingest.media import MediaSettings, s3_client
+from vigia.central.observability.endpoint import metrics_app
+from vigia.central.observability.metrics import WorkerMetrics, new_registry
 from vigia.central.reanalysis import broker, hard_examples, jobs, results
 from vigia.central.reanalysis.analysis import ClipError, analyse_clip
 from vigia.central.reanalysis.jobs import Job
 from vigia.central.reanalysis.verdicts import judge
 from vigia.central.reanalysis.views import ViewSettings
 from vigia.inference.types import Detector
-from vigia.kit.serve import until_signalled
+from vigia.kit.serve import running, until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +67,23 @@ class WorkerSettings:
 class Worker:
     """One worker process's consumers, dispatcher and analysis loop."""
 
-    def __init__(self, settings: WorkerSettings, detector: Detector):
+    def __init__(self, settings: WorkerSettings, detector: Detector, metrics: WorkerMetrics | None = None):
         self.settings = settings
         self.detector = detector
+        self.metrics = metrics or WorkerMetrics.create(new_registry())
         self.jobs_done = 0
         self._held: asyncio.PriorityQueue = asyncio.PriorityQueue()
         self._order = 0
         self._s3 = s3_client(settings.media)
         self._exchange: AbstractExchange | None = None
         self._channel = None
+        self._connection = None
 
     async def run(self, stop: asyncio.Event) -> None:
         pool = AsyncConnectionPool(self.settings.dsn, min_size=1, max_size=2, open=False,
                                    check=AsyncConnectionPool.check_connection)
         await pool.open(wait=False)
-        connection = await aio_pika.connect_robust(self.settings.broker.url)
+        connection = self._connection = await aio_pika.connect_robust(self.settings.broker.url)
         try:
             async with connection:
                 self._channel = await connection.channel(publisher_confirms=True)
@@ -128,6 +138,7 @@ class Worker:
         except (ValueError, TypeError) as exc:
             await self._dead(message, f"malformed job: {exc}")
             return
+        began = asyncio.get_running_loop().time()
         try:
             await self._run(pool, job, attempt)
         except (ClipError, results.JobError) as exc:
@@ -149,6 +160,16 @@ class Worker:
             await self._retry(message, job, attempt, f"{type(exc).__name__}: {exc}")
             return
         await message.ack()
+        self.metrics.jobs.labels("done").inc()
+        self.metrics.job_seconds.observe(asyncio.get_running_loop().time() - began)
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Messages waiting in each queue, read on a channel of its own (a queue not declared yet closes the channel
+        that asks); none before the connection is open."""
+        if self._connection is None:
+            return {}
+        async with await self._connection.channel() as channel:
+            return await broker.queue_depths(channel)
 
     async def _run(self, pool: AsyncConnectionPool, job: Job, attempt: int) -> None:
         async with pool.connection(timeout=10) as conn:
@@ -201,6 +222,7 @@ class Worker:
         await self._channel.default_exchange.publish(broker.job_message(job.to_json(), attempt + 1, error),
                                                      routing_key=retry.name)
         await message.ack()
+        self.metrics.jobs.labels("retried").inc()
 
     async def _dead(self, message: AbstractIncomingMessage, error: str) -> None:
         body = json.loads(message.body) if message.body.startswith(b"{") else {"raw": message.body.decode(errors="replace")}
@@ -210,10 +232,35 @@ class Worker:
                              headers={broker.ERROR_HEADER: error[:4000], broker.ATTEMPT_HEADER: broker.attempt_of(message)}),
             routing_key=broker.DEAD)
         await message.ack()
+        self.metrics.jobs.labels("dead").inc()
 
 
-async def serve(settings: WorkerSettings, detector: Detector) -> None:
-    """Run until SIGTERM or SIGINT (a job in progress is left unacked: another worker takes it)."""
+class QueueDepths(Collector):
+    """`vigia_reanalysis_queue_messages{queue}`: the last depths read (`refresh`) from RabbitMQ."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.depths: dict[str, int] = {}
+
+    async def refresh(self) -> None:
+        try:
+            self.depths = await self.worker.queue_depths()
+        except (aio_pika.exceptions.AMQPError, OSError) as exc:
+            log.warning("queue depths: %s", exc)
+            self.depths = {}
+
+    def collect(self):
+        family = GaugeMetricFamily("vigia_reanalysis_queue_messages", "Messages waiting in each re-analysis queue"
+                                   " (the dead-letter queue too)", labels=["queue"])
+        for queue, depth in self.depths.items():
+            family.add_metric([queue], float(depth))
+        yield family
+
+
+async def serve(settings: WorkerSettings, detector: Detector, metrics_at: tuple[str, int] | None = None,
+                registry: CollectorRegistry | None = None) -> None:
+    """Run until SIGTERM or SIGINT (a job in progress is left unacked: another worker takes it); `/metrics` on
+    `metrics_at` (host, port) when given, from `registry` (the composition's; a new one if None)."""
     log.info("re-analysis worker %s: queues at %s, bucket %s", settings.name, _without_password(settings.broker.url),
              settings.media.bucket)
     stop = asyncio.Event()
@@ -222,9 +269,18 @@ async def serve(settings: WorkerSettings, detector: Detector) -> None:
         await until_signalled()
         stop.set()
 
+    registry = new_registry() if registry is None else registry
+    worker = Worker(settings, detector, WorkerMetrics.create(registry))
+    depths = QueueDepths(worker)
+    registry.register(depths)
     signalled = asyncio.create_task(stop_when_signalled())
     try:
-        await Worker(settings, detector).run(stop)
+        async with contextlib.AsyncExitStack() as stack:
+            if metrics_at is not None:
+                await stack.enter_async_context(running(metrics_app(registry, [depths.refresh]), *metrics_at,
+                                                        access_log=None))
+                log.info("worker metrics on http://%s:%d/metrics", *metrics_at)
+            await worker.run(stop)
     finally:
         signalled.cancel()
 
