@@ -378,7 +378,7 @@ class Appliance:
                 raise KeyError(name)
             camera = with_layout(cameras[index], layout, destinations=notify_destinations(self.config))
             saved = camera_layout(camera)
-            save_layout(self.config.storage.database, name, saved, username)
+            save_layout(self.config.storage.database, name, saved, username, previous=camera_layout(cameras[index]))
             cameras[index] = camera
             self._send_layout(camera)
             pipeline = self.pipelines.get(name)

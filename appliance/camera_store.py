@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vigia.appliance.config import Camera, ConfigError, with_layout
 from vigia.appliance.storage import database
+from vigia.appliance.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,43 @@ def saved_layouts(path: str | Path) -> dict[str, SavedLayout]:
     return {row["camera"]: SavedLayout(row["camera"], json.loads(row["layout"]), row["updated_by"]) for row in rows}
 
 
-def save_layout(path: str | Path, camera: str, layout: dict, username: str) -> None:
-    """Save (or replace) a camera's layout."""
-    with database(path) as db:
+def save_layout(path: str | Path, camera: str, layout: dict, username: str, previous: dict | None = None) -> int:
+    """Save (or replace) a camera's layout, as its newest version; `previous`, the layout it replaces, is kept as
+    the first version when the camera has none yet (the config file's). The new version's id."""
+    now = time.time()
+    with database(path) as db, write_transaction(db.conn):
+        if previous is not None and db.execute("select 1 from camera_layout_versions where camera = ? limit 1",
+                                               [camera]).fetchone() is None:
+            db.execute("insert into camera_layout_versions (camera, layout, saved_at, saved_by) values (?, ?, ?, ?)",
+                       [camera, json.dumps(previous), now, "(before the first save: the config file's)"])
+        version = db.execute("insert into camera_layout_versions (camera, layout, saved_at, saved_by) "
+                             "values (?, ?, ?, ?)", [camera, json.dumps(layout), now, username]).lastrowid
         db.execute("insert into camera_layouts (camera, layout, updated_at, updated_by) values (?, ?, ?, ?) "
                    "on conflict (camera) do update set layout = excluded.layout, "
                    "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                   [camera, json.dumps(layout), time.time(), username])
+                   [camera, json.dumps(layout), now, username])
+    return version
+
+
+def layout_versions(path: str | Path, camera: str) -> list[dict]:
+    """The camera's saved layouts, newest first: id, when, by whom, and the names in each."""
+    with database(path) as db:
+        rows = list(db.query("select id, layout, saved_at, saved_by from camera_layout_versions where camera = ? "
+                             "order by id desc", [camera]))
+    out = []
+    for row in rows:
+        layout = json.loads(row["layout"])
+        out.append({"id": row["id"], "saved_at": row["saved_at"], "saved_by": row["saved_by"],
+                    **{name: [item["name"] for item in layout.get(name, [])] for name in ("zones", "lines", "rules")}})
+    return out
+
+
+def layout_version(path: str | Path, camera: str, version: int) -> dict | None:
+    """One saved layout of the camera (zones, lines, rules), or None."""
+    with database(path) as db:
+        row = db.execute("select layout from camera_layout_versions where camera = ? and id = ?",
+                         [camera, version]).fetchone()
+    return json.loads(row[0]) if row else None
 
 
 def with_saved_layouts(cameras: list[Camera], path: str | Path) -> list[Camera]:

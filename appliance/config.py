@@ -190,6 +190,9 @@ class Http(_Strict):
     trusted_proxies: list[str] = []
     # This appliance's address as others reach it (https://host:port), for the links it sends (webhook snapshots).
     public_url: str | None = None
+    # With it, GET /metrics answers only `Authorization: Bearer <token>` (Prometheus' `authorization:` sends it);
+    # without it /metrics is open to the LAN (it names cameras and their counts).
+    metrics_token: str | None = Field(default=None, min_length=16, max_length=256, pattern=r"^[\x21-\x7e]+$")
 
     @field_validator("public_url")
     @classmethod
@@ -530,7 +533,11 @@ def with_layout(camera: Camera, layout: dict, source: str = "layout", destinatio
     if unknown:
         raise ConfigError(source, [ConfigIssue(None, name, "unknown field (a layout has zones, lines and rules)")
                                    for name in unknown])
-    data = camera.model_dump(exclude=set(LAYOUT_FIELDS)) | {name: layout.get(name, []) for name in LAYOUT_FIELDS}
+    missing = [name for name in LAYOUT_FIELDS if name not in layout]
+    if missing:  # a layout replaces all three: one left out would erase what the camera has
+        raise ConfigError(source, [ConfigIssue(None, name, "Field required (a layout replaces the camera's zones, lines "
+                                               "and rules: give [] for none)") for name in missing])
+    data = camera.model_dump(exclude=set(LAYOUT_FIELDS)) | {name: layout[name] for name in LAYOUT_FIELDS}
     try:
         camera = Camera.model_validate(data)
     except ValidationError as exc:

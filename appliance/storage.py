@@ -239,9 +239,23 @@ def _v10_push_subscriptions(db: sqlite_utils.Database) -> None:
         )""")
 
 
+def _v11_layout_versions(db: sqlite_utils.Database) -> None:
+    """Every layout a camera had (vigia.appliance.camera_store): each save adds one, the first keeps the layout it
+    replaced (the config file's), so any of them can be restored."""
+    db.execute("""
+        CREATE TABLE camera_layout_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera TEXT NOT NULL,
+            layout TEXT NOT NULL,
+            saved_at REAL NOT NULL,
+            saved_by TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX idx_camera_layout_versions_camera ON camera_layout_versions (camera, id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox, _v6_setup_cameras,
-    _v7_executed_commands, _v8_dead_letters, _v9_notifications, _v10_push_subscriptions,
+    _v7_executed_commands, _v8_dead_letters, _v9_notifications, _v10_push_subscriptions, _v11_layout_versions,
 ]
 
 

@@ -214,4 +214,6 @@ def text_param(query: dict[str, str], name: str) -> str | None:
     text = query.get(name)
     if text is not None and not 1 <= len(text) <= 64:
         raise ApiError(400, f"{name} must be 1 to 64 characters")
+    if text is not None and any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ApiError(400, f"{name} must not hold control characters")  # NUL: PostgreSQL refuses it in text
     return text

@@ -1,4 +1,4 @@
-"""Camera routes of the guards' API: states, the current frame, and the zone editor's layout."""
+"""Camera routes of the guards' API: states, the current frame, and the zone editor's layout with its versions."""
 from __future__ import annotations
 
 import asyncio
@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from vigia.appliance.camera_store import layout_version, layout_versions
 from vigia.appliance.config import ConfigError, camera_layout
 from vigia.kit.http import ApiError, json_body
 from vigia.local_ui import accounts
@@ -23,6 +24,8 @@ def add_routes(app: web.Application) -> None:
     routes.add_get("/api/v1/cameras/{name}/frame", frame, allow_head=False)
     routes.add_get("/api/v1/cameras/{name}/layout", layout, allow_head=False)
     routes.add_put("/api/v1/cameras/{name}/layout", save_layout)
+    routes.add_get("/api/v1/cameras/{name}/layout/versions", versions, allow_head=False)
+    routes.add_post("/api/v1/cameras/{name}/layout/versions/{version}/restore", restore_version)
 
 
 def camera_list(api: Api) -> list[dict]:
@@ -96,17 +99,46 @@ async def save_layout(request: web.Request) -> web.Response:
     session = require(request, "installer")
     camera = _camera(api, request)
     body = await json_body(request, required=True)
+    return await _apply(request, camera.name, body, session.username, "layout_saved", {})
+
+
+async def versions(request: web.Request) -> web.Response:
+    """Every layout the camera had, newest first (installer)."""
+    api = request.app[API]
+    require(request, "installer")
+    camera = _camera(api, request)
+    listed = await asyncio.to_thread(layout_versions, api.config.storage.database, camera.name)
+    return web.json_response({"camera": camera.name, "versions": listed})
+
+
+async def restore_version(request: web.Request) -> web.Response:
+    """Make an earlier layout the camera's again (installer): applied like a save, itself a new version."""
+    api = request.app[API]
+    session = require(request, "installer")
+    camera = _camera(api, request)
+    text = request.match_info["version"]
+    if not text.isdigit():
+        raise ApiError(400, "version must be a whole number (an id from .../layout/versions)")
+    layout = await asyncio.to_thread(layout_version, api.config.storage.database, camera.name, int(text))
+    if layout is None:
+        raise ApiError(404, f"camera {camera.name!r} has no layout version {text}")
+    return await _apply(request, camera.name, layout, session.username, "layout_restored", {"version": int(text)})
+
+
+async def _apply(request: web.Request, name: str, layout, username: str, action: str, details: dict) -> web.Response:
+    """Apply `layout` to camera `name`, audit it as `action`, tell every screen."""
+    api = request.app[API]
     try:
-        saved = await asyncio.to_thread(api.appliance.apply_layout, camera.name, body, session.username)
+        saved = await asyncio.to_thread(api.appliance.apply_layout, name, layout, username)
     except ConfigError as exc:
         raise ApiError(400, "; ".join(map(str, exc.issues))) from None
     except KeyError:
-        raise ApiError(404, f"no camera {camera.name!r}") from None
-    await api.db(accounts.audit, "layout_saved", username=session.username, target=camera.name,
-                 remote=remote_address(request),
-                 details={name: [item["name"] for item in saved[name]] for name in ("zones", "lines", "rules")})
-    log.info("%s saved the zones, lines and rules of camera %s", session.username, camera.name)
-    result = {"camera": camera.name, **saved}
-    api.hub.broadcast({"type": "layout", "camera": camera.name, "layout": result})
-    return web.json_response(_layout_json(next(c for c in api.config.cameras if c.name == camera.name),
-                                          api.hub.frame_sizes))
+        raise ApiError(404, f"no camera {name!r}") from None
+    names = {key: [item["name"] for item in saved[key]] for key in ("zones", "lines", "rules")}
+    await api.db(accounts.audit, action, username=username, target=name, remote=remote_address(request),
+                 details=details | names)
+    log.info("%s %s the zones, lines and rules of camera %s", username,
+             "restored" if action == "layout_restored" else "saved", name)
+    result = {"camera": name, **saved}
+    api.hub.broadcast({"type": "layout", "camera": name, "layout": result})
+    return web.json_response(_layout_json(next(c for c in api.config.cameras if c.name == name), api.hub.frame_sizes))

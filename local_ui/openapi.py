@@ -96,7 +96,7 @@ def openapi_document() -> dict[str, Any]:
                 "Session": {"type": "object", "properties": {
                     "username": {"type": "string"}, "role": {"type": "string", "enum": ["guard", "installer", "admin"]},
                     "csrf_token": {"type": "string"}, "expires_at": {"type": "number", "description": "epoch seconds"}}},
-                "Layout": {"type": "object", "properties": {
+                "Layout": {"type": "object", "required": ["zones", "lines", "rules"], "properties": {
                     "camera": {"type": "string", "readOnly": True}, "width": {"type": "integer", "nullable": True,
                     "readOnly": True, "description": "the camera's frame width; null before its first frame"},
                     "height": {"type": "integer", "nullable": True, "readOnly": True},
@@ -169,8 +169,10 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/healthz": {"get": {"summary": "camera states (no login)", "security": _PUBLIC,
                                  "responses": {"200": {"description": "ok"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics (no login)", "security": _PUBLIC,
-                                 "responses": {"200": {"description": "text exposition format"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (no login; with http.metrics_token, Authorization: Bearer)",
+                                 "security": _PUBLIC,
+                                 "responses": {"200": {"description": "text exposition format"},
+                                               **_errors(401)}}},
             "/api/v1/login": {"post": {
                 "summary": "log in: sets the vigia_session cookie (HttpOnly, Secure, SameSite=Strict)", "security": _PUBLIC,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -279,6 +281,28 @@ def openapi_document() -> dict[str, Any]:
                         "requestBody": {"required": True, "content": _json("Layout")},
                         "responses": {"200": {"description": "saved and applied", "content": _json("Layout")},
                                       **_errors(400, 401, 403, 404, 415)}}},
+            "/api/v1/cameras/{name}/layout/versions": {"get": {
+                "summary": "every layout the camera had, newest first (installer or admin); the oldest is the config "
+                           "file's, kept when the first layout was saved",
+                "parameters": [_CAMERA],
+                "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["camera", "versions"], "properties": {
+                        "camera": {"type": "string"},
+                        "versions": {"type": "array", "items": {
+                            "type": "object", "required": ["id", "saved_at", "saved_by", "zones", "lines", "rules"],
+                            "properties": {"id": {"type": "integer"}, "saved_at": {"type": "number"},
+                                           "saved_by": {"type": "string"},
+                                           "zones": {"type": "array", "items": {"type": "string"}},
+                                           "lines": {"type": "array", "items": {"type": "string"}},
+                                           "rules": {"type": "array", "items": {"type": "string"}}}}}}}}}},
+                              **_errors(401, 403, 404)}}},
+            "/api/v1/cameras/{name}/layout/versions/{version}/restore": {"post": {
+                "summary": "make an earlier layout the camera's again (installer or admin; audited): applied like a "
+                           "save, itself a new version",
+                "parameters": [_CAMERA, {"name": "version", "in": "path", "required": True,
+                                         "schema": {"type": "integer", "minimum": 1}}, _CSRF],
+                "responses": {"200": {"description": "restored and applied", "content": _json("Layout")},
+                              **_errors(400, 401, 403, 404)}}},
             "/api/v1/live": {"get": {
                 "summary": "WebSocket: hello, event, ack, camera and layout messages (JSON) and live frames "
                            "(binary: 4-byte header length, JSON header, JPEG); send "

@@ -20,6 +20,7 @@ Security properties (the tests in tests/test_local_api.py check each):
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import math
 import time
@@ -126,8 +127,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[API].appliance.metrics_exposition(),
-                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """Prometheus' text format; with `http.metrics_token`, only for a request bearing it."""
+    api = request.app[API]
+    token = api.config.http.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise ApiError(401, "GET /metrics needs Authorization: Bearer <the config's http.metrics_token>")
+    return web.Response(body=api.appliance.metrics_exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def login(request: web.Request) -> web.Response:

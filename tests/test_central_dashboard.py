@@ -324,6 +324,7 @@ def test_roles_viewer_operator_admin(central):
     ("GET", "/api/v1/events", {"params": {"colour": "red"}}, "unknown query parameter 'colour'"),
     ("GET", "/api/v1/events", {"params": {"until": "1e300"}}, "until must lie between 1970 and 2200"),
     ("GET", "/api/v1/events", {"params": {"device": "x" * 65}}, "device must be 1 to 64 characters"),
+    ("GET", "/api/v1/events", {"params": {"site": "\x00"}}, "site must not hold control characters"),
     ("GET", "/api/v1/counts", {"params": {"days": "0"}}, "days must be a whole number from 1 to 366"),
     ("PUT", "/api/v1/devices/Not_A_Device/site", {"json": {"site": "a"}}, "not a device id"),
     ("PUT", "/api/v1/devices/gate-01/site", {"json": {"site": ""}}, "site must be 1 to 64 characters"),

@@ -23,12 +23,14 @@ from vigia.sync.identity import enrol
 
 RULES = Path(__file__).resolve().parents[1] / "central" / "observability" / "prometheus" / "rules" / "vigia.yml"
 DEVICE, SILENT = "yard-5", "far-9"
+TOKEN = "metrics-token-for-the-test-0123"
 
 
 @pytest.mark.slow
 def test_prometheus_scrapes_an_appliance_and_central_and_vigias_rules_see_the_fleet(tmp_path, demo_clip, default_model):
     data_dir, http_port, dashboard_port, dashboard_metrics = tmp_path / "appliance", free_port(), free_port(), free_port()
     text = demo_config_text(demo_clip, data_dir, http_port).replace("  model: yolox_nano\n", f"  model: {default_model}\n")
+    text = text.replace("http:\n", f"http:\n  metrics_token: {TOKEN}\n", 1)
     config = parse_config(text, source="prometheus test")
     with central_stack(tmp_path / "central", instances=1) as stack:
         asyncio.run(enrol(data_dir / "sync", stack.url, stack.token(DEVICE), stack.ca_pem))
@@ -52,8 +54,14 @@ def test_prometheus_scrapes_an_appliance_and_central_and_vigias_rules_see_the_fl
                     {"job_name": "vigia-dashboard", "static_configs": [{"targets": [f"127.0.0.1:{dashboard_metrics}"]}]},
                     {"job_name": "vigia-appliance", "scheme": "https",
                      "tls_config": {"ca_file": str(data_dir / "tls" / "cert.pem")},
+                     "authorization": {"credentials": TOKEN},
                      "static_configs": [{"targets": [f"127.0.0.1:{appliance.port}"], "labels": {"device": DEVICE}}]},
                 ]
+                appliance_metrics = f"https://127.0.0.1:{appliance.port}/metrics"
+                trusted = ssl.create_default_context(cafile=str(data_dir / "tls" / "cert.pem"))
+                with pytest.raises(urllib.error.HTTPError) as unauthorised:   # the token is asked for
+                    urllib.request.urlopen(appliance_metrics, context=trusted, timeout=10)
+                assert unauthorised.value.code == 401
                 with running_prometheus(tmp_path / "prometheus", scrape, [RULES]) as prometheus:
                     up = 'up{job=~"vigia-ingest|vigia-dashboard|vigia-appliance"} == 1'
                     assert wait_for(lambda: len(prometheus.query(up)) == 3, 60, 0.5), prometheus.api("targets")

@@ -235,7 +235,7 @@ def test_openapi_lists_every_route_and_only_those(site: Site):
     routes = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()}
     documented = {(method, path) for path, item in openapi_document()["paths"].items() for method in item}
     assert routes == documented
-    assert len(routes) == 37
+    assert len(routes) == 39
 
 
 def protected_routes(site: Site) -> list[tuple[str, str]]:
@@ -253,7 +253,7 @@ def protected_routes(site: Site) -> list[tuple[str, str]]:
 
 def test_anonymous_gets_401_on_every_protected_route(site: Site):
     routes = protected_routes(site)
-    assert len(routes) == 29
+    assert len(routes) == 31
     for method, path in routes:
         for token in (None, "not-a-token", secrets.token_urlsafe(32)):
             reply = call(site.server, method, path, token=token, json_body={} if method in ("POST", "PUT") else None)
@@ -783,10 +783,28 @@ def test_zone_editor_layout_needs_an_installer_and_is_validated(site: Site, tmp_
         reply = call(site.server, "PUT", path, json_body=body, token=installer, csrf=installer_csrf)
         assert reply.status == 400 and message in reply.json()["error"], (body, reply.body)
     assert call(site.server, "GET", path, token=guard).json() == saved.json()  # nothing half-applied
+    erasing = call(site.server, "PUT", path, json_body={}, token=installer, csrf=installer_csrf)
+    assert erasing.status == 400 and all(f"{name}: Field required" in erasing.json()["error"]
+                                         for name in ("zones", "lines", "rules")), erasing.body
+    assert call(site.server, "GET", path, token=guard).json() == saved.json()  # a malformed body erases nothing
     assert call(site.server, "PUT", "/api/v1/cameras/attic/layout", json_body=layout, token=installer,
                 csrf=installer_csrf).status == 404
+    # Every layout is kept; the config file's (none) too, and it can be restored.
+    assert call(site.server, "GET", path + "/versions", token=guard).status == 403
+    listed = call(site.server, "GET", path + "/versions", token=installer).json()["versions"]
+    assert [(v["saved_by"], v["zones"]) for v in listed] == [("ian", ["gate"]), (listed[1]["saved_by"], [])]
+    assert "config file" in listed[1]["saved_by"]
+    restore = f"{path}/versions/{listed[1]['id']}/restore"
+    assert call(site.server, "POST", restore, token=installer).status == 403  # no CSRF token
+    assert call(site.server, "POST", f"{path}/versions/99999/restore", token=installer, csrf=installer_csrf).status == 404
+    restored = call(site.server, "POST", restore, token=installer, csrf=installer_csrf)
+    assert restored.status == 200 and restored.json()["zones"] == [] and restored.json()["rules"] == []
+    assert site.server.config.cameras[0].zones == []  # applied at once
+    again = call(site.server, "POST", f"{path}/versions/{listed[0]['id']}/restore", token=installer, csrf=installer_csrf)
+    assert again.status == 200 and again.json() == saved.json()
     entries = call(site.server, "GET", "/api/v1/audit?limit=50", token=login(site.server, "ada")[0]).json()["entries"]
     assert any(e["action"] == "layout_saved" and e["target"] == "door" and e["details"]["zones"] == ["gate"] for e in entries)
+    assert any(e["action"] == "layout_restored" and e["details"]["version"] == listed[1]["id"] for e in entries)
     # The next start takes the saved layout over the config file's.
     restarted = make_config(site.server.config.cameras[0].url, site.server.data_dir)
     Appliance(restarted)._load_layouts()

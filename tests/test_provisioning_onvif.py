@@ -15,6 +15,7 @@ from vigia.provisioning.onvif import (
     OnvifAuthError,
     OnvifError,
     OnvifTimeout,
+    parse_xml,
     probe,
     stream_uris,
 )
@@ -84,3 +85,14 @@ def test_nothing_listening_is_a_clear_error():
 
 def test_probe_with_no_camera_answers_nothing():
     assert probe(timeout=0.3, interface=LOOPBACK) == []
+
+
+def test_a_reply_with_entities_or_a_dtd_is_refused_not_expanded():
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>&b;</s:Body></s:Envelope>')
+    with pytest.raises(OnvifError, match="document type declaration or entities is refused"):
+        parse_xml(bomb)
+    external = (b'<?xml version="1.0"?><!DOCTYPE s SYSTEM "http://10.0.0.9/evil.dtd">'
+                b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>')
+    with pytest.raises(OnvifError, match="refused"):
+        parse_xml(external)

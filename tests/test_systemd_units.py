@@ -85,7 +85,7 @@ def test_unit_exposure(name, tmp_path):
 
 @pytest.mark.parametrize("name", [n for n in NAMES if exec_start(UNITS / n)[0] == "/usr/bin/vigia"])
 def test_vigia_command_lines_parse(name, capsys):
-    argv = exec_start(UNITS / name)[1:]
+    argv = [arg.replace("%i", "1") for arg in exec_start(UNITS / name)[1:]]  # a template's instance: @1
     args = parser().parse_args(argv)
     if hasattr(args, "target"):  # `vigia provision TARGET ...` parses the rest of its arguments itself
         provisioning_cli.provision_arguments(args)
