@@ -223,3 +223,15 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
 
     app.router.add_post("/v1/media/uploads", uploads)
     app.router.add_post("/v1/media/complete", complete)
+
+
+def add_no_media_routes(app: web.Application) -> None:
+    """The media routes of a central served without a bucket: a JSON error the device acts on (it stops queuing
+    media for a while, vigia.sync.media), not a plain-text 404 it would retry."""
+
+    async def not_configured(_request: web.Request) -> web.Response:
+        return error_response(ProtocolError(501, "media_not_configured", "this central takes no media: it is served"
+                                            " without --bucket (see `vigia central serve --bucket`)"))
+
+    app.router.add_post("/v1/media/uploads", not_configured)
+    app.router.add_post("/v1/media/complete", not_configured)
