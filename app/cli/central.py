@@ -98,6 +98,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                            help="a device with a batch applied within this is online (default 5)")
     dashboard.set_defaults(handler=_dashboard)
 
+    from vigia.app.cli.central_retention import add_commands as add_retention_commands
+    add_retention_commands(central)   # hold add|list|release, retention run
+
     worker = _with_bucket(_with_database(central.add_parser(
         "worker", help="re-analyse clips from the queue (any number of workers, on any machines)")), required=True)
     _with_broker(worker)

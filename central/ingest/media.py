@@ -2,7 +2,8 @@
 
 `vigia central init` makes the bucket (`init_bucket`): default encryption (SSE-S3, AES256) and
 lifecycle rules (thumbnails expire after 90 days, clips after 30, unfinished multipart uploads are
-aborted after a day; objects carry their kind as the tag `vigia-kind`). Credentials come the usual
+aborted after a day; objects carry their kind as the tag `vigia-kind`, which a legal hold replaces: see
+vigia.central.holds). Credentials come the usual
 boto3 way (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile or an instance role) and are never
 logged; neither are presigned URLs, which carry a signature.
 
@@ -36,6 +37,7 @@ from vigia.sync.protocol import MediaRequest, ProtocolError, describe_validation
 log = logging.getLogger(__name__)
 
 KIND_TAG = "vigia-kind"
+HOLD_TAG, HELD_KIND_TAG = "vigia-hold", "vigia-held-kind"   # a held object's tags instead (vigia.central.holds)
 EXPIRY_DAYS = {"thumbnail": 90, "clip": 30}
 ABORT_MULTIPART_DAYS = 1
 PRESIGN_EXPIRES_S = 900
@@ -141,6 +143,18 @@ class MediaStore:
         missing = [n for n in range(1, count + 1)
                    if parts.get(n, {}).get("Size") != min(PART_SIZE, size - (n - 1) * PART_SIZE)]
         return missing, parts
+
+    def set_hold(self, key: str, kind: str, held: bool) -> bool:
+        """Tag an object as held (no lifecycle rule selects it) or give it its kind tag back; False when it is gone."""
+        tags = {HOLD_TAG: "true", HELD_KIND_TAG: kind} if held else {KIND_TAG: kind}
+        try:
+            self._s3.put_object_tagging(Bucket=self.settings.bucket, Key=key, Tagging={
+                "TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return False
+            raise
+        return True
 
     def verify(self, key: str, request: MediaRequest) -> None:
         """Read the object back; ProtocolError when it is missing, or (deleted then) when it is not what was declared."""
