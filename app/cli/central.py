@@ -16,7 +16,8 @@ DSN_ENV = "VIGIA_CENTRAL_DATABASE"
 BROKER_ENV = "VIGIA_BROKER_URL"
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The `vigia central` actions; returns them, for the ones other modules add (central_retention)."""
     central = commands.add_parser("central", help="the central service: ingest, CA, enrolment tokens").add_subparsers(
         metavar="ACTION")
 
@@ -97,9 +98,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     dashboard.add_argument("--online-minutes", type=float, default=5.0,
                            help="a device with a batch applied within this is online (default 5)")
     dashboard.set_defaults(handler=_dashboard)
-
-    from vigia.app.cli.central_retention import add_commands as add_retention_commands
-    add_retention_commands(central)   # hold add|list|release, retention run
+    return central
 
     worker = _with_bucket(_with_database(central.add_parser(
         "worker", help="re-analyse clips from the queue (any number of workers, on any machines)")), required=True)
