@@ -98,7 +98,6 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     dashboard.add_argument("--online-minutes", type=float, default=5.0,
                            help="a device with a batch applied within this is online (default 5)")
     dashboard.set_defaults(handler=_dashboard)
-    return central
 
     worker = _with_bucket(_with_database(central.add_parser(
         "worker", help="re-analyse clips from the queue (any number of workers, on any machines)")), required=True)
@@ -145,6 +144,7 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     user.add_argument("username")
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
     user.set_defaults(handler=_user_add)
+    return central
 
 
 def _with_database(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
