@@ -149,10 +149,10 @@ class MediaUploader:
         if answer.get("error") == "media_not_configured":
             return await self._central_takes_none(answer.get("message", ""))
         message = f"{status}: {answer.get('message', answer)}"
-        if status in (404, 409, 422, 429) or status >= 500 or answer.get("error") == "not_json":
-            return await self._failed(row_id, what, message)  # not there yet, parts missing, corrupted, busy
-        log.error("central refused the %s (%s)", what, message)
-        return "refused"
+        if status in (401, 403):  # the device's, not the record's: unknown, revoked, superseded certificate
+            log.error("central refused the %s (%s)", what, message)
+            return "refused"
+        return await self._failed(row_id, what, message)  # not there yet, parts missing, corrupted, busy, malformed
 
     def _wait(self, row_id: int, why: str) -> str:
         """Not ready yet (no try counted): the others go first for a while."""
