@@ -17,13 +17,11 @@ import cv2
 import numpy as np
 import psycopg
 
-from tests.test_sync_media import BUCKET, MediaDevice
+from tests.test_sync_media import BUCKET, MediaDevice, bucket, s3, stack  # noqa: F401 - fixtures: central, moto S3
 from tests.test_sync_outbox import make_event
 from vigia.appliance.encryption import write_encrypted
 from vigia.appliance.storage import EventWriter
 from vigia.central.dashboard.queries import EventFilter, events
-
-pytest_plugins = ["tests.test_sync_media"]   # its s3, bucket and stack fixtures: central with the bucket
 
 APRIL = dt.datetime(2026, 4, 12, tzinfo=dt.timezone.utc).timestamp()
 MAY = dt.datetime(2026, 5, 12, tzinfo=dt.timezone.utc).timestamp()
@@ -61,14 +59,14 @@ def write_at(device: MediaDevice, starts: list[float]) -> list:
     return made
 
 
-def tags(bucket, key: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in bucket.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+def tags(client, key: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in client.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
 
 
-def expiring_rules(bucket, object_tags: dict[str, str]) -> list[str]:
+def expiring_rules(client, object_tags: dict[str, str]) -> list[str]:
     """The bucket's expiration rules whose filter selects an object with these tags (S3's tag filter semantics)."""
     selected = []
-    for rule in bucket.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]:
+    for rule in client.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]:
         wanted = rule["Filter"].get("Tag")
         if "Expiration" in rule and wanted and object_tags.get(wanted["Key"]) == wanted["Value"]:
             selected.append(rule["ID"])
@@ -82,7 +80,7 @@ def dashboard_event_ids(dsn: str) -> set[str]:
     return asyncio.run(fetch())
 
 
-def test_retention_drops_old_partitions_and_keeps_what_legal_holds_hold(stack, bucket, s3, tmp_path):
+def test_retention_drops_old_partitions_and_keeps_what_legal_holds_hold(stack, bucket, s3, tmp_path):  # noqa: F811
     storage = ["--database", stack.dsn, "--bucket", BUCKET, "--s3-endpoint", s3]
     kept_device = MediaDevice(tmp_path / "keep", stack, "keep-01")     # held as a device
     site_device = MediaDevice(tmp_path / "site", stack, "site-01")     # held through its site
