@@ -136,6 +136,6 @@ async def run_retention(conn: psycopg.AsyncConnection, days: int, store: MediaSt
                            [Jsonb(report.to_json()), run_id])
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", [RETENTION_LOCK])
-    for line in report.lines()[1:]:
-        log.info("retention: %s", line)
+    log.info("retention run of %d days: %d partitions dropped, %d kept for held rows", days,
+             len(report.dropped_partitions), len(report.kept_partitions))
     return report
