@@ -6,7 +6,8 @@ A site is the dashboard's (`dashboard_device_sites`); an event is named by its e
 held object's tags are replaced by `vigia-hold=true` and `vigia-held-kind=<kind>` (`MediaStore.set_hold`), which no
 rule selects; released, it gets its `vigia-kind` tag back and the lifecycle takes it as before. `tag_held_objects`
 brings the bucket in line with the holds: at `hold add` and `hold release` (given the bucket), and at every
-retention run (vigia.central.retention), which also catches objects uploaded after a hold was placed.
+retention run (vigia.central.retention); an object uploaded while a hold covers it is tagged as it is recorded
+(vigia.central.ingest.media).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from vigia.central.ingest.media import MediaStore
+from vigia.central.ingest.schema import held
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +42,6 @@ class Hold:
     created_at: dt.datetime
     released_by: str | None
     released_at: dt.datetime | None
-
-
-def held(alias: str, events: bool = True) -> str:
-    """SQL: the row `alias` (with device_id, and event_id when `events`) is under an active hold."""
-    event = f" OR (h.scope = 'event' AND h.target = {alias}.event_id)" if events else ""
-    return (f"EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND ("
-            f"(h.scope = 'device' AND h.target = {alias}.device_id){event}"
-            f" OR (h.scope = 'site' AND h.target IN (SELECT s.site FROM dashboard_device_sites s"
-            f" WHERE s.device_id = {alias}.device_id))))")
 
 
 TARGET_EXISTS = {

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 import psycopg
 from psycopg.types.json import Jsonb
 
-from vigia.central.holds import Tagging, held, tag_held_objects
+from vigia.central.holds import Tagging, tag_held_objects
 from vigia.central.ingest.media import EXPIRY_DAYS, MediaStore
-from vigia.central.ingest.schema import PARTITION_LOCK
+from vigia.central.ingest.schema import PARTITION_LOCK, held
 
 log = logging.getLogger(__name__)
 

@@ -112,6 +112,9 @@ def test_retention_drops_old_partitions_and_keeps_what_legal_holds_hold(stack, b
     assert [(h["scope"], h["target"], h["created_by"]) for h in listed] == [
         ("device", "keep-01", "alice"), ("site", "harbour", "tester"), ("event", plain_may[0].id, "tester")]
 
+    late = write_at(kept_device, [time.time() - 60])   # uploaded under the hold: tagged as it is recorded
+    late_key = stack.query("SELECT key FROM media_objects WHERE event_id = %s", [late[0].id])[0][0]
+    assert tags(bucket, late_key) == {"vigia-hold": "true", "vigia-held-kind": "thumbnail"}
     held_ids = {e.id for e in held_may} | {plain_may[0].id}
     for event_id in held_ids:
         key = stack.query("SELECT key FROM media_objects WHERE event_id = %s", [event_id])[0][0]
@@ -129,7 +132,7 @@ def test_retention_drops_old_partitions_and_keeps_what_legal_holds_hold(stack, b
                                                   " AND relkind = 'r'")}
     assert "events_2026_04" not in partitions and "events_2026_05" in partitions
     remaining = {e for (e,) in stack.query("SELECT event_id FROM events")}
-    assert remaining == held_ids | {recent[0].id}
+    assert remaining == held_ids | {recent[0].id, late[0].id}
     assert dashboard_event_ids(stack.dsn) == remaining   # held rows are where the dashboard looks
     assert sorted(stack.query("SELECT device_id, kind FROM device_records")) == [
         ("keep-01", "camera_health"), ("keep-01", "metrics"), ("keep-01", "track"), ("plain-01", "camera_health")]
@@ -141,14 +144,14 @@ def test_retention_drops_old_partitions_and_keeps_what_legal_holds_hold(stack, b
 
     # Released: keep-01's object goes back to the lifecycle, and its rows go at the next run.
     out = ok(vigia("central", "hold", "release", str(device_hold), "--reason", "case closed", "--by", "bob", *storage))
-    assert "released" in out and "objects given back to the lifecycle: 1" in out
-    key = stack.query("SELECT key FROM media_objects WHERE device_id = 'keep-01'")[0][0]
-    assert tags(bucket, key) == {"vigia-kind": "thumbnail"}
+    assert "released" in out and "objects given back to the lifecycle: 2" in out
+    for (key,) in stack.query("SELECT key FROM media_objects WHERE device_id = 'keep-01'"):
+        assert tags(bucket, key) == {"vigia-kind": "thumbnail"}
     again = vigia("central", "hold", "release", str(device_hold), *storage)
     assert again.returncode == 2 and f"no active legal hold {device_hold}" in again.stderr
     report = json.loads(ok(vigia("central", "retention", "run", "--days", "100", "--json", *storage)))
     assert report["kept_partitions"] == {"events_2026_05": 2} and report["deleted_events"] == 1
-    assert {e for (e,) in stack.query("SELECT event_id FROM events WHERE device_id = 'keep-01'")} == set()
+    assert {e for (e,) in stack.query("SELECT event_id FROM events WHERE device_id = 'keep-01'")} == {late[0].id}
     assert stack.query("SELECT kind FROM device_records WHERE device_id = 'keep-01'") == [("camera_health",)]
     assert [h["id"] for h in json.loads(ok(vigia("central", "hold", "list", "--json", "--database", stack.dsn)))] == [
         device_hold + 1, device_hold + 2]

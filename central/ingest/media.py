@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from vigia.central.ingest.enrolment import check_certificate
 from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
+from vigia.central.ingest.schema import held
 from vigia.central.reanalysis.jobs import clip_arrived
 from vigia.sync.protocol import MediaRequest, ProtocolError, describe_validation_error, object_key
 
@@ -177,9 +178,11 @@ class MediaStore:
                                 " deleted, upload it again")
 
 
-RECORD_OBJECT = """
-    INSERT INTO media_objects (device_id, key, kind, event_id, size, sha256) VALUES (%s, %s, %s, %s, %s, %s)
-    ON CONFLICT (device_id, key) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, uploaded_at = now()"""
+RECORD_OBJECT = f"""
+    INSERT INTO media_objects AS m (device_id, key, kind, event_id, size, sha256) VALUES (%s, %s, %s, %s, %s, %s)
+    ON CONFLICT (device_id, key) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, uploaded_at = now(),
+        held = false
+    RETURNING {held("m")}"""
 
 
 def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: frozenset[str]) -> None:
@@ -226,8 +229,12 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
                     await storage(store.finish_multipart, key, media)
                 await storage(store.verify, key, media)
                 async with conn.transaction():
-                    await conn.execute(RECORD_OBJECT, [peer.device_id, key, media.kind, media.event_id, media.size,
-                                                       media.sha256])
+                    cursor = await conn.execute(RECORD_OBJECT, [peer.device_id, key, media.kind, media.event_id,
+                                                                media.size, media.sha256])
+                    if (await cursor.fetchone())[0]:  # under a legal hold: out of the lifecycle rules from the start
+                        await storage(store.set_hold, key, media.kind, True)
+                        await conn.execute("UPDATE media_objects SET held = true WHERE device_id = %s AND key = %s",
+                                           [peer.device_id, key])
                     if media.kind == "clip":
                         await clip_arrived(conn, peer.device_id, media.event_id, key)
         except ProtocolError as exc:

@@ -152,6 +152,16 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def held(alias: str, events: bool = True) -> str:
+    """SQL: the row `alias` (with device_id, and event_id when `events`) is under an active legal hold
+    (vigia.central.holds; a site is the dashboard's)."""
+    event = f" OR (h.scope = 'event' AND h.target = {alias}.event_id)" if events else ""
+    return (f"EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND ("
+            f"(h.scope = 'device' AND h.target = {alias}.device_id){event}"
+            f" OR (h.scope = 'site' AND h.target IN (SELECT s.site FROM dashboard_device_sites s"
+            f" WHERE s.device_id = {alias}.device_id))))")
+
+
 def month_of(epoch_seconds: float) -> dt.date:
     when = dt.datetime.fromtimestamp(epoch_seconds, dt.timezone.utc)
     return dt.date(when.year, when.month, 1)
