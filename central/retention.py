@@ -108,7 +108,8 @@ async def run_retention(conn: psycopg.AsyncConnection, days: int, store: MediaSt
     """One run on an autocommit connection (each step its own transaction); recorded in `retention_runs`."""
     if days < 1:
         raise RetentionError(f"keep at least 1 day, not {days}")
-    cutoff = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=days)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    cutoff = now - dt.timedelta(days=days)
     report = RetentionReport(days, cutoff)
     cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", [RETENTION_LOCK])
     if not (await cursor.fetchone())[0]:
@@ -128,7 +129,7 @@ async def run_retention(conn: psycopg.AsyncConnection, days: int, store: MediaSt
         for kind, expiry_days in EXPIRY_DAYS.items():
             cursor = await conn.execute(f"DELETE FROM media_objects m WHERE m.kind = %s AND m.uploaded_at < %s"
                                         f" AND NOT m.held AND NOT {held('m')}",
-                                        [kind, (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=expiry_days)])
+                                        [kind, now - dt.timedelta(days=expiry_days)])
             report.deleted_media_rows += cursor.rowcount
         if store is not None:
             report.tagging = await tag_held_objects(conn, store)
