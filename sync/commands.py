@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from vigia.appliance.config import ConfigError, Record
 from vigia.kit.files import PRIVATE, PUBLIC, write_credential
+from vigia.sync.answers import read_answer
 from vigia.sync.identity import (
     SyncCredentials,
     certificate_request,
@@ -81,8 +82,9 @@ class CommandRunner:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             log.warning("cannot fetch commands from central (%s)", type(exc).__name__)
             return 0
-        if status != 200:
-            log.error("central refused the command poll (%d: %s)", status, answer.get("message", answer))
+        if status != 200 or "commands" not in answer:
+            (log.warning if status >= 500 else log.error)("central did not give the commands (%d: %s)", status,
+                                                          answer.get("message", answer))
             return 0
         acked = 0
         for command in answer["commands"]:
@@ -138,7 +140,7 @@ class CommandRunner:
         csr = certificate_request(key)
         proof = identity_proof(await asyncio.to_thread(device_identity, self._identity.folder), csr)
         status, answer = await self._request(session, "POST", "/v1/rotate", {"csr": csr.decode(), **proof})
-        if status != 200:
+        if status != 200 or "certificate" not in answer:
             self._identity.next_key.unlink(missing_ok=True)
             raise CommandError(f"central refused the new certificate ({status}: {answer.get('message', answer)})")
         certificate = answer["certificate"].encode()
@@ -153,7 +155,7 @@ class CommandRunner:
     async def _request(self, session: aiohttp.ClientSession, method: str, path: str,
                        payload: dict | None = None) -> tuple[int, dict]:
         async with session.request(method, self._identity.central_url + path, json=payload, ssl=self.ssl) as response:
-            return response.status, await response.json(content_type=None)
+            return await read_answer(response)
 
     def _stored(self, command_id: int) -> tuple[bool | None, dict]:
         row = self._conn.execute("SELECT ok, result FROM executed_commands WHERE id = ?", [command_id]).fetchone()

@@ -31,6 +31,7 @@ from cryptography.x509.oid import NameOID
 
 from vigia.kit.files import PRIVATE, PUBLIC, sync_dir, write_credential
 from vigia.provisioning.identity import DeviceIdentity, IdentityError, load_or_create_identity
+from vigia.sync.answers import read_answer
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +160,10 @@ async def enrol(folder: Path, central_url: str, token: str, ca_pem: bytes,
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, session.post(
                 f"{central_url}/v1/enrol", json=request, ssl=context) as response:
-            answer = await response.json(content_type=None)
-            if response.status != 200:
-                raise EnrolmentError(f"central refused the enrolment ({response.status}):"
-                                     f" {answer.get('message', answer)}")
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
+            status, answer = await read_answer(response)
+            if status != 200 or "certificate" not in answer:
+                raise EnrolmentError(f"central refused the enrolment ({status}): {answer.get('message', answer)}")
+    except (aiohttp.ClientError, OSError) as exc:
         raise EnrolmentError(f"cannot reach central at {central_url}: {exc}") from None
     certificate = answer["certificate"].encode()
     x509.load_pem_x509_certificate(certificate)  # refuse to store something that is not a certificate

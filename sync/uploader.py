@@ -31,8 +31,9 @@ import aiohttp
 
 from vigia.appliance.outbox import REJECTED, Pending, acknowledge, backlog, dead_letter, enforce_bound, next_batch
 from vigia.appliance.storage import connect
+from vigia.sync.answers import read_answer
 from vigia.sync.commands import CommandRunner, Commands
-from vigia.sync.media import MediaSource, MediaUploader
+from vigia.sync.media import MediaRetry, MediaSource, MediaUploader
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.pacing import Backoff, Throttle
 from vigia.sync.protocol import CONTENT_TYPE, STATE_KINDS, encode_batch
@@ -52,6 +53,7 @@ class UploadSettings:
     idle_s: float = 1.0                     # pause when the outbox is empty
     commands_poll_s: float = 30.0           # how often central is asked for commands, when idle
     timeout_s: float = 60.0
+    media_retry: MediaRetry = MediaRetry()  # failing thumbnails and clips, one by one (vigia.sync.media)
 
 
 def upload_settings(config) -> UploadSettings:
@@ -79,7 +81,8 @@ class _InFlight:
 
 def _taken(sent: tuple[int, dict] | None) -> bool:
     """Central holds the batch: it took it now, or had taken it before (a replay after a lost answer)."""
-    return sent is not None and (sent[0] == 200 or (sent[0] == 409 and sent[1].get("error") == "replayed"))
+    return sent is not None and ((sent[0] == 200 and "high_water" in sent[1])
+                                 or (sent[0] == 409 and sent[1].get("error") == "replayed"))
 
 
 class Uploader:
@@ -93,7 +96,8 @@ class Uploader:
         self.metrics = metrics
         self._ssl = ssl_context
         self._db = connect(database)
-        self._media = MediaUploader(self._db.conn, media, central_url, ssl_context) if media else None
+        self._media = (MediaUploader(self._db.conn, media, central_url, ssl_context, settings.media_retry) if media
+                       else None)
         if commands is not None and media is None:
             raise ValueError("commands need the MediaSource (upload_clip queues clips)")
         self._commands = CommandRunner(self._db.conn, commands.identity, database, media, commands.handlers,
@@ -157,7 +161,7 @@ class Uploader:
         if current is None:
             batch, body = await asyncio.to_thread(self._prepare, 0)
             if not batch:
-                return Step(await self._media.step(session)) if self._media else Step.EMPTY
+                return Step(await self._media.step(session)) if self._media and self._media.accepting() else Step.EMPTY
             current = await self._send(session, batch, body)
         following, following_body = await asyncio.to_thread(self._prepare, current.batch[-1].seq)
         if following and not (current.answer.done() and not _taken(current.answer.result())):
@@ -227,12 +231,13 @@ class Uploader:
                 await ahead.answer
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> tuple[int, dict] | None:
-        """Central's status and JSON answer; None when it could not be reached (why in `_unreachable`)."""
+        """Central's status and JSON answer (vigia.sync.answers: who answered, when it is not central); None when
+        it could not be reached (why in `_unreachable`)."""
         try:
             async with session.post(self.url, data=body, ssl=self._ssl, headers={
                     "Content-Type": CONTENT_TYPE, "Content-Encoding": "gzip"}) as response:
-                return response.status, await response.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+                return await read_answer(response)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             self._unreachable = type(exc).__name__ if not str(exc) else str(exc)
             return None
 
@@ -248,7 +253,7 @@ class Uploader:
         """Drop from the outbox what central said it holds."""
         if self._taken_to is None:
             return
-        gone = acknowledge(self._db.conn, self._taken_to, self._media is not None)
+        gone = acknowledge(self._db.conn, self._taken_to, self._media is not None and self._media.accepting())
         self._taken_to = None
         if self.metrics:
             self.metrics.sent_records.inc(gone)

@@ -328,6 +328,6 @@ def test_a_restart_does_not_run_an_executed_command_again(stack, tmp_path):
 
 def test_unknown_device_id_and_command_are_refused_by_the_cli(stack, tmp_path):
     bad = central(stack, "command", "Not_A_Device", "rotate-credentials")
-    assert bad.returncode == 2 and "device id 'Not_A_Device'" in bad.stderr
+    assert bad.returncode == 2 and "device name 'Not_A_Device'" in bad.stderr
     missing = central(stack, "command", "cmd-x-01", "set-layout", "gate", str(tmp_path / "none.json"))
     assert missing.returncode == 2 and "cannot read the layout" in missing.stderr

@@ -204,5 +204,5 @@ def test_enrolment_tokens_work_once_and_expire(dsn):
     first, outcomes, token, stored = run(dsn, work)
     assert first == "dev-f" and outcomes == ["bad_token"] * 3
     assert all(token not in value for (value,) in stored)
-    with pytest.raises(ValueError, match="device id"):
+    with pytest.raises(ValueError, match="device name .Bad Id.: lower-case letters"):
         run(dsn, lambda _i, conn: create_token(conn, "Bad Id", 60))

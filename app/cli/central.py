@@ -16,7 +16,8 @@ DSN_ENV = "VIGIA_CENTRAL_DATABASE"
 BROKER_ENV = "VIGIA_BROKER_URL"
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The `vigia central` actions; returns them, for the ones other modules add (central_retention)."""
     central = commands.add_parser("central", help="the central service: ingest, CA, enrolment tokens").add_subparsers(
         metavar="ACTION")
 
@@ -150,6 +151,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     user.add_argument("username")
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
     user.set_defaults(handler=_user_add)
+    return central
 
 
 def _with_database(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -182,21 +182,28 @@ def _sign(args) -> int:
 def _status(args) -> int:
     from vigia.provisioning.identity import IdentityError, load_or_create_identity
     from vigia.provisioning.state import SetupError, claim_code, load_setup
+    from vigia.sync.identity import identity_folder, load_identity
 
     data_dir = storage_settings(args.config).data_dir
     try:
         identity = load_or_create_identity(data_dir)
         setup = load_setup(data_dir, identity)
+        enrolment = load_identity(identity_folder(data_dir))
     except (IdentityError, SetupError, OSError) as exc:
         raise CliError(str(exc)) from None
     info = {"device_id": identity.device_id, "short_id": identity.short_id, "hostname": f"{identity.hostname}.local",
             "state": setup.state, "claim_code": claim_code(identity, setup), "claimed_at": setup.claimed_at,
-            "claimed_via": setup.claimed_via, "provision_serial": setup.provision_serial}
+            "claimed_via": setup.claimed_via, "provision_serial": setup.provision_serial,
+            "central_name": enrolment and enrolment.device_id, "central_url": enrolment and enrolment.central_url}
     if args.json:
         print(json.dumps(info))
         return 0
     print(f"device     {identity.short_id}  ({info['hostname']})")
-    print(f"device id  {identity.device_id}")
+    print(f"device id  {identity.device_id}  (its identity; its name at central is another)")
+    if enrolment is None:
+        print("central    not enrolled (the name central will know it by is chosen at `vigia central token NAME`)")
+    else:
+        print(f"central    known as {enrolment.device_id} at {enrolment.central_url}")
     print(f"state      {setup.state}")
     if info["claim_code"]:
         print(f"claim code {info['claim_code']}")

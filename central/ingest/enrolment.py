@@ -32,10 +32,19 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+NAME_GUIDE = "README, Sync with central: \"The device's name at central\""
+
+
 def check_device_id(device_id: str) -> str:
-    if not re.fullmatch(DEVICE_ID_PATTERN, device_id):
-        raise ValueError(f"device id {device_id!r}: lower-case letters, digits and '-', at most 63, not starting with '-'")
-    return device_id
+    """The name central will know a device by (its certificate's subject, its rows' device_id), chosen by the operator."""
+    if re.fullmatch(DEVICE_ID_PATTERN, device_id):
+        return device_id
+    if re.fullmatch(r"[0-9a-f]{64}", device_id):
+        raise ValueError(f"{device_id[:8]}...: that is the device's 64-hex identity id (`vigia status`), not a name at"
+                         " central. Give the device a name of your own, such as gate-01 (lower-case letters, digits"
+                         f" and '-', at most 63 characters); central keeps the identity id beside it. See {NAME_GUIDE}")
+    raise ValueError(f"device name {device_id!r}: lower-case letters, digits and '-', at most 63 characters, not"
+                     f" starting with '-' (a name of your choice, such as gate-01). See {NAME_GUIDE}")
 
 
 async def create_token(conn: psycopg.AsyncConnection, device_id: str, ttl_s: float) -> str:

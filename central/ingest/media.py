@@ -2,7 +2,8 @@
 
 `vigia central init` makes the bucket (`init_bucket`): default encryption (SSE-S3, AES256) and
 lifecycle rules (thumbnails expire after 90 days, clips after 30, unfinished multipart uploads are
-aborted after a day; objects carry their kind as the tag `vigia-kind`). Credentials come the usual
+aborted after a day; objects carry their kind as the tag `vigia-kind`, which a legal hold replaces: see
+vigia.central.holds). Credentials come the usual
 boto3 way (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile or an instance role) and are never
 logged; neither are presigned URLs, which carry a signature.
 
@@ -30,12 +31,14 @@ from pydantic import ValidationError
 
 from vigia.central.ingest.enrolment import check_certificate
 from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
+from vigia.central.ingest.schema import held
 from vigia.central.reanalysis.jobs import clip_arrived
 from vigia.sync.protocol import MediaRequest, ProtocolError, describe_validation_error, object_key
 
 log = logging.getLogger(__name__)
 
 KIND_TAG = "vigia-kind"
+HOLD_TAG, HELD_KIND_TAG = "vigia-hold", "vigia-held-kind"   # a held object's tags instead (vigia.central.holds)
 EXPIRY_DAYS = {"thumbnail": 90, "clip": 30}
 ABORT_MULTIPART_DAYS = 1
 PRESIGN_EXPIRES_S = 900
@@ -142,6 +145,18 @@ class MediaStore:
                    if parts.get(n, {}).get("Size") != min(PART_SIZE, size - (n - 1) * PART_SIZE)]
         return missing, parts
 
+    def set_hold(self, key: str, kind: str, held: bool) -> bool:
+        """Tag an object as held (no lifecycle rule selects it) or give it its kind tag back; False when it is gone."""
+        tags = {HOLD_TAG: "true", HELD_KIND_TAG: kind} if held else {KIND_TAG: kind}
+        try:
+            self._s3.put_object_tagging(Bucket=self.settings.bucket, Key=key, Tagging={
+                "TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return False
+            raise
+        return True
+
     def verify(self, key: str, request: MediaRequest) -> None:
         """Read the object back; ProtocolError when it is missing, or (deleted then) when it is not what was declared."""
         try:
@@ -163,9 +178,11 @@ class MediaStore:
                                 " deleted, upload it again")
 
 
-RECORD_OBJECT = """
-    INSERT INTO media_objects (device_id, key, kind, event_id, size, sha256) VALUES (%s, %s, %s, %s, %s, %s)
-    ON CONFLICT (device_id, key) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, uploaded_at = now()"""
+RECORD_OBJECT = f"""
+    INSERT INTO media_objects AS m (device_id, key, kind, event_id, size, sha256) VALUES (%s, %s, %s, %s, %s, %s)
+    ON CONFLICT (device_id, key) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, uploaded_at = now(),
+        held = false
+    RETURNING {held("m")}"""
 
 
 def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: frozenset[str]) -> None:
@@ -212,8 +229,12 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
                     await storage(store.finish_multipart, key, media)
                 await storage(store.verify, key, media)
                 async with conn.transaction():
-                    await conn.execute(RECORD_OBJECT, [peer.device_id, key, media.kind, media.event_id, media.size,
-                                                       media.sha256])
+                    cursor = await conn.execute(RECORD_OBJECT, [peer.device_id, key, media.kind, media.event_id,
+                                                                media.size, media.sha256])
+                    if (await cursor.fetchone())[0]:  # under a legal hold: out of the lifecycle rules from the start
+                        await storage(store.set_hold, key, media.kind, True)
+                        await conn.execute("UPDATE media_objects SET held = true WHERE device_id = %s AND key = %s",
+                                           [peer.device_id, key])
                     if media.kind == "clip":
                         await clip_arrived(conn, peer.device_id, media.event_id, key)
         except ProtocolError as exc:
@@ -223,3 +244,15 @@ def add_media_routes(app: web.Application, store: MediaStore, trusted_proxies: f
 
     app.router.add_post("/v1/media/uploads", uploads)
     app.router.add_post("/v1/media/complete", complete)
+
+
+def add_no_media_routes(app: web.Application) -> None:
+    """The media routes of a central served without a bucket: a JSON error the device acts on (it stops queuing
+    media for a while, vigia.sync.media), not a plain-text 404 it would retry."""
+
+    async def not_configured(_request: web.Request) -> web.Response:
+        return error_response(ProtocolError(501, "media_not_configured", "this central takes no media: it is served"
+                                            " without --bucket (see `vigia central serve --bucket`)"))
+
+    app.router.add_post("/v1/media/uploads", not_configured)
+    app.router.add_post("/v1/media/complete", not_configured)

@@ -3,12 +3,30 @@
 NGINX checks a device certificate against central's CA (optional at the TLS level, so that a device
 without one can still enrol) and passes the verdict, the subject and the serial to central, replacing
 any such headers a client sent. A batch is safe to send twice (the protocol's sequence numbers), so
-NGINX may try the next instance when one fails mid-request.
+NGINX may try the next instance when one fails mid-request. When no instance answers, NGINX's own 502, 503
+and 504 are JSON errors (`no_central_instance`) like central's, which the device logs as they are.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+GATEWAY_ERRORS = {502: "central's proxy answered 502 Bad Gateway: no central instance behind it answered",
+                  503: "central's proxy answered 503 Service Unavailable: no central instance behind it is available",
+                  504: "central's proxy answered 504 Gateway Timeout: no central instance behind it answered in time"}
+
+
+def _gateway_error_pages() -> str:
+    """error_page directives and their named locations: NGINX's own gateway errors as JSON."""
+    lines = [f"        error_page {status} @central_{status};" for status in GATEWAY_ERRORS]
+    for status, message in GATEWAY_ERRORS.items():
+        body = json.dumps({"error": "no_central_instance", "message": message}).replace("'", "\\'")
+        lines.append(f"        location @central_{status} {{\n"
+                     f"            default_type application/json;\n"
+                     f"            return {status} '{body}';\n"
+                     f"        }}")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,7 @@ http {{
             proxy_next_upstream error timeout http_502 non_idempotent;
             proxy_read_timeout 60s;
         }}
+{_gateway_error_pages()}
     }}
 }}
 """

@@ -114,7 +114,52 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE devices ADD COLUMN pending_serial text;
     """,
+    # 6: retention and legal hold (vigia.central.holds, vigia.central.retention). A hold keeps a device's, a site's
+    # or an event's rows past retention and its objects past the bucket's lifecycle (media_objects.held: the object
+    # carries the hold tags). Track summaries and metrics roll-ups stay in device_records, deleted by date
+    # (received_at): that table keeps the latest version per key, which a partition by date cannot.
+    """
+    CREATE TABLE legal_holds (
+        id bigserial PRIMARY KEY,
+        scope text NOT NULL CHECK (scope IN ('device', 'site', 'event')),
+        target text NOT NULL,
+        reason text NOT NULL,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        released_by text,
+        released_at timestamptz
+    );
+    CREATE INDEX legal_holds_active ON legal_holds (scope, target) WHERE released_at IS NULL;
+    CREATE TABLE legal_hold_audit (
+        id bigserial PRIMARY KEY,
+        hold_id bigint NOT NULL REFERENCES legal_holds (id),
+        action text NOT NULL CHECK (action IN ('placed', 'released')),
+        actor text NOT NULL,
+        at timestamptz NOT NULL DEFAULT now(),
+        detail jsonb NOT NULL
+    );
+    CREATE TABLE retention_runs (
+        id bigserial PRIMARY KEY,
+        days integer NOT NULL,
+        cutoff timestamptz NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        report jsonb
+    );
+    ALTER TABLE media_objects ADD COLUMN held boolean NOT NULL DEFAULT false;
+    CREATE INDEX device_records_received ON device_records (kind, received_at);
+    """,
 ]
+
+
+def held(alias: str, events: bool = True) -> str:
+    """SQL: the row `alias` (with device_id, and event_id when `events`) is under an active legal hold
+    (vigia.central.holds; a site is the dashboard's)."""
+    event = f" OR (h.scope = 'event' AND h.target = {alias}.event_id)" if events else ""
+    return (f"EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND ("
+            f"(h.scope = 'device' AND h.target = {alias}.device_id){event}"
+            f" OR (h.scope = 'site' AND h.target IN (SELECT s.site FROM dashboard_device_sites s"
+            f" WHERE s.device_id = {alias}.device_id))))")
 
 
 def month_of(epoch_seconds: float) -> dt.date:

@@ -7,7 +7,8 @@ the proxy addresses it is told to trust: from anywhere else a request has no ide
     POST /v1/enrol    {"token", "csr", "identity_key", "identity_signature"}
                       -> {"device_id", "certificate", "high_water", "identity_id"}   (no certificate yet)
     POST /v1/batches  a batch (vigia.sync.protocol) -> {"high_water", "applied", "duplicates"}
-    POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured
+    POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured;
+                      served without a bucket, 501 {"error": "media_not_configured"} (the device stops sending media)
     GET  /v1/commands, POST /v1/commands/{id}/ack, /v1/rotate   commands to devices (vigia.central.ingest.commands)
     GET  /healthz
     GET  /metrics     Prometheus metrics (vigia.central.observability); NGINX does not pass it on
@@ -28,7 +29,7 @@ from vigia.central.ingest.batches import Ingest, prepare_connection
 from vigia.central.ingest.ca import CaError, load_ca, sign_device_csr
 from vigia.central.ingest.commands import add_command_routes
 from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_identity
-from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes
+from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes, add_no_media_routes
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
 from vigia.central.migrations import migrate
 from vigia.central.observability.endpoint import device_contact, metrics_handler
@@ -147,6 +148,8 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     add_command_routes(app, ca, settings.trusted_proxies)
     if settings.media is not None:
         add_media_routes(app, MediaStore(settings.media), settings.trusted_proxies)
+    else:
+        add_no_media_routes(app)
     return app
 
 
