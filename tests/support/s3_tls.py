@@ -6,6 +6,7 @@ connections without close_notify, which OpenSSL 3 clients take as an error."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,7 +57,8 @@ class TlsS3:
 
     @property
     def ca_file(self) -> Path:
-        return self.prefix / "ca" / "ca.crt"
+        """The CA's certificate, readable by anyone (the CA's folder, with its key, is not)."""
+        return self.prefix / "ca.crt"
 
     @property
     def endpoint(self) -> str:
@@ -97,6 +99,8 @@ def tls_s3_server(prefix: Path) -> Iterator[TlsS3]:
     prefix.mkdir(parents=True, exist_ok=True)
     ca = init_ca(prefix / "ca", "Vigia test S3 CA")
     issue_server_certificate(ca, [HOST], prefix / "s3.crt", prefix / "s3.key")
+    shutil.copyfile(prefix / "ca" / "ca.crt", prefix / "ca.crt")
+    (prefix / "ca.crt").chmod(0o644)
     with s3_server(prefix / "moto.log") as s3:
         server = TlsS3(s3, prefix, free_port())
         (prefix / "nginx.conf").write_text(NGINX_CONFIG.format(prefix=prefix, port=server.port, upstream=s3.endpoint))
