@@ -7,6 +7,7 @@ status, the failed runs and the metrics say so."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -82,7 +83,7 @@ class Setup:
                       for i, bucket in enumerate(BUCKETS))
         self.settings = BackupSettings(root / "pg", repos, pg_port=self.cluster.port, pg_socket_path=root / "sock",
                                        log_path=root / "log", lock_path=root / "lock", spool_path=root / "spool",
-                                       io_timeout_s=5, archive_timeout_s=10)
+                                       io_timeout_s=30, archive_timeout_s=30)
         self.config = write_config(self.settings, root / "pgbackrest.conf")
         shutil.chown(self.config, "postgres", "postgres")  # the cluster's user runs archive_command
         self.pgbackrest = PgBackRest(self.config, run_as="postgres", timeout_s=600)
@@ -92,6 +93,11 @@ class Setup:
         with psycopg.connect(self.cluster.dsn(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE vigia")
         self.dsn = self.cluster.dsn("vigia")
+
+    def reconfigure(self, **changes) -> None:
+        """pgbackrest.conf rewritten (archive_command reads it at each call)."""
+        self.settings = dataclasses.replace(self.settings, **changes)
+        write_config(self.settings, self.config)
 
     def status(self):
         with psycopg.connect(self.dsn) as conn:
@@ -208,6 +214,8 @@ def test_unreachable_repository_is_reported_and_ingest_goes_on(setup, history):
     assert before[("vigia_backup_repo_reachable", (("repo", "1"),))] == 1.0
     assert 0 <= before[("vigia_backup_last_success_age_seconds", (("repo", "2"), ("type", "full")))] < 3600
     assert before[("vigia_backup_failures_total", (("repo", "1"),))] == 0
+    # Short timeouts while S3 is down, so that each read of an unreachable repository gives up in seconds.
+    setup.reconfigure(io_timeout_s=2, archive_timeout_s=10)
     setup.s3.stop_proxy()
     try:
         extra = [make_event(time.time() - 60 + i) for i in range(5)]
@@ -230,6 +238,7 @@ def test_unreachable_repository_is_reported_and_ingest_goes_on(setup, history):
         assert down[("vigia_wal_archive_failing", ())] == 1.0 and down[("vigia_wal_archive_failures_total", ())] >= 1
     finally:
         setup.s3.start_proxy()
+        setup.reconfigure(io_timeout_s=30, archive_timeout_s=30)
     archive_current_wal(setup.dsn, timeout=180)  # the queued WAL goes out once S3 is back
     assert setup.status().healthy
     runs = setup.vigia("backup", "run", "--type", "incr")

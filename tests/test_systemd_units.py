@@ -7,6 +7,7 @@ else in the copy differs.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shlex
@@ -25,7 +26,9 @@ NAMES = sorted(p.name for p in UNITS.glob("*.service"))
 # systemd-analyze security's exposure scale: 0 (locked down) .. 10 (unprotected). The USB watcher is
 # root with the capability to mount; the others have none.
 MAX_EXPOSURE = {"vigia.service": 3.0, "vigia-litestream.service": 3.0, "vigia-central.service": 3.0,
-                "vigia-provision-usb.service": 3.5}
+                "vigia-provision-usb.service": 3.5,
+                "vigia-backup-full.service": 2.0, "vigia-backup-incr.service": 2.0}
+TIMERS = sorted(p.name for p in UNITS.glob("*.timer"))
 
 
 def exec_start(unit: Path) -> list[str]:
@@ -89,3 +92,25 @@ def test_appliance_unit_essentials():
     assert "MALLOC_ARENA_MAX=2" in settings["Environment"][0].split()
     assert settings["RestrictAddressFamilies"] == ["AF_INET AF_INET6 AF_UNIX AF_NETLINK"]
     assert "char-video4linux rw" in settings["DeviceAllow"] and "char-nvidia* rw" in settings["DeviceAllow"]
+
+
+@pytest.mark.parametrize("name", TIMERS)
+def test_timer_verifies_with_its_service(name, tmp_path):
+    timer = (UNITS / name).read_text()
+    service = next(line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("Unit="))
+    (tmp_path / name).write_text(timer)
+    out = analyze("verify", "--man=no", str(local_copy(service, tmp_path)), str(tmp_path / name))
+    assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr
+    assert "OnCalendar=" in timer and "Persistent=true" in timer
+
+
+def test_backup_timers_full_daily_incremental_hourly():
+    """systemd's own reading of the timers: the next two runs are a day apart (full), an hour apart (incremental)."""
+    for name, period in (("vigia-backup-full.timer", 86400), ("vigia-backup-incr.timer", 3600)):
+        calendar = next(line.split("=", 1)[1] for line in (UNITS / name).read_text().splitlines()
+                        if line.startswith("OnCalendar="))
+        out = analyze("calendar", "--iterations=2", calendar)
+        assert out.returncode == 0, out.stderr
+        runs = [dt.datetime.strptime(line.split(": ", 1)[1].strip()[4:23], "%Y-%m-%d %H:%M:%S")
+                for line in out.stdout.splitlines() if line.strip().startswith(("Next elapse:", "Iter. #2:"))]
+        assert len(runs) == 2 and (runs[1] - runs[0]).total_seconds() == period, out.stdout
