@@ -24,6 +24,9 @@ SYSTEM_PACKAGES += nginx postgresql
 SYSTEM_PACKAGES += mosquitto
 # Device images: debootstrap for the x86 root filesystem, zstd for its tarball.
 SYSTEM_PACKAGES += debootstrap zstd
+# Central's database backups and point-in-time recovery: pgBackRest (WAL archiving, full/incremental backups
+# into encrypted S3 repositories); the tests run it against a cluster of their own.
+SYSTEM_PACKAGES += pgbackrest
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -28,7 +28,16 @@ from tests.test_sync_ingest import batch, event_pending
 from tests.test_sync_outbox import make_event
 from vigia.app.devstack import free_port
 from vigia.central.backup.cluster import LocalCluster, archive_current_wal
-from vigia.central.backup.config import BackupSettings, RepoSettings, archive_command, repo_numbers, write_config
+from vigia.central.backup.config import (
+    BackupConfigError,
+    BackupSettings,
+    RepoSettings,
+    archive_command,
+    load_settings,
+    render_config,
+    repo_numbers,
+    write_config,
+)
 from vigia.central.backup.metrics import BackupCollector
 from vigia.central.backup.pgbackrest import PgBackRest
 from vigia.central.backup.restore import count_rows, restore_to_time
@@ -244,3 +253,32 @@ def test_unreachable_repository_is_reported_and_ingest_goes_on(setup, history):
     runs = setup.vigia("backup", "run", "--type", "incr")
     assert runs.returncode == 0, runs.stdout + runs.stderr
     assert all(r.last.get("incr") for r in setup.status().repos)
+
+
+def test_settings_file_makes_an_owner_only_config_and_bad_settings_are_named(tmp_path):
+    for name, value in [("key", "AKIAEXAMPLE"), ("secret", "s3-secret-value"), ("pass", "repo-passphrase")]:
+        (tmp_path / name).write_text(value + "\n")
+    repo = {"endpoint": "s3.eu-west-1.amazonaws.com", "region": "eu-west-1", "key_file": str(tmp_path / "key"),
+            "key_secret_file": str(tmp_path / "secret"), "cipher_pass_file": str(tmp_path / "pass")}
+    settings_file = tmp_path / "backup.yml"
+    settings_file.write_text(json.dumps({"pg_path": "/var/lib/postgresql/15/main", "repos": [
+        {**repo, "bucket": "eu-bucket"}, {**repo, "bucket": "us-bucket", "region": "us-east-1"}]}))
+    settings = load_settings(settings_file)
+    config = write_config(settings, tmp_path / "etc" / "pgbackrest.conf")
+    assert config.stat().st_mode & 0o777 == 0o600
+    text = config.read_text()
+    for line in ("repo1-s3-bucket=eu-bucket", "repo2-s3-bucket=us-bucket", "repo2-s3-region=us-east-1",
+                 "repo1-cipher-type=aes-256-cbc", "repo2-cipher-pass=repo-passphrase", "repo1-s3-key-secret=s3-secret-value",
+                 "archive-async=y", "archive-push-queue-max=1GiB", "[vigia]", "pg1-path=/var/lib/postgresql/15/main"):
+        assert line in text.splitlines(), line
+    assert repo_numbers(config) == [1, 2]
+    assert "repo-passphrase" not in repr(settings)
+    (tmp_path / "pass").write_text("")
+    with pytest.raises(BackupConfigError, match="repo1 cipher_pass_file: .* is empty"):
+        render_config(settings)
+    settings_file.write_text("pg_path: /data\nrepos: []\n")
+    with pytest.raises(BackupConfigError, match="no repository"):
+        load_settings(settings_file)
+    settings_file.write_text("pg_path: /data\nrepos: [{bucket: b}]\n")
+    with pytest.raises(BackupConfigError, match="missing"):
+        load_settings(settings_file)

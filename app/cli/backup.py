@@ -51,7 +51,8 @@ def add_commands(central: argparse._SubParsersAction) -> None:
 def _with_pgbackrest(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--pgbackrest-config", type=Path, default=PGBACKREST_CONFIG)
     parser.add_argument("--stanza", default="vigia")
-    parser.add_argument("--run-as", default=None, help="run pgbackrest as this user (the cluster's owner) when root")
+    parser.add_argument("--run-as", default="postgres",
+                        help="when root, run pgbackrest and the restored cluster as this user (default postgres)")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="where failed runs are tallied")
     return parser
 
