@@ -258,12 +258,13 @@ def test_unreachable_repository_is_reported_and_ingest_goes_on(setup, history):
 def test_settings_file_makes_an_owner_only_config_and_bad_settings_are_named(tmp_path):
     for name, value in [("key", "AKIAEXAMPLE"), ("secret", "s3-secret-value"), ("pass", "repo-passphrase")]:
         (tmp_path / name).write_text(value + "\n")
-    repo = {"endpoint": "s3.eu-west-1.amazonaws.com", "region": "eu-west-1", "key_file": str(tmp_path / "key"),
-            "key_secret_file": str(tmp_path / "secret"), "cipher_pass_file": str(tmp_path / "pass")}
+    repo = {"endpoint": "s3.eu-west-1.amazonaws.com", "region": "eu-west-1",  # files beside the settings file
+            "key_file": "key", "key_secret_file": "secret", "cipher_pass_file": "pass"}
     settings_file = tmp_path / "backup.yml"
     settings_file.write_text(json.dumps({"pg_path": "/var/lib/postgresql/15/main", "repos": [
         {**repo, "bucket": "eu-bucket"}, {**repo, "bucket": "us-bucket", "region": "us-east-1"}]}))
     settings = load_settings(settings_file)
+    assert settings.repos[1].cipher_pass_file == tmp_path / "pass"
     config = write_config(settings, tmp_path / "etc" / "pgbackrest.conf")
     assert config.stat().st_mode & 0o777 == 0o600
     text = config.read_text()

@@ -81,7 +81,7 @@ def _config(args) -> int:
     except BackupConfigError as exc:
         raise CliError(str(exc), 2) from None
     print(f"{args.out} written ({len(settings.repos)} repositories, readable by its owner only); in postgresql.conf:")
-    print(f"archive_mode = on\narchive_command = '{archive_command(args.out, settings.stanza)}'")
+    print(f"archive_mode = on\narchive_command = '{archive_command(args.out.resolve(), settings.stanza)}'")
     return 0
 
 

@@ -127,7 +127,8 @@ def archive_command(config: Path, stanza: str) -> str:
 
 
 def load_settings(path: Path) -> BackupSettings:
-    """Settings from a YAML file: the fields of BackupSettings, `repos` a list of RepoSettings' fields."""
+    """Settings from a YAML file: the fields of BackupSettings, `repos` a list of RepoSettings' fields
+    (relative paths are relative to the file's folder)."""
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -135,16 +136,17 @@ def load_settings(path: Path) -> BackupSettings:
     if not isinstance(data, dict):
         raise BackupConfigError(f"{path}: expected a mapping of settings")
     try:
-        repos = tuple(_repo(r) for r in data.pop("repos", None) or [])
-        paths = {k: Path(data[k]) for k in ("pg_path", "pg_socket_path", "log_path", "lock_path", "spool_path")
+        repos = tuple(_repo(r, path.parent) for r in data.pop("repos", None) or [])
+        paths = {k: path.parent / data[k] for k in ("pg_path", "pg_socket_path", "log_path", "lock_path", "spool_path")
                  if k in data}
         return BackupSettings(repos=repos, **{**data, **paths})
     except (TypeError, AttributeError) as exc:
         raise BackupConfigError(f"{path}: {exc}") from None
 
 
-def _repo(data: dict) -> RepoSettings:
-    paths = {k: Path(data[k]) for k in ("key_file", "key_secret_file", "cipher_pass_file", "ca_file") if k in data}
+def _repo(data: dict, folder: Path) -> RepoSettings:
+    """A repository's settings; relative file names are relative to the settings file's folder."""
+    paths = {k: folder / data[k] for k in ("key_file", "key_secret_file", "cipher_pass_file", "ca_file") if k in data}
     return RepoSettings(**{**data, **paths})
 
 
