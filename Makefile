@@ -29,6 +29,9 @@ SYSTEM_PACKAGES += debootstrap zstd
 SYSTEM_PACKAGES += $(if $(shell command -v kubectl),,kubernetes-client)
 # Central's monitoring tests: Prometheus (promtool test rules, a real scrape), Alertmanager (amtool check-config).
 SYSTEM_PACKAGES += prometheus prometheus-alertmanager
+# Central's database backups and point-in-time recovery: pgBackRest (WAL archiving, full/incremental backups
+# into encrypted S3 repositories); the tests run it against a cluster of their own.
+SYSTEM_PACKAGES += pgbackrest
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -7,6 +7,7 @@ else in the copy differs.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shlex
@@ -27,10 +28,12 @@ NAMES = sorted(p.name for p in UNITS.glob("*.service"))
 MAX_EXPOSURE = {"vigia.service": 3.0, "vigia-litestream.service": 3.0, "vigia-central.service": 3.0,
                 "vigia-central-dashboard.service": 3.0, "vigia-central-worker@.service": 3.0,
                 "vigia-central-retention.service": 3.0,
-                "vigia-provision-usb.service": 3.5}
+                "vigia-provision-usb.service": 3.5,
+                "vigia-backup-full.service": 2.0, "vigia-backup-incr.service": 2.0}
 # Central's long-running services, each with a unit (the worker's a template: any number of instances).
 CENTRAL_SERVICES = {"serve": "vigia-central.service", "dashboard": "vigia-central-dashboard.service",
                     "worker": "vigia-central-worker@.service"}
+TIMERS = sorted(p.name for p in UNITS.glob("*.timer"))
 
 
 def exec_start(unit: Path) -> list[str]:
@@ -123,3 +126,25 @@ def test_worker_instances_share_one_user_and_reach_only_the_gpu():
     assert "--models-dir /var/lib/vigia-central-worker/models" in settings["ExecStart"][0]
     assert settings["StateDirectory"] == ["vigia-central-worker"]
     assert settings["DevicePolicy"] == ["closed"] and all(d.startswith("char-nvidia") for d in settings["DeviceAllow"])
+
+
+@pytest.mark.parametrize("name", TIMERS)
+def test_timer_verifies_with_its_service(name, tmp_path):
+    timer = (UNITS / name).read_text()
+    service = next(line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("Unit="))
+    (tmp_path / name).write_text(timer)
+    out = analyze("verify", "--man=no", str(local_copy(service, tmp_path)), str(tmp_path / name))
+    assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr
+    assert "OnCalendar=" in timer and "Persistent=true" in timer
+
+
+def test_backup_timers_full_daily_incremental_hourly():
+    """systemd's own reading of the timers: the next two runs are a day apart (full), an hour apart (incremental)."""
+    for name, period in (("vigia-backup-full.timer", 86400), ("vigia-backup-incr.timer", 3600)):
+        calendar = next(line.split("=", 1)[1] for line in (UNITS / name).read_text().splitlines()
+                        if line.startswith("OnCalendar="))
+        out = analyze("calendar", "--iterations=2", calendar)
+        assert out.returncode == 0, out.stderr
+        runs = [dt.datetime.strptime(line.split(": ", 1)[1].strip()[4:23], "%Y-%m-%d %H:%M:%S")
+                for line in out.stdout.splitlines() if line.strip().startswith(("Next elapse:", "Iter. #2:"))]
+        assert len(runs) == 2 and (runs[1] - runs[0]).total_seconds() == period, out.stdout

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from vigia.app.cli import backup as backup_cli
 from vigia.app.cli.common import CliError
 
 DSN_ENV = "VIGIA_CENTRAL_DATABASE"
@@ -152,6 +153,8 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
     user.set_defaults(handler=_user_add)
     return central
+
+    backup_cli.add_commands(central)  # backup config|status|run, restore
 
 
 def _with_database(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
