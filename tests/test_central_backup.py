@@ -38,11 +38,11 @@ from vigia.central.backup.config import (
     repo_numbers,
     write_config,
 )
-from vigia.central.backup.metrics import BackupCollector
+from vigia.central.backup.metrics import BackupCollector, saved_status_collector
 from vigia.central.backup.pgbackrest import PgBackRest
 from vigia.central.backup.restore import count_rows, restore_to_time
 from vigia.central.backup.runs import read_tally, run_backups
-from vigia.central.backup.status import parse_info, read_archiver
+from vigia.central.backup.status import ArchiverStatus, BackupStatus, RepoStatus, parse_info, read_archiver
 from vigia.central.ingest.batches import Ingest, prepare_connection
 from vigia.central.ingest.enrolment import DeviceIdentity, enrol_device
 from vigia.central.migrations import migrate
@@ -283,3 +283,25 @@ def test_settings_file_makes_an_owner_only_config_and_bad_settings_are_named(tmp
     settings_file.write_text("pg_path: /data\nrepos: [{bucket: b}]\n")
     with pytest.raises(BackupConfigError, match="missing"):
         load_settings(settings_file)
+
+
+def test_central_serves_the_status_the_backup_services_saved(tmp_path):
+    """`central serve --backup-state DIR`: /metrics reads the status `backup status --save` wrote (no pgBackRest
+    call at scrape time), failed runs included; before any is saved, no backup series at all."""
+    registry = CollectorRegistry()
+    registry.register(saved_status_collector(tmp_path))
+    assert registry.get_sample_value("vigia_backup_repo_reachable", {"repo": "1"}) is None
+    now = dt.datetime.now(dt.timezone.utc)
+    status = BackupStatus("vigia", now, (
+        RepoStatus(1, 0, "ok", {"full": now - dt.timedelta(hours=30)}, 1, "000000010000000000000001", "00000001000000000000000A"),
+        RepoStatus(2, 99, "unreachable")),
+        ArchiverStatus(10, "00000001000000000000000A", now, 2, "00000001000000000000000B", now + dt.timedelta(seconds=1)))
+    report = status.to_json()
+    for repo, failed in zip(report["repos"], (0, 3)):
+        repo["failed_runs"], repo["last_run_error"] = failed, "HostConnectError" if failed else None
+    (tmp_path / "status.json").write_text(json.dumps(report))
+    age = registry.get_sample_value("vigia_backup_last_success_age_seconds", {"repo": "1", "type": "full"})
+    assert 30 * 3600 <= age < 30 * 3600 + 60   # the rule VigiaBackupTooOld (26 h) fires on it
+    assert registry.get_sample_value("vigia_backup_repo_reachable", {"repo": "2"}) == 0
+    assert registry.get_sample_value("vigia_backup_failures_total", {"repo": "2"}) == 3
+

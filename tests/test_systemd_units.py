@@ -131,7 +131,8 @@ def test_worker_instances_share_one_user_and_reach_only_the_gpu():
 @pytest.mark.parametrize("name", TIMERS)
 def test_timer_verifies_with_its_service(name, tmp_path):
     timer = (UNITS / name).read_text()
-    service = next(line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("Unit="))
+    service = next((line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("Unit=")),
+                   name.replace(".timer", ".service"))  # systemd's default: the service of the timer's name
     (tmp_path / name).write_text(timer)
     out = analyze("verify", "--man=no", str(local_copy(service, tmp_path)), str(tmp_path / name))
     assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr

@@ -29,6 +29,9 @@ def add_commands(central: argparse._SubParsersAction) -> None:
     status.add_argument("--database", default=os.environ.get(DSN_ENV),
                         help=f"central's database, for the WAL archiver's state (default: ${DSN_ENV})")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--save", action="store_true",
+                        help="also write it to <state dir>/status.json, which central's /metrics reads (`central serve "
+                             "--backup-state DIR`)")
     status.set_defaults(handler=_status)
 
     run = _with_pgbackrest(backup.add_parser("run", help="a backup into every repository (or those named)"))
@@ -116,6 +119,12 @@ def _status(args) -> int:
     for repo in report["repos"]:
         repo["failed_runs"] = tally.failures.get(repo["repo"], 0)
         repo["last_run_error"] = tally.last_error.get(repo["repo"])
+    if args.save:  # world-readable: central's ingest (another user) serves it on /metrics; it holds no secret
+        args.state_dir.mkdir(parents=True, exist_ok=True)
+        saved = args.state_dir / "status.json"
+        saved.with_suffix(".tmp").write_text(json.dumps(report))
+        saved.with_suffix(".tmp").chmod(0o644)
+        saved.with_suffix(".tmp").replace(saved)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -26,6 +26,9 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     serve.add_argument("--ca-dir", type=Path, required=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8600)
+    serve.add_argument("--backup-state", type=Path, default=None, metavar="DIR",
+                       help="the backups' state folder (`backup status --save` writes it): their age and failures on "
+                            "/metrics")
     serve.add_argument("--trusted-proxy", action="append", default=None, type=_proxy,
                        help="address, or network (10.0.0.0/8), whose client-certificate headers are believed "
                             "(default: 127.0.0.1 and ::1)")
@@ -152,9 +155,9 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     user.add_argument("username")
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
     user.set_defaults(handler=_user_add)
-    return central
 
     backup_cli.add_commands(central)  # backup config|status|run, restore
+    return central
 
 
 def _with_database(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -233,8 +236,13 @@ def _serve(args) -> int:
                                                         score_below=args.reanalyse_below or None)
     except ValueError as exc:
         raise CliError(f"--reanalyse-sample: {exc}") from None
+    collectors = []
+    if args.backup_state is not None:
+        from vigia.central.backup.metrics import saved_status_collector
+
+        collectors.append(saved_status_collector(args.backup_state))
     asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies, media=_media_settings(args), reanalysis=policy),
-                      args.host, args.port, new_registry()))
+                      args.host, args.port, new_registry(collectors)))
     return 0
 
 

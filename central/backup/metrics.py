@@ -4,13 +4,15 @@ failed backup runs, and the WAL archiver's failures and last success."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vigia.central.backup.runs import RunTally
-from vigia.central.backup.status import BackupStatus
+from vigia.central.backup.status import BackupStatus, status_from_json
 
 
 class BackupCollector(Collector):
@@ -52,3 +54,26 @@ class BackupCollector(Collector):
                 yield GaugeMetricFamily("vigia_wal_archive_last_success_age_seconds",
                                         "Seconds since a WAL segment was last archived",
                                         value=(now - archiver.last_archived_time).total_seconds())
+
+
+def saved_status_collector(folder: Path) -> BackupCollector:
+    """The collector of a central process that reads the status the backup services saved in `folder`
+    (`vigia central backup status --save`: status.json, failed runs included): a scrape never waits for pgBackRest,
+    which takes tens of seconds when a repository is unreachable. No saved status yet: no backup metrics."""
+    def saved() -> dict:
+        try:
+            return json.loads((folder / "status.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def read_status() -> BackupStatus:
+        try:
+            return status_from_json(saved())
+        except (KeyError, TypeError, ValueError):
+            return BackupStatus("", dt.datetime.now(dt.timezone.utc), ())
+
+    def read_saved_tally() -> RunTally:
+        repos = saved().get("repos", [])
+        return RunTally({r["repo"]: r.get("failed_runs", 0) for r in repos},
+                        {r["repo"]: r["last_run_error"] for r in repos if r.get("last_run_error")})
+    return BackupCollector(read_status, read_saved_tally)

@@ -81,6 +81,18 @@ class BackupStatus:
         return out
 
 
+def status_from_json(data: dict) -> BackupStatus:
+    """A status back from its `to_json` (the file `vigia central backup status --save` writes)."""
+    def when(text):
+        return dt.datetime.fromisoformat(text) if text else None
+    repos = tuple(RepoStatus(r["repo"], r["code"], r["message"], {k: when(t) for k, t in r["last"].items() if t},
+                             r["backups"], *r["wal"]) for r in data["repos"])
+    a = data.get("archiver")
+    archiver = ArchiverStatus(a["archived_count"], a["last_archived_wal"], when(a["last_archived_time"]),
+                              a["failed_count"], a["last_failed_wal"], when(a["last_failed_time"])) if a else None
+    return BackupStatus(data["stanza"], when(data["checked_at"]), repos, archiver)
+
+
 def _time(epoch: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
 
