@@ -17,6 +17,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -156,7 +157,7 @@ class PostgresPair:
                               "host replication postgres 127.0.0.1/32 trust\n")
         self.primary.start()
         with psycopg.connect(self.primary.dsn("postgres", "postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE ROLE {USER} LOGIN")
+            admin.execute(f"CREATE ROLE {USER} LOGIN IN ROLE pg_read_all_stats")  # /healthz reads pg_stat_replication
             admin.execute(f"CREATE DATABASE {DATABASE} OWNER {USER}")
         self.make_standby()
         self.set_synchronous(True)  # only now: with no standby attached, a commit would wait for one
@@ -193,6 +194,15 @@ class PostgresPair:
         with psycopg.connect(self.primary.dsn("postgres", "postgres"), autocommit=True) as conn:
             conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{STANDBY_NAME if on else ''}'")
             conn.execute("SELECT pg_reload_conf()")
+
+    def watchdog(self, log: Path, promote_after_s: float = 2.0, relax_after_s: float = 2.0) -> subprocess.Popen:
+        """`vigia central failover-watch` over this pair (as the clusters' superuser), logging to `log`."""
+        nodes = [f"--node=primary={self.primary.dsn('postgres', 'postgres')}",
+                 f"--node=standby={self.standby.dsn('postgres', 'postgres')}"]
+        return subprocess.Popen([sys.executable, "-m", "vigia.app.cli.main", "central", "failover-watch", *nodes,
+                                 "--standby-name", STANDBY_NAME, "--promote-after", str(promote_after_s),
+                                 "--relax-after", str(relax_after_s)],
+                                stdout=subprocess.DEVNULL, stderr=log.open("ab"))
 
     def stop(self) -> None:
         for node in (self.standby, self.primary):

@@ -3,7 +3,8 @@
 A node is a *writer* when it is out of recovery and not fenced (`default_transaction_read_only`, set by the
 watchdog on a stale primary, makes libpq's `target_session_attrs=read-write` pass it by). A writer is
 *degraded* when its commits do not wait for a synchronous standby: `synchronous_standby_names` is empty
-(relaxed) or no standby it names is streaming as `sync`.
+(relaxed) or no standby it names is streaming as `sync`. The role reading it needs `pg_read_all_stats`
+(pg_stat_replication hides its columns from others).
 """
 from __future__ import annotations
 
