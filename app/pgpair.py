@@ -173,6 +173,12 @@ class PostgresPair:
               "-X", "stream", "-c", "fast", "--no-sync"], self.root / "basebackup.log")
         self.standby.start()
 
+    def rebuild_old_primary(self) -> None:
+        """After a failover (the standby promoted): the old primary, stopped, becomes the new standby, made
+        afresh from the promoted node (the failover runbook's last step)."""
+        self.primary, self.standby = self.standby, self.primary
+        self.make_standby()
+
     def wait_streaming(self, timeout: float = 60) -> None:
         """Until the primary sees the standby streaming, synchronous."""
         deadline = time.monotonic() + timeout

@@ -131,6 +131,13 @@ def test_primary_killed_during_ingest_standby_promoted_nothing_lost(pair, stack,
     with psycopg.connect(pair.dsn, autocommit=True) as conn:   # libpq passes the fenced node by
         assert conn.info.port == pair.standby.port
 
+    pair.rebuild_old_primary()   # the runbook: the old primary made afresh as the promoted node's standby
+    assert wait_for(lambda: pair.sync_state() == "sync", timeout=60), "the watchdog restores synchronous commit"
+    assert wait_for(lambda: health(stack)["database"]["degraded"] is False, timeout=30), "not degraded"
+    devices[0].write(500)
+    devices[0].drain()
+    devices[0].assert_exactly_once()
+
 
 def test_standby_down_ingest_goes_on_degraded_then_restored(pair, stack, watchdog, tmp_path):
     device = Device(tmp_path / "dev", stack, "sb-0")
