@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.waiting import wait_for
 from tests.test_sync_faults import FAST, Device
-from vigia.app.devstack import CentralStack
+from vigia.app.devstack import CentralStack, free_port, wait_http
 from vigia.app.pgpair import postgres_pair
 from vigia.central.replication.status import NodeStatus
 from vigia.central.replication.watchdog import Action, Memory, WatchSettings, decide
@@ -159,6 +159,37 @@ def test_standby_down_ingest_goes_on_degraded_then_restored(pair, stack, watchdo
     device.write(500)
     device.drain()
     device.assert_exactly_once()
+
+
+def test_dashboard_reads_events_from_the_standby(pair, stack, tmp_path):
+    device = Device(tmp_path / "dev", stack, "rd-0")
+    device.write(300)
+    device.drain()
+    added = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "central", "user-add", "vera", "--role", "viewer",
+                            "--database", pair.dsn], input="viewer-pass-1\n", capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    port = free_port()
+    dashboard = subprocess.Popen([sys.executable, "-m", "vigia.app.cli.main", "central", "dashboard", "--port", str(port),
+                                  "--database", pair.dsn, "--read-database", pair.multi_host_dsn("prefer-standby")],
+                                 stdout=subprocess.DEVNULL, stderr=(tmp_path / "dashboard.log").open("ab"))
+    try:
+        base = f"http://127.0.0.1:{port}/dashboard/api/v1"
+        wait_http(f"http://127.0.0.1:{port}/dashboard/", 30, dashboard)
+        login = urllib.request.Request(f"{base}/login", json.dumps({"username": "vera", "password": "viewer-pass-1"})
+                                       .encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(login, timeout=10) as answer:
+            cookie = answer.headers["Set-Cookie"].split(";", 1)[0]
+        with urllib.request.urlopen(urllib.request.Request(f"{base}/events", headers={"Cookie": cookie}),
+                                    timeout=10) as answer:
+            events = json.loads(answer.read())["events"]
+        assert len(events) == 50 and {e["device_id"] for e in events} == {"rd-0"}   # a page
+        with psycopg.connect(pair.standby.dsn("postgres", "postgres"), autocommit=True) as conn:
+            readers = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'vigia'"
+                                   " AND backend_type = 'client backend'").fetchone()[0]
+        assert readers >= 1   # the dashboard's read pool is on the standby
+    finally:
+        dashboard.terminate()
+        dashboard.wait(10)
 
 
 def _status(writer: bool = True, timeline: int = 1, names: str = "standby", sync: int = 1) -> NodeStatus:
