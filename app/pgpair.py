@@ -1,10 +1,11 @@
 """A PostgreSQL primary and its hot standby on this machine, for the failover tests and `vigia bench failover`.
 
-Two clusters of PostgreSQL 15 in a temporary folder, on free ports of 127.0.0.1: the primary (initdb) and a
-standby made from it by pg_basebackup, streaming, named `standby` in `synchronous_standby_names` (set once it streams) so that a
-commit returns once the standby has flushed it. Local connections are trusted (a test pair: nothing else
-listens there). initdb refuses root, so under root the clusters belong to the `postgres` user and the
-binaries run as that user (runuser), as Debian's pg_ctlcluster does for the local server.
+Two clusters (PostgreSQL 15 or later: Debian's newest, or $VIGIA_PG_BIN) in a temporary folder, on free ports
+of 127.0.0.1: the primary (initdb) and a standby made from it by pg_basebackup, streaming, named `standby` in
+`synchronous_standby_names` (set once it streams) so that a commit returns once the standby has flushed it.
+Local connections are trusted (a test pair: nothing else listens there). initdb refuses root, so under root the
+clusters belong to the `postgres` user and the binaries run as that user (runuser), as Debian's pg_ctlcluster
+does for the local server.
 
 The product side (promotion, relaxing synchronous commit, fencing, health) is vigia.central.replication;
 this module only starts and breaks databases.
@@ -16,6 +17,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,6 @@ import psycopg
 
 from vigia.app.devstack import free_port
 
-PG_BIN = Path(os.environ.get("VIGIA_PG_BIN", "/usr/lib/postgresql/15/bin"))
 STANDBY_NAME = "standby"   # application_name of the standby, as `synchronous_standby_names` names it
 DATABASE = "vigia"
 USER = "vigia"             # the database owner central connects as
@@ -38,6 +39,17 @@ SERVER_SETTINGS = {
     "synchronous_commit": "on",
     "fsync": "on", "shared_buffers": "'64MB'", "max_connections": "60", "log_min_messages": "warning",
 }
+
+
+def _pg_bin(program: str) -> str:
+    """A PostgreSQL server program: from $VIGIA_PG_BIN, else Debian's newest /usr/lib/postgresql/<version>/bin."""
+    folder = os.environ.get("VIGIA_PG_BIN")
+    if folder is None:
+        versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "initdb").exists()]
+        if not versions:
+            raise RuntimeError("no PostgreSQL server programs in /usr/lib/postgresql (apt install postgresql)")
+        folder = str(max(versions, key=lambda p: float(p.parent.name)))
+    return str(Path(folder) / program)
 
 
 def _owner() -> str | None:
@@ -70,12 +82,12 @@ class Node:
         return self.data.parent / f"{self.name}.log"
 
     def start(self) -> None:
-        _run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
+        _run([_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
               "-o", f"-p {self.port}", "start"])
 
     def stop(self, mode: str = "fast") -> None:
         if self.pid() is not None:
-            _run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"])
+            _run([_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"])
 
     def pid(self) -> int | None:
         """The postmaster's process id, when it runs."""
@@ -87,25 +99,13 @@ class Node:
             return None
 
     def kill(self) -> None:
-        """SIGKILL the postmaster: no shutdown checkpoint, its backends left to die as they notice."""
+        """SIGKILL the postmaster: no shutdown checkpoint; its backends exit as they notice, then the port is free."""
         pid = self.pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.05)
-            self._kill_orphans()
-
-    def _kill_orphans(self) -> None:
-        """Backends of a killed postmaster exit on their own within moments; the port is free once they have."""
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _listening(self.port):
+        while time.monotonic() < deadline and (self.pid() is not None or _listening(self.port)):
             time.sleep(0.05)
 
     def in_recovery(self) -> bool:
@@ -113,9 +113,12 @@ class Node:
             return conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
 
 
-def _listening(port: int) -> bool:
-    import socket
+def _append(path: Path, text: str) -> None:
+    with path.open("a") as file:  # root may write there; the file keeps its owner
+        file.write(text)
 
+
+def _listening(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
         return True
     return False
@@ -149,12 +152,11 @@ class PostgresPair:
             user = pwd.getpwnam(owner)
             os.chown(self.root, user.pw_uid, user.pw_gid)
         self.root.chmod(0o755)
-        _run([str(PG_BIN / "initdb"), "-D", str(self.primary.data), "-U", "postgres", "--auth=trust",
+        _run([_pg_bin("initdb"), "-D", str(self.primary.data), "-U", "postgres", "--auth=trust",
               "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], self.root / "initdb.log")
         settings = "".join(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
-        self._append_as_owner(self.primary.data / "postgresql.auto.conf", settings)
-        self._append_as_owner(self.primary.data / "pg_hba.conf",
-                              "host replication postgres 127.0.0.1/32 trust\n")
+        _append(self.primary.data / "postgresql.auto.conf", settings)
+        _append(self.primary.data / "pg_hba.conf", "host replication postgres 127.0.0.1/32 trust\n")
         self.primary.start()
         with psycopg.connect(self.primary.dsn("postgres", "postgres"), autocommit=True) as admin:
             admin.execute(f"CREATE ROLE {USER} LOGIN IN ROLE pg_read_all_stats")  # /healthz reads pg_stat_replication
@@ -169,7 +171,7 @@ class PostgresPair:
         self.standby.stop("immediate")
         shutil.rmtree(self.standby.data, ignore_errors=True)
         conninfo = f"host=127.0.0.1 port={self.primary.port} user=postgres application_name={STANDBY_NAME}"
-        _run([str(PG_BIN / "pg_basebackup"), "-D", str(self.standby.data), "-d", conninfo, "-R",
+        _run([_pg_bin("pg_basebackup"), "-D", str(self.standby.data), "-d", conninfo, "-R",
               "-X", "stream", "-c", "fast", "--no-sync"], self.root / "basebackup.log")
         self.standby.start()
 
@@ -214,12 +216,6 @@ class PostgresPair:
         for node in (self.standby, self.primary):
             with contextlib.suppress(RuntimeError):
                 node.stop("immediate")
-
-    @staticmethod
-    def _append_as_owner(path: Path, text: str) -> None:
-        with path.open("a") as file:  # root may write there; the file keeps its owner
-            file.write(text)
-
 
 @contextlib.contextmanager
 def postgres_pair() -> Iterator[PostgresPair]:
