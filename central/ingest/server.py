@@ -13,8 +13,8 @@ the proxy addresses it is told to trust: from anywhere else a request has no ide
 
 The database may be a primary with a hot standby behind a multi-host connection string
 (`host=a,b ... target_session_attrs=read-write`): the pool checks a connection before lending it and drops
-broken ones, and while no primary answers (a failover) a batch is answered 503 `unavailable`, which the
-device retries from its outbox (batches are applied exactly once by sequence number).
+broken ones, and while no primary answers (a failover) every route answers 503 `unavailable`: the device
+sends its outbox again (batches are applied exactly once by sequence number).
 """
 from __future__ import annotations
 
@@ -47,6 +47,16 @@ BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
 UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, PoolTimeout)
 
 
+@web.middleware
+async def database_unavailable(request: web.Request, handler) -> web.StreamResponse:
+    """Any route: while no primary answers (a failover under way), 503 `unavailable`; devices send again."""
+    try:
+        return await handler(request)
+    except UNAVAILABLE as exc:
+        log.warning("%s %s not served, the database is unavailable: %s", request.method, request.path, exc)
+        return error_response(ProtocolError(503, "unavailable", "the database is unavailable; send again"))
+
+
 @dataclass(frozen=True)
 class CentralSettings:
     dsn: str
@@ -62,7 +72,7 @@ class CentralSettings:
 def create_app(settings: CentralSettings) -> web.Application:
     ca = load_ca(settings.ca_dir)
     ca_pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
-    app = web.Application(client_max_size=settings.limits.max_body_bytes + 1)
+    app = web.Application(client_max_size=settings.limits.max_body_bytes + 1, middlewares=[database_unavailable])
 
     async def lifecycle(app: web.Application):
         pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=settings.pool_size, open=False,
@@ -97,9 +107,6 @@ def create_app(settings: CentralSettings) -> web.Application:
         except ProtocolError as exc:
             log.warning("batch from %s refused: %s %s", peer.device_id, exc.code, exc.message)
             return error_response(exc)
-        except UNAVAILABLE as exc:
-            log.warning("batch from %s not applied, the database is unavailable: %s", peer.device_id, exc)
-            return error_response(ProtocolError(503, "unavailable", "the database is unavailable; send again"))
         except web.HTTPRequestEntityTooLarge:
             return error_response(ProtocolError(413, "too_large", f"at most {settings.limits.max_body_bytes} bytes a batch"))
         return web.json_response({"high_water": result.high_water, "applied": result.applied,
