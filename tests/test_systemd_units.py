@@ -25,7 +25,7 @@ NAMES = sorted(p.name for p in UNITS.glob("*.service"))
 # systemd-analyze security's exposure scale: 0 (locked down) .. 10 (unprotected). The USB watcher is
 # root with the capability to mount; the others have none.
 MAX_EXPOSURE = {"vigia.service": 3.0, "vigia-litestream.service": 3.0, "vigia-central.service": 3.0,
-                "vigia-provision-usb.service": 3.5}
+                "vigia-provision-usb.service": 3.5, "vigia-failover-watch.service": 3.0}
 
 
 def exec_start(unit: Path) -> list[str]:
