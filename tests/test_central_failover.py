@@ -102,6 +102,19 @@ def _stored(stack: CentralStack) -> int:
         return 0
 
 
+def test_operator_promotes_the_standby_by_hand(pair):
+    pair.primary.kill()
+    done = cli("promote", "--database", pair.standby.dsn("postgres", "postgres"))
+    assert done.returncode == 0, done.stderr
+    assert "promoted" in done.stdout
+    with psycopg.connect(pair.dsn, autocommit=True) as conn:   # the multi-host string finds the new primary
+        assert conn.info.port == pair.standby.port
+        assert conn.execute("SHOW synchronous_standby_names").fetchone()[0] == ""   # alone: commits wait for none
+        conn.execute("CREATE TABLE after_failover (n int)")
+    again = cli("promote", "--database", pair.standby.dsn("postgres", "postgres"))
+    assert again.returncode == 1 and "not promoted" in again.stderr   # a primary already: a clear error
+
+
 def _read_only(node) -> bool:
     """Whether a new session on `node` is read-only (the configuration reload reaches new sessions soon after)."""
     with psycopg.connect(node.dsn(), autocommit=True) as conn:
