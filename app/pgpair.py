@@ -129,12 +129,12 @@ class PostgresPair:
     """A primary and its synchronous hot standby, in `root` (made and removed by `postgres_pair`)."""
 
     root: Path
-    primary: Node = None
-    standby: Node = None
+    primary: Node = field(init=False)   # the node that takes writes (they swap in `rebuild_old_primary`)
+    standby: Node = field(init=False)
 
     def __post_init__(self) -> None:
-        self.primary = self.primary or Node("primary", self.root / "primary")
-        self.standby = self.standby or Node("standby", self.root / "standby")
+        self.primary = Node("primary", self.root / "primary")
+        self.standby = Node("standby", self.root / "standby")
 
     @property
     def dsn(self) -> str:
