@@ -29,7 +29,8 @@ MAX_EXPOSURE = {"vigia.service": 3.0, "vigia-litestream.service": 3.0, "vigia-ce
                 "vigia-central-dashboard.service": 3.0, "vigia-central-worker@.service": 3.0,
                 "vigia-central-retention.service": 3.0,
                 "vigia-provision-usb.service": 3.5,
-                "vigia-backup-full.service": 2.0, "vigia-backup-incr.service": 2.0}
+                "vigia-backup-full.service": 2.0, "vigia-backup-incr.service": 2.0,
+                "vigia-failover-watch.service": 3.0}
 # Central's long-running services, each with a unit (the worker's a template: any number of instances).
 CENTRAL_SERVICES = {"serve": "vigia-central.service", "dashboard": "vigia-central-dashboard.service",
                     "worker": "vigia-central-worker@.service"}

@@ -71,6 +71,14 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")
     sync.add_argument("--batch", type=int, default=2000, help="records per batch")
 
+    failover = _bench(bench, "failover", "vigia.app.bench.failover",
+                      "five appliances into central on a primary with a synchronous standby; the primary killed")
+    failover.add_argument("--events", type=int, default=20_000, help="backlog of each run, shared by the appliances")
+    failover.add_argument("--batch", type=int, default=1000, help="records per batch")
+    failover.add_argument("--rounds", type=int, default=3, help="runs of each mode (synchronous, single, asynchronous)")
+    failover.add_argument("--promote-after", type=float, default=5.0,
+                          help="seconds without a primary before the watchdog promotes the standby")
+
 
 def _bench(bench: argparse._SubParsersAction, name: str, module: str, help: str) -> argparse.ArgumentParser:
     parser = bench.add_parser(name, help=help)

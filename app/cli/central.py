@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 from vigia.app.cli import backup as backup_cli
+from vigia.app.cli import replication
 from vigia.app.cli.common import CliError
 
 DSN_ENV = "VIGIA_CENTRAL_DATABASE"
 BROKER_ENV = "VIGIA_BROKER_URL"
+READ_DSN_ENV = "VIGIA_CENTRAL_READ_DATABASE"
 
 
 def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -103,6 +105,9 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     dashboard.add_argument("--online-minutes", type=float, default=5.0,
                            help="a device with a batch applied within this is online (default 5)")
     _with_metrics_port(dashboard)
+    dashboard.add_argument("--read-database", default=os.environ.get(READ_DSN_ENV),
+                           help="connection string for the event list and counts, e.g. the hot standby's"
+                           f" (target_session_attrs=prefer-standby; default: ${READ_DSN_ENV}, else --database)")
     dashboard.set_defaults(handler=_dashboard)
 
     worker = _with_bucket(_with_database(central.add_parser(
@@ -157,6 +162,7 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     user.set_defaults(handler=_user_add)
 
     backup_cli.add_commands(central)  # backup config|status|run, restore
+    replication.add_commands(central)  # promote, failover-watch, replication-status
     return central
 
 
@@ -376,7 +382,8 @@ def _dashboard(args) -> int:
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
-    settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media_settings(args))
+    settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media_settings(args),
+                                 read_dsn=args.read_database)
     asyncio.run(serve(settings, args.host, args.port, tls, _metrics_at(args), new_registry()))
     return 0
 

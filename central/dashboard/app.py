@@ -64,12 +64,14 @@ def create_app(settings: DashboardSettings, registry: CollectorRegistry | None =
 
 def _lifecycle(settings: DashboardSettings):
     async def lifecycle(app: web.Application):
-        pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=settings.pool_size, open=False,
-                                   kwargs={"autocommit": True})
+        pool = _pool(settings.dsn, settings.pool_size)
         await pool.open(wait=True, timeout=30)
         async with pool.connection() as conn:
             await migrate(conn)
-        dashboard = app[DASHBOARD] = Dashboard(settings, pool)
+        reads = _pool(settings.read_dsn, settings.pool_size) if settings.read_dsn else None
+        if reads is not None:
+            await reads.open(wait=True, timeout=30)
+        dashboard = app[DASHBOARD] = Dashboard(settings, pool, read_pool=reads)
         if settings.media is not None:
             from vigia.central.ingest.media import s3_client
 
@@ -80,7 +82,16 @@ def _lifecycle(settings: DashboardSettings):
         with contextlib.suppress(asyncio.CancelledError):
             await listener
         await pool.close()
+        if reads is not None:
+            await reads.close()
     return lifecycle
+
+
+def _pool(dsn: str, size: int) -> AsyncConnectionPool:
+    """Connections checked before each use: after a failover the broken ones are dropped and new ones made
+    through the multi-host connection string (target_session_attrs), without a restart."""
+    return AsyncConnectionPool(dsn, min_size=1, max_size=size, open=False, kwargs={"autocommit": True},
+                               check=AsyncConnectionPool.check_connection)
 
 
 def _is_public(request: web.Request) -> bool:

@@ -32,6 +32,7 @@ class DashboardSettings:
     sessions: accounts.SessionPolicy = field(default_factory=accounts.SessionPolicy)
     logins: accounts.LoginPolicy = field(default_factory=accounts.LoginPolicy)
     media: MediaSettings | None = None   # the bucket thumbnails are read from; None: no thumbnails
+    read_dsn: str | None = None     # the event list and counts may read a hot standby (prefer-standby); None: dsn
 
 
 @dataclass
@@ -43,6 +44,12 @@ class Dashboard:
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     login_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(LOGIN_SLOTS))
     s3: object | None = None  # boto3 S3 client, when settings.media is set
+    read_pool: AsyncConnectionPool | None = None  # for read-only pages, when settings.read_dsn is set
+
+    @property
+    def reads(self) -> AsyncConnectionPool:
+        """The pool of read-only pages: the standby's when there is one (a moment behind the primary)."""
+        return self.read_pool or self.pool
 
     @property
     def online_within(self) -> dt.timedelta:

@@ -45,7 +45,7 @@ async def events(request: web.Request) -> web.Response:
         if getattr(where, name) is not None and not 0 <= getattr(where, name) <= LATEST:
             raise ApiError(400, f"{name} must lie between 1970 and 2200")
     page = int_param(query, "page", 0, 0, 10_000)
-    async with request.app[DASHBOARD].pool.connection() as conn:
+    async with request.app[DASHBOARD].reads.connection() as conn:
         rows = await queries.events(conn, where, limit=PAGE + 1, offset=page * PAGE)
     return web.json_response({"events": [json_row(r) for r in rows[:PAGE]],
                               "next_page": page + 1 if len(rows) > PAGE else None})
@@ -103,6 +103,6 @@ async def counts(request: web.Request) -> web.Response:
     """Events (and alerts) per device per UTC day, today and the `days` - 1 before."""
     require(request)
     days = int_param(query_params(request, {"days"}), "days", 7, 1, 366)
-    async with request.app[DASHBOARD].pool.connection() as conn:
+    async with request.app[DASHBOARD].reads.connection() as conn:
         rows = await queries.daily_counts(conn, days)
     return web.json_response({"days": days, "counts": rows})

@@ -10,8 +10,13 @@ the proxy addresses it is told to trust: from anywhere else a request has no ide
     POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured;
                       served without a bucket, 501 {"error": "media_not_configured"} (the device stops sending media)
     GET  /v1/commands, POST /v1/commands/{id}/ack, /v1/rotate   commands to devices (vigia.central.ingest.commands)
-    GET  /healthz
+    GET  /healthz     {"ok", "database": {"role", "degraded", ...}} (vigia.central.replication.status); 503 without one
     GET  /metrics     Prometheus metrics (vigia.central.observability); NGINX does not pass it on
+
+The database may be a primary with a hot standby behind a multi-host connection string
+(`host=a,b ... target_session_attrs=read-write`): the pool checks a connection before lending it and drops
+broken ones, and while no primary answers (a failover) every route answers 503 `unavailable`: the device
+sends its outbox again (batches are applied exactly once by sequence number).
 """
 from __future__ import annotations
 
@@ -20,10 +25,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from vigia.central.ingest.batches import Ingest, prepare_connection
 from vigia.central.ingest.ca import CaError, load_ca, sign_device_csr
@@ -36,12 +42,25 @@ from vigia.central.observability.endpoint import device_contact, metrics_handler
 from vigia.central.observability.fleet import FleetCollector
 from vigia.central.observability.metrics import IngestMetrics, new_registry
 from vigia.central.reanalysis.policy import Policy
+from vigia.central.replication.status import read_status
 from vigia.kit.serve import running, until_signalled
 from vigia.sync.protocol import Limits, ProtocolError, decode_batch
 
 log = logging.getLogger(__name__)
 
 BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
+# The database is away (a primary lost, a failover under way) or read-only: the device should try again.
+UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, PoolTimeout)
+
+
+@web.middleware
+async def database_unavailable(request: web.Request, handler) -> web.StreamResponse:
+    """Any route: while no primary answers (a failover under way), 503 `unavailable`; devices send again."""
+    try:
+        return await handler(request)
+    except UNAVAILABLE as exc:
+        log.warning("%s %s not served, the database is unavailable: %s", request.method, request.path, exc)
+        return error_response(ProtocolError(503, "unavailable", "the database is unavailable; send again"))
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,7 @@ class CentralSettings:
     trusted_proxies: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     limits: Limits = field(default_factory=Limits)
     pool_size: int = 4
+    pool_timeout_s: float = 5.0   # how long a batch waits for a connection before a 503
     media: MediaSettings | None = None   # the S3 bucket for thumbnails; None: no media routes
     reanalysis: Policy | None = field(default_factory=Policy)   # which events are re-analysed; None: none
 
@@ -64,11 +84,12 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     ca = load_ca(settings.ca_dir)
     ca_pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
     app = web.Application(client_max_size=settings.limits.max_body_bytes + 1,
-                          middlewares=[device_contact(metrics, settings.trusted_proxies)])
+                          middlewares=[database_unavailable, device_contact(metrics, settings.trusted_proxies)])
 
     async def lifecycle(app: web.Application):
         pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=settings.pool_size, open=False,
-                                   configure=prepare_connection)
+                                   configure=prepare_connection, check=AsyncConnectionPool.check_connection,
+                                   timeout=settings.pool_timeout_s)
         await pool.open(wait=True, timeout=30)
         async with pool.connection() as conn:
             await migrate(conn)
@@ -138,8 +159,14 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
                                   "identity_id": identity.id,
                                   "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()})
 
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+    async def healthz(request: web.Request) -> web.Response:
+        try:
+            async with request.app[INGEST].pool.connection() as conn:
+                status = await read_status(conn)
+                await conn.rollback()
+        except UNAVAILABLE as exc:
+            return web.json_response({"ok": False, "database": {"error": str(exc)}}, status=503)
+        return web.json_response({"ok": True, "database": status.as_json()})
 
     app.router.add_post("/v1/batches", batches)
     app.router.add_post("/v1/enrol", enrol)
