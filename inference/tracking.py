@@ -25,9 +25,11 @@ track's first match, made with no velocity known, never clears the gate. With `m
 (per class, in the box's larger side per second), a third stage pairs the tentative tracks
 still unmatched (one detection, no velocity) with confident detections still unclaimed, by
 centre distance, within what the class can travel between the two updates; once paired, the
-Kalman filter has the velocity and IoU follows again. Confirmed tracks never take part: their
-prediction already carries the velocity, and a lost one reaching that far would take over
-other objects.
+Kalman filter has the velocity and IoU follows again. In dense traffic such a pair can join two
+different vehicles, so it is a hypothesis: the track stays tentative until a later detection
+matches its velocity-borne prediction by IoU, and a wrong pair dies unreported. Confirmed tracks
+never take part: their prediction already carries the velocity, and a lost one reaching that far
+would take over other objects.
 
 Classes a small detector confuses on the same object (car / truck / bus from one frame to the
 next) can be put in one of `class_groups`: they match each other, and a track's `class_id` is
@@ -162,6 +164,18 @@ class _TrackArrays:
         self.p00 += dt * (2.0 * self.p01 + dt * self.p11) + q * (dt**3 / 3.0)
         self.p01 += dt * self.p11 + q * (dt**2 / 2.0)
         self.p11 += q * dt
+
+    def pair(self, rows: np.ndarray, z: np.ndarray, dt: np.ndarray) -> None:
+        """Two-point start of the given rows (one earlier detection at `pos`, no velocity) with boxes z
+        measured dt seconds later: velocity is the difference over dt, with the variance two
+        measurements give it (a prior made for walkers would hold a speeding car back)."""
+        r = MEAS_STD**2 * _scale(z) ** 2
+        dt = dt[:, None]
+        self.vel[rows] = (z - self.pos[rows]) / dt
+        self.pos[rows] = z
+        self.p00[rows] = r
+        self.p01[rows] = r / dt
+        self.p11[rows] = 2.0 * r / dt**2
 
     def correct(self, rows: np.ndarray, z: np.ndarray) -> None:
         """Kalman update of the given rows with measured boxes z (len(rows), 4) cx, cy, w, h."""
@@ -340,8 +354,10 @@ class Tracker:
         low_gate = max(LOW_MIN_IOU, self.min_iou)
         t2, d2 = _associate(predicted[left], arrays.class_ids[left], dets.boxes[low], det_classes[low], low_gate)
         matched[left[t2]] = True
-        # Stage 3: tentative tracks still unmatched and confident detections still unclaimed, by distance.
-        left3 = np.flatnonzero(~matched & ~arrays.confirmed)
+        # Stage 3: new tracks (one detection, no velocity) still unmatched and confident detections
+        # still unclaimed, by distance.
+        left3 = np.array([i for i in np.flatnonzero(~matched & ~arrays.confirmed).tolist() if self._tracks[i].hits == 1],
+                         np.intp)
         spare = np.setdiff1d(high, high[d1])
         t3, d3 = _follow(arrays.pos[left3], self._reach(left3, t), arrays.class_ids[left3],
                          dets.boxes[spare], det_classes[spare]) if self.max_speed else (_NONE, _NONE)
@@ -349,10 +365,13 @@ class Tracker:
         det_rows = np.concatenate([high[d1], low[d2], spare[d3]])
         matched[rows] = True
 
-        arrays.correct(rows, _to_cxcywh(dets.boxes[det_rows]))
+        by_distance = len(rows) - len(t3)
+        arrays.correct(rows[:by_distance], _to_cxcywh(dets.boxes[det_rows[:by_distance]]))
+        first_seen = np.array([self._tracks[i].last_seen for i in left3[t3].tolist()])
+        arrays.pair(left3[t3], _to_cxcywh(dets.boxes[spare[d3]]), t - first_seen)
         arrays.lost_s[rows] = 0.0
-        for row, det in zip(rows.tolist(), det_rows.tolist()):
-            self._hit(row, dets.boxes[det], float(scores[det]), int(dets.class_ids[det]), t)
+        for k, (row, det) in enumerate(zip(rows.tolist(), det_rows.tolist())):
+            self._hit(row, dets.boxes[det], float(scores[det]), int(dets.class_ids[det]), t, k >= by_distance)
 
         # Misses: the lost timer runs only for tracks the detector actually looked at.
         missed = ~matched & observed
@@ -414,7 +433,8 @@ class Tracker:
         self._t = t
         return dt
 
-    def _hit(self, row: int, box: np.ndarray, score: float, class_id: int, t: float) -> None:
+    def _hit(self, row: int, box: np.ndarray, score: float, class_id: int, t: float, by_distance: bool) -> None:
+        """A detection matched to the track in `row`; a pair made by distance never confirms a track by itself."""
         track = self._tracks[row]
         track.box = track._matched_box = np.array(box, np.float32)
         track.score = score
@@ -424,7 +444,7 @@ class Tracker:
         track.last_seen = t
         track.hits += 1
         if track.state == "tentative":
-            if track.hits >= self.min_hits:
+            if track.hits >= self.min_hits and not by_distance:
                 self._confirm(row)
         else:
             track.state = "confirmed"

@@ -339,7 +339,9 @@ def test_a_car_leaving_its_own_box_between_updates_is_followed():
     assert all(plain.update(d, k * 0.2).active == [] for k, d in enumerate(frames))  # each detection a new tentative
     tracker = Tracker(**COCO_PRIORS)
     updates = [tracker.update(d, k * 0.2) for k, d in enumerate(frames)]
-    assert [ids(u.active) for u in updates] == [[]] + [[1]] * 7
+    # Paired by distance at the second detection, confirmed when the third meets the prediction.
+    assert [ids(u.active) for u in updates] == [[], []] + [[1]] * 6
+    assert updates[-1].active[0].hits == 8 and updates[-1].active[0].first_seen == 0.0
     # Once paired the filter has the velocity: the prediction is ahead, not where the car was.
     update = tracker.update(Detections.empty(), 8 * 0.2)
     assert centre(update.lost[0].box)[0] == pytest.approx(100 + speed * 1.6, abs=0.2 * CAR_W)
@@ -352,8 +354,8 @@ def test_distance_matching_stays_within_the_class_top_speed_and_size():
     update = tracker.update(dets([box_at(100 + 4.5 * H * 0.2, 300)]), 0.2)   # 4.5 heights/s: beyond a sprint
     assert update.active == []
     tracker = Tracker(**COCO_PRIORS)
-    tracker.update(dets([box_at(100, 300)]), 0.0)
-    update = tracker.update(dets([box_at(100 + 3.5 * H * 0.2, 300)]), 0.2)   # 3.5 heights/s: a runner
+    for k in range(3):                                                          # 3.5 heights/s: a runner
+        update = tracker.update(dets([box_at(100 + 3.5 * H * 0.2 * k, 300)]), k * 0.2)
     assert ids(update.active) == [1]
     # ...nor does an object double its size between two updates, nor a car become a person.
     tracker = Tracker(**COCO_PRIORS)
@@ -367,6 +369,20 @@ def test_distance_matching_stays_within_the_class_top_speed_and_size():
     tracker = Tracker(**COCO_PRIORS)
     tracker.update(dets([car_at(100)], 0.8, CAR), 0.0)
     assert tracker.update(dets([car_at(200)], 0.3, CAR), 0.2).active == []
+
+
+def test_a_pair_by_distance_is_confirmed_only_by_a_detection_where_it_predicts():
+    """Two cars side by side in dense traffic: a new track's distance pair can join the wrong ones;
+    it is reported only once a third detection lands where the pair's velocity says."""
+    tracker = Tracker(**COCO_PRIORS)
+    tracker.update(dets([car_at(100)], 0.8, CAR), 0.0)
+    assert tracker.update(dets([car_at(200)], 0.8, CAR), 0.2).active == []   # paired: 500 px/s to the right
+    update = tracker.update(dets([car_at(120)], 0.8, CAR), 0.4)              # not at ~300: the pair was wrong
+    assert update.active == [] and update.lost == [] and update.ended == []
+    tracker = Tracker(**COCO_PRIORS)
+    for k, x in enumerate((100, 200, 300)):
+        update = tracker.update(dets([car_at(x)], 0.8, CAR), k * 0.2)
+    assert ids(update.active) == [1]
 
 
 def test_a_lost_track_does_not_jump_to_a_far_detection():
