@@ -31,6 +31,10 @@ matches its velocity-borne prediction by IoU, and a wrong pair dies unreported. 
 never take part: their prediction already carries the velocity, and a lost one reaching that far
 would take over other objects.
 
+Objects that come towards the camera speed up in the picture (perspective), vehicles by far
+the most; `accel_scale` (per class) multiplies the filter's acceleration noise for them, so the
+velocity follows within a few updates instead of the prediction falling behind.
+
 Classes a small detector confuses on the same object (car / truck / bus from one frame to the
 next) can be put in one of `class_groups`: they match each other, and a track's `class_id` is
 then the class with the largest summed score over its detections. Without groups matching
@@ -125,14 +129,15 @@ class _TrackArrays:
     class_ids: np.ndarray    # (N,) int: the class group a track matches (its class without groups)
     confirmed: np.ndarray    # (N,) bool
     lost_s: np.ndarray       # (N,) seconds observed but unmatched since the last match
+    accel: np.ndarray        # (N, 1) the class's acceleration noise, as a multiple of ACCEL_STD
 
     @classmethod
     def empty(cls) -> _TrackArrays:
         z4 = np.zeros((0, 4))
-        return cls(z4, z4, z4, z4, z4, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0))
+        return cls(z4, z4, z4, z4, z4, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0), np.zeros((0, 1)))
 
     @classmethod
-    def start(cls, z: np.ndarray, class_ids: np.ndarray) -> _TrackArrays:
+    def start(cls, z: np.ndarray, class_ids: np.ndarray, accel: np.ndarray) -> _TrackArrays:
         """New tracks at measured boxes z (M, 4) cx, cy, w, h, with unknown velocity."""
         scale2 = _scale(z) ** 2
         return cls(
@@ -144,6 +149,7 @@ class _TrackArrays:
             class_ids=class_ids.astype(np.int64),
             confirmed=np.zeros(len(z), bool),
             lost_s=np.zeros(len(z)),
+            accel=accel.reshape(-1, 1).astype(np.float64),
         )
 
     def select(self, keep: np.ndarray) -> _TrackArrays:
@@ -158,7 +164,7 @@ class _TrackArrays:
         """Move every track dt seconds forward (continuous white-noise acceleration model)."""
         if dt <= 0 or len(self.pos) == 0:
             return
-        q = ACCEL_STD**2 * _scale(self.pos) ** 2
+        q = (ACCEL_STD * self.accel) ** 2 * _scale(self.pos) ** 2
         self.pos += self.vel * dt
         np.maximum(self.pos[:, 2:], MIN_SIZE, out=self.pos[:, 2:])
         self.p00 += dt * (2.0 * self.p01 + dt * self.p11) + q * (dt**3 / 3.0)
@@ -191,7 +197,7 @@ class _TrackArrays:
         self.p11[rows] = p11 - gain_v * p01
 
 
-_ARRAY_FIELDS = ("pos", "vel", "p00", "p01", "p11", "class_ids", "confirmed", "lost_s")
+_ARRAY_FIELDS = ("pos", "vel", "p00", "p01", "p11", "class_ids", "confirmed", "lost_s", "accel")
 
 
 def _scale(cxcywh: np.ndarray) -> np.ndarray:
@@ -292,6 +298,7 @@ class Tracker:
         min_hits: int = 2,
         max_speed: Mapping[int, float] | None = None,
         class_groups: Sequence[Collection[int]] = (),
+        accel_scale: Mapping[int, float] | None = None,
     ) -> None:
         if not 0 <= low_threshold <= high_threshold <= new_track_threshold:
             raise ValueError("need 0 <= low_threshold <= high_threshold <= new_track_threshold")
@@ -299,6 +306,8 @@ class Tracker:
             raise ValueError("min_hits must be at least 1")
         if any(speed < 0 for speed in (max_speed or {}).values()):
             raise ValueError("max_speed must not be negative")
+        if any(scale <= 0 for scale in (accel_scale or {}).values()):
+            raise ValueError("accel_scale must be positive")
         self._group = {}  # class id -> the class id its group matches as
         for group in class_groups:
             for class_id in group:
@@ -312,6 +321,7 @@ class Tracker:
         self.max_lost_s = max_lost_s
         self.min_hits = min_hits
         self.max_speed = dict(max_speed or {})
+        self.accel_scale = dict(accel_scale or {})
         self._tracks: list[Track] = []
         self._arrays = _TrackArrays.empty()
         self._t: float | None = None
@@ -457,7 +467,10 @@ class Tracker:
 
     def _start(self, dets: Detections, t: float) -> None:
         first = len(self._tracks)
-        self._arrays = self._arrays.extend(_TrackArrays.start(_to_cxcywh(dets.boxes), self._match_keys(dets.class_ids)))
+        accel = np.array([self.accel_scale.get(c, 1.0) for c in dets.class_ids.tolist()])
+        self._arrays = self._arrays.extend(
+            _TrackArrays.start(_to_cxcywh(dets.boxes), self._match_keys(dets.class_ids), accel)
+        )
         for box, score, class_id in zip(dets.boxes, dets.scores.tolist(), dets.class_ids.tolist()):
             box = np.array(box, np.float32)
             self._tracks.append(Track(

@@ -326,9 +326,10 @@ def test_class_priors_name_the_detectors_classes():
     priors = class_priors(list(COCO_CLASSES))
     assert priors.max_speed[PERSON] < priors.max_speed[CAR]
     assert priors.class_groups == [[CAR, BUS, TRUCK]]
+    assert PERSON not in priors.accel_scale and priors.accel_scale[CAR] > 1
     # A model without some of those classes: only what it has, and no group of one.
     priors = class_priors(["person", "car", "dog"])
-    assert priors.max_speed == {0: 4.0, 1: 8.0} and priors.class_groups == []
+    assert priors.max_speed == {0: 4.0, 1: 8.0} and priors.class_groups == [] and list(priors.accel_scale) == [1]
 
 
 def test_a_car_leaving_its_own_box_between_updates_is_followed():
@@ -415,11 +416,31 @@ def test_vehicle_classes_the_detector_swaps_stay_one_track():
     assert tracker.update(dets([car_at(300)], 0.8, PERSON), 0.6).active == []
 
 
+def coming_closer(tracker: Tracker, speed: float = 25.0, distance: float = 50.0, updates: int = 8) -> list[list[int]]:
+    """Ids reported for a car driving at the camera (m/s, m), seen by a 700 px focal length from 6 m up
+    and 4 m aside: it grows and speeds up in the picture, 1.2 to 4.6 of its lengths per second."""
+    reported = []
+    for k in range(updates):
+        t = k * 0.2
+        z = distance - speed * t
+        w, h, cx, cy = 700 * 4.5 / z, 700 * 1.8 / z, 640 + 700 * 4.0 / z, 200 + 700 * 6.0 / z
+        reported.append(ids(tracker.update(dets([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]], 0.8, CAR), t).active))
+    return reported
+
+
+def test_a_vehicle_speeding_up_in_the_picture_as_it_comes_closer_keeps_its_track():
+    assert coming_closer(Tracker(**COCO_PRIORS)) == [[]] + [[1]] * 7
+    # With a walker's acceleration the prediction falls behind by the last update.
+    assert coming_closer(Tracker(**(COCO_PRIORS | {"accel_scale": {}})))[-1] == []
+
+
 def test_class_groups_must_not_overlap():
     with pytest.raises(ValueError):
         Tracker(class_groups=[[CAR, BUS], [BUS, TRUCK]])
     with pytest.raises(ValueError):
         Tracker(max_speed={CAR: -1.0})
+    with pytest.raises(ValueError):
+        Tracker(accel_scale={CAR: 0.0})
 
 
 def test_a_crowd_keeps_its_tracks_with_the_class_priors():
