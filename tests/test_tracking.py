@@ -418,7 +418,7 @@ def test_vehicle_classes_the_detector_swaps_stay_one_track():
 
 def coming_closer(tracker: Tracker, speed: float = 25.0, distance: float = 50.0, updates: int = 8) -> list[list[int]]:
     """Ids reported for a car driving at the camera (m/s, m), seen by a 700 px focal length from 6 m up
-    and 4 m aside: it grows and speeds up in the picture, 1.2 to 4.6 of its lengths per second."""
+    and 4 m aside: it grows and speeds up in the picture, 0.8 to 2.7 of its lengths per second."""
     reported = []
     for k in range(updates):
         t = k * 0.2
