@@ -43,9 +43,10 @@ REGION_MARGIN = 0.15       # grow the motion area by this share of its size on e
 # high twice in a row. These keep 97% of the tracks a detect-every-frame baseline finds
 # (`vigia bench fidelity`) without starting tracks on clutter.
 TRACKER_THRESHOLDS = {"high_threshold": 0.4, "new_track_threshold": 0.5}
-# On top of those, the tracker is told each class's top speed and which classes the detector
-# confuses (vigia.inference.class_priors): at 5 fps a car on a motorway leaves its own box
-# between two analyses, and a small model calls one van a car, a truck and a bus in turn.
+# On top of those, the tracker is told each class's top speed, which classes the detector
+# confuses and how fast vehicles speed up in the picture (vigia.inference.class_priors): at 5 fps
+# a car on a motorway leaves its own box between two analyses, and a small model calls one van a
+# car, a truck and a bus in turn.
 SNAPSHOT_SETTLE_S = 1.0    # wait this long for a better frame before writing an event's snapshot
 
 

@@ -87,7 +87,8 @@ class Track:
     is the first detection's (a track's path runs from it, tentative matches before confirmation
     included, which are never reported).
     `id` is 0 while tentative (tentative tracks are never reported); ids are handed out
-    1, 2, 3... as tracks are confirmed.
+    1, 2, 3... as tracks are confirmed. `class_id` is the first detection's class, or with class
+    groups the best-scored class so far (it may change while the track lives).
     """
 
     id: int
