@@ -93,6 +93,7 @@ def analyze(
                 record = tracks[track.id] = TrackRecord(
                     track.id, detector.class_names[track.class_id], track.first_seen, track.last_seen, track.max_score
                 )
+            record.label = detector.class_names[track.class_id]  # the best-scored of the classes it was seen as
             record.last_seen = track.last_seen
             record.max_score = max(record.max_score, float(track.max_score))
             if keep_boxes:

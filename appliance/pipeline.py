@@ -24,6 +24,7 @@ from vigia.appliance.metrics import Metrics
 from vigia.appliance.motion import Box, MotionDetector
 from vigia.appliance.rollups import TrackSummaries
 from vigia.appliance.snapshots import SnapshotJob, SnapshotWriter
+from vigia.inference.class_priors import class_priors
 from vigia.inference.pool import DetectorPool
 from vigia.inference.preprocess import letterbox_frame
 from vigia.inference.tracking import Tracker, TrackerUpdate
@@ -42,6 +43,10 @@ REGION_MARGIN = 0.15       # grow the motion area by this share of its size on e
 # high twice in a row. These keep 97% of the tracks a detect-every-frame baseline finds
 # (`vigia bench fidelity`) without starting tracks on clutter.
 TRACKER_THRESHOLDS = {"high_threshold": 0.4, "new_track_threshold": 0.5}
+# On top of those, the tracker is told each class's top speed, which classes the detector
+# confuses and how fast vehicles speed up in the picture (vigia.inference.class_priors): at 5 fps
+# a car on a motorway leaves its own box between two analyses, and a small model calls one van a
+# car, a truck and a bus in turn.
 SNAPSHOT_SETTLE_S = 1.0    # wait this long for a better frame before writing an event's snapshot
 
 
@@ -144,7 +149,8 @@ class CameraPipeline:
 
     def __post_init__(self) -> None:
         self._selector = FrameSelector(self.camera.detect.fps)
-        self._tracker = Tracker(**self.tracker_params)  # one for the camera's life: a resize flushes it, ids stay unique
+        params = class_priors(self.class_names).tracker_params() | self.tracker_params
+        self._tracker = Tracker(**params)  # one for the camera's life: a resize flushes it, ids stay unique
         self._in_flight = deque()
         self._frame_size: tuple[int, int] | None = None
         self._pending_snapshots: dict[str, _PendingSnapshot] = {}  # by event id: best view not yet written

@@ -19,6 +19,27 @@ d = 0.67 (about 2.3 m/s sideways at 5 updates/s). A runner crossing the view at 
 a third detection to be picked up. Low-score detections use a stricter gate (LOW_MIN_IOU)
 because they include background clutter.
 
+What IoU cannot follow: a vehicle crossing the view does up to ~8 of its lengths per second
+(130 km/h, 4.5 m), so at 5 updates/s it leaves its own box between two detections and a new
+track's first match, made with no velocity known, never clears the gate. With `max_speed`
+(per class, in the box's larger side per second), a third stage pairs the tentative tracks
+still unmatched (one detection, no velocity) with confident detections still unclaimed, by
+centre distance, within what the class can travel between the two updates; once paired, the
+Kalman filter has the velocity and IoU follows again. In dense traffic such a pair can join two
+different vehicles, so it is a hypothesis: the track stays tentative until a later detection
+matches its velocity-borne prediction by IoU, and a wrong pair dies unreported. Confirmed tracks
+never take part: their prediction already carries the velocity, and a lost one reaching that far
+would take over other objects.
+
+Objects that come towards the camera speed up in the picture (perspective), vehicles by far
+the most; `accel_scale` (per class) multiplies the filter's acceleration noise for them, so the
+velocity follows within a few updates instead of the prediction falling behind.
+
+Classes a small detector confuses on the same object (car / truck / bus from one frame to the
+next) can be put in one of `class_groups`: they match each other, and a track's `class_id` is
+then the class with the largest summed score over its detections. Without groups matching
+never crosses classes and a track keeps its first class.
+
 Kalman filter layout: the state per track is position p = (cx, cy, w, h) and velocity v, and
 because the measurement observes each coordinate separately and the noise is independent per
 coordinate, the covariance is four independent 2x2 blocks [[p00, p01], [p01, p11]]. All of it
@@ -27,6 +48,7 @@ numpy operations. Noise scales with the box's larger side, so the model is resol
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import lap
@@ -35,6 +57,7 @@ import numpy as np
 from vigia.inference.types import Detections
 
 LOW_MIN_IOU = 0.4  # gate for the second (low-score) stage (never below min_iou); ByteTrack: 0.5 at 30 fps
+MAX_SIZE_CHANGE = 2.0  # third stage: the larger sides of a track and its detection agree within this factor
 
 
 def _constant(*values: float) -> np.ndarray:
@@ -64,7 +87,8 @@ class Track:
     is the first detection's (a track's path runs from it, tentative matches before confirmation
     included, which are never reported).
     `id` is 0 while tentative (tentative tracks are never reported); ids are handed out
-    1, 2, 3... as tracks are confirmed.
+    1, 2, 3... as tracks are confirmed. `class_id` is the first detection's class, or with class
+    groups the best-scored class so far (it may change while the track lives).
     """
 
     id: int
@@ -78,10 +102,13 @@ class Track:
     state: str               # "tentative" | "confirmed" | "lost"
     _matched_box: np.ndarray = field(repr=False)   # internal: last matched detection box
     first_box: np.ndarray | None = field(default=None, repr=False)  # the first detection's box (None: `box`)
+    class_scores: dict[int, float] = field(default_factory=dict, repr=False)  # summed score per class seen
 
     def __post_init__(self) -> None:
         if self.first_box is None:
             self.first_box = self.box.copy()
+        if not self.class_scores:
+            self.class_scores[self.class_id] = self.score
 
 
 @dataclass
@@ -100,17 +127,18 @@ class _TrackArrays:
     p00: np.ndarray          # (N, 4) covariance blocks, see module docstring
     p01: np.ndarray
     p11: np.ndarray
-    class_ids: np.ndarray    # (N,) int
+    class_ids: np.ndarray    # (N,) int: the class group a track matches (its class without groups)
     confirmed: np.ndarray    # (N,) bool
     lost_s: np.ndarray       # (N,) seconds observed but unmatched since the last match
+    accel: np.ndarray        # (N, 1) the class's acceleration noise, as a multiple of ACCEL_STD
 
     @classmethod
     def empty(cls) -> _TrackArrays:
         z4 = np.zeros((0, 4))
-        return cls(z4, z4, z4, z4, z4, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0))
+        return cls(z4, z4, z4, z4, z4, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0), np.zeros((0, 1)))
 
     @classmethod
-    def start(cls, z: np.ndarray, class_ids: np.ndarray) -> _TrackArrays:
+    def start(cls, z: np.ndarray, class_ids: np.ndarray, accel: np.ndarray) -> _TrackArrays:
         """New tracks at measured boxes z (M, 4) cx, cy, w, h, with unknown velocity."""
         scale2 = _scale(z) ** 2
         return cls(
@@ -122,6 +150,7 @@ class _TrackArrays:
             class_ids=class_ids.astype(np.int64),
             confirmed=np.zeros(len(z), bool),
             lost_s=np.zeros(len(z)),
+            accel=accel.reshape(-1, 1).astype(np.float64),
         )
 
     def select(self, keep: np.ndarray) -> _TrackArrays:
@@ -136,12 +165,24 @@ class _TrackArrays:
         """Move every track dt seconds forward (continuous white-noise acceleration model)."""
         if dt <= 0 or len(self.pos) == 0:
             return
-        q = ACCEL_STD**2 * _scale(self.pos) ** 2
+        q = (ACCEL_STD * self.accel) ** 2 * _scale(self.pos) ** 2
         self.pos += self.vel * dt
         np.maximum(self.pos[:, 2:], MIN_SIZE, out=self.pos[:, 2:])
         self.p00 += dt * (2.0 * self.p01 + dt * self.p11) + q * (dt**3 / 3.0)
         self.p01 += dt * self.p11 + q * (dt**2 / 2.0)
         self.p11 += q * dt
+
+    def pair(self, rows: np.ndarray, z: np.ndarray, dt: np.ndarray) -> None:
+        """Two-point start of the given rows (one earlier detection at `pos`, no velocity) with boxes z
+        measured dt seconds later: velocity is the difference over dt, with the variance two
+        measurements give it (a prior made for walkers would hold a speeding car back)."""
+        r = MEAS_STD**2 * _scale(z) ** 2
+        dt = dt[:, None]
+        self.vel[rows] = (z - self.pos[rows]) / dt
+        self.pos[rows] = z
+        self.p00[rows] = r
+        self.p01[rows] = r / dt
+        self.p11[rows] = 2.0 * r / dt**2
 
     def correct(self, rows: np.ndarray, z: np.ndarray) -> None:
         """Kalman update of the given rows with measured boxes z (len(rows), 4) cx, cy, w, h."""
@@ -157,7 +198,7 @@ class _TrackArrays:
         self.p11[rows] = p11 - gain_v * p01
 
 
-_ARRAY_FIELDS = ("pos", "vel", "p00", "p01", "p11", "class_ids", "confirmed", "lost_s")
+_ARRAY_FIELDS = ("pos", "vel", "p00", "p01", "p11", "class_ids", "confirmed", "lost_s", "accel")
 
 
 def _scale(cxcywh: np.ndarray) -> np.ndarray:
@@ -199,16 +240,44 @@ def _associate(
     This is ByteTrack's lapjv-with-cost-limit rule: a pair is only worth making when it beats
     the gate, and better overlaps win over more pairs.
     """
-    none = np.zeros(0, np.intp)
     if len(track_boxes) == 0 or len(det_boxes) == 0:
-        return none, none
+        return _NONE, _NONE
     gain = iou_matrix(track_boxes, det_boxes) - min_iou
     gain[(gain < 0) | (track_classes[:, None] != det_classes[None, :])] = 0.0
+    return _assign(gain)
+
+
+def _follow(
+    track_pos: np.ndarray, reach: np.ndarray, track_classes: np.ndarray,
+    det_boxes: np.ndarray, det_classes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (track rows, det rows) by centre distance, each track within its `reach` (pixels).
+
+    The gain falls from 1 at the track's position to 0 at its reach, so nearer pairs win; sizes
+    must agree within MAX_SIZE_CHANGE (a fast object is still the same object).
+    """
+    if len(track_pos) == 0 or len(det_boxes) == 0:
+        return _NONE, _NONE
+    z = _to_cxcywh(det_boxes)
+    distance = np.hypot(track_pos[:, None, 0] - z[None, :, 0], track_pos[:, None, 1] - z[None, :, 1])
+    gain = 1.0 - distance / np.maximum(reach, 1e-9)[:, None]
+    track_size, det_size = _scale(track_pos)[:, 0], _scale(z)[:, 0]
+    size_change = np.maximum(track_size[:, None], det_size[None, :]) / np.minimum(track_size[:, None], det_size[None, :])
+    gain[(gain < 0) | (reach[:, None] <= 0) | (size_change > MAX_SIZE_CHANGE)
+         | (track_classes[:, None] != det_classes[None, :])] = 0.0
+    return _assign(gain)
+
+
+_NONE = np.zeros(0, np.intp)
+
+
+def _assign(gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, column) pairs of positive gain with the largest total (Hungarian)."""
     # Only rows and columns with some admissible pair take part in the assignment.
     rows = np.flatnonzero(gain.any(axis=1))
     cols = np.flatnonzero(gain.any(axis=0))
     if len(rows) == 0:
-        return none, none
+        return _NONE, _NONE
     sub = gain[np.ix_(rows, cols)]
     _, column_of_row, _ = lap.lapjv(-sub, extend_cost=True)  # the assignment of largest total gain
     r = np.flatnonzero(column_of_row >= 0)
@@ -228,17 +297,32 @@ class Tracker:
         min_iou: float = 0.2,
         max_lost_s: float = 1.5,
         min_hits: int = 2,
+        max_speed: Mapping[int, float] | None = None,
+        class_groups: Sequence[Collection[int]] = (),
+        accel_scale: Mapping[int, float] | None = None,
     ) -> None:
         if not 0 <= low_threshold <= high_threshold <= new_track_threshold:
             raise ValueError("need 0 <= low_threshold <= high_threshold <= new_track_threshold")
         if min_hits < 1:
             raise ValueError("min_hits must be at least 1")
+        if any(speed < 0 for speed in (max_speed or {}).values()):
+            raise ValueError("max_speed must not be negative")
+        if any(scale <= 0 for scale in (accel_scale or {}).values()):
+            raise ValueError("accel_scale must be positive")
+        self._group = {}  # class id -> the class id its group matches as
+        for group in class_groups:
+            for class_id in group:
+                if class_id in self._group:
+                    raise ValueError(f"class {class_id} is in more than one class group")
+                self._group[class_id] = min(group)
         self.high_threshold = high_threshold
         self.low_threshold = low_threshold
         self.new_track_threshold = new_track_threshold
         self.min_iou = min_iou
         self.max_lost_s = max_lost_s
         self.min_hits = min_hits
+        self.max_speed = dict(max_speed or {})
+        self.accel_scale = dict(accel_scale or {})
         self._tracks: list[Track] = []
         self._arrays = _TrackArrays.empty()
         self._t: float | None = None
@@ -268,7 +352,7 @@ class Tracker:
             observed = (cx >= x1) & (cx <= x2) & (cy >= y1) & (cy <= y2)
 
         scores = np.asarray(dets.scores)
-        det_classes = np.asarray(dets.class_ids)
+        det_classes = self._match_keys(np.asarray(dets.class_ids))
         high = np.flatnonzero(scores >= self.high_threshold)
         low = np.flatnonzero((scores >= self.low_threshold) & (scores < self.high_threshold))
 
@@ -280,14 +364,25 @@ class Tracker:
         left = np.flatnonzero(~matched & arrays.confirmed)
         low_gate = max(LOW_MIN_IOU, self.min_iou)
         t2, d2 = _associate(predicted[left], arrays.class_ids[left], dets.boxes[low], det_classes[low], low_gate)
-        rows = np.concatenate([t1, left[t2]])
-        det_rows = np.concatenate([high[d1], low[d2]])
+        matched[left[t2]] = True
+        # Stage 3: new tracks (one detection, no velocity) still unmatched and confident detections
+        # still unclaimed, by distance.
+        left3 = np.array([i for i in np.flatnonzero(~matched & ~arrays.confirmed).tolist() if self._tracks[i].hits == 1],
+                         np.intp)
+        spare = np.setdiff1d(high, high[d1])
+        t3, d3 = _follow(arrays.pos[left3], self._reach(left3, t), arrays.class_ids[left3],
+                         dets.boxes[spare], det_classes[spare]) if self.max_speed else (_NONE, _NONE)
+        rows = np.concatenate([t1, left[t2], left3[t3]])
+        det_rows = np.concatenate([high[d1], low[d2], spare[d3]])
         matched[rows] = True
 
-        arrays.correct(rows, _to_cxcywh(dets.boxes[det_rows]))
+        by_distance = len(rows) - len(t3)
+        arrays.correct(rows[:by_distance], _to_cxcywh(dets.boxes[det_rows[:by_distance]]))
+        first_seen = np.array([self._tracks[i].last_seen for i in left3[t3].tolist()])
+        arrays.pair(left3[t3], _to_cxcywh(dets.boxes[spare[d3]]), t - first_seen)
         arrays.lost_s[rows] = 0.0
-        for row, det in zip(rows.tolist(), det_rows.tolist()):
-            self._hit(row, dets.boxes[det], float(scores[det]), t)
+        for k, (row, det) in enumerate(zip(rows.tolist(), det_rows.tolist())):
+            self._hit(row, dets.boxes[det], float(scores[det]), int(dets.class_ids[det]), t, k >= by_distance)
 
         # Misses: the lost timer runs only for tracks the detector actually looked at.
         missed = ~matched & observed
@@ -328,6 +423,20 @@ class Tracker:
         self._arrays = _TrackArrays.empty()
         return _by_id(ended)
 
+    def _match_keys(self, class_ids: np.ndarray) -> np.ndarray:
+        """The class each detection matches as: its group's, or its own."""
+        if not self._group:
+            return class_ids
+        return np.array([self._group.get(c, c) for c in class_ids.tolist()], np.int64)
+
+    def _reach(self, rows: np.ndarray, t: float) -> np.ndarray:
+        """Pixels each track's object can have travelled since its last detection, at its class's top speed."""
+        sizes = _scale(self._arrays.pos[rows])[:, 0]
+        return np.array([
+            self.max_speed.get(self._tracks[row].class_id, 0.0) * (t - self._tracks[row].last_seen)
+            for row in rows.tolist()
+        ]) * sizes
+
     def _advance_clock(self, t: float) -> float:
         if self._t is not None and t < self._t:
             raise ValueError(f"time went backwards: {t} < {self._t}")
@@ -335,15 +444,18 @@ class Tracker:
         self._t = t
         return dt
 
-    def _hit(self, row: int, box: np.ndarray, score: float, t: float) -> None:
+    def _hit(self, row: int, box: np.ndarray, score: float, class_id: int, t: float, by_distance: bool) -> None:
+        """A detection matched to the track in `row`; a pair made by distance never confirms a track by itself."""
         track = self._tracks[row]
         track.box = track._matched_box = np.array(box, np.float32)
         track.score = score
+        track.class_scores[class_id] = track.class_scores.get(class_id, 0.0) + score
+        track.class_id = max(track.class_scores, key=track.class_scores.__getitem__)
         track.max_score = max(track.max_score, score)
         track.last_seen = t
         track.hits += 1
         if track.state == "tentative":
-            if track.hits >= self.min_hits:
+            if track.hits >= self.min_hits and not by_distance:
                 self._confirm(row)
         else:
             track.state = "confirmed"
@@ -356,7 +468,10 @@ class Tracker:
 
     def _start(self, dets: Detections, t: float) -> None:
         first = len(self._tracks)
-        self._arrays = self._arrays.extend(_TrackArrays.start(_to_cxcywh(dets.boxes), dets.class_ids))
+        accel = np.array([self.accel_scale.get(c, 1.0) for c in dets.class_ids.tolist()])
+        self._arrays = self._arrays.extend(
+            _TrackArrays.start(_to_cxcywh(dets.boxes), self._match_keys(dets.class_ids), accel)
+        )
         for box, score, class_id in zip(dets.boxes, dets.scores.tolist(), dets.class_ids.tolist()):
             box = np.array(box, np.float32)
             self._tracks.append(Track(

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from vigia.app.bench.capacity import crowd
+from vigia.inference.class_priors import class_priors
+from vigia.inference.coco import COCO_CLASSES
 from vigia.inference.tracking import Track, Tracker, TrackerUpdate, iou_matrix
 from vigia.inference.types import Detections
 
@@ -304,6 +306,145 @@ def test_time_must_not_go_backwards():
 def test_a_crowd_of_60_overlapping_people_keeps_its_tracks():
     """The crowd whose per-update cost `vigia bench capacity` measures (`tracker_update_ms`)."""
     tracker = Tracker()
+    for t, detections in crowd(60):
+        update = tracker.update(detections, t)
+    assert len(update.active) + len(update.lost) >= 50
+
+
+# -- class priors: fast objects and classes the detector confuses ---------------------------------
+
+TRUCK, BUS = 7, 5
+COCO_PRIORS = class_priors(list(COCO_CLASSES)).tracker_params()
+CAR_W, CAR_H = 90.0, 60.0
+
+
+def car_at(cx: float, cy: float = 400.0) -> list[float]:
+    return box_at(cx, cy, CAR_W, CAR_H)
+
+
+def test_class_priors_name_the_detectors_classes():
+    priors = class_priors(list(COCO_CLASSES))
+    assert priors.max_speed[PERSON] < priors.max_speed[CAR]
+    assert priors.class_groups == [[CAR, BUS, TRUCK]]
+    assert PERSON not in priors.accel_scale and priors.accel_scale[CAR] > 1
+    # A model without some of those classes: only what it has, and no group of one.
+    priors = class_priors(["person", "car", "dog"])
+    assert priors.max_speed == {0: 4.0, 1: 8.0} and priors.class_groups == [] and list(priors.accel_scale) == [1]
+
+
+def test_a_car_leaving_its_own_box_between_updates_is_followed():
+    """A car at motorway speed crossing the view: 6 lengths/s is 1.2 box widths per update (IoU 0)."""
+    speed = 6 * CAR_W
+    frames = [dets([car_at(100 + speed * k * 0.2)], 0.8, CAR) for k in range(8)]
+    plain = Tracker()
+    assert all(plain.update(d, k * 0.2).active == [] for k, d in enumerate(frames))  # each detection a new tentative
+    tracker = Tracker(**COCO_PRIORS)
+    updates = [tracker.update(d, k * 0.2) for k, d in enumerate(frames)]
+    # Paired by distance at the second detection, confirmed when the third meets the prediction.
+    assert [ids(u.active) for u in updates] == [[], []] + [[1]] * 6
+    assert updates[-1].active[0].hits == 8 and updates[-1].active[0].first_seen == 0.0
+    # Once paired the filter has the velocity: the prediction is ahead, not where the car was.
+    update = tracker.update(Detections.empty(), 8 * 0.2)
+    assert centre(update.lost[0].box)[0] == pytest.approx(100 + speed * 1.6, abs=0.2 * CAR_W)
+
+
+def test_distance_matching_stays_within_the_class_top_speed_and_size():
+    # A person does not cover 1.2 car widths' worth of its own size per update...
+    tracker = Tracker(**COCO_PRIORS)
+    tracker.update(dets([box_at(100, 300)]), 0.0)
+    update = tracker.update(dets([box_at(100 + 4.5 * H * 0.2, 300)]), 0.2)   # 4.5 heights/s: beyond a sprint
+    assert update.active == []
+    tracker = Tracker(**COCO_PRIORS)
+    for k in range(3):                                                          # 3.5 heights/s: a runner
+        update = tracker.update(dets([box_at(100 + 3.5 * H * 0.2 * k, 300)]), k * 0.2)
+    assert ids(update.active) == [1]
+    # ...nor does an object double its size between two updates, nor a car become a person.
+    tracker = Tracker(**COCO_PRIORS)
+    tracker.update(dets([car_at(100)], 0.8, CAR), 0.0)
+    update = tracker.update(dets([box_at(200, 400, 2.5 * CAR_W, 2.5 * CAR_H)], 0.8, CAR), 0.2)  # within reach
+    assert update.active == []
+    tracker = Tracker(**COCO_PRIORS)
+    tracker.update(dets([car_at(100)], 0.8, CAR), 0.0)
+    assert tracker.update(dets([box_at(200, 400)], 0.8, PERSON), 0.2).active == []
+    # Weak detections never pair by distance (they include clutter).
+    tracker = Tracker(**COCO_PRIORS)
+    tracker.update(dets([car_at(100)], 0.8, CAR), 0.0)
+    assert tracker.update(dets([car_at(200)], 0.3, CAR), 0.2).active == []
+
+
+def test_a_pair_by_distance_is_confirmed_only_by_a_detection_where_it_predicts():
+    """Two cars side by side in dense traffic: a new track's distance pair can join the wrong ones;
+    it is reported only once a third detection lands where the pair's velocity says."""
+    tracker = Tracker(**COCO_PRIORS)
+    tracker.update(dets([car_at(100)], 0.8, CAR), 0.0)
+    assert tracker.update(dets([car_at(200)], 0.8, CAR), 0.2).active == []   # paired: 500 px/s to the right
+    update = tracker.update(dets([car_at(120)], 0.8, CAR), 0.4)              # not at ~300: the pair was wrong
+    assert update.active == [] and update.lost == [] and update.ended == []
+    tracker = Tracker(**COCO_PRIORS)
+    for k, x in enumerate((100, 200, 300)):
+        update = tracker.update(dets([car_at(x)], 0.8, CAR), k * 0.2)
+    assert ids(update.active) == [1]
+
+
+def test_a_lost_track_does_not_jump_to_a_far_detection():
+    """Distance matching is for a new track's first step only: a confirmed track predicts instead."""
+    tracker = Tracker(**COCO_PRIORS)
+    for k in range(3):
+        tracker.update(dets([car_at(100)], 0.8, CAR), k * 0.2)
+    update = tracker.update(dets([car_at(100 + 1.5 * CAR_W)], 0.8, CAR), 0.6)
+    assert update.active == [] and ids(update.lost) == [1]
+
+
+def test_vehicle_classes_the_detector_swaps_stay_one_track():
+    """A van called car, truck, bus in turn: one track, labelled by its best-scored class."""
+    calls = [(CAR, 0.6), (TRUCK, 0.7), (TRUCK, 0.6), (BUS, 0.5), (CAR, 0.4), (TRUCK, 0.6)]
+    tracker = Tracker(**COCO_PRIORS)
+    for k, (cls, score) in enumerate(calls):
+        update = tracker.update(dets([car_at(300 + 20 * k)], score, cls), k * 0.2)
+    assert ids(update.active) == [1]
+    assert update.active[0].class_id == TRUCK and update.active[0].hits == len(calls)
+    # Without groups (the default) the classes stay apart.
+    tracker = Tracker()
+    labels = set()
+    for k, (cls, score) in enumerate(calls):
+        labels |= {t.class_id for t in tracker.update(dets([car_at(300 + 20 * k)], score, cls), k * 0.2).active}
+    assert TRUCK in labels and CAR not in labels and BUS not in labels
+    # A person is never in a vehicle's group.
+    tracker = Tracker(**COCO_PRIORS)
+    for k in range(3):
+        tracker.update(dets([car_at(300)], 0.8, CAR), k * 0.2)
+    assert tracker.update(dets([car_at(300)], 0.8, PERSON), 0.6).active == []
+
+
+def coming_closer(tracker: Tracker, speed: float = 25.0, distance: float = 50.0, updates: int = 8) -> list[list[int]]:
+    """Ids reported for a car driving at the camera (m/s, m), seen by a 700 px focal length from 6 m up
+    and 4 m aside: it grows and speeds up in the picture, 0.8 to 2.7 of its lengths per second."""
+    reported = []
+    for k in range(updates):
+        t = k * 0.2
+        z = distance - speed * t
+        w, h, cx, cy = 700 * 4.5 / z, 700 * 1.8 / z, 640 + 700 * 4.0 / z, 200 + 700 * 6.0 / z
+        reported.append(ids(tracker.update(dets([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]], 0.8, CAR), t).active))
+    return reported
+
+
+def test_a_vehicle_speeding_up_in_the_picture_as_it_comes_closer_keeps_its_track():
+    assert coming_closer(Tracker(**COCO_PRIORS)) == [[]] + [[1]] * 7
+    # With a walker's acceleration the prediction falls behind by the last update.
+    assert coming_closer(Tracker(**(COCO_PRIORS | {"accel_scale": {}})))[-1] == []
+
+
+def test_class_groups_must_not_overlap():
+    with pytest.raises(ValueError):
+        Tracker(class_groups=[[CAR, BUS], [BUS, TRUCK]])
+    with pytest.raises(ValueError):
+        Tracker(max_speed={CAR: -1.0})
+    with pytest.raises(ValueError):
+        Tracker(accel_scale={CAR: 0.0})
+
+
+def test_a_crowd_keeps_its_tracks_with_the_class_priors():
+    tracker = Tracker(**COCO_PRIORS)
     for t, detections in crowd(60):
         update = tracker.update(detections, t)
     assert len(update.active) + len(update.lost) >= 50
