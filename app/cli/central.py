@@ -144,6 +144,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
     user.set_defaults(handler=_user_add)
 
+    from vigia.app.cli import central_api
+
+    central_api.add_commands(central)  # api, api-client, api-gateway-config, site
+
 
 def _with_database(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--database", default=os.environ.get(DSN_ENV),

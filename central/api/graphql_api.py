@@ -239,8 +239,17 @@ class Query:
         return await _page(info, queries.verdicts, where, first, after, Verdict)
 
 
+class Schema(strawberry.Schema):
+    """Errors the caller made (refused queries, scopes, bad input) are answered, not logged as the server's."""
+
+    def process_errors(self, errors, execution_context=None) -> None:
+        unexpected = [e for e in errors if e.original_error is not None and not isinstance(e.original_error, GraphQLError)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
 def make_schema(settings: ApiSettings) -> strawberry.Schema:
-    return strawberry.Schema(Query, extensions=[
+    return Schema(Query, extensions=[
         QueryDepthLimiter(max_depth=settings.max_depth),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         MaxTokensLimiter(max_token_count=settings.max_tokens),

@@ -82,6 +82,10 @@ class FormRequest(OAuth2Request):
         return {}
 
 
+class _ClientCredentials(ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
 @dataclass
 class _Revocation:
     """A token a client asked to revoke; revoked afterwards, only if it is that client's."""
@@ -112,7 +116,7 @@ class _Exchange(AuthorizationServer):
 
     def __post_init__(self):
         super().__init__(scopes_supported=list(clients.SCOPES))
-        self.register_grant(ClientCredentialsGrant)
+        self.register_grant(_ClientCredentials)
         self.register_endpoint(_Revoke)
         self.register_token_generator("default", BearerTokenGenerator(
             lambda **_: secrets.token_urlsafe(32), expires_generator=clients.TOKEN_LIFETIME_S))
@@ -132,7 +136,8 @@ class _Exchange(AuthorizationServer):
         return request
 
     def handle_response(self, status, body, headers):
-        return web.json_response(body, status=status, headers=dict(headers))
+        kept = {name: value for name, value in headers if name.lower() != "content-type"}  # no-store, WWW-Authenticate
+        return web.json_response(body, status=status, headers=kept)
 
 
 async def _form_request(request: web.Request) -> FormRequest:
