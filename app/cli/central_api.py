@@ -10,14 +10,42 @@ from pathlib import Path
 from vigia.app.cli.common import CliError
 
 REDIS_ENV = "VIGIA_REDIS_URL"
+DSN_ENV = "VIGIA_CENTRAL_DATABASE"   # as `vigia central ...`
+
+
+def _with_database(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--database", default=os.environ.get(DSN_ENV),
+                        help=f"PostgreSQL connection string (default: ${DSN_ENV}; prefer it for passwords)")
+    return parser
+
+
+def _dsn(args) -> str:
+    if not args.database:
+        raise CliError(f"no database: pass --database or set {DSN_ENV}")
+    return args.database
+
+
+def _with_connection(args, work):
+    """`work(conn)` on an autocommit connection to central's database (migrated first), run to its end."""
+    import psycopg
+
+    from vigia.central.migrations import migrate
+
+    async def run():
+        async with await psycopg.AsyncConnection.connect(_dsn(args), autocommit=True) as conn:
+            await migrate(conn)
+            return await work(conn)
+
+    return asyncio.run(run())
 
 
 def add_commands(central: argparse._SubParsersAction) -> None:
     """Add `api`, `api-client`, `api-gateway-config` and `site` to `vigia central`."""
-    from vigia.app.cli.central import _with_bucket, _with_database
-
-    api = _with_bucket(_with_database(central.add_parser(
-        "api", help="serve the external API (REST /api/v1, GraphQL /graphql, OAuth2) behind the gateway")), required=False)
+    api = _with_database(central.add_parser(
+        "api", help="serve the external API (REST /api/v1, GraphQL /graphql, OAuth2) behind the gateway"))
+    api.add_argument("--bucket", help="S3 bucket of the clips (credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+    api.add_argument("--s3-endpoint", help="URL of an S3-compatible service (default: AWS)")
+    api.add_argument("--s3-region", default="us-east-1")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8800)
     api.add_argument("--redis", default=os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/0"),
@@ -61,24 +89,22 @@ def add_commands(central: argparse._SubParsersAction) -> None:
 
 
 def _api(args) -> int:
-    from vigia.app.cli.central import _dsn, _media_settings
     from vigia.central.api.app import serve
     from vigia.central.api.common import ApiSettings
+    from vigia.central.ingest.media import MediaSettings
 
+    media = MediaSettings(args.s3_endpoint, args.bucket, args.s3_region) if args.bucket else None
     settings = ApiSettings(_dsn(args), redis_url=args.redis, redis_prefix=args.redis_prefix,
-                           cache_ttl_s=args.cache_seconds, media=_media_settings(args),
+                           cache_ttl_s=args.cache_seconds, media=media,
                            trusted_proxies=frozenset(args.trusted_proxy or ("127.0.0.1", "::1")))
     asyncio.run(serve(settings, args.host, args.port))
     return 0
 
 
 def _api_client(args) -> int:
-    from vigia.app.cli.central import _with_connection
     from vigia.central.api import clients
-    from vigia.central.migrations import migrate
 
     async def work(conn):
-        await migrate(conn)
         if args.action == "add":
             try:
                 secret = await clients.add_client(conn, args.client_id, args.name or args.client_id, args.scope,
@@ -117,16 +143,13 @@ def _gateway_config(args) -> int:
 
 
 def _site(args) -> int:
-    from vigia.app.cli.central import _with_connection
     from vigia.central.api.clients import SITE
     from vigia.central.dashboard import queries
-    from vigia.central.migrations import migrate
 
     if not SITE.fullmatch(args.site):
         raise CliError("a site is 1 to 64 characters, no control characters")
 
     async def work(conn):
-        await migrate(conn)
         if not await queries.set_site(conn, args.device_id, args.site):
             raise CliError(f"no device {args.device_id!r}")
         print(f"device {args.device_id} is in site {args.site}")
