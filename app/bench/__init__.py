@@ -50,6 +50,12 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     reanalysis.add_argument("--clip-seconds", type=float, default=4.0, help="about how long each clip is")
     reanalysis.add_argument("--timeout", type=float, default=1800.0, help="seconds a run may take")
 
+    api = _bench(bench, "api", "vigia.app.bench.api", "central's external API: REST and GraphQL pages, rate limit")
+    api.add_argument("--events", type=int, default=EVENTS_STORED, help="central events stored (default 1,000,000)")
+    api.add_argument("--calls", type=int, default=400, help="pages measured per API")
+    api.add_argument("--concurrency", type=int, default=4, help="clients calling at once")
+    api.add_argument("--rate-limit", type=int, default=100, help="calls a minute of the rate-limit check")
+
     sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")
     sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")

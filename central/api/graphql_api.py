@@ -15,7 +15,14 @@ import strawberry
 from aiohttp import web
 from graphql import GraphQLError
 from strawberry.aiohttp.views import GraphQLView
-from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.scalars import JSON
 
 from vigia.central.api import queries
@@ -249,10 +256,14 @@ class Schema(strawberry.Schema):
 
 
 def make_schema(settings: ApiSettings) -> strawberry.Schema:
+    """The limits are validation rules: a refused query never runs. A client's query text is parsed and checked
+    once (the caches); the limits do not depend on the variables."""
     return Schema(Query, extensions=[
+        MaxTokensLimiter(max_token_count=settings.max_tokens),  # first: it bounds the parser's work
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
         QueryDepthLimiter(max_depth=settings.max_depth),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
         AddValidationRules([cost_rule(settings.max_cost, MAX_PAGE)]),
     ])
 
