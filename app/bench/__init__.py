@@ -53,7 +53,7 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     api = _bench(bench, "api", "vigia.app.bench.api", "central's external API: REST and GraphQL pages, rate limit")
     api.add_argument("--events", type=int, default=EVENTS_STORED, help="central events stored (default 1,000,000)")
     api.add_argument("--calls", type=int, default=400, help="pages measured per API")
-    api.add_argument("--concurrency", type=int, default=4, help="clients calling at once")
+    api.add_argument("--concurrency", type=int, default=1, help="clients calling at once (default 1: the latency of a page)")
     api.add_argument("--rate-limit", type=int, default=100, help="calls a minute of the rate-limit check")
 
     sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")

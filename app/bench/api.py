@@ -56,17 +56,20 @@ async def load(dsn: str, events: int, now: float) -> float:
                            " now(), now() FROM generate_series(0, %s - 1) i", [DEVICES])
         await conn.execute("INSERT INTO dashboard_device_sites SELECT 'dev-' || lpad(i::text, 3, '0'), 'site-' || (i %% %s)"
                            " FROM generate_series(0, %s - 1) i", [SITES, DEVICES])
+        # a value in [0, n) drawn from the event's number and a salt: the columns vary independently of each other
+        await conn.execute("CREATE FUNCTION pg_temp._pick(i bigint, salt int, n int) RETURNS int LANGUAGE sql IMMUTABLE"
+                           " AS 'SELECT ((hashint8(i * 8 + salt) % n) + n) % n'")
         chunk = 100_000
         for low in range(0, events, chunk):
             await conn.execute(
                 """INSERT INTO events (device_id, event_id, seq, camera, rule, kind, zone, label, track_id, start,
                        started_at, ended_at, max_score, box, alert, path, attributes)
-                   SELECT 'dev-' || lpad((i %% %(devices)s)::text, 3, '0'), upper(substr(md5(i::text), 1, 26)), i,
-                          'cam-' || ((i / %(devices)s) %% %(cameras)s), 'entry', 'enter', 'door',
-                          (%(labels)s::text[])[1 + (i / 7) %% %(n_labels)s], i %% 1000, 1.5,
+                   SELECT 'dev-' || lpad(pg_temp._pick(i, 1, %(devices)s)::text, 3, '0'), upper(substr(md5(i::text), 1, 26)), i,
+                          'cam-' || pg_temp._pick(i, 2, %(cameras)s), 'entry', 'enter', 'door',
+                          (%(labels)s::text[])[1 + pg_temp._pick(i, 3, %(n_labels)s)], i %% 1000, 1.5,
                           to_timestamp(%(first)s + (i::float8 / %(events)s) * %(span)s),
                           to_timestamp(%(first)s + (i::float8 / %(events)s) * %(span)s + 8), 0.5 + (i %% 50) / 100.0,
-                          '[0.1, 0.2, 0.3, 0.4]', i %% 10 = 0, '[[0, 0.5, 0.5]]', '{}'
+                          '[0.1, 0.2, 0.3, 0.4]', pg_temp._pick(i, 4, 10) = 0, '[[0, 0.5, 0.5]]', '{}'
                    FROM generate_series(%(low)s, %(high)s - 1) i""",
                 {"devices": DEVICES, "cameras": CAMERAS, "labels": list(LABELS), "n_labels": len(LABELS), "first": first,
                  "events": events, "span": now - first, "low": low, "high": min(low + chunk, events)})
@@ -80,8 +83,8 @@ async def load(dsn: str, events: int, now: float) -> float:
             """INSERT INTO reanalysis_verdicts (job_id, device_id, event_id, camera, rule, edge_label, verdict, agreement,
                    started_at)
                SELECT %s, device_id, event_id, camera, rule, label,
-                      (ARRAY['confirmed', 'not_confirmed', 'label_differs'])[1 + seq %% 3], 0.9, started_at
-               FROM events WHERE seq %% %s = 0""", [job, VERDICT_SHARE])
+                      (ARRAY['confirmed', 'not_confirmed', 'label_differs'])[1 + pg_temp._pick(seq, 5, 3)], 0.9, started_at
+               FROM events WHERE pg_temp._pick(seq, 6, %s) = 0""", [job, VERDICT_SHARE])
         await conn.execute("ANALYZE")
     return time.perf_counter() - started
 

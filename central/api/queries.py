@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
 VERDICTS = ("confirmed", "not_confirmed", "label_differs")
@@ -62,26 +61,33 @@ def decode_cursor(text: str, types: tuple[type, ...]) -> list:
     return values
 
 
-def _site_conditions(where: Filter, site_column: sql.Composable) -> list[sql.Composable]:
-    out = []
-    if where.sites is not None:
-        out.append(sql.SQL("{} = ANY({})").format(site_column, sql.Literal(list(where.sites))))
-    if where.site is not None:
-        out.append(sql.SQL("{} = {}").format(site_column, sql.Literal(where.site)))
-    return out
+class Where:
+    """Conditions of fixed SQL text with their values as parameters: the text of a query depends only on which
+    filters are given, so PostgreSQL can keep its plan (the pool prepares statements)."""
+
+    def __init__(self):
+        self.conditions: list[str] = []
+        self.params: list = []
+
+    def add(self, condition: str, *params) -> Where:
+        self.conditions.append(condition)
+        self.params.extend(params)
+        return self
+
+    def sites(self, where: Filter, column: str) -> Where:
+        if where.sites is not None:
+            self.add(f"{column} = ANY(%s)", list(where.sites))
+        if where.site is not None:
+            self.add(f"{column} = %s", where.site)
+        return self
+
+    def sql(self) -> str:
+        return " AND ".join(self.conditions) if self.conditions else "true"
 
 
-def _equal(column: str, value) -> sql.Composable:
-    return sql.SQL("{} = {}").format(sql.SQL(column), sql.Literal(value))
-
-
-def _where(conditions: list[sql.Composable]) -> sql.Composable:
-    return sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
-
-
-async def _page(conn: psycopg.AsyncConnection, query: sql.Composable, limit: int, cursor_of) -> Page:
+async def _page(conn: psycopg.AsyncConnection, query: str, params: list, limit: int, cursor_of) -> Page:
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query)
+        await cursor.execute(query, [*params, limit + 1])
         rows = await cursor.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -96,137 +102,132 @@ def _time(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
 
 
-EVENT_COLUMNS = sql.SQL("""e.device_id, s.site, e.event_id, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id,
-    e.alert, e.max_score, e.started_at, e.ended_at, e.snapshot IS NOT NULL AS has_snapshot""")
+def _cursor_time(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CursorError("not a cursor of this list (give back next_cursor as it came)") from None
+
+
+EVENT_COLUMNS = """e.device_id, s.site, e.event_id, e.camera, e.rule, e.kind, e.zone, e.label, e.track_id,
+    e.alert, e.max_score, e.started_at, e.ended_at, e.snapshot IS NOT NULL AS has_snapshot"""
 
 
 async def events(conn: psycopg.AsyncConnection, where: Filter, limit: int, after: str | None) -> Page:
     """Events, newest first (ties by device and id)."""
-    conditions = _site_conditions(where, sql.SQL("s.site"))
-    conditions += [_equal(f"e.{name}", getattr(where, name)) for name in ("camera", "label", "alert")
-                   if getattr(where, name) is not None]
-    if where.device is not None:
-        conditions.append(_equal("e.device_id", where.device))
+    w = Where().sites(where, "s.site")
+    for name in ("device_id", "camera", "label", "alert"):
+        value = getattr(where, "device" if name == "device_id" else name)
+        if value is not None:
+            w.add(f"e.{name} = %s", value)
     if where.since is not None:
-        conditions.append(sql.SQL("e.started_at >= {}").format(sql.Literal(_time(where.since))))
+        w.add("e.started_at >= %s", _time(where.since))
     if where.until is not None:
-        conditions.append(sql.SQL("e.started_at < {}").format(sql.Literal(_time(where.until))))
+        w.add("e.started_at < %s", _time(where.until))
     if where.verdict is not None:
-        conditions.append(sql.SQL("EXISTS (SELECT 1 FROM reanalysis_verdicts v WHERE v.device_id = e.device_id"
-                                  " AND v.event_id = e.event_id AND v.verdict = {})").format(sql.Literal(where.verdict)))
+        w.add("EXISTS (SELECT 1 FROM reanalysis_verdicts v WHERE v.device_id = e.device_id AND v.event_id = e.event_id"
+              " AND v.verdict = %s)", where.verdict)
     if after is not None:
         t, device, event = decode_cursor(after, (str, str, str))
-        try:
-            at = dt.datetime.fromisoformat(t)
-        except ValueError:
-            raise CursorError("not a cursor of this list (give back next_cursor as it came)") from None
-        conditions.append(sql.SQL("e.started_at <= {t} AND (e.started_at, e.device_id, e.event_id) < ({t}, {d}, {e})").format(
-            t=sql.Literal(at), d=sql.Literal(device), e=sql.Literal(event)))
-    query = sql.SQL("""SELECT {columns} FROM events e LEFT JOIN dashboard_device_sites s USING (device_id)
-        WHERE {where} ORDER BY e.started_at DESC, e.device_id DESC, e.event_id DESC LIMIT {limit}""").format(
-        columns=EVENT_COLUMNS, where=_where(conditions), limit=sql.Literal(limit + 1))
-    return await _page(conn, query, limit, lambda r: [r["started_at"], r["device_id"], r["event_id"]])
+        at = _cursor_time(t)
+        w.add("e.started_at <= %s AND (e.started_at, e.device_id, e.event_id) < (%s, %s, %s)", at, at, device, event)
+    query = f"""SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN dashboard_device_sites s USING (device_id)
+        WHERE {w.sql()} ORDER BY e.started_at DESC, e.device_id DESC, e.event_id DESC LIMIT %s"""
+    return await _page(conn, query, w.params, limit, lambda r: [r["started_at"], r["device_id"], r["event_id"]])
 
 
 async def event(conn: psycopg.AsyncConnection, sites: tuple[str, ...] | None, device_id: str, event_id: str) -> dict | None:
     """One event, if the caller's sites include its device's."""
-    conditions = [_equal("e.device_id", device_id), _equal("e.event_id", event_id)]
-    conditions += _site_conditions(Filter(sites=sites), sql.SQL("s.site"))
-    query = sql.SQL("SELECT {columns} FROM events e LEFT JOIN dashboard_device_sites s USING (device_id)"
-                    " WHERE {where} LIMIT 1").format(columns=EVENT_COLUMNS, where=_where(conditions))
-    page = await _page(conn, query, 1, lambda r: [])
+    w = Where().add("e.device_id = %s AND e.event_id = %s", device_id, event_id).sites(Filter(sites=sites), "s.site")
+    query = f"""SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN dashboard_device_sites s USING (device_id)
+        WHERE {w.sql()} LIMIT %s"""
+    page = await _page(conn, query, w.params, 1, lambda r: [])
     return page.items[0] if page.items else None
 
 
 async def devices(conn: psycopg.AsyncConnection, where: Filter, limit: int, after: str | None) -> Page:
     """Devices by id: enrolment, revocation, last batch, site."""
-    conditions = _site_conditions(where, sql.SQL("s.site"))
+    w = Where().sites(where, "s.site")
     if where.device is not None:
-        conditions.append(_equal("d.device_id", where.device))
+        w.add("d.device_id = %s", where.device)
     if after is not None:
         (device,) = decode_cursor(after, (str,))
-        conditions.append(sql.SQL("d.device_id > {}").format(sql.Literal(device)))
-    query = sql.SQL("""SELECT d.device_id, s.site, d.enrolled_at, d.revoked_at, d.last_seen_at
+        w.add("d.device_id > %s", device)
+    query = f"""SELECT d.device_id, s.site, d.enrolled_at, d.revoked_at, d.last_seen_at
         FROM devices d LEFT JOIN dashboard_device_sites s USING (device_id)
-        WHERE {where} ORDER BY d.device_id LIMIT {limit}""").format(where=_where(conditions), limit=sql.Literal(limit + 1))
-    return await _page(conn, query, limit, lambda r: [r["device_id"]])
+        WHERE {w.sql()} ORDER BY d.device_id LIMIT %s"""
+    return await _page(conn, query, w.params, limit, lambda r: [r["device_id"]])
 
 
 async def cameras(conn: psycopg.AsyncConnection, where: Filter, limit: int, after: str | None) -> Page:
     """Each device's cameras and their health as the device last reported it, by device and camera."""
-    conditions = [sql.SQL("r.kind = 'camera_health'")] + _site_conditions(where, sql.SQL("s.site"))
+    w = Where().add("r.kind = 'camera_health'").sites(where, "s.site")
     if where.device is not None:
-        conditions.append(_equal("r.device_id", where.device))
+        w.add("r.device_id = %s", where.device)
     if where.camera is not None:
-        conditions.append(_equal("r.key", where.camera))
+        w.add("r.key = %s", where.camera)
     if after is not None:
         device, camera = decode_cursor(after, (str, str))
-        conditions.append(sql.SQL("(r.device_id, r.key) > ({}, {})").format(sql.Literal(device), sql.Literal(camera)))
-    query = sql.SQL("""SELECT r.device_id, s.site, r.key AS camera, r.body ->> 'state' AS state,
+        w.add("(r.device_id, r.key) > (%s, %s)", device, camera)
+    query = f"""SELECT r.device_id, s.site, r.key AS camera, r.body ->> 'state' AS state,
             (r.body ->> 'since')::float8 AS since, r.body ->> 'last_error' AS last_error, r.received_at
         FROM device_records r LEFT JOIN dashboard_device_sites s USING (device_id)
-        WHERE {where} ORDER BY r.device_id, r.key LIMIT {limit}""").format(where=_where(conditions), limit=sql.Literal(limit + 1))
-    return await _page(conn, query, limit, lambda r: [r["device_id"], r["camera"]])
+        WHERE {w.sql()} ORDER BY r.device_id, r.key LIMIT %s"""
+    return await _page(conn, query, w.params, limit, lambda r: [r["device_id"], r["camera"]])
+
+
+LAST_SEEN = "(r.body ->> 'last_seen_at')::float8"   # as in the index device_records_tracks
 
 
 async def tracks(conn: psycopg.AsyncConnection, where: Filter, limit: int, after: str | None) -> Page:
     """Track summaries (a track's label, times, best score and decimated path), the latest ended first."""
-    last_seen = sql.SQL("(r.body ->> 'last_seen_at')::float8")
-    conditions = [sql.SQL("r.kind = 'track'")] + _site_conditions(where, sql.SQL("s.site"))
+    w = Where().add("r.kind = 'track'").sites(where, "s.site")
     if where.device is not None:
-        conditions.append(_equal("r.device_id", where.device))
-    for name in ("camera", "label"):
-        if getattr(where, name) is not None:
-            conditions.append(sql.SQL("r.body ->> {} = {}").format(sql.Literal(name), sql.Literal(getattr(where, name))))
+        w.add("r.device_id = %s", where.device)
+    if where.camera is not None:
+        w.add("r.body ->> 'camera' = %s", where.camera)
+    if where.label is not None:
+        w.add("r.body ->> 'label' = %s", where.label)
     if where.since is not None:
-        conditions.append(sql.SQL("{} >= {}").format(last_seen, sql.Literal(where.since)))
+        w.add(f"{LAST_SEEN} >= %s", where.since)
     if where.until is not None:
-        conditions.append(sql.SQL("{} < {}").format(last_seen, sql.Literal(where.until)))
+        w.add(f"{LAST_SEEN} < %s", where.until)
     if after is not None:
         t, device, key = decode_cursor(after, (float, str, str))
-        conditions.append(sql.SQL("({}, r.device_id, r.key) < ({}, {}, {})").format(
-            last_seen, sql.Literal(t), sql.Literal(device), sql.Literal(key)))
-    query = sql.SQL("""SELECT r.device_id, s.site, r.key AS track_key, r.body ->> 'camera' AS camera,
+        w.add(f"({LAST_SEEN}, r.device_id, r.key) < (%s, %s, %s)", t, device, key)
+    query = f"""SELECT r.device_id, s.site, r.key AS track_key, r.body ->> 'camera' AS camera,
             (r.body ->> 'track_id')::int AS track_id, r.body ->> 'label' AS label,
-            (r.body ->> 'first_seen_at')::float8 AS first_seen_at, {last_seen} AS last_seen_at,
+            (r.body ->> 'first_seen_at')::float8 AS first_seen_at, {LAST_SEEN} AS last_seen_at,
             (r.body ->> 'seconds')::float8 AS seconds, (r.body ->> 'max_score')::float8 AS max_score,
             (r.body ->> 'hits')::int AS hits, r.body -> 'path' AS path
         FROM device_records r LEFT JOIN dashboard_device_sites s USING (device_id)
-        WHERE {where} ORDER BY {last_seen} DESC, r.device_id DESC, r.key DESC LIMIT {limit}""").format(
-        last_seen=last_seen, where=_where(conditions), limit=sql.Literal(limit + 1))
-    return await _page(conn, query, limit, lambda r: [r["last_seen_at"], r["device_id"], r["track_key"]])
+        WHERE {w.sql()} ORDER BY {LAST_SEEN} DESC, r.device_id DESC, r.key DESC LIMIT %s"""
+    return await _page(conn, query, w.params, limit, lambda r: [r["last_seen_at"], r["device_id"], r["track_key"]])
 
 
 async def verdicts(conn: psycopg.AsyncConnection, where: Filter, limit: int, after: str | None,
                    event_id: str | None = None) -> Page:
     """Central's re-analysis verdicts on edge events, newest event first."""
-    conditions = _site_conditions(where, sql.SQL("s.site"))
-    for name, column in (("device", "v.device_id"), ("camera", "v.camera"), ("verdict", "v.verdict")):
+    w = Where().sites(where, "s.site")
+    for name, column in (("device", "v.device_id"), ("camera", "v.camera"), ("verdict", "v.verdict"),
+                         ("label", "v.edge_label")):
         if getattr(where, name) is not None:
-            conditions.append(_equal(column, getattr(where, name)))
-    if where.label is not None:
-        conditions.append(_equal("v.edge_label", where.label))
+            w.add(f"{column} = %s", getattr(where, name))
     if event_id is not None:
-        conditions.append(_equal("v.event_id", event_id))
+        w.add("v.event_id = %s", event_id)
     if where.since is not None:
-        conditions.append(sql.SQL("v.started_at >= {}").format(sql.Literal(_time(where.since))))
+        w.add("v.started_at >= %s", _time(where.since))
     if where.until is not None:
-        conditions.append(sql.SQL("v.started_at < {}").format(sql.Literal(_time(where.until))))
+        w.add("v.started_at < %s", _time(where.until))
     if after is not None:
         t, job, event = decode_cursor(after, (str, str, str))
-        try:
-            at = dt.datetime.fromisoformat(t)
-        except ValueError:
-            raise CursorError("not a cursor of this list (give back next_cursor as it came)") from None
-        conditions.append(sql.SQL("(v.started_at, v.job_id::text, v.event_id) < ({}, {}, {})").format(
-            sql.Literal(at), sql.Literal(job), sql.Literal(event)))
-    query = sql.SQL("""SELECT v.device_id, s.site, v.event_id, v.job_id::text AS job_id, v.camera, v.rule, v.edge_label,
+        w.add("(v.started_at, v.job_id::text, v.event_id) < (%s, %s, %s)", _cursor_time(t), job, event)
+    query = f"""SELECT v.device_id, s.site, v.event_id, v.job_id::text AS job_id, v.camera, v.rule, v.edge_label,
             v.verdict, v.central_label, v.central_track, v.agreement, v.started_at, r.model, r.finished_at
         FROM reanalysis_verdicts v JOIN reanalysis_results r USING (job_id)
         LEFT JOIN dashboard_device_sites s ON s.device_id = v.device_id
-        WHERE {where} ORDER BY v.started_at DESC, v.job_id::text DESC, v.event_id DESC LIMIT {limit}""").format(
-        where=_where(conditions), limit=sql.Literal(limit + 1))
-    return await _page(conn, query, limit, lambda r: [r["started_at"], r["job_id"], r["event_id"]])
+        WHERE {w.sql()} ORDER BY v.started_at DESC, v.job_id::text DESC, v.event_id DESC LIMIT %s"""
+    return await _page(conn, query, w.params, limit, lambda r: [r["started_at"], r["job_id"], r["event_id"]])
 
 
 async def clip_key(conn: psycopg.AsyncConnection, device_id: str, event_id: str) -> str | None:
