@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import ssl
 import tempfile
@@ -85,7 +86,7 @@ async def load(dsn: str, events: int, now: float) -> float:
                SELECT %s, device_id, event_id, camera, rule, label,
                       (ARRAY['confirmed', 'not_confirmed', 'label_differs'])[1 + pg_temp._pick(seq, 5, 3)], 0.9, started_at
                FROM events WHERE pg_temp._pick(seq, 6, %s) = 0""", [job, VERDICT_SHARE])
-        await conn.execute("ANALYZE")
+        await conn.execute("VACUUM ANALYZE")  # as autovacuum leaves a table that has settled
     return time.perf_counter() - started
 
 
@@ -205,7 +206,9 @@ def run(args) -> int:
         secrets = asyncio.run(add_clients())
         with api_stack(Path(tmp), dsn, redis_url, instances=2, api_args=["--cache-seconds", "0"]) as stack:
             out = asyncio.run(measure(stack, secrets, args.calls, args.concurrency, args.rate_limit, now))
-    result = {"events": args.events, "load_s": round(load_s, 1), **out, "method": (
+    result = {"events": args.events, "load_s": round(load_s, 1), **out,
+              "load_average": [round(x, 1) for x in os.getloadavg()],  # of this machine, at the end
+              "method": (
         f"{args.events} events of {DEVICES} devices in {SITES} sites over {DAYS} days (one in {VERDICT_SHARE} with a "
         f"verdict) in a temporary PostgreSQL database; two API instances behind the NGINX gateway (TLS), Redis shared, "
         f"response cache off; {args.calls} pages of 50 per API from {args.concurrency} concurrent clients, random "

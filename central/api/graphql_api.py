@@ -29,6 +29,7 @@ from vigia.central.api import queries
 from vigia.central.api.clients import Principal
 from vigia.central.api.common import API, MAX_PAGE, PAGE, PRINCIPAL, Api, ApiSettings
 from vigia.central.api.cost import cost_rule
+from vigia.central.api.rest import clip_link
 from vigia.kit.http import ApiError
 
 T = TypeVar("T")
@@ -165,8 +166,6 @@ class Event:
     @strawberry.field(description="a short-lived link to its clip in central's bucket (clips:read)")
     async def clip(self, info: strawberry.Info) -> Clip | None:
         _need(info, "clips:read")
-        from vigia.central.api.rest import clip_link
-
         try:
             return Clip(**await clip_link(info.context.request, self.device_id, self.event_id))
         except ApiError as exc:

@@ -2,7 +2,7 @@
 
 Clients authenticate with a random secret of 256 bits: its SHA-256 is stored, never the secret (a secret that
 strong needs no slow hash). Access tokens are stored the same way, with their expiry and revocation. Every call
-is a row of `api_audit`. The indexes serve the event filters of the API (by device, label, camera, newest first).
+is a row of `api_audit`. The indexes serve the event filters of the API (by device, label, camera, newest first; by verdict).
 """
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_device_started ON events (device_id, started_at);
     CREATE INDEX events_label_started ON events (label, started_at);
     CREATE INDEX events_camera_started ON events (camera, started_at);
+    -- the verdict filter of events: probed per event, answered from the index alone
+    CREATE INDEX reanalysis_verdicts_event_verdict ON reanalysis_verdicts (device_id, event_id, verdict);
     CREATE INDEX device_records_tracks ON device_records (((body ->> 'last_seen_at')::float8), device_id, key)
         WHERE kind = 'track';
     """,
