@@ -381,6 +381,21 @@ def test_every_call_is_audited(world: World):
                     (None, "GET", "/api/v1/openapi.json", 200, "127.0.0.1")]
 
 
+def test_a_call_that_cannot_be_audited_gets_no_data(world: World):
+    token = world.token("reader")
+    with psycopg.connect(world.dsn, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS"
+                     " $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$")
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON api_audit FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
+        try:
+            answer = world.get(token, "/api/v1/events", label="dog")
+        finally:
+            conn.execute("DROP TRIGGER refuse ON api_audit")
+            conn.execute("DROP FUNCTION refuse_audit()")
+    assert answer.status_code == 503 and "audited" in answer.json()["error"] and "items" not in answer.json()
+    assert world.get(token, "/api/v1/events", label="dog").status_code == 200
+
+
 def test_the_openapi_document_describes_the_routes_that_answer(world: World):
     document = world.session().get(f"{world.stack.url}/api/v1/openapi.json").json()
     assert document["openapi"] == "3.1.0"

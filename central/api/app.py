@@ -49,18 +49,22 @@ def _lifecycle(settings: ApiSettings):
     async def lifecycle(app: web.Application):
         pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=settings.pool_size, open=False,
                                    kwargs={"autocommit": True})
+        audit_pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=2, open=False,
+                                         kwargs={"autocommit": True, "options": "-c synchronous_commit=off"})
         await pool.open(wait=True, timeout=30)
+        await audit_pool.open(wait=True, timeout=30)
         async with pool.connection() as conn:
             await migrate(conn)
         client = redis.Redis.from_url(settings.redis_url)
         await client.ping()
-        api = app[API] = Api(settings, pool, Limits(client, settings.redis_prefix, settings.cache_ttl_s))
+        api = app[API] = Api(settings, pool, audit_pool, Limits(client, settings.redis_prefix, settings.cache_ttl_s))
         if settings.media is not None:
             from vigia.central.ingest.media import s3_client
 
             api.s3 = s3_client(settings.media)
         yield
         await client.aclose()
+        await audit_pool.close()
         await pool.close()
     return lifecycle
 

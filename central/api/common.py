@@ -42,6 +42,7 @@ class Api:
 
     settings: ApiSettings
     pool: AsyncConnectionPool
+    audit_pool: AsyncConnectionPool           # synchronous_commit off: a call never waits for its audit row's flush
     limits: Limits
     s3: object | None = None                  # boto3 S3 client, when settings.media is set
 
