@@ -24,6 +24,8 @@ SYSTEM_PACKAGES += nginx postgresql
 SYSTEM_PACKAGES += mosquitto
 # Device images: debootstrap for the x86 root filesystem, zstd for its tarball.
 SYSTEM_PACKAGES += debootstrap zstd
+# Central's external API: Redis shared by its instances (tests use the local one, else start their own).
+SYSTEM_PACKAGES += redis-server
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

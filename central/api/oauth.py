@@ -189,14 +189,12 @@ async def token(request: web.Request, pool) -> web.Response:
 async def revoke(request: web.Request, pool) -> web.Response:
     """POST /oauth/revoke (token=...): the client's own token no longer works (RFC 7009)."""
     exchange, form = await _exchange(request, pool)
-    response = exchange.create_endpoint_response(RevokeName, form)
+    response = exchange.create_endpoint_response(_Revoke.ENDPOINT_NAME, form)
     for revoked in exchange.revoked:
         async with pool.connection() as conn:
             await clients.revoke_token(conn, revoked, exchange.client.client_id)
     return response
 
-
-RevokeName = _Revoke.ENDPOINT_NAME
 
 
 async def authenticate(request: web.Request, pool) -> Principal:
