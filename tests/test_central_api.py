@@ -331,6 +331,9 @@ def test_graphql_refuses_a_query_too_deep_or_too_costly_before_running_it(world:
     error = answer.json()["errors"][0]
     assert answer.status_code == 400 and error["extensions"]["code"] == "QUERY_TOO_COSTLY"
     assert "too costly" in error["message"] and error["extensions"]["cost"] > error["extensions"]["max_cost"]
+    fragment = ("{ events(first: 100) { ...page } } fragment page on EventPage { items { device { events(first: 100)"
+                " { items { label } } } } }")
+    assert world.graphql(token, fragment).json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
     aliases = "{ " + " ".join(f"a{i}: devices(first: 1) {{ nextCursor }}" for i in range(20)) + " }"
     assert world.graphql(token, aliases).status_code == 400
     assert world.graphql(token, "{ events(first: 500) { nextCursor } }").json()["errors"][0]["message"].startswith(
@@ -443,3 +446,15 @@ def test_the_cli_registers_lists_and_revokes_clients(world: World):
     assert answer.status_code == 401
     moved = vigia("site", "dev-nosite", "east")
     assert "is in site east" in moved.stdout
+
+
+def test_the_gateway_limits_token_requests_per_address(world: World):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(_):
+        return world.session().post(f"{world.stack.url}/oauth/token", data={"grant_type": "client_credentials"},
+                                    auth=("reader", "wrong-secret")).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(ask, range(60)))
+    assert set(statuses) == {401, 429} and statuses.count(429) >= 10, statuses

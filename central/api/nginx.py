@@ -1,5 +1,6 @@
 """The NGINX gateway in front of the API instances: TLS, routing (/oauth/, /api/v1/, /graphql only; the rest
-404), body limits, the caller's address passed on (the audit believes it from the gateway only)."""
+404), body limits, token requests limited per address, the caller's address passed on (the audit believes it
+from the gateway only)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ class GatewaySite:
     private_key: Path
     prefix: Path                 # pid, logs and temporary files
     max_body_bytes: int = 64 << 10
+    token_requests_per_s: int = 10   # per caller's address, at /oauth/ (429 beyond, after a burst of twice that)
 
 
 def gateway_config(site: GatewaySite) -> str:
@@ -42,6 +44,9 @@ http {{
     scgi_temp_path {p}/tmp/scgi;
     client_max_body_size {site.max_body_bytes};
     client_body_buffer_size {site.max_body_bytes};
+    # token requests per address: a client asks for a token an hour, not hundreds a second
+    limit_req_zone $binary_remote_addr zone=vigia_api_tokens:1m rate={site.token_requests_per_s}r/s;
+    limit_req_status 429;
     upstream vigia_api {{
 {servers}
         keepalive 32;
@@ -53,6 +58,7 @@ http {{
         ssl_certificate_key {site.private_key};
         add_header Strict-Transport-Security "max-age=31536000" always;
         location /oauth/ {{
+            limit_req zone=vigia_api_tokens burst={site.token_requests_per_s * 2} nodelay;
 {proxy}
         }}
         location /api/v1/ {{
