@@ -458,3 +458,16 @@ def test_the_gateway_limits_token_requests_per_address(world: World):
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(ask, range(60)))
     assert set(statuses) == {401, 429} and statuses.count(429) >= 10, statuses
+
+
+def test_the_api_bench_prints_its_keys():
+    """`vigia bench api --json` at a size a test can wait for; its times are not asserted, its exactness is."""
+    done = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "--log-level", "warning", "bench", "api", "--json",
+                           "--events", "5000", "--calls", "20", "--rate-limit", "20"],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["events"] == 5000 and result["rest_calls"] == result["graphql_calls"] == 20
+    assert result["rest_p95_ms"] >= result["rest_p50_ms"] > 0 and result["graphql_p95_ms"] >= result["graphql_p50_ms"] > 0
+    assert (result["rate_limit_calls"], result["rate_limit_allowed"], result["rate_limit_refused"]) == (30, 20, 10)
+    assert result["rate_limit_exact"] is True
