@@ -11,7 +11,7 @@ import base64
 import binascii
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -106,16 +106,14 @@ class _Revoke(RevocationEndpoint):
         self.server.revoked.append(token.token)
 
 
-@dataclass
 class _Exchange(AuthorizationServer):
     """One request's authorization server: knows the one client it may be about, collects what to store."""
 
-    client: Client | None
-    issued: list[dict] = field(default_factory=list)
-    revoked: list[str] = field(default_factory=list)
-
-    def __post_init__(self):
+    def __init__(self, client: Client | None):
         super().__init__(scopes_supported=list(clients.SCOPES))
+        self.client = client
+        self.issued: list[dict] = []     # tokens to store
+        self.revoked: list[str] = []     # tokens to revoke
         self.register_grant(_ClientCredentials)
         self.register_endpoint(_Revoke)
         self.register_token_generator("default", BearerTokenGenerator(
