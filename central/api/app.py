@@ -47,6 +47,12 @@ async def _health(request: web.Request) -> web.Response:
 
 def _lifecycle(settings: ApiSettings):
     async def lifecycle(app: web.Application):
+        client = redis.Redis.from_url(settings.redis_url)
+        try:  # first: a wrong --redis changes nothing in the database
+            await client.ping()
+        except redis.RedisError as exc:  # the URL may hold a password: not repeated here
+            await client.aclose()
+            raise RuntimeError(f"Redis (--redis) does not answer: {exc}") from None
         pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=settings.pool_size, open=False,
                                    kwargs={"autocommit": True})
         audit_pool = AsyncConnectionPool(settings.dsn, min_size=1, max_size=2, open=False,
@@ -55,8 +61,6 @@ def _lifecycle(settings: ApiSettings):
         await audit_pool.open(wait=True, timeout=30)
         async with pool.connection() as conn:
             await migrate(conn)
-        client = redis.Redis.from_url(settings.redis_url)
-        await client.ping()
         api = app[API] = Api(settings, pool, audit_pool, Limits(client, settings.redis_prefix, settings.cache_ttl_s))
         if settings.media is not None:
             from vigia.central.ingest.media import s3_client
