@@ -32,6 +32,8 @@ SYSTEM_PACKAGES += prometheus prometheus-alertmanager
 # Central's database backups and point-in-time recovery: pgBackRest (WAL archiving, full/incremental backups
 # into encrypted S3 repositories); the tests run it against a cluster of their own.
 SYSTEM_PACKAGES += pgbackrest
+# Central's external API: Redis shared by its instances (tests use the local one, else start their own).
+SYSTEM_PACKAGES += redis-server
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

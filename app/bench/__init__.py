@@ -66,6 +66,12 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     fleet.add_argument("--jobs", type=int, default=20_000, help="re-analysis jobs (3 in 4 open)")
     fleet.add_argument("--scrapes", type=int, default=20)
 
+    api = _bench(bench, "api", "vigia.app.bench.api", "central's external API: REST and GraphQL pages, rate limit")
+    api.add_argument("--events", type=int, default=EVENTS_STORED, help="central events stored (default 1,000,000)")
+    api.add_argument("--calls", type=int, default=400, help="pages measured per API")
+    api.add_argument("--concurrency", type=int, default=1, help="clients calling at once (default 1: the latency of a page)")
+    api.add_argument("--rate-limit", type=int, default=100, help="calls a minute of the rate-limit check")
+
     sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")
     sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")

@@ -163,6 +163,9 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
 
     backup_cli.add_commands(central)  # backup config|status|run, restore
     replication.add_commands(central)  # promote, failover-watch, replication-status
+    from vigia.app.cli import central_api
+
+    central_api.add_commands(central)  # api, api-client, api-gateway-config, site
     return central
 
 
