@@ -112,8 +112,9 @@ def test_a_thumbnail_that_keeps_failing_backs_off_lets_the_others_go_and_is_drop
             try:
                 drain(uploader)  # returns once only the failing one is left, backing off
                 stored = {e for (e,) in stack.query("SELECT event_id FROM media_objects")}
-                assert stored == {e.id for e in good}
-                assert device.outbox_kinds() == ["thumbnail"]
+                assert stored == {e.id for e in good}   # the others went while it backed off
+                # it waits for its next try, or (a slow machine: drain outlasted its three short back-offs) is gone
+                assert device.outbox_kinds() in ([], ["thumbnail"])
                 for _ in range(20):
                     if device.backlog() == 0:
                         break
