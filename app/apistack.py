@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from vigia.app.devstack import NGINX, free_port, wait_http
+from vigia.app.devstack import free_port, start_nginx, stop_process, wait_http
 from vigia.central.api.nginx import GatewaySite, write_gateway_config
 from vigia.central.ingest.ca import init_ca, issue_server_certificate
 
@@ -68,13 +67,7 @@ class ApiInstance:
         wait_http(f"http://127.0.0.1:{self.port}/healthz", 30, self.process)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @dataclass
@@ -87,27 +80,10 @@ class Gateway:
         return f"https://{self.site.listen}"
 
     def start(self) -> None:
-        config = write_gateway_config(self.site)
-        self.process = subprocess.Popen([NGINX, "-p", str(self.site.prefix), "-c", str(config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        host, port = self.site.listen.rsplit(":", 1)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {(self.site.prefix / 'error.log').read_text()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 0.5):
-                return
-            time.sleep(0.05)
-        raise TimeoutError("nginx did not listen")
+        self.process = start_nginx(self.site.prefix, write_gateway_config(self.site), self.site.listen)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGQUIT)
 
 
 @dataclass

@@ -82,6 +82,36 @@ def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None)
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
+def stop_process(process: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    """`sig` (SIGTERM, or SIGQUIT for NGINX's graceful stop), then SIGKILL if it is still there after `timeout`."""
+    if process and process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def start_nginx(prefix: Path, config: Path, listen: str, timeout: float = 10) -> subprocess.Popen:
+    """NGINX on `config` (its files under `prefix`), returned once it accepts connections on `listen` (host:port);
+    RuntimeError with what it said when it exits first."""
+    said = prefix / "nginx.stderr"
+    with said.open("ab") as stderr:
+        process = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=stderr)
+    host, port = listen.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = prefix / "error.log"
+            raise RuntimeError(f"nginx exited: {said.read_text()[-2000:]}{log.read_text()[-2000:] if log.exists() else ''}")
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 0.5):
+            return process
+        time.sleep(0.05)
+    stop_process(process)
+    raise TimeoutError("nginx did not listen")
+
+
 @dataclass
 class CentralInstance:
     port: int
@@ -106,12 +136,7 @@ class CentralInstance:
             self.process.wait()
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.process)
 
 
 @dataclass
@@ -124,29 +149,10 @@ class Nginx:
         return f"https://{self.site.listen}"
 
     def start(self) -> None:
-        config = write_nginx_config(self.site)
-        self.process = subprocess.Popen([NGINX, "-p", str(self.site.prefix), "-c", str(config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        host, port = self.site.listen.rsplit(":", 1)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.process.stderr.read().decode()}")
-            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 0.5):
-                return
-            time.sleep(0.05)
-        raise TimeoutError("nginx did not listen")
+        self.process = start_nginx(self.site.prefix, write_nginx_config(self.site), self.site.listen)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: finishes requests in flight
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process and self.process.stderr:
-            self.process.stderr.close()
+        stop_process(self.process, signal.SIGQUIT)  # graceful: finishes requests in flight
 
 
 @dataclass

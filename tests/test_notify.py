@@ -10,7 +10,6 @@ import base64
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from support.mosquitto import Mosquitto, Subscriber
+from support.notify import DEVICE, attempts, running, tell, waiting
 from support.waiting import wait_for
 from support.webhooks import Receiver
 
@@ -27,7 +27,7 @@ from vigia.appliance.config import Config, ConfigError, parse_config
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.encryption import write_encrypted
 from vigia.appliance.notify.links import check_link, load_link_key
-from vigia.appliance.notify.queue import delivery_log, queue_states
+from vigia.appliance.notify.queue import queue_states
 from vigia.appliance.notify.service import Notifications, build_notifications
 from vigia.appliance.notify.webhook import signature, verify_signature
 from vigia.appliance.storage import database
@@ -35,7 +35,6 @@ from vigia.scene.events import Event, EventChange, new_event_id
 from vigia.scene.schedule import Schedule
 
 SECRET = "s3cret-for-the-tests-0123456789"
-DEVICE = "testdev1"
 NODE = f"vigia_{DEVICE}"
 
 
@@ -71,36 +70,11 @@ def event(rule: str, alert: bool = False, started_at: float | None = None, snaps
 
 def opened_and_closed(n: Notifications, e: Event) -> list[str]:
     """Tell the sinks the event opened, then closed; the idempotency keys that should follow."""
-    tell(n, EventChange("open", e))
-    tell(n, EventChange("update", e))  # updates are not sent
+    tell(n.sinks, EventChange("open", e))
+    tell(n.sinks, EventChange("update", e))  # updates are not sent
     e.ended_at, e.end = e.started_at + 2.0, 3.0
-    tell(n, EventChange("close", e))
+    tell(n.sinks, EventChange("close", e))
     return [f"{e.id}:open", f"{e.id}:close"]
-
-
-def tell(n: Notifications, change: EventChange) -> None:
-    for sink in n.sinks:
-        sink.on_change(change)
-
-
-@contextmanager
-def running(config: Config, media_key: bytes | None = None) -> Iterator[Notifications]:
-    """The notification threads of `config`, as the appliance starts and stops them."""
-    n = build_notifications(config, DEVICE, media_key)
-    for worker in reversed(n.workers()):
-        worker.start()
-    try:
-        yield n
-    finally:
-        for worker in n.workers():
-            worker.stop()
-            worker.join()
-
-
-def attempts(config: Config, sink: str | None = None) -> list:
-    """The delivery log, oldest first."""
-    with database(config.storage.database) as db:
-        return list(reversed(delivery_log(db.conn, sink=sink, limit=1000)))
 
 
 @pytest.fixture()
@@ -161,7 +135,7 @@ def test_webhook_deliveries_carry_the_event_a_valid_signature_and_the_snapshot(t
             expected = opened_and_closed(n, intrusion) + opened_and_closed(n, visitor)
             opened_and_closed(n, quiet)  # a rule without `notify`
             assert wait_for(lambda: len(receiver.requests()) >= 4, 30), receiver.requests()
-            assert wait_for(lambda: not queue_waiting(config), 10)
+            assert wait_for(lambda: not waiting(config), 10)
         requests = receiver.requests()
     assert [json.loads(r["body"])["key"] for r in requests] == expected
     assert all(r["verified"] and r["status"] == 200 and r["path"] == "/hooks/vigia" for r in requests)
@@ -182,20 +156,15 @@ def test_webhook_deliveries_carry_the_event_a_valid_signature_and_the_snapshot(t
     assert [(a.key, a.attempt, a.outcome, a.detail) for a in log] == [(k, 1, "delivered", "HTTP 200") for k in expected]
 
 
-def queue_waiting(config: Config) -> int:
-    with database(config.storage.database) as db:
-        return sum(state.waiting for state in queue_states(db.conn))
-
-
 def test_a_webhook_answering_500_is_retried_until_it_takes_the_notification(tmp_path: Path):
     with Receiver(tmp_path / "requests.jsonl", SECRET, statuses=(500, 500)) as receiver:
         config = parse_config(config_text(tmp_path, hooks={"ops": receiver.url}, notify="webhook:ops"))
         with running(config) as n:
             alert = event("intrusion", alert=True)
-            tell(n, EventChange("open", alert))
+            tell(n.sinks, EventChange("open", alert))
             assert wait_for(lambda: receiver.delivered(), 60), receiver.requests()
             later = event("visitor")
-            tell(n, EventChange("open", later))
+            tell(n.sinks, EventChange("open", later))
             assert wait_for(lambda: len(receiver.delivered()) == 2, 30), receiver.requests()
         requests = receiver.requests()
     keys = [json.loads(r["body"])["key"] for r in requests]
@@ -259,7 +228,7 @@ def test_a_webhook_with_snapshot_links_sends_a_link_the_appliance_will_honour(tm
         config = parse_config(text)
         with running(config) as n:
             e = event("intrusion", alert=True, snapshot="snapshots/gate/not-written-yet.jpg")
-            tell(n, EventChange("open", e))
+            tell(n.sinks, EventChange("open", e))
             assert wait_for(lambda: receiver.delivered(), 30), receiver.requests()
     snapshot = receiver.delivered()[0]["snapshot"]
     url = urlsplit(snapshot["url"])
@@ -392,10 +361,10 @@ def test_alerts_raised_while_the_broker_is_down_arrive_in_order_once_it_is_back(
         for _ in range(3):
             during += opened_and_closed(n, event("intrusion", alert=True))
         assert wait_for(lambda: any(a.outcome == "failed" for a in attempts(config)), 30)
-        assert queue_waiting(config) == 6
+        assert waiting(config) == 6
         broker.start()
         with Subscriber(broker.port, client_id="after-outage") as after:
-            assert wait_for(lambda: queue_waiting(config) == 0, 60)
+            assert wait_for(lambda: waiting(config) == 0, 60)
             assert wait_for(lambda: len(after.on(events_topic)) >= 6, 30), after.messages
             assert wait_for(lambda: after.latest(f"vigia/{NODE}/availability") is not None, 10)
             keys = [m.json()["key"] for m in after.on(events_topic)]
@@ -426,7 +395,7 @@ def test_undelivered_notifications_are_delivered_after_a_restart(tmp_path: Path,
         with Subscriber(broker.port) as live, running(config):
             assert wait_for(lambda: [b["key"] for b in receiver.delivered()] == keys, 30), receiver.requests()
             assert wait_for(lambda: [m.json()["key"] for m in live.on(f"vigia/{NODE}/events")] == keys, 30)
-            assert wait_for(lambda: queue_waiting(config) == 0, 10)
+            assert wait_for(lambda: waiting(config) == 0, 10)
     finally:
         receiver.stop()
     assert all(r["verified"] for r in receiver.requests())

@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support.notify import DEVICE, attempts, open_and_close, running, waiting
 from support.smtp import SmtpServer
 from support.waiting import wait_for
 
-from vigia.appliance.config import Config, ConfigError, parse_config
+from vigia.appliance.config import ConfigError, parse_config
 from vigia.appliance.encryption import write_encrypted
-from vigia.appliance.notify.queue import delivery_log, queue_states
-from vigia.appliance.notify.service import Notifications, build_notifications
 from vigia.appliance.notify.smtp import message_id
-from vigia.appliance.storage import database
-from vigia.scene.events import Event, EventChange, new_event_id
+from vigia.scene.events import Event, new_event_id
 
-DEVICE = "testdev1"
 USERS = {"vigia-gate": "gate-mail-password-1"}
 
 
@@ -54,37 +50,6 @@ def event(rule: str = "intrusion", snapshot: str | None = None) -> Event:
                  alert=rule == "intrusion", snapshot=snapshot)
 
 
-def open_and_close(n: Notifications, e: Event) -> None:
-    for sink in n.sinks:
-        sink.on_change(EventChange("open", e))
-    e.ended_at, e.end = e.started_at + 2.0, 3.0
-    for sink in n.sinks:
-        sink.on_change(EventChange("close", e))
-
-
-@contextmanager
-def running(config: Config, media_key: bytes | None = None) -> Iterator[Notifications]:
-    n = build_notifications(config, DEVICE, media_key)
-    for worker in reversed(n.workers()):
-        worker.start()
-    try:
-        yield n
-    finally:
-        for worker in n.workers():
-            worker.stop()
-            worker.join()
-
-
-def attempts(config: Config) -> list:
-    with database(config.storage.database) as db:
-        return list(reversed(delivery_log(db.conn, sink="email", limit=1000)))
-
-
-def waiting(config: Config) -> int:
-    with database(config.storage.database) as db:
-        return sum(state.waiting for state in queue_states(db.conn))
-
-
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[SmtpServer]:
     folder = tmp_path / "smtp"
@@ -114,8 +79,8 @@ def test_an_alert_opening_arrives_as_one_email_with_its_snapshot_over_starttls(t
     config = parse_config(config_text(tmp_path, server_fields(server)))
     with running(config, media_key=key) as n:
         intrusion, quiet = event("intrusion", snapshot), event("quiet")
-        open_and_close(n, intrusion)
-        open_and_close(n, quiet)  # a rule without `notify`
+        open_and_close(n.sinks, intrusion)
+        open_and_close(n.sinks, quiet)  # a rule without `notify`
         assert wait_for(lambda: server.received() and not waiting(config), 30)
         time.sleep(0.5)  # a closing or a second message would be on its way by now
     [received] = server.received()
@@ -127,16 +92,16 @@ def test_an_alert_opening_arrives_as_one_email_with_its_snapshot_over_starttls(t
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_content_type() == "image/jpeg" and attachment.get_content() == jpeg
     assert server.logins == [("vigia-gate", True)]
-    assert [(a.key, a.outcome, a.detail) for a in attempts(config)] == [
+    assert [(a.key, a.outcome, a.detail) for a in attempts(config, "email")] == [
         (f"{intrusion.id}:open", "delivered", "sent to 2 of 2")]
 
 
 def test_a_refused_login_is_retried_and_logged_without_the_password(tmp_path: Path, server: SmtpServer):
     config = parse_config(config_text(tmp_path, server_fields(server, password="not-the-password")))
     with running(config) as n:
-        open_and_close(n, event())
-        assert wait_for(lambda: len(attempts(config)) >= 2, 30)
-    log = attempts(config)
+        open_and_close(n.sinks, event())
+        assert wait_for(lambda: len(attempts(config, "email")) >= 2, 30)
+    log = attempts(config, "email")
     assert all(a.outcome == "failed" and a.detail.startswith("SMTP 535") for a in log), log
     assert not any("not-the-password" in a.detail for a in log)
     assert not server.received() and waiting(config) == 1
@@ -149,12 +114,12 @@ def test_alerts_raised_while_the_mail_server_is_down_arrive_in_order_once_it_is_
     with running(config) as n:
         events = [event() for _ in range(3)]
         for e in events:
-            open_and_close(n, e)
-        assert wait_for(lambda: any(a.outcome == "failed" for a in attempts(config)), 30)
+            open_and_close(n.sinks, e)
+        assert wait_for(lambda: any(a.outcome == "failed" for a in attempts(config, "email")), 30)
         server.start()
         assert wait_for(lambda: len(server.received()) == 3, 30)
     assert [r.message["X-Vigia-Event"] for r in server.received()] == [e.id for e in events]
-    assert "ConnectionRefusedError" in attempts(config)[0].detail
+    assert "ConnectionRefusedError" in attempts(config, "email")[0].detail
 
 
 def test_a_server_whose_certificate_is_not_trusted_gets_nothing(tmp_path: Path):
@@ -164,7 +129,7 @@ def test_a_server_whose_certificate_is_not_trusted_gets_nothing(tmp_path: Path):
         fields = server_fields(server).replace(f"ca_file: {server.ca_file}, ", "")  # the system's CAs only
         config = parse_config(config_text(tmp_path, fields))
         with running(config) as n:
-            open_and_close(n, event())
-            assert wait_for(lambda: attempts(config), 30)
+            open_and_close(n.sinks, event())
+            assert wait_for(lambda: attempts(config, "email"), 30)
         assert not server.received() and not server.logins
-    assert "CERTIFICATE_VERIFY_FAILED" in attempts(config)[0].detail
+    assert "CERTIFICATE_VERIFY_FAILED" in attempts(config, "email")[0].detail

@@ -9,14 +9,13 @@ from __future__ import annotations
 import ssl
 import stat
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
 from support.appliance import running_appliance
+from support.notify import attempts, open_and_close, running, waiting
 from support.push_service import PushService
 from support.servers import free_port
 from support.waiting import wait_for
@@ -24,14 +23,11 @@ from support.waiting import wait_for
 from vigia.appliance.config import Config, ConfigError, parse_config
 from vigia.appliance.notify import push_subscriptions
 from vigia.appliance.notify.links import ack_token, check_ack_token, check_link, load_link_key
-from vigia.appliance.notify.queue import delivery_log, queue_states
-from vigia.appliance.notify.service import Notifications, build_notifications
 from vigia.appliance.notify.vapid import application_server_key, load_vapid, vapid_key_file
 from vigia.appliance.storage import database
 from vigia.local_ui import accounts
-from vigia.scene.events import Event, EventChange, new_event_id
+from vigia.scene.events import Event, new_event_id
 
-DEVICE = "testdev1"
 SUBJECT = "mailto:ops@site.example"
 USERS = {"gina": ("guard-pass-1", "guard"), "ian": ("installer-pass-1", "installer")}
 
@@ -77,40 +73,9 @@ def event(rule: str = "intrusion", snapshot: str | None = "snapshots/x.jpg") -> 
                  alert=rule == "intrusion", snapshot=snapshot)
 
 
-def open_and_close(sinks, e: Event) -> None:
-    for sink in sinks:
-        sink.on_change(EventChange("open", e))
-    e.ended_at, e.end = e.started_at + 2.0, 3.0
-    for sink in sinks:
-        sink.on_change(EventChange("close", e))
-
-
-@contextmanager
-def running(config: Config) -> Iterator[Notifications]:
-    n = build_notifications(config, DEVICE)
-    for worker in reversed(n.workers()):
-        worker.start()
-    try:
-        yield n
-    finally:
-        for worker in n.workers():
-            worker.stop()
-            worker.join()
-
-
-def attempts(config: Config) -> list:
-    with database(config.storage.database) as db:
-        return list(reversed(delivery_log(db.conn, sink="push", limit=1000)))
-
-
 def all_delivered(config: Config, count: int) -> bool:
     """`count` notifications delivered and none waiting (the writer stores them in a thread of its own)."""
-    return sum(a.outcome == "delivered" for a in attempts(config)) == count and waiting(config) == 0
-
-
-def waiting(config: Config) -> int:
-    with database(config.storage.database) as db:
-        return sum(state.waiting for state in queue_states(db.conn))
+    return sum(a.outcome == "delivered" for a in attempts(config, "push")) == count and waiting(config) == 0
 
 
 def test_push_config_errors_name_the_field_and_its_line(tmp_path: Path):
@@ -134,7 +99,7 @@ def test_an_alert_reaches_every_subscription_signed_and_encrypted_for_it(tmp_pat
             alert, quiet = event(), event("passing", snapshot=None)
             open_and_close(n.sinks, alert)
             open_and_close(n.sinks, quiet)
-            assert wait_for(lambda: len(service.received) == 6 and all_delivered(config, 2), 20), attempts(config)
+            assert wait_for(lambda: len(service.received) == 6 and all_delivered(config, 2), 20), attempts(config, "push")
     assert service.rejected == []
     key_file = vapid_key_file(tmp_path)
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
@@ -157,7 +122,7 @@ def test_an_alert_reaches_every_subscription_signed_and_encrypted_for_it(tmp_pat
         assert ack["url"] == "/api/v1/push/ack"
         assert check_ack_token(link_key, alert.id, ack["token"]) == (stored[subscription.endpoint].id, None)
         assert check_ack_token(link_key, quiet.id, ack["token"])[1] == "the token's signature does not match"
-    details = [a.detail for a in attempts(config)]
+    details = [a.detail for a in attempts(config, "push")]
     assert details == ["reached 3", "reached 3"]
 
 
@@ -175,18 +140,19 @@ def test_a_push_service_down_then_back_gets_everything_once(tmp_path: Path):
             first, second = event(), event()
             open_and_close(n.sinks, first)
             open_and_close(n.sinks, second)
-            assert wait_for(lambda: sum(a.outcome == "failed" for a in attempts(config)) >= 4, 30), attempts(config)
+            failed = lambda: sum(a.outcome == "failed" for a in attempts(config, "push"))  # noqa: E731
+            assert wait_for(lambda: failed() >= 4, 30), attempts(config, "push")
             assert [r.payload["event"] for r in up.to(phone_a)] == [first.id]  # the second waits behind the first
             with down:
-                assert wait_for(lambda: all_delivered(config, 2), 30), attempts(config)
+                assert wait_for(lambda: all_delivered(config, 2), 30), attempts(config, "push")
                 assert [r.payload["event"] for r in down.to(phone_b)] == [first.id, second.id]
                 assert [r.payload["event"] for r in up.to(phone_a)] == [first.id, second.id]
                 third = event()
                 open_and_close(n.sinks, third)
-                assert wait_for(lambda: all_delivered(config, 3), 30), attempts(config)
+                assert wait_for(lambda: all_delivered(config, 3), 30), attempts(config, "push")
     assert [r.payload["event"] for r in up.to(phone_a)] == [first.id, second.id, third.id]
     assert up.rejected == down.rejected == []
-    log = attempts(config)
+    log = attempts(config, "push")
     failed = [a for a in log if a.outcome == "failed"]
     assert all(a.key == f"{first.id}:open" and f"subscription {b.id}: ConnectionError" in a.detail for a in failed)
     assert [(a.key, a.detail) for a in log if a.outcome == "delivered"] == [
@@ -208,18 +174,18 @@ def test_an_expired_subscription_is_removed(tmp_path: Path):
         kept = subscribe(config, "ian", alive)
         with running(config) as n:
             open_and_close(n.sinks, event())
-            assert wait_for(lambda: all_delivered(config, 1), 20), attempts(config)
+            assert wait_for(lambda: all_delivered(config, 1), 20), attempts(config, "push")
         assert len(service.to(alive)) == 1 and service.to(gone) == service.to(unknown) == []
     assert subscription_ids(config) == [kept.id]
-    assert [(a.outcome, a.detail) for a in attempts(config)] == [("delivered", "reached 1, 2 gone (removed)")]
+    assert [(a.outcome, a.detail) for a in attempts(config, "push")] == [("delivered", "reached 1, 2 gone (removed)")]
 
 
 def test_no_subscription_yet_is_delivered_to_nobody(tmp_path: Path):
     config = parse_config(config_text(tmp_path))
     with running(config) as n:
         open_and_close(n.sinks, event())
-        assert wait_for(lambda: all_delivered(config, 1), 20), attempts(config)
-    assert [(a.outcome, a.detail) for a in attempts(config)] == [("delivered", "reached 0")]
+        assert wait_for(lambda: all_delivered(config, 1), 20), attempts(config, "push")
+    assert [(a.outcome, a.detail) for a in attempts(config, "push")] == [("delivered", "reached 0")]
 
 
 def test_a_subscription_must_be_a_push_services_with_a_browsers_keys(tmp_path: Path):
@@ -324,7 +290,7 @@ def test_acknowledge_from_a_notification_without_a_session(tmp_path: Path):
         first, second = event(), event()
         open_and_close(appliance.appliance.sinks, first)
         open_and_close(appliance.appliance.sinks, second)
-        assert wait_for(lambda: len(service.to(phone)) == 2, 20), attempts(config)
+        assert wait_for(lambda: len(service.to(phone)) == 2, 20), attempts(config, "push")
         ack = service.to(phone)[0].payload["ack"]
         stranger = Client(appliance)  # no session: the service worker's fetch
         forged = ack["token"][:-1] + ("0" if ack["token"][-1] != "0" else "1")

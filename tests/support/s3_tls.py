@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, s3_server
-from vigia.app.devstack import NGINX, free_port
+from vigia.app.devstack import free_port, start_nginx, stop_process
 from vigia.central.ingest.ca import init_ca, issue_server_certificate
 
 HOST = "localhost"
@@ -71,26 +68,10 @@ class TlsS3:
                             aws_secret_access_key=SECRET_KEY, verify=str(self.ca_file))
 
     def start_proxy(self) -> None:
-        self.process = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {(self.prefix / 'error.log').read_text()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError("nginx did not listen")
-            time.sleep(0.05)
+        self.process = start_nginx(self.prefix, self.prefix / "nginx.conf", f"127.0.0.1:{self.port}")
 
     def stop_proxy(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @contextlib.contextmanager
