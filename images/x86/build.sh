@@ -61,7 +61,8 @@ mkdir -p "$WORK/src" "$ROOT/tmp/wheels"
 	| xargs -0 cp --parents -t "$WORK/src")  # building in a copy leaves the checkout untouched (no build/)
 "$PYTHON" -m pip freeze --exclude-editable >"$WORK/constraints.txt"
 "$PYTHON" -m pip wheel -q --no-deps -w "$ROOT/tmp/wheels" "$WORK/src"
-"$PYTHON" -m pip download -q --only-binary=:all: -c "$WORK/constraints.txt" -d "$ROOT/tmp/wheels" \
+# binary wheels where they exist; the few pure-Python packages published as source only (http-ece) built here
+"$PYTHON" -m pip wheel -q --prefer-binary -c "$WORK/constraints.txt" -w "$ROOT/tmp/wheels" \
 	"$(echo "$ROOT"/tmp/wheels/vigia-*.whl)[replica]"
 
 step "Vigia into /opt/vigia/venv"
