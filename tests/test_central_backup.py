@@ -142,6 +142,11 @@ def history(setup):
     setup.pgbackrest.stanza_create()
     setup.pgbackrest.check()
     assert [r.ok for r in run_backups(setup.pgbackrest, "full", [1, 2], setup.root / "state" / "tally.json")] == [True] * 2
+    # pgBackRest records a backup's stop time in whole seconds, which a T taken within the same second may precede
+    # (CI saw "unable to find backup set with stop time less than T"): T comes a second after it.
+    stopped = max(repo.last["full"] for repo in setup.status().repos)
+    while dt.datetime.now(dt.timezone.utc) < stopped + dt.timedelta(seconds=1):
+        time.sleep(0.1)
     start = time.time() - 3600
     batch_a = [make_event(start + i) for i in range(25)]
     ingest(setup.dsn, 1, batch_a)
