@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -352,6 +352,19 @@ class Push(Delivery):
         return subject
 
 
+class Privacy(_Strict):
+    """Who is responsible for the footage and why it is kept: the record of processing (`vigia privacy record`)."""
+
+    controller: str | None = Field(default=None, max_length=200)   # the site's data controller (a company, a person)
+    contact: str | None = Field(default=None, max_length=200)      # where data subjects send requests
+    purposes: list[Annotated[str, Field(min_length=1, max_length=200)]] = ["security of people and property"]
+    recipients: list[Annotated[str, Field(min_length=1, max_length=200)]] = []   # besides the destinations configured
+    # Days copies outside this database keep erased data until they expire: the Litestream replica and the
+    # bucket's lifecycle for it, central's backups (pgBackRest retention). Stated in the record of processing.
+    replica_retention_days: float = Field(default=7.0, gt=0, le=3650)
+    backup_retention_days: float = Field(default=35.0, gt=0, le=3650)
+
+
 class Config(_Strict):
     cameras: list[Camera] = []  # none yet: an appliance in setup mode gets them from the wizard
     detector: Detector = Detector()
@@ -362,6 +375,7 @@ class Config(_Strict):
     webhooks: dict[str, Webhook] = {}  # by name, as rules name them: `notify: [webhook:NAME]`
     email: Email | None = None  # none: no email
     push: Push | None = None  # none: no web push
+    privacy: Privacy = Privacy()
 
     @field_validator("webhooks")
     @classmethod

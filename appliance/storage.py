@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from vigia.appliance import audit_log
 from vigia.appliance.outbox import UPSERT_OUTBOX, OutboxRecord, event_record
 from vigia.appliance.transactions import write_transaction
 from vigia.appliance.worker import Worker
@@ -253,9 +254,34 @@ def _v11_layout_versions(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_camera_layout_versions_camera ON camera_layout_versions (camera, id)")
 
 
+def _v12_audit_chain_privacy_requests(db: sqlite_utils.Database) -> None:
+    """The audit log as a hash chain (vigia.appliance.audit_log; entries before it chained now, in id order), and
+    data-subject requests with their receipts (vigia.appliance.privacy.requests)."""
+    db.execute("ALTER TABLE audit_log ADD COLUMN prev_hash TEXT")
+    db.execute("ALTER TABLE audit_log ADD COLUMN hash TEXT")
+    audit_log.backfill(db.conn)
+    db.execute("""
+        CREATE TABLE privacy_requests (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('find', 'export', 'erase')),
+            camera TEXT NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            requested_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('done', 'refused', 'central_pending', 'central_refused')),
+            receipt TEXT NOT NULL DEFAULT '{}',
+            after_seq INTEGER,
+            central_at REAL
+        )""")
+    db.execute("CREATE INDEX idx_privacy_requests_state ON privacy_requests (state, created_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox, _v6_setup_cameras,
     _v7_executed_commands, _v8_dead_letters, _v9_notifications, _v10_push_subscriptions, _v11_layout_versions,
+    _v12_audit_chain_privacy_requests,
 ]
 
 
@@ -268,6 +294,7 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")  # batched commits make the fsync cheap; a power cut loses nothing committed
     db.execute("PRAGMA busy_timeout=10000")
+    audit_log.register(conn)
     migrate(db)
     return db
 

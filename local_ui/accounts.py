@@ -23,6 +23,7 @@ from typing import Literal
 
 import sqlite_utils
 
+from vigia.appliance import audit_log
 from vigia.appliance.notify import push_subscriptions
 from vigia.appliance.transactions import write_transaction
 from vigia.kit.passwords import (
@@ -242,10 +243,8 @@ def logout(db: sqlite_utils.Database, session: Session, remote: str | None, now:
 
 def audit(db: sqlite_utils.Database, action: str, *, username: str | None, target: str | None = None,
           remote: str | None = None, details: dict | None = None, now: float | None = None) -> None:
-    """Append one entry (never pass secrets in `details`)."""
-    db.execute("insert into audit_log (at, username, action, target, remote, details) values (?, ?, ?, ?, ?, ?)",
-               [time.time() if now is None else now, username, action, target, remote,
-                json.dumps(details or {}, sort_keys=True)])
+    """Append one entry to the hash chain (vigia.appliance.audit_log; never pass secrets in `details`)."""
+    audit_log.append(db.conn, action, username=username, target=target, remote=remote, details=details, now=now)
 
 
 def audit_entries(db: sqlite_utils.Database, *, limit: int = 100, before: int | None = None) -> list[dict]:

@@ -20,6 +20,7 @@ from vigia.appliance.storage import event_rows
 from vigia.appliance.transactions import write_transaction
 from vigia.kit.http import ApiError, int_param, json_body, only_fields, query_params, text_param, time_param
 from vigia.local_ui import accounts
+from vigia.local_ui.access_audit import record_access
 from vigia.local_ui.common import API, event_id_param, media_path, remote_address, require, row_json
 
 log = logging.getLogger(__name__)
@@ -235,8 +236,10 @@ def _read_snapshot(path: Path, key: bytes | None) -> bytes:
 
 
 async def snapshot(request: web.Request) -> web.Response:
-    require(request)
-    return await _snapshot_of(request.app[API], event_id_param(request))
+    session = require(request)
+    response = await _snapshot_of(request.app[API], event_id_param(request))
+    await record_access(request, session.username, "snapshot_view", event_id_param(request))
+    return response
 
 
 async def snapshot_by_link(request: web.Request) -> web.Response:
@@ -312,7 +315,7 @@ async def clip(request: web.Request) -> web.StreamResponse:
     An ongoing event's clip grows: its footage so far is a version of its own, and the request is
     redirected to it (`?part=N`), so that every range request of one player reads the same file."""
     api = request.app[API]
-    require(request)
+    session = require(request)
     event_id = event_id_param(request)
     query = query_params(request, {"download", "part"})
     download = _flag(query, "download") or False
@@ -346,6 +349,9 @@ async def clip(request: web.Request) -> web.StreamResponse:
         # No validators are sent, so an If-Range can never match: the whole clip then (RFC 9110).
         span = byte_range(None if "If-Range" in request.headers else request.headers.get("Range"), size)
         start, end = span or (0, size)
+        if start == 0:   # a player opening the clip, not one seeking in it
+            await record_access(request, session.username, "clip_download" if download else "clip_view", event_id,
+                                {"part": part} if part is not None else None)
         headers = {"Accept-Ranges": "bytes", "Content-Type": "video/mp4", "Content-Length": str(end - start),
                    "Content-Disposition": f'{"attachment" if download else "inline"}; filename="{event_id}.mp4"'}
         if span:

@@ -16,6 +16,7 @@ from aiohttp import WSMsgType, web
 
 from vigia.kit.http import ULID, ApiError, query_params
 from vigia.local_ui import accounts
+from vigia.local_ui.access_audit import record_access
 from vigia.local_ui.camera_routes import camera_list
 from vigia.local_ui.common import API, COOKIE, Api, require, row_json
 from vigia.local_ui.live import FRAME_WIDTHS, Client
@@ -49,7 +50,7 @@ def _hello(db, after: str | None) -> dict:
 
 async def live(request: web.Request) -> web.StreamResponse:
     api = request.app[API]
-    require(request)
+    session = require(request)
     if not _same_origin(request):
         raise ApiError(403, "WebSocket from another origin refused")
     after = query_params(request, {"after"}).get("after")
@@ -60,7 +61,10 @@ async def live(request: web.Request) -> web.StreamResponse:
     hub = api.hub
     client = Client(socket=ws)
     hub.add(client)  # before the database is read: nothing falls between the two
-    reader = asyncio.create_task(_read(ws, api, client))
+    watched: set[str] = set()
+    began = time.time()
+    reader = asyncio.create_task(_read(ws, api, client, lambda cameras: _watching(request, session.username, watched,
+                                                                                  cameras)))
     try:
         hello = await api.db(_hello, after)
         await ws.send_json({"type": "hello", "cameras": camera_list(api), **hello})
@@ -70,6 +74,9 @@ async def live(request: web.Request) -> web.StreamResponse:
     finally:
         reader.cancel()
         hub.remove(client)
+        if watched:
+            await record_access(request, session.username, "live_view_end", None,
+                                {"cameras": sorted(watched), "seconds": round(time.time() - began, 1)})
         if not ws.closed:
             await ws.close()
     return ws
@@ -102,16 +109,24 @@ async def _send_loop(ws: web.WebSocketResponse, api: Api, client: Client, token:
             await ws.send_bytes(data)
 
 
-async def _read(ws: web.WebSocketResponse, api: Api, client: Client) -> None:
+async def _watching(request: web.Request, username: str, watched: set[str], cameras: list[str]) -> None:
+    """Audit the cameras a live session starts watching (each once per session)."""
+    new = sorted(set(cameras) - watched)
+    if new:
+        watched.update(new)
+        await record_access(request, username, "live_view", ",".join(new), {"cameras": new})
+
+
+async def _read(ws: web.WebSocketResponse, api: Api, client: Client, on_watch) -> None:
     """Messages from the browser: only `watch` (which cameras' frames to send, at which size)."""
     known = {c.name for c in api.config.cameras}
     try:
-        await _read_messages(ws, api, client, known)
+        await _read_messages(ws, api, client, known, on_watch)
     finally:
         client.wake.set()  # the send loop ends with the connection
 
 
-async def _read_messages(ws: web.WebSocketResponse, api: Api, client: Client, known: set[str]) -> None:
+async def _read_messages(ws: web.WebSocketResponse, api: Api, client: Client, known: set[str], on_watch) -> None:
     async for message in ws:
         if message.type != WSMsgType.TEXT:
             continue
@@ -127,4 +142,5 @@ async def _read_messages(ws: web.WebSocketResponse, api: Api, client: Client, kn
         except ValueError as exc:  # json.JSONDecodeError included
             await ws.send_json({"type": "error", "error": str(exc)})
             continue
+        await on_watch(cameras)
         api.hub.watch(client, cameras, size)

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 PROTOCOL_VERSION = 1
 CONTENT_TYPE = "application/json"
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-STATE_KINDS = ("camera_health", "track", "metrics", "camera_layout")
+STATE_KINDS = ("camera_health", "track", "metrics", "camera_layout", "audit_head")
 MEDIA_MAX_BYTES = {"thumbnail": 8 << 20, "clip": 8 << 30}
 # Wall-clock bounds of an event (2000-01-01 .. 2200-01-01): outside them a clock is wrong, not an event.
 EARLIEST, LATEST = 946_684_800.0, 7_258_118_400.0
@@ -126,6 +126,20 @@ class MetricsRecord(StateRecord, tag="metrics"):
     pass
 
 
+class AuditHeadBody(Struct, forbid_unknown_fields=True):
+    """The newest entry of the device's audit log (vigia.appliance.audit_log): its id and chain hash."""
+
+    id: Annotated[int, Meta(ge=1)]
+    hash: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
+    at: float
+
+
+class AuditHeadRecord(StateRecord, tag="audit_head"):
+    """Central keeps the latest head: a device whose log lost entries past it shows it (`vigia privacy verify`)."""
+
+    body: AuditHeadBody
+
+
 class RejectedBody(Struct, forbid_unknown_fields=True):
     """What a `rejected` record says: the kind and key of the record central refused, and why."""
 
@@ -145,7 +159,7 @@ class Batch(Struct, forbid_unknown_fields=True):
     protocol: Literal[1]
     device_id: DeviceId
     records: Annotated[list[EventRecord | CameraHealthRecord | CameraLayoutRecord | TrackRecord | MetricsRecord
-                           | RejectedRecord],
+                           | AuditHeadRecord | RejectedRecord],
                        Meta(min_length=1)]
 
     @property

@@ -33,6 +33,7 @@ from vigia.appliance.outbox import REJECTED, Pending, acknowledge, backlog, dead
 from vigia.appliance.storage import connect
 from vigia.sync.answers import read_answer
 from vigia.sync.commands import CommandRunner, Commands
+from vigia.sync.erasures import send_ready
 from vigia.sync.media import MediaRetry, MediaSource, MediaUploader
 from vigia.sync.metrics import SyncMetrics
 from vigia.sync.pacing import Backoff, Throttle
@@ -92,6 +93,7 @@ class Uploader:
                  commands: Commands | None = None):
         self.device_id = device_id
         self.url = central_url.rstrip("/") + "/v1/batches"
+        self.central_url = central_url   # also for data-subject erasures (vigia.sync.erasures), sent when idle
         self.settings = settings
         self.metrics = metrics
         self._ssl = ssl_context
@@ -134,6 +136,9 @@ class Uploader:
             if step in (Step.SENT, Step.NARROWED, Step.DEAD_LETTERED):
                 continue
             if step is Step.EMPTY:
+                if await send_ready(self._db.conn, session, self.central_url, self._ssl,
+                                                      self._taken_to):
+                    continue
                 if self._commands and time.monotonic() - self._polled_at >= self.settings.commands_poll_s:
                     self._polled_at = time.monotonic()
                     if await self._commands.poll(session):

@@ -157,6 +157,30 @@ class MediaStore:
             raise
         return True
 
+    def delete(self, keys: list[str]) -> list[str]:
+        """Delete the objects (a data-subject erasure, vigia.central.privacy); the keys deleted. Raises when S3 does."""
+        done = []
+        for start in range(0, len(keys), 1000):   # DeleteObjects takes 1,000 keys at most
+            answer = self._s3.delete_objects(Bucket=self.settings.bucket, Delete={
+                "Objects": [{"Key": key} for key in keys[start:start + 1000]], "Quiet": False})
+            if answer.get("Errors"):
+                raise RuntimeError(f"S3 refused to delete {len(answer['Errors'])} objects, the first:"
+                                   f" {answer['Errors'][0].get('Key')}: {answer['Errors'][0].get('Message')}")
+            done += [d["Key"] for d in answer.get("Deleted", [])]
+        return done
+
+    def existing(self, keys: list[str]) -> list[str]:
+        """The keys still in the bucket."""
+        found = []
+        for key in keys:
+            try:
+                self._s3.head_object(Bucket=self.settings.bucket, Key=key)
+                found.append(key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                    raise
+        return found
+
     def verify(self, key: str, request: MediaRequest) -> None:
         """Read the object back; ProtocolError when it is missing, or (deleted then) when it is not what was declared."""
         try:

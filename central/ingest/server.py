@@ -10,6 +10,7 @@ the proxy addresses it is told to trust: from anywhere else a request has no ide
     POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured;
                       served without a bucket, 501 {"error": "media_not_configured"} (the device stops sending media)
     GET  /v1/commands, POST /v1/commands/{id}/ack, /v1/rotate   commands to devices (vigia.central.ingest.commands)
+    POST /v1/privacy/erasures   the central part of a data-subject erasure (vigia.central.privacy.routes)
     GET  /healthz     {"ok", "database": {"role", "degraded", ...}} (vigia.central.replication.status); 503 without one
     GET  /metrics     Prometheus metrics (vigia.central.observability); NGINX does not pass it on
 
@@ -41,6 +42,7 @@ from vigia.central.migrations import migrate
 from vigia.central.observability.endpoint import device_contact, metrics_handler
 from vigia.central.observability.fleet import FleetCollector
 from vigia.central.observability.metrics import IngestMetrics, new_registry
+from vigia.central.privacy.routes import add_erasure_routes
 from vigia.central.reanalysis.policy import Policy
 from vigia.central.replication.status import read_status
 from vigia.kit.serve import running, until_signalled
@@ -173,10 +175,12 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_handler(registry, [lambda: fleet.refresh(app[INGEST].pool)]), allow_head=False)
     add_command_routes(app, ca, settings.trusted_proxies)
-    if settings.media is not None:
-        add_media_routes(app, MediaStore(settings.media), settings.trusted_proxies)
+    store = MediaStore(settings.media) if settings.media is not None else None
+    if store is not None:
+        add_media_routes(app, store, settings.trusted_proxies)
     else:
         add_no_media_routes(app)
+    add_erasure_routes(app, store, settings.trusted_proxies)
     return app
 
 
