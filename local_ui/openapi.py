@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from vigia.local_ui import privacy_routes
 from vigia.scene.rules import KINDS, Rule
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -167,6 +168,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"session": []}],
         "paths": {
+            **privacy_routes.openapi_paths(),
             "/healthz": {"get": {"summary": "camera states (no login)", "security": _PUBLIC,
                                  "responses": {"200": {"description": "ok"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (no login; with http.metrics_token, Authorization: Bearer)",
