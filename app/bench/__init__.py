@@ -51,11 +51,15 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     reanalysis.add_argument("--timeout", type=float, default=1800.0, help="seconds a run may take")
 
     privacy = _bench(bench, "privacy", "vigia.app.bench.privacy",
-                     "a disclosure export: persons still found after redaction, frames redacted per second")
+                     "a disclosure export: persons still found after redaction, frames redacted per second;"
+                     " what an erasure leaves; the share of footage accesses audited")
     privacy.add_argument("--media", type=Path, default=None)
     privacy.add_argument("--model", type=Path, default=None)
     privacy.add_argument("--seconds", type=float, default=8.0, help="length of the cut redacted")
     privacy.add_argument("--threads", type=int, default=2, help="detector threads (ONNX Runtime intra-op)")
+    privacy.add_argument("--parts", default="redaction,erasure,audit", help="which measures: redaction, erasure, audit")
+    privacy.add_argument("--erasure-events", type=int, default=20, help="events sent to central, half of them erased")
+    privacy.add_argument("--audit-events", type=int, default=3, help="events whose snapshot and clip the browser opens")
 
     fleet = _bench(bench, "fleet-metrics", "vigia.app.bench.fleet_metrics",
                    "one scrape of central's fleet metrics from PostgreSQL, as the fleet grows")
