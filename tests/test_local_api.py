@@ -977,3 +977,68 @@ def test_front_end_files_are_public_and_confined(site: Site, tmp_path: Path, mon
         assert b"not for the browser" not in reply.body and b"root:" not in reply.body, path
         assert reply.status in (200, 400, 403, 404), (path, reply.status)
     assert call(site.server, "GET", "/api/v1/not-a-route").status == 401  # the API's namespace is never the app's
+
+
+# -- privacy: footage access audited, data-subject requests (admin) ----------------------------
+
+
+def _audited(server: Server, action: str, target: str) -> list[tuple]:
+    db = server.db()
+    try:
+        return db.execute("select username, remote from audit_log where action = ? and target = ?",
+                          [action, target]).fetchall()
+    finally:
+        db.conn.close()
+
+
+def test_footage_access_is_audited_once_per_opening(site: Site):
+    token, _ = login(site.server, "gina")
+    event_id = site.clip_event.id
+    assert call(site.server, "GET", f"/api/v1/events/{event_id}/snapshot", token=token).status == 200
+    assert _audited(site.server, "snapshot_view", event_id)[-1] == ("gina", "127.0.0.1")
+    views = len(_audited(site.server, "clip_view", event_id))
+    assert call(site.server, "GET", f"/api/v1/events/{event_id}/clip", token=token,
+                headers={"Range": "bytes=0-99"}).status == 206
+    assert call(site.server, "GET", f"/api/v1/events/{event_id}/clip", token=token,
+                headers={"Range": "bytes=65500-65599"}).status == 206   # a seek: the same opening
+    assert len(_audited(site.server, "clip_view", event_id)) == views + 1
+    assert call(site.server, "GET", f"/api/v1/events/{event_id}/clip?download=true", token=token).status == 200
+    assert _audited(site.server, "clip_download", event_id)[-1] == ("gina", "127.0.0.1")
+    admin, _ = login(site.server, "ada")
+    chain = call(site.server, "GET", "/api/v1/privacy/audit/verify", token=admin).json()
+    assert chain["ok"] is True and chain["entries"] > 0
+
+
+def test_data_subject_requests_are_for_admins_and_held_events_refuse_erasure(site: Site):
+    guard, guard_csrf = login(site.server, "gina")
+    admin, csrf = login(site.server, "ada")
+    event = site.clip_event
+    window = {"camera": event.camera, "from": event.started_at - 1, "to": event.started_at + 1}
+    assert call(site.server, "POST", "/api/v1/privacy/requests", token=guard, csrf=guard_csrf,
+                json_body={"kind": "find", **window}).status == 403
+    assert call(site.server, "GET", "/api/v1/privacy/audit/verify", token=guard).status == 403
+    found = call(site.server, "POST", "/api/v1/privacy/requests", token=admin, csrf=csrf,
+                 json_body={"kind": "find", **window})
+    assert found.status == 200 and event.id in [e["id"] for e in found.json()["events"]]
+    assert found.json()["recordings"]   # the segments of the window
+    bad = call(site.server, "POST", "/api/v1/privacy/requests", token=admin, csrf=csrf,
+               json_body={"kind": "erase", **window, "to": window["from"] - 5, "reason": "r"})
+    assert bad.status == 400 and "to" in bad.json()["error"]
+    unknown = call(site.server, "POST", "/api/v1/privacy/requests", token=admin, csrf=csrf,
+                   json_body={"kind": "forget", **window})
+    assert unknown.status == 400 and "kind" in unknown.json()["error"]
+    assert call(site.server, "POST", f"/api/v1/events/{event.id}/keep", token=admin, csrf=csrf).status == 200
+    try:
+        refused = call(site.server, "POST", "/api/v1/privacy/requests", token=admin, csrf=csrf,
+                       json_body={"kind": "erase", **window, "reason": "request 1"})
+        assert refused.status == 409 and f"event {event.id}" in refused.json()["error"]
+        assert "kept by ada" in refused.json()["error"]
+    finally:
+        call(site.server, "POST", f"/api/v1/events/{event.id}/keep", token=admin, csrf=csrf,
+             json_body={"keep": False})
+    assert call(site.server, "GET", f"/api/v1/events/{event.id}", token=admin).status == 200   # nothing erased
+    erased = call(site.server, "POST", "/api/v1/privacy/requests", token=admin, csrf=csrf,   # yard: nothing there
+                  json_body={"kind": "erase", "camera": "yard", "from": T0 - 100, "to": T0 - 50, "reason": "request 2"})
+    assert erased.status == 200 and erased.json()["appliance"]["events"] == [] and erased.json()["central"] is None
+    listed = call(site.server, "GET", "/api/v1/privacy/requests", token=admin).json()["requests"]
+    assert [(r["kind"], r["state"]) for r in listed][:3] == [("erase", "done"), ("erase", "refused"), ("find", "done")]
