@@ -399,6 +399,10 @@ def test_thumbnails_come_from_the_bucket_for_recorded_objects_only(central):
         async with client.session.get(f"{central.url}{base}/{central.with_thumbnail}/thumbnail", ssl=False) as r:
             assert r.status == 200 and r.content_type == "image/jpeg"
             assert await r.read() == jpeg((0, 128, 255))
+        async with await psycopg.AsyncConnection.connect(central.dsn) as conn:   # the view is in the access audit
+            cursor = await conn.execute("SELECT username, action, remote FROM access_audit WHERE target = %s",
+                                        [f"dock-02/{central.with_thumbnail}"])
+            assert await cursor.fetchall() == [("vera", "thumbnail_view", "127.0.0.1")]
         other = next(iter(shown))
         assert await client.request("GET", f"{base}/{other}/thumbnail") == (404, {"error": "this event has no thumbnail"})
         assert (await client.request("GET", f"/api/v1/events/gate-01/{central.with_thumbnail}/thumbnail"))[0] == 404

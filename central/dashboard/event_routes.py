@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from vigia.central.dashboard import queries
 from vigia.central.dashboard.common import API_PREFIX, DASHBOARD, json_row, require
 from vigia.central.dashboard.device_routes import device_id_param
+from vigia.central.privacy.access import record_access
 from vigia.kit.http import ULID, ApiError, int_param, query_params, text_param, time_param
 from vigia.sync.protocol import LATEST
 
@@ -79,9 +80,10 @@ async def _from_bucket(kind: str, call):
 
 async def thumbnail(request: web.Request) -> web.Response:
     """An event's thumbnail, read from the bucket."""
-    require(request)
+    session = require(request)
     key = await _media_key(request, "thumbnail")
     dashboard = request.app[DASHBOARD]
+    await record_access(dashboard.pool, session.username, "thumbnail_view", _target(request), request.remote)
     body = await _from_bucket("thumbnail", lambda: dashboard.s3.get_object(
         Bucket=dashboard.settings.media.bucket, Key=key)["Body"].read())
     return web.Response(body=body, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
@@ -89,14 +91,19 @@ async def thumbnail(request: web.Request) -> web.Response:
 
 async def clip(request: web.Request) -> web.Response:
     """A link that GETs an event's clip from the bucket for `CLIP_LINK_S` seconds (the object checked there first)."""
-    require(request)
+    session = require(request)
     key = await _media_key(request, "clip")
     dashboard = request.app[DASHBOARD]
+    await record_access(dashboard.pool, session.username, "clip_view", _target(request), request.remote)
     bucket = dashboard.settings.media.bucket
     head = await _from_bucket("clip", lambda: dashboard.s3.head_object(Bucket=bucket, Key=key))
     url = dashboard.s3.generate_presigned_url("get_object", ExpiresIn=CLIP_LINK_S, Params={
         "Bucket": bucket, "Key": key, "ResponseContentType": "video/mp4"})
     return web.json_response({"url": url, "expires_at": time.time() + CLIP_LINK_S, "size": head["ContentLength"]})
+
+
+def _target(request: web.Request) -> str:
+    return f"{request.match_info['device_id']}/{request.match_info['event_id']}"
 
 
 async def counts(request: web.Request) -> web.Response:
