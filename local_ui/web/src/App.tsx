@@ -17,6 +17,7 @@ import { ZoneEditorPage } from "./pages/zones/ZoneEditorPage";
 import { ZonePickerPage } from "./pages/zones/ZonePickerPage";
 import { navigate, parseRoute, paths, useHash, type Route } from "./router";
 import { hasRole, SessionContext } from "./session";
+import { PrivacyPage } from "./pages/privacy/PrivacyPage";
 
 /** Where to go after logging in: the page that sent the user to the login page. */
 let returnTo: string = paths.live;
@@ -114,6 +115,9 @@ function Page({ route, session }: { route: Route; session: Session }) {
       return <EventDetailPage key={route.id} id={route.id} />;
     case "setup":
       return <SetupPage session={session} />;
+    case "privacy":
+      if (!hasRole(session, "admin")) return <p className="notice notice--error">{t("error.forbidden")}</p>;
+      return <PrivacyPage />;
     case "zones":
     case "zone":
       if (!hasRole(session, "installer")) return <p className="notice notice--error">{t("error.forbidden")}</p>;

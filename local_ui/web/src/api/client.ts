@@ -72,6 +72,14 @@ export const api = {
     request<JsonReply<paths["/api/v1/setup/enrol"]["post"]>>("POST", "/api/v1/setup/enrol", {
       body: { central_url, token, ca_pem },
     }),
+  privacyRequests: () =>
+    request<JsonReply<paths["/api/v1/privacy/requests"]["get"]>>("GET", "/api/v1/privacy/requests") as Promise<{
+      requests: unknown[];
+    }>,
+  privacyRequest: (body: { kind: "find" | "erase"; camera: string; from: number; to: number; reason: string }) =>
+    request<unknown>("POST", "/api/v1/privacy/requests", { body }),
+  auditChain: () =>
+    request<{ ok: boolean; entries: number; reason: string }>("GET", "/api/v1/privacy/audit/verify"),
   finishSetup: (time_zone: string) =>
     request<JsonReply<paths["/api/v1/setup/finish"]["post"]>>("POST", "/api/v1/setup/finish", { body: { time_zone } }),
 };
