@@ -6,6 +6,7 @@ left in test-artifacts/.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from vigia.local_ui.frontend import dist_dir
 
 pytestmark = pytest.mark.slow
 
-USERS = {"gina": ("guard-pass-1", "guard"), "ian": ("installer-pass-1", "installer")}
+USERS = {"gina": ("guard-pass-1", "guard"), "ian": ("installer-pass-1", "installer"), "ada": ("admin-pass-1", "admin")}
 
 # Every alert banner that appears is stamped with the browser's clock (ms since the epoch).
 STAMP_BANNERS = """
@@ -282,3 +283,31 @@ def test_the_outbox_backlog_shows_in_the_top_bar(appliance, browser: Browser):
     finally:
         (data_dir / "sync" / "central.json").unlink()
     page.context.close()
+
+
+def _local(epoch: float) -> str:
+    """A time as a datetime-local field takes it (the browser runs in this machine's time zone)."""
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def test_an_admin_finds_a_data_subjects_events_on_the_privacy_page(appliance, browser: Browser):
+    page = _page(browser)
+    _login(page, appliance.base, "ada")
+    page.get_by_test_id("nav-privacy").click()
+    expect(page.get_by_test_id("audit-chain")).to_contain_text("hash chain holds", timeout=10_000)
+    deadline = time.monotonic() + 60
+    while not (found := page.evaluate("() => fetch('/api/v1/events?limit=1').then(r => r.json()).then(p => p.events)")):
+        assert time.monotonic() < deadline, "no event in 60 s"
+        page.wait_for_timeout(500)
+    event = found[0]
+    page.get_by_test_id("privacy-camera").select_option(event["camera"])
+    page.get_by_test_id("privacy-from").fill(_local(event["started_at"] - 60))
+    page.get_by_test_id("privacy-to").fill(_local(event["started_at"] + 60))
+    page.get_by_test_id("privacy-find").click()
+    expect(page.get_by_test_id("privacy-result")).to_contain_text(event["id"], timeout=10_000)
+    expect(page.get_by_test_id("privacy-request").first).to_contain_text("find")
+    page.context.close()
+    guard = _page(browser)
+    _login(guard, appliance.base, "gina")
+    expect(guard.get_by_test_id("nav-privacy")).to_have_count(0)
+    guard.context.close()
