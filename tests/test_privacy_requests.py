@@ -230,3 +230,22 @@ def test_report_and_record_of_processing(tmp_path):
     assert processing["event_retention_days"] == {"default": 30.0} and processing["recipients"] == []
     bad = vigia("privacy", "report", str(out), "-c", str(config), "--from", str(now), "--to", str(now - 1))
     assert bad.returncode == 2 and "--to" in bad.stderr
+
+
+def test_a_window_with_an_event_still_going_on_is_refused(tmp_path):
+    from tests.test_sync_outbox import make_event
+    from vigia.appliance.privacy.requests import RequestError, Window, erase
+    from vigia.appliance.storage import EventWriter
+
+    event = make_event(time.time() - 5)   # no end yet: the pipeline would write it again
+    writer = EventWriter(tmp_path / "vigia.db").start()
+    writer.put(event)
+    writer.close()
+    with database(tmp_path / "vigia.db") as db:
+        with pytest.raises(RequestError, match=f"event {event.id} in the window is still going on"):
+            erase(db.conn, tmp_path, Window("gate", event.started_at - 1, event.started_at + 1), "dpo", "r")
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        with pytest.raises(RequestError, match="reason"):
+            erase(db.conn, tmp_path, Window("gate", event.started_at - 1, event.started_at + 1), "dpo", " ")
+    with pytest.raises(RequestError, match="to: the end of the window"):
+        Window("gate", 10.0, 5.0)

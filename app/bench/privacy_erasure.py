@@ -126,7 +126,7 @@ def measure(events: int) -> dict:
             root = Path(folder) / "device"
             identity = asyncio.run(enrol(identity_folder(root), stack.url, stack.token(DEVICE), stack.ca_pem)).identity
             key = load_or_create_key(root / "keys" / "media.key")
-            made = _events(root, key, events, time.time() - 3600)
+            made = _events(root, key, events, time.time() - 7200)   # ended: over an hour ago
             asyncio.run(_drain(root, identity, key))
             subject = made[: events // 2]
             hard_examples = _seed_central(stack.dsn, s3, subject)

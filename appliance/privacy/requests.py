@@ -31,6 +31,7 @@ from vigia.appliance.outbox import REJECTED
 from vigia.appliance.transactions import write_transaction
 
 MAX_WINDOW_S = 31 * 86400   # a request covers at most a month of one camera
+OPEN_EVENT_S = 3600          # an event without an end that started less than this ago may still be going on
 
 
 class RequestError(ValueError):
@@ -131,6 +132,9 @@ def erase(conn: sqlite3.Connection, data_dir: Path, window: Window, by: str, rea
     if not reason.strip():
         raise RequestError("reason: say why (the data subject's request, its reference)")
     findings = find(conn, window)
+    ongoing = [e["id"] for e in findings.events if e["ended_at"] is None and e["started_at"] > time.time() - OPEN_EVENT_S]
+    if ongoing:   # its next update would write it again
+        raise RequestError(f"to: event {ongoing[0]} in the window is still going on; erase once it has ended")
     held = hold_reasons(conn, findings)
     if held:
         receipt = {**window.as_json(), "refused": held}
