@@ -3,9 +3,10 @@ central -> PostgreSQL and an S3 protocol server), legal holds on both sides, the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.s3 import moto_s3
 from tests.test_sync_media import BUCKET, MediaDevice
+from vigia.app.cli.main import main
 from vigia.app.devstack import central_stack
 from vigia.appliance import audit_log
 from vigia.appliance.privacy.requests import residual_references
@@ -29,7 +31,11 @@ from vigia.local_ui.accounts import audit
 
 
 def vigia(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vigia.app.cli.main", *args], check=False, capture_output=True, text=True)
+    """`vigia ARGS` in this process (the commands are what a shell runs; a process each would cost seconds)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(["vigia", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
