@@ -255,3 +255,36 @@ def test_a_window_with_an_event_still_going_on_is_refused(tmp_path):
             erase(db.conn, tmp_path, Window("gate", event.started_at - 1, event.started_at + 1), "dpo", " ")
     with pytest.raises(RequestError, match="to: the end of the window"):
         Window("gate", 10.0, 5.0)
+
+
+def test_a_subjects_package_without_footage_holds_the_events_and_a_manifest_of_hashes(tmp_path, default_model):
+    import hashlib
+
+    from tests.test_sync_outbox import make_event
+    from vigia.appliance.storage import EventWriter
+
+    events = [make_event(1_780_000_000.0 + i) for i in range(3)]
+    writer = EventWriter(tmp_path / "vigia.db").start()
+    for event in events:
+        writer.put(event)
+    writer.close()
+    config = config_file(tmp_path)
+    config.write_text(config.read_text() + f"detector:\n  model: {default_model}\n")
+    out = tmp_path / "package"
+    made = vigia("privacy", "request", "export", str(out), "-c", str(config), "--camera", "gate",
+                 "--from", str(events[0].started_at - 0.5), "--to", str(events[1].started_at + 0.5),
+                 "--reason", "access request 7", "--keep-event", events[0].id)
+    assert made.returncode == 0, made.stderr
+    assert "no footage" in made.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "vigia-subject-access/1" and manifest["events"] == 2
+    assert [e["id"] for e in json.loads((out / "events.json").read_text())] == [events[0].id, events[1].id]
+    for entry in manifest["files"]:
+        assert hashlib.sha256((out / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
+    wrong = vigia("privacy", "request", "export", str(tmp_path / "p2"), "-c", str(config), "--camera", "gate",
+                  "--from", str(events[0].started_at - 0.5), "--to", str(events[0].started_at + 0.5),
+                  "--reason", "r", "--keep-event", events[2].id)
+    assert wrong.returncode == 2 and "--keep-event" in wrong.stderr
+    with database(tmp_path / "vigia.db") as db:
+        assert db.execute("SELECT kind, state FROM privacy_requests").fetchall() == [("export", "done")]
+        assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'privacy_export'").fetchone() == (1,)
