@@ -77,6 +77,17 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")
     sync.add_argument("--batch", type=int, default=2000, help="records per batch")
 
+    central_storage = _bench(bench, "central-storage", "vigia.app.bench.central_storage",
+                             "central's PostgreSQL and S3 bytes per event, per camera-day and per device-month")
+    central_storage.add_argument("--media", type=Path, default=None, help="the clip thumbnails and clips come from")
+    central_storage.add_argument("--cameras", type=int, default=4, help="cameras of the device")
+    central_storage.add_argument("--days", type=int, default=3, help="days ingested (the month is extrapolated from them)")
+    central_storage.add_argument("--events", type=int, default=500, help="events per camera-day (each with a thumbnail)")
+    central_storage.add_argument("--tracks", type=int, default=1500, help="track summaries per camera-day")
+    central_storage.add_argument("--clips", type=int, default=5, help="clips uploaded per camera-day (alert events)")
+    central_storage.add_argument("--health-changes", type=int, default=4, help="camera health changes per camera-day")
+    central_storage.add_argument("--thumbnail-samples", type=int, default=24, help="thumbnails rendered from the clip")
+
     failover = _bench(bench, "failover", "vigia.app.bench.failover",
                       "five appliances into central on a primary with a synchronous standby; the primary killed")
     failover.add_argument("--events", type=int, default=20_000, help="backlog of each run, shared by the appliances")
