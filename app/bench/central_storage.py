@@ -114,8 +114,10 @@ def make_health(cameras: int, days: int, per_camera_day: int) -> list[tuple[str,
 def thumbnails(media, count: int) -> list[bytes]:
     """`count` event snapshots rendered from frames spread over the clip, a person-sized box on each."""
     with av.open(str(media)) as container:
-        frames = list(container.decode(container.streams.video[0]))
-    picked = [frames[i] for i in np.linspace(0, len(frames) - 1, count).astype(int)]
+        total = sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
+    wanted = set(np.linspace(0, total - 1, count).astype(int).tolist())
+    with av.open(str(media)) as container:
+        picked = [frame for i, frame in enumerate(container.decode(container.streams.video[0])) if i in wanted]
     out = []
     for i, frame in enumerate(picked):
         x, y = (0.1 + 0.7 * ((i * 37) % 10) / 10) * frame.width, (0.2 + 0.5 * ((i * 53) % 10) / 10) * frame.height
