@@ -84,7 +84,7 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     central_storage.add_argument("--days", type=int, default=3, help="days ingested (the month is extrapolated from them)")
     central_storage.add_argument("--events", type=int, default=500, help="events per camera-day (each with a thumbnail)")
     central_storage.add_argument("--tracks", type=int, default=1500, help="track summaries per camera-day")
-    central_storage.add_argument("--clips", type=int, default=5, help="clips uploaded per camera-day (alert events)")
+    central_storage.add_argument("--clips", type=int, default=5, help="clips uploaded per camera-day (rules with upload_clip)")
     central_storage.add_argument("--health-changes", type=int, default=4, help="camera health changes per camera-day")
     central_storage.add_argument("--thumbnail-samples", type=int, default=24, help="thumbnails rendered from the clip")
 

@@ -179,7 +179,7 @@ def run(args) -> int:
     jpegs = thumbnails(media, args.thumbnail_samples)
     record = Record()
     bitrate = clip_bitrate(media)
-    clipped = [e for e in events if e.alert][:args.clips * camera_days]
+    clipped = events[::max(1, len(events) // max(1, args.clips * camera_days))][:args.clips * camera_days]  # spread out
     objects = ([("thumbnail", e.id, len(jpegs[i % len(jpegs)])) for i, e in enumerate(events)]
                + [("clip", e.id, round(bitrate * (record.pre_roll + e.ended_at - e.started_at + record.post_roll)))
                   for e in clipped])
