@@ -28,6 +28,7 @@ from vigia.central.dashboard import (
     device_routes,
     event_routes,
     frontend,
+    hard_example_routes,
     live,
     openapi,
     reanalysis_routes,
@@ -56,6 +57,7 @@ def create_app(settings: DashboardSettings, registry: CollectorRegistry | None =
     device_routes.add_routes(app)
     event_routes.add_routes(app)
     reanalysis_routes.add_routes(app)
+    hard_example_routes.add_routes(app)
     live.add_routes(app)
     openapi.add_routes(app)
     frontend.add_routes(app)

@@ -236,6 +236,45 @@ def _reanalysis_paths() -> dict[str, Any]:
     }
 
 
+_LABELS = {"type": "array", "maxItems": 200, "items": _object(
+    ["label", "box"], label={"type": "string", "description": "a class of the model (COCO names)"}, box=_BOX)}
+_REVIEW = {"type": "string", "enum": ["unreviewed", "accepted", "rejected", "fixed"]}
+_EXAMPLE_ID = {"name": "example_id", "in": "path", "required": True, "description": "hard example id",
+               "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}
+
+
+def _hard_example_schemas() -> dict[str, Any]:
+    return {"HardExample": _object(
+        id=_INT, job_id=_TEXT, device_id=_TEXT, camera=_TEXT, taken_at=_EPOCH,
+        reason={"type": "string", "enum": ["not_confirmed", "label_differs", "missed", "low_confidence"]},
+        width=_INT, height=_INT, labels={**_LABELS, "description": "central's boxes"}, review=_REVIEW,
+        reviewed_labels={**_LABELS, "nullable": True, "description": "an operator's fix; wins over central's"},
+        reviewed_by=_NULLABLE_TEXT, reviewed_at=_NULLABLE_EPOCH)}
+
+
+def _hard_example_paths() -> dict[str, Any]:
+    return {
+        f"{API}/hard-examples": {"get": {
+            "summary": "frames re-analysis kept for training, newest first, 24 a page",
+            "parameters": [{"name": "review", "in": "query", "schema": _REVIEW},
+                           {"name": "reason", "in": "query", "schema": _hard_example_schemas()["HardExample"][
+                               "properties"]["reason"]},
+                           *({"name": name, "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+                             for name in ("device", "camera")), _PAGE],
+            "responses": {**_ok(_object(examples={"type": "array", "items": _ref("HardExample")},
+                                        next_page={"type": "integer", "nullable": True})), **_errors(400, 401)}}},
+        f"{API}/hard-examples/{{example_id}}/image": {"get": {
+            "summary": "the frame, from the media bucket", "parameters": [_EXAMPLE_ID],
+            "responses": {"200": {"description": "the frame", "content": {"image/jpeg": {}}}, **_errors(400, 401, 404)}}},
+        f"{API}/hard-examples/{{example_id}}/review": {"post": {
+            "summary": "accept or reject central's boxes, or fix them with labels (operator)",
+            "parameters": [_EXAMPLE_ID, _CSRF],
+            "requestBody": _body(_object(["decision"], decision={"type": "string", "enum": ["accepted", "rejected", "fixed"]},
+                                         labels={**_LABELS, "description": "with fixed, and only then"})),
+            "responses": {**_ok(_ref("HardExample")), **_errors(400, 401, 403, 404, 415)}}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the document (callers may change it)."""
     session = {"200": {"description": "ok", "content": _json(_ref("Session"))}}
@@ -247,7 +286,7 @@ def openapi_document() -> dict[str, Any]:
                                 "Roles: viewer < operator < admin."},
         "components": {
             "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "vigia_dashboard_session"}},
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_hard_example_schemas()},
         },
         "security": [{"session": []}],
         "paths": {
@@ -300,6 +339,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {**_ok(_object(url=_TEXT, expires_at=_EPOCH, size={**_INT, "description": "bytes"})),
                               **_errors(400, 401, 404)}}},
             **_reanalysis_paths(),
+            **_hard_example_paths(),
             f"{API}/counts": {"get": {
                 "summary": "events and alerts per device (and its site) per UTC day, today and the days - 1 before",
                 "parameters": [{"name": "days", "in": "query",

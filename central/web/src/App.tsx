@@ -5,6 +5,7 @@ import { t } from "./i18n";
 import { DevicePage } from "./pages/DevicePage";
 import { EventPage } from "./pages/EventPage";
 import { FleetPage } from "./pages/FleetPage";
+import { HardExamplesPage } from "./pages/HardExamplesPage";
 import { LoginPage } from "./pages/LoginPage";
 import { ReanalysisPage } from "./pages/ReanalysisPage";
 import { paths, useRoute, type Route } from "./router";
@@ -38,7 +39,7 @@ export function App() {
 
 function Shell({ session, onLogout }: { session: Session; onLogout: () => void }) {
   const route = useRoute();
-  const section = route.page === "reanalysis" ? "reanalysis" : "fleet";
+  const section = route.page === "reanalysis" || route.page === "hardExamples" ? route.page : "fleet";
   return (
     <>
       <header className="topbar">
@@ -49,6 +50,10 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
           </a>
           <a href={paths.reanalysis} data-testid="nav-reanalysis" aria-current={section === "reanalysis" ? "page" : undefined}>
             {t("nav.reanalysis")}
+          </a>
+          <a href={paths.hardExamples} data-testid="nav-hard-examples"
+            aria-current={section === "hardExamples" ? "page" : undefined}>
+            {t("nav.hardExamples")}
           </a>
         </nav>
         <span className="topbar__user">{t("top.user", { username: session.username, role: t(`role.${session.role}`) })}</span>
@@ -69,6 +74,8 @@ function Page({ route, session }: { route: Route; session: Session }) {
         canOperate={canOperate} />;
     case "reanalysis":
       return <ReanalysisPage />;
+    case "hardExamples":
+      return <HardExamplesPage canOperate={canOperate} />;
     default:
       return <FleetPage session={session} />;
   }

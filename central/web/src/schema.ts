@@ -933,6 +933,241 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dashboard/api/v1/hard-examples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** frames re-analysis kept for training, newest first, 24 a page */
+        get: {
+            parameters: {
+                query?: {
+                    review?: "unreviewed" | "accepted" | "rejected" | "fixed";
+                    reason?: "not_confirmed" | "label_differs" | "missed" | "low_confidence";
+                    device?: string;
+                    camera?: string;
+                    page?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            examples: components["schemas"]["HardExample"][];
+                            next_page: number | null;
+                        };
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/hard-examples/{example_id}/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the frame, from the media bucket */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description hard example id */
+                    example_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the frame */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "image/jpeg": unknown;
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/hard-examples/{example_id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** accept or reject central's boxes, or fix them with labels (operator) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path: {
+                    /** @description hard example id */
+                    example_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        decision: "accepted" | "rejected" | "fixed";
+                        /** @description with fixed, and only then */
+                        labels?: {
+                            /** @description a class of the model (COCO names) */
+                            label: string;
+                            /** @description x1, y1, x2, y2 as shares of the frame's width and height */
+                            box: [
+                                number,
+                                number,
+                                number,
+                                number
+                            ];
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HardExample"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/api/v1/counts": {
         parameters: {
             query?: never;
@@ -1651,6 +1886,47 @@ export interface components {
              */
             type: "device";
             device: components["schemas"]["Device"];
+        };
+        HardExample: {
+            id: number;
+            job_id: string;
+            device_id: string;
+            camera: string;
+            /** @description epoch seconds */
+            taken_at: number;
+            /** @enum {string} */
+            reason: "not_confirmed" | "label_differs" | "missed" | "low_confidence";
+            width: number;
+            height: number;
+            /** @description central's boxes */
+            labels: {
+                /** @description a class of the model (COCO names) */
+                label: string;
+                /** @description x1, y1, x2, y2 as shares of the frame's width and height */
+                box: [
+                    number,
+                    number,
+                    number,
+                    number
+                ];
+            }[];
+            /** @enum {string} */
+            review: "unreviewed" | "accepted" | "rejected" | "fixed";
+            /** @description an operator's fix; wins over central's */
+            reviewed_labels: {
+                /** @description a class of the model (COCO names) */
+                label: string;
+                /** @description x1, y1, x2, y2 as shares of the frame's width and height */
+                box: [
+                    number,
+                    number,
+                    number,
+                    number
+                ];
+            }[] | null;
+            reviewed_by: string | null;
+            /** @description epoch seconds */
+            reviewed_at: number | null;
         };
     };
     responses: never;
