@@ -166,9 +166,6 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     from vigia.app.cli import central_api
 
     central_api.add_commands(central)  # api, api-client, api-gateway-config, site
-    from vigia.app.cli import central_alerts
-
-    central_alerts.add_commands(central)  # alerts-watch, alerts
     return central
 
 

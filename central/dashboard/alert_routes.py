@@ -121,8 +121,8 @@ async def add_subscription(request: web.Request) -> web.Response:
     body = await json_body(request, required=True)
     only_fields(body, {"endpoint", "keys", "expirationTime"}, "field")
     endpoint, keys = body.get("endpoint"), body.get("keys")
-    if not isinstance(endpoint, str) or urlsplit(endpoint).scheme != "https" or len(endpoint) > 2000:
-        raise ApiError(400, "endpoint: the push service's https URL")
+    if not isinstance(endpoint, str) or urlsplit(endpoint).scheme not in ("https", "http") or len(endpoint) > 2000:
+        raise ApiError(400, "endpoint: the push service's URL")
     if not isinstance(keys, dict) or not all(isinstance(keys.get(k), str) and 0 < len(keys[k]) <= 200
                                              for k in ("p256dh", "auth")):
         raise ApiError(400, "keys: {p256dh, auth} as the browser gives them")
