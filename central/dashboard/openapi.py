@@ -256,7 +256,8 @@ def _alert_schemas() -> dict[str, Any]:
             opened_at=_EPOCH, level={**_INT, "description": "the on-call level reached (from 1)"}, level_at=_EPOCH,
             acked_at=_NULLABLE_EPOCH, acked_by={**_NULLABLE_TEXT, "description": "a username, or `link`"},
             resolved_at=_NULLABLE_EPOCH),
-        "ListedAlert": {"allOf": [_ref("Alert"), _object(deliveries={"type": "array", "items": _ref("AlertDelivery")})]},
+        "ListedAlert": {"allOf": [_ref("Alert"),
+                                  _object(["deliveries"], deliveries={"type": "array", "items": _ref("AlertDelivery")})]},
         "Acknowledged": _object(alert=_ref("Alert"),
                                 acknowledged={"type": "boolean", "description": "false: acknowledged or resolved before"}),
     }

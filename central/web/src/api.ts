@@ -23,6 +23,7 @@ export type JobQueue = Schemas["JobQueue"];
 export type DeviceDetail = Schemas["DeviceDetail"];
 export type MetricsRollup = Schemas["MetricsRollup"];
 export type Command = Schemas["Command"];
+export type ListedAlert = Schemas["ListedAlert"];
 export type Box = EdgeView["box"];
 export type PathPoint = EdgeView["path"][number];
 
@@ -119,4 +120,12 @@ export const api = {
     request<Get<"/dashboard/api/v1/reanalysis/disagreements">>("GET", `/reanalysis/disagreements?${query}`),
   rates: (days: number) => request<Get<"/dashboard/api/v1/reanalysis/rates">>("GET", `/reanalysis/rates?days=${days}`),
   queue: () => request<JobQueue>("GET", "/reanalysis/queue"),
+  alerts: (all: boolean) => request<Get<"/dashboard/api/v1/alerts">>("GET", `/alerts?all=${all ? 1 : 0}`),
+  acknowledgeAlert: (id: number) =>
+    request<JsonReply<paths["/dashboard/api/v1/alerts/{alert_id}/ack"]["post"]>>("POST", `/alerts/${id}/ack`),
+  pushKey: () => request<Get<"/dashboard/api/v1/alerts/push/key">>("GET", "/alerts/push/key"),
+  subscribePushes: (subscription: { endpoint: string; keys: { p256dh: string; auth: string } }) =>
+    request<JsonReply<paths["/dashboard/api/v1/alerts/push/subscriptions"]["post"], 201>>(
+      "POST", "/alerts/push/subscriptions", { body: subscription },
+    ),
 };

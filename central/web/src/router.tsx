@@ -1,11 +1,12 @@
-// A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis.
+// A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis, #/alerts.
 import { useSyncExternalStore, type MouseEvent, type ReactNode } from "react";
 
 export type Route =
   | { page: "fleet" }
   | { page: "device"; deviceId: string }
   | { page: "event"; deviceId: string; eventId: string }
-  | { page: "reanalysis" };
+  | { page: "reanalysis" }
+  | { page: "alerts" };
 
 function decode(part: string): string {
   try {
@@ -20,6 +21,7 @@ export function parseRoute(hash: string): Route {
   if (section === "devices" && first) return { page: "device", deviceId: first };
   if (section === "events" && first && second) return { page: "event", deviceId: first, eventId: second };
   if (section === "reanalysis") return { page: "reanalysis" };
+  if (section === "alerts") return { page: "alerts" };
   return { page: "fleet" };
 }
 
@@ -28,6 +30,7 @@ export const paths = {
   device: (deviceId: string) => `#/devices/${encodeURIComponent(deviceId)}`,
   event: (deviceId: string, eventId: string) => `#/events/${encodeURIComponent(deviceId)}/${encodeURIComponent(eventId)}`,
   reanalysis: "#/reanalysis",
+  alerts: "#/alerts",
 };
 
 export function navigate(path: string): void {

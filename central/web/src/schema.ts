@@ -2111,7 +2111,7 @@ export interface components {
             resolved_at: number | null;
         };
         ListedAlert: components["schemas"]["Alert"] & {
-            deliveries?: components["schemas"]["AlertDelivery"][];
+            deliveries: components["schemas"]["AlertDelivery"][];
         };
         Acknowledged: {
             alert: components["schemas"]["Alert"];
