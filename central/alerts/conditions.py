@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 
-from vigia.central.alerts.config import Conditions
+if TYPE_CHECKING:
+    from vigia.central.alerts.config import Conditions
 
 DEVICES_SQL = """
     SELECT d.device_id, extract(epoch FROM %(now)s - coalesce(d.last_seen_at, d.enrolled_at))::float8,

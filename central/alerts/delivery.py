@@ -8,13 +8,17 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.rows import class_row
 
-from vigia.central.alerts.channels import Channel, DeliveryFailed, Note
+from vigia.central.alerts.channels.message import DeliveryFailed, Note
 from vigia.central.alerts.links import ack_link, ack_token
 from vigia.central.alerts.store import COLUMNS, Alert
+
+if TYPE_CHECKING:
+    from vigia.central.alerts.channels import Channel
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from vigia.central.alerts.conditions import Finding
-from vigia.central.alerts.config import Level
+if TYPE_CHECKING:   # the dashboard imports this module; the settings' parser (YAML) stays out of it
+    from vigia.central.alerts.conditions import Finding
+    from vigia.central.alerts.config import Level
 
 COLUMNS = ("id, kind, subject, device_id, camera, summary, detail, opened_at, level, level_at, acked_at, acked_by, "
            "resolved_at")

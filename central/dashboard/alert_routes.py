@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from vigia.central.alerts import delivery, store
-from vigia.central.alerts.channels.push import subscribe, unsubscribe
 from vigia.central.alerts.links import check_ack_token, stored_key
+from vigia.central.alerts.subscriptions import subscribe, unsubscribe
 from vigia.central.dashboard.common import API_PREFIX, DASHBOARD, require
 from vigia.kit.http import ApiError, int_param, json_body, only_fields, query_params
 from vigia.kit.vapid import application_server_key, vapid_from_pem

@@ -5,12 +5,14 @@ vigia.central.alerts.delivery). `build_channels` makes one per channel name the 
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import psycopg
 
 from vigia.central.alerts.channels.message import DeliveryFailed, Note
-from vigia.central.alerts.config import AlertsConfig
+
+if TYPE_CHECKING:   # the dashboard imports this package (messages); the settings' parser (YAML) stays out of it
+    from vigia.central.alerts.config import AlertsConfig
 
 
 class Channel(Protocol):

@@ -10,51 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 
 import psycopg
 from pywebpush import WebPushException, webpush
 
 from vigia.central.alerts.channels.message import DeliveryFailed, Note
 from vigia.central.alerts.config import PushSettings
+from vigia.central.alerts.subscriptions import Subscription, subscriptions
 from vigia.kit.vapid import vapid_from_pem
 
 log = logging.getLogger(__name__)
 
 GONE = frozenset({404, 410})
-
-
-@dataclass(frozen=True)
-class Subscription:
-    id: int
-    username: str
-    endpoint: str
-    p256dh: str
-    auth: str
-
-    def info(self) -> dict:
-        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
-
-
-async def subscribe(conn: psycopg.AsyncConnection, username: str, endpoint: str, p256dh: str, auth: str) -> int:
-    """A user's browser subscribed (the same endpoint again: its keys and owner replaced); returns its id."""
-    cursor = await conn.execute(
-        "INSERT INTO central_alert_push_subscriptions (username, endpoint, p256dh, auth) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (endpoint) DO UPDATE SET username = EXCLUDED.username, p256dh = EXCLUDED.p256dh, "
-        "auth = EXCLUDED.auth RETURNING id", [username, endpoint, p256dh, auth])
-    return (await cursor.fetchone())[0]
-
-
-async def unsubscribe(conn: psycopg.AsyncConnection, username: str, endpoint: str) -> bool:
-    cursor = await conn.execute("DELETE FROM central_alert_push_subscriptions WHERE username = %s AND endpoint = %s",
-                                [username, endpoint])
-    return cursor.rowcount > 0
-
-
-async def subscriptions(conn: psycopg.AsyncConnection, username: str | None) -> list[Subscription]:
-    cursor = await conn.execute("SELECT id, username, endpoint, p256dh, auth FROM central_alert_push_subscriptions "
-                                "WHERE %(user)s::text IS NULL OR username = %(user)s ORDER BY id", {"user": username})
-    return [Subscription(*row) for row in await cursor.fetchall()]
 
 
 class PushChannel:
