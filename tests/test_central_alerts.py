@@ -170,6 +170,7 @@ def test_device_offline_escalates_to_email_until_acknowledged_through_its_link_t
     c = central
     t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     _enrol(c, "dev-a", t0 - dt.timedelta(minutes=10))
+    _camera(c, "dev-a", "gate", "offline", t0 - dt.timedelta(minutes=11))   # judged with its device: no alert of its own
     _enrol(c, "dev-ok", t0)
     config = c.config(default=[{"notify": ["webhook:noc"]}, {"after_minutes": 0.05, "notify": ["email:oncall"]},
                                {"after_minutes": 0.05, "notify": ["webhook:noc"]}])
@@ -208,13 +209,16 @@ def test_device_offline_escalates_to_email_until_acknowledged_through_its_link_t
         (1, "webhook:noc", "delivered"), (2, "email:oncall", "delivered")]
 
     c.sql("UPDATE devices SET last_seen_at = %s", [t0 + dt.timedelta(seconds=61)])   # both send batches
-    assert c.evaluate(config, t0 + dt.timedelta(seconds=62)).resolved == 1   # the condition cleared
+    back = c.evaluate(config, t0 + dt.timedelta(seconds=62))
+    assert (back.resolved, back.opened) == (1, 1)   # the device is back; its camera, still offline, has its own alert now
     assert c.alert("device_offline", "dev-a").resolved_at is not None
-    assert [b["change"] for b in c.receiver.delivered()] == ["raised", "resolved"]   # told to the channels told before
+    assert [(b["change"], b["alert"]["subject"]) for b in c.receiver.delivered()] == [
+        ("raised", "dev-a"), ("raised", "dev-a/gate"), ("resolved", "dev-a")]   # the resolution to the channels told
     assert "RESOLVED: Device offline: dev-a" in c.smtp.received()[-1].message["Subject"]
     assert [(a["action"], a["actor"], a["via"]) for a in c.audit(alert.id)] == [
         ("opened", "central", "evaluator"), ("escalated", "central", "evaluator"), ("acknowledged", "link", "email"),
         ("resolved", "central", "evaluator")]
+    _camera(c, "dev-a", "gate", "online", t0 + dt.timedelta(seconds=62))
     assert c.evaluate(config, t0 + dt.timedelta(seconds=63)).open == 0
 
 

@@ -4,7 +4,8 @@ The device and camera state is what the devices send (vigia.central.observabilit
 Prometheus): a device's last batch (devices.last_seen_at), its latest metrics roll-up (backlog, disk), each
 camera's last reported health (camera_health records: state and since when); the false-alarm rate is
 re-analysis' share of `not_confirmed` verdicts per camera (reanalysis_verdicts). Revoked and unenrolled devices are
-not watched. `now` is passed in, so one evaluation sees one instant.
+not watched; the cameras of a device found offline are not judged (their last state is as old as its last batch,
+and the device's alert says it all). `now` is passed in, so one evaluation sees one instant.
 """
 from __future__ import annotations
 
@@ -58,8 +59,9 @@ async def findings(conn: psycopg.AsyncConnection, limits: Conditions, now: dt.da
     for device, age, backlog, free, total in await (await conn.execute(DEVICES_SQL, {"now": now})).fetchall():
         found += _device_findings(limits, device, age, backlog, free, total)
     if limits.camera_offline_minutes is not None:
+        offline = {f.device_id for f in found if f.kind == "device_offline"}
         for device, camera, state, since, error in await (await conn.execute(CAMERAS_SQL, {"now": now})).fetchall():
-            if since is not None and since >= limits.camera_offline_minutes * 60:
+            if device not in offline and since is not None and since >= limits.camera_offline_minutes * 60:
                 found.append(Finding("camera_offline", f"{device}/{camera}", device, camera,
                                      f"camera {camera} of {device} is {state or 'unknown'} for {_minutes(since)}",
                                      {"state": state, "for_s": round(since, 1), "last_error": error}))
