@@ -25,9 +25,13 @@ TOKEN = re.compile(r"^([0-9]{1,18})\.([0-9]{1,12})\.([a-z0-9-]{1,40})\.([0-9a-f]
 
 async def stored_key(conn: psycopg.AsyncConnection, name: str) -> bytes:
     """The key `name` (`ack`: 32 random bytes; `vapid`: a P-256 PEM), made by whichever process asks first."""
-    made = secrets.token_bytes(32) if name == "ack" else new_vapid_pem()
-    await conn.execute("INSERT INTO central_alert_keys (name, secret) VALUES (%s, %s) ON CONFLICT DO NOTHING", [name, made])
-    return bytes((await (await conn.execute("SELECT secret FROM central_alert_keys WHERE name = %s", [name])).fetchone())[0])
+    select = "SELECT secret FROM central_alert_keys WHERE name = %s"
+    found = await (await conn.execute(select, [name])).fetchone()
+    if found is None:
+        made = secrets.token_bytes(32) if name == "ack" else new_vapid_pem()
+        await conn.execute("INSERT INTO central_alert_keys (name, secret) VALUES (%s, %s) ON CONFLICT DO NOTHING", [name, made])
+        found = await (await conn.execute(select, [name])).fetchone()   # another process's, when it made one first
+    return bytes(found[0])
 
 
 def _signature(key: bytes, alert_id: int, expires: int, channel: str) -> str:
