@@ -29,8 +29,8 @@ from vigia.appliance.encryption import write_encrypted
 from vigia.appliance.notify.links import check_link, load_link_key
 from vigia.appliance.notify.queue import queue_states
 from vigia.appliance.notify.service import Notifications, build_notifications
-from vigia.appliance.notify.webhook import signature, verify_signature
 from vigia.appliance.storage import database
+from vigia.kit.webhooks import signature, verify_signature
 from vigia.scene.events import Event, EventChange, new_event_id
 from vigia.scene.schedule import Schedule
 

@@ -2,6 +2,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, onUnauthorized, setCsrfToken, type Session } from "./api";
 import { t } from "./i18n";
+import { AlertsPage } from "./pages/AlertsPage";
 import { DevicePage } from "./pages/DevicePage";
 import { EventPage } from "./pages/EventPage";
 import { FleetPage } from "./pages/FleetPage";
@@ -39,7 +40,7 @@ export function App() {
 
 function Shell({ session, onLogout }: { session: Session; onLogout: () => void }) {
   const route = useRoute();
-  const section = route.page === "reanalysis" || route.page === "hardExamples" ? route.page : "fleet";
+  const section = route.page === "reanalysis" || route.page === "hardExamples" || route.page === "alerts" ? route.page : "fleet";
   return (
     <>
       <header className="topbar">
@@ -54,6 +55,9 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
           <a href={paths.hardExamples} data-testid="nav-hard-examples"
             aria-current={section === "hardExamples" ? "page" : undefined}>
             {t("nav.hardExamples")}
+          </a>
+          <a href={paths.alerts} data-testid="nav-alerts" aria-current={section === "alerts" ? "page" : undefined}>
+            {t("nav.alerts")}
           </a>
         </nav>
         <span className="topbar__user">{t("top.user", { username: session.username, role: t(`role.${session.role}`) })}</span>
@@ -76,6 +80,8 @@ function Page({ route, session }: { route: Route; session: Session }) {
       return <ReanalysisPage />;
     case "hardExamples":
       return <HardExamplesPage canOperate={canOperate} />;
+    case "alerts":
+      return <AlertsPage canOperate={canOperate} />;
     default:
       return <FleetPage session={session} />;
   }

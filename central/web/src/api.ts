@@ -25,6 +25,7 @@ export type MetricsRollup = Schemas["MetricsRollup"];
 export type Command = Schemas["Command"];
 export type HardExample = Schemas["HardExample"];
 export type HardExampleLabel = HardExample["labels"][number];
+export type ListedAlert = Schemas["ListedAlert"];
 export type Box = EdgeView["box"];
 export type PathPoint = EdgeView["path"][number];
 
@@ -126,4 +127,12 @@ export const api = {
   hardExamples: (query: URLSearchParams) => request<Get<"/dashboard/api/v1/hard-examples">>("GET", `/hard-examples?${query}`),
   reviewHardExample: (id: number, decision: "accepted" | "rejected" | "fixed", labels?: HardExampleLabel[]) =>
     request<HardExample>("POST", `/hard-examples/${id}/review`, { body: labels ? { decision, labels } : { decision } }),
+  alerts: (all: boolean) => request<Get<"/dashboard/api/v1/alerts">>("GET", `/alerts?all=${all ? 1 : 0}`),
+  acknowledgeAlert: (id: number) =>
+    request<JsonReply<paths["/dashboard/api/v1/alerts/{alert_id}/ack"]["post"]>>("POST", `/alerts/${id}/ack`),
+  pushKey: () => request<Get<"/dashboard/api/v1/alerts/push/key">>("GET", "/alerts/push/key"),
+  subscribePushes: (subscription: { endpoint: string; keys: { p256dh: string; auth: string } }) =>
+    request<JsonReply<paths["/dashboard/api/v1/alerts/push/subscriptions"]["post"], 201>>(
+      "POST", "/alerts/push/subscriptions", { body: subscription },
+    ),
 };

@@ -1,4 +1,5 @@
-// A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis, #/hard-examples.
+// A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis, #/hard-examples,
+// #/alerts.
 import { useSyncExternalStore, type MouseEvent, type ReactNode } from "react";
 
 export type Route =
@@ -6,7 +7,8 @@ export type Route =
   | { page: "device"; deviceId: string }
   | { page: "event"; deviceId: string; eventId: string }
   | { page: "reanalysis" }
-  | { page: "hardExamples" };
+  | { page: "hardExamples" }
+  | { page: "alerts" };
 
 function decode(part: string): string {
   try {
@@ -22,6 +24,7 @@ export function parseRoute(hash: string): Route {
   if (section === "events" && first && second) return { page: "event", deviceId: first, eventId: second };
   if (section === "reanalysis") return { page: "reanalysis" };
   if (section === "hard-examples") return { page: "hardExamples" };
+  if (section === "alerts") return { page: "alerts" };
   return { page: "fleet" };
 }
 
@@ -31,6 +34,7 @@ export const paths = {
   event: (deviceId: string, eventId: string) => `#/events/${encodeURIComponent(deviceId)}/${encodeURIComponent(eventId)}`,
   reanalysis: "#/reanalysis",
   hardExamples: "#/hard-examples",
+  alerts: "#/alerts",
 };
 
 export function navigate(path: string): void {
