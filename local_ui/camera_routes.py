@@ -134,7 +134,7 @@ async def _apply(request: web.Request, name: str, layout, username: str, action:
         raise ApiError(400, "; ".join(map(str, exc.issues))) from None
     except KeyError:
         raise ApiError(404, f"no camera {name!r}") from None
-    names = {key: [item["name"] for item in saved[key]] for key in ("zones", "lines", "rules")}
+    names = {key: [item["name"] for item in saved[key]] for key in ("zones", "lines", "rules", "privacy_masks")}
     await api.db(accounts.audit, action, username=username, target=name, remote=remote_address(request),
                  details=details | names)
     log.info("%s %s the zones, lines and rules of camera %s", username,

@@ -105,7 +105,12 @@ def openapi_document() -> dict[str, Any]:
                         "classes": {"type": "array", "nullable": True, "items": {"type": "string"}}}}},
                     "lines": {"type": "array", "items": {"type": "object", "required": ["name", "points"], "properties": {
                         "name": {"type": "string"}, "points": {"type": "array", "items": _POINT, "minItems": 2, "maxItems": 2}}}},
-                    "rules": {"type": "array", "items": rules["item"]}}},
+                    "rules": {"type": "array", "items": rules["item"]},
+                    "privacy_masks": {"type": "array", "description": "never analysed, blacked out in the live view, "
+                                      "snapshots, clips and exports; left out of a PUT, the camera keeps its masks",
+                                      "items": {"type": "object", "required": ["name", "polygon"], "properties": {
+                                          "name": {"type": "string"},
+                                          "polygon": {"type": "array", "items": _POINT, "minItems": 3}}}}}},
                 **rules["kinds"],
                 "Event": {"type": "object", "properties": {
                     "id": {"type": "string"}, "camera": {"type": "string"}, "rule": {"type": "string"},
@@ -294,7 +299,8 @@ def openapi_document() -> dict[str, Any]:
                                            "saved_by": {"type": "string"},
                                            "zones": {"type": "array", "items": {"type": "string"}},
                                            "lines": {"type": "array", "items": {"type": "string"}},
-                                           "rules": {"type": "array", "items": {"type": "string"}}}}}}}}}},
+                                           "rules": {"type": "array", "items": {"type": "string"}},
+                                           "privacy_masks": {"type": "array", "items": {"type": "string"}}}}}}}}}},
                               **_errors(401, 403, 404)}}},
             "/api/v1/cameras/{name}/layout/versions/{version}/restore": {"post": {
                 "summary": "make an earlier layout the camera's again (installer or admin; audited): applied like a "

@@ -222,7 +222,7 @@ def _export(args) -> int:
             details = _export_redacted(args, storage, by)
         else:
             out = export(storage.database, storage.data_dir, _media_key(storage), args.camera, args.start, args.end,
-                         args.out)
+                         args.out, _privacy_polygons(args, storage, args.camera))
             details = {"file": str(out), "from": args.start, "to": args.end}
             print(f"exported {out}")
     except ExportError as exc:
@@ -231,6 +231,14 @@ def _export(args) -> int:
         audit(db, "export_redacted" if args.redact else "export", username=by, target=args.camera,
               remote="cli", details=details)
     return 0
+
+
+def _privacy_polygons(args, storage, name: str) -> list:
+    """The camera's privacy masks (as the UI saved them, else the config file's), painted on what is exported."""
+    from vigia.appliance.camera_store import privacy_polygons
+
+    camera = next((c for c in load_config(args.config).cameras if c.name == name), None) if args.config else None
+    return privacy_polygons(storage.database, camera, name)
 
 
 def _export_redacted(args, storage, by: str) -> dict:
@@ -261,7 +269,8 @@ def _export_redacted(args, storage, by: str) -> dict:
     try:
         made = export_for_disclosure(storage.database, storage.data_dir, _media_key(storage), args.camera,
                                      args.start, args.end, args.out, detector, settings, events, by,
-                                     resolve(config.storage.models, config.detector.model))
+                                     resolve(config.storage.models, config.detector.model),
+                                     _privacy_polygons(args, storage, args.camera))
     except RedactionError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -289,7 +298,8 @@ def _clip(args) -> int:
         raise CliError(f"no event {args.event_id!r}")
     cameras = {c.name: c.record for c in load_config(args.config).cameras} if args.config else {}
     try:
-        kept = event_clip(storage.database, storage.data_dir, key, args.event_id, cameras.get(row[0], Record()))
+        kept = event_clip(storage.database, storage.data_dir, key, args.event_id, cameras.get(row[0], Record()),
+                          _privacy_polygons(args, storage, row[0]))
     except ExportError as exc:
         raise CliError(str(exc)) from None
     with open_media(kept, key) as media, open(args.out, "wb") as out:

@@ -84,12 +84,13 @@ def _frame_at(plan: Plan, t: float) -> int | None:
 def export_for_disclosure(db_path: Path, data_dir: Path, key: bytes | None, camera: str, start: float, end: float,
                           out_path: Path, detector: Detector, settings: RedactionSettings,
                           keep_events: list[Event] = (), requested_by: str | None = None,
-                          model: Path | None = None) -> Disclosure:
-    """Write the redacted footage to `out_path` and its manifest beside it (`<out>.manifest.json`).
+                          model: Path | None = None, privacy_masks=()) -> Disclosure:
+    """Write the redacted footage to `out_path` and its manifest beside it (`<out>.manifest.json`). The camera's
+    `privacy_masks` (polygons) are painted before anything is detected (vigia.appliance.recording.export).
     Raises ExportError (no footage, bad window) or RedactionError."""
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vigia-disclosure-") as folder:
-        plain = export(db_path, data_dir, key, camera, start, end, Path(folder) / "plain.mp4")
+        plain = export(db_path, data_dir, key, camera, start, end, Path(folder) / "plain.mp4", privacy_masks)
         source_sha, source_size = sha256_of(plain), plain.stat().st_size
         first = clip_start(plain) or start
         plan = plan_redaction(plain, detector, settings)
@@ -105,7 +106,7 @@ def export_for_disclosure(db_path: Path, data_dir: Path, key: bytes | None, came
         "settings": {"score_threshold": settings.score_threshold, "pad": settings.pad, "hold_s": settings.hold_s,
                      "tiles": settings.tiles, "crf": settings.crf},
         "model": {"file": model.name, "sha256": sha256_of(model)} if model else None,
-        "frames": redacted.frames, "regions_hidden": redacted.regions_hidden,
+        "frames": redacted.frames, "regions_hidden": redacted.regions_hidden, "privacy_masks": len(privacy_masks),
         "source": {"sha256": source_sha, "size": source_size, "note": "the footage as recorded, assembled; not handed out"},
         "output": {"file": out_path.name, "sha256": sha256_of(out_path), "size": out_path.stat().st_size,
                    "codec": "h264"},
