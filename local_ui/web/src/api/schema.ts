@@ -1240,6 +1240,7 @@ export interface paths {
                                 zones: string[];
                                 lines: string[];
                                 rules: string[];
+                                privacy_masks?: string[];
                             }[];
                         };
                     };
@@ -2687,6 +2688,14 @@ export interface components {
                 ];
             }[];
             rules: (components["schemas"]["EnterRule"] | components["schemas"]["LoiterRule"] | components["schemas"]["CrossRule"] | components["schemas"]["CountRule"] | components["schemas"]["PresentRule"])[];
+            /** @description never analysed, blacked out in the live view, snapshots, clips and exports; left out of a PUT, the camera keeps its masks */
+            privacy_masks?: {
+                name: string;
+                polygon: [
+                    number,
+                    number
+                ][];
+            }[];
         };
         /** @description More than `count` objects of `classes` are inside `zone` at once (tracks lost for a moment still count). */
         CountRule: {

@@ -127,6 +127,11 @@ export const en = {
   "zones.saving": "Saving…",
   "zones.saved": "Saved. The cameras use the new zones and rules now.",
   "zones.unsaved": "Unsaved changes",
+  "zones.addMask": "Add privacy mask",
+  "zones.hintMask": "Click the image around what must never be seen or analysed (a neighbour's window); close it like a zone.",
+  "zones.masks": "Privacy masks",
+  "zones.noMasks": "No privacy masks.",
+  "zones.masksHelp": "Never analysed, and black in the live view, snapshots, clips and exports once saved.",
 
   "rules.title": "Rules",
   "rules.none": "No rules: every detected object makes an event.",

@@ -129,6 +129,11 @@ export const ptBR: Record<MessageKey, string> = {
   "zones.saving": "Salvando…",
   "zones.saved": "Salvo. As câmeras já usam as novas zonas e regras.",
   "zones.unsaved": "Alterações não salvas",
+  "zones.addMask": "Adicionar máscara de privacidade",
+  "zones.hintMask": "Clique na imagem em volta do que nunca deve ser visto nem analisado (a janela de um vizinho); feche como uma zona.",
+  "zones.masks": "Máscaras de privacidade",
+  "zones.noMasks": "Nenhuma máscara de privacidade.",
+  "zones.masksHelp": "Nunca analisadas, e pretas na imagem ao vivo, nos instantâneos, clipes e exportações depois de salvas.",
 
   "rules.title": "Regras",
   "rules.none": "Sem regras: todo objeto detectado gera um evento.",
