@@ -353,6 +353,25 @@ class Push(Delivery):
         return subject
 
 
+class Privacy(_Strict):
+    """Who answers for the footage, for the signage notice (`vigia privacy notice`, vigia.appliance.privacy.notice):
+    LGPD art. 9 and GDPR art. 13 ask that people filmed be told the controller, the purpose, how long footage
+    is kept and whom to contact."""
+
+    controller: str = Field(min_length=2, max_length=200)   # the organisation that decides on the footage
+    purpose: str = Field(min_length=2, max_length=500)      # what the cameras are for
+    contact: str = Field(min_length=3, max_length=200)      # the data-protection officer's address or phone
+    purpose_pt: str | None = Field(default=None, min_length=2, max_length=500)  # the purpose in Portuguese
+    legal_basis: str | None = Field(default=None, max_length=200)  # e.g. "legitimate interest (LGPD art. 7, IX)"
+
+    @field_validator("controller", "purpose", "contact", "purpose_pt", "legal_basis")
+    @classmethod
+    def _printable(cls, text: str | None) -> str | None:
+        if text is not None and (not text.strip() or any(ord(c) < 32 for c in text)):
+            raise ValueError("must be text on one line, not blank")
+        return text.strip() if text is not None else None
+
+
 class Config(_Strict):
     cameras: list[Camera] = []  # none yet: an appliance in setup mode gets them from the wizard
     detector: Detector = Detector()
@@ -363,6 +382,7 @@ class Config(_Strict):
     webhooks: dict[str, Webhook] = {}  # by name, as rules name them: `notify: [webhook:NAME]`
     email: Email | None = None  # none: no email
     push: Push | None = None  # none: no web push
+    privacy: Privacy | None = None  # none: no signage notice until it is filled in
 
     @field_validator("webhooks")
     @classmethod

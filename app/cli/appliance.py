@@ -243,34 +243,25 @@ def _privacy_polygons(args, storage, name: str) -> list:
 
 def _export_redacted(args, storage, by: str) -> dict:
     """The disclosure export (vigia.appliance.privacy.disclosure); what the audit log keeps of it."""
-    from vigia.app.appliance import open_detector
     from vigia.appliance.config import Config
-    from vigia.appliance.privacy.disclosure import export_for_disclosure
+    from vigia.appliance.privacy.disclosure import (
+        DisclosureError,
+        chosen_events,
+        disclosure_detector,
+        export_for_disclosure,
+    )
     from vigia.appliance.privacy.redact import RedactionError, RedactionSettings
-    from vigia.appliance.storage import database
-    from vigia.inference.model_store import resolve
-    from vigia.scene.events import Event
 
     config = load_config(args.config) if args.config else Config()
-    with database(storage.database) as db:
-        events = []
-        for event_id in args.keep_event:
-            cursor = db.execute("select * from events where id = ?", [event_id])
-            row = cursor.fetchone()
-            if row is None:
-                raise CliError(f"no event {event_id!r}")
-            event = Event.from_row(dict(zip([c[0] for c in cursor.description], row)))
-            if event.camera != args.camera:
-                raise CliError(f"event {event_id} is of camera {event.camera!r}, not {args.camera!r}")
-            events.append(event)
-    settings = RedactionSettings(targets=args.redact)
-    low = config.model_copy(update={"detector": config.detector.model_copy(update={"score_threshold": 0.1})})
-    detector = open_detector(low)
+    try:
+        events = chosen_events(storage.database, list(args.keep_event), args.camera)
+    except DisclosureError as exc:
+        raise CliError(str(exc)) from None
+    detector, model = disclosure_detector(config)
     try:
         made = export_for_disclosure(storage.database, storage.data_dir, _media_key(storage), args.camera,
-                                     args.start, args.end, args.out, detector, settings, events, by,
-                                     resolve(config.storage.models, config.detector.model),
-                                     _privacy_polygons(args, storage, args.camera))
+                                     args.start, args.end, args.out, detector, RedactionSettings(targets=args.redact),
+                                     events, by, model, _privacy_polygons(args, storage, args.camera))
     except RedactionError as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -20,9 +20,14 @@ import av
 from vigia.appliance.privacy.redact import Plan, RedactionSettings, plan_redaction, track_boxes, write_redacted
 from vigia.appliance.recording.clips import START_TAG
 from vigia.appliance.recording.export import export
+from vigia.appliance.storage import database
+from vigia.inference.coco import COCO_CLASSES
+from vigia.inference.factory import create_detector
+from vigia.inference.model_store import resolve
 from vigia.inference.types import Detector
 from vigia.scene.events import Event
 
+DETECT_THRESHOLD = 0.1     # the redaction's detector keeps faint people: the tracker follows them, the export hides them
 SUBJECT_DISTANCE = 0.05   # an event's anchor and a track's, normalised, closer than this are the same object
 MANIFEST_KIND = "vigia-redacted-export/1"
 
@@ -35,6 +40,34 @@ class Disclosure:
     regions_hidden: int
     kept_tracks: list[int]
     seconds: float          # wall time the redaction took
+
+
+class DisclosureError(ValueError):
+    """The request names something this appliance does not have (an event, or one of another camera)."""
+
+
+def disclosure_detector(config) -> tuple[Detector, Path]:
+    """The detector a disclosure export runs (the configured model and classes, DETECT_THRESHOLD) and its model file.
+    `config`: the appliance's (vigia.appliance.config.Config). Raises ModelError when the model cannot be used."""
+    path = resolve(config.storage.models, config.detector.model)
+    classes = {COCO_CLASSES.index(name) for name in config.detector.classes}
+    return create_detector(config.detector.backend, path, score_threshold=DETECT_THRESHOLD, classes=classes), path
+
+
+def chosen_events(db_path: Path, event_ids: list[str], camera: str) -> list[Event]:
+    """The events whose people stay visible; DisclosureError for an unknown one or one of another camera."""
+    events = []
+    with database(db_path) as db:
+        for event_id in event_ids:
+            cursor = db.execute("select * from events where id = ?", [event_id])
+            row = cursor.fetchone()
+            if row is None:
+                raise DisclosureError(f"no event {event_id!r}")
+            event = Event.from_row(dict(zip([c[0] for c in cursor.description], row)))
+            if event.camera != camera:
+                raise DisclosureError(f"event {event_id} is of camera {event.camera!r}, not {camera!r}")
+            events.append(event)
+    return events
 
 
 def sha256_of(path: Path) -> str:
