@@ -9,6 +9,7 @@ export type Session = Schemas["Session"];
 export type Role = Session["role"];
 export type SyncStatus = Schemas["SyncStatus"];
 export type Camera = Schemas["Camera"];
+export type ExportJob = Schemas["ExportJob"];
 export type CameraState = Camera["state"];
 
 // A layout as GET answers it: every field of its zones and rules present (a PUT may leave some out).
