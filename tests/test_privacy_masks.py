@@ -8,6 +8,7 @@ may blur the border) everything is black; outside, the picture is the camera's.
 from __future__ import annotations
 
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -23,7 +24,7 @@ from vigia.appliance.config import ConfigError, Record, parse_config, with_layou
 from vigia.appliance.demo import demo_config_text
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.pipeline import CameraPipeline
-from vigia.appliance.privacy.masks import Masker
+from vigia.appliance.privacy.masks import Masker, mask_video
 from vigia.appliance.recording.event_clips import event_clip
 from vigia.appliance.recording.export import export
 from vigia.appliance.snapshots import SnapshotWriter
@@ -225,3 +226,26 @@ def test_the_cli_export_paints_the_masks_the_ui_saved(footage: Path, tmp_path: P
         key_file.unlink()
     for frame in frames_of(str(out)):
         assert_masked(frame)
+
+
+def test_frames_at_irregular_times_are_all_reencoded_masked(tmp_path: Path):
+    """A camera's frames need not fall on its nominal rate (here 25 fps, with frames 20 ms apart among them): each
+    is re-encoded at its own time, none merged or dropped."""
+    times = [0, 20, 60, 100, 120, 160, 200, 220, 260, 300, 340, 360, 400, 440, 460, 500]
+    source = tmp_path / "irregular.mp4"
+    with av.open(str(source), "w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=25, options={"preset": "ultrafast", "bf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 128, 72, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(np.full((72, 128, 3), 200, np.uint8), format="bgr24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    out = mask_video(source, None, tmp_path / "masked.mp4", [MASK], encrypt=False)
+    with av.open(str(out)) as container:
+        decoded = list(container.decode(video=0))
+        base = container.streams.video[0].time_base
+    assert [round(float(f.pts * base) * 1000) for f in decoded] == times
+    for frame in decoded:
+        assert_masked(frame.to_ndarray(format="bgr24"))

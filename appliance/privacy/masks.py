@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 Polygon = Sequence[tuple[float, float]]   # normalised 0..1, origin top left
 BLACK_YUV = (16, 128, 128)                # black in the limited range cameras send
 CRF = 23                                  # x264's default quality for re-encoded clips and exports
+MILLISECOND = Fraction(1, 1000)           # the re-encoded stream's time base: the source's frame times, rounded
 
 
 class Masker:
@@ -104,20 +105,15 @@ def mask_video(source: Path, key: bytes | None, out: Path, polygons: Sequence[Po
         try:
             if start_tag is not None:
                 output.metadata[START_TAG] = start_tag
-            encoder = output.add_stream("libx264", rate=stream.average_rate or 25,
-                                        options={"crf": str(CRF), "preset": "veryfast"})
+            rate = stream.average_rate or 25
+            encoder = output.add_stream("libx264", rate=rate, options={"crf": str(CRF), "preset": "veryfast"})
             encoder.width, encoder.height = stream.codec_context.width, stream.codec_context.height
             encoder.pix_fmt = "yuv420p"
-            encoder.time_base = stream.time_base or Fraction(1, 90000)
+            encoder.time_base = encoder.codec_context.time_base = MILLISECOND   # frames keep their own times
             masker = Masker(polygons, (encoder.width, encoder.height))
-            last = None
-            for frame in container.decode(stream):
-                if frame.pts is None or (last is not None and frame.pts <= last):
-                    continue   # a frame without a time of its own, or out of order: the next one follows
-                last = frame.pts
-                painted = masker.paint_frame(frame.reformat(format="yuv420p") if frame.format.name != "yuv420p"
-                                             else frame)
-                painted.pts, painted.time_base = frame.pts, stream.time_base
+            for frame, pts in _frames_in_order(container, stream, 1 / float(rate)):
+                painted = masker.paint_frame(frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p"))
+                painted.pts, painted.time_base = pts, MILLISECOND
                 output.mux(encoder.encode(painted))
             output.mux(encoder.encode(None))
             output.close()
@@ -129,6 +125,22 @@ def mask_video(source: Path, key: bytes | None, out: Path, polygons: Sequence[Po
             quietly(output.close, *([sink.close] if sink is not None else []))
             raise
     return out
+
+
+def _frames_in_order(container, stream, step: float):
+    """Each decoded frame with its time in milliseconds from the first, always moving forward: a frame whose
+    stamp does not (AVI sources stamp B-frames out of order; some frames have none) comes one frame after the one
+    before it."""
+    first, last = None, None
+    for frame in container.decode(stream):
+        if first is None:
+            first = frame.pts or 0
+        t = float((frame.pts - first) * stream.time_base) if frame.pts is not None else None
+        pts = round(t * 1000) if t is not None else None
+        if last is not None and (pts is None or pts <= last):
+            pts = last + max(1, round(step * 1000))
+        last = pts
+        yield frame, pts
 
 
 def assemble_masked(db, data_dir: Path, key: bytes | None, camera: str, start: float, end: float, out: Path,
