@@ -140,7 +140,9 @@ def export_for_disclosure(db_path: Path, data_dir: Path, key: bytes | None, came
                      "tiles": settings.tiles, "crf": settings.crf},
         "model": {"file": model.name, "sha256": sha256_of(model)} if model else None,
         "frames": redacted.frames, "regions_hidden": redacted.regions_hidden, "privacy_masks": len(privacy_masks),
-        "source": {"sha256": source_sha, "size": source_size, "note": "the footage as recorded, assembled; not handed out"},
+        "source": {"sha256": source_sha, "size": source_size,
+                   "note": "the footage as recorded, assembled" + (", the camera's privacy masks painted" if privacy_masks
+                                                                    else "") + "; not handed out"},
         "output": {"file": out_path.name, "sha256": sha256_of(out_path), "size": out_path.stat().st_size,
                    "codec": "h264"},
     }
