@@ -14,6 +14,7 @@ from support.waiting import wait_for
 
 from tests.test_local_api import Server, call, login, running
 from tests.test_recording import T0, encode, feed
+from vigia.app.cli.main import main as vigia
 from vigia.appliance.config import parse_config
 from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.recording.recorder import SegmentRecorder
@@ -136,3 +137,19 @@ def test_the_signage_notice_and_each_cameras_retention(server: Server):
     assert cameras[0]["retention"] == {"recording": "continuous", "footage_days": 14.0,
                                        "event_days": {"default": 30.0, "car": 7.0}}
     assert cameras[0]["privacy_masks"] == 1
+
+
+def test_the_notice_from_the_cli_and_what_it_says_when_the_config_lacks_it(tmp_path: Path, capsys):
+    config = tmp_path / "vigia.yml"
+    config.write_text(CONFIG.format(clip=tmp_path / "x.mp4", model="yolox_nano", data_dir=tmp_path, port=8443))
+    out = tmp_path / "notice.html"
+    assert vigia(["privacy", "notice", "-c", str(config), "--lang", "en", "--out", str(out)]) == 0
+    assert "door: continuous footage 14 days" in out.read_text()
+    bare = tmp_path / "bare.yml"
+    bare.write_text(f"storage: {{data_dir: {tmp_path}}}\n")
+    assert vigia(["privacy", "notice", "-c", str(bare)]) != 0
+    assert "set privacy.controller, privacy.purpose and privacy.contact" in capsys.readouterr().err
+    blank = tmp_path / "blank.yml"
+    blank.write_text("privacy: {controller: ' ', purpose: CCTV, contact: dpo@example.com}\n")
+    assert vigia(["privacy", "notice", "-c", str(blank)]) != 0
+    assert "privacy.controller" in capsys.readouterr().err
