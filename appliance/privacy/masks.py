@@ -39,8 +39,9 @@ class Masker:
         width, height = size
         self.size = size
         self.polygons = [np.round(np.asarray(p, np.float64) * (width, height)).astype(np.int32) for p in polygons]
-        self._inside = np.zeros((height, width), np.uint8)
-        cv2.fillPoly(self._inside, self.polygons, 1)
+        self._inside = np.zeros((height, width) if self.polygons else (1, 1), np.uint8)   # 1: in a mask
+        if self.polygons:
+            cv2.fillPoly(self._inside, self.polygons, 1)
 
     def __bool__(self) -> bool:
         return bool(self.polygons)
