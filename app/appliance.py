@@ -33,6 +33,7 @@ from vigia.appliance.metrics import Metrics
 from vigia.appliance.notify.service import build_notifications
 from vigia.appliance.outbox import camera_layout_record
 from vigia.appliance.pipeline import CameraPipeline
+from vigia.appliance.privacy.masks import polygons_of
 from vigia.appliance.recording.reconcile import reconcile
 from vigia.appliance.recording.recorder import SegmentRecorder
 from vigia.appliance.retention import RetentionReport, RetentionWorker
@@ -105,7 +106,8 @@ class Appliance:
         if any(camera.enabled for camera in cfg.cameras):
             self._open_detector()  # else when the first camera comes (a new device: the wizard adds it)
         self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
-        handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name])
+        handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name],
+                                   lambda name: polygons_of({c.name: c for c in cfg.cameras}[name].privacy_masks))
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
                               MediaSource(cfg.storage.data_dir, self.key), upload_settings(cfg.sync),
                               handlers=handlers) if identity else None

@@ -44,7 +44,16 @@ from vigia.kit.http import (
     session_middleware,
     set_session_cookie,
 )
-from vigia.local_ui import accounts, camera_routes, event_routes, frontend, live_routes, push_routes, setup_routes
+from vigia.local_ui import (
+    accounts,
+    camera_routes,
+    event_routes,
+    frontend,
+    live_routes,
+    privacy_routes,
+    push_routes,
+    setup_routes,
+)
 from vigia.local_ui.common import API, COOKIE, MAX_BODY, SESSION, Api, ApplianceView, remote_address, require, session_json
 from vigia.local_ui.live import LiveHub
 from vigia.local_ui.openapi import openapi_document
@@ -82,6 +91,7 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
     live_routes.add_routes(app)
     push_routes.add_routes(app)
     setup_routes.add_routes(app)
+    privacy_routes.add_routes(app)
     routes.add_get("/api/v1/sync", sync_status, allow_head=False)
     routes.add_get("/api/v1/users", users, allow_head=False)
     routes.add_post("/api/v1/users", create_user)

@@ -48,10 +48,12 @@ class CommandError(Exception):
 
 @dataclass(frozen=True)
 class CommandHandlers:
-    """What the running appliance does for commands: apply a layout (as the UI does), a camera's Record settings."""
+    """What the running appliance does for commands: apply a layout (as the UI does), a camera's Record settings and
+    privacy masks."""
 
     apply_layout: Callable[[str, dict, str], dict]   # (camera, layout, username) -> the layout saved
     record_settings: Callable[[str], Record]         # camera -> its Record settings
+    privacy_masks: Callable[[str], list]             # camera -> its privacy masks' polygons (painted on clips)
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ class CommandRunner:
         row = self._conn.execute("SELECT camera FROM events WHERE id = ?", [event_id]).fetchone()
         if row is None:
             raise CommandError(f"no event {event_id!r} on this appliance")
-        relative = queue_clip(self._conn, self._database, self._media, event_id, self._handlers.record_settings(row[0]))
+        relative = queue_clip(self._conn, self._database, self._media, event_id, self._handlers.record_settings(row[0]),
+                              self._handlers.privacy_masks(row[0]))
         return {"event_id": event_id, "path": relative}
 
     async def _rotate(self, session: aiohttp.ClientSession) -> dict:

@@ -57,6 +57,12 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     privacy.add_argument("--seconds", type=float, default=8.0, help="length of the cut redacted")
     privacy.add_argument("--threads", type=int, default=2, help="detector threads (ONNX Runtime intra-op)")
 
+    masks = _bench(bench, "masks", "vigia.app.bench.masks",
+                   "privacy masks: an export re-encoded masked against one remuxed, and painting a frame")
+    masks.add_argument("--media", type=Path, default=None)
+    masks.add_argument("--share", type=float, default=0.3, help="the share of the frame's width the mask covers")
+    masks.add_argument("--paint-frames", type=int, default=100, help="frames painted for paint_ms")
+
     fleet = _bench(bench, "fleet-metrics", "vigia.app.bench.fleet_metrics",
                    "one scrape of central's fleet metrics from PostgreSQL, as the fleet grows")
     fleet.add_argument("--devices", type=int, default=1000)

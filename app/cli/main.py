@@ -7,7 +7,18 @@ import sys
 from importlib.metadata import version
 
 from vigia.app.bench import add_commands as add_bench_commands
-from vigia.app.cli import access, appliance, central, central_alerts, central_retention, models, notify, provisioning, sync
+from vigia.app.cli import (
+    access,
+    appliance,
+    central,
+    central_alerts,
+    central_retention,
+    models,
+    notify,
+    privacy,
+    provisioning,
+    sync,
+)
 from vigia.app.cli.common import CliError
 from vigia.appliance.config import ConfigError
 from vigia.inference.errors import BackendUnavailable, ModelError
@@ -55,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     central_alerts.add_commands(central_actions)  # central alerts-watch, alerts
     sync.add_commands(commands)          # enroll, sync status|dead-letters, litestream, restore
     notify.add_commands(commands)        # notify log|status
+    privacy.add_commands(commands)       # privacy notice
     return cli
 
 

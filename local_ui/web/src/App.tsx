@@ -12,6 +12,7 @@ import { EventDetailPage } from "./pages/event/EventDetailPage";
 import { EventsPage } from "./pages/events/EventsPage";
 import { LiveGridPage } from "./pages/LiveGridPage";
 import { LoginPage } from "./pages/LoginPage";
+import { PrivacyPage } from "./pages/privacy/PrivacyPage";
 import { SetupWizard } from "./pages/setup/SetupWizard";
 import { ZoneEditorPage } from "./pages/zones/ZoneEditorPage";
 import { ZonePickerPage } from "./pages/zones/ZonePickerPage";
@@ -114,6 +115,8 @@ function Page({ route, session }: { route: Route; session: Session }) {
       return <EventDetailPage key={route.id} id={route.id} />;
     case "setup":
       return <SetupPage session={session} />;
+    case "privacy":
+      return <PrivacyPage />;
     case "zones":
     case "zone":
       if (!hasRole(session, "installer")) return <p className="notice notice--error">{t("error.forbidden")}</p>;

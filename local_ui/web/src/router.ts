@@ -9,7 +9,8 @@ export type Route =
   | { page: "event"; id: string }
   | { page: "zones" }
   | { page: "zone"; camera: string }
-  | { page: "setup" };
+  | { page: "setup" }
+  | { page: "privacy" };
 
 export function parseRoute(hash: string): Route {
   const [section = "", param] = hash.replace(/^#\/?/, "").split("/").map(decode);
@@ -22,6 +23,8 @@ export function parseRoute(hash: string): Route {
       return param ? { page: "zone", camera: param } : { page: "zones" };
     case "setup":
       return { page: "setup" };
+    case "privacy":
+      return { page: "privacy" };
     default:
       return param && section === "live" ? { page: "camera", camera: param } : { page: "live" };
   }
@@ -44,6 +47,7 @@ export const paths = {
   zones: "#/zones",
   zone: (camera: string) => `#/zones/${encodeURIComponent(camera)}`,
   setup: "#/setup",
+  privacy: "#/privacy",
 };
 
 export function navigate(path: string): void {
