@@ -5,7 +5,8 @@ in X-Client-Verify, X-Client-S-DN and X-Client-Serial. Central believes those he
 the proxy addresses it is told to trust: from anywhere else a request has no identity.
 
     POST /v1/enrol    {"token", "csr", "identity_key", "identity_signature"}
-                      -> {"device_id", "certificate", "high_water", "identity_id"}   (no certificate yet)
+                      -> {"device_id", "certificate", "high_water", "identity_id",
+                          "model_signing_key"}   (no certificate yet)
     POST /v1/batches  a batch (vigia.sync.protocol) -> {"high_water", "applied", "duplicates"}
     POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured;
                       served without a bucket, 501 {"error": "media_not_configured"} (the device stops sending media)
@@ -38,6 +39,7 @@ from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_i
 from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes, add_no_media_routes
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
 from vigia.central.migrations import migrate
+from vigia.central.models.signing import load_or_create_signing_key, public_key_b64
 from vigia.central.observability.endpoint import device_contact, metrics_handler
 from vigia.central.observability.fleet import FleetCollector
 from vigia.central.observability.metrics import IngestMetrics, new_registry
@@ -83,6 +85,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     registry.register(fleet)
     ca = load_ca(settings.ca_dir)
     ca_pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    model_signing_key = public_key_b64(load_or_create_signing_key(settings.ca_dir))
     app = web.Application(client_max_size=settings.limits.max_body_bytes + 1,
                           middlewares=[database_unavailable, device_contact(metrics, settings.trusted_proxies)])
 
@@ -156,7 +159,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
         log.info("device %s (identity %s) enrolled (certificate serial %X)", device_id, identity.short_id,
                  certificate.serial_number)
         return web.json_response({"device_id": device_id, "high_water": high_water, "ca": ca_pem,
-                                  "identity_id": identity.id,
+                                  "identity_id": identity.id, "model_signing_key": model_signing_key,
                                   "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()})
 
     async def healthz(request: web.Request) -> web.Response:
