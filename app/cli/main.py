@@ -7,7 +7,7 @@ import sys
 from importlib.metadata import version
 
 from vigia.app.bench import add_commands as add_bench_commands
-from vigia.app.cli import access, appliance, central, central_retention, models, notify, provisioning, sync
+from vigia.app.cli import access, appliance, central, central_models, central_retention, models, notify, provisioning, sync
 from vigia.app.cli.common import CliError
 from vigia.appliance.config import ConfigError
 from vigia.inference.errors import BackendUnavailable, ModelError
@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     models.add_commands(commands)        # models import|list
     provisioning.add_commands(commands)  # status, discover, provision
     add_bench_commands(commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME"))
-    central_retention.add_commands(central.add_commands(commands))  # central ... (hold, retention)
+    central_retention.add_commands(central_models.add_commands(central.add_commands(commands)))  # central: models, hold...
     sync.add_commands(commands)          # enroll, sync status|dead-letters, litestream, restore
     notify.add_commands(commands)        # notify log|status
     return cli

@@ -38,7 +38,6 @@ MIGRATIONS = [
         state text NOT NULL DEFAULT 'waiting'
             CHECK (state IN ('waiting', 'installing', 'watching', 'updated', 'refused', 'rolled_back')),
         command_id bigint,
-        installed_at timestamptz,
         baseline jsonb,
         health jsonb,
         reason text,
