@@ -1,4 +1,5 @@
-"""The model registry's and rollouts' tables (a migration set of its own: vigia.central.migrations)."""
+"""The model registry's and rollouts' tables (a migration set of its own: vigia.central.migrations); the ingest's
+device commands take the model commands (install_model, rollback_model)."""
 
 MIGRATIONS = [
     """
@@ -55,5 +56,8 @@ MIGRATIONS = [
         at timestamptz NOT NULL DEFAULT now()
     );
     CREATE INDEX model_audit_model ON model_audit (model_id, id);
+    ALTER TABLE device_commands DROP CONSTRAINT device_commands_kind_check;
+    ALTER TABLE device_commands ADD CONSTRAINT device_commands_kind_check CHECK (kind IN
+        ('upload_clip', 'set_layout', 'rotate_credentials', 'install_model', 'rollback_model'));
     """,
 ]
