@@ -336,6 +336,8 @@ class Appliance:
         for worker in self._workers():
             worker.stop()
             worker.join()
+        if self.model_slot is not None:
+            self.model_slot.close()
         if self.detector is not None:
             self.detector.close()
 
