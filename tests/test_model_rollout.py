@@ -122,7 +122,7 @@ def test_a_canary_with_a_bad_model_is_rolled_back_the_rollout_pauses_and_a_good_
     assert candidate == good_id  # the same bytes again: the same record
     assert wait_until(lambda: baseline_ready(fleet), 60)
     devices = ",".join(d.device_id for d in fleet.devices)
-    rollout = ["--devices", devices, "--canary", "fleet-01", "--wave-size", "1", "--watch-s", "30",
+    rollout = ["--devices", devices, "--canary", "fleet-01", "--wave-size", "2", "--watch-s", "30",
                "--health-rollups", "2", "--follow", "--interval", "0.3", "--timeout", "120", "--json",
                *fleet.central_args()]
     done = central(fleet, "rollout", bad_id, *rollout)
@@ -144,7 +144,8 @@ def test_a_canary_with_a_bad_model_is_rolled_back_the_rollout_pauses_and_a_good_
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["state"] == "done", status
-    assert {d["state"] for d in status["devices"]} == {"updated"}
+    assert {(d["device_id"], d["stage"], d["state"]) for d in status["devices"]} == {
+        ("fleet-01", 0, "updated"), ("fleet-02", 1, "updated"), ("fleet-03", 1, "updated")}  # the canary, one wave
     assert [d.detector.model_id for d in fleet.devices] == [good_id] * 3
     listed = json.loads(central(fleet, "list", "--json").stdout)
     assert {m["id"]: m["state"] for m in listed}[good_id] == "deployed"
