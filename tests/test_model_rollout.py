@@ -38,7 +38,8 @@ def models(tmp_path_factory, default_model: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, default_model: Path, demo_clip: Path):
-    with model_fleet(tmp_path_factory.mktemp("fleet"), 3, default_model, demo_clip, fps=3.0, rollup_s=1.0) as fleet:
+    with model_fleet(tmp_path_factory.mktemp("fleet"), 3, default_model, demo_clip, fps=3.0, rollup_s=1.0,
+                     instances=1) as fleet:
         yield fleet
 
 
