@@ -158,9 +158,10 @@ class ModelFleet:
 
 @contextlib.contextmanager
 def model_fleet(root: Path, devices: int, model: Path, clip: Path, *, fps: float = 3.0, rollup_s: float = 1.0,
-                instances: int = 2) -> Iterator[ModelFleet]:
+                instances: int = 2, rollout_interval: float = 0.5) -> Iterator[ModelFleet]:
     """moto S3 (test credentials in this process's environment, which central's processes inherit), central
-    (`instances` processes) with its bucket behind NGINX, and `devices` enrolled devices named fleet-01..., started."""
+    (`instances` processes, moving rollouts on every `rollout_interval` s) with its bucket behind NGINX, and
+    `devices` enrolled devices named fleet-01..., started."""
     from moto.server import ThreadedMotoServer
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "vigia-test-key")
@@ -172,7 +173,8 @@ def model_fleet(root: Path, devices: int, model: Path, clip: Path, *, fps: float
     started: list[FleetDevice] = []
     try:
         init_bucket(MediaSettings(endpoint, BUCKET))
-        with central_stack(root / "central", instances, ["--s3-endpoint", endpoint, "--bucket", BUCKET]) as stack:
+        with central_stack(root / "central", instances, ["--s3-endpoint", endpoint, "--bucket", BUCKET,
+                                                         "--rollout-interval", str(rollout_interval)]) as stack:
             try:
                 for i in range(devices):
                     started.append(FleetDevice(root / f"fleet-{i + 1:02d}", stack, f"fleet-{i + 1:02d}", model, clip,

@@ -124,11 +124,13 @@ def test_a_canary_with_a_bad_model_is_rolled_back_the_rollout_pauses_and_a_good_
     assert wait_until(lambda: baseline_ready(fleet), 60)
     devices = ",".join(d.device_id for d in fleet.devices)
     rollout = ["--devices", devices, "--canary", "fleet-01", "--wave-size", "2", "--watch-s", "30",
-               "--health-rollups", "2", "--follow", "--interval", "0.3", "--timeout", "120", "--json",
-               *fleet.central_args()]
-    done = central(fleet, "rollout", bad_id, *rollout)
+               "--health-rollups", "2", "--json", *fleet.central_args()]
+    done = central(fleet, "rollout", bad_id, *rollout)  # started; `central serve` moves it on (--rollout-interval)
     assert done.returncode == 0, done.stderr
-    status = json.loads(done.stdout)
+    rollout_id = json.loads(done.stdout)["id"]
+    assert wait_until(lambda: fleet.stack.query("SELECT state FROM rollouts WHERE id = %s", [rollout_id]) != [("running",)],
+                      120)
+    status = json.loads(central(fleet, "rollout-status", str(rollout_id), "--json").stdout)
     assert status["state"] == "paused", status
     states = {d["device_id"]: d["state"] for d in status["devices"]}
     assert states == {"fleet-01": "rolled_back", "fleet-02": "waiting", "fleet-03": "waiting"}
@@ -141,7 +143,7 @@ def test_a_canary_with_a_bad_model_is_rolled_back_the_rollout_pauses_and_a_good_
     assert actions[:2] == ["registered", "approved"]
     assert {"rollout_started", "install_issued", "installed", "rolled_back", "rollout_paused"} <= set(actions)
 
-    done = central(fleet, "rollout", good_id, *rollout)
+    done = central(fleet, "rollout", good_id, *rollout, "--follow", "--interval", "0.3", "--timeout", "120")
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["state"] == "done", status

@@ -22,6 +22,7 @@ sends its outbox again (batches are applied exactly once by sequence number).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_i
 from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes, add_no_media_routes
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
 from vigia.central.migrations import migrate
+from vigia.central.models.driver import drive_rollouts
 from vigia.central.models.signing import load_or_create_signing_key, public_key_b64
 from vigia.central.observability.endpoint import device_contact, metrics_handler
 from vigia.central.observability.fleet import FleetCollector
@@ -75,6 +77,7 @@ class CentralSettings:
     pool_timeout_s: float = 5.0   # how long a batch waits for a connection before a 503
     media: MediaSettings | None = None   # the S3 bucket for thumbnails; None: no media routes
     reanalysis: Policy | None = field(default_factory=Policy)   # which events are re-analysed; None: none
+    rollout_interval_s: float | None = 10.0   # with media: running model rollouts stepped this often; None: not here
 
 
 def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> web.Application:
@@ -98,7 +101,13 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
             await migrate(conn)
         app[INGEST] = Ingest(pool, reanalysis=settings.reanalysis)
         app[BATCH_SLOTS] = asyncio.Semaphore(settings.pool_size)
+        rollouts = (asyncio.create_task(drive_rollouts(pool, settings.media, settings.rollout_interval_s))
+                    if settings.media is not None and settings.rollout_interval_s else None)
         yield
+        if rollouts is not None:
+            rollouts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rollouts
         await pool.close()
 
     app.cleanup_ctx.append(lifecycle)
