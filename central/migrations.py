@@ -1,5 +1,5 @@
 """Central's PostgreSQL migrations: one runner for every set of steps (the ingest's, the dashboard's, the re-analysis',
-the external API's, the alerts').
+the external API's, the alerts', the model registry's).
 
 Each set keeps its own version table and advisory lock, so the sets evolve without renumbering each other
 and a database migrated before keeps its versions. Every central process runs `migrate` at start; the lock
@@ -16,6 +16,7 @@ from vigia.central.alerts import schema as alerts_schema
 from vigia.central.api import schema as api_schema
 from vigia.central.dashboard import schema as dashboard_schema
 from vigia.central.ingest import schema as ingest_schema
+from vigia.central.models import schema as models_schema
 from vigia.central.reanalysis import schema as reanalysis_schema
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ DASHBOARD = Steps("dashboard tables", "dashboard_schema_migrations", 0x76696769_
 REANALYSIS = Steps("re-analysis tables", "reanalysis_schema_migrations", 0x76696769_20, tuple(reanalysis_schema.MIGRATIONS))
 API = Steps("external API tables", "api_schema_migrations", 0x76696769_30, tuple(api_schema.MIGRATIONS))
 ALERTS = Steps("alert tables", "alerts_schema_migrations", 0x76696769_40, tuple(alerts_schema.MIGRATIONS))
-SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS)  # in this order: the later sets refer to the ingest's tables
+MODELS = Steps("model registry tables", "models_schema_migrations", 0x76696769_50, tuple(models_schema.MIGRATIONS))
+SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS)  # in this order: the later sets refer to the ingest's tables
 
 
 async def apply(conn: psycopg.AsyncConnection, steps: Steps) -> int:

@@ -102,6 +102,14 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     failover.add_argument("--promote-after", type=float, default=5.0,
                           help="seconds without a primary before the watchdog promotes the standby")
 
+    rollout = _bench(bench, "rollout", "vigia.app.bench.rollout",
+                     "a model rollout to enrolled devices: unsigned refused, bad canary rolled back, good one to all")
+    rollout.add_argument("--devices", type=int, default=3, help="enrolled devices (at least 3)")
+    rollout.add_argument("--fps", type=float, default=3.0, help="frames each device's detector runs a second")
+    rollout.add_argument("--media", type=Path, default=None)
+    rollout.add_argument("--model", type=Path, default=None)
+    rollout.add_argument("--timeout", type=float, default=300.0, help="seconds a rollout may take")
+
 
 def _bench(bench: argparse._SubParsersAction, name: str, module: str, help: str) -> argparse.ArgumentParser:
     parser = bench.add_parser(name, help=help)

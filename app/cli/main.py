@@ -12,6 +12,7 @@ from vigia.app.cli import (
     appliance,
     central,
     central_alerts,
+    central_models,
     central_retention,
     models,
     notify,
@@ -61,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     models.add_commands(commands)        # models import|list
     provisioning.add_commands(commands)  # status, discover, provision
     add_bench_commands(commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME"))
-    central_actions = central.add_commands(commands)
+    central_actions = central_models.add_commands(central.add_commands(commands))  # central ... (models)
     central_retention.add_commands(central_actions)  # central ... (hold, retention)
     central_alerts.add_commands(central_actions)  # central alerts-watch, alerts
     sync.add_commands(commands)          # enroll, sync status|dead-letters, litestream, restore
