@@ -75,7 +75,7 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     notify = _bench(bench, "notify", "vigia.app.bench.notify",
                     "alerts of demo cameras to MQTT, a webhook and web push: latency, and an outage of all three")
     notify.add_argument("--streams", type=int, default=UI_STREAMS, help="demo cameras running")
-    notify.add_argument("--seconds", type=float, default=30.0, help="length of the latency measurement")
+    notify.add_argument("--seconds", type=float, default=60.0, help="length of the latency measurement")
     notify.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring")
     notify.add_argument("--outage-seconds", type=float, default=60.0,
                         help="how long the broker, the webhook receiver and the push endpoint are down")
