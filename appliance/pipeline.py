@@ -258,6 +258,8 @@ class CameraPipeline:
     def _handle(self, changes: list[EventChange], decoded: DecodedFrame | None) -> None:
         for change in changes:
             event = change.event
+            if decoded is not None:
+                change.captured_at = decoded.wall
             if change.change == "open":
                 self.metrics.events.labels(self.camera.name, event.rule).inc()
                 if self.snapshots is not None and self.data_dir is not None:

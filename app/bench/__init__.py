@@ -78,6 +78,16 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     api.add_argument("--concurrency", type=int, default=1, help="clients calling at once (default 1: the latency of a page)")
     api.add_argument("--rate-limit", type=int, default=100, help="calls a minute of the rate-limit check")
 
+    notify = _bench(bench, "notify", "vigia.app.bench.notify",
+                    "alerts of demo cameras to MQTT, a webhook and web push: latency, and an outage of all three")
+    notify.add_argument("--streams", type=int, default=UI_STREAMS, help="demo cameras running")
+    notify.add_argument("--seconds", type=float, default=60.0, help="length of the latency measurement")
+    notify.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring")
+    notify.add_argument("--outage-seconds", type=float, default=60.0,
+                        help="how long the broker, the webhook receiver and the push endpoint are down")
+    notify.add_argument("--drain-timeout", type=float, default=300.0,
+                        help="seconds the backlog may take to arrive after the outage")
+
     sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")
     sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")
