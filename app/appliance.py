@@ -7,14 +7,16 @@ with backoff and its state shows as offline.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from prometheus_client import generate_latest
 
@@ -30,9 +32,11 @@ from vigia.appliance.config import (
 from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.interrupted import close_interrupted_events
 from vigia.appliance.metrics import Metrics
+from vigia.appliance.model_slot import MODEL_SLOT_DIR, ModelSlot, active_model
 from vigia.appliance.notify.service import build_notifications
 from vigia.appliance.outbox import camera_layout_record
 from vigia.appliance.pipeline import CameraPipeline
+from vigia.appliance.privacy.masks import polygons_of
 from vigia.appliance.recording.reconcile import reconcile
 from vigia.appliance.recording.recorder import SegmentRecorder
 from vigia.appliance.retention import RetentionReport, RetentionWorker
@@ -46,6 +50,7 @@ from vigia.inference.coco import COCO_CLASSES
 from vigia.inference.factory import create_detector
 from vigia.inference.model_store import resolve
 from vigia.inference.pool import DetectorPool
+from vigia.inference.swappable import SwappableDetector
 from vigia.inference.tracking import TrackerUpdate
 from vigia.inference.types import Detector
 from vigia.provisioning.identity import load_or_create_identity
@@ -61,10 +66,27 @@ log = logging.getLogger(__name__)
 
 def open_detector(config: Config) -> Detector:
     """The configured detector; raises ModelError naming the model when it cannot be used."""
+    return model_opener(config)(resolve(config.storage.models, config.detector.model))
+
+
+def model_opener(config: Config) -> Callable[[Path], Detector]:
+    """Opens a model file as the configured detector (back end, score threshold, classes)."""
     cfg = config.detector
-    path = resolve(config.storage.models, cfg.model)
     classes = {COCO_CLASSES.index(name) for name in cfg.classes}
-    return create_detector(cfg.backend, path, score_threshold=cfg.score_threshold, classes=classes)
+    return functools.partial(create_detector, cfg.backend, score_threshold=cfg.score_threshold, classes=classes)
+
+
+def open_model_slot(config: Config) -> ModelSlot:
+    """The detector in service: the model installed last (vigia.appliance.model_slot) when there is one, else the
+    configured one, behind a SwappableDetector so that central can replace it without a restart."""
+    folder = config.storage.data_dir / MODEL_SLOT_DIR
+    active = active_model(folder)
+    if active is not None and active.path.is_file():
+        path, model_id = active.path, active.model_id
+    else:
+        path, model_id = resolve(config.storage.models, config.detector.model), config.detector.model
+    opener = model_opener(config)
+    return ModelSlot(SwappableDetector(opener(path), model_id), folder, opener, path)
 
 
 @dataclass
@@ -101,11 +123,14 @@ class Appliance:
         self._load_setup_cameras()
         self._load_layouts()
         self.detector: Detector | None = None
+        self.model_slot: ModelSlot | None = None
         self.pool: DetectorPool | None = None
         if any(camera.enabled for camera in cfg.cameras):
             self._open_detector()  # else when the first camera comes (a new device: the wizard adds it)
         self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
-        handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name])
+        handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name],
+                                   lambda name: polygons_of({c.name: c for c in cfg.cameras}[name].privacy_masks),
+                                   lambda: self.model_slot)
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
                               MediaSource(cfg.storage.data_dir, self.key), upload_settings(cfg.sync),
                               handlers=handlers) if identity else None
@@ -124,7 +149,8 @@ class Appliance:
         self.retention = RetentionWorker(cfg.storage.database, cfg, interval=self.retention_interval,
                                          on_report=self._on_retention, metrics=self.metrics)
         self.rollups = MetricsRollups(self.metrics, cfg.storage.database, cfg.storage.data_dir, self.events.put_record,
-                                      self.rollup_interval, model=cfg.detector.model) if self.sync else None
+                                      self.rollup_interval, model=cfg.detector.model,
+                                      model_health=self._model_health) if self.sync else None
         for worker in reversed(self._workers()):
             worker.start()
         for camera in cfg.cameras:
@@ -137,7 +163,8 @@ class Appliance:
     def _open_detector(self) -> None:
         """The detector and its worker pool; ModelError naming the model when it cannot be used."""
         cfg = self.config
-        self.detector = open_detector(cfg)
+        self.model_slot = open_model_slot(cfg)
+        self.detector = self.model_slot.detector
         workers = cfg.detector.workers or os.cpu_count() or 1
         backend = self.detector.name
         inference_seconds = self.metrics.inference_seconds.labels(backend)
@@ -151,6 +178,11 @@ class Appliance:
 
         self.pool = DetectorPool(self.detector, workers=workers, on_batch=on_batch)
         log.info("detector %s with %d workers", backend, workers)
+
+    def _model_health(self, now: float) -> dict | None:
+        """The model in service and its health since the roll-up before; None before the detector is opened."""
+        slot = self.model_slot
+        return None if slot is None else {**slot.detector.take_health(now), "events": slot.events}
 
     def _reconcile(self, *, outbox: bool) -> None:
         """Crash safety: before anything records, repair what a killed process left behind: recordings,
@@ -306,6 +338,8 @@ class Appliance:
         for worker in self._workers():
             worker.stop()
             worker.join()
+        if self.model_slot is not None:
+            self.model_slot.close()
         if self.detector is not None:
             self.detector.close()
 

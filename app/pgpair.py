@@ -41,7 +41,7 @@ SERVER_SETTINGS = {
 }
 
 
-def _pg_bin(program: str) -> str:
+def pg_bin(program: str) -> str:
     """A PostgreSQL server program: from $VIGIA_PG_BIN, else Debian's newest /usr/lib/postgresql/<version>/bin."""
     folder = os.environ.get("VIGIA_PG_BIN")
     if folder is None:
@@ -82,12 +82,12 @@ class Node:
         return self.data.parent / f"{self.name}.log"
 
     def start(self) -> None:
-        _run([_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
+        _run([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
               "-o", f"-p {self.port}", "start"])
 
     def stop(self, mode: str = "fast") -> None:
         if self.pid() is not None:
-            _run([_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"])
+            _run([pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"])
 
     def pid(self) -> int | None:
         """The postmaster's process id, when it runs."""
@@ -152,7 +152,7 @@ class PostgresPair:
             user = pwd.getpwnam(owner)
             os.chown(self.root, user.pw_uid, user.pw_gid)
         self.root.chmod(0o755)
-        _run([_pg_bin("initdb"), "-D", str(self.primary.data), "-U", "postgres", "--auth=trust",
+        _run([pg_bin("initdb"), "-D", str(self.primary.data), "-U", "postgres", "--auth=trust",
               "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], self.root / "initdb.log")
         settings = "".join(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
         _append(self.primary.data / "postgresql.auto.conf", settings)
@@ -171,7 +171,7 @@ class PostgresPair:
         self.standby.stop("immediate")
         shutil.rmtree(self.standby.data, ignore_errors=True)
         conninfo = f"host=127.0.0.1 port={self.primary.port} user=postgres application_name={STANDBY_NAME}"
-        _run([_pg_bin("pg_basebackup"), "-D", str(self.standby.data), "-d", conninfo, "-R",
+        _run([pg_bin("pg_basebackup"), "-D", str(self.standby.data), "-d", conninfo, "-R",
               "-X", "stream", "-c", "fast", "--no-sync"], self.root / "basebackup.log")
         self.standby.start()
 

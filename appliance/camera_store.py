@@ -71,6 +71,15 @@ def save_layout(path: str | Path, camera: str, layout: dict, username: str, prev
     return version
 
 
+def privacy_polygons(path: str | Path, camera: Camera | None, name: str) -> list[list[tuple[float, float]]]:
+    """The privacy masks of camera `name` as polygons, for tools that run beside the appliance (the CLI): the layout
+    saved from the UI when it has masks, else the config file's `camera` (None: not in the config file)."""
+    saved = saved_layouts(path).get(name)
+    if saved is not None and "privacy_masks" in saved.layout:
+        return [[tuple(point) for point in mask["polygon"]] for mask in saved.layout["privacy_masks"]]
+    return [list(mask.polygon) for mask in camera.privacy_masks] if camera is not None else []
+
+
 def layout_versions(path: str | Path, camera: str) -> list[dict]:
     """The camera's saved layouts, newest first: id, when, by whom, and the names in each."""
     with database(path) as db:
@@ -80,7 +89,8 @@ def layout_versions(path: str | Path, camera: str) -> list[dict]:
     for row in rows:
         layout = json.loads(row["layout"])
         out.append({"id": row["id"], "saved_at": row["saved_at"], "saved_by": row["saved_by"],
-                    **{name: [item["name"] for item in layout.get(name, [])] for name in ("zones", "lines", "rules")}})
+                    **{name: [item["name"] for item in layout.get(name, [])]
+                       for name in ("zones", "lines", "rules", "privacy_masks")}})
     return out
 
 

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vigia.inference.backends import backend_names
-from vigia.scene.layout import Line, Point, Zone, check_references
+from vigia.scene.layout import Line, Point, PrivacyMask, Zone, check_references
 from vigia.scene.names import NAME_PATTERN, check_classes
 from vigia.scene.rules import KINDS, Rule, layout_json
 
@@ -86,6 +86,7 @@ class Camera(_Strict):
     motion: Motion = Motion()
     record: Record = Record()
     masks: list[list[Point]] = []  # polygons where motion and detections are ignored
+    privacy_masks: list[PrivacyMask] = []  # never analysed, blacked out in all a person sees (vigia.appliance.privacy.masks)
     zones: list[Zone] = []
     lines: list[Line] = []
     rules: list[Rule] = []
@@ -107,7 +108,7 @@ class Camera(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Camera:
-        check_references(self.zones, self.lines, self.rules)
+        check_references(self.zones, self.lines, self.rules, self.privacy_masks)
         return self
 
 
@@ -353,16 +354,28 @@ class Push(Delivery):
 
 
 class Privacy(_Strict):
-    """Who is responsible for the footage and why it is kept: the record of processing (`vigia privacy record`)."""
+    """Who answers for the footage and why it is kept: the signage notice (`vigia privacy notice`,
+    vigia.appliance.privacy.notice) and the record of processing (`vigia privacy record`). LGPD art. 9 and GDPR
+    art. 13 ask that people filmed be told the controller, the purpose, how long footage is kept and whom to contact;
+    the notice refuses to print until controller, purpose and contact are set."""
 
-    controller: str | None = Field(default=None, max_length=200)   # the site's data controller (a company, a person)
-    contact: str | None = Field(default=None, max_length=200)      # where data subjects send requests
-    purposes: list[Annotated[str, Field(min_length=1, max_length=200)]] = ["security of people and property"]
+    controller: str | None = Field(default=None, min_length=2, max_length=200)  # the organisation deciding on footage
+    purpose: str | None = Field(default=None, min_length=2, max_length=500)     # what the cameras are for
+    contact: str | None = Field(default=None, min_length=3, max_length=200)     # where data subjects send requests
+    purpose_pt: str | None = Field(default=None, min_length=2, max_length=500)  # the purpose in Portuguese
+    legal_basis: str | None = Field(default=None, max_length=200)  # e.g. "legitimate interest (LGPD art. 7, IX)"
     recipients: list[Annotated[str, Field(min_length=1, max_length=200)]] = []   # besides the destinations configured
     # Days copies outside this database keep erased data until they expire: the Litestream replica and the
     # bucket's lifecycle for it, central's backups (pgBackRest retention). Stated in the record of processing.
     replica_retention_days: float = Field(default=7.0, gt=0, le=3650)
     backup_retention_days: float = Field(default=35.0, gt=0, le=3650)
+
+    @field_validator("controller", "purpose", "contact", "purpose_pt", "legal_basis")
+    @classmethod
+    def _printable(cls, text: str | None) -> str | None:
+        if text is not None and (not text.strip() or any(ord(c) < 32 for c in text)):
+            raise ValueError("must be text on one line, not blank")
+        return text.strip() if text is not None else None
 
 
 class Config(_Strict):
@@ -375,7 +388,7 @@ class Config(_Strict):
     webhooks: dict[str, Webhook] = {}  # by name, as rules name them: `notify: [webhook:NAME]`
     email: Email | None = None  # none: no email
     push: Push | None = None  # none: no web push
-    privacy: Privacy = Privacy()
+    privacy: Privacy = Privacy()  # the notice needs controller, purpose and contact filled in
 
     @field_validator("webhooks")
     @classmethod
@@ -530,11 +543,14 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 
 LAYOUT_FIELDS = ("zones", "lines", "rules")
+# Optional in a layout: left out, the camera keeps the masks it has (a client that predates them hides nothing less).
+MASK_FIELD = "privacy_masks"
 
 
 def camera_layout(camera: Camera) -> dict:
-    """What an installer draws on a camera: its zones, lines and rules, as JSON-ready data."""
-    return camera.model_dump(mode="json", include={"zones", "lines"}) | {"rules": [layout_json(r) for r in camera.rules]}
+    """What an installer draws on a camera: its zones, lines, rules and privacy masks, as JSON-ready data."""
+    return camera.model_dump(mode="json", include={"zones", "lines", MASK_FIELD}) | {
+        "rules": [layout_json(r) for r in camera.rules]}
 
 
 def with_layout(camera: Camera, layout: dict, source: str = "layout", destinations: set[str] | None = None) -> Camera:
@@ -543,15 +559,17 @@ def with_layout(camera: Camera, layout: dict, source: str = "layout", destinatio
     (`notify_destinations`), its rules may notify only those."""
     if not isinstance(layout, dict):
         raise ConfigError(source, [ConfigIssue(None, "", "a layout is an object with zones, lines and rules")])
-    unknown = sorted(set(layout) - set(LAYOUT_FIELDS))
+    unknown = sorted(set(layout) - {*LAYOUT_FIELDS, MASK_FIELD})
     if unknown:
-        raise ConfigError(source, [ConfigIssue(None, name, "unknown field (a layout has zones, lines and rules)")
+        raise ConfigError(source, [ConfigIssue(None, name, "unknown field (a layout has zones, lines, rules and "
+                                                           "privacy_masks)")
                                    for name in unknown])
     missing = [name for name in LAYOUT_FIELDS if name not in layout]
     if missing:  # a layout replaces all three: one left out would erase what the camera has
         raise ConfigError(source, [ConfigIssue(None, name, "Field required (a layout replaces the camera's zones, lines "
                                                "and rules: give [] for none)") for name in missing])
-    data = camera.model_dump(exclude=set(LAYOUT_FIELDS)) | {name: layout[name] for name in LAYOUT_FIELDS}
+    given = [*LAYOUT_FIELDS, *([MASK_FIELD] if MASK_FIELD in layout else [])]
+    data = camera.model_dump(exclude=set(given)) | {name: layout[name] for name in given}
     try:
         camera = Camera.model_validate(data)
     except ValidationError as exc:

@@ -11,7 +11,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from vigia.appliance.cameras import DecodedFrame
 from vigia.appliance.config import Camera, Detect
 from vigia.appliance.metrics import Metrics
 from vigia.appliance.motion import Box, MotionDetector
+from vigia.appliance.privacy.masks import Masker, polygons_of
 from vigia.appliance.rollups import TrackSummaries
 from vigia.appliance.snapshots import SnapshotJob, SnapshotWriter
 from vigia.inference.class_priors import class_priors
@@ -199,6 +200,8 @@ class CameraPipeline:
             self._finish()
 
     def _analyse(self, decoded: DecodedFrame) -> None:
+        if self._privacy:   # from here on (detector, live view, snapshots) the frame has its privacy masks painted
+            decoded = replace(decoded, frame=self._privacy.paint_frame(decoded.frame))
         region = self._plan(decoded)
         if region is False:
             return
@@ -239,6 +242,7 @@ class CameraPipeline:
             for mask in self._masks:
                 masked |= mask.contains(points)
             detections = detections.select(~masked)
+        detections = self._privacy.keep(detections)
         for class_id, count in zip(*np.unique(detections.class_ids, return_counts=True)):
             self.metrics.detections.labels(self.camera.name, self.class_names[class_id]).inc(int(count))
         update = self._tracker.update(detections, decoded.pts, observed_region=region)
@@ -254,6 +258,8 @@ class CameraPipeline:
     def _handle(self, changes: list[EventChange], decoded: DecodedFrame | None) -> None:
         for change in changes:
             event = change.event
+            if decoded is not None:
+                change.captured_at = decoded.wall
             if change.change == "open":
                 self.metrics.events.labels(self.camera.name, event.rule).inc()
                 if self.snapshots is not None and self.data_dir is not None:
@@ -306,6 +312,7 @@ class CameraPipeline:
             t, wall = (self._last.pts, self._last.wall) if self._last else (0.0, 0.0)
             self._handle(self._rules.finish(t, wall), None)
             self._rules = RuleEngine(camera, self._frame_size, self.class_names, self.kept_classes)
+            self._privacy = Masker(polygons_of(camera.privacy_masks), self._frame_size)
         self.camera = camera
         log.info("camera %s: zones, lines and rules updated", camera.name)
 
@@ -323,4 +330,5 @@ class CameraPipeline:
         self._motion = MotionDetector(size, threshold=cam.motion.threshold, min_area=cam.motion.min_area, masks=cam.masks)
         self._masks = [PolygonZone.from_normalised(f"mask{i}", m, size) for i, m in enumerate(cam.masks)]
         self._rules = RuleEngine(cam, size, self.class_names, self.kept_classes)
+        self._privacy = Masker(polygons_of(cam.privacy_masks), size)
         self._last_full = -1e9

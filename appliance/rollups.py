@@ -105,15 +105,17 @@ class MetricsRollups(Worker):
     """Roll-ups of the appliance's counters: one at start, one every `interval` seconds, one at stop.
 
     Each carries the per-camera counts since the one before, the version, the detector's model (as configured:
-    a name or sha256 prefix in the model store, or a path), the outbox backlog, the data volume's free and total bytes
+    a name or sha256 prefix in the model store, or a path), with a running detector the model in service and its
+    live health since the roll-up before (`model_health`: id, detections per hour per label, mean score, inference
+    ms, errors: vigia.inference.swappable), the outbox backlog, the data volume's free and total bytes
     and the uptime. `start()` runs them on a thread of its own.
     """
 
     def __init__(self, metrics: Metrics, database: Path, data_dir: Path, put: Put, interval: float = 3600.0,
-                 model: str | None = None):
+                 model: str | None = None, model_health: Callable[[float], dict] | None = None):
         super().__init__("metrics-rollups")
         self.metrics, self.database, self.data_dir, self.put, self.interval = metrics, database, data_dir, put, interval
-        self.model = model
+        self.model, self.model_health = model, model_health
         self.version = importlib.metadata.version("vigia")
         self.started_at = self._since = time.time()
         self._previous: dict[tuple[str, str], float] = {}
@@ -132,6 +134,8 @@ class MetricsRollups(Worker):
         body = {"version": self.version, "model": self.model, "period_start": round(self._since, 3), "period_end": round(now, 3),
                 "uptime_s": round(now - self.started_at, 3), "backlog": pending,
                 "disk_free_bytes": disk.free, "disk_total_bytes": disk.total, "cameras": cameras}
+        if self.model_health is not None:
+            body["model_health"] = self.model_health(now)
         self._previous, self._since = totals, now
         return OutboxRecord("metrics", f"{now:.3f}", PRIORITY_STATE, body)
 

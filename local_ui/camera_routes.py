@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vigia.appliance.camera_store import layout_version, layout_versions
 from vigia.appliance.config import ConfigError, camera_layout
+from vigia.appliance.privacy.notice import camera_retention
 from vigia.kit.http import ApiError, json_body
 from vigia.local_ui import accounts
 from vigia.local_ui.common import API, Api, remote_address, require
@@ -38,7 +39,8 @@ def camera_list(api: Api) -> list[dict]:
                                             "since": None, "last_error": None, "last_frame_at": None}
         width, height = sizes.get(camera.name, (None, None))
         out.append({"name": camera.name, "enabled": camera.enabled, "recording": camera.record.mode,
-                    "width": width, "height": height, **state})
+                    "width": width, "height": height, "retention": camera_retention(camera, api.config.storage),
+                    "privacy_masks": len(camera.privacy_masks), **state})
     return out
 
 
@@ -134,7 +136,7 @@ async def _apply(request: web.Request, name: str, layout, username: str, action:
         raise ApiError(400, "; ".join(map(str, exc.issues))) from None
     except KeyError:
         raise ApiError(404, f"no camera {name!r}") from None
-    names = {key: [item["name"] for item in saved[key]] for key in ("zones", "lines", "rules")}
+    names = {key: [item["name"] for item in saved[key]] for key in ("zones", "lines", "rules", "privacy_masks")}
     await api.db(accounts.audit, action, username=username, target=name, remote=remote_address(request),
                  details=details | names)
     log.info("%s %s the zones, lines and rules of camera %s", username,

@@ -14,6 +14,7 @@ from vigia.appliance.config import Record
 from vigia.appliance.encryption import EncryptedReader, MediaCryptoError, load_or_create_key, open_media
 from vigia.appliance.notify.links import ROUTE as LINK_ROUTE
 from vigia.appliance.notify.links import check_link, link_key_file
+from vigia.appliance.privacy.masks import polygons_of
 from vigia.appliance.recording.event_clips import clip_part, event_clip, part_of
 from vigia.appliance.recording.export import ExportError
 from vigia.appliance.storage import event_rows
@@ -329,11 +330,13 @@ async def clip(request: web.Request) -> web.StreamResponse:
         if made is None:
             raise ApiError(404, f"this version of the clip of event {event_id} is gone: open the clip again")
     else:
-        record = next((c.record for c in api.config.cameras if c.name == row[0]), Record())
+        camera = next((c for c in api.config.cameras if c.name == row[0]), None)
+        record = camera.record if camera is not None else Record()
+        masks = polygons_of(camera.privacy_masks) if camera is not None else []
         async with api.clip_lock:
             try:
                 made = await asyncio.to_thread(event_clip, storage.database, storage.data_dir, api.key, event_id,
-                                               record)
+                                               record, masks)
             except ExportError as exc:
                 raise ApiError(404, str(exc)) from None
             except MediaCryptoError as exc:

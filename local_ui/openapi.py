@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from vigia.local_ui import privacy_routes
+from vigia.local_ui import data_subject_routes
 from vigia.scene.rules import KINDS, Rule
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -21,7 +21,9 @@ def _json(ref: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     text = {400: "malformed input", 401: "no live session", 403: "missing or wrong X-CSRF-Token, or the role is too low",
-            404: "no such event, camera or media", 409: "the username is taken", 415: "the body is not application/json",
+            404: "no such event, camera, media or export", 409: "the username is taken; the export is not done; "
+            "the config file's privacy section is not filled in", 410: "the export's files are deleted",
+            415: "the body is not application/json",
             416: "range not satisfiable", 429: "too many failed logins (see Retry-After)",
             502: "the camera or central did not answer as it should (the message says why)"}
     return {str(code): {"description": text[code], "content": _ERROR} for code in codes}
@@ -106,7 +108,12 @@ def openapi_document() -> dict[str, Any]:
                         "classes": {"type": "array", "nullable": True, "items": {"type": "string"}}}}},
                     "lines": {"type": "array", "items": {"type": "object", "required": ["name", "points"], "properties": {
                         "name": {"type": "string"}, "points": {"type": "array", "items": _POINT, "minItems": 2, "maxItems": 2}}}},
-                    "rules": {"type": "array", "items": rules["item"]}}},
+                    "rules": {"type": "array", "items": rules["item"]},
+                    "privacy_masks": {"type": "array", "description": "never analysed, blacked out in the live view, "
+                                      "snapshots, clips and exports; left out of a PUT, the camera keeps its masks",
+                                      "items": {"type": "object", "required": ["name", "polygon"], "properties": {
+                                          "name": {"type": "string"},
+                                          "polygon": {"type": "array", "items": _POINT, "minItems": 3}}}}}},
                 **rules["kinds"],
                 "Event": {"type": "object", "properties": {
                     "id": {"type": "string"}, "camera": {"type": "string"}, "rule": {"type": "string"},
@@ -134,7 +141,24 @@ def openapi_document() -> dict[str, Any]:
                     state={"type": "string", "enum": ["online", "reconnecting", "offline", "ended", "stopped", "starting",
                                                       "disabled"]},
                     since=_NULLABLE_EPOCH, last_error={"type": "string", "nullable": True}, last_frame_at=_NULLABLE_EPOCH,
-                    width={"type": "integer", "nullable": True}, height={"type": "integer", "nullable": True}),
+                    width={"type": "integer", "nullable": True}, height={"type": "integer", "nullable": True},
+                    retention=_object(
+                        recording={"type": "string", "enum": ["off", "events", "continuous"]},
+                        footage_days={"type": "number", "nullable": True,
+                                      "description": "days continuous footage is kept; null: no continuous recording"},
+                        event_days={"type": "object", "additionalProperties": {"type": "number"},
+                                    "description": "days events (clips, snapshots) are kept, by label; default: others"}),
+                    privacy_masks={"type": "integer", "description": "how many privacy masks the camera has"}),
+                "ExportJob": {**_object(
+                    id={"type": "string"}, camera={"type": "string"}, **{"from": _EPOCH, "to": _EPOCH},
+                    redact={"type": "array", "items": {"type": "string", "enum": ["persons", "faces", "plates"]}},
+                    keep_events={"type": "array", "items": {"type": "string"}}, requested_by={"type": "string"},
+                    created_at=_EPOCH, state={"type": "string", "enum": ["running", "done", "failed"]},
+                    finished_at=_NULLABLE_EPOCH, error={"type": "string", "nullable": True},
+                    frames={"type": "integer", "nullable": True}, regions_hidden={"type": "integer", "nullable": True},
+                    seconds={"type": "number", "nullable": True}),
+                    "required": ["id", "camera", "from", "to", "redact", "keep_events", "requested_by", "created_at",
+                                 "state"]},
                 "SyncStatus": _object(
                     enrolled={"type": "boolean"}, central_url={"type": "string", "nullable": True},
                     backlog={"type": "integer", "description": "records waiting in the outbox"},
@@ -168,7 +192,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"session": []}],
         "paths": {
-            **privacy_routes.openapi_paths(),
+            **data_subject_routes.openapi_paths(),
             "/healthz": {"get": {"summary": "camera states (no login)", "security": _PUBLIC,
                                  "responses": {"200": {"description": "ok"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (no login; with http.metrics_token, Authorization: Bearer)",
@@ -296,7 +320,8 @@ def openapi_document() -> dict[str, Any]:
                                            "saved_by": {"type": "string"},
                                            "zones": {"type": "array", "items": {"type": "string"}},
                                            "lines": {"type": "array", "items": {"type": "string"}},
-                                           "rules": {"type": "array", "items": {"type": "string"}}}}}}}}}},
+                                           "rules": {"type": "array", "items": {"type": "string"}},
+                                           "privacy_masks": {"type": "array", "items": {"type": "string"}}}}}}}}}},
                               **_errors(401, 403, 404)}}},
             "/api/v1/cameras/{name}/layout/versions/{version}/restore": {"post": {
                 "summary": "make an earlier layout the camera's again (installer or admin; audited): applied like a "
@@ -413,6 +438,39 @@ def openapi_document() -> dict[str, Any]:
                     "properties": {"event": {"type": "string"}, "token": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "the event", "content": _json("Event")},
                               **_errors(400, 403, 404, 415)}}},
+            "/api/v1/exports": {
+                "get": {"summary": "the exports for disclosure since the appliance started, newest first (admin)",
+                        "responses": {"200": _reply("ok", exports={"type": "array", "items": _ref("ExportJob")}),
+                                      **_errors(401, 403)}},
+                "post": {"summary": "export for disclosure (admin; audited): a camera's footage over a window of up to an "
+                                    "hour, people (or faces, plates) hidden but those of `keep_events`, re-encoded, with a "
+                                    "manifest; runs in the background", "parameters": [_CSRF],
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["camera", "from", "to"], "properties": {
+                                 "camera": {"type": "string"}, "from": _EPOCH, "to": _EPOCH,
+                                 "redact": {"type": "array", "minItems": 1,
+                                            "items": {"type": "string", "enum": ["persons", "faces", "plates"]}},
+                                 "keep_events": {"type": "array", "maxItems": 20,
+                                                 "items": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}}}}}},
+                         "responses": {"202": {"description": "started", "content": _json("ExportJob")},
+                                       **_errors(400, 401, 403, 415)}}},
+            "/api/v1/exports/{id}": {"get": {
+                "summary": "one export for disclosure: its state, and once done what it hid (admin)",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "ok", "content": _json("ExportJob")}, **_errors(401, 403, 404)}}},
+            "/api/v1/exports/{id}/{file}": {"get": {
+                "summary": "download a finished export's redacted video or its manifest (admin; audited)",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "file", "in": "path", "required": True,
+                                "schema": {"type": "string", "enum": ["video", "manifest"]}}],
+                "responses": {"200": {"description": "the file", "content": {"video/mp4": {}, "application/json": {}}},
+                              **_errors(401, 403, 404, 409, 410)}}},
+            "/api/v1/privacy/notice": {"get": {
+                "summary": "the signage notice (printable HTML): controller, purpose, retention and contact, from the "
+                           "config file's privacy section",
+                "parameters": [{"name": "lang", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": ["pt-BR", "en"], "default": "pt-BR"}}],
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}, **_errors(400, 401, 409)}}},
             "/api/v1/openapi.json": {"get": {"summary": "this document",
                                              "responses": {"200": {"description": "ok"}, **_errors(401)}}},
             "/{path}": {"get": {"summary": "the web interface's files (no login: they are the login page)",

@@ -17,8 +17,9 @@ from vigia.appliance.encryption import load_or_create_key
 from vigia.appliance.notify import push_subscriptions as subscriptions
 from vigia.appliance.notify.links import check_ack_token, link_key_file
 from vigia.appliance.notify.push import ACK_ROUTE
-from vigia.appliance.notify.vapid import application_server_key, load_vapid
+from vigia.appliance.notify.vapid import load_vapid
 from vigia.kit.http import ULID, ApiError, json_body, only_fields
+from vigia.kit.vapid import application_server_key
 from vigia.local_ui import accounts
 from vigia.local_ui.common import API, remote_address, require
 from vigia.local_ui.event_routes import acknowledge_as

@@ -47,6 +47,7 @@ from vigia.kit.http import (
 from vigia.local_ui import (
     accounts,
     camera_routes,
+    data_subject_routes,
     event_routes,
     frontend,
     live_routes,
@@ -91,7 +92,8 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
     live_routes.add_routes(app)
     push_routes.add_routes(app)
     setup_routes.add_routes(app)
-    privacy_routes.add_routes(app)
+    privacy_routes.add_routes(app)       # exports for disclosure, the signage notice
+    data_subject_routes.add_routes(app)  # data-subject requests, the audit chain
     routes.add_get("/api/v1/sync", sync_status, allow_head=False)
     routes.add_get("/api/v1/users", users, allow_head=False)
     routes.add_post("/api/v1/users", create_user)

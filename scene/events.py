@@ -81,6 +81,8 @@ class EventChange:
     event: Event
     # Set when this frame gave the event its best score so far: the snapshot should come from it.
     best_box_px: tuple[float, float, float, float] | None = None
+    # The wall clock of the frame this change came from (its capture), when a frame made it (not at a stream's end).
+    captured_at: float | None = None
 
 
 def decimate(path: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:

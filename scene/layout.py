@@ -29,13 +29,33 @@ class Zone(BaseModel):
     @field_validator("polygon")
     @classmethod
     def _polygon_is_area(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(points) < 3:
-            raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
-        if _self_intersects(points):
-            raise ValueError("polygon edges cross each other")
-        if abs(polygon_area(points)) < 1e-6:
-            raise ValueError("polygon has no area (its points are on one line)")
-        return points
+        return check_area(points)
+
+
+class PrivacyMask(BaseModel):
+    """A polygon (normalised, as zones) of the picture that is never analysed and blacked out wherever a person
+    sees the camera's footage (vigia.appliance.privacy.masks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    polygon: list[Point]
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_is_area(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return check_area(points)
+
+
+def check_area(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """ValueError unless `points` enclose an area: 3 or more, edges not crossing."""
+    if len(points) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
+    if _self_intersects(points):
+        raise ValueError("polygon edges cross each other")
+    if abs(polygon_area(points)) < 1e-6:
+        raise ValueError("polygon has no area (its points are on one line)")
+    return points
 
 
 class Line(BaseModel):
@@ -63,23 +83,26 @@ class CameraLayout(BaseModel):
     zones: list[Zone] = []
     lines: list[Line] = []
     rules: list[Rule] = []
+    privacy_masks: list[PrivacyMask] = []
 
     @model_validator(mode="after")
     def _references(self) -> CameraLayout:
-        check_references(self.zones, self.lines, self.rules)
+        check_references(self.zones, self.lines, self.rules, self.privacy_masks)
         return self
 
     def to_json(self) -> dict:
         """As the appliance sends it (rules in the layout API's flat shape)."""
-        return self.model_dump(mode="json", include={"name", "zones", "lines"}) | {
+        return self.model_dump(mode="json", include={"name", "zones", "lines", "privacy_masks"}) | {
             "rules": [layout_json(rule) for rule in self.rules]}
 
 
-def check_references(zones: list[Zone], lines: list[Line], rules: list[RuleConfig]) -> None:
+def check_references(zones: list[Zone], lines: list[Line], rules: list[RuleConfig],
+                     privacy_masks: list[PrivacyMask] = ()) -> None:
     """ValueError when names repeat, or a rule watches a zone or line the camera does not have."""
     zone_names = [z.name for z in zones]
     line_names = [ln.name for ln in lines]
-    for kind, names in (("zone", zone_names), ("line", line_names), ("rule", [r.name for r in rules])):
+    for kind, names in (("zone", zone_names), ("line", line_names), ("rule", [r.name for r in rules]),
+                        ("privacy mask", [m.name for m in privacy_masks])):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate {kind} name {', '.join(map(repr, dupes))}")

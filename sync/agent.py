@@ -41,11 +41,13 @@ class RuleClips(Worker):
     Clips still waiting when the appliance stops are not made (logged).
     """
 
-    def __init__(self, database: Path, media: MediaSource, record_settings: Callable[[str], Record]):
+    def __init__(self, database: Path, media: MediaSource, record_settings: Callable[[str], Record],
+                 privacy_masks: Callable[[str], list]):
         super().__init__("rule-clips")
         self._database = database
         self._media = media
         self._record_settings = record_settings
+        self._privacy_masks = privacy_masks   # camera -> the polygons painted on its clips
         self._due: list[tuple[float, str, str, int]] = []  # heap of (when, event id, camera, waits so far)
         self._wake = threading.Condition()
 
@@ -97,7 +99,8 @@ class RuleClips(Worker):
                 with self._wake:
                     heapq.heappush(self._due, (time.time() + CLIP_MARGIN_S, event_id, camera, waits + 1))
                 return
-            relative = queue_clip(conn, self._database, self._media, event_id, self._record_settings(camera))
+            relative = queue_clip(conn, self._database, self._media, event_id, self._record_settings(camera),
+                                  self._privacy_masks(camera))
             log.info("event %s: clip %s queued for central (its rule has upload_clip)", event_id, relative)
         except Exception as exc:  # noqa: BLE001 - one clip that cannot be made never stops the others
             log.warning("event %s of camera %s: its clip cannot be uploaded: %s", event_id, camera,
@@ -132,7 +135,7 @@ class SyncAgent(Worker):
                                   settings or UploadSettings(), SyncMetrics.create(registry), media=media,
                                   commands=Commands(identity, handlers) if handlers else None)
         # Clips of rules with `upload_clip: true` (RuleClipSink), made with the commands' Record settings.
-        self.rule_clips = RuleClips(database, media, handlers.record_settings) if handlers else None
+        self.rule_clips = RuleClips(database, media, handlers.record_settings, handlers.privacy_masks) if handlers else None
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         log.info("sending to central at %s as device %s", identity.central_url, identity.device_id)

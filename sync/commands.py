@@ -4,10 +4,18 @@
     set_layout {"camera", "layout"}      a camera's zones, lines and rules, as the UI applies them
     rotate_credentials {}                a new device key, its CSR (signed by the device identity) signed by
                                          central's CA (POST /v1/rotate)
+    install_model {"model_id", "sha256", "size", "signature", "url", "watch_s"}
+                                         central's signature over (sha256, size) checked with the key from
+                                         enrolment, the model downloaded (presigned URL, resumable), its size and
+                                         sha256 checked, then vigia.appliance.model_slot: contract, smoke test
+                                         on recent frames, switch, watch. A refusal keeps the old model and is
+                                         acknowledged with {"refused": true, "error": reason}
+    rollback_model {"model_id", "reason"} back to the model before `model_id` (when it is the one running)
 
 Each command is acknowledged with {"ok", "result"} (a failure: ok false and the error message).
 Commands run are kept in `executed_commands` (SQLite) with their result: after a restart a command
-is acknowledged again, never run again.
+is acknowledged again, never run again. A model download that is cut off is neither stored nor acknowledged:
+the command comes again at the next poll and the download resumes.
 """
 from __future__ import annotations
 
@@ -27,6 +35,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from vigia.appliance.config import ConfigError, Record
+from vigia.appliance.model_slot import ModelRefused, ModelSlot
+from vigia.inference.model_signature import SignatureRefused, verify_model_signature
 from vigia.kit.files import PRIVATE, PUBLIC, write_credential
 from vigia.sync.answers import read_answer
 from vigia.sync.identity import (
@@ -38,6 +48,7 @@ from vigia.sync.identity import (
     identity_proof,
 )
 from vigia.sync.media import MediaSource, queue_clip
+from vigia.sync.model_download import DownloadCut, download, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +59,13 @@ class CommandError(Exception):
 
 @dataclass(frozen=True)
 class CommandHandlers:
-    """What the running appliance does for commands: apply a layout (as the UI does), a camera's Record settings."""
+    """What the running appliance does for commands: apply a layout (as the UI does), a camera's Record settings and
+    privacy masks."""
 
     apply_layout: Callable[[str, dict, str], dict]   # (camera, layout, username) -> the layout saved
     record_settings: Callable[[str], Record]         # camera -> its Record settings
+    privacy_masks: Callable[[str], list]             # camera -> its privacy masks' polygons (painted on clips)
+    models: Callable[[], ModelSlot | None] = lambda: None  # the detector's model slot (None: no detector yet)
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,11 @@ class CommandRunner:
         for command in answer["commands"]:
             ok, result = await asyncio.to_thread(self._stored, command["id"])
             if ok is None:
-                ok, result = await self._run(session, command)
+                try:
+                    ok, result = await self._run(session, command)
+                except DownloadCut as exc:
+                    log.warning("command %s waits: %s", command["id"], exc)
+                    continue
                 await asyncio.to_thread(self._store, command["id"], ok, result)
             try:
                 status, answer = await self._request(session, "POST", f"/v1/commands/{command['id']}/ack",
@@ -117,7 +135,17 @@ class CommandRunner:
                 return True, {"camera": body["camera"], "layout": saved}
             if kind == "rotate_credentials":
                 return True, await self._rotate(session)
+            if kind == "install_model":
+                return await self._install_model(session, body)
+            if kind == "rollback_model":
+                return True, await asyncio.to_thread(self._slot().rollback, body["model_id"],
+                                                     body.get("reason") or f"asked by {command['created_by']}")
             raise CommandError(f"unknown command kind {kind!r}")
+        except DownloadCut:
+            raise
+        except (ModelRefused, SignatureRefused) as exc:
+            log.error("command %s: model %s refused: %s", command["id"], body.get("model_id"), exc)
+            return False, {"refused": True, "model_id": body.get("model_id"), "error": str(exc)}
         except ConfigError as exc:
             return False, {"error": str(exc), "fields": [issue.path for issue in exc.issues]}
         except KeyError as exc:
@@ -130,8 +158,38 @@ class CommandRunner:
         row = self._conn.execute("SELECT camera FROM events WHERE id = ?", [event_id]).fetchone()
         if row is None:
             raise CommandError(f"no event {event_id!r} on this appliance")
-        relative = queue_clip(self._conn, self._database, self._media, event_id, self._handlers.record_settings(row[0]))
+        relative = queue_clip(self._conn, self._database, self._media, event_id, self._handlers.record_settings(row[0]),
+                              self._handlers.privacy_masks(row[0]))
         return {"event_id": event_id, "path": relative}
+
+    def _slot(self) -> ModelSlot:
+        slot = self._handlers.models()
+        if slot is None:
+            raise CommandError("no detector runs on this appliance yet (no camera): no model to replace")
+        return slot
+
+    async def _install_model(self, session: aiohttp.ClientSession, body: dict) -> tuple[bool, dict]:
+        slot = self._slot()
+        model_id, sha256, size = body["model_id"], body["sha256"], body["size"]
+        if not isinstance(size, int) or size <= 0 or not isinstance(sha256, str):
+            raise CommandError("install_model: size must be a positive integer and sha256 a hex string")
+        key = self._identity.model_signing_key
+        if not key.exists():
+            raise ModelRefused("no model-signing key from central on this device (enrolled before models were"
+                               " signed): enrol again")
+        verify_model_signature(key.read_text().strip(), body.get("signature"), sha256, size)  # before any download
+        path = slot.models_dir / "incoming" / f"{sha256}.onnx"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=30)) as plain:
+            await download(plain, body["url"], path, size)
+        try:
+            got = await asyncio.to_thread(sha256_of, path)
+            if got != sha256:
+                raise ModelRefused(f"tampered: the bytes downloaded have sha256 {got[:12]}..., central signed"
+                                   f" {sha256[:12]}...")
+            result = await asyncio.to_thread(slot.install, path, model_id, float(body.get("watch_s", 300)))
+        finally:
+            path.unlink(missing_ok=True)
+        return True, result
 
     async def _rotate(self, session: aiohttp.ClientSession) -> dict:
         key = ec.generate_private_key(ec.SECP256R1())  # a new transport key; the device identity stays

@@ -7,7 +7,8 @@ central binds each certificate to the box the installer claimed.
 
 Transport files live in `<data_dir>/sync/` (folder 0700): `device.key` (EC P-256, 0600, never leaving
 the device), `device.crt` (signed by central's CA at enrolment), `ca.crt` (central's CA, which the
-device trusts for central's server certificate) and `central.json` (URL and device id).
+device trusts for central's server certificate), `model-signing.pub` (central's model-signing public key: every
+model installed is checked with it) and `central.json` (URL and device id).
 
 A rotation stages the new key (`device.key.next`) before it asks central, and the certificate
 (`device.crt.next`) before either replaces the one in use (`commit_rotation`); a stop anywhere in
@@ -35,6 +36,8 @@ from vigia.sync.answers import read_answer
 
 log = logging.getLogger(__name__)
 
+MODEL_SIGNING_KEY = "model-signing.pub"  # central's model-signing public key (raw Ed25519, base64), from enrolment
+
 
 class EnrolmentError(Exception):
     """Enrolment failed; the message says why (never with the token in it)."""
@@ -59,6 +62,10 @@ class SyncCredentials:
     @property
     def ca(self) -> Path:
         return self.folder / "ca.crt"
+
+    @property
+    def model_signing_key(self) -> Path:
+        return self.folder / MODEL_SIGNING_KEY
 
     @property
     def next_key(self) -> Path:
@@ -169,6 +176,8 @@ async def enrol(folder: Path, central_url: str, token: str, ca_pem: bytes,
     x509.load_pem_x509_certificate(certificate)  # refuse to store something that is not a certificate
     write_credential(folder / "device.crt", certificate, PUBLIC)
     write_credential(folder / "ca.crt", ca_pem, PUBLIC)
+    if isinstance(answer.get("model_signing_key"), str):
+        write_credential(folder / MODEL_SIGNING_KEY, answer["model_signing_key"].encode(), PUBLIC)
     write_credential(folder / "central.json", json.dumps({"central_url": central_url, "device_id": answer["device_id"]}).encode(),
                      PUBLIC)
     log.info("enrolled with %s as device %s", central_url, answer["device_id"])

@@ -68,13 +68,15 @@ class MediaSource:
     key: bytes | None
 
 
-def queue_clip(conn: sqlite3.Connection, database: Path, source: MediaSource, event_id: str, record) -> str:
-    """Assemble the event's clip (vigia.appliance.recording.event_clips.event_clip, with its camera's Record settings) and
+def queue_clip(conn: sqlite3.Connection, database: Path, source: MediaSource, event_id: str, record,
+               privacy_masks) -> str:
+    """Assemble the event's clip (vigia.appliance.recording.event_clips.event_clip, with its camera's Record settings,
+    its privacy masks painted when it has any: polygons) and
     queue it in the outbox; returns its path relative to the data directory. Used by central's `upload_clip`
     command and by rules with `upload_clip: true`. Raises ExportError when there is no footage to make it from."""
     from vigia.appliance.recording.event_clips import event_clip  # PyAV only where a clip is made
 
-    path = event_clip(database, source.data_dir, source.key, event_id, record)
+    path = event_clip(database, source.data_dir, source.key, event_id, record, privacy_masks)
     relative = str(path.relative_to(source.data_dir))
     conn.execute(UPSERT_OUTBOX, clip_record(event_id, relative).to_row())
     return relative

@@ -307,7 +307,59 @@ def test_an_admin_finds_a_data_subjects_events_on_the_privacy_page(appliance, br
     expect(page.get_by_test_id("privacy-result")).to_contain_text(event["id"], timeout=10_000)
     expect(page.get_by_test_id("privacy-request").first).to_contain_text("find")
     page.context.close()
-    guard = _page(browser)
+    guard = _page(browser)   # a guard sees the retention and the notice, not the requests nor the exports
     _login(guard, appliance.base, "gina")
-    expect(guard.get_by_test_id("nav-privacy")).to_have_count(0)
+    guard.get_by_test_id("nav-privacy").click()
+    expect(guard.get_by_test_id("retention")).to_be_visible(timeout=10_000)
+    expect(guard.get_by_test_id("privacy-find")).to_have_count(0)
+    expect(guard.get_by_test_id("audit-chain")).to_have_count(0)
     guard.context.close()
+
+
+def test_installer_draws_a_privacy_mask_that_blacks_out_the_camera_and_everyone_sees_retention(
+        appliance, browser: Browser, artifacts_dir: Path):
+    import cv2
+    import numpy as np
+
+    page = _page(browser)
+    _login(page, appliance.base, "ian")
+    page.goto(appliance.base + "/#/zones/concourse")
+    canvas = page.get_by_test_id("zone-canvas")
+    expect(canvas).to_be_visible(timeout=15_000)
+    page.get_by_test_id("add-mask").click()
+    box = canvas.bounding_box()
+    corners = ((0.70, 0.05), (0.95, 0.05), (0.95, 0.35), (0.70, 0.35))
+    for fx, fy in corners:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.get_by_role("button", name="Finish zone").click()
+    expect(page.get_by_test_id("mask-shape")).to_have_count(1)
+    page.get_by_test_id("zone-save").click()
+    expect(page.get_by_test_id("zone-saved")).to_be_visible(timeout=10_000)
+    layout = page.evaluate("() => fetch('/api/v1/cameras/concourse/layout').then(r => r.json())")
+    assert [m["name"] for m in layout["privacy_masks"]] == ["mask-1"]
+    assert appliance.appliance.config.cameras[0].privacy_masks[0].name == "mask-1"  # applied, no restart
+
+    def inside_mask() -> np.ndarray:
+        jpeg = page.request.get(appliance.base + "/api/v1/cameras/concourse/frame").body()
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        h, w = image.shape[:2]
+        return image[round(0.08 * h):round(0.32 * h), round(0.73 * w):round(0.92 * w)]
+
+    deadline = time.monotonic() + 15
+    while inside_mask().max() > 30 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert inside_mask().max() <= 30, "the zone editor's frame (the live view's) is black in the mask"
+    page.screenshot(path=artifacts_dir / "browser-privacy-mask.png")
+    page.get_by_test_id("nav-privacy").click()
+    retention = page.get_by_test_id("retention")
+    expect(retention).to_contain_text("concourse")
+    expect(retention).to_contain_text("30 days")
+    expect(page.get_by_test_id("notice-pt")).to_be_visible()
+    expect(page.get_by_test_id("export-start")).to_have_count(0)  # exports are for admins
+    csrf = page.evaluate("() => fetch('/api/v1/me').then(r => r.json()).then(m => m.csrf_token)")
+    page.evaluate("""([csrf, layout]) => fetch('/api/v1/cameras/concourse/layout', {method: 'PUT',
+        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+        body: JSON.stringify({zones: layout.zones, lines: layout.lines, rules: layout.rules, privacy_masks: []})})""",
+                  [csrf, layout])
+    assert appliance.appliance.config.cameras[0].privacy_masks == []
+    page.context.close()

@@ -8,9 +8,11 @@ are left in test-artifacts/dashboard-*.png.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from support.browser import chromium
@@ -22,6 +24,8 @@ from tests.test_central_dashboard import (
     fleet_central,
     jpeg,
 )
+from vigia.central.alerts import store
+from vigia.central.alerts.conditions import Finding
 from vigia.central.dashboard.frontend import dist_dir
 
 pytestmark = pytest.mark.slow
@@ -122,3 +126,31 @@ def test_wrong_password_and_portuguese(central, browser: Browser, artifacts_dir:
     expect(page.get_by_role("heading", name="Dispositivos")).to_be_visible(timeout=15_000)
     page.screenshot(path=str(artifacts_dir / "dashboard-5-pt-BR.png"), full_page=True)
     assert errors == [], errors
+
+
+def test_alerts_page_lists_open_alerts_and_an_operator_acknowledges_one(central, browser: Browser, artifacts_dir: Path):
+    """Central alerts (vigia.central.alerts) as the evaluator leaves them: open on the Alerts page; a viewer cannot
+    acknowledge, an operator can, and the row says who."""
+    async def raise_alert():
+        async with await psycopg.AsyncConnection.connect(central.dsn, autocommit=True) as conn:
+            await store.sync(conn, [Finding("device_offline", "dock-02", "dock-02", None, "device dock-02: no batch for 12 min",
+                                            {"last_batch_age_s": 720.0})], dt.datetime.now(dt.timezone.utc))
+    central.call(raise_alert())   # on the dashboard's loop: Playwright runs one in this thread
+
+    page, errors = _page(browser)
+    _login(page, central, "vera")
+    page.get_by_test_id("nav-alerts").click()
+    row = page.get_by_test_id("alert-row").filter(has_text="dock-02")
+    expect(row).to_have_attribute("data-state", "open")
+    expect(row).to_contain_text("Device offline")
+    expect(row.get_by_test_id("alert-ack")).to_have_count(0)   # a viewer's page has no Acknowledge
+    page.get_by_test_id("logout").click()
+
+    _login(page, central, "otto")
+    page.goto(central.url + "/#/alerts")
+    row = page.get_by_test_id("alert-row").filter(has_text="dock-02")
+    row.get_by_test_id("alert-ack").click()
+    expect(row).to_have_attribute("data-state", "acknowledged")
+    expect(row).to_contain_text("Acknowledged by otto")
+    page.screenshot(path=str(artifacts_dir / "dashboard-6-alerts.png"), full_page=True)
+    assert errors == []

@@ -149,3 +149,48 @@ def test_a_device_page_shows_health_over_time_and_commands(seeded, browser: Brow
     page.get_by_test_id("history-days").select_option("31")
     expect(history).to_have_count(3)
     assert errors == [], errors
+
+
+def test_an_operator_reviews_hard_examples_on_their_frames(seeded, browser: Browser, artifacts_dir: Path):
+    """Accept one frame, fix another (relabel a box, remove one, drag a new one), reject a third."""
+    central, s = seeded
+    x1, x2, x3 = (s.examples[name] for name in ("x1", "x2", "x3"))
+    page, errors = _page(browser)
+    _login(page, central, "otto")
+    page.get_by_test_id("nav-hard-examples").click()
+    expect(page.get_by_test_id("hard-examples-page")).to_be_visible()
+    cards = page.get_by_test_id("hard-example")
+    expect(cards).to_have_count(3)  # the unreviewed ones
+    card = {x: page.locator(f'[data-testid="hard-example"][data-id="{x}"]') for x in (x1, x2, x3)}
+    expect(card[x2].get_by_test_id("hard-frame-image")).to_have_js_property("naturalWidth", 640)  # from the bucket
+    expect(card[x2].get_by_test_id("hard-box")).to_have_count(2)
+    page.screenshot(path=str(artifacts_dir / "reanalysis-7-hard-examples.png"), full_page=True)
+
+    card[x1].get_by_test_id("hard-accept").click()
+    expect(card[x1]).to_have_attribute("data-review", "accepted")
+
+    card[x2].get_by_test_id("hard-fix").click()
+    card[x2].get_by_test_id("hard-label").first.fill("truck")   # central's car is a truck
+    card[x2].get_by_test_id("hard-remove").nth(1).click()       # its person is not there
+    frame = card[x2].get_by_test_id("hard-drawer").locator(".frame__media").bounding_box()
+    page.mouse.move(frame["x"] + frame["width"] * 0.1, frame["y"] + frame["height"] * 0.1)
+    page.mouse.down()
+    page.mouse.move(frame["x"] + frame["width"] * 0.2, frame["y"] + frame["height"] * 0.3, steps=4)
+    page.mouse.up()
+    expect(card[x2].get_by_test_id("hard-box")).to_have_count(2)
+    page.screenshot(path=str(artifacts_dir / "reanalysis-8-hard-example-fix.png"), full_page=True)
+    card[x2].get_by_test_id("hard-save").click()
+    expect(card[x2]).to_have_attribute("data-review", "fixed")
+    card[x3].get_by_test_id("hard-reject").click()
+    expect(card[x3]).to_have_attribute("data-review", "rejected")
+
+    [(labels, by)] = sql(central, "SELECT reviewed_labels, reviewed_by FROM hard_examples WHERE id = %s", [x2])
+    assert by == "otto" and [label["label"] for label in labels] == ["truck", "truck"]
+    assert labels[0]["box"] == [0.5, 0.5, 0.7, 0.9]
+    assert labels[1]["box"] == pytest.approx([0.1, 0.1, 0.2, 0.3], abs=0.01)  # the box dragged on the frame
+    assert sql(central, "SELECT id, review FROM hard_examples ORDER BY id") == [
+        (x1, "accepted"), (x2, "fixed"), (x3, "rejected")]
+    page.reload()
+    expect(cards).to_have_count(0)  # none left to review
+    expect(page.get_by_test_id("hard-none")).to_be_visible()
+    assert errors == [], errors

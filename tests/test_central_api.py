@@ -185,6 +185,10 @@ def test_a_client_reads_every_event_page_by_page_newest_first_through_the_gatewa
     {"device": "dev-north-2"}, {"site": "south"}, {"camera": "cam-b", "label": "car"}, {"alert": "true"},
     {"verdict": "not_confirmed"}, {"since": str(T0 + 10 * 86400), "until": "2026-11-15T00:00:00Z"},
     {"site": "north", "label": "person", "alert": "false", "since": "2026-10-25T00:00:00+02:00"},
+    # the verdict with the other filters: found from the verdicts' side, each checked on the event too
+    {"verdict": "confirmed", "site": "north", "label": "person"},
+    {"verdict": "not_confirmed", "camera": "cam-b", "alert": "true"},
+    {"verdict": "confirmed", "device": "dev-south-1", "since": str(T0 + 10 * 86400), "until": "2026-11-15T00:00:00Z"},
 ])
 def test_event_filters_select_exactly_the_matching_events(world: World, params: dict):
     def matches(e: dict) -> bool:

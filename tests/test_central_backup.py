@@ -22,11 +22,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
-from tests.support.s3_server import ACCESS_KEY, REGION, SECRET_KEY
-from tests.support.s3_tls import HOST, tls_s3_server
 from tests.test_sync_ingest import batch, event_pending
 from tests.test_sync_outbox import make_event
 from vigia.app.devstack import free_port
+from vigia.app.s3stack import ACCESS_KEY, HOST, REGION, SECRET_KEY, tls_s3_server
 from vigia.central.backup.cluster import LocalCluster, archive_current_wal
 from vigia.central.backup.config import (
     BackupConfigError,

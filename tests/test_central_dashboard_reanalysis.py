@@ -8,7 +8,7 @@ import io
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import av
 import cv2
+import numpy as np
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -68,6 +69,7 @@ class Seeded:
     events: dict[str, Event]
     jobs: dict[str, str]
     t0: float
+    examples: dict[str, int] = field(default_factory=dict)  # hard examples x1 to x3 by name: their ids
 
 
 def record_media(central: FleetCentral, device_id: str, event: Event, kind: str, data: bytes) -> str:
@@ -99,7 +101,8 @@ def seed(central: FleetCentral, clip: bytes | None = None) -> Seeded:
     C (gate e3, done): e3 a car for central, e4 not confirmed
     D (dock d1, done): d1 not confirmed; a person the edge missed (no wall clock: at the clip's start + 1.5 s)
     E (dock d2, failed with the decoder's error); F (gate e4, waiting for its clip, 1 h old); G (gate e1, asked for
-    by ada, queued)
+    by ada, queued). Hard examples A kept: x1 (e2 not confirmed), x2 (the car missed); D kept x3 (central unsure);
+    their frame is the clip's first (in the bucket when there is a clip).
     """
     now = time.time()
     gate = events_at(now - 7200, 4)
@@ -174,7 +177,26 @@ def seed(central: FleetCentral, clip: bytes | None = None) -> Seeded:
         error="cannot decode the clip: Invalid data found when processing input")
     job("F", "gate-01", "e4", "waiting_clip", age=3600)
     job("G", "gate-01", "e1", "queued", reason="requested", age=600, by="ada")
-    return Seeded(events, jobs, now)
+
+    examples: dict[str, int] = {}
+
+    def hard_example(name: str, letter: str, device: str, camera: str, reason: str, taken_at: float,
+                     labels: list[dict]) -> None:
+        key = f"hard-examples/{device}/{camera}/{jobs[letter]}/{name}.jpg"
+        if clip is not None:
+            s3_client(central.media).put_object(Bucket=central.media.bucket, Key=key, Body=first_frame_jpeg(clip),
+                                                ContentType="image/jpeg")
+        [(examples[name],)] = sql(central, """INSERT INTO hard_examples (job_id, device_id, camera, taken_at, reason, key,
+                                                                           width, height, labels)
+                                              VALUES (%s, %s, %s, to_timestamp(%s), %s, %s, 640, 360, %s) RETURNING id""",
+                                  [jobs[letter], device, camera, taken_at, reason, key, Jsonb(labels)])
+
+    hard_example("x1", "A", "gate-01", "gate", "not_confirmed", gate[1].started_at,
+                 [{"label": "person", "box": [0.1, 0.2, 0.3, 0.6]}])
+    hard_example("x2", "A", "gate-01", "gate", "missed", gate[0].started_at + 0.5,
+                 [{"label": "car", "box": [0.5, 0.5, 0.7, 0.9]}, {"label": "person", "box": [0.12, 0.22, 0.31, 0.41]}])
+    hard_example("x3", "D", "dock-02", "dock", "low_confidence", dock[0].started_at, [])
+    return Seeded(events, jobs, now, examples)
 
 
 @pytest.fixture(scope="module")
@@ -450,6 +472,56 @@ def test_a_device_page_has_its_metrics_over_time_layouts_and_commands(seeded, tm
     run(central, work)
 
 
+def test_hard_examples_are_listed_shown_and_reviewed_by_operators(seeded):
+    central, s = seeded
+    x1, x2, x3 = (s.examples[name] for name in ("x1", "x2", "x3"))
+    review = f"/api/v1/hard-examples/{x2}/review"
+
+    async def work(client: Client):
+        await client.login("vera")
+        status, body = await client.request("GET", "/api/v1/hard-examples", params={"review": "unreviewed"})
+        assert status == 200, body
+        assert [e["id"] for e in body["examples"]] == [x3, x1, x2] and body["next_page"] is None  # newest frame first
+        assert body["examples"][2]["labels"][0] == {"label": "car", "box": [0.5, 0.5, 0.7, 0.9]}
+        status, body = await client.request("GET", "/api/v1/hard-examples", params={"device": "dock-02"})
+        assert [(e["id"], e["reason"], e["camera"]) for e in body["examples"]] == [(x3, "low_confidence", "dock")]
+        status, body = await client.request("GET", "/api/v1/hard-examples", params={"reason": "missed"})
+        assert [e["id"] for e in body["examples"]] == [x2]
+        assert (await client.request("GET", "/api/v1/hard-examples", params={"review": "maybe"}))[0] == 400
+        async with client.session.get(f"{central.url}/api/v1/hard-examples/{x1}/image", ssl=False) as r:
+            frame = cv2.imdecode(np.frombuffer(await r.read(), np.uint8), cv2.IMREAD_COLOR)
+            assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg" and frame.shape == (360, 640, 3)
+        assert await client.request("GET", "/api/v1/hard-examples/999999/image") == (
+            404, {"error": "no hard example 999999"})
+        assert await client.request("POST", review, json={"decision": "accepted"}) == (
+            403, {"error": "this needs the operator role"})
+
+        await client.login("otto")
+        assert (await client.request("POST", review, json={"decision": "accepted"},
+                                     headers={"X-CSRF-Token": "wrong"}))[0] == 403
+        fixed = [{"label": "truck", "box": [0.5, 0.45, 0.72, 0.9]}]
+        only_fixed = "labels are given with the decision fixed, and only then"
+        for bad, message in [({"decision": "fixed"}, only_fixed), ({"decision": "accepted", "labels": fixed}, only_fixed),
+                             ({"decision": "maybe"}, "decision must be one of accepted, rejected, fixed"),
+                             ({"decision": "fixed", "labels": [{"label": "unicorn", "box": [0, 0, 1, 1]}]},
+                              "labels[0].label must be one of the model's classes (person, car, ...)"),
+                             ({"decision": "fixed", "labels": [{"label": "car", "box": [0.5, 0.5, 0.4, 0.9]}]},
+                              "labels[0].box must be [x1, y1, x2, y2] in 0..1 with x1 < x2 and y1 < y2")]:
+            assert await client.request("POST", review, json=bad) == (400, {"error": message}), bad
+        status, body = await client.request("POST", review, json={"decision": "fixed", "labels": fixed})
+        assert status == 200, body
+        assert (body["review"], body["reviewed_labels"], body["reviewed_by"]) == ("fixed", fixed, "otto")
+        status, body = await client.request("POST", f"/api/v1/hard-examples/{x3}/review", json={"decision": "rejected"})
+        assert (status, body["review"]) == (200, "rejected")
+        status, body = await client.request("GET", "/api/v1/hard-examples", params={"review": "unreviewed"})
+        assert [e["id"] for e in body["examples"]] == [x1]
+        assert (await client.request("POST", "/api/v1/hard-examples/999999/review", json={"decision": "accepted"}))[0] == 404
+    run(central, work)
+    # what a dataset takes: the fix wins over central's boxes, the rejected frame is left out
+    assert sql(central, "SELECT id, review FROM hard_examples WHERE review <> 'rejected' ORDER BY id") == [
+        (x1, "unreviewed"), (x2, "fixed")]
+
+
 def test_anonymous_reanalysis_and_device_requests_are_401(seeded):
     central, s = seeded
     e1 = s.events["e1"].id
@@ -458,6 +530,8 @@ def test_anonymous_reanalysis_and_device_requests_are_401(seeded):
         for method, path in [("GET", f"/api/v1/events/gate-01/{e1}/reanalysis"),
                              ("POST", f"/api/v1/events/gate-01/{e1}/reanalysis"),
                              ("GET", "/api/v1/reanalysis/disagreements"), ("GET", "/api/v1/reanalysis/rates"),
-                             ("GET", "/api/v1/reanalysis/queue"), ("GET", "/api/v1/devices/gate-01")]:
+                             ("GET", "/api/v1/reanalysis/queue"), ("GET", "/api/v1/devices/gate-01"),
+                             ("GET", "/api/v1/hard-examples"), ("GET", "/api/v1/hard-examples/1/image"),
+                             ("POST", "/api/v1/hard-examples/1/review")]:
             assert await client.request(method, path) == (401, {"error": "login required"}), (method, path)
     run(central, work)

@@ -235,7 +235,7 @@ def test_openapi_lists_every_route_and_only_those(site: Site):
     routes = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()}
     documented = {(method, path) for path, item in openapi_document()["paths"].items() for method in item}
     assert routes == documented
-    assert len(routes) == 42
+    assert len(routes) == 47
 
 
 def protected_routes(site: Site) -> list[tuple[str, str]]:
@@ -253,7 +253,7 @@ def protected_routes(site: Site) -> list[tuple[str, str]]:
 
 def test_anonymous_gets_401_on_every_protected_route(site: Site):
     routes = protected_routes(site)
-    assert len(routes) == 34
+    assert len(routes) == 39
     for method, path in routes:
         for token in (None, "not-a-token", secrets.token_urlsafe(32)):
             reply = call(site.server, method, path, token=token, json_body={} if method in ("POST", "PUT") else None)

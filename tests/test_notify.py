@@ -29,8 +29,8 @@ from vigia.appliance.encryption import write_encrypted
 from vigia.appliance.notify.links import check_link, load_link_key
 from vigia.appliance.notify.queue import queue_states
 from vigia.appliance.notify.service import Notifications, build_notifications
-from vigia.appliance.notify.webhook import signature, verify_signature
 from vigia.appliance.storage import database
+from vigia.kit.webhooks import signature, verify_signature
 from vigia.scene.events import Event, EventChange, new_event_id
 from vigia.scene.schedule import Schedule
 
@@ -510,6 +510,9 @@ def test_the_appliance_notifies_the_demo_clips_alerts_to_mqtt_and_a_webhook(tmp_
         opened = [key.split(":")[0] for key in keys if key.endswith(":open")]
         assert all(keys.index(f"{event_id}:open") < keys.index(f"{event_id}:close") for event_id in opened)
     assert all(r["verified"] for r in receiver.requests())
+    for body in delivered:  # the capture time of the frame that opened or closed it (none: closed by the clip's end)
+        captured, when = body["captured_at"], body["event"]["started_at" if body["change"] == "open" else "ended_at"]
+        assert captured >= when if body["change"] == "open" else captured is None or captured >= when
     with_snapshot = [b for b in delivered if b["change"] == "close"]
     assert with_snapshot and all(b["snapshot"] and base64.b64decode(b["snapshot"]["base64"])[:2] == b"\xff\xd8"
                                  for b in with_snapshot)  # a closing carries the event's JPEG

@@ -23,8 +23,9 @@ from support.waiting import wait_for
 from vigia.appliance.config import Config, ConfigError, parse_config
 from vigia.appliance.notify import push_subscriptions
 from vigia.appliance.notify.links import ack_token, check_ack_token, check_link, load_link_key
-from vigia.appliance.notify.vapid import application_server_key, load_vapid, vapid_key_file
+from vigia.appliance.notify.vapid import load_vapid, vapid_key_file
 from vigia.appliance.storage import database
+from vigia.kit.vapid import application_server_key
 from vigia.local_ui import accounts
 from vigia.scene.events import Event, new_event_id
 

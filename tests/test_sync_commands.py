@@ -67,8 +67,9 @@ class CommandDevice(Device):
         return self.appliance.apply_layout(camera, layout, username)
 
     def uploader(self, settings=FAST) -> Uploader:
-        handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in
-                                                                    self.appliance.config.cameras}[name])
+        cameras = self.appliance.config.cameras
+        handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cameras}[name],
+                                   lambda name: [m.polygon for m in {c.name: c for c in cameras}[name].privacy_masks])
         return Uploader(self.database, self.device_id, self.identity.central_url, client_context(self.identity),
                         settings, media=MediaSource(self.root, self.key), commands=Commands(self.identity, handlers))
 
@@ -149,7 +150,7 @@ def test_a_clip_queued_while_its_event_goes_on_outlives_the_final_clip_until_sen
     device.drain()
     record = Record(mode="continuous", pre_roll=1, post_roll=1)
     with database(device.database) as db:
-        queued = tmp_path / queue_clip(db.conn, device.database, MediaSource(tmp_path, device.key), event.id, record)
+        queued = tmp_path / queue_clip(db.conn, device.database, MediaSource(tmp_path, device.key), event.id, record, [])
         assert part_of(queued) is not None
         other = queued.with_name(f"{event.id}.part-{part_of(queued) - 60}.mp4")  # a version nobody queued
         shutil.copy(queued, other)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, s3_server
 from support.waiting import wait_for
 
 from vigia.app.cli.main import main, parser
+from vigia.app.s3stack import ACCESS_KEY, REGION, SECRET_KEY, s3_server
 from vigia.appliance.storage import EventWriter
 from vigia.scene.events import Event, new_event_id
 from vigia.sync.litestream import (

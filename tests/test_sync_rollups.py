@@ -202,3 +202,7 @@ def test_an_enrolled_appliance_sends_track_summaries_and_hourly_rollups(stack, t
         assert body["version"] == importlib.metadata.version("vigia")
         assert isinstance(body["backlog"], int) and body["backlog"] >= 0 and body["disk_free_bytes"] > 0
     assert sum(b["cameras"].get("concourse", {}).get("events", 0) for b in rollups) == len(events)
+    # The model in service and its live health (vigia.inference.swappable), from the appliance's own detector.
+    assert {b["model_health"]["id"] for b in rollups} == {config.detector.model}
+    assert sum(b["model_health"]["health"]["detections_per_hour"].get("person", 0) > 0 for b in rollups) >= 1
+    assert all(b["model_health"]["health"]["errors"] == 0 for b in rollups)

@@ -94,7 +94,7 @@ def test_a_clip_that_cannot_be_made_is_one_warning_naming_the_event(tmp_path: Pa
     writer.put(off)
     writer.close()
     settings = {"gate": Record(post_roll=0), "yard": Record(mode="off")}
-    clips = RuleClips(database, MediaSource(tmp_path, None), settings.__getitem__).start()
+    clips = RuleClips(database, MediaSource(tmp_path, None), settings.__getitem__, lambda camera: []).start()
     try:
         with caplog.at_level(logging.INFO, logger="vigia.sync.agent"):
             clips.request(off.id, "yard", off.ended_at)

@@ -27,13 +27,14 @@ NAMES = sorted(p.name for p in UNITS.glob("*.service"))
 # root with the capability to mount; the others have none.
 MAX_EXPOSURE = {"vigia.service": 3.0, "vigia-litestream.service": 3.0, "vigia-central.service": 3.0,
                 "vigia-central-dashboard.service": 3.0, "vigia-central-worker@.service": 3.0,
-                "vigia-central-retention.service": 3.0,
+                "vigia-central-retention.service": 3.0, "vigia-central-alerts.service": 3.0,
                 "vigia-provision-usb.service": 3.5,
                 "vigia-backup-full.service": 2.0, "vigia-backup-incr.service": 2.0,
-                "vigia-failover-watch.service": 3.0}
+                "vigia-failover-watch.service": 3.0, "vigia-central-api@.service": 3.0}
 # Central's long-running services, each with a unit (the worker's a template: any number of instances).
 CENTRAL_SERVICES = {"serve": "vigia-central.service", "dashboard": "vigia-central-dashboard.service",
-                    "worker": "vigia-central-worker@.service"}
+                    "worker": "vigia-central-worker@.service", "api": "vigia-central-api@.service",
+                    "alerts-watch": "vigia-central-alerts.service"}
 TIMERS = sorted(p.name for p in UNITS.glob("*.timer"))
 
 

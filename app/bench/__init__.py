@@ -61,6 +61,12 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     privacy.add_argument("--erasure-events", type=int, default=20, help="events sent to central, half of them erased")
     privacy.add_argument("--audit-events", type=int, default=3, help="events whose snapshot and clip the browser opens")
 
+    masks = _bench(bench, "masks", "vigia.app.bench.masks",
+                   "privacy masks: an export re-encoded masked against one remuxed, and painting a frame")
+    masks.add_argument("--media", type=Path, default=None)
+    masks.add_argument("--share", type=float, default=0.3, help="the share of the frame's width the mask covers")
+    masks.add_argument("--paint-frames", type=int, default=100, help="frames painted for paint_ms")
+
     fleet = _bench(bench, "fleet-metrics", "vigia.app.bench.fleet_metrics",
                    "one scrape of central's fleet metrics from PostgreSQL, as the fleet grows")
     fleet.add_argument("--devices", type=int, default=1000)
@@ -76,10 +82,31 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     api.add_argument("--concurrency", type=int, default=1, help="clients calling at once (default 1: the latency of a page)")
     api.add_argument("--rate-limit", type=int, default=100, help="calls a minute of the rate-limit check")
 
+    notify = _bench(bench, "notify", "vigia.app.bench.notify",
+                    "alerts of demo cameras to MQTT, a webhook and web push: latency, and an outage of all three")
+    notify.add_argument("--streams", type=int, default=UI_STREAMS, help="demo cameras running")
+    notify.add_argument("--seconds", type=float, default=60.0, help="length of the latency measurement")
+    notify.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring")
+    notify.add_argument("--outage-seconds", type=float, default=60.0,
+                        help="how long the broker, the webhook receiver and the push endpoint are down")
+    notify.add_argument("--drain-timeout", type=float, default=300.0,
+                        help="seconds the backlog may take to arrive after the outage")
+
     sync = _bench(bench, "sync", "vigia.app.bench.sync", "an outbox backlog through NGINX into PostgreSQL")
     sync.add_argument("--events", type=int, default=100_000, help="backlog of each run")
     sync.add_argument("--fleet", type=int, default=50, help="simulated appliances of the second run")
     sync.add_argument("--batch", type=int, default=2000, help="records per batch")
+
+    central_storage = _bench(bench, "central-storage", "vigia.app.bench.central_storage",
+                             "central's PostgreSQL and S3 bytes per event, per camera-day and per device-month")
+    central_storage.add_argument("--media", type=Path, default=None, help="the clip thumbnails and clips come from")
+    central_storage.add_argument("--cameras", type=int, default=4, help="cameras of the device")
+    central_storage.add_argument("--days", type=int, default=3, help="days ingested (the month is extrapolated from them)")
+    central_storage.add_argument("--events", type=int, default=500, help="events per camera-day (each with a thumbnail)")
+    central_storage.add_argument("--tracks", type=int, default=1500, help="track summaries per camera-day")
+    central_storage.add_argument("--clips", type=int, default=5, help="clips uploaded per camera-day (rules with upload_clip)")
+    central_storage.add_argument("--health-changes", type=int, default=4, help="camera health changes per camera-day")
+    central_storage.add_argument("--thumbnail-samples", type=int, default=24, help="thumbnails rendered from the clip")
 
     failover = _bench(bench, "failover", "vigia.app.bench.failover",
                       "five appliances into central on a primary with a synchronous standby; the primary killed")
@@ -88,6 +115,14 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     failover.add_argument("--rounds", type=int, default=3, help="runs of each mode (synchronous, single, asynchronous)")
     failover.add_argument("--promote-after", type=float, default=5.0,
                           help="seconds without a primary before the watchdog promotes the standby")
+
+    rollout = _bench(bench, "rollout", "vigia.app.bench.rollout",
+                     "a model rollout to enrolled devices: unsigned refused, bad canary rolled back, good one to all")
+    rollout.add_argument("--devices", type=int, default=3, help="enrolled devices (at least 3)")
+    rollout.add_argument("--fps", type=float, default=3.0, help="frames each device's detector runs a second")
+    rollout.add_argument("--media", type=Path, default=None)
+    rollout.add_argument("--model", type=Path, default=None)
+    rollout.add_argument("--timeout", type=float, default=300.0, help="seconds a rollout may take")
 
 
 def _bench(bench: argparse._SubParsersAction, name: str, module: str, help: str) -> argparse.ArgumentParser:

@@ -5,8 +5,8 @@
   cursor), through the NGINX gateway (TLS) to two API instances, the response cache off so every call
   reaches PostgreSQL.
 - graphql_p95_ms: the same pages (the same filters) through POST /graphql.
-- *_p95_ms_without_verdict_filter: the same without the calls that filter by verdict (a verdict with a site or a
-  label is the needle the time index must walk furthest for).
+- *_p95_ms_without_verdict_filter: the same without the calls that filter by verdict (those are found from the
+  verdicts' side, vigia.central.api.queries.events_with_verdict).
 - rate_limit_exact: a client allowed N calls a minute fires 3N/2 calls at once, split between the two
   instances (sharing Redis); true when exactly N succeed and the rest get 429.
 """

@@ -13,6 +13,9 @@ PostgreSQL primary with a synchronous hot standby (vigia.app.pgpair), the failov
    primary; the ingest instances reconnect through their multi-host connection string and the devices'
    outboxes replay. `failover_seconds`: from the kill to the first batch the promoted node committed
    (its `received_at`), i.e. ingest accepting again as the devices see it.
+3. Point-in-time recovery on the promoted node (vigia.app.bench.failover_pitr): a pgBackRest backup into S3,
+   batch A, time T, batch B, a restore to T into a new cluster: `pitr_exact` when it holds exactly what central
+   held at T (all of A, none of B); `pitr_seconds` the restore's time.
 Afterwards every event of every run is counted in PostgreSQL: `lost` and `duplicated` must be 0.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vigia.app.bench.failover_pitr import pitr
 from vigia.app.bench.sync import _upload, fill_outbox, make_events
 from vigia.sync.identity import SyncCredentials, enrol
 from vigia.sync.uploader import UploadSettings
@@ -34,6 +38,7 @@ if TYPE_CHECKING:  # psycopg is an extra ([central]); imported when the bench ru
     from vigia.app.pgpair import PostgresPair
 
 APPLIANCES = 5
+PITR_PER_DEVICE = 40    # events of each appliance in each of the recovery part's two batches
 
 
 def _fill(devices: list[tuple[SyncCredentials, Path]], per_device: int, seed: int) -> list[str]:
@@ -106,6 +111,7 @@ def run(args) -> int:
     per_device = max(1, args.events // APPLIANCES)
     with tempfile.TemporaryDirectory(prefix="vigia-bench-failover-") as tmp, postgres_pair() as pair:
         root = Path(tmp)
+        root.chmod(0o755)  # the clusters' user reaches into it (the recovery part's sockets, restored cluster)
         stack = CentralStack(root / "central", pair.dsn)
         watchdog = None
         try:
@@ -128,6 +134,12 @@ def run(args) -> int:
             failover_s, ids = _failover(pair, stack, devices, per_device, 1000, settings)
             every_id.extend(ids)
             promoted = not pair.standby.in_recovery()
+
+            def send(seed: int) -> list[str]:
+                return _timed_run(devices, PITR_PER_DEVICE, 2000 + 10 * seed, settings)[1]
+            recovery = pitr(pair.standby, lambda: stack.query("SELECT count(*) FROM events")[0][0],
+                            lambda: stack.query("SELECT clock_timestamp()")[0][0], send, root / "pitr")
+            every_id.extend(recovery.event_ids)
             stored, distinct = stack.query("SELECT count(*), count(DISTINCT (device_id, event_id)) FROM events")[0]
         finally:
             if watchdog is not None:
@@ -140,10 +152,13 @@ def run(args) -> int:
         "failover_seconds": round(failover_s, 2),
         "ingest_ratio_vs_single": round(best["synchronous"] / best["single"], 3),
         "ingest_ratio_vs_async": round(best["synchronous"] / best["asynchronous"], 3),
+        "pitr_exact": recovery.exact, "pitr_seconds": round(recovery.restore_seconds, 2),
+        "pitr_backup_seconds": round(recovery.backup_seconds, 2), "pitr_events_at_t": recovery.events_at_t,
+        "pitr_events_restored": recovery.events_restored,
         **{f"events_per_s_{mode}": round(best[mode]) for mode in MODES},
         "runs_events_per_s": {mode: [round(r) for r in rates[mode]] for mode in MODES},
         "standby_promoted": promoted, "promote_after_s": args.promote_after, "appliances": APPLIANCES,
         "central_instances": 2, "batch_records": args.batch, "events_per_run": per_device * APPLIANCES,
     }
     print(json.dumps(result))
-    return 0 if result["lost"] == 0 and result["duplicated"] == 0 and promoted else 1
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 and promoted and recovery.exact else 1

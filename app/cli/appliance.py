@@ -222,7 +222,7 @@ def _export(args) -> int:
             details = _export_redacted(args, storage, by)
         else:
             out = export(storage.database, storage.data_dir, _media_key(storage), args.camera, args.start, args.end,
-                         args.out)
+                         args.out, _privacy_polygons(args, storage, args.camera))
             details = {"file": str(out), "from": args.start, "to": args.end}
             print(f"exported {out}")
     except ExportError as exc:
@@ -233,35 +233,35 @@ def _export(args) -> int:
     return 0
 
 
+def _privacy_polygons(args, storage, name: str) -> list:
+    """The camera's privacy masks (as the UI saved them, else the config file's), painted on what is exported."""
+    from vigia.appliance.camera_store import privacy_polygons
+
+    camera = next((c for c in load_config(args.config).cameras if c.name == name), None) if args.config else None
+    return privacy_polygons(storage.database, camera, name)
+
+
 def _export_redacted(args, storage, by: str) -> dict:
     """The disclosure export (vigia.appliance.privacy.disclosure); what the audit log keeps of it."""
-    from vigia.app.appliance import open_detector
     from vigia.appliance.config import Config
-    from vigia.appliance.privacy.disclosure import export_for_disclosure
+    from vigia.appliance.privacy.disclosure import (
+        DisclosureError,
+        chosen_events,
+        disclosure_detector,
+        export_for_disclosure,
+    )
     from vigia.appliance.privacy.redact import RedactionError, RedactionSettings
-    from vigia.appliance.storage import database
-    from vigia.inference.model_store import resolve
-    from vigia.scene.events import Event
 
     config = load_config(args.config) if args.config else Config()
-    with database(storage.database) as db:
-        events = []
-        for event_id in args.keep_event:
-            cursor = db.execute("select * from events where id = ?", [event_id])
-            row = cursor.fetchone()
-            if row is None:
-                raise CliError(f"no event {event_id!r}")
-            event = Event.from_row(dict(zip([c[0] for c in cursor.description], row)))
-            if event.camera != args.camera:
-                raise CliError(f"event {event_id} is of camera {event.camera!r}, not {args.camera!r}")
-            events.append(event)
-    settings = RedactionSettings(targets=args.redact)
-    low = config.model_copy(update={"detector": config.detector.model_copy(update={"score_threshold": 0.1})})
-    detector = open_detector(low)
+    try:
+        events = chosen_events(storage.database, list(args.keep_event), args.camera)
+    except DisclosureError as exc:
+        raise CliError(str(exc)) from None
+    detector, model = disclosure_detector(config)
     try:
         made = export_for_disclosure(storage.database, storage.data_dir, _media_key(storage), args.camera,
-                                     args.start, args.end, args.out, detector, settings, events, by,
-                                     resolve(config.storage.models, config.detector.model))
+                                     args.start, args.end, args.out, detector, RedactionSettings(targets=args.redact),
+                                     events, by, model, _privacy_polygons(args, storage, args.camera))
     except RedactionError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -289,7 +289,8 @@ def _clip(args) -> int:
         raise CliError(f"no event {args.event_id!r}")
     cameras = {c.name: c.record for c in load_config(args.config).cameras} if args.config else {}
     try:
-        kept = event_clip(storage.database, storage.data_dir, key, args.event_id, cameras.get(row[0], Record()))
+        kept = event_clip(storage.database, storage.data_dir, key, args.event_id, cameras.get(row[0], Record()),
+                          _privacy_polygons(args, storage, row[0]))
     except ExportError as exc:
         raise CliError(str(exc)) from None
     with open_media(kept, key) as media, open(args.out, "wb") as out:

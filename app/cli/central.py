@@ -35,6 +35,8 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
                        help="address, or network (10.0.0.0/8), whose client-certificate headers are believed "
                             "(default: 127.0.0.1 and ::1)")
     _with_bucket(serve, required=False)
+    serve.add_argument("--rollout-interval", type=float, default=10.0, metavar="SECONDS",
+                       help="with --bucket: move running model rollouts on this often (default 10; 0: not here)")
     policy = serve.add_argument_group("re-analysis policy", "which new events get a re-analysis job")
     policy.add_argument("--reanalyse-sample", type=float, default=0.05, metavar="SHARE",
                         help="share of each camera's events, drawn at random (default 0.05)")
@@ -250,7 +252,8 @@ def _serve(args) -> int:
         from vigia.central.backup.metrics import saved_status_collector
 
         collectors.append(saved_status_collector(args.backup_state))
-    asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies, media=_media_settings(args), reanalysis=policy),
+    asyncio.run(serve(CentralSettings(_dsn(args), args.ca_dir, proxies, media=_media_settings(args), reanalysis=policy,
+                                      rollout_interval_s=args.rollout_interval or None),
                       args.host, args.port, new_registry(collectors)))
     return 0
 

@@ -7,7 +7,19 @@ import sys
 from importlib.metadata import version
 
 from vigia.app.bench import add_commands as add_bench_commands
-from vigia.app.cli import access, appliance, central, central_retention, models, notify, privacy, provisioning, sync
+from vigia.app.cli import (
+    access,
+    appliance,
+    central,
+    central_alerts,
+    central_models,
+    central_retention,
+    models,
+    notify,
+    privacy,
+    provisioning,
+    sync,
+)
 from vigia.app.cli.common import CliError
 from vigia.appliance.config import ConfigError
 from vigia.inference.errors import BackendUnavailable, ModelError
@@ -50,10 +62,12 @@ def parser() -> argparse.ArgumentParser:
     models.add_commands(commands)        # models import|list
     provisioning.add_commands(commands)  # status, discover, provision
     add_bench_commands(commands.add_parser("bench", help="benchmarks (print JSON)").add_subparsers(metavar="NAME"))
-    central_retention.add_commands(central.add_commands(commands))  # central ... (hold, retention)
+    central_actions = central_models.add_commands(central.add_commands(commands))  # central ... (models)
+    central_retention.add_commands(central_actions)  # central ... (hold, retention)
+    central_alerts.add_commands(central_actions)  # central alerts-watch, alerts
     sync.add_commands(commands)          # enroll, sync status|dead-letters, litestream, restore
     notify.add_commands(commands)        # notify log|status
-    privacy.add_commands(commands)       # privacy request find|export|erase|list, verify, report, record
+    privacy.add_commands(commands)       # privacy notice, request find|export|erase|list, verify, report, record
     return cli
 
 

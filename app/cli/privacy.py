@@ -1,5 +1,6 @@
-"""`vigia privacy request find|export|erase|list`, `vigia privacy verify`, `vigia privacy report`, `vigia privacy
-record`: data-subject requests, the audit log's hash chain, and what the data-protection officer reads."""
+"""`vigia privacy notice`, `vigia privacy request find|export|erase|list`, `vigia privacy verify`, `vigia privacy
+report`, `vigia privacy record`: the signage notice (vigia.appliance.privacy.notice), data-subject requests, the audit
+log's hash chain, and what the data-protection officer reads."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,15 @@ from vigia.app.cli.common import CliError, add_config_argument, os_user, storage
 def add_commands(commands: argparse._SubParsersAction) -> None:
     from vigia.app.cli.appliance import _when
 
-    privacy = commands.add_parser("privacy", help="data-subject requests, the audit log, the privacy report")
+    privacy = commands.add_parser("privacy", help="the signage notice, data-subject requests, the audit log, "
+                                                  "the privacy report")
     actions = privacy.add_subparsers(metavar="ACTION")
+    notice = actions.add_parser("notice", help="the signage notice (printable HTML): controller, purpose, each camera's "
+                                               "retention and the contact, from the config file's privacy section")
+    notice.add_argument("-c", "--config", required=True, type=Path)
+    notice.add_argument("--lang", default="pt-BR", choices=["pt-BR", "en"])
+    notice.add_argument("--out", type=Path, default=None, help="the HTML file to write (default: standard output)")
+    notice.set_defaults(handler=_notice)
     request = actions.add_parser("request", help="a data subject's request: find, export or erase their footage")
     kinds = request.add_subparsers(metavar="KIND")
     for name, help_text in (("find", "the events and recordings of a camera over a time window"),
@@ -56,6 +64,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     record = actions.add_parser("record", help="the record of processing, from the configuration (JSON)")
     add_config_argument(record, "cameras, retention and recipients")
     record.set_defaults(handler=_record)
+
+
+def _notice(args) -> int:
+    from vigia.appliance.config import load_config
+    from vigia.appliance.privacy.notice import NoticeError, notice_html
+
+    try:
+        html = notice_html(load_config(args.config), args.lang)
+    except NoticeError as exc:
+        raise CliError(f"{args.config}: {exc}") from None
+    if args.out is None:
+        print(html, end="")
+    else:
+        args.out.write_text(html, encoding="utf-8")
+        print(f"notice ({args.lang}) written to {args.out}")
+    return 0
 
 
 def _window(args):

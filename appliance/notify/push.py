@@ -48,7 +48,7 @@ def payload(message: dict, subscription_id: int, link_key: bytes, ttl_s: float, 
     return {
         "title": f"{'ALERT: ' if event['alert'] else ''}{event['rule']}", "body": f"{what} ({event['camera']})",
         "event": event["id"], "camera": event["camera"], "alert": event["alert"], "started_at": event["started_at"],
-        "url": f"/#/events/{event['id']}", "image": image,
+        "captured_at": message.get("captured_at"), "url": f"/#/events/{event['id']}", "image": image,
         "ack": {"url": ACK_ROUTE, "token": ack_token(link_key, event["id"], subscription_id, ttl_s)},
     }
 

@@ -34,6 +34,7 @@ def event_message(change: EventChange, device: str) -> dict:
         "key": idempotency_key(event, change.change),
         "change": change.change,
         "device": device,
+        "captured_at": change.captured_at,  # the frame that opened or closed it (None: no frame, the stream ended)
         "event": {
             "id": event.id, "camera": event.camera, "rule": event.rule, "kind": event.kind, "zone": event.zone,
             "label": event.label, "track_id": event.track_id, "alert": event.alert,

@@ -3,7 +3,8 @@
 Headers of every request:
 - `X-Vigia-Timestamp`: epoch seconds when it was sent;
 - `X-Vigia-Signature`: `sha256=` and the hex HMAC-SHA256, keyed with the destination's `secret`, of the timestamp,
-  a dot and the body as sent (`f"{timestamp}.".encode() + body`): `verify_signature` is how a receiver checks it;
+  a dot and the body as sent (`f"{timestamp}.".encode() + body`): `vigia.kit.webhooks.verify_signature` is how a
+  receiver checks it;
 - `Idempotency-Key`: the notification's key (also `key` in the body), the same on every try;
 - `X-Vigia-Attempt`: 1 for the first try, then 2, 3 ...
 
@@ -19,12 +20,9 @@ none, null.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import http.client
 import json
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,26 +32,7 @@ from vigia.appliance.encryption import MediaCryptoError
 from vigia.appliance.notify.links import snapshot_link
 from vigia.appliance.notify.queue import Queued, Result
 from vigia.appliance.notify.snapshots import SNAPSHOT_WAIT_S, read_snapshot
-
-TIMESTAMP_HEADER = "X-Vigia-Timestamp"
-SIGNATURE_HEADER = "X-Vigia-Signature"
-TOLERANCE_S = 300        # a receiver refuses signatures older (or newer) than this: a replayed request fails
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The `X-Vigia-Signature` value of `body` sent at `timestamp` (its header's text)."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def verify_signature(secret: str, timestamp: str | None, body: bytes, signed: str | None, now: float | None = None,
-                     tolerance_s: float = TOLERANCE_S) -> bool:
-    """What a receiver does: the signature matches the raw body and the timestamp is recent."""
-    if not timestamp or not signed or not timestamp.isdigit():
-        return False
-    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance_s:
-        return False
-    return hmac.compare_digest(signature(secret, timestamp, body), signed)
+from vigia.kit.webhooks import signed_headers
 
 
 @dataclass
@@ -104,9 +83,7 @@ class WebhookTransport:
             note = f"; snapshot left out: {exc}"
         else:
             note = ""
-        timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "User-Agent": "Vigia", TIMESTAMP_HEADER: timestamp,
-                   SIGNATURE_HEADER: signature(self.settings.secret, timestamp, body),
+        headers = {"Content-Type": "application/json", "User-Agent": "Vigia", **signed_headers(self.settings.secret, body),
                    "Idempotency-Key": item.key, "X-Vigia-Attempt": str(item.attempts + 1)}
         connection = (http.client.HTTPSConnection(self._host, self._port, timeout=self.settings.timeout_s,
                                                   context=self._tls) if self._https else

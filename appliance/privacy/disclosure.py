@@ -20,9 +20,14 @@ import av
 from vigia.appliance.privacy.redact import Plan, RedactionSettings, plan_redaction, track_boxes, write_redacted
 from vigia.appliance.recording.clips import START_TAG
 from vigia.appliance.recording.export import export
+from vigia.appliance.storage import database
+from vigia.inference.coco import COCO_CLASSES
+from vigia.inference.factory import create_detector
+from vigia.inference.model_store import resolve
 from vigia.inference.types import Detector
 from vigia.scene.events import Event
 
+DETECT_THRESHOLD = 0.1     # the redaction's detector keeps faint people: the tracker follows them, the export hides them
 SUBJECT_DISTANCE = 0.05   # an event's anchor and a track's, normalised, closer than this are the same object
 MANIFEST_KIND = "vigia-redacted-export/1"
 
@@ -35,6 +40,34 @@ class Disclosure:
     regions_hidden: int
     kept_tracks: list[int]
     seconds: float          # wall time the redaction took
+
+
+class DisclosureError(ValueError):
+    """The request names something this appliance does not have (an event, or one of another camera)."""
+
+
+def disclosure_detector(config) -> tuple[Detector, Path]:
+    """The detector a disclosure export runs (the configured model and classes, DETECT_THRESHOLD) and its model file.
+    `config`: the appliance's (vigia.appliance.config.Config). Raises ModelError when the model cannot be used."""
+    path = resolve(config.storage.models, config.detector.model)
+    classes = {COCO_CLASSES.index(name) for name in config.detector.classes}
+    return create_detector(config.detector.backend, path, score_threshold=DETECT_THRESHOLD, classes=classes), path
+
+
+def chosen_events(db_path: Path, event_ids: list[str], camera: str) -> list[Event]:
+    """The events whose people stay visible; DisclosureError for an unknown one or one of another camera."""
+    events = []
+    with database(db_path) as db:
+        for event_id in event_ids:
+            cursor = db.execute("select * from events where id = ?", [event_id])
+            row = cursor.fetchone()
+            if row is None:
+                raise DisclosureError(f"no event {event_id!r}")
+            event = Event.from_row(dict(zip([c[0] for c in cursor.description], row)))
+            if event.camera != camera:
+                raise DisclosureError(f"event {event_id} is of camera {event.camera!r}, not {camera!r}")
+            events.append(event)
+    return events
 
 
 def sha256_of(path: Path) -> str:
@@ -84,12 +117,13 @@ def _frame_at(plan: Plan, t: float) -> int | None:
 def export_for_disclosure(db_path: Path, data_dir: Path, key: bytes | None, camera: str, start: float, end: float,
                           out_path: Path, detector: Detector, settings: RedactionSettings,
                           keep_events: list[Event] = (), requested_by: str | None = None,
-                          model: Path | None = None) -> Disclosure:
-    """Write the redacted footage to `out_path` and its manifest beside it (`<out>.manifest.json`).
+                          model: Path | None = None, privacy_masks=()) -> Disclosure:
+    """Write the redacted footage to `out_path` and its manifest beside it (`<out>.manifest.json`). The camera's
+    `privacy_masks` (polygons) are painted before anything is detected (vigia.appliance.recording.export).
     Raises ExportError (no footage, bad window) or RedactionError."""
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vigia-disclosure-") as folder:
-        plain = export(db_path, data_dir, key, camera, start, end, Path(folder) / "plain.mp4")
+        plain = export(db_path, data_dir, key, camera, start, end, Path(folder) / "plain.mp4", privacy_masks)
         source_sha, source_size = sha256_of(plain), plain.stat().st_size
         first = clip_start(plain) or start
         plan = plan_redaction(plain, detector, settings)
@@ -105,8 +139,10 @@ def export_for_disclosure(db_path: Path, data_dir: Path, key: bytes | None, came
         "settings": {"score_threshold": settings.score_threshold, "pad": settings.pad, "hold_s": settings.hold_s,
                      "tiles": settings.tiles, "crf": settings.crf},
         "model": {"file": model.name, "sha256": sha256_of(model)} if model else None,
-        "frames": redacted.frames, "regions_hidden": redacted.regions_hidden,
-        "source": {"sha256": source_sha, "size": source_size, "note": "the footage as recorded, assembled; not handed out"},
+        "frames": redacted.frames, "regions_hidden": redacted.regions_hidden, "privacy_masks": len(privacy_masks),
+        "source": {"sha256": source_sha, "size": source_size,
+                   "note": "the footage as recorded, assembled" + (", the camera's privacy masks painted" if privacy_masks
+                                                                    else "") + "; not handed out"},
         "output": {"file": out_path.name, "sha256": sha256_of(out_path), "size": out_path.stat().st_size,
                    "codec": "h264"},
     }

@@ -1,7 +1,7 @@
 """What the data-protection officer reads: the record of processing (from the configuration) and the access report
 (`vigia privacy report --from --to`: one HTML file, no scripts, no external resources).
 
-The record of processing lists, per camera, what is recorded and how long it is kept, the purposes and the
+The record of processing lists, per camera, what is recorded and how long it is kept, the purpose and the
 controller, and the recipients: central (when enrolled) and every notification destination configured. The report
 adds, over the period: who accessed footage (live view, snapshots, clips, exports), the data-subject requests and
 their receipts, configuration changes, and whether the audit log's hash chain holds.
@@ -38,7 +38,7 @@ def record_of_processing(config: Config, central_url: str | None) -> dict:
         recipients.append({"recipient": "web push", "url": "the guards' browsers", "what": "alerts"})
     recipients += [{"recipient": name, "url": None, "what": "as agreed"} for name in privacy.recipients]
     return {
-        "controller": privacy.controller, "contact": privacy.contact, "purposes": privacy.purposes,
+        "controller": privacy.controller, "contact": privacy.contact, "purpose": privacy.purpose,
         "categories": ["video of people in the cameras' fields of view", "events (object class, time, position)",
                        "snapshots", "accounts and access log of the guards' UI"],
         "cameras": [{"name": c.name, "recording": c.record.mode, "continuous_footage_days": c.record.retain_days}

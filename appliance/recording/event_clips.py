@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ulid import ULID
 
 from vigia.appliance.config import Record
-from vigia.appliance.recording.clips import NoFootageError, assemble_clip
+from vigia.appliance.privacy.masks import assemble_masked
+from vigia.appliance.recording.clips import NoFootageError
 from vigia.appliance.recording.export import ExportError
 from vigia.appliance.storage import database
 from vigia.appliance.transactions import write_transaction
@@ -19,13 +21,16 @@ PART_FRESH_S = 5.0    # a version younger than this is handed out again rather t
 PART_KEEP_S = 600.0   # older versions of an event's clip are deleted when a new one is made
 
 
-def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, event_id: str, record: Record) -> Path:
+def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, event_id: str, record: Record,
+               privacy_masks: Sequence = ()) -> Path:
     """The event's clip (pre- and post-roll included), assembled from its camera's segments once and kept.
 
     The clip is a `recordings` row of kind 'clip' (encrypted like all media when `key` is given)
     that the event row points to (`events.clip`); retention deletes it with its event. Footage of
     an event that is still open, or whose post-roll is still being recorded, is assembled up to now
-    into a version of its own (`clip_part`), reused for PART_FRESH_S.
+    into a version of its own (`clip_part`), reused for PART_FRESH_S. With `privacy_masks` (the camera's polygons)
+    the clip is re-encoded with them painted black (vigia.appliance.privacy.masks): what the UI plays, central
+    receives and re-analyses never shows them.
     """
     data_dir = Path(data_dir)
     with database(db_path) as db:
@@ -39,7 +44,7 @@ def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, eve
                 return data_dir / row[0]
         start, end = started_at - record.pre_roll, (ended_at or started_at) + record.post_roll
         if ended_at is None or end > time.time():
-            return _ongoing_clip(db, data_dir, key, camera, event_id, start, end)
+            return _ongoing_clip(db, data_dir, key, camera, event_id, start, end, privacy_masks)
         relative = f"media/{camera}/clips/{event_id}.mp4"
         out = data_dir / relative
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +53,7 @@ def event_clip(db_path: str | Path, data_dir: str | Path, key: bytes | None, eve
         db["recordings"].insert({"id": clip_id, "camera": camera, "kind": "clip", "path": relative, "start": start,
                                  "state": "writing", "encrypted": int(key is not None)}, replace=True)
         try:
-            assemble_clip(db, data_dir, key, camera, start, end, out)
+            assemble_masked(db, data_dir, key, camera, start, end, out, privacy_masks)
         except NoFootageError as exc:
             db.execute("delete from recordings where id = ?", [clip_id])
             raise ExportError(str(exc)) from None
@@ -74,7 +79,7 @@ def part_of(path: Path) -> int | None:
 
 
 def _ongoing_clip(db, data_dir: Path, key: bytes | None, camera: str, event_id: str, start: float,
-                  end: float) -> Path:
+                  end: float, privacy_masks: Sequence) -> Path:
     now = time.time()
     parts = sorted(_parts(data_dir, camera, event_id), key=part_of)
     if parts and now - part_of(parts[-1]) < PART_FRESH_S:
@@ -82,7 +87,7 @@ def _ongoing_clip(db, data_dir: Path, key: bytes | None, camera: str, event_id: 
     out = data_dir / f"media/{camera}/clips/{event_id}.part-{int(now)}.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        assemble_clip(db, data_dir, key, camera, start, end, out)
+        assemble_masked(db, data_dir, key, camera, start, end, out, privacy_masks)
     except NoFootageError as exc:
         raise ExportError(str(exc)) from None
     _drop_parts(db, data_dir, camera, event_id, older_than=PART_KEEP_S)

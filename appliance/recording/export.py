@@ -1,10 +1,12 @@
 """Export: one camera's footage over a time window as a single plain MP4 that any player opens."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from vigia.appliance.encryption import MediaCryptoError
-from vigia.appliance.recording.clips import NoFootageError, assemble_clip, iso_time
+from vigia.appliance.privacy.masks import assemble_masked
+from vigia.appliance.recording.clips import NoFootageError, iso_time
 from vigia.appliance.storage import database
 
 
@@ -13,11 +15,13 @@ class ExportError(Exception):
 
 
 def export(db_path: str | Path, data_dir: str | Path, key: bytes | None, camera: str,
-           start: float, end: float, out_path: str | Path) -> Path:
+           start: float, end: float, out_path: str | Path, privacy_masks: Sequence = ()) -> Path:
     """Write the footage of `camera` between `start` and `end` (wall clock) to `out_path`, unencrypted.
 
     `key` decrypts encrypted segments. The file begins at the keyframe at or before `start`
-    (see `assemble_clip`). Raises ExportError for an empty window, a missing output directory,
+    (see `assemble_clip`). With `privacy_masks` (the camera's polygons), the footage is re-encoded with them
+    painted black (vigia.appliance.privacy.masks); without, remuxed as recorded.
+    Raises ExportError for an empty window, a missing output directory,
     an unknown camera, a window without footage, or footage that cannot be decrypted.
     """
     if end <= start:
@@ -31,7 +35,7 @@ def export(db_path: str | Path, data_dir: str | Path, key: bytes | None, camera:
             raise ExportError(f"unknown camera {camera!r}: it has no recordings"
                               f" (cameras with recordings: {', '.join(known) or 'none'})")
         try:
-            return assemble_clip(db, data_dir, key, camera, start, end, out_path, encrypt=False)
+            return assemble_masked(db, data_dir, key, camera, start, end, Path(out_path), privacy_masks, encrypt=False)
         except NoFootageError:
             first, last = db.execute(
                 "select min(start), max(coalesce(end, start)) from recordings"

@@ -113,8 +113,13 @@ EVENT_COLUMNS = """e.device_id, s.site, e.event_id, e.camera, e.rule, e.kind, e.
     e.alert, e.max_score, e.started_at, e.ended_at, e.snapshot IS NOT NULL AS has_snapshot"""
 
 
+SAME_TIME = "interval '1 millisecond'"
+
+
 async def events(conn: psycopg.AsyncConnection, where: Filter, limit: int, after: str | None) -> Page:
     """Events, newest first (ties by device and id)."""
+    if where.verdict is not None:
+        return await events_with_verdict(conn, where, limit, after)
     w = Where().sites(where, "s.site")
     for name in ("device_id", "camera", "label", "alert"):
         value = getattr(where, "device" if name == "device_id" else name)
@@ -124,9 +129,6 @@ async def events(conn: psycopg.AsyncConnection, where: Filter, limit: int, after
         w.add("e.started_at >= %s", _time(where.since))
     if where.until is not None:
         w.add("e.started_at < %s", _time(where.until))
-    if where.verdict is not None:
-        w.add("EXISTS (SELECT 1 FROM reanalysis_verdicts v WHERE v.device_id = e.device_id AND v.event_id = e.event_id"
-              " AND v.verdict = %s)", where.verdict)
     if after is not None:
         t, device, event = decode_cursor(after, (str, str, str))
         at = _cursor_time(t)
@@ -134,6 +136,48 @@ async def events(conn: psycopg.AsyncConnection, where: Filter, limit: int, after
     query = f"""SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN dashboard_device_sites s USING (device_id)
         WHERE {w.sql()} ORDER BY e.started_at DESC, e.device_id DESC, e.event_id DESC LIMIT %s"""
     return await _page(conn, query, w.params, limit, lambda r: [r["started_at"], r["device_id"], r["event_id"]])
+
+
+async def events_with_verdict(conn: psycopg.AsyncConnection, where: Filter, limit: int, after: str | None) -> Page:
+    """Events with a verdict of `where.verdict`, newest first, found from the verdicts' side.
+
+    The re-analysis worker copies each event's camera, label and start (read from its row, through a float: within
+    a microsecond) into its verdicts. So the walk goes down the verdicts' index newest first, drops what their
+    copies already exclude, and looks each remaining event up in the one partition of its start (a lateral
+    lookup: a nested loop that stops once the page is full), where the event's own columns are checked. Pages are
+    ordered by the verdicts' copy of the start (ties by device and id), one row per event however many jobs judged it.
+    """
+    w = Where().add("v.verdict = %s", where.verdict).sites(where, "s.site")
+    own = Where()
+    for value, copy, column in ((where.device, "v.device_id", None), (where.camera, "v.camera", "e.camera"),
+                                (where.label, "v.edge_label", "e.label"), (where.alert, None, "e.alert")):
+        if value is not None:
+            if copy is not None:
+                w.add(f"{copy} = %s", value)
+            if column is not None:
+                own.add(f"{column} = %s", value)
+    if where.since is not None:
+        w.add(f"v.started_at >= %s::timestamptz - {SAME_TIME}", _time(where.since))
+        own.add("e.started_at >= %s", _time(where.since))
+    if where.until is not None:
+        w.add(f"v.started_at < %s::timestamptz + {SAME_TIME}", _time(where.until))
+        own.add("e.started_at < %s", _time(where.until))
+    if after is not None:
+        t, device, event = decode_cursor(after, (str, str, str))
+        at = _cursor_time(t)
+        w.add("v.started_at <= %s AND (v.started_at, v.device_id, v.event_id) < (%s, %s, %s)", at, at, device, event)
+    query = f"""SELECT DISTINCT ON (v.started_at, v.device_id, v.event_id) {EVENT_COLUMNS}, v.started_at AS verdict_time
+        FROM reanalysis_verdicts v
+        LEFT JOIN dashboard_device_sites s ON s.device_id = v.device_id
+        CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.device_id = v.device_id AND e.event_id = v.event_id
+            AND e.started_at >= v.started_at - {SAME_TIME} AND e.started_at <= v.started_at + {SAME_TIME}
+            AND {own.sql()} LIMIT 1) e
+        WHERE {w.sql()} ORDER BY v.started_at DESC, v.device_id DESC, v.event_id DESC LIMIT %s"""
+    page = await _page(conn, query, [*own.params, *w.params], limit,
+                       lambda r: [r["verdict_time"], r["device_id"], r["event_id"]])
+    for item in page.items:
+        del item["verdict_time"]
+    return page
 
 
 async def event(conn: psycopg.AsyncConnection, sites: tuple[str, ...] | None, device_id: str, event_id: str) -> dict | None:

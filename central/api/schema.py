@@ -2,7 +2,8 @@
 
 Clients authenticate with a random secret of 256 bits: its SHA-256 is stored, never the secret (a secret that
 strong needs no slow hash). Access tokens are stored the same way, with their expiry and revocation. Every call
-is a row of `api_audit`. The indexes serve the event filters of the API (by device, label, camera, newest first; by verdict).
+is a row of `api_audit`. The indexes serve the event filters of the API (by device, label, camera, newest first; by verdict, from
+the verdicts' side).
 """
 from __future__ import annotations
 
@@ -47,5 +48,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX reanalysis_verdicts_event_verdict ON reanalysis_verdicts (device_id, event_id, verdict);
     CREATE INDEX device_records_tracks ON device_records (((body ->> 'last_seen_at')::float8), device_id, key)
         WHERE kind = 'track';
+    """,
+    # 2: the verdict filter of events walks the verdicts newest first (vigia.central.api.queries.events_with_verdict),
+    #    no longer probing each event's verdicts
+    """
+    CREATE INDEX reanalysis_verdicts_by_time ON reanalysis_verdicts (verdict, started_at, device_id, event_id);
+    DROP INDEX reanalysis_verdicts_event_verdict;
     """,
 ]

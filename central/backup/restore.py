@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from vigia.central.backup.cluster import LocalCluster
+from vigia.central.backup.cluster import PG_BIN, LocalCluster
 from vigia.central.backup.pgbackrest import PgBackRest
 
 COUNT_TABLES_SQL = """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -32,14 +32,16 @@ def count_rows(dsn: str) -> dict[str, int]:
 
 
 def restore_to_time(pgbackrest: PgBackRest, target: dt.datetime, data_dir: Path, port: int,
-                    database: str = "vigia", repo: int | None = None, keep_running: bool = True) -> RestoreResult:
+                    database: str = "vigia", repo: int | None = None, keep_running: bool = True,
+                    bin_dir: Path = PG_BIN) -> RestoreResult:
     """Restore the cluster as it was at `target` into `data_dir` (absent or empty), start it on `port`,
-    wait for its promotion and count `database`'s tables; stopped afterwards unless `keep_running`."""
+    wait for its promotion and count `database`'s tables; stopped afterwards unless `keep_running`. `bin_dir`:
+    PostgreSQL's programs, of the backed-up cluster's version."""
     if target.tzinfo is None:
         raise ValueError("the target time needs a time zone (e.g. 2026-12-03T13:37:00+00:00)")
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ValueError(f"{data_dir} is not empty: a restore goes into a new data directory")
-    cluster = LocalCluster(data_dir, port, data_dir, run_as=pgbackrest.run_as)
+    cluster = LocalCluster(data_dir, port, data_dir, run_as=pgbackrest.run_as, bin_dir=bin_dir)
     cluster.make_dir(data_dir)
     options = ["--type=time", f"--target={target.isoformat(sep=' ')}", "--target-action=promote",
                f"--pg1-path={data_dir}", "--archive-mode=off"]

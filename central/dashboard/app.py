@@ -1,7 +1,8 @@
 """The fleet dashboard (`vigia central dashboard`): an aiohttp application over central's PostgreSQL.
 
 Routes by area: `account_routes` (login, logout, me, users), `device_routes`, `event_routes` (events,
-thumbnails, clips, counts), `reanalysis_routes` (central's verdicts, disagreements, rates, the job queue), `live`
+thumbnails, clips, counts), `reanalysis_routes` (central's verdicts, disagreements, rates, the job queue),
+`alert_routes` (central alerts, acknowledging them, push subscriptions), `live`
 (the WebSocket of live updates), `openapi` (this API's OpenAPI document), `frontend` (central/web/dist); their SQL
 is in `queries` and `reanalysis_queries`.
 
@@ -25,9 +26,11 @@ from psycopg_pool import AsyncConnectionPool
 from vigia.central.dashboard import (
     account_routes,
     accounts,
+    alert_routes,
     device_routes,
     event_routes,
     frontend,
+    hard_example_routes,
     live,
     openapi,
     reanalysis_routes,
@@ -41,7 +44,7 @@ from vigia.kit.serve import running, until_signalled
 
 log = logging.getLogger(__name__)
 
-PUBLIC = account_routes.PUBLIC | frontend.PUBLIC
+PUBLIC = account_routes.PUBLIC | alert_routes.PUBLIC | frontend.PUBLIC
 
 
 def create_app(settings: DashboardSettings, registry: CollectorRegistry | None = None) -> web.Application:
@@ -56,6 +59,8 @@ def create_app(settings: DashboardSettings, registry: CollectorRegistry | None =
     device_routes.add_routes(app)
     event_routes.add_routes(app)
     reanalysis_routes.add_routes(app)
+    hard_example_routes.add_routes(app)
+    alert_routes.add_routes(app)
     live.add_routes(app)
     openapi.add_routes(app)
     frontend.add_routes(app)

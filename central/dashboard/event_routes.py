@@ -68,7 +68,7 @@ async def _media_key(request: web.Request, kind: str) -> str:
     return key
 
 
-async def _from_bucket(kind: str, call):
+async def from_bucket(kind: str, call):
     """`call()` on a thread; a missing object is a 404 (the bucket's lifecycle expired it)."""
     try:
         return await asyncio.to_thread(call)
@@ -84,7 +84,7 @@ async def thumbnail(request: web.Request) -> web.Response:
     key = await _media_key(request, "thumbnail")
     dashboard = request.app[DASHBOARD]
     await record_access(dashboard.pool, session.username, "thumbnail_view", _target(request), request.remote)
-    body = await _from_bucket("thumbnail", lambda: dashboard.s3.get_object(
+    body = await from_bucket("thumbnail", lambda: dashboard.s3.get_object(
         Bucket=dashboard.settings.media.bucket, Key=key)["Body"].read())
     return web.Response(body=body, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
@@ -96,7 +96,7 @@ async def clip(request: web.Request) -> web.Response:
     dashboard = request.app[DASHBOARD]
     await record_access(dashboard.pool, session.username, "clip_view", _target(request), request.remote)
     bucket = dashboard.settings.media.bucket
-    head = await _from_bucket("clip", lambda: dashboard.s3.head_object(Bucket=bucket, Key=key))
+    head = await from_bucket("clip", lambda: dashboard.s3.head_object(Bucket=bucket, Key=key))
     url = dashboard.s3.generate_presigned_url("get_object", ExpiresIn=CLIP_LINK_S, Params={
         "Bucket": bucket, "Key": key, "ResponseContentType": "video/mp4"})
     return web.json_response({"url": url, "expires_at": time.time() + CLIP_LINK_S, "size": head["ContentLength"]})

@@ -112,6 +112,7 @@ def _schemas() -> dict[str, Any]:
         "User": _object(username={"type": "string"}, role=ROLE, created_at=_EPOCH),
         **_device_schemas(),
         **_reanalysis_schemas(),
+        **_alert_schemas(),
         "LiveMessage": {
             "description": "a message of the live WebSocket",
             "oneOf": [_ref("LiveHello"), _ref("LiveEvents"), _ref("LiveDevice")],
@@ -236,6 +237,112 @@ def _reanalysis_paths() -> dict[str, Any]:
     }
 
 
+_LABELS = {"type": "array", "maxItems": 200, "items": _object(
+    ["label", "box"], label={"type": "string", "description": "a class of the model (COCO names)"}, box=_BOX)}
+_REVIEW = {"type": "string", "enum": ["unreviewed", "accepted", "rejected", "fixed"]}
+_EXAMPLE_ID = {"name": "example_id", "in": "path", "required": True, "description": "hard example id",
+               "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}
+
+
+def _hard_example_schemas() -> dict[str, Any]:
+    return {"HardExample": _object(
+        id=_INT, job_id=_TEXT, device_id=_TEXT, camera=_TEXT, taken_at=_EPOCH,
+        reason={"type": "string", "enum": ["not_confirmed", "label_differs", "missed", "low_confidence"]},
+        width=_INT, height=_INT, labels={**_LABELS, "description": "central's boxes"}, review=_REVIEW,
+        reviewed_labels={**_LABELS, "nullable": True, "description": "an operator's fix; wins over central's"},
+        reviewed_by=_NULLABLE_TEXT, reviewed_at=_NULLABLE_EPOCH)}
+
+
+def _hard_example_paths() -> dict[str, Any]:
+    return {
+        f"{API}/hard-examples": {"get": {
+            "summary": "frames re-analysis kept for training, newest first, 24 a page",
+            "parameters": [{"name": "review", "in": "query", "schema": _REVIEW},
+                           {"name": "reason", "in": "query", "schema": _hard_example_schemas()["HardExample"][
+                               "properties"]["reason"]},
+                           *({"name": name, "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+                             for name in ("device", "camera")), _PAGE],
+            "responses": {**_ok(_object(examples={"type": "array", "items": _ref("HardExample")},
+                                        next_page={"type": "integer", "nullable": True})), **_errors(400, 401)}}},
+        f"{API}/hard-examples/{{example_id}}/image": {"get": {
+            "summary": "the frame, from the media bucket", "parameters": [_EXAMPLE_ID],
+            "responses": {"200": {"description": "the frame", "content": {"image/jpeg": {}}}, **_errors(400, 401, 404)}}},
+        f"{API}/hard-examples/{{example_id}}/review": {"post": {
+            "summary": "accept or reject central's boxes, or fix them with labels (operator)",
+            "parameters": [_EXAMPLE_ID, _CSRF],
+            "requestBody": _body(_object(["decision"], decision={"type": "string", "enum": ["accepted", "rejected", "fixed"]},
+                                         labels={**_LABELS, "description": "with fixed, and only then"})),
+            "responses": {**_ok(_ref("HardExample")), **_errors(400, 401, 403, 404, 415)}}},
+    }
+
+
+_ALERT_KIND = {"type": "string", "enum": ["device_offline", "camera_offline", "backlog", "disk_low", "false_alarms"]}
+_ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+_ACK_TOKEN = {"type": "string", "description": "the `ack.token` of a notification (or `token` of its link)"}
+
+
+def _alert_schemas() -> dict[str, Any]:
+    return {
+        "AlertDelivery": _object(
+            level=_INT, change={"type": "string", "enum": ["raised", "resolved"]},
+            channel={**_TEXT, "description": "webhook:NAME, email:NAME, push or push:USER"},
+            state={"type": "string", "enum": ["pending", "delivered"]}, attempts=_INT, last_result=_NULLABLE_TEXT,
+            delivered_at=_NULLABLE_EPOCH),
+        "Alert": _object(
+            id=_INT, kind=_ALERT_KIND, subject={**_TEXT, "description": "the device, or device/camera"},
+            device_id=_TEXT, camera=_NULLABLE_TEXT, summary=_TEXT,
+            detail={"type": "object", "additionalProperties": True, "description": "the figures behind it"},
+            opened_at=_EPOCH, level={**_INT, "description": "the on-call level reached (from 1)"}, level_at=_EPOCH,
+            acked_at=_NULLABLE_EPOCH, acked_by={**_NULLABLE_TEXT, "description": "a username, or `link`"},
+            resolved_at=_NULLABLE_EPOCH),
+        "ListedAlert": {"allOf": [_ref("Alert"),
+                                  _object(["deliveries"], deliveries={"type": "array", "items": _ref("AlertDelivery")})]},
+        "Acknowledged": _object(alert=_ref("Alert"),
+                                acknowledged={"type": "boolean", "description": "false: acknowledged or resolved before"}),
+    }
+
+
+def _alert_paths() -> dict[str, Any]:
+    html = {"text/html": {"schema": {"type": "string"}}}
+    return {
+        f"{API}/alerts": {"get": {
+            "summary": "central alerts: open ones first, newest first (all=1: resolved ones too), with their notifications",
+            "parameters": [{"name": "all", "in": "query", "schema": {"type": "integer", "enum": [0, 1], "default": 0}}],
+            "responses": {**_ok(_object(alerts={"type": "array", "items": _ref("ListedAlert")}, open=_INT)),
+                          **_errors(400, 401)}}},
+        f"{API}/alerts/{{alert_id}}/ack": {"post": {
+            "summary": "acknowledge an alert: its escalation stops (operator; audited)", "parameters": [_ALERT_ID, _CSRF],
+            "responses": {**_ok(_ref("Acknowledged")), **_errors(400, 401, 403, 404)}}},
+        f"{API}/alerts/ack": {
+            "get": {"summary": "the acknowledge link of a notification: a page with an Acknowledge button (no login)",
+                    "security": _PUBLIC,
+                    "parameters": [{"name": "token", "in": "query", "required": True, "schema": _ACK_TOKEN}],
+                    "responses": {"200": {"description": "the page", "content": html},
+                                  "400": {"description": "a bad or expired token", "content": html}}},
+            "post": {"summary": "acknowledge with a notification's token (no login; audited as `link`): JSON, or the "
+                                "link page's form (answered with a page)",
+                     "security": _PUBLIC,
+                     "requestBody": {"required": True, "content": {
+                         **_json(_object(["token"], token=_ACK_TOKEN)),
+                         "application/x-www-form-urlencoded": {"schema": _object(["token"], token=_ACK_TOKEN)}}},
+                     "responses": {"200": {"description": "ok", "content": {**_json(_ref("Acknowledged")), **html}},
+                                   **_errors(400, 404, 415)}}},
+        f"{API}/alerts/push/key": {"get": {
+            "summary": "central's VAPID public key, for PushManager.subscribe()",
+            "responses": {**_ok(_object(application_server_key=_TEXT)), **_errors(401)}}},
+        f"{API}/alerts/push/subscriptions": {
+            "post": {"summary": "subscribe this browser to alert pushes, for the session's user (the same endpoint "
+                                "again replaces it)", "parameters": [_CSRF],
+                     "requestBody": _body(_object(["endpoint", "keys"], endpoint=_TEXT, expirationTime=_NULLABLE_EPOCH,
+                                                  keys=_object(["p256dh", "auth"], p256dh=_TEXT, auth=_TEXT))),
+                     "responses": {"201": {"description": "subscribed", "content": _json(_object(id=_INT))},
+                                   **_errors(400, 401, 403, 415)}},
+            "delete": {"summary": "unsubscribe one of the user's browsers, by endpoint", "parameters": [_CSRF],
+                       "requestBody": _body(_object(["endpoint"], endpoint=_TEXT)),
+                       "responses": {**_ok(_object(removed={"type": "boolean"})), **_errors(400, 401, 403, 415)}}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the document (callers may change it)."""
     session = {"200": {"description": "ok", "content": _json(_ref("Session"))}}
@@ -247,7 +354,7 @@ def openapi_document() -> dict[str, Any]:
                                 "Roles: viewer < operator < admin."},
         "components": {
             "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "vigia_dashboard_session"}},
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_hard_example_schemas()},
         },
         "security": [{"session": []}],
         "paths": {
@@ -300,6 +407,8 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {**_ok(_object(url=_TEXT, expires_at=_EPOCH, size={**_INT, "description": "bytes"})),
                               **_errors(400, 401, 404)}}},
             **_reanalysis_paths(),
+            **_hard_example_paths(),
+            **_alert_paths(),
             f"{API}/counts": {"get": {
                 "summary": "events and alerts per device (and its site) per UTC day, today and the days - 1 before",
                 "parameters": [{"name": "days", "in": "query",

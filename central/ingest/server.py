@@ -5,7 +5,8 @@ in X-Client-Verify, X-Client-S-DN and X-Client-Serial. Central believes those he
 the proxy addresses it is told to trust: from anywhere else a request has no identity.
 
     POST /v1/enrol    {"token", "csr", "identity_key", "identity_signature"}
-                      -> {"device_id", "certificate", "high_water", "identity_id"}   (no certificate yet)
+                      -> {"device_id", "certificate", "high_water", "identity_id",
+                          "model_signing_key"}   (no certificate yet)
     POST /v1/batches  a batch (vigia.sync.protocol) -> {"high_water", "applied", "duplicates"}
     POST /v1/media/uploads, /v1/media/complete   thumbnails to object storage (vigia.sync.media), when configured;
                       served without a bucket, 501 {"error": "media_not_configured"} (the device stops sending media)
@@ -22,6 +23,7 @@ sends its outbox again (batches are applied exactly once by sequence number).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,8 @@ from vigia.central.ingest.enrolment import consume_token, enrol_device, verify_i
 from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_routes, add_no_media_routes
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
 from vigia.central.migrations import migrate
+from vigia.central.models.driver import drive_rollouts
+from vigia.central.models.signing import load_or_create_signing_key, public_key_b64
 from vigia.central.observability.endpoint import device_contact, metrics_handler
 from vigia.central.observability.fleet import FleetCollector
 from vigia.central.observability.metrics import IngestMetrics, new_registry
@@ -75,6 +79,7 @@ class CentralSettings:
     pool_timeout_s: float = 5.0   # how long a batch waits for a connection before a 503
     media: MediaSettings | None = None   # the S3 bucket for thumbnails; None: no media routes
     reanalysis: Policy | None = field(default_factory=Policy)   # which events are re-analysed; None: none
+    rollout_interval_s: float | None = 10.0   # with media: running model rollouts stepped this often; None: not here
 
 
 def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> web.Application:
@@ -85,6 +90,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     registry.register(fleet)
     ca = load_ca(settings.ca_dir)
     ca_pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    model_signing_key = public_key_b64(load_or_create_signing_key(settings.ca_dir))
     app = web.Application(client_max_size=settings.limits.max_body_bytes + 1,
                           middlewares=[database_unavailable, device_contact(metrics, settings.trusted_proxies)])
 
@@ -97,7 +103,13 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
             await migrate(conn)
         app[INGEST] = Ingest(pool, reanalysis=settings.reanalysis)
         app[BATCH_SLOTS] = asyncio.Semaphore(settings.pool_size)
+        rollouts = (asyncio.create_task(drive_rollouts(pool, settings.media, settings.rollout_interval_s))
+                    if settings.media is not None and settings.rollout_interval_s else None)
         yield
+        if rollouts is not None:
+            rollouts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rollouts
         await pool.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -158,7 +170,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
         log.info("device %s (identity %s) enrolled (certificate serial %X)", device_id, identity.short_id,
                  certificate.serial_number)
         return web.json_response({"device_id": device_id, "high_water": high_water, "ca": ca_pem,
-                                  "identity_id": identity.id,
+                                  "identity_id": identity.id, "model_signing_key": model_signing_key,
                                   "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode()})
 
     async def healthz(request: web.Request) -> web.Response:

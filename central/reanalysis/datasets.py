@@ -10,11 +10,35 @@ import json
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from vigia.inference.coco import COCO_CLASSES
 
 REVIEWS = ("accepted", "rejected", "fixed")
+REVIEW_STATES = ("unreviewed", *REVIEWS)
+REASONS = ("not_confirmed", "label_differs", "missed", "low_confidence")
+MAX_LABELS = 200   # boxes on one frame an operator may give
+
+
+def check_labels(labels: object) -> list[dict]:
+    """Fixed labels as given by an operator (CLI or dashboard): a list of {"label": a class of the model, "box":
+    [x1, y1, x2, y2] as shares of the frame, x1 < x2 and y1 < y2}; ValueError naming the item and field otherwise."""
+    if not isinstance(labels, list) or len(labels) > MAX_LABELS:
+        raise ValueError(f"labels must be a list of at most {MAX_LABELS} boxes")
+    checked = []
+    for i, item in enumerate(labels):
+        if not isinstance(item, dict) or set(item) != {"label", "box"}:
+            raise ValueError(f"labels[{i}] must have exactly the fields label and box")
+        if item["label"] not in COCO_CLASSES:
+            raise ValueError(f"labels[{i}].label must be one of the model's classes (person, car, ...)")
+        box = item["box"]
+        if (not isinstance(box, list) or len(box) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in box)
+                or not (box[0] < box[2] and box[1] < box[3])):
+            raise ValueError(f"labels[{i}].box must be [x1, y1, x2, y2] in 0..1 with x1 < x2 and y1 < y2")
+        checked.append({"label": item["label"], "box": [round(float(v), 4) for v in box]})
+    return checked
 
 
 async def create(conn: psycopg.AsyncConnection, name: str, created_by: str) -> tuple[int, int]:
@@ -44,11 +68,38 @@ async def review(conn: psycopg.AsyncConnection, example_id: int, decision: str, 
     """Accept, reject or fix (with `labels`) an example; ValueError for an unknown one or a bad decision."""
     if decision not in REVIEWS or (decision == "fixed") != (labels is not None):
         raise ValueError("review is accepted, rejected, or fixed with labels")
+    if labels is not None:
+        labels = check_labels(labels)
     cursor = await conn.execute(
         "UPDATE hard_examples SET review = %s, reviewed_labels = %s, reviewed_by = %s, reviewed_at = now()"
         " WHERE id = %s RETURNING id", [decision, None if labels is None else Jsonb(labels), reviewer, example_id])
     if await cursor.fetchone() is None:
         raise ValueError(f"no hard example {example_id}")
+
+
+EXAMPLE_COLUMNS = """x.id, x.job_id::text, x.device_id, x.camera, x.taken_at, x.reason, x.width, x.height, x.labels,
+    x.review, x.reviewed_labels, x.reviewed_by, x.reviewed_at"""
+
+
+async def examples(conn: psycopg.AsyncConnection, *, review: str | None = None, reason: str | None = None,
+                   device: str | None = None, camera: str | None = None, limit: int = 24, offset: int = 0) -> list[dict]:
+    """Hard examples for review, newest frame first; `review` "unreviewed" gives the ones still waiting."""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        f"""SELECT {EXAMPLE_COLUMNS} FROM hard_examples x
+            WHERE (%(review)s::text IS NULL OR x.review = %(review)s)
+              AND (%(reason)s::text IS NULL OR x.reason = %(reason)s)
+              AND (%(device)s::text IS NULL OR x.device_id = %(device)s)
+              AND (%(camera)s::text IS NULL OR x.camera = %(camera)s)
+            ORDER BY x.taken_at DESC, x.id DESC LIMIT %(limit)s OFFSET %(offset)s""",
+        {"review": review, "reason": reason, "device": device, "camera": camera, "limit": limit, "offset": offset})
+    return await cursor.fetchall()
+
+
+async def example(conn: psycopg.AsyncConnection, example_id: int) -> dict | None:
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(f"SELECT {EXAMPLE_COLUMNS}, x.key FROM hard_examples x WHERE x.id = %s", [example_id])
+    return await cursor.fetchone()
 
 
 async def export_coco(conn: psycopg.AsyncConnection, s3, bucket: str, name: str, version: int, out: Path) -> dict:

@@ -2,9 +2,11 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, onUnauthorized, setCsrfToken, type Session } from "./api";
 import { t } from "./i18n";
+import { AlertsPage } from "./pages/AlertsPage";
 import { DevicePage } from "./pages/DevicePage";
 import { EventPage } from "./pages/EventPage";
 import { FleetPage } from "./pages/FleetPage";
+import { HardExamplesPage } from "./pages/HardExamplesPage";
 import { LoginPage } from "./pages/LoginPage";
 import { ReanalysisPage } from "./pages/ReanalysisPage";
 import { paths, useRoute, type Route } from "./router";
@@ -38,7 +40,7 @@ export function App() {
 
 function Shell({ session, onLogout }: { session: Session; onLogout: () => void }) {
   const route = useRoute();
-  const section = route.page === "reanalysis" ? "reanalysis" : "fleet";
+  const section = route.page === "reanalysis" || route.page === "hardExamples" || route.page === "alerts" ? route.page : "fleet";
   return (
     <>
       <header className="topbar">
@@ -49,6 +51,13 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
           </a>
           <a href={paths.reanalysis} data-testid="nav-reanalysis" aria-current={section === "reanalysis" ? "page" : undefined}>
             {t("nav.reanalysis")}
+          </a>
+          <a href={paths.hardExamples} data-testid="nav-hard-examples"
+            aria-current={section === "hardExamples" ? "page" : undefined}>
+            {t("nav.hardExamples")}
+          </a>
+          <a href={paths.alerts} data-testid="nav-alerts" aria-current={section === "alerts" ? "page" : undefined}>
+            {t("nav.alerts")}
           </a>
         </nav>
         <span className="topbar__user">{t("top.user", { username: session.username, role: t(`role.${session.role}`) })}</span>
@@ -69,6 +78,10 @@ function Page({ route, session }: { route: Route; session: Session }) {
         canOperate={canOperate} />;
     case "reanalysis":
       return <ReanalysisPage />;
+    case "hardExamples":
+      return <HardExamplesPage canOperate={canOperate} />;
+    case "alerts":
+      return <AlertsPage canOperate={canOperate} />;
     default:
       return <FleetPage session={session} />;
   }

@@ -23,6 +23,9 @@ export type JobQueue = Schemas["JobQueue"];
 export type DeviceDetail = Schemas["DeviceDetail"];
 export type MetricsRollup = Schemas["MetricsRollup"];
 export type Command = Schemas["Command"];
+export type HardExample = Schemas["HardExample"];
+export type HardExampleLabel = HardExample["labels"][number];
+export type ListedAlert = Schemas["ListedAlert"];
 export type Box = EdgeView["box"];
 export type PathPoint = EdgeView["path"][number];
 
@@ -87,6 +90,8 @@ const eventPath = (deviceId: string, eventId: string) =>
 
 export const thumbnailUrl = (event: { device_id: string; id: string }) => `${BASE}${eventPath(event.device_id, event.id)}/thumbnail`;
 
+export const hardExampleImageUrl = (id: number) => `${BASE}/hard-examples/${id}/image`;
+
 type Get<Path extends keyof paths> = paths[Path] extends { get: infer Operation } ? JsonReply<Operation> : never;
 
 export const api = {
@@ -119,4 +124,15 @@ export const api = {
     request<Get<"/dashboard/api/v1/reanalysis/disagreements">>("GET", `/reanalysis/disagreements?${query}`),
   rates: (days: number) => request<Get<"/dashboard/api/v1/reanalysis/rates">>("GET", `/reanalysis/rates?days=${days}`),
   queue: () => request<JobQueue>("GET", "/reanalysis/queue"),
+  hardExamples: (query: URLSearchParams) => request<Get<"/dashboard/api/v1/hard-examples">>("GET", `/hard-examples?${query}`),
+  reviewHardExample: (id: number, decision: "accepted" | "rejected" | "fixed", labels?: HardExampleLabel[]) =>
+    request<HardExample>("POST", `/hard-examples/${id}/review`, { body: labels ? { decision, labels } : { decision } }),
+  alerts: (all: boolean) => request<Get<"/dashboard/api/v1/alerts">>("GET", `/alerts?all=${all ? 1 : 0}`),
+  acknowledgeAlert: (id: number) =>
+    request<JsonReply<paths["/dashboard/api/v1/alerts/{alert_id}/ack"]["post"]>>("POST", `/alerts/${id}/ack`),
+  pushKey: () => request<Get<"/dashboard/api/v1/alerts/push/key">>("GET", "/alerts/push/key"),
+  subscribePushes: (subscription: { endpoint: string; keys: { p256dh: string; auth: string } }) =>
+    request<JsonReply<paths["/dashboard/api/v1/alerts/push/subscriptions"]["post"], 201>>(
+      "POST", "/alerts/push/subscriptions", { body: subscription },
+    ),
 };

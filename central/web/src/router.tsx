@@ -1,11 +1,14 @@
-// A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis.
+// A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis, #/hard-examples,
+// #/alerts.
 import { useSyncExternalStore, type MouseEvent, type ReactNode } from "react";
 
 export type Route =
   | { page: "fleet" }
   | { page: "device"; deviceId: string }
   | { page: "event"; deviceId: string; eventId: string }
-  | { page: "reanalysis" };
+  | { page: "reanalysis" }
+  | { page: "hardExamples" }
+  | { page: "alerts" };
 
 function decode(part: string): string {
   try {
@@ -20,6 +23,8 @@ export function parseRoute(hash: string): Route {
   if (section === "devices" && first) return { page: "device", deviceId: first };
   if (section === "events" && first && second) return { page: "event", deviceId: first, eventId: second };
   if (section === "reanalysis") return { page: "reanalysis" };
+  if (section === "hard-examples") return { page: "hardExamples" };
+  if (section === "alerts") return { page: "alerts" };
   return { page: "fleet" };
 }
 
@@ -28,6 +33,8 @@ export const paths = {
   device: (deviceId: string) => `#/devices/${encodeURIComponent(deviceId)}`,
   event: (deviceId: string, eventId: string) => `#/events/${encodeURIComponent(deviceId)}/${encodeURIComponent(eventId)}`,
   reanalysis: "#/reanalysis",
+  hardExamples: "#/hard-examples",
+  alerts: "#/alerts",
 };
 
 export function navigate(path: string): void {

@@ -1,12 +1,13 @@
 // Calls to the appliance's JSON API, through @vigia/web-common/api: errors are thrown as ApiError; a 401 also
 // calls the handler set with onUnauthorized (the app sends the user to the login page).
-import { createClient, type JsonReply } from "@vigia/web-common/api";
+import { createClient, type JsonBody, type JsonReply } from "@vigia/web-common/api";
 import type { paths } from "./schema";
 import type {
   Comment,
   EventDetail,
   EventFacets,
   EventPage,
+  ExportJob,
   Layout,
   NewCamera,
   ProbeResult,
@@ -58,6 +59,10 @@ export const api = {
     request<JsonReply<paths["/api/v1/push/subscriptions"]["delete"]>>("DELETE", "/api/v1/push/subscriptions", {
       body: { endpoint },
     }),
+
+  exports: () => request<JsonReply<paths["/api/v1/exports"]["get"]>>("GET", "/api/v1/exports"),
+  startExport: (body: JsonBody<paths["/api/v1/exports"]["post"]>) =>
+    request<ExportJob>("POST", "/api/v1/exports", { body }),
 
   setup: () => request<SetupStatus>("GET", "/api/v1/setup", { reportUnauthorized: false }),
   claim: (claim_code: string, username: string, password: string) =>

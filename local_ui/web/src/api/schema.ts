@@ -616,7 +616,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -702,7 +702,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -795,7 +795,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -892,7 +892,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -965,7 +965,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1036,7 +1036,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1125,7 +1125,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1238,7 +1238,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1295,7 +1295,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1362,7 +1362,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1424,6 +1424,7 @@ export interface paths {
                                 zones: string[];
                                 lines: string[];
                                 rules: string[];
+                                privacy_masks?: string[];
                             }[];
                         };
                     };
@@ -1446,7 +1447,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1527,7 +1528,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1754,7 +1755,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken */
+                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1934,7 +1935,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken */
+                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2205,7 +2206,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken */
+                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2452,7 +2453,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2571,7 +2572,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2717,7 +2718,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description no such event, camera or media */
+                /** @description no such event, camera, media or export */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -2737,6 +2738,348 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the exports for disclosure since the appliance started, newest first (admin) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            exports: components["schemas"]["ExportJob"][];
+                        };
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** export for disclosure (admin; audited): a camera's footage over a window of up to an hour, people (or faces, plates) hidden but those of `keep_events`, re-encoded, with a manifest; runs in the background */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        camera: string;
+                        /** @description epoch seconds */
+                        from: number;
+                        /** @description epoch seconds */
+                        to: number;
+                        redact?: ("persons" | "faces" | "plates")[];
+                        keep_events?: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description started */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ExportJob"];
+                    };
+                };
+                /** @description malformed input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** one export for disclosure: its state, and once done what it hid (admin) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ExportJob"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such event, camera, media or export */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/{id}/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** download a finished export's redacted video or its manifest (admin; audited) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    file: "video" | "manifest";
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the file */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "video/mp4": unknown;
+                        "application/json": unknown;
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such event, camera, media or export */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the export's files are deleted */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/privacy/notice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the signage notice (printable HTML): controller, purpose, retention and contact, from the config file's privacy section */
+        get: {
+            parameters: {
+                query?: {
+                    lang?: "pt-BR" | "en";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description HTML */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": unknown;
+                    };
+                };
+                /** @description malformed input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2871,6 +3214,14 @@ export interface components {
                 ];
             }[];
             rules: (components["schemas"]["EnterRule"] | components["schemas"]["LoiterRule"] | components["schemas"]["CrossRule"] | components["schemas"]["CountRule"] | components["schemas"]["PresentRule"])[];
+            /** @description never analysed, blacked out in the live view, snapshots, clips and exports; left out of a PUT, the camera keeps its masks */
+            privacy_masks?: {
+                name: string;
+                polygon: [
+                    number,
+                    number
+                ][];
+            }[];
         };
         /** @description More than `count` objects of `classes` are inside `zone` at once (tracks lost for a moment still count). */
         CountRule: {
@@ -3056,6 +3407,39 @@ export interface components {
             last_frame_at: number | null;
             width: number | null;
             height: number | null;
+            retention: {
+                /** @enum {string} */
+                recording: "off" | "events" | "continuous";
+                /** @description days continuous footage is kept; null: no continuous recording */
+                footage_days: number | null;
+                /** @description days events (clips, snapshots) are kept, by label; default: others */
+                event_days: {
+                    [key: string]: number;
+                };
+            };
+            /** @description how many privacy masks the camera has */
+            privacy_masks: number;
+        };
+        ExportJob: {
+            id: string;
+            camera: string;
+            /** @description epoch seconds */
+            from: number;
+            /** @description epoch seconds */
+            to: number;
+            redact: ("persons" | "faces" | "plates")[];
+            keep_events: string[];
+            requested_by: string;
+            /** @description epoch seconds */
+            created_at: number;
+            /** @enum {string} */
+            state: "running" | "done" | "failed";
+            /** @description epoch seconds */
+            finished_at?: number | null;
+            error?: string | null;
+            frames?: number | null;
+            regions_hidden?: number | null;
+            seconds?: number | null;
         };
         SyncStatus: {
             enrolled: boolean;

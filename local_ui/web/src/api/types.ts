@@ -9,6 +9,7 @@ export type Session = Schemas["Session"];
 export type Role = Session["role"];
 export type SyncStatus = Schemas["SyncStatus"];
 export type Camera = Schemas["Camera"];
+export type ExportJob = Schemas["ExportJob"];
 export type CameraState = Camera["state"];
 
 // A layout as GET answers it: every field of its zones and rules present (a PUT may leave some out).
@@ -25,7 +26,13 @@ export type Rule = { type: RuleType } & {
 } & {
   [K in Exclude<KeyOfAny<RuleOfSomeKind>, keyof RuleOfSomeKind>]: ValueInAny<RuleOfSomeKind, K> | null;
 };
-export type Layout = Omit<Schemas["Layout"], "zones" | "rules"> & { zones: Zone[]; rules: Rule[] };
+// Privacy masks: never analysed, black in everything a person sees (a PUT without them keeps the camera's).
+export type PrivacyMask = NonNullable<Schemas["Layout"]["privacy_masks"]>[number];
+export type Layout = Omit<Schemas["Layout"], "zones" | "rules" | "privacy_masks"> & {
+  zones: Zone[];
+  rules: Rule[];
+  privacy_masks: PrivacyMask[];
+};
 export type Direction = NonNullable<Rule["direction"]>;
 /** Normalised image coordinates: 0..1, origin top left. */
 export type Point = Zone["polygon"][number];

@@ -28,7 +28,7 @@ export function TopBar({ route, onLogout }: Props) {
         {link("events")}
         {hasRole(session, "installer") && link("zones")}
         {hasRole(session, "installer") && link("setup")}
-        {hasRole(session, "admin") && link("privacy")}
+        {link("privacy")}
       </nav>
       {alerts > 0 && <span className="topbar-alerts">{t("alert.count", { n: alerts })}</span>}
       <SyncStatus />

@@ -12,7 +12,7 @@ interface Props {
   onRemove(shape: ShapeRef): void;
 }
 
-/** The zones and lines by name: rename, set a zone's classes, delete. */
+/** The zones, lines and privacy masks by name: rename, set a zone's classes, delete. */
 export function ShapeList({ draft, selected, onSelect, onRename, onClasses, onRemove }: Props) {
   const row = (shape: ShapeRef, name: string, extra?: ReactNode) => (
     <li
@@ -42,6 +42,9 @@ export function ShapeList({ draft, selected, onSelect, onRename, onClasses, onRe
       <h2>{t("zones.lines")}</h2>
       {draft.lines.length === 0 && <p className="muted">{t("zones.noLines")}</p>}
       <ul>{draft.lines.map((line, index) => row({ kind: "line", index }, line.name))}</ul>
+      <h2>{t("zones.masks")}</h2>
+      <p className="muted">{draft.privacy_masks.length === 0 ? t("zones.noMasks") : t("zones.masksHelp")}</p>
+      <ul>{draft.privacy_masks.map((mask, index) => row({ kind: "mask", index }, mask.name))}</ul>
     </div>
   );
 }

@@ -6,7 +6,7 @@ import { pixelDistance, shapeAt } from "./geometry";
 
 /** A shape being drawn: clicked points so far. */
 export interface Drawing {
-  kind: "zone" | "line";
+  kind: "zone" | "line" | "mask";
   points: Point[];
 }
 
@@ -42,7 +42,11 @@ export function ZoneCanvas(props: Props) {
   const pointsAttr = (points: Point[]) => points.map((point) => toView(point).join(",")).join(" ");
   const isSelected = (kind: ShapeRef["kind"], index: number) => selected?.kind === kind && selected.index === index;
   const selectedPoints =
-    selected?.kind === "zone" ? draft.zones[selected.index]?.polygon : selected && draft.lines[selected.index]?.points;
+    selected?.kind === "zone"
+      ? draft.zones[selected.index]?.polygon
+      : selected?.kind === "mask"
+        ? draft.privacy_masks[selected.index]?.polygon
+        : selected && draft.lines[selected.index]?.points;
 
   function pointerDown(event: PointerEvent<SVGSVGElement>) {
     if (event.button !== 0) return;
@@ -51,7 +55,7 @@ export function ZoneCanvas(props: Props) {
     if (drawing) {
       const first = drawing.points[0];
       const closes =
-        drawing.kind === "zone" && drawing.points.length >= 3 && !!first && pixelDistance(point, first, size) < CLOSE_REACH_PX;
+        drawing.kind !== "line" && drawing.points.length >= 3 && !!first && pixelDistance(point, first, size) < CLOSE_REACH_PX;
       return props.onPoint(point, closes);
     }
     const handle = (event.target as Element).closest<SVGElement>("[data-vertex]");
@@ -86,6 +90,14 @@ export function ZoneCanvas(props: Props) {
         onPointerUp={() => (dragging.current = null)}
         onPointerCancel={() => (dragging.current = null)}
       >
+        {draft.privacy_masks.map((mask, index) => (
+          <polygon
+            key={`mask-${index}`}
+            data-testid="mask-shape"
+            className={isSelected("mask", index) ? "mask-shape shape--selected" : "mask-shape"}
+            points={pointsAttr(mask.polygon)}
+          />
+        ))}
         {draft.zones.map((zone, index) => (
           <polygon
             key={`zone-${index}`}
@@ -102,6 +114,9 @@ export function ZoneCanvas(props: Props) {
         ))}
         {draft.zones.map((zone, index) => (
           <ShapeName key={`zone-${index}`} at={zone.polygon[0] && toView(zone.polygon[0])} text={zone.name} />
+        ))}
+        {draft.privacy_masks.map((mask, index) => (
+          <ShapeName key={`mask-${index}`} at={mask.polygon[0] && toView(mask.polygon[0])} text={mask.name} />
         ))}
         {draft.lines.map((line, index) => (
           <ShapeName key={`line-${index}`} at={toView(line.points[0])} text={line.name} />
@@ -122,7 +137,7 @@ export function ZoneCanvas(props: Props) {
             <polyline points={pointsAttr(drawing.points)} />
             {drawing.points.map((point, vertex) => {
               const [cx, cy] = toView(point);
-              const closing = vertex === 0 && drawing.kind === "zone" && drawing.points.length >= 3;
+              const closing = vertex === 0 && drawing.kind !== "line" && drawing.points.length >= 3;
               return (
                 <circle
                   key={vertex}

@@ -7,6 +7,7 @@ import { live } from "../../live/store";
 import { paths } from "../../router";
 import {
   addLine,
+  addMask,
   addRule,
   addZone,
   draftOf,
@@ -58,8 +59,13 @@ export function ZoneEditorPage({ camera }: { camera: string }) {
   };
 
   const finishZone = (points: Point[]) => {
-    edit(addZone(draft, points));
-    setSelected({ kind: "zone", index: draft.zones.length });
+    if (drawing?.kind === "mask") {
+      edit(addMask(draft, points));
+      setSelected({ kind: "mask", index: draft.privacy_masks.length });
+    } else {
+      edit(addZone(draft, points));
+      setSelected({ kind: "zone", index: draft.zones.length });
+    }
     setDrawing(null);
   };
 
@@ -107,8 +113,10 @@ export function ZoneEditorPage({ camera }: { camera: string }) {
       <div className="zone-toolbar">
         {drawing ? (
           <>
-            <span className="hint">{t(drawing.kind === "zone" ? "zones.hintZone" : "zones.hintLine")}</span>
-            {drawing.kind === "zone" && (
+            <span className="hint">
+              {t(drawing.kind === "zone" ? "zones.hintZone" : drawing.kind === "mask" ? "zones.hintMask" : "zones.hintLine")}
+            </span>
+            {drawing.kind !== "line" && (
               <button
                 type="button"
                 className="button button--primary"
@@ -129,6 +137,9 @@ export function ZoneEditorPage({ camera }: { camera: string }) {
             </button>
             <button type="button" className="button" onClick={() => startDrawing("line")}>
               {t("zones.addLine")}
+            </button>
+            <button data-testid="add-mask" type="button" className="button" onClick={() => startDrawing("mask")}>
+              {t("zones.addMask")}
             </button>
             {selected && (
               <button type="button" className="button button--danger" onClick={() => remove(selected)}>

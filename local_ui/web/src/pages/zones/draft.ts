@@ -1,17 +1,17 @@
-// Edits of a camera's layout (zones, lines, rules) as pure functions; rules follow renamed shapes.
-import type { Layout, Line, Point, Rule, Zone } from "../../api/types";
+// Edits of a camera's layout (zones, lines, rules, privacy masks) as pure functions; rules follow renamed shapes.
+import type { Layout, Line, Point, PrivacyMask, Rule, Zone } from "../../api/types";
 import { newRule } from "./rules";
 
-export type Draft = Pick<Layout, "zones" | "lines" | "rules">;
+export type Draft = Pick<Layout, "zones" | "lines" | "rules" | "privacy_masks">;
 
-/** A zone or a line, by its position in the draft. */
+/** A zone, a line or a privacy mask, by its position in the draft. */
 export interface ShapeRef {
-  kind: "zone" | "line";
+  kind: "zone" | "line" | "mask";
   index: number;
 }
 
 export function draftOf(layout: Layout): Draft {
-  return { zones: layout.zones, lines: layout.lines, rules: layout.rules };
+  return { zones: layout.zones, lines: layout.lines, rules: layout.rules, privacy_masks: layout.privacy_masks ?? [] };
 }
 
 /** `prefix-1`, `prefix-2`, ...: the first not in `taken`. */
@@ -24,12 +24,26 @@ export function addZone(draft: Draft, polygon: Point[]): Draft {
   return { ...draft, zones: [...draft.zones, zone] };
 }
 
+export function addMask(draft: Draft, polygon: Point[]): Draft {
+  const mask: PrivacyMask = { name: freshName("mask", draft.privacy_masks.map((m) => m.name)), polygon };
+  return { ...draft, privacy_masks: [...draft.privacy_masks, mask] };
+}
+
 export function addLine(draft: Draft, points: [Point, Point]): Draft {
   const line: Line = { name: freshName("line", draft.lines.map((l) => l.name)), points };
   return { ...draft, lines: [...draft.lines, line] };
 }
 
 export function moveVertex(draft: Draft, shape: ShapeRef, vertex: number, to: Point): Draft {
+  if (shape.kind === "mask") {
+    return {
+      ...draft,
+      privacy_masks: replace(draft.privacy_masks, shape.index, (mask) => ({
+        ...mask,
+        polygon: replace(mask.polygon, vertex, () => to),
+      })),
+    };
+  }
   if (shape.kind === "zone") {
     return {
       ...draft,
@@ -46,9 +60,13 @@ export function moveVertex(draft: Draft, shape: ShapeRef, vertex: number, to: Po
 }
 
 export function renameShape(draft: Draft, shape: ShapeRef, name: string): Draft {
+  if (shape.kind === "mask") {
+    return { ...draft, privacy_masks: replace(draft.privacy_masks, shape.index, (mask) => ({ ...mask, name })) };
+  }
   if (shape.kind === "zone") {
     const old = draft.zones[shape.index]?.name;
     return {
+      ...draft,
       zones: replace(draft.zones, shape.index, (zone) => ({ ...zone, name })),
       lines: draft.lines,
       rules: draft.rules.map((rule) => (rule.zone === old ? { ...rule, zone: name } : rule)),
@@ -56,7 +74,7 @@ export function renameShape(draft: Draft, shape: ShapeRef, name: string): Draft 
   }
   const old = draft.lines[shape.index]?.name;
   return {
-    zones: draft.zones,
+    ...draft,
     lines: replace(draft.lines, shape.index, (line) => ({ ...line, name })),
     rules: draft.rules.map((rule) => (rule.line === old ? { ...rule, line: name } : rule)),
   };
@@ -68,6 +86,7 @@ export function setZoneClasses(draft: Draft, index: number, classes: string[] | 
 
 /** Removes the shape; rules that used it are left for the user to fix (the server names them). */
 export function removeShape(draft: Draft, shape: ShapeRef): Draft {
+  if (shape.kind === "mask") return { ...draft, privacy_masks: draft.privacy_masks.filter((_, at) => at !== shape.index) };
   return shape.kind === "zone"
     ? { ...draft, zones: draft.zones.filter((_, at) => at !== shape.index) }
     : { ...draft, lines: draft.lines.filter((_, at) => at !== shape.index) };

@@ -9,7 +9,7 @@ interface Size {
 
 const LINE_REACH_PX = 10;
 
-/** The shape a click at `point` picks: a line within reach, else the smallest zone around it. */
+/** The shape a click at `point` picks: a line within reach, else the smallest zone or privacy mask around it. */
 export function shapeAt(draft: Draft, point: Point, size: Size): ShapeRef | null {
   const line = draft.lines.findIndex(
     ({ points: [a, b] }) => distanceToSegment(scale(point, size), scale(a, size), scale(b, size)) <= LINE_REACH_PX,
@@ -21,6 +21,13 @@ export function shapeAt(draft: Draft, point: Point, size: Size): ShapeRef | null
     const area = Math.abs(signedArea(zone.polygon));
     if (area < bestArea && contains(zone.polygon, point)) {
       best = { kind: "zone", index };
+      bestArea = area;
+    }
+  });
+  draft.privacy_masks.forEach((mask, index) => {
+    const area = Math.abs(signedArea(mask.polygon));
+    if (area < bestArea && contains(mask.polygon, point)) {
+      best = { kind: "mask", index };
       bestArea = area;
     }
   });

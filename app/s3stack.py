@@ -1,22 +1,65 @@
-"""The S3 protocol server (moto) behind NGINX speaking TLS, for clients that talk HTTPS only (pgBackRest).
+"""An S3 protocol server on this machine, for the tests and the benchmarks (`vigia bench failover`): moto's server
+mode as a child process on a free port, and optionally NGINX speaking TLS in front of it, for clients that talk
+HTTPS only (pgBackRest).
 
-The certificate is for "localhost" (pgBackRest 2.45 matches the endpoint against DNS names, not IP
-addresses), signed by a CA of the test's own; NGINX rather than moto's --ssl because werkzeug ends TLS
-connections without close_notify, which OpenSSL 3 clients take as an error."""
+The TLS certificate is for "localhost" (pgBackRest 2.45 matches the endpoint against DNS names, not IP
+addresses), signed by a CA of its own; NGINX rather than moto's --ssl because werkzeug ends TLS connections
+without close_notify, which OpenSSL 3 clients take as an error. moto comes with the `dev` extra."""
 from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, s3_server
 from vigia.app.devstack import free_port, start_nginx, stop_process
 from vigia.central.ingest.ca import init_ca, issue_server_certificate
 
+ACCESS_KEY, SECRET_KEY, REGION = "test-access-key", "test-secret-key", "us-east-1"
 HOST = "localhost"
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+
+    def bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@contextlib.contextmanager
+def s3_server(log: Path, timeout: float = 30.0) -> Iterator[S3Server]:
+    """moto_server on 127.0.0.1:<free port>, stopped afterwards."""
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto server exited with {process.returncode}: {log.read_text()[-2000:]}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"moto server did not listen on {port} within {timeout} s")
+            time.sleep(0.1)
+        yield S3Server(f"http://127.0.0.1:{port}")
+    finally:
+        stop_process(process)
+
 
 NGINX_CONFIG = """daemon off;
 pid {prefix}/nginx.pid;

@@ -1,0 +1,1 @@
+"""The model registry (signed models in S3 and PostgreSQL) and staged rollouts to devices."""
