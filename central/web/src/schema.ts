@@ -334,6 +334,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description 1 to 64 characters, no control characters */
                         site: string;
                     };
                 };
@@ -416,9 +417,13 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description 1 to 64 characters, no control characters */
                     device?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     site?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     camera?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     label?: string;
                     /** @description epoch seconds or ISO 8601 with offset (started at or after) */
                     since?: string;
@@ -761,9 +766,13 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description 1 to 64 characters, no control characters */
                     device?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     site?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     camera?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     label?: string;
                     kind?: "not_confirmed" | "label_differs" | "missed";
                     /** @description epoch seconds or ISO 8601 with offset (started at or after) */
@@ -830,7 +839,9 @@ export interface paths {
             parameters: {
                 query?: {
                     days?: number;
+                    /** @description 1 to 64 characters, no control characters */
                     device?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     camera?: string;
                 };
                 header?: never;
@@ -1055,6 +1066,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description 1 to 64 letters, digits and _ . @ - (starting with a letter or digit) */
                         username: string;
                         password: string;
                         /** @enum {string} */
@@ -1153,6 +1165,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["LiveMessage"];
+                    };
+                };
+                /** @description not a WebSocket handshake */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description no live session */
@@ -1331,8 +1352,8 @@ export interface components {
         Device: {
             device_id: string;
             site: string | null;
-            /** @description the first 8 characters of its identity */
-            short_id: string;
+            /** @description the first 8 characters of its identity (null: enrolled before identities were kept) */
+            short_id: string | null;
             /** @description the last batch sequence applied */
             high_water: number;
             /** @description epoch seconds */
