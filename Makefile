@@ -7,7 +7,7 @@ VIGIA_SHARED ?= $(abspath ../shared)
 export VIGIA_SHARED
 export VIGIA_DATA_DIR ?= $(abspath var)
 
-.PHONY: setup system-packages venv ui dashboard demo lint test bench image clean
+.PHONY: setup system-packages venv lock audit ui dashboard demo lint test bench image clean
 
 setup: system-packages venv ui dashboard
 
@@ -46,8 +46,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Python packages from requirements.lock (every one pinned, with its hashes: a device and CI run what was tested),
+# then Vigia itself without dependencies. `make lock` rewrites the lock from pyproject.toml (uv), keeping the
+# versions installed here; `make audit` checks the locked set against PyPI's advisories (pip-audit).
 venv: $(BIN)/python
-	@$(BIN)/pip install -q -e '.[dev]'
+	@$(BIN)/pip install -q --require-hashes -r requirements.lock
+	@$(BIN)/pip install -q --no-deps -e .
+
+lock: $(BIN)/python
+	$(BIN)/pip freeze --exclude-editable | grep -v '^uv==' > $(VENV)/installed.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 \
+		-c $(VENV)/installed.txt --no-header -q -o requirements.lock
+
+audit: venv
+	$(BIN)/uv tool run pip-audit --require-hashes --disable-pip -r requirements.lock
 
 # The front ends: one npm workspace (package.json at the root): the guards' UI (local_ui/web), central's
 # dashboard (central/web) and what they share (web-common: i18n, API client, base CSS, Vite and TypeScript

@@ -185,7 +185,7 @@ def int_param(query: dict[str, str], name: str, default: int | None, low: int, h
     text = query.get(name)
     if text is None:
         return default
-    if not re.fullmatch(r"\d{1,12}", text) or not low <= int(text) <= high:
+    if not re.fullmatch(r"\d{1,16}", text) or not low <= int(text) <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
     return int(text)
 
@@ -208,6 +208,10 @@ def time_param(query: dict[str, str], name: str) -> float | None:
     if not math.isfinite(value):
         raise ApiError(400, f"{name} must be a finite number")
     return value
+
+
+TEXT_PARAM = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")  # a text filter: what text_param accepts
+EPOCH_PARAM = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$")  # epoch seconds as time_param reads them
 
 
 def text_param(query: dict[str, str], name: str) -> str | None:

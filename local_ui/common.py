@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 COOKIE = "vigia_session"
 MAX_BODY = 64 * 1024            # bytes of a request body
+MAX_AUDIT = 500                 # audit entries per page
 LOGIN_SLOTS = 2                 # password checks at once (16 MiB of scrypt each)
 
 T = TypeVar("T")

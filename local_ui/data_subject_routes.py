@@ -55,7 +55,7 @@ async def new_request(request: web.Request) -> web.Response:
         error = exc.errors(include_url=False)[0]
         raise ApiError(400, f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}") from None
     except requests.RequestError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ApiError(422, str(exc)) from None
     remote = remote_address(request)
     if body.kind == "find":
         def find(db) -> dict:
@@ -72,7 +72,7 @@ async def new_request(request: web.Request) -> web.Response:
     except requests.ErasureRefused as exc:
         return web.json_response({"error": str(exc), "receipt": exc.receipt}, status=409)
     except requests.RequestError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ApiError(422, str(exc)) from None
     return web.json_response(receipt)
 
 
@@ -88,7 +88,8 @@ def openapi_paths() -> dict:
         "$ref": "#/components/schemas/Error"}}}} for code, text in (
         (400, "malformed input (the message names the field)"), (401, "no live session"),
         (403, "missing or wrong X-CSRF-Token, or not an admin"), (409, "a legal hold covers the window"),
-        (415, "the body is not application/json"))}
+        (415, "the body is not application/json"),
+        (422, "well-formed, but not acceptable here: a window that ends before it starts, an unknown camera"))}
     csrf = {"name": "X-CSRF-Token", "in": "header", "required": True, "description": "the session's CSRF token",
             "schema": {"type": "string"}}
     body = {"type": "object", "required": ["kind", "camera", "from", "to"], "additionalProperties": False,

@@ -5,11 +5,38 @@ A test checks that every route the server registers is described here, and back.
 """
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from vigia.appliance.notify.push_subscriptions import MAX_ENDPOINT
+from vigia.kit.api_schema import (
+    EVENT_ID,
+    LOGIN_PASSWORD,
+    LOGIN_USERNAME,
+    NEW_PASSWORD,
+    TEXT_FILTER,
+    TIME_FILTER,
+    USERNAME_SCHEMA,
+    body,
+    fields,
+    query,
+)
 from vigia.local_ui import data_subject_routes
+from vigia.local_ui.common import MAX_AUDIT
+from vigia.local_ui.event_routes import MAX_COMMENT, MAX_EVENTS
+from vigia.local_ui.setup_routes import (
+    CAMERA_NAME,
+    CENTRAL_URL,
+    MAX_CAMERA_PASSWORD,
+    MAX_CAMERA_USER,
+    MAX_RETAIN_DAYS,
+    MAX_URL,
+    ONVIF_XADDR,
+    PEM_CERTIFICATE,
+    RTSP_URL,
+)
 from vigia.scene.rules import KINDS, Rule
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -24,6 +51,8 @@ def _errors(*codes: int) -> dict:
             404: "no such event, camera, media or export", 409: "the username is taken; the export is not done; "
             "the config file's privacy section is not filled in", 410: "the export's files are deleted",
             415: "the body is not application/json",
+            422: "well-formed, but not acceptable here: a camera this appliance does not have, a window that "
+                 "ends before it starts or is too long, an event that is not there",
             416: "range not satisfiable", 429: "too many failed logins (see Retry-After)",
             502: "the camera or central did not answer as it should (the message says why)"}
     return {str(code): {"description": text[code], "content": _ERROR} for code in codes}
@@ -38,7 +67,10 @@ def _reply(description: str, **properties: dict) -> dict:
 
 
 _EVENT_ID = {"name": "id", "in": "path", "required": True, "description": "event id (ULID)",
-             "schema": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}
+             "schema": {key: value for key, value in EVENT_ID.items() if key != "description"}}
+_RECORD = {"type": "string", "enum": ["off", "events", "continuous"]}
+_CAMERA_CREDENTIALS = {"username": {"type": "string", "maxLength": MAX_CAMERA_USER},
+                       "password": {"type": "string", "maxLength": MAX_CAMERA_PASSWORD}}
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description": "the session's CSRF token",
          "schema": {"type": "string"}}
 _CAMERA = {"name": "name", "in": "path", "required": True, "description": "camera name", "schema": {"type": "string"}}
@@ -201,9 +233,7 @@ def openapi_document() -> dict[str, Any]:
                                                **_errors(401)}}},
             "/api/v1/login": {"post": {
                 "summary": "log in: sets the vigia_session cookie (HttpOnly, Secure, SameSite=Strict)", "security": _PUBLIC,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["username", "password"],
-                    "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+                "requestBody": body(fields(["username", "password"], username=LOGIN_USERNAME, password=LOGIN_PASSWORD)),
                 "responses": {"200": {"description": "logged in", "content": _json("Session")}, **_errors(400, 401, 415, 429)}}},
             "/api/v1/logout": {"post": {"summary": "end the session", "parameters": [_CSRF],
                                         "responses": {"200": _reply("logged out", logged_out={"type": "boolean"}),
@@ -213,16 +243,13 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/events": {"get": {
                 "summary": "events, newest first; next page: until = next.until",
                 "parameters": [
-                    {"name": "camera", "in": "query", "schema": {"type": "string"}},
-                    {"name": "label", "in": "query", "schema": {"type": "string"}},
-                    {"name": "zone", "in": "query", "schema": {"type": "string"}},
+                    *(query(name, TEXT_FILTER) for name in ("camera", "label", "zone")),
                     {"name": "alert", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
                     {"name": "acknowledged", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
-                    {"name": "since", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started at or after)",
-                     "schema": {"type": "string"}},
-                    {"name": "until", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started before)",
-                     "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}}],
+                    query("since", TIME_FILTER, "epoch seconds or ISO 8601 with offset (started at or after)"),
+                    query("until", TIME_FILTER, "epoch seconds or ISO 8601 with offset (started before)"),
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_EVENTS, "default": 50}}],
                 "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {
                     "type": "object", "properties": {
                         "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
@@ -246,21 +273,21 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/events/{id}/ack": {"post": {
                 "summary": "acknowledge the event (guard or above; audited): its alert banner closes on every screen",
                 "parameters": [_EVENT_ID, _CSRF],
-                "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"comment": {"type": "string", "maxLength": 2000}}}}}},
+                "requestBody": {"required": False, "content": {"application/json": {"schema": fields(
+                    comment={"type": "string", "maxLength": MAX_COMMENT})}}},
                 "responses": {"200": {"description": "the event", "content": _json("Event")},
                               **_errors(400, 401, 403, 404, 415)}}},
             "/api/v1/events/{id}/comments": {"post": {
                 "summary": "comment on the event (guard or above; audited)", "parameters": [_EVENT_ID, _CSRF],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 2000}}}}}},
+                "requestBody": body(fields(["text"], text={"type": "string", "maxLength": MAX_COMMENT, "pattern": r"\S",
+                                                           "description": "not only white space"})),
                 "responses": {"201": {"description": "the comment", "content": _json("Comment")},
                               **_errors(400, 401, 403, 404, 415)}}},
             "/api/v1/events/{id}/keep": {"post": {
                 "summary": "keep the event (legal hold) or release it (guard or above; audited)",
                 "parameters": [_EVENT_ID, _CSRF],
-                "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"keep": {"type": "boolean", "default": True}}}}}},
+                "requestBody": {"required": False, "content": {"application/json": {"schema": fields(
+                    keep={"type": "boolean", "default": True})}}},
                 "responses": {"200": _reply("ok", id={"type": "string"}, keep={"type": "boolean"}),
                               **_errors(400, 401, 403, 404, 415)}}},
             "/api/v1/events/{id}/snapshot": {"get": {
@@ -335,7 +362,8 @@ def openapi_document() -> dict[str, Any]:
                            "(binary: 4-byte header length, JSON header, JPEG); send "
                            '{"type": "watch", "cameras": [...], "size": "grid"|"full"} to choose frames',
                 "parameters": [{"name": "after", "in": "query", "description": "the newest event id the client has: "
-                                "hello.missed lists the events after it", "schema": {"type": "string"}}],
+                                "hello.missed lists the events after it",
+                                "schema": {"type": "string", "pattern": EVENT_ID["pattern"]}}],
                 "responses": {"101": {"description": "switching protocols"}, **_errors(400, 401, 403)}}},
             "/api/v1/sync": {"get": {
                 "summary": "enrolment with central and the outbox backlog"
@@ -344,15 +372,15 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/users": {
                 "get": {"summary": "local accounts (admin)", "responses": {"200": {"description": "ok"}, **_errors(401, 403)}},
                 "post": {"summary": "create a local account (admin; audited)", "parameters": [_CSRF],
-                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                             "type": "object", "required": ["username", "password", "role"],
-                             "properties": {"username": {"type": "string"}, "password": {"type": "string", "minLength": 8},
-                                            "role": {"type": "string", "enum": ["guard", "installer", "admin"]}}}}}},
+                         "requestBody": body(fields(["username", "password", "role"], username=USERNAME_SCHEMA,
+                                                    password=NEW_PASSWORD,
+                                                    role={"type": "string", "enum": ["guard", "installer", "admin"]})),
                          "responses": {"201": {"description": "created"}, **_errors(400, 401, 403, 409, 415)}}},
             "/api/v1/audit": {"get": {
                 "summary": "the audit log, newest first (admin); next page: before = next.before",
-                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-                               {"name": "before", "in": "query", "schema": {"type": "integer"}}],
+                "parameters": [{"name": "limit", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT}},
+                               {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 2**53}}],
                 "responses": {"200": {"description": "ok"}, **_errors(400, 401, 403)}}},
             "/api/v1/setup": {"get": {
                 "summary": "setup state (unclaimed or ready), device short id, the server's clock (epoch seconds), "
@@ -362,9 +390,8 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "claim an unclaimed device with its claim code (`vigia status`), create the first admin and "
                            "log them in (no login needed; audited; rate-limited per address)",
                 "security": _PUBLIC,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
-                    claim_code={"type": "string"}, username={"type": "string"},
-                    password={"type": "string", "minLength": 8})}}},
+                "requestBody": body(fields(["claim_code", "username", "password"], claim_code={"type": "string", "minLength": 1},
+                                           username=USERNAME_SCHEMA, password=NEW_PASSWORD)),
                 "responses": {"200": {"description": "claimed and logged in", "content": _json("Session")},
                               **_errors(400, 403, 409, 415, 429)}}},
             "/api/v1/setup/cameras/discover": {"post": {
@@ -377,27 +404,33 @@ def openapi_document() -> dict[str, Any]:
                            "of the first; url: a test of that RTSP stream. A test gives codec, width, height, measured "
                            "fps and a JPEG preview (data URL); passwords are never returned (installer)",
                 "parameters": [_CSRF],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
-                    xaddr={"type": "string"}, url={"type": "string"}, username={"type": "string"},
-                    password={"type": "string"})}}},
+                "requestBody": body({**fields(xaddr={"type": "string", "pattern": ONVIF_XADDR.pattern},
+                                              url={"type": "string", "pattern": RTSP_URL.pattern, "maxLength": MAX_URL},
+                                              **_CAMERA_CREDENTIALS),
+                                     "anyOf": [{"required": ["xaddr"]}, {"required": ["url"]}]}),
                 "responses": {"200": {"description": "profiles (or null), url, codec, width, height, fps, preview",
                                       "content": _json("ProbeResult")},
                               **_errors(400, 401, 403, 415, 502)}}},
             "/api/v1/setup/cameras": {"post": {
                 "summary": "add a camera and start its pipeline without a restart; saved in the appliance database "
                            "(installer; audited)", "parameters": [_CSRF],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
-                    name={"type": "string"}, url={"type": "string"}, username={"type": "string"},
-                    password={"type": "string"}, record={"type": "string", "enum": ["off", "events", "continuous"]},
-                    retain_days={"type": "number"})}}},
+                "requestBody": body(fields(
+                    ["name", "url"], name={"type": "string", "pattern": CAMERA_NAME.pattern},
+                    url={"type": "string", "pattern": RTSP_URL.pattern, "maxLength": MAX_URL}, **_CAMERA_CREDENTIALS,
+                    record={**_RECORD, "default": "events"},
+                    retain_days={"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": MAX_RETAIN_DAYS,
+                                 "default": 7})),
                 "responses": {"201": _reply("added and started", name={"type": "string"},
                                                     recording={"type": "string", "enum": ["off", "events", "continuous"]},
                                                     retain_days={"type": "number"}), **_errors(400, 401, 403, 409, 415)}}},
             "/api/v1/setup/enrol": {"post": {
                 "summary": "enrol with central: URL, one-time token, central's CA certificate (admin; audited)",
                 "parameters": [_CSRF],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
-                    central_url={"type": "string"}, token={"type": "string"}, ca_pem={"type": "string"})}}},
+                "requestBody": body(fields(["central_url", "token", "ca_pem"],
+                                           central_url={"type": "string", "pattern": CENTRAL_URL.pattern},
+                                           token={"type": "string", "minLength": 1},
+                                           ca_pem={"type": "string", "pattern": PEM_CERTIFICATE.pattern,
+                                                   "description": "central's CA certificate (PEM)"})),
                 "responses": {"200": _reply("enrolled (the outbox starts at the next restart)", enrolled={"type": "boolean"},
                                             device_id={"type": "string"}, central_url={"type": "string"},
                                             restart_needed={"type": "boolean"}),
@@ -405,8 +438,8 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/setup/finish": {"post": {
                 "summary": "record the site's time zone and the end of setup (installer; audited; repeatable)",
                 "parameters": [_CSRF],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _object(
-                    time_zone={"type": "string"})}}},
+                "requestBody": body(fields(["time_zone"], time_zone={
+                    "type": "string", "enum": sorted(zoneinfo.available_timezones()), "description": "an IANA time zone"})),
                 "responses": {"200": _reply("saved", time_zone={"type": "string"}, finished_at=_EPOCH,
                                                    finished_by={"type": "string"}), **_errors(400, 401, 403, 415)}}},
             "/api/v1/push/key": {"get": {
@@ -419,23 +452,21 @@ def openapi_document() -> dict[str, Any]:
                                       **_errors(401)}},
                 "post": {"summary": "subscribe this browser (its PushSubscription.toJSON()) for the session user; ended by "
                                     "the user's logout or password change (audited)", "parameters": [_CSRF],
-                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                             "type": "object", "required": ["endpoint", "keys"], "properties": {
-                                 "endpoint": {"type": "string"}, "expirationTime": {"type": "number", "nullable": True},
-                                 "keys": _object(p256dh={"type": "string"}, auth={"type": "string"})}}}}},
+                         "requestBody": body(fields(
+                             ["endpoint", "keys"], endpoint={"type": "string", "minLength": 1, "maxLength": MAX_ENDPOINT},
+                             expirationTime={"type": "number", "nullable": True},
+                             keys=fields(["p256dh", "auth"], p256dh={"type": "string", "description": "base64url"},
+                                         auth={"type": "string", "description": "base64url"}))),
                          "responses": {"201": {"description": "subscribed", "content": _json("PushSubscription")},
                                        **_errors(400, 401, 403, 404, 415)}},
                 "delete": {"summary": "unsubscribe one of the session user's browsers, by endpoint (audited)",
                            "parameters": [_CSRF],
-                           "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                               "type": "object", "required": ["endpoint"], "properties": {"endpoint": {"type": "string"}}}}}},
+                           "requestBody": body(fields(["endpoint"], endpoint={"type": "string", "minLength": 1})),
                            "responses": {"200": _reply("done", removed={"type": "boolean"}), **_errors(400, 401, 403, 415)}}},
             "/api/v1/push/ack": {"post": {
                 "summary": "acknowledge an event from a push notification: its token stands for the session (no login; "
                            "audited as the subscription's user, via push)", "security": _PUBLIC,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["event", "token"],
-                    "properties": {"event": {"type": "string"}, "token": {"type": "string"}}}}}},
+                "requestBody": body(fields(["event", "token"], event=EVENT_ID, token={"type": "string"})),
                 "responses": {"200": {"description": "the event", "content": _json("Event")},
                               **_errors(400, 403, 404, 415)}}},
             "/api/v1/exports": {
@@ -453,7 +484,7 @@ def openapi_document() -> dict[str, Any]:
                                  "keep_events": {"type": "array", "maxItems": 20,
                                                  "items": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}}}}}},
                          "responses": {"202": {"description": "started", "content": _json("ExportJob")},
-                                       **_errors(400, 401, 403, 415)}}},
+                                       **_errors(400, 401, 403, 415, 422)}}},
             "/api/v1/exports/{id}": {"get": {
                 "summary": "one export for disclosure: its state, and once done what it hid (admin)",
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -102,10 +102,10 @@ async def start_export(request: web.Request) -> web.Response:
     body = await json_body(request, required=True)
     camera = body.get("camera")
     if not isinstance(camera, str) or not any(c.name == camera for c in api.config.cameras):
-        raise ApiError(400, f"camera must name a camera of this appliance ({', '.join(c.name for c in api.config.cameras)})")
+        raise ApiError(422, f"camera must name a camera of this appliance ({', '.join(c.name for c in api.config.cameras)})")
     start, end = _number(body, "from"), _number(body, "to")
     if not 0 < end - start <= MAX_WINDOW_S:
-        raise ApiError(400, f"to must come after from, by at most {MAX_WINDOW_S:g} s")
+        raise ApiError(422, f"to must come after from, by at most {MAX_WINDOW_S:g} s")
     redact = body.get("redact", ["persons"])
     if not isinstance(redact, list) or not redact or not all(isinstance(t, str) and t in TARGETS for t in redact):
         raise ApiError(400, f"redact must be a list of {', '.join(TARGETS)}")
@@ -116,7 +116,7 @@ async def start_export(request: web.Request) -> web.Response:
     try:
         events = await asyncio.to_thread(chosen_events, api.config.storage.database, keep, camera)
     except DisclosureError as exc:
-        raise ApiError(400, f"keep_events: {exc}") from None
+        raise ApiError(422, f"keep_events: {exc}") from None
     jobs = request.app[EXPORTS]
     job = ExportJob(str(ULID()), camera, start, end, sorted(set(redact)), keep, session.username, time.time())
     jobs.jobs[job.id] = job

@@ -55,14 +55,24 @@ from vigia.local_ui import (
     push_routes,
     setup_routes,
 )
-from vigia.local_ui.common import API, COOKIE, MAX_BODY, SESSION, Api, ApplianceView, remote_address, require, session_json
+from vigia.local_ui.common import (
+    API,
+    COOKIE,
+    MAX_AUDIT,
+    MAX_BODY,
+    SESSION,
+    Api,
+    ApplianceView,
+    remote_address,
+    require,
+    session_json,
+)
 from vigia.local_ui.live import LiveHub
 from vigia.local_ui.openapi import openapi_document
 from vigia.sync.identity import identity_folder, load_identity
 
 log = logging.getLogger(__name__)
 
-MAX_AUDIT = 500                 # audit entries per page
 PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/api/v1/login"),
                     ("GET", frontend.ROUTE)})  # the front end's files are the login page
 

@@ -39,6 +39,13 @@ log = logging.getLogger(__name__)
 
 PUBLIC = frozenset({("GET", "/api/v1/setup"), ("POST", "/api/v1/setup/claim")})
 CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+RTSP_URL = re.compile(r"^rtsps?://[^/\s@]+")       # a camera's stream (credentials as fields)
+ONVIF_XADDR = re.compile(r"^https?://[^/\s]+")     # a camera's ONVIF device service
+CENTRAL_URL = re.compile(r"^https://[A-Za-z0-9.:\[\]-]+(/[!-~]*)?$")  # central's enrolment address (ASCII)
+PEM_CERTIFICATE = re.compile(r"^[\x00-\x7f]*BEGIN CERTIFICATE[\x00-\x7f]*$")  # PEM is ASCII
+MAX_URL = 1024
+MAX_CAMERA_USER, MAX_CAMERA_PASSWORD = 64, 256
+MAX_RETAIN_DAYS = 3650
 DISCOVER_S = 2.0            # seconds to wait for WS-Discovery answers
 PROBE_OPEN_S = 5.0          # seconds to open a stream
 PROBE_FRAMES = 12           # frames decoded to measure a stream
@@ -178,13 +185,14 @@ def _scope(scopes: list[str], key: str) -> str | None:
 
 def _credentials(body: dict) -> tuple[str, str]:
     username, password = body.get("username", ""), body.get("password", "")
-    if not isinstance(username, str) or not isinstance(password, str) or len(username) > 64 or len(password) > 256:
+    if (not isinstance(username, str) or not isinstance(password, str) or len(username) > MAX_CAMERA_USER
+            or len(password) > MAX_CAMERA_PASSWORD):
         raise ApiError(400, "username and password must be strings (at most 64 and 256 characters)")
     return username, password
 
 
 def _rtsp_url(url: object) -> str:
-    if not isinstance(url, str) or not re.match(r"^rtsps?://[^/\s@]+", url) or len(url) > 1024:
+    if not isinstance(url, str) or not RTSP_URL.match(url) or len(url) > MAX_URL:
         raise ApiError(400, "url must be rtsp://host[:port]/path (give the user name and password as fields)")
     return url
 
@@ -209,7 +217,7 @@ async def probe(request: web.Request) -> web.Response:
     profiles = None
     if "xaddr" in body:
         xaddr = body["xaddr"]
-        if not isinstance(xaddr, str) or not re.match(r"^https?://[^/\s]+", xaddr):
+        if not isinstance(xaddr, str) or not ONVIF_XADDR.match(xaddr):
             raise ApiError(400, "xaddr must be the camera's http:// device service address")
         try:
             found = await asyncio.to_thread(onvif.stream_uris, xaddr, username, password)
@@ -284,7 +292,7 @@ async def add_camera(request: web.Request) -> web.Response:
     if record not in ("off", "events", "continuous"):
         raise ApiError(400, "record must be off, events or continuous")
     retain_days = body.get("retain_days", 7)
-    if isinstance(retain_days, bool) or not isinstance(retain_days, (int, float)) or not 0 < retain_days <= 3650:
+    if isinstance(retain_days, bool) or not isinstance(retain_days, (int, float)) or not 0 < retain_days <= MAX_RETAIN_DAYS:
         raise ApiError(400, "retain_days must be a number of days from 1 to 3650")
     camera = Camera.model_validate({"name": name, "url": with_credentials(url, username, password),
                                     "record": {"mode": record, "retain_days": retain_days}})
@@ -310,9 +318,9 @@ async def enrol_central(request: web.Request) -> web.Response:
     body = await json_body(request, required=True)
     only_fields(body, {"central_url", "token", "ca_pem"}, "field")
     central_url, token, ca_pem = body.get("central_url"), body.get("token"), body.get("ca_pem")
-    if not isinstance(central_url, str) or not re.match(r"^https://[^/\s]+", central_url):
+    if not isinstance(central_url, str) or not CENTRAL_URL.fullmatch(central_url):
         raise ApiError(400, "central_url must be https://host[:port]")
-    if not isinstance(token, str) or not token or not isinstance(ca_pem, str) or "BEGIN CERTIFICATE" not in ca_pem:
+    if not isinstance(token, str) or not token or not isinstance(ca_pem, str) or not PEM_CERTIFICATE.fullmatch(ca_pem):
         raise ApiError(400, "give the enrolment token and central's CA certificate (PEM)")
     data_dir = api.config.storage.data_dir
     try:

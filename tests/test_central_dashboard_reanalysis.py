@@ -501,13 +501,14 @@ def test_hard_examples_are_listed_shown_and_reviewed_by_operators(seeded):
                                      headers={"X-CSRF-Token": "wrong"}))[0] == 403
         fixed = [{"label": "truck", "box": [0.5, 0.45, 0.72, 0.9]}]
         only_fixed = "labels are given with the decision fixed, and only then"
-        for bad, message in [({"decision": "fixed"}, only_fixed), ({"decision": "accepted", "labels": fixed}, only_fixed),
-                             ({"decision": "maybe"}, "decision must be one of accepted, rejected, fixed"),
-                             ({"decision": "fixed", "labels": [{"label": "unicorn", "box": [0, 0, 1, 1]}]},
-                              "labels[0].label must be one of the model's classes (person, car, ...)"),
-                             ({"decision": "fixed", "labels": [{"label": "car", "box": [0.5, 0.5, 0.4, 0.9]}]},
-                              "labels[0].box must be [x1, y1, x2, y2] in 0..1 with x1 < x2 and y1 < y2")]:
-            assert await client.request("POST", review, json=bad) == (400, {"error": message}), bad
+        for bad, status, message in [
+                ({"decision": "fixed"}, 422, only_fixed), ({"decision": "accepted", "labels": fixed}, 422, only_fixed),
+                ({"decision": "maybe"}, 400, "decision must be one of accepted, rejected, fixed"),
+                ({"decision": "fixed", "labels": [{"label": "unicorn", "box": [0, 0, 1, 1]}]}, 422,
+                 "labels[0].label must be one of the model's classes (person, car, ...)"),
+                ({"decision": "fixed", "labels": [{"label": "car", "box": [0.5, 0.5, 0.4, 0.9]}]}, 422,
+                 "labels[0].box must be [x1, y1, x2, y2] in 0..1 with x1 < x2 and y1 < y2")]:
+            assert await client.request("POST", review, json=bad) == (status, {"error": message}), bad
         status, body = await client.request("POST", review, json={"decision": "fixed", "labels": fixed})
         assert status == 200, body
         assert (body["review"], body["reviewed_labels"], body["reviewed_by"]) == ("fixed", fixed, "otto")

@@ -114,11 +114,13 @@ def test_an_export_is_for_admins_and_bad_requests_name_the_field(server: Server)
     assert call(server, "GET", "/api/v1/exports", token=token).status == 403
     token, csrf = sign_in(server, "ada")
     assert call(server, "POST", "/api/v1/exports", token=token, json_body=body).status == 403, "CSRF checked"
-    for change, field in (({"camera": "nope"}, "camera"), ({"to": T0 - 1}, "to"), ({"from": "soon"}, "from"),
-                          ({"redact": ["cats"]}, "redact"), ({"keep_events": ["x"]}, "keep_events"),
-                          ({"keep_events": ["01J0000000000000000000000Z"]}, "keep_events")):
+    # 400: malformed; 422: well-formed but not acceptable here (no such camera or event, a window backwards)
+    for change, field, status in (({"camera": "nope"}, "camera", 422), ({"to": T0 - 1}, "to", 422),
+                                  ({"from": "soon"}, "from", 400), ({"redact": ["cats"]}, "redact", 400),
+                                  ({"keep_events": ["x"]}, "keep_events", 400),
+                                  ({"keep_events": ["01J0000000000000000000000Z"]}, "keep_events", 422)):
         reply = call(server, "POST", "/api/v1/exports", token=token, csrf=csrf, json_body=body | change)
-        assert reply.status == 400 and reply.json()["error"].startswith(field), (change, reply.body)
+        assert reply.status == status and reply.json()["error"].startswith(field), (change, reply.body)
     assert call(server, "GET", "/api/v1/exports/01J0000000000000000000000Z", token=token).status == 404
 
 

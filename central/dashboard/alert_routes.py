@@ -73,7 +73,7 @@ async def ack_page(request: web.Request) -> web.Response:
         alert_id, _channel, why = check_ack_token(await stored_key(conn, "ack"), token)
         alert = None if alert_id is None else await store.get_alert(conn, alert_id)
     if alert is None:
-        return _page(400, "Acknowledge", f"<p>{html.escape(why or 'no such alert')}</p>")
+        return _page(403, "Acknowledge", f"<p>{html.escape(why or 'no such alert')}</p>")
     state = ("resolved" if alert.resolved_at else f"acknowledged by {alert.acked_by}" if alert.acked_at else "open")
     form = ("" if alert.acked_at or alert.resolved_at else
             f'<form method="post" action="{html.escape(urlsplit(str(request.url)).path)}">'
@@ -96,8 +96,8 @@ async def ack_with_token(request: web.Request) -> web.Response:
         alert_id, channel, why = check_ack_token(await stored_key(conn, "ack"), token)
         if alert_id is None:
             if form:
-                return _page(400, "Acknowledge", f"<p>{html.escape(why)}</p>")
-            raise ApiError(400, f"token: {why}")
+                return _page(403, "Acknowledge", f"<p>{html.escape(why)}</p>")
+            raise ApiError(403, f"token: {why}")
         alert, done = await store.acknowledge(conn, alert_id, "link", channel)
     if alert is None:
         raise ApiError(404, f"no alert {alert_id}")

@@ -80,14 +80,14 @@ async def review(request: web.Request) -> web.Response:
     if decision not in datasets.REVIEWS:
         raise ApiError(400, f"decision must be one of {', '.join(datasets.REVIEWS)}")
     if (decision == "fixed") != ("labels" in body):
-        raise ApiError(400, "labels are given with the decision fixed, and only then")
+        raise ApiError(422, "labels are given with the decision fixed, and only then")
     async with request.app[DASHBOARD].pool.connection() as conn:
         if await datasets.example(conn, example_id) is None:
             raise ApiError(404, f"no hard example {example_id}")
         try:
             await datasets.review(conn, example_id, decision, session.username, body.get("labels"))
         except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
+            raise ApiError(422, str(exc)) from None
         found = await datasets.example(conn, example_id)
     log.info("%s reviewed hard example %d: %s", session.username, example_id, decision)
     found.pop("key")

@@ -10,6 +10,20 @@ from typing import Any
 
 from aiohttp import web
 
+from vigia.central.dashboard.device_routes import SITE
+from vigia.kit.api_schema import (
+    LOGIN_PASSWORD,
+    LOGIN_USERNAME,
+    NEW_PASSWORD,
+    TEXT_FILTER,
+    TIME_FILTER,
+    USERNAME_SCHEMA,
+    body,
+    fields,
+    query,
+)
+from vigia.sync.protocol import DEVICE_ID_PATTERN
+
 PREFIX = "/dashboard"
 API = f"{PREFIX}/api/v1"
 ROLE = {"type": "string", "enum": ["viewer", "operator", "admin"]}
@@ -17,7 +31,7 @@ _PUBLIC: list = []  # no security requirement
 _CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "description": "the session's CSRF token",
          "schema": {"type": "string"}}
 _DEVICE_ID = {"name": "device_id", "in": "path", "required": True, "description": "device id",
-              "schema": {"type": "string", "pattern": "^[a-z0-9-]+$"}}
+              "schema": {"type": "string", "pattern": DEVICE_ID_PATTERN}}
 _EVENT_ID = {"name": "event_id", "in": "path", "required": True, "description": "event id (ULID)",
              "schema": {"type": "string", "pattern": "^[0-9A-Z]{26}$"}}
 _EPOCH = {"type": "number", "description": "epoch seconds"}
@@ -32,10 +46,9 @@ _POINT = {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3,
           "description": "seconds, then x and y of the object's anchor (its box's bottom centre) as shares of the frame"}
 _JOB_STATE = {"type": "string", "enum": ["waiting_clip", "ready", "queued", "done", "failed"]}
 _FILTER_TEXTS = ("device", "site", "camera", "label")
-_SINCE = {"name": "since", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started at or after)",
-          "schema": {"type": "string"}}
-_UNTIL = {"name": "until", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started before)",
-          "schema": {"type": "string"}}
+_SINCE = query("since", TIME_FILTER, "epoch seconds or ISO 8601 with offset (started at or after)")
+_UNTIL = query("until", TIME_FILTER, "epoch seconds or ISO 8601 with offset (started before)")
+_SITE = {"type": "string", "pattern": SITE.pattern, "description": "1 to 64 characters, no control characters"}
 _PAGE = {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000, "default": 0}}
 
 
@@ -74,6 +87,8 @@ def _errors(*codes: int) -> dict:
             403: "missing or wrong X-CSRF-Token, or the role is too low",
             404: "no such device or event, or the event has no such media (or no bucket is configured)",
             409: "the username is taken", 415: "the body is not application/json",
+            422: "well-formed, but not acceptable: labels without the decision fixed, a box whose corners are "
+                 "swapped, a class the model does not have",
             429: "too many failed logins (see Retry-After)"}
     return {str(code): {"description": text[code], "content": _json(_ref("Error"))} for code in codes}
 
@@ -98,7 +113,8 @@ def _schemas() -> dict[str, Any]:
             since=_EPOCH, last_error={"type": "string", "nullable": True}, received_at=_EPOCH),
         "Device": _object(
             device_id={"type": "string"}, site={"type": "string", "nullable": True},
-            short_id={"type": "string", "description": "the first 8 characters of its identity"},
+            short_id={"type": "string", "nullable": True,
+                      "description": "the first 8 characters of its identity (null: enrolled before identities were kept)"},
             high_water={"type": "integer", "description": "the last batch sequence applied"},
             enrolled_at=_NULLABLE_EPOCH, revoked_at=_NULLABLE_EPOCH, last_seen_at=_NULLABLE_EPOCH,
             online={"type": "boolean", "description": "a batch applied within online_minutes"},
@@ -219,7 +235,7 @@ def _reanalysis_paths() -> dict[str, Any]:
         f"{API}/reanalysis/disagreements": {"get": {
             "summary": "edge events central did not confirm or labelled otherwise (its latest verdict), and objects "
                        "the edge missed; newest first, 50 a page",
-            "parameters": [*({"name": name, "in": "query", "schema": {"type": "string"}} for name in _FILTER_TEXTS),
+            "parameters": [*(query(name, TEXT_FILTER) for name in _FILTER_TEXTS),
                            {"name": "kind", "in": "query",
                             "schema": {"type": "string", "enum": ["not_confirmed", "label_differs", "missed"]}},
                            _SINCE, _UNTIL, _PAGE],
@@ -227,8 +243,7 @@ def _reanalysis_paths() -> dict[str, Any]:
                                         next_page={"type": "integer", "nullable": True})), **_errors(400, 401)}}},
         f"{API}/reanalysis/rates": {"get": {
             "summary": "per camera per UTC day, today and the days - 1 before: false-alarm and missed rates",
-            "parameters": [_days(14, 366), *({"name": name, "in": "query", "schema": {"type": "string"}}
-                                            for name in ("device", "camera"))],
+            "parameters": [_days(14, 366), *(query(name, TEXT_FILTER) for name in ("device", "camera"))],
             "responses": {**_ok(_object(days=_INT, rates={"type": "array", "items": _ref("CameraRate")})),
                           **_errors(400, 401)}}},
         f"{API}/reanalysis/queue": {"get": {
@@ -272,12 +287,14 @@ def _hard_example_paths() -> dict[str, Any]:
             "parameters": [_EXAMPLE_ID, _CSRF],
             "requestBody": _body(_object(["decision"], decision={"type": "string", "enum": ["accepted", "rejected", "fixed"]},
                                          labels={**_LABELS, "description": "with fixed, and only then"})),
-            "responses": {**_ok(_ref("HardExample")), **_errors(400, 401, 403, 404, 415)}}},
+            "responses": {**_ok(_ref("HardExample")), **_errors(400, 401, 403, 404, 415, 422)}}},
     }
 
 
 _ALERT_KIND = {"type": "string", "enum": ["device_offline", "camera_offline", "backlog", "disk_low", "false_alarms"]}
 _ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+_PUSH_ENDPOINT = {"type": "string", "pattern": "^https?://", "maxLength": 2000, "description": "the push service's URL"}
+_PUSH_KEY = {"type": "string", "minLength": 1, "maxLength": 200}
 _ACK_TOKEN = {"type": "string", "description": "the `ack.token` of a notification (or `token` of its link)"}
 
 
@@ -318,7 +335,8 @@ def _alert_paths() -> dict[str, Any]:
                     "security": _PUBLIC,
                     "parameters": [{"name": "token", "in": "query", "required": True, "schema": _ACK_TOKEN}],
                     "responses": {"200": {"description": "the page", "content": html},
-                                  "400": {"description": "a bad or expired token", "content": html}}},
+                                  "403": {"description": "a bad or expired token", "content": html},
+                                  **_errors(400)}},
             "post": {"summary": "acknowledge with a notification's token (no login; audited as `link`): JSON, or the "
                                 "link page's form (answered with a page)",
                      "security": _PUBLIC,
@@ -326,6 +344,8 @@ def _alert_paths() -> dict[str, Any]:
                          **_json(_object(["token"], token=_ACK_TOKEN)),
                          "application/x-www-form-urlencoded": {"schema": _object(["token"], token=_ACK_TOKEN)}}},
                      "responses": {"200": {"description": "ok", "content": {**_json(_ref("Acknowledged")), **html}},
+                                   "403": {"description": "a bad or expired token (a page for the link's form)",
+                                           "content": {**_json(_ref("Error")), **html}},
                                    **_errors(400, 404, 415)}}},
         f"{API}/alerts/push/key": {"get": {
             "summary": "central's VAPID public key, for PushManager.subscribe()",
@@ -333,8 +353,9 @@ def _alert_paths() -> dict[str, Any]:
         f"{API}/alerts/push/subscriptions": {
             "post": {"summary": "subscribe this browser to alert pushes, for the session's user (the same endpoint "
                                 "again replaces it)", "parameters": [_CSRF],
-                     "requestBody": _body(_object(["endpoint", "keys"], endpoint=_TEXT, expirationTime=_NULLABLE_EPOCH,
-                                                  keys=_object(["p256dh", "auth"], p256dh=_TEXT, auth=_TEXT))),
+                     "requestBody": _body(_object(["endpoint", "keys"], endpoint=_PUSH_ENDPOINT,
+                                                  expirationTime=_NULLABLE_EPOCH,
+                                                  keys=_object(["p256dh", "auth"], p256dh=_PUSH_KEY, auth=_PUSH_KEY))),
                      "responses": {"201": {"description": "subscribed", "content": _json(_object(id=_INT))},
                                    **_errors(400, 401, 403, 415)}},
             "delete": {"summary": "unsubscribe one of the user's browsers, by endpoint", "parameters": [_CSRF],
@@ -361,8 +382,7 @@ def openapi_document() -> dict[str, Any]:
             f"{API}/login": {"post": {
                 "summary": "log in: sets the vigia_dashboard_session cookie (HttpOnly, Secure, SameSite=Strict)",
                 "security": _PUBLIC,
-                "requestBody": _body(_object(["username", "password"], username={"type": "string", "maxLength": 64},
-                                             password={"type": "string", "maxLength": 1024})),
+                "requestBody": body(fields(["username", "password"], username=LOGIN_USERNAME, password=LOGIN_PASSWORD)),
                 "responses": {**session, **_errors(400, 401, 415, 429)}}},
             f"{API}/logout": {"post": {
                 "summary": "end the session", "parameters": [_CSRF],
@@ -381,20 +401,13 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {**_ok(_ref("DeviceDetail")), **_errors(400, 401, 404)}}},
             f"{API}/devices/{{device_id}}/site": {"put": {
                 "summary": "put the device in a site (operator)", "parameters": [_DEVICE_ID, _CSRF],
-                "requestBody": _body(_object(["site"], site={"type": "string", "minLength": 1, "maxLength": 64})),
+                "requestBody": body(fields(["site"], site=_SITE)),
                 "responses": {"200": {"description": "saved", "content": _json(_object(
                     device_id={"type": "string"}, site={"type": "string"}))}, **_errors(400, 401, 403, 404, 415)}}},
             f"{API}/events": {"get": {
                 "summary": "events across devices, newest first, 50 a page; next page: page = next_page",
                 "parameters": [
-                    *({"name": name, "in": "query", "schema": {"type": "string"}}
-                      for name in ("device", "site", "camera", "label")),
-                    {"name": "since", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started at "
-                     "or after)", "schema": {"type": "string"}},
-                    {"name": "until", "in": "query", "description": "epoch seconds or ISO 8601 with offset (started "
-                     "before)", "schema": {"type": "string"}},
-                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000,
-                                                               "default": 0}}],
+                    *(query(name, TEXT_FILTER) for name in _FILTER_TEXTS), _SINCE, _UNTIL, _PAGE],
                 "responses": {"200": {"description": "a page", "content": _json(_object(
                     events={"type": "array", "items": _ref("FleetEvent")},
                     next_page={"type": "integer", "nullable": True}))}, **_errors(400, 401)}}},
@@ -421,14 +434,15 @@ def openapi_document() -> dict[str, Any]:
                         "responses": {"200": {"description": "ok", "content": _json(_object(
                             users={"type": "array", "items": _ref("User")}))}, **_errors(401, 403)}},
                 "post": {"summary": "create an account (admin)", "parameters": [_CSRF],
-                         "requestBody": _body(_object(["username", "password", "role"], username={"type": "string"},
-                                                      password={"type": "string", "minLength": 8}, role=ROLE)),
+                         "requestBody": body(fields(["username", "password", "role"], username=USERNAME_SCHEMA,
+                                                    password=NEW_PASSWORD, role=ROLE)),
                          "responses": {"201": {"description": "created", "content": _json(_object(
                              username={"type": "string"}, role=ROLE))}, **_errors(400, 401, 403, 409, 415)}}},
             f"{API}/live": {"get": {
                 "summary": "WebSocket (same-origin pages only): JSON LiveMessages, hello first, then events as batches "
                            "are ingested and devices as they change; the client sends nothing",
                 "responses": {"101": {"description": "switching protocols", "content": _json(_ref("LiveMessage"))},
+                              "400": {"description": "not a WebSocket handshake", "content": _json(_ref("Error"))},
                               **_errors(401, 403)}}},
             f"{API}/openapi.json": {"get": {"summary": "this document",
                                             "responses": {"200": {"description": "ok"}, **_errors(401)}}},

@@ -334,6 +334,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description 1 to 64 characters, no control characters */
                         site: string;
                     };
                 };
@@ -416,9 +417,13 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description 1 to 64 characters, no control characters */
                     device?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     site?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     camera?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     label?: string;
                     /** @description epoch seconds or ISO 8601 with offset (started at or after) */
                     since?: string;
@@ -761,9 +766,13 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description 1 to 64 characters, no control characters */
                     device?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     site?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     camera?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     label?: string;
                     kind?: "not_confirmed" | "label_differs" | "missed";
                     /** @description epoch seconds or ISO 8601 with offset (started at or after) */
@@ -830,7 +839,9 @@ export interface paths {
             parameters: {
                 query?: {
                     days?: number;
+                    /** @description 1 to 64 characters, no control characters */
                     device?: string;
+                    /** @description 1 to 64 characters, no control characters */
                     camera?: string;
                 };
                 header?: never;
@@ -1160,6 +1171,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description well-formed, but not acceptable: labels without the decision fixed, a box whose corners are swapped, a class the model does not have */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1332,8 +1352,17 @@ export interface paths {
                         "text/html": string;
                     };
                 };
-                /** @description a bad or expired token */
+                /** @description malformed input (the message names it) */
                 400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a bad or expired token */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1382,6 +1411,16 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description a bad or expired token (a page for the link's form) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                        "text/html": string;
                     };
                 };
                 /** @description no such device or event, or the event has no such media (or no bucket is configured) */
@@ -1480,6 +1519,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description the push service's URL */
                         endpoint: string;
                         /** @description epoch seconds */
                         expirationTime?: number | null;
@@ -1735,6 +1775,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description 1 to 64 letters, digits and _ . @ - (starting with a letter or digit) */
                         username: string;
                         password: string;
                         /** @enum {string} */
@@ -1833,6 +1874,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["LiveMessage"];
+                    };
+                };
+                /** @description not a WebSocket handshake */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description no live session */
@@ -2011,8 +2061,8 @@ export interface components {
         Device: {
             device_id: string;
             site: string | null;
-            /** @description the first 8 characters of its identity */
-            short_id: string;
+            /** @description the first 8 characters of its identity (null: enrolled before identities were kept) */
+            short_id: string | null;
             /** @description the last batch sequence applied */
             high_water: number;
             /** @description epoch seconds */
