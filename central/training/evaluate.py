@@ -116,19 +116,29 @@ def _evaluate(gt: COCO, found: list, categories: list[int], min_score: float) ->
 
 
 def frames_of(video: str | Path, count: int, window: tuple[float, float]) -> list[tuple[float, np.ndarray]]:
-    """`count` full frames (BGR) evenly over the `window` share of the video's time, with their time."""
+    """`count` full frames (BGR) evenly over the `window` share of the video's time, with their time (the first
+    frame at or after each target); decoded in one pass, only the picked frames kept."""
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
-        decoded = [(float(f.time), f) for f in container.decode(stream) if f.time is not None]
-    if not decoded:
+        if stream.duration and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        else:
+            raise ValueError(f"{video}: the video's duration is unknown")
+        wanted = [(window[0] + (k + 0.5) * (window[1] - window[0]) / count) * duration for k in range(count)]
+        picked, first = [], None
+        for frame in container.decode(stream):
+            if frame.time is None:
+                continue
+            first = frame.time if first is None else first
+            while wanted and frame.time - first >= wanted[0] - 1e-6:
+                wanted.pop(0)
+                picked.append((frame.time - first, frame.to_ndarray(format="bgr24")))
+            if not wanted:
+                break
+    if not picked:
         raise ValueError(f"{video}: no video frames")
-    first, last = decoded[0][0], decoded[-1][0]
-    wanted = [first + (window[0] + (k + 0.5) * (window[1] - window[0]) / count) * (last - first) for k in range(count)]
-    picked, j = [], 0
-    for target in wanted:
-        while j < len(decoded) - 1 and decoded[j][0] < target:
-            j += 1
-        picked.append((decoded[j][0] - first, decoded[j][1].to_ndarray(format="bgr24")))
     return picked
 
 
