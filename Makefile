@@ -46,8 +46,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The [train] extra (central's model training, and its tests) pins torch==2.13.0: on this project's machines pip
+# takes the CPU build from local disk; elsewhere set TORCH_INDEX=https://download.pytorch.org/whl/cpu (PyPI's
+# default torch wheel is a multi-GB CUDA build).
+TORCH_INDEX ?=
 venv: $(BIN)/python
-	@$(BIN)/pip install -q -e '.[dev]'
+	@$(BIN)/pip install -q -e '.[dev,train]' $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
 # The front ends: one npm workspace (package.json at the root): the guards' UI (local_ui/web), central's
 # dashboard (central/web) and what they share (web-common: i18n, API client, base CSS, Vite and TypeScript

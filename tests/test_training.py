@@ -2,17 +2,30 @@
 exported model's contract, and the gate rejecting a bad candidate."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
+import os
+import subprocess
+import sys
+import uuid
 from datetime import datetime, timezone
 
+import boto3
 import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
+import psycopg
 import pytest
 import torch
 from onnx import numpy_helper
+from psycopg.types.json import Jsonb
 
+from tests.support.s3 import moto_s3
+from vigia.app.devstack import temporary_database
+from vigia.central.migrations import migrate
+from vigia.central.reanalysis import datasets
 from vigia.central.reanalysis.hard_examples import Example
 from vigia.central.training.data import DatasetError, coco_samples, flipped, replay_samples, split_by_time, write_coco
 from vigia.central.training.evaluate import GateSettings, Metrics, frames_of, gate, measure
@@ -160,3 +173,58 @@ def test_the_gate_passes_a_gain_within_the_regression_margin():
     assert gate(base, better).passed
     verdict = gate(base, forgets)
     assert not verdict.passed and "regression recall 0.6000 -> 0.5000" in verdict.reasons[1]
+
+
+@pytest.mark.timeout(900)  # about 20 s of CPU; the wall clock is what a loaded machine gives
+def test_vigia_central_train_takes_a_dataset_version_and_writes_the_candidate_with_its_lineage(
+        dataset, default_model, shared, tmp_path, monkeypatch):
+    """The command on a dataset version in PostgreSQL and an S3 bucket: exported, trained, gated, lineage written."""
+    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    coco = json.loads((dataset / "annotations.json").read_text())
+    with temporary_database() as dsn, moto_s3() as endpoint:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        s3.create_bucket(Bucket="media")
+
+        async def seed():
+            async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                await migrate(conn)
+                job = str(uuid.uuid4())
+                await conn.execute("INSERT INTO reanalysis_jobs (job_id, device_id, event_id, camera, reason, priority)"
+                                   " VALUES (%s, 'dev', 'e1', 'demo', 'requested', 'normal')", [job])
+                await conn.execute("INSERT INTO reanalysis_results (job_id, device_id, camera, frames, duration_s, model,"
+                                   " detector_share, cpu_s, worker) VALUES (%s, 'dev', 'demo', 1, 1, 'm', 1, 1, 'w')", [job])
+                for image in coco["images"]:
+                    key = f"hard-examples/dev/demo/{job}/{image['id']}.jpg"
+                    s3.put_object(Bucket="media", Key=key, Body=(dataset / image["file_name"]).read_bytes())
+                    labels = [{"label": "person", "box": [a["bbox"][0] / image["width"], a["bbox"][1] / image["height"],
+                                                          (a["bbox"][0] + a["bbox"][2]) / image["width"],
+                                                          (a["bbox"][1] + a["bbox"][3]) / image["height"]]}
+                              for a in coco["annotations"] if a["image_id"] == image["id"] and a["category_id"] == 1]
+                    await conn.execute("INSERT INTO hard_examples (job_id, device_id, camera, taken_at, reason, key, width,"
+                                       " height, labels) VALUES (%s, 'dev', 'demo', %s, 'missed', %s, %s, %s, %s)",
+                                       [job, image["vigia"]["taken_at"], key, image["width"], image["height"],
+                                        Jsonb(labels)])
+                return await datasets.create(conn, "hard", "test")
+
+        assert asyncio.run(seed()) == (1, 6)
+        traffic = str(shared / "media" / "traffic-720p.mp4")
+        command = [sys.executable, "-m", "vigia.app.cli.main", "central", "train", "--database", dsn, "--bucket", "media",
+                   "--s3-endpoint", endpoint, "--base", str(default_model), "--out", str(tmp_path / "candidate.onnx"),
+                   "--replay", traffic, "--regression", traffic, "--replay-frames", "2", "--regression-frames", "2",
+                   "--iterations", "2", "--batch", "2", "--min-map-gain", "-1"]
+        wrong = subprocess.run([*command, "--dataset", "hard"], capture_output=True, text=True,
+                               env={**os.environ, **env}, timeout=120)
+        assert wrong.returncode != 0 and "--dataset 'hard'" in wrong.stderr
+        done = subprocess.run([*command, "--dataset", "hard@1"], capture_output=True, text=True,
+                              env={**os.environ, **env}, timeout=800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["gate_passed"] and len(report["gate"]) == 3
+    lineage = json.loads((tmp_path / "candidate.lineage.json").read_text())
+    assert lineage["dataset"] == "hard@1" and lineage["train_images"] + lineage["heldout_images"] == 6
+    assert lineage["base_sha256"] == hashlib.sha256(default_model.read_bytes()).hexdigest()
+    assert lineage["sha256"] == report["sha256"] and lineage["seed"] == 0 and lineage["hyper_parameters"]["iterations"] == 2
+    assert set(lineage["metrics"]["candidate"]) == {"heldout", "regression"} and lineage["train_seconds"] > 0
+    parse_model((tmp_path / "candidate.onnx").read_bytes(), "candidate")
