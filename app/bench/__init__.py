@@ -59,7 +59,7 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     retrain.add_argument("--test-frames", type=int, default=10, help="frames of the last 30%% measured")
     retrain.add_argument("--replay-frames", type=int, default=16, help="replay frames (first half of --heldout)")
     retrain.add_argument("--heldout-frames", type=int, default=10, help="frames measured (second half of --heldout)")
-    retrain.add_argument("--iterations", type=int, default=40)
+    retrain.add_argument("--iterations", type=int, default=30)
     retrain.add_argument("--batch", type=int, default=4)
     retrain.add_argument("--seed", type=int, default=0)
 

@@ -24,7 +24,7 @@ from vigia.app.bench.common import default_media, default_model, shared_path
 from vigia.central.reanalysis.analysis import LOW_CONFIDENCE
 from vigia.central.reanalysis.hard_examples import JPEG_QUALITY, Example
 from vigia.central.training.data import CocoSet, coco_samples, load_coco, replay_samples, write_coco
-from vigia.central.training.evaluate import central_labels, central_samples, frames_of, gate, measure
+from vigia.central.training.evaluate import OPERATING_SCORE, central_labels, central_samples, frames_of, gate, measure
 from vigia.central.training.pipeline import REGRESSION_WINDOW, REPLAY_WINDOW
 from vigia.central.training.train import TrainConfig, fine_tune
 from vigia.inference.errors import ModelError
@@ -107,7 +107,7 @@ def run(args) -> int:
         labeller = create_detector("onnxruntime", model, score_threshold=0.3, threads=2)
         try:
             test_set = central_samples(frames_of(media, args.test_frames, (TRAIN_SHARE, 1.0)), labeller, source=media.name)
-            replay = replay_samples(str(heldout), args.replay_frames, labeller, 0.5, REPLAY_WINDOW)
+            replay = replay_samples(str(heldout), args.replay_frames, labeller, OPERATING_SCORE, REPLAY_WINDOW)
             regression = central_samples(frames_of(heldout, args.heldout_frames, REGRESSION_WINDOW), labeller,
                                          source=heldout.name)
         finally:

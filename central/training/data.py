@@ -71,7 +71,8 @@ def split_by_time(folder: Path, heldout_share: float) -> tuple[CocoSet, CocoSet]
     first, last = taken_at(images[0]), taken_at(images[-1])
     cut = first + (1 - heldout_share) * (last - first)
     train = [i["id"] for i in images if taken_at(i) < cut] or [images[0]["id"]]
-    heldout = [i["id"] for i in images if i["id"] not in set(train)]
+    trained = set(train)
+    heldout = [i["id"] for i in images if i["id"] not in trained]
     return CocoSet(folder, coco, train), CocoSet(folder, coco, heldout)
 
 
@@ -89,6 +90,10 @@ def coco_samples(split: CocoSet, input_size: tuple[int, int]) -> list[Sample]:
             raise DatasetError(f"{path}: not a readable image (image id {image_id})")
         fitted = letterbox(bgr, input_size)
         anns = by_image.get(image_id, [])
+        unknown = [a["category_id"] for a in anns if not 1 <= a["category_id"] <= len(COCO_CLASSES)]
+        if unknown:
+            raise DatasetError(f"{split.folder}: annotation 'category_id' {unknown[0]} of image {image_id} is not a "
+                               f"class of the model (1..{len(COCO_CLASSES)})")
         xywh = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4)
         boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1) * fitted.scale
         samples.append(Sample(fitted.image, boxes, np.array([a["category_id"] - 1 for a in anns], np.int64), str(image_id)))

@@ -31,7 +31,7 @@ class TrainingJob:
     replay_frames: int = 24
     regression_frames: int = 12
     heldout_share: float = 0.3
-    replay_score: float = 0.5       # the base model's detections kept as replay labels
+    replay_score: float = 0.3       # the base model's detections kept as replay labels: those the edge reports
     config: TrainConfig = field(default_factory=TrainConfig)
     gate: GateSettings = field(default_factory=GateSettings)
 
