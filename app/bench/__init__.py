@@ -61,6 +61,7 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     retrain.add_argument("--heldout-frames", type=int, default=10, help="frames measured (second half of --heldout)")
     retrain.add_argument("--iterations", type=int, default=30)
     retrain.add_argument("--batch", type=int, default=4)
+    retrain.add_argument("--replay-share", type=float, default=0.5, help="of each batch, from the replay set")
     retrain.add_argument("--seed", type=int, default=0)
 
     privacy = _bench(bench, "privacy", "vigia.app.bench.privacy",

@@ -94,7 +94,7 @@ def run(args) -> int:
     media = (args.media or default_media()).resolve()
     model = (args.model or default_model()).resolve()
     heldout = (args.heldout or shared_path("media", "traffic-720p.mp4")).resolve()
-    config = TrainConfig(iterations=args.iterations, batch=args.batch, seed=args.seed)
+    config = TrainConfig(iterations=args.iterations, batch=args.batch, seed=args.seed, replay_share=args.replay_share)
     with tempfile.TemporaryDirectory(prefix="vigia-bench-retrain-") as folder_name:
         folder = Path(folder_name)
         examples = mine(media, model, args.mine_frames)
