@@ -49,9 +49,15 @@ $(BIN)/python:
 # Python packages from requirements.lock (every one pinned, with its hashes: a device and CI run what was tested),
 # then Vigia itself without dependencies. `make lock` rewrites the lock from pyproject.toml (uv), keeping the
 # versions installed here; `make audit` checks the locked set against PyPI's advisories (pip-audit).
+# The [train] extra (central's model training, and its tests) stays outside the lock: torch==2.13.0 is a different
+# wheel per machine (on this project's machines pip takes the CPU build from local disk; elsewhere set
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu, as PyPI's default torch wheel is a multi-GB CUDA build).
+TORCH_INDEX ?=
+TRAIN_PACKAGES := torch==2.13.0 'pycocotools>=2.0.8,<3'
 venv: $(BIN)/python
 	@$(BIN)/pip install -q --require-hashes -r requirements.lock
 	@$(BIN)/pip install -q --no-deps -e .
+	@$(BIN)/pip install -q $(TRAIN_PACKAGES) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
 lock: $(BIN)/python
 	$(BIN)/pip freeze --exclude-editable | grep -v '^uv==' > $(VENV)/installed.txt

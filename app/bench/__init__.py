@@ -50,6 +50,20 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     reanalysis.add_argument("--clip-seconds", type=float, default=4.0, help="about how long each clip is")
     reanalysis.add_argument("--timeout", type=float, default=1800.0, help="seconds a run may take")
 
+    retrain = _bench(bench, "retrain", "vigia.app.bench.retrain",
+                     "fine-tune on hard examples of the first 70% of the media; mAP on the rest, recall on other footage")
+    retrain.add_argument("--media", type=Path, default=None)
+    retrain.add_argument("--model", type=Path, default=None)
+    retrain.add_argument("--heldout", type=Path, default=None, help="other footage (default: the traffic clip)")
+    retrain.add_argument("--mine-frames", type=int, default=24, help="frames of the first 70%% central looks at")
+    retrain.add_argument("--test-frames", type=int, default=10, help="frames of the last 30%% measured")
+    retrain.add_argument("--replay-frames", type=int, default=16, help="replay frames (first half of --heldout)")
+    retrain.add_argument("--heldout-frames", type=int, default=10, help="frames measured (second half of --heldout)")
+    retrain.add_argument("--iterations", type=int, default=30)
+    retrain.add_argument("--batch", type=int, default=4)
+    retrain.add_argument("--replay-share", type=float, default=0.5, help="of each batch, from the replay set")
+    retrain.add_argument("--seed", type=int, default=0)
+
     privacy = _bench(bench, "privacy", "vigia.app.bench.privacy",
                      "a disclosure export: persons still found after redaction, frames redacted per second;"
                      " what an erasure leaves; the share of footage accesses audited")

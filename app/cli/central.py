@@ -158,6 +158,27 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     for parser in (create, export, review):
         parser.set_defaults(handler=_dataset)
 
+    train = _with_bucket(_with_database(central.add_parser(
+        "train", help="fine-tune the edge model on a dataset version; gate it; the model and its lineage JSON")),
+        required=True)
+    train.add_argument("--dataset", required=True, help="NAME@VERSION (vigia central dataset list)")
+    train.add_argument("--base", type=Path, required=True, help="the base ONNX model (YOLOX layout)")
+    train.add_argument("--out", type=Path, required=True, help="the candidate's path (.onnx; lineage beside it)")
+    train.add_argument("--replay", type=Path, required=True, help="footage of the base distribution (first half used)")
+    train.add_argument("--regression", type=Path, required=True,
+                       help="footage from other sites: the fixed regression set (second half used)")
+    train.add_argument("--replay-frames", type=int, default=24)
+    train.add_argument("--regression-frames", type=int, default=12)
+    train.add_argument("--heldout-share", type=float, default=0.3, help="the last part of the dataset's time held out")
+    train.add_argument("--iterations", type=int, default=60)
+    train.add_argument("--batch", type=int, default=4)
+    train.add_argument("--lr", type=float, default=0.002)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--train-backbone", action="store_true", help="train the backbone too (default: frozen)")
+    train.add_argument("--min-map-gain", type=float, default=0.005, help="held-out mAP@0.5 gain the gate needs")
+    train.add_argument("--regression-margin", type=float, default=0.02, help="regression loss the gate allows")
+    train.set_defaults(handler=_train)
+
     user = _with_database(central.add_parser("user-add", help="add a dashboard user (password read from stdin)"))
     user.add_argument("username")
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
@@ -504,3 +525,43 @@ def _dataset(args) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     return 0
+
+
+def _train(args) -> int:
+    """Export the dataset version, train a candidate from it, print the gate's verdict; exit 3 when it is rejected."""
+    import tempfile
+
+    from vigia.central.ingest.media import s3_client
+    from vigia.central.reanalysis import datasets
+    from vigia.central.training.data import DatasetError
+    from vigia.central.training.evaluate import GateSettings
+    from vigia.central.training.pipeline import TrainingJob, train_candidate
+    from vigia.central.training.train import TrainConfig
+    from vigia.inference.errors import ModelError
+
+    name, _, version = args.dataset.partition("@")
+    if not name or not version.isdigit():
+        raise CliError(f"--dataset {args.dataset!r}: give NAME@VERSION (vigia central dataset list shows them)")
+    for field, path in (("--base", args.base), ("--replay", args.replay), ("--regression", args.regression)):
+        if not path.is_file():
+            raise CliError(f"{field}: {path} is not a file")
+    with tempfile.TemporaryDirectory(prefix="vigia-train-") as folder:
+        async def export(conn):
+            return await datasets.export_coco(conn, s3_client(_media_settings(args)), args.bucket, name, int(version),
+                                              Path(folder))
+
+        try:
+            _with_connection(args, export)
+            config = TrainConfig(iterations=args.iterations, batch=args.batch, lr=args.lr, seed=args.seed,
+                                 freeze_backbone=not args.train_backbone)
+            job = TrainingJob(Path(folder), args.dataset, args.base, args.out, args.replay, args.regression,
+                              replay_frames=args.replay_frames, regression_frames=args.regression_frames,
+                              heldout_share=args.heldout_share, config=config,
+                              gate=GateSettings(args.min_map_gain, args.regression_margin))
+            candidate = train_candidate(job)
+        except (ValueError, DatasetError, ModelError) as exc:
+            raise CliError(str(exc)) from None
+    print(json.dumps({"model": str(candidate.path), "lineage": str(candidate.lineage_path),
+                      "sha256": candidate.lineage.sha256, "gate_passed": candidate.gate.passed,
+                      "gate": candidate.gate.reasons, "train_seconds": candidate.lineage.train_seconds}, indent=2))
+    return 0 if candidate.gate.passed else 3
