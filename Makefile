@@ -109,7 +109,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: setup lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30
 
 bench: setup
 	$(BIN)/vigia bench capacity --json

@@ -63,7 +63,7 @@ def test_oversized_batches_are_refused_before_and_after_inflating():
     (raw({"protocol": 2, "device_id": "gate-01", "records": []}), "protocol: Invalid enum value 2"),
     (raw({"protocol": 1, "device_id": "Gate 01!", "records": []}), "device_id: Expected `str` matching regex"),
     (raw({"protocol": 1, "device_id": "gate-01", "records": []}), "records: Expected `array` of length >= 1"),
-])
+], ids=["not-gzip", "truncated", "not-json", "protocol", "device-id", "no-records"])  # gzip bodies hold the time
 def test_malformed_batches_say_what_is_wrong(body, message):
     with pytest.raises(ProtocolError) as error:
         decode(body)
