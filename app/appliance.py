@@ -129,8 +129,8 @@ class Appliance:
             self._open_detector()  # else when the first camera comes (a new device: the wizard adds it)
         self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
         handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name],
-                                   lambda name: polygons_of({c.name: c for c in cfg.cameras}[name].privacy_masks),
-                                   lambda: self.model_slot)
+                                   privacy_masks=lambda name: polygons_of({c.name: c for c in cfg.cameras}[name].privacy_masks),
+                                   models=lambda: self.model_slot)
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
                               MediaSource(cfg.storage.data_dir, self.key), upload_settings(cfg.sync),
                               handlers=handlers) if identity else None

@@ -93,7 +93,8 @@ class FleetDevice:
         self.writer = EventWriter(self.database, outbox=True, linger_s=0.01).start()
         self.rollups = MetricsRollups(Metrics.create(), self.database, root, self.writer.put_record, rollup_s,
                                       model=FACTORY_MODEL, model_health=self._health)
-        handlers = CommandHandlers(self._no_camera, self._no_camera, lambda: self.slot)
+        handlers = CommandHandlers(self._no_camera, self._no_camera, privacy_masks=lambda _camera: [],
+                                   models=lambda: self.slot)
         self.uploader = Uploader(self.database, device_id, self.identity.central_url, client_context(self.identity),
                                  SETTINGS, media=MediaSource(root, load_or_create_key(root / "keys" / "media.key")),
                                  commands=Commands(self.identity, handlers))

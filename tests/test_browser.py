@@ -115,16 +115,18 @@ def test_alerts_stack_as_one_bar_events_show_a_picture_and_filters_offer_what_ex
         "os => os.map(o => o.value)"))
     zone.select_option("centre")
     expect(page.get_by_test_id("event-row").first).to_be_visible(timeout=15_000)
-    page.wait_for_timeout(2500)  # the first load of each snapshot, and the retry of an ongoing event's
     rows = page.get_by_test_id("event-row")
     for index in range(min(3, rows.count())):
         thumb = rows.nth(index).locator(".event-row-thumb")
-        shown = thumb.evaluate("""t => {
+        # the first load of each snapshot, and the retry of an ongoing event's: given time, never a black box
+        deadline = time.monotonic() + 20
+        while (shown := thumb.evaluate("""t => {
             const img = t.querySelector('img');
             if (img) return img.complete && img.naturalWidth > 0 ? 'picture' : 'loading';
             const label = t.querySelector('[data-testid=snapshot-placeholder]');
             return label && label.textContent.trim() ? 'placeholder' : 'empty';
-        }""")
+        }""")) not in ("picture", "placeholder") and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
         assert shown in ("picture", "placeholder"), f"row {index}: {shown}"
     page.screenshot(path=artifacts_dir / f"browser-events-{viewport['width']}.png")
     page.context.close()

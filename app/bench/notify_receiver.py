@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from paho.mqtt.enums import CallbackAPIVersion
 
-from vigia.appliance.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from vigia.kit.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
 CLIENT_ID = "vigia-bench-notify-subscriber"
 
