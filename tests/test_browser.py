@@ -104,9 +104,19 @@ def test_alerts_stack_as_one_bar_events_show_a_picture_and_filters_offer_what_ex
     assert others >= 2
     page.screenshot(path=artifacts_dir / f"browser-alert-tray-{viewport['width']}.png")
     page.get_by_test_id("alert-more").click()
-    assert page.get_by_test_id("alert-banner").count() >= 3
+    assert (listed := page.get_by_test_id("alert-banner").count()) >= 3
+    # the open list grows as alerts arrive; the button that closes it stays where the pointer is
+    toggle_at, tray = page.get_by_test_id("alert-more").bounding_box(), page.locator("section.alerts").bounding_box()
+    assert toggle_at["y"] + toggle_at["height"] == pytest.approx(tray["y"] + tray["height"], abs=1), \
+        "the open list's toggle must sit on the tray's bottom edge (the tray grows upwards)"
+    deadline = time.monotonic() + 60
+    while page.get_by_test_id("alert-banner").count() <= listed:
+        assert time.monotonic() < deadline, "no new alert in 60 s of the demo"
+        page.wait_for_timeout(250)
+    assert page.get_by_test_id("alert-more").bounding_box() == toggle_at
     page.get_by_test_id("alert-more").click()  # closed again: the newest alone
     expect(page.get_by_test_id("alert-banner")).to_have_count(1)
+    expect(page).to_have_url(appliance.base + "/#/events")
 
     label, zone = page.get_by_test_id("filter-label"), page.get_by_test_id("filter-zone")
     expect(zone.locator("option[value=centre]")).to_have_count(1, timeout=10_000)

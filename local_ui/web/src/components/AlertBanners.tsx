@@ -10,7 +10,9 @@ import { Snapshot } from "./Snapshot";
 /**
  * The unacknowledged alerts, docked at the bottom of the window over the page, so a new one never moves what the
  * user is about to click; the page keeps room for them at its end (--alerts-height). One bar shows the newest, with
- * the count of the others; that count opens the whole list (each stays until someone acknowledges it).
+ * the count of the others below it; that count opens the whole list (each stays until someone acknowledges it). The
+ * count stays on the tray's bottom edge: the open list grows upwards as alerts arrive, and must not move the button
+ * that closes it from under the pointer.
  */
 export function AlertBanners() {
   const alerts = useAlerts();
@@ -35,6 +37,9 @@ export function AlertBanners() {
       aria-label={t("alert.list")}
       aria-live="assertive"
     >
+      {shown.map((alert) => (
+        <AlertBanner key={alert.id} alert={alert} />
+      ))}
       {others > 0 && (
         <button
           type="button"
@@ -46,9 +51,6 @@ export function AlertBanners() {
           {open ? t("alert.less") : t("alert.more", { n: others })}
         </button>
       )}
-      {shown.map((alert) => (
-        <AlertBanner key={alert.id} alert={alert} />
-      ))}
     </section>
   );
 }
