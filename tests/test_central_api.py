@@ -11,9 +11,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -23,6 +25,7 @@ from tests.support.s3 import moto_s3
 from vigia.app.apistack import ApiStack, api_stack, redis_server
 from vigia.app.devstack import temporary_database
 from vigia.central.api import clients
+from vigia.central.api.nginx import GatewaySite
 from vigia.central.ingest.schema import ensure_partitions, month_of
 from vigia.central.migrations import migrate
 from vigia.scene.events import new_event_id
@@ -453,15 +456,31 @@ def test_the_cli_registers_lists_and_revokes_clients(world: World):
 
 
 def test_the_gateway_limits_token_requests_per_address(world: World):
+    """Token requests from one address faster than the gateway's rate: beyond the burst, no more pass than the rate
+    over the time they took, the rest get 429. Sent until clearly more than the limit allows went out, so a slow
+    machine (fewer requests a second) still exceeds the rate."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    def ask(_):
-        return world.session().post(f"{world.stack.url}/oauth/token", data={"grant_type": "client_credentials"},
-                                    auth=("reader", "wrong-secret")).status_code
+    site = GatewaySite("", [], Path(), Path(), Path())   # the gateway's defaults, as the stack runs it
+    rate, burst = site.token_requests_per_s, 2 * site.token_requests_per_s
+    local, started = threading.local(), time.monotonic()
 
+    def ask(_):
+        if not hasattr(local, "session"):
+            local.session = world.session()   # kept alive: a TLS handshake a request would be slower than the rate
+        return local.session.post(f"{world.stack.url}/oauth/token", data={"grant_type": "client_credentials"},
+                                  auth=("reader", "wrong-secret")).status_code
+
+    statuses: list[int] = []
     with ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(ask, range(60)))
-    assert set(statuses) == {401, 429} and statuses.count(429) >= 10, statuses
+        while len(statuses) < burst + rate * (time.monotonic() - started) + 40:
+            assert time.monotonic() - started < 90, f"could not send faster than {rate}/s: {len(statuses)} requests"
+            statuses += pool.map(ask, range(40))
+    elapsed = time.monotonic() - started
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses.count(401) <= burst + rate * elapsed + 1, (statuses.count(401), elapsed)
+    assert statuses.count(429) >= 10, statuses
 
 
 def test_the_api_bench_prints_its_keys():
