@@ -192,7 +192,7 @@ def test_realtime_file_is_paced_by_pts(demo_clip: Path):
             stop.set()
     elapsed = time.monotonic() - first_wall
 
-    assert 0.9 < elapsed < 1.3
+    assert 0.9 < elapsed < 3  # never ahead of the clip's time; a loaded machine may decode late, not early
     assert source.status.state == "stopped"
 
 
@@ -324,7 +324,7 @@ def test_skipping_source_loops_and_paces_by_pts(demo_clip: Path):
         first_wall = first_wall or time.monotonic()
         if item.pts >= 2.5:
             stop.set()
-    assert 2.3 < time.monotonic() - first_wall < 2.9
+    assert 2.3 < time.monotonic() - first_wall < 5  # paced at the clip's time (late only on a loaded machine)
 
 
 @pytest.mark.parametrize("kind", ["text", "audio", "truncated"])
