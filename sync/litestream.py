@@ -4,13 +4,15 @@
 always: it needs no network and gives point-in-time restores on the appliance itself. Litestream 0.5 takes
 one replica per database, and two `litestream replicate` processes on one database keep each other's read
 transactions open so the WAL never restarts (it grows without bound), so the S3 replica is the file
-replica's LTX files copied to the bucket (`mirror`) in the layout Litestream's own S3 replica writes:
-`litestream restore` reads it back like any S3 replica.
+replica's LTX files copied to the bucket (`mirror`) in the layout Litestream's own S3 replica writes, each file
+encrypted for a key kept off the device (`replica_crypto`): a restore from S3 decrypts them into a file replica and
+`litestream restore` reads that.
 
 S3 settings come from the environment or from `<data_dir>/keys/s3.env` (KEY=VALUE lines, mode 0600; the
 environment wins): VIGIA_S3_BUCKET (none: no S3 replica), VIGIA_S3_PATH (default "vigia"),
 VIGIA_S3_ENDPOINT (default AWS), VIGIA_S3_REGION (default us-east-1), AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY. Credentials never go into a config file or a log line.
+AWS_SECRET_ACCESS_KEY, VIGIA_S3_RECIPIENT (the age public key the copy is encrypted for; without it nothing is sent).
+Credentials never go into a config file or a log line.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ import yaml
 log = logging.getLogger(__name__)
 
 S3_KEYS = ("VIGIA_S3_BUCKET", "VIGIA_S3_PATH", "VIGIA_S3_ENDPOINT", "VIGIA_S3_REGION",
-           "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+           "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "VIGIA_S3_RECIPIENT")
 
 
 class ReplicaError(Exception):
@@ -49,22 +51,7 @@ class S3Replica:
     region: str
     access_key_id: str = field(repr=False)
     secret_access_key: str = field(repr=False)
-
-    def client_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
-        """The environment of a process that talks to the bucket: credentials added and, for a plain-HTTP
-        endpoint, AWS_CA_BUNDLE removed (Litestream 0.5 refuses an http endpoint when it is set)."""
-        env = dict(os.environ if base is None else base)
-        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = self.access_key_id, self.secret_access_key
-        if (self.endpoint or "").startswith("http://"):
-            env.pop("AWS_CA_BUNDLE", None)
-        return env
-
-    def replica_config(self) -> dict:
-        """Litestream's `replica:` mapping (no credentials: those go in the environment)."""
-        config = {"type": "s3", "bucket": self.bucket, "path": self.path, "region": self.region}
-        if self.endpoint:
-            config |= {"endpoint": self.endpoint, "force-path-style": True}
-        return config
+    recipient: str | None = None   # age public key (age1...): what the copy is encrypted for
 
 
 def s3_env_file(data_dir: Path) -> Path:
@@ -99,7 +86,7 @@ def s3_replica(data_dir: Path, environ: dict[str, str] | None = None) -> S3Repli
         raise ReplicaError(f"S3 replica: {' and '.join(missing)} not set (environment or {file})")
     return S3Replica(values["VIGIA_S3_BUCKET"], values.get("VIGIA_S3_PATH", "vigia").strip("/"),
                      values.get("VIGIA_S3_ENDPOINT"), values.get("VIGIA_S3_REGION", "us-east-1"),
-                     values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"])
+                     values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"], values.get("VIGIA_S3_RECIPIENT"))
 
 
 def file_replica(data_dir: Path) -> Path:
@@ -168,15 +155,11 @@ def _s3_client(s3: S3Replica):
                                       read_timeout=30))
 
 
-def _ltx_time(path: Path) -> str:
-    """The LTX header's timestamp (big-endian int64 milliseconds at byte 32), as Litestream's S3 replica stores it
-    in the object's `litestream-timestamp` metadata: what a point-in-time restore from S3 compares."""
-    with path.open("rb") as ltx:
-        header = ltx.read(40)
-    if len(header) < 40 or header[:4] != b"LTX1":
-        raise ReplicaError(f"{path} is not an LTX file")
-    when = datetime.fromtimestamp(struct.unpack(">q", header[32:40])[0] / 1000, timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _ltx_time(ltx: bytes, name: str) -> float:
+    """When Litestream wrote an LTX file: its header's timestamp (big-endian int64 milliseconds at byte 32)."""
+    if len(ltx) < 40 or ltx[:4] != b"LTX1":
+        raise ReplicaError(f"{name} is not an LTX file")
+    return struct.unpack(">q", ltx[32:40])[0] / 1000
 
 
 def _max_txid(keys) -> int:
@@ -186,9 +169,19 @@ def _max_txid(keys) -> int:
 
 
 def mirror(data_dir: Path, s3: S3Replica) -> tuple[int, int]:
-    """Copy the file replica's new LTX files to the bucket, then delete those compacted away locally; refuse
-    a bucket path whose history goes further than the replica's. Returns (uploaded, deleted).
-    File replica `ltx/<level>/<name>` is S3 replica `<path>/<level as %04x>/<name>`."""
+    """Copy the file replica's new LTX files to the bucket, encrypted for the replica's recipient, then delete
+    those compacted away locally; refuse a bucket path whose history goes further than the replica's. Returns
+    (uploaded, deleted). File replica `ltx/<level>/<name>` is S3 replica `<path>/<level as %04x>/<name>`; an LTX
+    file never changes once written, so one in the bucket is not sent again."""
+    from vigia.sync import replica_crypto
+
+    if not s3.recipient:
+        raise ReplicaError("the S3 copy of the replica is encrypted for a key kept off the device: make one with "
+                           "`vigia litestream keygen` on a trusted machine and set VIGIA_S3_RECIPIENT to its public key")
+    try:
+        to = replica_crypto.recipient(s3.recipient)
+    except replica_crypto.ReplicaKeyError as exc:
+        raise ReplicaError(str(exc)) from None
     root = file_replica(data_dir) / "ltx"
     local: dict[str, Path] = {}
     for level in (root.iterdir() if root.is_dir() else ()):
@@ -198,25 +191,59 @@ def mirror(data_dir: Path, s3: S3Replica) -> tuple[int, int]:
     if not local:
         return 0, 0
     client = _s3_client(s3)
-    remote: dict[str, int] = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket, Prefix=f"{s3.path}/"):
-        remote |= {item["Key"]: item["Size"] for item in page.get("Contents", [])}
+    remote = set(_remote_keys(client, s3))
     if _max_txid(remote) > _max_txid(local):  # a new disk or a new device on an old path: keep that history
         raise ReplicaError(f"s3://{s3.bucket}/{s3.path} holds a later history than the file replica: restore "
                            "from it first (vigia restore --from s3), or set another VIGIA_S3_PATH")
     uploaded = 0
     for key, path in sorted(local.items()):  # lower levels first, oldest first: a restore never sees a gap
+        if key in remote:
+            continue
         try:
-            size = path.stat().st_size
+            body = path.read_bytes()
         except FileNotFoundError:  # compacted away since the listing
             continue
-        if remote.get(key) != size:
-            client.upload_file(str(path), s3.bucket, key, ExtraArgs={"Metadata": {"litestream-timestamp": _ltx_time(path)}})
-            uploaded += 1
+        client.put_object(Bucket=s3.bucket, Key=key, Body=replica_crypto.encrypt(body, to))
+        uploaded += 1
     gone = [key for key in remote if key.endswith(".ltx") and key not in local]
     for start in range(0, len(gone), 1000):
         client.delete_objects(Bucket=s3.bucket, Delete={"Objects": [{"Key": k} for k in gone[start:start + 1000]]})
     return uploaded, len(gone)
+
+
+def _remote_keys(client, s3: S3Replica) -> list[str]:
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket, Prefix=f"{s3.path}/"):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+def _fetch_decrypted(s3: S3Replica, identity: Path, into: Path) -> int:
+    """The bucket's LTX files, decrypted, as the file replica `into` (`ltx/<level>/<name>`); how many."""
+    from vigia.sync import replica_crypto
+
+    try:
+        keys = replica_crypto.identities(identity)
+    except replica_crypto.ReplicaKeyError as exc:
+        raise ReplicaError(str(exc)) from None
+    client = _s3_client(s3)
+    count = 0
+    for key in _remote_keys(client, s3):
+        level, _, name = key.removeprefix(f"{s3.path}/").partition("/")
+        if not name.endswith(".ltx") or "/" in name:
+            continue
+        body = client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+        try:
+            plain = replica_crypto.decrypt(body, keys, f"s3://{s3.bucket}/{key}")
+        except replica_crypto.ReplicaKeyError as exc:
+            raise ReplicaError(str(exc)) from None
+        target = into / "ltx" / str(int(level, 16)) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(plain)
+        written = _ltx_time(plain, key)
+        os.utime(target, (written, written))  # a file replica's point in time is its files' modification time
+        count += 1
+    return count
 
 
 def litestream_timestamp(when: datetime) -> str:
@@ -231,40 +258,48 @@ class Restored:
     events: int
 
 
-def restore(data_dir: Path, source: str, out: Path, *, timestamp: datetime | None = None,
+def restore(data_dir: Path, source: str, out: Path, *, timestamp: datetime | None = None, identity: Path | None = None,
             force: bool = False, environ: dict[str, str] | None = None) -> Restored:
-    """Rebuild a database at `out` from the file or S3 replica (as of `timestamp` when given), check it."""
+    """Rebuild a database at `out` from the file or S3 replica (as of `timestamp` when given), check it. The S3
+    replica is decrypted with `identity` (the age identity file kept off the device) into a file replica first."""
     live = (data_dir / "vigia.db").resolve()
     out = out.resolve()
     if out.exists() and not force:
         what = "the appliance's live database" if out == live else "a database"
         raise ReplicaError(f"{out} is {what}: stop the appliance and pass --force to overwrite it")
-    env = dict(os.environ if environ is None else environ)
-    if source == "file":
-        replica = file_replica(data_dir)
-        if not (replica / "ltx").is_dir():
-            raise ReplicaError(f"no file replica at {replica} (is vigia-litestream.service running?)")
-        replica_config: dict = {"type": "file", "path": str(replica.resolve())}
-        where = str(replica)
-    elif source == "s3":
-        s3 = s3_replica(data_dir, env)
-        if s3 is None:
-            raise ReplicaError(f"no S3 replica configured: set VIGIA_S3_BUCKET (environment or {s3_env_file(data_dir)})")
-        replica_config, env = s3.replica_config(), s3.client_env(env)
-        where = f"s3://{s3.bucket}/{s3.path}"
-    else:
+    if source not in ("file", "s3"):
         raise ValueError(f"source must be file or s3, not {source!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vigia-restore-") as tmp:
+        if source == "file":
+            replica, where = file_replica(data_dir), str(file_replica(data_dir))
+            if not (replica / "ltx").is_dir():
+                raise ReplicaError(f"no file replica at {replica} (is vigia-litestream.service running?)")
+        else:
+            s3 = s3_replica(data_dir, dict(os.environ if environ is None else environ))
+            if s3 is None:
+                raise ReplicaError(f"no S3 replica configured: set VIGIA_S3_BUCKET (environment or {s3_env_file(data_dir)})")
+            if identity is None:
+                raise ReplicaError("the S3 replica is encrypted: pass --identity FILE (the age identity made by "
+                                   "`vigia litestream keygen`, kept off the device)")
+            replica, where = Path(tmp) / "replica", f"s3://{s3.bucket}/{s3.path}"
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                fetched = _fetch_decrypted(s3, identity, replica)
+            except (BotoCoreError, ClientError) as exc:
+                raise ReplicaError(f"restore from {where} failed: {exc}") from None
+            if not fetched:
+                raise ReplicaError(f"restore from {where} failed: the replica holds no backup")
         config = Path(tmp) / "litestream.yml"
-        config.write_text(yaml.safe_dump({"dbs": [{"path": str(live), "replica": replica_config}]}))
+        config.write_text(yaml.safe_dump({"dbs": [{"path": str(live),
+                                                   "replica": {"type": "file", "path": str(replica.resolve())}}]}))
         command = [litestream_binary(), "restore", "-config", str(config), "-o", str(out)]
         if timestamp is not None:
             command += ["-timestamp", litestream_timestamp(timestamp)]
         if force:
             command.append("-force")
-        done = subprocess.run([*command, str(live)], env=env, capture_output=True, text=True, timeout=600,
-                              check=False)
+        done = subprocess.run([*command, str(live)], capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
         if "no matching backup" in detail:
@@ -288,7 +323,7 @@ def check_database(path: Path) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """`vigia litestream config|mirror` and `vigia restore`."""
+    """`vigia litestream config|mirror|keygen` and `vigia restore`."""
     litestream = commands.add_parser("litestream", help="database replication (Litestream)").add_subparsers(
         metavar="ACTION")
     config = litestream.add_parser("config", help="print the `litestream replicate` config (/etc/vigia/litestream.yml)")
@@ -299,11 +334,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     push.add_argument("--every", type=float, default=10.0, help="seconds between copies (default 10)")
     push.add_argument("--once", action="store_true", help="copy once and exit")
     push.set_defaults(handler=_mirror)
+    keygen = litestream.add_parser("keygen", help="make the key the S3 copy is encrypted for (run it off the device)")
+    keygen.add_argument("-o", "--output", type=Path, required=True,
+                        help="the identity file to write (mode 600; keep it off the device, e.g. with the site's records)")
+    keygen.set_defaults(handler=_keygen)
 
     restore_ = commands.add_parser("restore", help="rebuild the database from its replica, at a point in time if asked")
     restore_.add_argument("--from", dest="source", required=True, choices=["file", "s3"])
     restore_.add_argument("--timestamp", type=_iso_time, help="ISO 8601 time (local unless it has an offset)")
     restore_.add_argument("-o", "--output", type=Path, help="where to write it (default: the appliance's database)")
+    restore_.add_argument("--identity", type=Path, help="with --from s3: the age identity file the replica is encrypted for")
     restore_.add_argument("-c", "--config", type=Path)
     restore_.add_argument("--force", action="store_true", help="overwrite an existing database (stop the appliance first)")
     restore_.set_defaults(handler=_restore)
@@ -355,11 +395,27 @@ def _mirror(args) -> int:
         time.sleep(args.every)
 
 
+def _keygen(args) -> int:
+    from vigia.sync import replica_crypto
+
+    if args.output.exists():
+        print(f"vigia: {args.output} exists: a new key would orphan the replica encrypted for the old one",
+              file=sys.stderr)
+        return 1
+    identity, recipient = replica_crypto.new_identity()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(f"# vigia S3 replica key, made {datetime.now(timezone.utc):%Y-%m-%d}\n# public key: {recipient}\n{identity}\n")
+    print(f"identity written to {args.output}: keep it off the device; on the device set\nVIGIA_S3_RECIPIENT={recipient}")
+    return 0
+
+
 def _restore(args) -> int:
     data_dir = _data_dir(args.config)
     out = args.output or data_dir / "vigia.db"
     try:
-        done = restore(data_dir, args.source, out, timestamp=args.timestamp, force=args.force)
+        done = restore(data_dir, args.source, out, timestamp=args.timestamp, identity=args.identity, force=args.force)
     except ReplicaError as exc:
         print(f"vigia: {exc}", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ from vigia.app.cli.main import main, parser
 from vigia.app.s3stack import ACCESS_KEY, REGION, SECRET_KEY, s3_server
 from vigia.appliance.storage import EventWriter
 from vigia.scene.events import Event, new_event_id
+from vigia.sync import replica_crypto
 from vigia.sync.litestream import (
     ReplicaError,
     Replication,
@@ -52,14 +53,22 @@ def appliance(tmp_path, monkeypatch, s3, request):
     """A data directory (VIGIA_DATA_DIR) with S3 settings for a bucket of its own, and AWS_CA_BUNDLE set as on
     the machines this runs on: the http endpoint works only because restore removes it for litestream."""
     data_dir = tmp_path / "data"
+    identity, recipient = replica_crypto.new_identity()
+    identity_file(data_dir).parent.mkdir(parents=True, exist_ok=True)
+    identity_file(data_dir).write_text(identity + "\n")
     bucket = s3.bucket(f"vigia-{request.node.name.replace('_', '-')[:40].lower()}")
     monkeypatch.setenv("VIGIA_DATA_DIR", str(data_dir))
     monkeypatch.setenv("AWS_CA_BUNDLE", CA_BUNDLE)
     for key, value in {"VIGIA_S3_BUCKET": bucket, "VIGIA_S3_PATH": "site-1/vigia", "VIGIA_S3_ENDPOINT": s3.endpoint,
                        "VIGIA_S3_REGION": REGION, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                       "AWS_SECRET_ACCESS_KEY": SECRET_KEY}.items():
+                       "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "VIGIA_S3_RECIPIENT": recipient}.items():
         monkeypatch.setenv(key, value)
     return data_dir
+
+
+def identity_file(data_dir: Path) -> Path:
+    """The key the S3 copy is encrypted for, kept beside the data directory (off the device, in real life)."""
+    return data_dir.parent / "replica-identity.txt"
 
 
 def events(first: int, count: int) -> list[Event]:
@@ -101,6 +110,10 @@ def s3_replica_client(s3):
 
     return boto3.client("s3", endpoint_url=s3.endpoint, region_name=s3.region,
                         aws_access_key_id=s3.access_key_id, aws_secret_access_key=s3.secret_access_key)
+
+
+def key_for(origin: str, data_dir: Path) -> tuple[str, ...]:
+    return ("--identity", str(identity_file(data_dir))) if origin == "s3" else ()
 
 
 def vigia(capsys, *argv: str) -> tuple[int, str, str]:
@@ -149,7 +162,7 @@ def test_replicate_then_restore_from_file_and_from_s3(appliance, capsys):
     assert len(source) == 250
     for origin in ("file", "s3"):
         out = appliance.parent / f"from-{origin}.db"
-        code, printed, err = vigia(capsys, "restore", "--from", origin, "-o", str(out))
+        code, printed, err = vigia(capsys, "restore", "--from", origin, "-o", str(out), *key_for(origin, appliance))
         assert code == 0, err
         assert printed == f"restored {out} from the {origin} replica: integrity ok, 250 events\n"
         assert rows(out) == source
@@ -176,7 +189,7 @@ def test_point_in_time_restore_gives_only_what_was_replicated_before(appliance, 
     for origin in ("file", "s3"):
         out = appliance.parent / f"at-{origin}.db"
         code, printed, err = vigia(capsys, "restore", "--from", origin, "--timestamp", between.isoformat(),
-                                   "-o", str(out))
+                                   "-o", str(out), *key_for(origin, appliance))
         assert code == 0, err
         assert printed.endswith("integrity ok, 40 events\n") and " as of " in printed
         assert rows(out) == batch_a
@@ -203,7 +216,7 @@ def test_the_units_command_replicates_to_the_file_replica_and_the_bucket(applian
 
         def bucket_holds(count: int) -> bool:
             try:
-                return restore(appliance, "s3", probe, force=True).events == count
+                return restore(appliance, "s3", probe, identity=identity_file(appliance), force=True).events == count
             except ReplicaError:
                 return False
 
@@ -249,7 +262,7 @@ def test_mirror_follows_the_replica_and_never_overwrites_a_later_history(applian
     with pytest.raises(ReplicaError, match="holds a later history than the file replica: restore from it first"):
         mirror(fresh, s3)
     out = tmp_path / "from-s3.db"
-    assert vigia(capsys, "restore", "--from", "s3", "-o", str(out))[0] == 0
+    assert vigia(capsys, "restore", "--from", "s3", "-o", str(out), "--identity", str(identity_file(appliance)))[0] == 0
     assert rows(out) == rows(appliance / "vigia.db")
 
 
@@ -257,11 +270,12 @@ def test_missing_replicas_give_clear_errors(appliance, capsys, monkeypatch):
     out = str(appliance.parent / "x.db")
     code, _, err = vigia(capsys, "restore", "--from", "file", "-o", out)
     assert code == 1 and err == f"vigia: no file replica at {appliance / 'replica'} (is vigia-litestream.service running?)\n"
-    code, _, err = vigia(capsys, "restore", "--from", "s3", "-o", out)  # the bucket exists, holds nothing
+    key = ("--identity", str(identity_file(appliance)))
+    code, _, err = vigia(capsys, "restore", "--from", "s3", "-o", out, *key)  # the bucket exists, holds nothing
     bucket = os.environ["VIGIA_S3_BUCKET"]
     assert code == 1 and err == f"vigia: restore from s3://{bucket}/site-1/vigia failed: the replica holds no backup\n"
     monkeypatch.delenv("VIGIA_S3_BUCKET")
-    code, _, err = vigia(capsys, "restore", "--from", "s3", "-o", out)
+    code, _, err = vigia(capsys, "restore", "--from", "s3", "-o", out, *key)
     assert code == 1 and "no S3 replica configured: set VIGIA_S3_BUCKET" in err
     assert not Path(out).exists()
 
@@ -320,7 +334,51 @@ def test_s3_credentials_file_must_be_private_and_secrets_stay_out_of_output(appl
         writer.close()
     code, out, err = vigia(capsys, "litestream", "mirror", "--once")
     assert code == 1 and "NoSuchBucket" in err and secret not in out + err
-    code, out, err = vigia(capsys, "restore", "--from", "s3", "-o", str(appliance.parent / "x.db"))
+    code, out, err = vigia(capsys, "restore", "--from", "s3", "-o", str(appliance.parent / "x.db"),
+                           "--identity", str(identity_file(appliance)))
     assert code == 1 and "restore from s3://vigia-nowhere/site-1/vigia failed" in err and secret not in out + err
     code, out, err = vigia(capsys, "litestream", "config")
     assert code == 0 and secret not in out and "AKIDEXAMPLE" not in out
+
+
+def test_the_bucket_holds_only_ciphertext_and_a_restore_needs_the_key_kept_off_the_device(appliance, tmp_path, capsys,
+                                                                                         monkeypatch):
+    """Each LTX file in the bucket is an age file for the recipient: no event id, no SQLite page in clear. A restore
+    without the identity, or with another one, says what is wrong and writes nothing; without a recipient the
+    device sends nothing."""
+    writer = EventWriter(appliance / "vigia.db").start()
+    try:
+        with Replication(appliance):
+            write(writer, events(0, 20))
+            assert replica_holds(appliance, 20)
+    finally:
+        writer.close()
+    s3 = s3_replica(appliance)
+    uploaded, _ = mirror(appliance, s3)
+    client = s3_replica_client(s3)
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket=s3.bucket, Prefix=f"{s3.path}/")["Contents"]]
+    assert len(keys) == uploaded >= 1
+    ids = [row[0].encode() for row in rows(appliance / "vigia.db")]
+    for key in keys:
+        body = client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+        assert body.startswith(b"age-encryption.org/v1\n") and b"LTX1" not in body[:200]
+        assert not [event_id for event_id in ids if event_id in body]
+
+    out = tmp_path / "x.db"
+    code, _, err = vigia(capsys, "restore", "--from", "s3", "-o", str(out))
+    assert code == 1 and "the S3 replica is encrypted: pass --identity FILE" in err
+    other = tmp_path / "other-key.txt"
+    assert vigia(capsys, "litestream", "keygen", "-o", str(other))[0] == 0
+    assert other.stat().st_mode & 0o777 == 0o600
+    code, _, err = vigia(capsys, "restore", "--from", "s3", "-o", str(out), "--identity", str(other))
+    assert code == 1 and "cannot be decrypted with the identity given" in err
+    assert not out.exists()
+    code, printed, err = vigia(capsys, "restore", "--from", "s3", "-o", str(out), *key_for("s3", appliance))
+    assert code == 0 and printed.endswith("integrity ok, 20 events\n"), err
+
+    monkeypatch.delenv("VIGIA_S3_RECIPIENT")
+    code, _, err = vigia(capsys, "litestream", "mirror", "--once")
+    assert code == 1 and "set VIGIA_S3_RECIPIENT" in err
+    monkeypatch.setenv("VIGIA_S3_RECIPIENT", "age1notakey")
+    code, _, err = vigia(capsys, "litestream", "mirror", "--once")
+    assert code == 1 and "VIGIA_S3_RECIPIENT is not an age public key" in err
