@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 SSO = f"{API_PREFIX}/sso"
 BINDING_COOKIE = "vigia_dashboard_sso"   # ties a callback to the browser that started the sign-in
 PUBLIC = frozenset({("GET", SSO), ("GET", f"{SSO}/login"), ("GET", f"{SSO}/callback")})
-MAX_PARAM = 2048
+MAX_PARAM = 1024
 
 
 def add_routes(app: web.Application) -> None:
