@@ -166,13 +166,21 @@ def test_first_sign_in_creates_the_user_with_the_highest_role_its_groups_map_to(
     assert run(central, password) == 401
 
 
-def test_a_second_sign_in_finds_the_same_user(central):
+def test_a_later_sign_in_finds_the_same_user_and_sets_its_role_from_the_claims(central):
     async def work(browser: Browser):
         assert (await browser.get(await browser.to_callback("oscar"))).status == 303
         return await browser.me()
-    for _ in range(2):
-        assert run(central, work)[1]["username"] == "oscar"
-    assert audit(central, "sso_login")[-1][1]["created"] is False
+    assert run(central, work)[1]["username"] == "oscar"
+
+    async def promote():  # changed here since: the provider's groups decide again at the next sign-in
+        async with central.pool.connection() as conn:
+            await conn.execute("UPDATE dashboard_users SET role = 'admin' WHERE username = 'oscar'")
+    central.call(promote())
+    status, me = run(central, work)
+    assert (status, me["username"], me["role"]) == (200, "oscar", "operator")
+    last = audit(central, "sso_login")[-1]
+    assert last == ("oscar", {"issuer": last[1]["issuer"], "subject": "oscar", "role": "operator", "created": False,
+                              "previous_role": "admin"})
 
 
 def test_a_forged_or_foreign_state_is_refused_and_audited(central):
@@ -330,3 +338,13 @@ def test_settings_file_secret_from_a_file_and_errors_name_field_and_line(tmp_pat
         load_sso_settings(config)
 
 
+
+
+def test_the_dashboard_command_refuses_bad_settings_naming_field_and_line(tmp_path, capsys):
+    from vigia.app.cli.main import main
+
+    config = tmp_path / "sso.yml"
+    config.write_text("issuer: http://login.example.org\n")
+    assert main(["central", "dashboard", "--sso-config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "line 1: issuer: must be an https:// URL" in err and "client_id: Field required" in err, err
