@@ -154,14 +154,17 @@ def test_first_sign_in_creates_the_user_with_the_highest_role_its_groups_map_to(
 
     async def users():
         async with central.pool.connection() as conn:
-            cursor = await conn.execute("SELECT username, role, password_hash FROM dashboard_users"
-                                        " WHERE username IN ('olga', 'oscar') ORDER BY username")
+            cursor = await conn.execute("SELECT username, role, password_hash, subject FROM dashboard_users"
+                                        " JOIN dashboard_sso_identities USING (username) ORDER BY username")
             return await cursor.fetchall()
-    assert central.call(users()) == [("olga", "admin", "!sso"), ("oscar", "operator", "!sso")]
+    made = central.call(users())
+    assert [(user, role, subject) for user, role, _, subject in made] == [("olga", "admin", "olga"),
+                                                                         ("oscar", "operator", "oscar")]
+    assert all(hashed.startswith("scrypt$") for _, _, hashed, _ in made)  # of a random password nobody is told
 
     async def password(browser: Browser):  # no password logs in as a user single sign-on made
         async with browser.session.post(central.url + "/api/v1/login", ssl=False,
-                                        json={"username": "olga", "password": "!sso"}) as response:
+                                        json={"username": "olga", "password": "a-guessed-password"}) as response:
             return response.status
     assert run(central, password) == 401
 

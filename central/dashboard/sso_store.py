@@ -2,20 +2,22 @@
 
 A sign-in in flight is a row keyed by the SHA-256 of its state, holding its nonce, PKCE verifier and the SHA-256 of
 the browser binding (a cookie set with the redirect): taken once, within `PENDING_TTL`. A user is found by the
-provider's (issuer, subject), created at the first sign-in (no password: `NO_PASSWORD` matches none) and its role set
-from the provider's claims at every sign-in. A name a local (password) user holds is never taken over.
+provider's (issuer, subject), created at the first sign-in with the scrypt hash of a random password nobody is told
+(no password logs in as it, and a password login for it costs what any other does: no telling by time which users
+sign on) and its role set from the provider's claims at every sign-in. A name a local (password) user holds is never
+taken over.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
 import psycopg
 
-from vigia.kit.passwords import check_username, token_hash
+from vigia.kit.passwords import check_username, hash_password, new_token, token_hash
 
 PENDING_TTL = dt.timedelta(minutes=10)
-NO_PASSWORD = "!sso"   # in password_hash: not a scrypt hash, so no password logs in as this user
 
 
 class NameTaken(Exception):
@@ -63,8 +65,9 @@ async def sign_in(conn: psycopg.AsyncConnection, issuer: str, subject: str, user
         if row is not None:
             await conn.execute("UPDATE dashboard_users SET role = %s WHERE username = %s", [role, row[0]])
             return SsoUser(row[0], role, False, row[1])
+        unknown = await asyncio.to_thread(hash_password, new_token())
         cursor = await conn.execute("INSERT INTO dashboard_users (username, password_hash, role) VALUES (%s, %s, %s)"
-                                    " ON CONFLICT DO NOTHING", [username, NO_PASSWORD, role])
+                                    " ON CONFLICT DO NOTHING", [username, unknown, role])
         if cursor.rowcount == 0:
             raise NameTaken(f"the dashboard user {username!r} exists and signs in with a password")
         await conn.execute("INSERT INTO dashboard_sso_identities (issuer, subject, username) VALUES (%s, %s, %s)",
