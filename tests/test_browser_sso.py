@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 from support.browser import chromium
 
-from tests.test_central_sso import audit
+from tests.test_central_sso import audit, sso_only
 from tests.test_central_sso import central as central  # noqa: F401  (the fixtures: a dashboard with sign-on)
 from tests.test_central_sso import provider as provider  # noqa: F401
 from vigia.central.dashboard.frontend import dist_dir
@@ -54,3 +54,14 @@ def test_sign_on_button_to_the_provider_and_back_signed_in(central, browser: Bro
     page.get_by_test_id("logout").click()
     expect(page.get_by_test_id("login-sso")).to_be_visible()
     assert errors == [], errors
+
+
+def test_without_password_login_the_page_offers_sign_on_only(central, provider, browser: Browser,  # noqa: F811
+                                                              artifacts_dir: Path):
+    with sso_only(central, provider[0]) as port:
+        page = browser.new_context(ignore_https_errors=True, locale="pt-BR").new_page()
+        page.goto(f"https://127.0.0.1:{port}/dashboard/")
+        expect(page.get_by_test_id("login-sso")).to_have_text("Company account")
+        expect(page.get_by_test_id("login-submit")).to_have_count(0)
+        expect(page.get_by_test_id("login-password")).to_have_count(0)
+        page.screenshot(path=str(artifacts_dir / "sso-4-sign-on-only.png"))

@@ -9,6 +9,7 @@ import asyncio
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
@@ -284,14 +285,15 @@ def test_the_id_token_check_refuses_wrong_audience_expiry_nonce_and_signature(ce
         validate_id_token(forged, keys, **check)
 
 
-def test_password_login_can_be_turned_off(central, provider, tmp_path):
-    """A second dashboard on the same database, single sign-on only: POST login is 403, SSO says so."""
+@contextmanager
+def sso_only(central: FleetCentral, provider: OidcProvider) -> Iterator[int]:
+    """A second dashboard on the same database (on the port it yields), single sign-on only."""
     from aiohttp import web
 
     from vigia.central.dashboard.app import DashboardSettings, create_app
 
     port = free_port()
-    settings = DashboardSettings(central.dsn, sso=sso_settings(provider[0], port, password_login=False))
+    settings = DashboardSettings(central.dsn, sso=sso_settings(provider, port, password_login=False))
 
     async def serve():
         runner = web.AppRunner(create_app(settings), access_log=None)
@@ -300,6 +302,14 @@ def test_password_login_can_be_turned_off(central, provider, tmp_path):
         return runner
     runner = central.call(serve())
     try:
+        yield port
+    finally:
+        central.call(runner.cleanup())
+
+
+def test_password_login_can_be_turned_off(central, provider):
+    """Single sign-on only: POST login is 403, SSO says so."""
+    with sso_only(central, provider[0]) as port:
         async def work(browser: Browser):
             base = f"https://127.0.0.1:{port}/dashboard/api/v1"
             async with browser.session.post(base + "/login", ssl=False,
@@ -308,8 +318,6 @@ def test_password_login_can_be_turned_off(central, provider, tmp_path):
             async with browser.session.get(base + "/sso", ssl=False) as response:
                 return refused, await response.json()
         refused, info = run(central, work)
-    finally:
-        central.call(runner.cleanup())
     assert refused == (403, {"error": "password login is turned off here: sign in with single sign-on"})
     assert info["password_login"] is False
 
