@@ -7,9 +7,9 @@ VIGIA_SHARED ?= $(abspath ../shared)
 export VIGIA_SHARED
 export VIGIA_DATA_DIR ?= $(abspath var)
 
-.PHONY: setup system-packages venv lock audit ui dashboard demo lint test bench image clean
+.PHONY: setup system-packages venv lock audit ui dashboard test-oidc-provider demo lint test bench image clean
 
-setup: system-packages venv ui dashboard
+setup: system-packages venv ui dashboard test-oidc-provider
 
 # System packages: FFmpeg, GStreamer's RTSP server (the tests' camera) and the system python's gi bindings,
 # Chromium (the browser tests drive Debian's, never a downloaded one), Node.js for building the web UI.
@@ -78,6 +78,14 @@ node_modules/.package-lock.json: package-lock.json $(WEB_PACKAGES)
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; }
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The tests' OpenID provider (tests/support/oidc: panva's oidc-provider, OpenID Certified), a package of its own
+# with its own lock, outside the front ends' workspace: `npm ci` there when its lock changes.
+OIDC_PROVIDER := tests/support/oidc
+test-oidc-provider: $(OIDC_PROVIDER)/node_modules/.package-lock.json
+$(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.json $(OIDC_PROVIDER)/package.json node_modules/.package-lock.json
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The guards' web UI: React + TypeScript built by Vite into local_ui/web/dist (served by the appliance),

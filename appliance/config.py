@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vigia.inference.backends import backend_names
 from vigia.scene.layout import Line, Point, PrivacyMask, Zone, check_references
@@ -143,6 +143,37 @@ def default_data_dir() -> Path:
     return Path("var").resolve() if (_CHECKOUT / "pyproject.toml").is_file() else DEVICE_DATA_DIR
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> float:
+    """A duration written with its unit ("7d", "12h", "30m", "45s") as seconds; a bare number is refused (which unit?)."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration: write a number and a unit, e.g. 7d, 12h, 30m or 45s")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+class Replica(_Strict):
+    """The Litestream replica's history (`vigia litestream config` writes it as Litestream's `snapshot:` settings):
+    a snapshot every `snapshot_interval`, snapshots older than `retention` deleted with the WAL files before the
+    oldest snapshot kept. So a restore reaches back at least `retention`, and rows erased on the appliance leave the
+    replica (file and S3 mirror) within `retention` + `snapshot_interval` of the erasure."""
+
+    retention: Duration = Field(default=7 * 86400.0, ge=3600, le=3650 * 86400)
+    snapshot_interval: Duration = Field(default=86400.0, ge=60, le=3650 * 86400)
+
+    @model_validator(mode="after")
+    def _interval_within_retention(self) -> Replica:
+        if self.snapshot_interval > self.retention:
+            raise ValueError("snapshot_interval must not exceed retention: the replica would keep no snapshot in between")
+        return self
+
+
 class Storage(_Strict):
     data_dir: Path = Field(default_factory=default_data_dir)  # VIGIA_DATA_DIR overrides the default
 
@@ -152,6 +183,7 @@ class Storage(_Strict):
     event_days: dict[str, float] = {"default": 30.0}
     encrypt: bool = True            # media and snapshots at rest, AES-256-GCM
     key_file: Path | None = None    # the device's media key (default: <data_dir>/keys/media.key), outside the database
+    replica: Replica = Replica()    # the Litestream replica's retention (vigia.sync.litestream)
 
     @property
     def media_key(self) -> Path:
@@ -365,9 +397,8 @@ class Privacy(_Strict):
     purpose_pt: str | None = Field(default=None, min_length=2, max_length=500)  # the purpose in Portuguese
     legal_basis: str | None = Field(default=None, max_length=200)  # e.g. "legitimate interest (LGPD art. 7, IX)"
     recipients: list[Annotated[str, Field(min_length=1, max_length=200)]] = []   # besides the destinations configured
-    # Days copies outside this database keep erased data until they expire: the Litestream replica and the
-    # bucket's lifecycle for it, central's backups (pgBackRest retention). Stated in the record of processing.
-    replica_retention_days: float = Field(default=7.0, gt=0, le=3650)
+    # Days central's backups (pgBackRest retention) keep erased data until they expire: set at central, stated in
+    # the record of processing (the Litestream replica's retention is `storage.replica.retention`).
     backup_retention_days: float = Field(default=35.0, gt=0, le=3650)
 
     @field_validator("controller", "purpose", "contact", "purpose_pt", "legal_basis")

@@ -30,11 +30,16 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
+if TYPE_CHECKING:
+    from vigia.appliance.config import Replica, Storage
+
 log = logging.getLogger(__name__)
 
+L0_RETENTION = 300.0  # seconds Litestream keeps its per-sync (L0) files once compacted, by default
 S3_KEYS = ("VIGIA_S3_BUCKET", "VIGIA_S3_PATH", "VIGIA_S3_ENDPOINT", "VIGIA_S3_REGION",
            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "VIGIA_S3_RECIPIENT")
 
@@ -93,9 +98,23 @@ def file_replica(data_dir: Path) -> Path:
     return data_dir / "replica"
 
 
-def replicate_config(data_dir: Path) -> str:
-    """The `litestream replicate` config: the database, its file replica (one replica: Litestream 0.5's rule)."""
-    config = {"dbs": [{"path": str((data_dir / "vigia.db").resolve()),
+def go_duration(seconds: float) -> str:
+    """Seconds as a Go duration (what Litestream's config takes): whole hours as "168h", else seconds ("90s")."""
+    return f"{seconds / 3600:g}h" if seconds % 3600 == 0 else f"{seconds:g}s"
+
+
+def replicate_config(data_dir: Path, history: Replica | None = None) -> str:
+    """The `litestream replicate` config: the database, its file replica (one replica: Litestream 0.5's rule), and
+    the replica's history (`storage.replica`): a snapshot every `snapshot_interval`, kept for `retention`, then
+    deleted with the compacted files before the oldest snapshot kept (Litestream's snapshot retention)."""
+    from vigia.appliance.config import Replica
+
+    history = history or Replica()
+    config = {"snapshot": {"interval": go_duration(history.snapshot_interval),
+                           "retention": go_duration(history.retention)},
+              # the per-sync files a restore may also start from: Litestream's 5 minutes, never past the retention
+              "l0-retention": go_duration(min(L0_RETENTION, history.retention)),
+              "dbs": [{"path": str((data_dir / "vigia.db").resolve()),
                        "replica": {"type": "file", "path": str(file_replica(data_dir).resolve())}}]}
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -111,15 +130,16 @@ def litestream_binary() -> str:
 class Replication:
     """A `litestream replicate` process for the appliance's database; `with Replication(...)` stops it."""
 
-    def __init__(self, data_dir: Path, log_file: Path | None = None):
+    def __init__(self, data_dir: Path, log_file: Path | None = None, history: Replica | None = None):
         self.data_dir = data_dir
+        self.history = history
         self.config = data_dir / "litestream.yml"
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Replication:
         file_replica(self.data_dir).mkdir(parents=True, exist_ok=True)
-        self.config.write_text(replicate_config(self.data_dir))
+        self.config.write_text(replicate_config(self.data_dir, self.history))
         stderr = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         self.process = subprocess.Popen([litestream_binary(), "replicate", "-config", str(self.config)],
                                         stdout=stderr, stderr=stderr)
@@ -356,14 +376,19 @@ def _iso_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
 
 
-def _data_dir(config: Path | None) -> Path:
+def _storage(config: Path | None) -> Storage:
     from vigia.appliance.config import Storage, load_config
 
-    return (load_config(config).storage if config else Storage()).data_dir
+    return load_config(config).storage if config else Storage()
+
+
+def _data_dir(config: Path | None) -> Path:
+    return _storage(config).data_dir
 
 
 def _config(args) -> int:
-    print(replicate_config(_data_dir(args.config)), end="")
+    storage = _storage(args.config)
+    print(replicate_config(storage.data_dir, storage.replica), end="")
     return 0
 
 

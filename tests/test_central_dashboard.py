@@ -50,8 +50,10 @@ USERS = {"vera": ("viewer-pass-1", "viewer"), "otto": ("operator-pass-1", "opera
 class FleetCentral:
     """A dashboard served over HTTPS from a thread of its own, and the ingest writing to the same database."""
 
-    def __init__(self, dsn: str, root: Path, media: MediaSettings):
-        self.dsn, self.media, self.root, self.port = dsn, media, root, free_port()
+    def __init__(self, dsn: str, root: Path, media: MediaSettings, port: int | None = None, **settings):
+        """`settings`: more of DashboardSettings (`sso`, ...)."""
+        self.dsn, self.media, self.root, self.port = dsn, media, root, port or free_port()
+        self.settings = settings
         self.url = f"https://127.0.0.1:{self.port}/dashboard"
         self.seq: dict[str, int] = {}
         ca = init_ca(root / "ca")
@@ -70,7 +72,8 @@ class FleetCentral:
         return self
 
     async def _start(self) -> None:
-        self.runner = web.AppRunner(create_app(DashboardSettings(self.dsn, online_minutes=5, media=self.media)), access_log=None)
+        self.runner = web.AppRunner(create_app(DashboardSettings(self.dsn, online_minutes=5, media=self.media,
+                                                                **self.settings)), access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.tls).start()
         self.pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=2, open=False, configure=prepare_connection)
@@ -123,14 +126,14 @@ class FleetCentral:
 
 
 @contextmanager
-def fleet_central(root: Path) -> Iterator[FleetCentral]:
-    """A dashboard on a new database, with a media bucket in a moto S3 server."""
+def fleet_central(root: Path, port: int | None = None, **settings) -> Iterator[FleetCentral]:
+    """A dashboard on a new database, with a media bucket in a moto S3 server (on `port`, with more `settings`)."""
     with pytest.MonkeyPatch.context() as env, moto_s3() as endpoint, temporary_database() as dsn:
         env.setenv("AWS_ACCESS_KEY_ID", "vigia-test-key")
         env.setenv("AWS_SECRET_ACCESS_KEY", "vigia-test-secret")
         media = MediaSettings(endpoint, "vigia-dashboard-test")
         init_bucket(media)
-        central = FleetCentral(dsn, root, media).start()
+        central = FleetCentral(dsn, root, media, port, **settings).start()
         try:
             yield central
         finally:

@@ -234,6 +234,7 @@ def test_report_and_record_of_processing(tmp_path):
     processing = json.loads(record.stdout)
     assert processing["controller"] == "Condominio Exemplo" and processing["contact"] == "dpo@example.com"
     assert processing["event_retention_days"] == {"default": 30.0} and processing["recipients"] == []
+    assert processing["copies"] == {"litestream_replica_days": 7.0, "central_backup_days": 35.0}  # storage.replica's default
     bad = vigia("privacy", "report", str(out), "-c", str(config), "--from", str(now), "--to", str(now - 1))
     assert bad.returncode == 2 and "--to" in bad.stderr
 

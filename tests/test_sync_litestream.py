@@ -26,6 +26,7 @@ from support.waiting import wait_for
 
 from vigia.app.cli.main import main, parser
 from vigia.app.s3stack import ACCESS_KEY, REGION, SECRET_KEY, s3_server
+from vigia.appliance.config import Replica
 from vigia.appliance.storage import EventWriter
 from vigia.scene.events import Event, new_event_id
 from vigia.sync import replica_crypto
@@ -128,7 +129,9 @@ def test_config_is_one_database_one_file_replica_and_the_unit_runs_it(tmp_path, 
     config.write_text(f"cameras:\n  - url: rtsp://127.0.0.1/s1\nstorage:\n  data_dir: {data_dir}\n")
     code, out, _ = vigia(capsys, "litestream", "config", "-c", str(config))
     assert code == 0
-    assert yaml.safe_load(out) == {"dbs": [{"path": str(data_dir / "vigia.db"),
+    assert yaml.safe_load(out) == {"snapshot": {"interval": "24h", "retention": "168h"},  # storage.replica's defaults
+                                   "l0-retention": "300s",
+                                   "dbs": [{"path": str(data_dir / "vigia.db"),
                                             "replica": {"type": "file", "path": str(data_dir / "replica")}}]}
     (tmp_path / "litestream.yml").write_text(out)  # litestream itself accepts it
     listed = subprocess.run([litestream_binary(), "databases", "-config", str(tmp_path / "litestream.yml")],
@@ -145,6 +148,72 @@ def test_config_is_one_database_one_file_replica_and_the_unit_runs_it(tmp_path, 
     child = shlex.split(command[command.index("-exec") + 1])
     assert child[0] == "/usr/bin/vigia"
     assert parser().parse_args(child[1:]).handler.__name__ == "_mirror"
+
+
+def test_the_replicas_retention_comes_from_the_config_and_litestream_takes_it(tmp_path, capsys):
+    config = tmp_path / "site.yml"
+    config.write_text(f"cameras:\n  - url: rtsp://127.0.0.1/s1\nstorage:\n  data_dir: {tmp_path / 'site'}\n"
+                      "  replica:\n    retention: 3d\n    snapshot_interval: 90m\n")
+    code, out, err = vigia(capsys, "litestream", "config", "-c", str(config))
+    assert code == 0, err
+    assert yaml.safe_load(out)["snapshot"] == {"interval": "5400s", "retention": "72h"}
+    (tmp_path / "litestream.yml").write_text(out)
+    listed = subprocess.run([litestream_binary(), "databases", "-config", str(tmp_path / "litestream.yml")],
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert listed.returncode == 0, listed.stderr
+
+
+@pytest.mark.parametrize(("replica", "line", "field", "says"), [
+    ("    retention: 7\n", 6, "storage.replica.retention", "not a duration: write a number and a unit, e.g. 7d"),
+    ("    retention: 7 days\n", 6, "storage.replica.retention", "not a duration"),
+    ("    retention: 30m\n", 6, "storage.replica.retention", "greater than or equal to 3600"),
+    ("    retention: 2h\n    snapshot_interval: 1d\n", 6, "storage.replica", "snapshot_interval must not exceed retention"),
+    ("    keep: 7d\n", 6, "storage.replica.keep", "unknown field"),
+])
+def test_a_wrong_replica_retention_is_refused_naming_field_and_line(tmp_path, capsys, replica, line, field, says):
+    config = tmp_path / "site.yml"
+    config.write_text(f"cameras:\n  - url: rtsp://127.0.0.1/s1\nstorage:\n  data_dir: {tmp_path}\n  replica:\n{replica}")
+    code, out, err = vigia(capsys, "litestream", "config", "-c", str(config))
+    assert (code, out) == (2, "")
+    assert f"line {line}: {field}: " in err and says in err, err
+
+
+def test_the_replicas_retention_lets_erased_rows_expire(appliance, capsys):
+    """Rows erased on the appliance stay in the replica's history until the snapshots taken before the erasure
+    expire: a restore to a time before the erasure brings them back, then, once `retention` has passed, nothing
+    does. A snapshot every second kept 3 s here (built past the config's bounds: a test cannot wait days)."""
+    history = Replica.model_construct(retention=3.0, snapshot_interval=1.0)
+    log_file = appliance.parent / "litestream.log"
+    probe = appliance.parent / "probe.db"
+    writer = EventWriter(appliance / "vigia.db").start()
+    try:
+        with Replication(appliance, log_file, history):
+            write(writer, events(0, 20))
+            assert replica_holds(appliance, 20), log_file.read_text()[-3000:]
+            before_erasure = datetime.now(timezone.utc)
+            conn = sqlite3.connect(appliance / "vigia.db")
+            with conn:
+                conn.execute("DELETE FROM events")  # the erasure
+            conn.close()
+            write(writer, events(20, 5))
+            assert replica_holds(appliance, 5), log_file.read_text()[-3000:]
+            assert restore(appliance, "file", probe, timestamp=before_erasure, force=True).events == 20
+
+            written = iter(range(25, 10_000))
+
+            def erased_rows_expired() -> bool:
+                write(writer, events(next(written), 1))  # changes, so that new snapshots are taken
+                try:
+                    restore(appliance, "file", probe, timestamp=before_erasure, force=True)
+                except ReplicaError as exc:
+                    return "no backup at or before that time" in str(exc)
+                return False
+
+            assert wait_for(erased_rows_expired, 60, step=0.5), log_file.read_text()[-3000:]
+    finally:
+        writer.close()
+    latest = restore(appliance, "file", probe, force=True)
+    assert latest.events == len(rows(appliance / "vigia.db")) and latest.events >= 5
 
 
 def test_replicate_then_restore_from_file_and_from_s3(appliance, capsys):

@@ -110,6 +110,8 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     dashboard.add_argument("--read-database", default=os.environ.get(READ_DSN_ENV),
                            help="connection string for the event list and counts, e.g. the hot standby's"
                            f" (target_session_attrs=prefer-standby; default: ${READ_DSN_ENV}, else --database)")
+    dashboard.add_argument("--sso-config", type=Path,
+                           help="OpenID Connect single sign-on settings (YAML; see vigia.central.dashboard.sso_config)")
     dashboard.set_defaults(handler=_dashboard)
 
     worker = _with_bucket(_with_database(central.add_parser(
@@ -409,8 +411,16 @@ def _dashboard(args) -> int:
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
+    sso = None
+    if args.sso_config is not None:
+        from vigia.central.dashboard.sso_config import SsoConfigError, load_sso_settings
+
+        try:
+            sso = load_sso_settings(args.sso_config)
+        except SsoConfigError as exc:
+            raise CliError(str(exc), 2) from None
     settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media_settings(args),
-                                 read_dsn=args.read_database)
+                                 read_dsn=args.read_database, sso=sso)
     asyncio.run(serve(settings, args.host, args.port, tls, _metrics_at(args), new_registry()))
     return 0
 

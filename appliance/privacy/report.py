@@ -47,7 +47,7 @@ def record_of_processing(config: Config, central_url: str | None) -> dict:
         "event_retention_days": config.storage.event_days,
         "encryption_at_rest": config.storage.encrypt,
         "recipients": recipients,
-        "copies": {"litestream_replica_days": privacy.replica_retention_days,
+        "copies": {"litestream_replica_days": config.storage.replica.retention / 86400,
                    "central_backup_days": privacy.backup_retention_days},
     }
 

@@ -30,6 +30,8 @@ def add_routes(app: web.Application) -> None:
 
 async def login(request: web.Request) -> web.Response:
     dashboard = request.app[DASHBOARD]
+    if dashboard.settings.sso is not None and not dashboard.settings.sso.password_login:
+        raise ApiError(403, "password login is turned off here: sign in with single sign-on")
     username, password = await login_credentials(request)
     # The peer itself: the dashboard has no trusted-proxy setting (behind a TLS proxy, that proxy's address).
     remote = request.remote

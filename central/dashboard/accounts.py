@@ -121,21 +121,26 @@ async def _check(conn: psycopg.AsyncConnection, username: str, password: str, *,
             await conn.execute("UPDATE dashboard_users SET failed_logins = 0, locked_until = now() + %s"
                                " WHERE username = %s", [dt.timedelta(seconds=logins.lockout), username])
         return LoginOutcome("invalid")
-    token = new_token()
-    csrf = new_token()
     async with conn.transaction():
         await conn.execute("UPDATE dashboard_users SET failed_logins = 0, locked_until = NULL WHERE username = %s",
                            [username])
         if needs_rehash(encoded):
             await conn.execute("UPDATE dashboard_users SET password_hash = %s WHERE username = %s",
                                [await asyncio.to_thread(hash_password, password), username])
-        await conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= now() OR last_seen <= now() - %s",
-                           [dt.timedelta(seconds=sessions.idle)])
-        cursor = await conn.execute(
-            "INSERT INTO dashboard_sessions (token_hash, username, csrf_token, expires_at)"
-            " VALUES (%s, %s, %s, now() + %s) RETURNING expires_at",
-            [token_hash(token), username, csrf, dt.timedelta(seconds=sessions.max_age)])
-        expires_at = (await cursor.fetchone())[0]
+        return await open_session(conn, username, role, sessions)
+
+
+async def open_session(conn: psycopg.AsyncConnection, username: str, role: str, sessions: SessionPolicy) -> LoginOutcome:
+    """A new session for a user whose login was checked (a password here, or single sign-on); prunes ended ones."""
+    token = new_token()
+    csrf = new_token()
+    await conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= now() OR last_seen <= now() - %s",
+                       [dt.timedelta(seconds=sessions.idle)])
+    cursor = await conn.execute(
+        "INSERT INTO dashboard_sessions (token_hash, username, csrf_token, expires_at)"
+        " VALUES (%s, %s, %s, now() + %s) RETURNING expires_at",
+        [token_hash(token), username, csrf, dt.timedelta(seconds=sessions.max_age)])
+    expires_at = (await cursor.fetchone())[0]
     return LoginOutcome("ok", token, Session(username, role, expires_at, token_hash(token), csrf))
 
 

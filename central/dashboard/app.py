@@ -2,7 +2,8 @@
 
 Routes by area: `account_routes` (login, logout, me, users), `device_routes`, `event_routes` (events,
 thumbnails, clips, counts), `reanalysis_routes` (central's verdicts, disagreements, rates, the job queue),
-`alert_routes` (central alerts, acknowledging them, push subscriptions), `live`
+`alert_routes` (central alerts, acknowledging them, push subscriptions), `sso_routes` (OpenID Connect single
+sign-on, `sso`), `live`
 (the WebSocket of live updates), `openapi` (this API's OpenAPI document), `frontend` (central/web/dist); their SQL
 is in `queries` and `reanalysis_queries`.
 
@@ -19,6 +20,7 @@ import contextlib
 import logging
 import ssl
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
@@ -34,8 +36,10 @@ from vigia.central.dashboard import (
     live,
     openapi,
     reanalysis_routes,
+    sso_routes,
 )
 from vigia.central.dashboard.common import COOKIE, DASHBOARD, MAX_BODY, PREFIX, SESSION, Dashboard, DashboardSettings
+from vigia.central.dashboard.sso import RelyingParty
 from vigia.central.migrations import migrate
 from vigia.central.observability.endpoint import metrics_app, request_metrics
 from vigia.central.observability.metrics import DashboardMetrics, new_registry
@@ -44,7 +48,7 @@ from vigia.kit.serve import running, until_signalled
 
 log = logging.getLogger(__name__)
 
-PUBLIC = account_routes.PUBLIC | alert_routes.PUBLIC | frontend.PUBLIC
+PUBLIC = account_routes.PUBLIC | alert_routes.PUBLIC | frontend.PUBLIC | sso_routes.PUBLIC
 
 
 def create_app(settings: DashboardSettings, registry: CollectorRegistry | None = None) -> web.Application:
@@ -56,6 +60,7 @@ def create_app(settings: DashboardSettings, registry: CollectorRegistry | None =
     app.on_response_prepare.append(security_headers(f"{PREFIX}/api/"))
     app.cleanup_ctx.append(_lifecycle(settings))
     account_routes.add_routes(app)
+    sso_routes.add_routes(app)
     device_routes.add_routes(app)
     event_routes.add_routes(app)
     reanalysis_routes.add_routes(app)
@@ -81,11 +86,16 @@ def _lifecycle(settings: DashboardSettings):
             from vigia.central.ingest.media import s3_client
 
             dashboard.s3 = s3_client(settings.media)
+        http = aiohttp.ClientSession() if settings.sso is not None else None
+        if http is not None:
+            dashboard.sso = RelyingParty(settings.sso, http)
         listener = asyncio.create_task(live.listen(dashboard))
         yield
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
+        if http is not None:
+            await http.close()
         await pool.close()
         if reads is not None:
             await reads.close()

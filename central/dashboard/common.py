@@ -15,6 +15,8 @@ from vigia.central.dashboard import accounts
 from vigia.kit.http import require_role
 
 if TYPE_CHECKING:
+    from vigia.central.dashboard.sso import RelyingParty
+    from vigia.central.dashboard.sso_config import SsoSettings
     from vigia.central.ingest.media import MediaSettings
 
 PREFIX = "/dashboard"
@@ -33,6 +35,7 @@ class DashboardSettings:
     logins: accounts.LoginPolicy = field(default_factory=accounts.LoginPolicy)
     media: MediaSettings | None = None   # the bucket thumbnails are read from; None: no thumbnails
     read_dsn: str | None = None     # the event list and counts may read a hot standby (prefer-standby); None: dsn
+    sso: SsoSettings | None = None  # OpenID Connect single sign-on (vigia.central.dashboard.sso); None: passwords only
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Dashboard:
     login_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(LOGIN_SLOTS))
     s3: object | None = None  # boto3 S3 client, when settings.media is set
     read_pool: AsyncConnectionPool | None = None  # for read-only pages, when settings.read_dsn is set
+    sso: RelyingParty | None = None  # when settings.sso is set
 
     @property
     def reads(self) -> AsyncConnectionPool:

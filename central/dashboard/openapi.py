@@ -89,7 +89,8 @@ def _errors(*codes: int) -> dict:
             409: "the username is taken", 415: "the body is not application/json",
             422: "well-formed, but not acceptable: labels without the decision fixed, a box whose corners are "
                  "swapped, a class the model does not have",
-            429: "too many failed logins (see Retry-After)"}
+            429: "too many failed logins (see Retry-After)",
+            502: "the OpenID provider cannot be reached or answered wrongly"}
     return {str(code): {"description": text[code], "content": _json(_ref("Error"))} for code in codes}
 
 
@@ -126,6 +127,9 @@ def _schemas() -> dict[str, Any]:
                             site={"type": "string", "nullable": True}, events={"type": "integer"},
                             alerts={"type": "integer"}),
         "User": _object(username={"type": "string"}, role=ROLE, created_at=_EPOCH),
+        "SsoInfo": _object(enabled={"type": "boolean", "description": "single sign-on is configured"},
+                           button={"type": "string", "nullable": True, "description": "the login page's button text"},
+                           password_login={"type": "boolean", "description": "POST login (passwords) is accepted"}),
         **_device_schemas(),
         **_reanalysis_schemas(),
         **_alert_schemas(),
@@ -364,6 +368,33 @@ def _alert_paths() -> dict[str, Any]:
     }
 
 
+def _sso_paths() -> dict[str, Any]:
+    text = {"type": "string", "maxLength": 1024}  # four of them stay within aiohttp's 8 KiB request line
+    callback_params = [query(name, text, what) for name, what in (
+        ("code", "the authorization code"), ("state", "the state of the sign-in the dashboard started"),
+        ("error", "the provider's error code, when it refused"), ("error_description", "its explanation"))]
+    redirect = {"description": "to the provider's sign-in page",
+                "headers": {"Location": {"schema": {"type": "string"}, "description": "the authorization URL"}}}
+    return {
+        f"{API}/sso": {"get": {
+            "summary": "whether single sign-on (OpenID Connect) is offered, its button, whether passwords work",
+            "security": _PUBLIC, "responses": _ok(_ref("SsoInfo"))}},
+        f"{API}/sso/login": {"get": {
+            "summary": "start a single sign-on: 302 to the provider (authorization code, PKCE, state, nonce); sets "
+                       "the sign-in's browser binding cookie",
+            "security": _PUBLIC, "responses": {"302": redirect, **_errors(400, 404, 502)}}},
+        f"{API}/sso/callback": {"get": {
+            "summary": "the provider's answer: the ID token checked (signature, issuer, audience, expiry, nonce), the "
+                       "user created or its role updated from the role claim, a session, 303 to the dashboard; "
+                       "audited, refused or not",
+            "security": _PUBLIC, "parameters": callback_params,
+            "responses": {"303": {"description": "signed in: the vigia_dashboard_session cookie is set"},
+                          **_errors(400, 401, 404, 409, 502),
+                          "403": {"description": "no dashboard role for the account",
+                                  "content": _json(_ref("Error"))}}}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the document (callers may change it)."""
     session = {"200": {"description": "ok", "content": _json(_ref("Session"))}}
@@ -383,7 +414,10 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "log in: sets the vigia_dashboard_session cookie (HttpOnly, Secure, SameSite=Strict)",
                 "security": _PUBLIC,
                 "requestBody": body(fields(["username", "password"], username=LOGIN_USERNAME, password=LOGIN_PASSWORD)),
-                "responses": {**session, **_errors(400, 401, 415, 429)}}},
+                "responses": {**session, **_errors(400, 401, 415, 429),
+                              "403": {"description": "password login is turned off (single sign-on only)",
+                                      "content": _json(_ref("Error"))}}}},
+            **_sso_paths(),
             f"{API}/logout": {"post": {
                 "summary": "end the session", "parameters": [_CSRF],
                 "responses": {"200": {"description": "logged out", "content": _json(_object(logged_out={"type": "boolean"}))},

@@ -26,6 +26,7 @@ export type Command = Schemas["Command"];
 export type HardExample = Schemas["HardExample"];
 export type HardExampleLabel = HardExample["labels"][number];
 export type ListedAlert = Schemas["ListedAlert"];
+export type SsoInfo = Schemas["SsoInfo"];
 export type Box = EdgeView["box"];
 export type PathPoint = EdgeView["path"][number];
 
@@ -50,6 +51,8 @@ export interface EventFilters {
 export { ApiError } from "@vigia/web-common/api";
 
 const BASE = "/dashboard/api/v1";
+/** Where the single sign-on button goes: the dashboard redirects the browser on to the provider. */
+export const SSO_LOGIN_URL = `${BASE}/sso/login`;
 const { request, setCsrfToken, onUnauthorized } = createClient(BASE);
 export { setCsrfToken, onUnauthorized };
 
@@ -98,6 +101,7 @@ export const api = {
   login: (username: string, password: string) =>
     request<Session>("POST", "/login", { body: { username, password }, reportUnauthorized: false }),
   me: () => request<Session>("GET", "/me"),
+  sso: () => request<SsoInfo>("GET", "/sso", { reportUnauthorized: false }),
   logout: () => request<JsonReply<paths["/dashboard/api/v1/logout"]["post"]>>("POST", "/logout"),
   devices: () => request<JsonReply<paths["/dashboard/api/v1/devices"]["get"]>>("GET", "/devices"),
   setSite: (deviceId: string, site: string) =>

@@ -42,6 +42,7 @@ export const en = {
   "login.title": "Fleet dashboard",
   "login.username": "Username",
   "login.password": "Password",
+  "login.sso": "Single sign-on",
   "login.submit": "Log in",
 
   "top.user": "{username} ({role})",

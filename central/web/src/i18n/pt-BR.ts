@@ -44,6 +44,7 @@ export const ptBR: Record<MessageKey, string> = {
   "login.title": "Painel da frota",
   "login.username": "Usuário",
   "login.password": "Senha",
+  "login.sso": "Login único (SSO)",
   "login.submit": "Entrar",
 
   "top.user": "{username} ({role})",

@@ -1,5 +1,5 @@
-import { useState, type FormEvent } from "react";
-import { api, ApiError, type Session } from "../api";
+import { useEffect, useState, type FormEvent } from "react";
+import { api, ApiError, SSO_LOGIN_URL, type Session, type SsoInfo } from "../api";
 import { t } from "../i18n";
 
 export function LoginPage({ onLogin }: { onLogin: (session: Session) => void }) {
@@ -7,6 +7,12 @@ export function LoginPage({ onLogin }: { onLogin: (session: Session) => void }) 
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [sso, setSso] = useState<SsoInfo | null>(null);
+
+  useEffect(() => {
+    api.sso().then(setSso, () => setSso(null)); // no answer: the password form alone
+  }, []);
+  const passwords = sso === null || sso.password_login;
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -24,6 +30,12 @@ export function LoginPage({ onLogin }: { onLogin: (session: Session) => void }) 
     <main className="login">
       <form className="login__form" onSubmit={submit}>
         <h1>{t("login.title")}</h1>
+        {sso?.enabled && (
+          <a className="button login__sso" data-testid="login-sso" href={SSO_LOGIN_URL}>
+            {sso.button ?? t("login.sso")}
+          </a>
+        )}
+        {passwords && <>
         <label>
           {t("login.username")}
           <input data-testid="login-username" autoComplete="username" required value={username}
@@ -36,6 +48,7 @@ export function LoginPage({ onLogin }: { onLogin: (session: Session) => void }) 
         </label>
         {error && <p className="notice notice--error" role="alert" data-testid="login-error">{error}</p>}
         <button data-testid="login-submit" type="submit" disabled={busy}>{t("login.submit")}</button>
+        </>}
       </form>
     </main>
   );
