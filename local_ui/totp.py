@@ -79,7 +79,7 @@ def confirm_enrolment(db: sqlite_utils.Database, username: str, code: str, remot
     with write_transaction(db.conn):
         db.execute("update user_totp set confirmed_at = ?, last_step = ? where username = ?", [now, step, username])
         db.execute("delete from user_recovery_codes where username = ?", [username])
-        db.executemany("insert into user_recovery_codes (username, code_hash) values (?, ?)",
+        db.conn.executemany("insert into user_recovery_codes (username, code_hash) values (?, ?)",
                        [(username, totp.recovery_hash(code)) for code in codes])
         audit(db, "totp_enabled", username=username, target=username, remote=remote,
               details={"recovery_codes": len(codes)}, now=now)
