@@ -15,6 +15,7 @@ import psycopg
 from vigia.central.alerts import schema as alerts_schema
 from vigia.central.api import schema as api_schema
 from vigia.central.dashboard import schema as dashboard_schema
+from vigia.central.dashboard import totp_schema
 from vigia.central.ingest import schema as ingest_schema
 from vigia.central.models import schema as models_schema
 from vigia.central.privacy import schema as privacy_schema
@@ -40,7 +41,9 @@ API = Steps("external API tables", "api_schema_migrations", 0x76696769_30, tuple
 ALERTS = Steps("alert tables", "alerts_schema_migrations", 0x76696769_40, tuple(alerts_schema.MIGRATIONS))
 MODELS = Steps("model registry tables", "models_schema_migrations", 0x76696769_50, tuple(models_schema.MIGRATIONS))
 PRIVACY = Steps("privacy tables", "privacy_schema_migrations", 0x76696769_60, tuple(privacy_schema.MIGRATIONS))
-SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY)  # in this order: the later sets refer to the ingest's tables
+TOTP = Steps("dashboard second-factor tables", "totp_schema_migrations", 0x76696769_70, tuple(totp_schema.MIGRATIONS))
+# In this order: the later sets refer to the ingest's tables (TOTP to the dashboard's).
+SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, TOTP)
 
 
 async def apply(conn: psycopg.AsyncConnection, steps: Steps) -> int:
