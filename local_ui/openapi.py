@@ -52,7 +52,8 @@ def _errors(*codes: int) -> dict:
                  "the export is not done; the config file's privacy section is not filled in",
             410: "the export's files are deleted",
             415: "the body is not application/json",
-            422: "well-formed, but not acceptable here: a camera this appliance does not have, a window that "
+            422: "well-formed, but not acceptable here: a code that is not the authenticator's current one, a "
+                 "camera this appliance does not have, a window that "
                  "ends before it starts or is too long, an event that is not there",
             416: "range not satisfiable", 429: "too many failed logins (see Retry-After)",
             502: "the camera or central did not answer as it should (the message says why)"}

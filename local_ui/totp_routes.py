@@ -96,7 +96,7 @@ async def confirm(request: web.Request) -> web.Response:
     code = _text(body, "code", CODE)
     codes = await api.db(totp.confirm_enrolment, session.username, code, remote_address(request))
     if codes is None:
-        raise ApiError(400, "code: not the authenticator's current code (or no enrolment started)")
+        raise ApiError(422, "code: not the authenticator's current code (or no enrolment started)")
     log.info("%s turned a TOTP second factor on", session.username)
     return web.json_response({"enabled": True, "recovery_codes": codes})
 
@@ -133,5 +133,5 @@ def openapi_paths(errors, json_ref, csrf: dict, public: list) -> dict:
                 "type": "object", "required": ["enabled", "recovery_codes"], "properties": {
                     "enabled": {"type": "boolean"},
                     "recovery_codes": {"type": "array", "items": {"type": "string"}}}}}}},
-                          **errors(400, 401, 403, 415)}}},
+                          **errors(400, 401, 403, 415, 422)}}},
     }

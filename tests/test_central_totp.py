@@ -106,7 +106,7 @@ def enrol(central: Central, user: str) -> tuple[pyotp.TOTP, list[str], str, tupl
     assert uri.startswith("otpauth://totp/Vigia%20central:") and f"secret={secret}" in uri
     assert "<svg" in started.body["qr_svg"]
     code = pyotp.TOTP(secret)
-    assert call(central, "POST", "/me/totp/confirm", token=token, csrf=csrf, json={"code": other_code(code)}).status == 400
+    assert call(central, "POST", "/me/totp/confirm", token=token, csrf=csrf, json={"code": other_code(code)}).status == 422
     first = code.now()
     confirmed = call(central, "POST", "/me/totp/confirm", token=token, csrf=csrf, json={"code": first})
     assert confirmed.status == 200, confirmed.body

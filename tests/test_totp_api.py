@@ -70,7 +70,7 @@ def enrol(server: Server, user: str) -> tuple[pyotp.TOTP, list[str], str, tuple[
     assert started.json()["qr_svg"].lstrip().startswith("<?xml") and "<svg" in started.json()["qr_svg"]
     code = pyotp.TOTP(secret)
     wrong = call(server, "POST", "/api/v1/me/totp/confirm", token=token, csrf=csrf, json_body={"code": other_code(code)})
-    assert wrong.status == 400
+    assert wrong.status == 422
     first = code.now()
     confirmed = call(server, "POST", "/api/v1/me/totp/confirm", token=token, csrf=csrf, json_body={"code": first})
     assert confirmed.status == 200, confirmed.body

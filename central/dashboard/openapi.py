@@ -89,7 +89,8 @@ def _errors(*codes: int) -> dict:
             403: "missing or wrong X-CSRF-Token, or the role is too low",
             404: "no such device or event, or the event has no such media (or no bucket is configured)",
             409: "the username is taken; a second factor is already on", 415: "the body is not application/json",
-            422: "well-formed, but not acceptable: labels without the decision fixed, a box whose corners are "
+            422: "well-formed, but not acceptable: a code that is not the authenticator's current one, labels "
+                 "without the decision fixed, a box whose corners are "
                  "swapped, a class the model does not have",
             429: "too many failed logins (see Retry-After)"}
     return {str(code): {"description": text[code], "content": _json(_ref("Error"))} for code in codes}
@@ -396,7 +397,7 @@ def _totp_paths(session: dict) -> dict[str, Any]:
         f"{API}/me/totp/confirm": {"post": {
             "summary": "turn the second factor on with a first code: the recovery codes, shown only now",
             "parameters": [_CSRF], "requestBody": body(fields(["code"], code={"type": "string", "pattern": CODE.pattern})),
-            "responses": {**_ok(_ref("TotpEnabled")), **_errors(400, 401, 403, 415)}}},
+            "responses": {**_ok(_ref("TotpEnabled")), **_errors(400, 401, 403, 415, 422)}}},
     }
 
 

@@ -94,6 +94,6 @@ async def confirm(request: web.Request) -> web.Response:
     async with request.app[DASHBOARD].pool.connection() as conn:
         codes = await totp.confirm_enrolment(conn, session.username, code, request.remote)
     if codes is None:
-        raise ApiError(400, "code: not the authenticator's current code (or no enrolment started)")
+        raise ApiError(422, "code: not the authenticator's current code (or no enrolment started)")
     log.info("%s turned a dashboard TOTP second factor on", session.username)
     return web.json_response({"enabled": True, "recovery_codes": codes})

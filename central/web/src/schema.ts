@@ -353,6 +353,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description well-formed, but not acceptable: a code that is not the authenticator's current one, labels without the decision fixed, a box whose corners are swapped, a class the model does not have */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1452,7 +1461,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description well-formed, but not acceptable: labels without the decision fixed, a box whose corners are swapped, a class the model does not have */
+                /** @description well-formed, but not acceptable: a code that is not the authenticator's current one, labels without the decision fixed, a box whose corners are swapped, a class the model does not have */
                 422: {
                     headers: {
                         [name: string]: unknown;

@@ -470,6 +470,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description well-formed, but not acceptable here: a code that is not the authenticator's current one, a camera this appliance does not have, a window that ends before it starts or is too long, an event that is not there */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3183,7 +3192,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description well-formed, but not acceptable here: a camera this appliance does not have, a window that ends before it starts or is too long, an event that is not there */
+                /** @description well-formed, but not acceptable here: a code that is not the authenticator's current one, a camera this appliance does not have, a window that ends before it starts or is too long, an event that is not there */
                 422: {
                     headers: {
                         [name: string]: unknown;

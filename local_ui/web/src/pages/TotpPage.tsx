@@ -38,7 +38,7 @@ export function TotpPage({ required = false, onEnabled }: { required?: boolean; 
       setRecovery((await api.totpConfirm(code)).recovery_codes);
       setEnrolment(null);
     } catch (failure) {
-      setError(failure instanceof ApiError && failure.status === 400 ? t("totp.wrongCode") : errorMessage(failure));
+      setError(failure instanceof ApiError && failure.status === 422 ? t("totp.wrongCode") : errorMessage(failure));
     }
   }
 
