@@ -9,6 +9,8 @@
 - Logins are limited: `max_failures` failures in a row lock a username for `lockout` seconds (the
   right password is refused while locked), and one remote address gets `remote_max_failures`
   failures per `lockout` seconds across all usernames.
+- A user with a TOTP second factor (`vigia.local_ui.totp`) gets a challenge for the right password, not a
+  session: the session starts when a code comes with it (`start_session`).
 - Every change (logins, failures, lockouts, logouts, users, passwords, kept events) is written to
   `audit_log`: who, what, target, when, from where. Secrets never reach the log or the audit trail.
 
