@@ -1,12 +1,15 @@
 """Two-factor login in real browsers (Debian's headless Chromium, Playwright): on the guards' UI (an appliance with
-`http.admin_totp: required`) and on central's dashboard (`admin_totp`), an admin is made to enrol right after the
-password (QR code and key, a first code, the recovery codes), then logs in with password and a code. Codes come
-from pyotp and the key the page shows. Screenshots in test-artifacts/totp-*.png.
+`http.admin_totp: required`, and its setup wizard's first admin) and on central's dashboard (`admin_totp`), an admin
+is made to enrol right after the password (QR code and key, a first code, the recovery codes), then logs in with
+password and a code. Codes come from pyotp and the key the page shows. Screenshots in test-artifacts/totp-*.png.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +49,19 @@ def _page(browser: Browser, locale: str = "en-GB") -> Page:
     return browser.new_context(ignore_https_errors=True, locale=locale, viewport={"width": 1280, "height": 900}).new_page()
 
 
+def _enrol(page: Page, artifacts: Path, name: str) -> pyotp.TOTP:
+    """On the enrolment page: start, read the key, confirm with a first code, see the recovery codes, continue."""
+    page.get_by_test_id("totp-start").click()
+    expect(page.locator("[data-testid=totp-qr] svg")).to_be_visible(timeout=10_000)
+    code = pyotp.TOTP(page.get_by_test_id("totp-secret").inner_text().strip())
+    page.screenshot(path=artifacts / f"totp-{name}-enrol.png")
+    page.get_by_test_id("totp-code").fill(code.now())
+    page.get_by_test_id("totp-confirm").click()
+    expect(page.get_by_test_id("totp-recovery-codes").locator("li")).to_have_count(10, timeout=10_000)
+    page.get_by_test_id("totp-done").click()
+    return code
+
+
 def _enrol_and_log_in_again(page: Page, base: str, artifacts: Path, name: str, nav: str) -> None:
     """From the login page: the password, the forced enrolment, logout, then the password and a code (`nav`: the
     test id of a link only the logged-in pages have)."""
@@ -55,14 +71,7 @@ def _enrol_and_log_in_again(page: Page, base: str, artifacts: Path, name: str, n
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("totp-page")).to_be_visible(timeout=15_000)
     expect(page.get_by_test_id(nav)).to_have_count(0)       # nothing else until enrolled
-    page.get_by_test_id("totp-start").click()
-    expect(page.locator("[data-testid=totp-qr] svg")).to_be_visible(timeout=10_000)
-    code = pyotp.TOTP(page.get_by_test_id("totp-secret").inner_text().strip())
-    page.screenshot(path=artifacts / f"totp-{name}-enrol.png")
-    page.get_by_test_id("totp-code").fill(code.now())
-    page.get_by_test_id("totp-confirm").click()
-    expect(page.get_by_test_id("totp-recovery-codes").locator("li")).to_have_count(10, timeout=10_000)
-    page.get_by_test_id("totp-done").click()
+    code = _enrol(page, artifacts, name)
     expect(page.get_by_test_id(nav)).to_be_visible(timeout=10_000)
     page.get_by_test_id("logout").click()
 
@@ -85,6 +94,27 @@ def test_guards_ui_admin_enrols_then_logs_in_with_a_code(browser: Browser, tmp_p
     config = parse_config(text, source="totp browser test config")
     with running_appliance(config, {"ada": (PASSWORD, "admin")}, start_cameras=False) as running:
         _enrol_and_log_in_again(_page(browser), running.base + "/", artifacts_dir, "guards", "nav-events")
+
+
+def test_the_first_admin_enrols_right_after_claiming_then_the_wizard_goes_on(
+        browser: Browser, tmp_path: Path, default_model: Path, artifacts_dir: Path):
+    config_file = tmp_path / "config.yml"
+    config_file.write_text(f"detector:\n  model: {default_model}\nstorage:\n  data_dir: {tmp_path}\n"
+                           f"http:\n  port: {free_port()}\n  admin_totp: required\n")
+    config = parse_config(config_file.read_text(), source=str(config_file))
+    with running_appliance(config) as running:
+        status = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "status", "--json", "-c", str(config_file)],
+                                capture_output=True, text=True, timeout=60, check=True)
+        page = _page(browser)
+        page.goto(running.base + "/")
+        page.get_by_test_id("setup-claim-code").fill(json.loads(status.stdout)["claim_code"])
+        page.get_by_test_id("setup-admin-username").fill("owner")
+        page.get_by_test_id("setup-admin-password").fill("owner-pass-123")
+        page.get_by_test_id("setup-claim-submit").click()
+        expect(page.get_by_test_id("totp-page")).to_be_visible(timeout=15_000)
+        expect(page.get_by_test_id("setup-timezone")).to_be_hidden()
+        _enrol(page, artifacts_dir, "wizard")
+        expect(page.get_by_test_id("setup-timezone")).to_be_visible(timeout=10_000)   # the wizard's next step
 
 
 @dataclass

@@ -65,9 +65,14 @@ export function App() {
       setSetup({ ...setup, state: "ready" });
       navigate(paths.live);
     };
+    // An admin who must enrol a second factor does so right after the claim; the wizard stays mounted (its step kept).
+    const enrolling = session?.totp_enrolment_required === true;
     return (
       <main className="page">
-        <SetupWizard setup={setup} onClaimed={begin} onDone={done} />
+        {enrolling && <TotpPage required onEnabled={() => setSession({ ...session, totp_enrolment_required: false })} />}
+        <div hidden={enrolling}>
+          <SetupWizard setup={setup} onClaimed={begin} onDone={done} />
+        </div>
       </main>
     );
   }
