@@ -219,6 +219,9 @@ class Http(_Strict):
     login_max_failures: int = Field(default=5, ge=1)           # failed logins in a row that lock a username
     login_lockout: float = Field(default=15 * 60.0, gt=0)      # seconds it stays locked
     login_remote_max_failures: int = Field(default=20, ge=1)   # failed logins from one address per lockout period
+    # "required": an admin without a TOTP second factor can only enrol one (right after login) until done;
+    # "optional": any user may enrol one, none must.
+    admin_totp: Literal["required", "optional"] = "optional"
     # Reverse proxies whose X-Forwarded-For (last address) names the client; empty: trust none.
     trusted_proxies: list[str] = []
     # This appliance's address as others reach it (https://host:port), for the links it sends (webhook snapshots).

@@ -278,10 +278,38 @@ def _v12_audit_chain_privacy_requests(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_privacy_requests_state ON privacy_requests (state, created_at)")
 
 
+def _v13_totp(db: sqlite_utils.Database) -> None:
+    """The TOTP second factor (vigia.local_ui.totp): a user's secret (confirmed once a first code matched; the last
+    step used, so no code logs in twice), the SHA-256 of their recovery codes, and logins waiting for their code
+    (only the SHA-256 of the challenge token)."""
+    db.execute("""
+        CREATE TABLE user_totp (
+            username TEXT PRIMARY KEY REFERENCES users (username) ON DELETE CASCADE,
+            secret TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            confirmed_at REAL,
+            last_step INTEGER
+        )""")
+    db.execute("""
+        CREATE TABLE user_recovery_codes (
+            username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+            code_hash TEXT NOT NULL,
+            used_at REAL,
+            PRIMARY KEY (username, code_hash)
+        )""")
+    db.execute("""
+        CREATE TABLE login_challenges (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+            expires_at REAL NOT NULL,
+            remote TEXT
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1_events, _v2_recordings, _v3_accounts, _v4_acknowledgements, _v5_outbox, _v6_setup_cameras,
     _v7_executed_commands, _v8_dead_letters, _v9_notifications, _v10_push_subscriptions, _v11_layout_versions,
-    _v12_audit_chain_privacy_requests,
+    _v12_audit_chain_privacy_requests, _v13_totp,
 ]
 
 

@@ -15,7 +15,7 @@ import psycopg
 from vigia.central.alerts import schema as alerts_schema
 from vigia.central.api import schema as api_schema
 from vigia.central.dashboard import schema as dashboard_schema
-from vigia.central.dashboard import sso_schema
+from vigia.central.dashboard import sso_schema, totp_schema
 from vigia.central.ingest import schema as ingest_schema
 from vigia.central.models import schema as models_schema
 from vigia.central.privacy import schema as privacy_schema
@@ -42,8 +42,9 @@ ALERTS = Steps("alert tables", "alerts_schema_migrations", 0x76696769_40, tuple(
 MODELS = Steps("model registry tables", "models_schema_migrations", 0x76696769_50, tuple(models_schema.MIGRATIONS))
 PRIVACY = Steps("privacy tables", "privacy_schema_migrations", 0x76696769_60, tuple(privacy_schema.MIGRATIONS))
 SSO = Steps("single sign-on tables", "sso_schema_migrations", 0x76696769_71, tuple(sso_schema.MIGRATIONS))
-# in this order: the later sets refer to the ingest's tables (and single sign-on's to the dashboard's users)
-SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, SSO)
+TOTP = Steps("dashboard second-factor tables", "totp_schema_migrations", 0x76696769_70, tuple(totp_schema.MIGRATIONS))
+# in this order: the later sets refer to the ingest's tables (single sign-on's and TOTP's to the dashboard's users)
+SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, SSO, TOTP)
 
 
 async def apply(conn: psycopg.AsyncConnection, steps: Steps) -> int:

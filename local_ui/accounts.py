@@ -9,6 +9,8 @@
 - Logins are limited: `max_failures` failures in a row lock a username for `lockout` seconds (the
   right password is refused while locked), and one remote address gets `remote_max_failures`
   failures per `lockout` seconds across all usernames.
+- A user with a TOTP second factor (`vigia.local_ui.totp`) gets a challenge for the right password, not a
+  session: the session starts when a code comes with it (`start_session`).
 - Every change (logins, failures, lockouts, logouts, users, passwords, kept events) is written to
   `audit_log`: who, what, target, when, from where. Secrets never reach the log or the audit trail.
 
@@ -42,6 +44,7 @@ from vigia.kit.passwords import (
     verify_nothing,
     verify_password,
 )
+from vigia.kit.totp import CHALLENGE_SECONDS
 
 ROLES = Roles(("guard", "installer", "admin"))
 
@@ -65,12 +68,14 @@ class Session:
     expires_at: float
     token_hash: str = field(repr=False)
     csrf_token: str = field(repr=False)
+    must_enrol_totp: bool = False  # an admin without a second factor where one is required: may only enrol
 
 
 @dataclass(frozen=True)
 class LoginOutcome:
-    status: Literal["ok", "invalid", "locked", "throttled"]
-    token: str | None = field(default=None, repr=False)  # the cookie value: only in the Set-Cookie header
+    status: Literal["ok", "second_factor", "invalid", "locked", "throttled"]
+    # "ok": the cookie value (only in the Set-Cookie header); "second_factor": the challenge its code must come with
+    token: str | None = field(default=None, repr=False)
     session: Session | None = None
     retry_after: float | None = None  # seconds, when locked or throttled
 
@@ -134,28 +139,20 @@ def set_password(db: sqlite_utils.Database, username: str, password: str, *,
 
 def login(db: sqlite_utils.Database, username: str, password: str, remote: str | None, *,
           logins: LoginPolicy = LoginPolicy(), sessions: SessionPolicy = SessionPolicy(),
-          replaces: str | None = None, now: float | None = None) -> LoginOutcome:
-    """Check a login and, when it is right, start a new session (ending `replaces`, the presented one).
+          replaces: str | None = None, admin_totp: bool = False, now: float | None = None) -> LoginOutcome:
+    """Check a login and, when it is right, start a new session (ending `replaces`, the presented one), or, for a
+    user with a second factor, a challenge its code must come with (`vigia.local_ui.totp.complete_login`).
+    `admin_totp`: admins must have a second factor (a session of one without it may only enrol).
 
     Runs one scrypt (about 40 ms of CPU and 16 MiB): call it off the event loop.
     """
     now = time.time() if now is None else now
     if replaces:
         db.execute("delete from sessions where token_hash = ?", [token_hash(replaces)])
-    remote_failures = db.execute(
-        "select count(*), min(at) from audit_log where action = 'login_failed' and remote is ? and at > ?",
-        [remote, now - logins.lockout]).fetchone()
-    if remote_failures[0] >= logins.remote_max_failures:
-        audit(db, "login_throttled", username=None, target=username[:64], remote=remote, now=now)
-        return LoginOutcome("throttled", retry_after=max(1.0, remote_failures[1] + logins.lockout - now))
-
-    # The attempt is counted before the password is checked, so parallel guesses cannot exceed the limit.
-    # (fetchall: a RETURNING statement commits when it has been stepped to its end.)
-    rows = db.execute(
-        "update users set failed_logins = failed_logins + 1 where username = ?"
-        " and coalesce(locked_until, 0) <= ? returning failed_logins, password_hash, role",
-        [username, now]).fetchall()
-    row = rows[0] if rows else None
+    throttled = remote_throttled(db, username, remote, logins, now)
+    if throttled is not None:
+        return throttled
+    row = count_attempt(db, username, now)
     user_exists = row is not None or get_user(db, username) is not None
     if row is None and user_exists:
         locked_until = db.execute("select locked_until from users where username = ?", [username]).fetchone()[0]
@@ -175,30 +172,77 @@ def login(db: sqlite_utils.Database, username: str, password: str, remote: str |
 
     attempts, encoded, role = row
     if attempts > logins.max_failures:  # guesses in flight beyond the limit
-        _lock(db, username, remote, logins, now)
+        lock(db, username, remote, logins, now)
         return LoginOutcome("locked", retry_after=logins.lockout)
     if not verify_password(password, encoded):
         audit(db, "login_failed", username=None, target=username, remote=remote,
               details={"reason": "wrong password", "failures": attempts}, now=now)
         if attempts >= logins.max_failures:
-            _lock(db, username, remote, logins, now)
+            lock(db, username, remote, logins, now)
         return LoginOutcome("invalid")
 
+    if needs_rehash(encoded):
+        db.execute("update users set password_hash = ? where username = ?", [hash_password(password), username])
+    if has_second_factor(db, username):
+        # The password's attempt stays counted until the code is right: guesses of the code lock the username too.
+        challenge = new_token()
+        with write_transaction(db.conn):
+            db.execute("delete from login_challenges where expires_at <= ?", [now])
+            db.execute("insert into login_challenges (token_hash, username, expires_at, remote) values (?, ?, ?, ?)",
+                       [token_hash(challenge), username, now + CHALLENGE_SECONDS, remote])
+            audit(db, "login_password_accepted", username=None, target=username, remote=remote,
+                  details={"waiting_for": "totp"}, now=now)
+        return LoginOutcome("second_factor", token=challenge)
+    token, session = start_session(db, username, role, remote, sessions, now, must_enrol_totp=admin_totp and role == "admin")
+    return LoginOutcome("ok", token=token, session=session)
+
+
+def remote_throttled(db: sqlite_utils.Database, username: str, remote: str | None, logins: LoginPolicy,
+                     now: float) -> LoginOutcome | None:
+    """"throttled" when `remote` has failed `remote_max_failures` logins (any usernames) within `lockout`."""
+    remote_failures = db.execute(
+        "select count(*), min(at) from audit_log where action = 'login_failed' and remote is ? and at > ?",
+        [remote, now - logins.lockout]).fetchone()
+    if remote_failures[0] >= logins.remote_max_failures:
+        audit(db, "login_throttled", username=None, target=username[:64], remote=remote, now=now)
+        return LoginOutcome("throttled", retry_after=max(1.0, remote_failures[1] + logins.lockout - now))
+    return None
+
+
+def count_attempt(db: sqlite_utils.Database, username: str, now: float) -> tuple[int, str, str] | None:
+    """Count an attempt before anything is checked, so parallel guesses cannot exceed the limit: (failed logins,
+    password hash, role), or None when the username is locked or unknown."""
+    # fetchall: a RETURNING statement commits when it has been stepped to its end.
+    rows = db.execute(
+        "update users set failed_logins = failed_logins + 1 where username = ?"
+        " and coalesce(locked_until, 0) <= ? returning failed_logins, password_hash, role",
+        [username, now]).fetchall()
+    return rows[0] if rows else None
+
+
+def has_second_factor(db: sqlite_utils.Database, username: str) -> bool:
+    """Whether the user logs in with a TOTP code after the password (a confirmed enrolment)."""
+    return db.execute("select 1 from user_totp where username = ? and confirmed_at is not null",
+                      [username]).fetchone() is not None
+
+
+def start_session(db: sqlite_utils.Database, username: str, role: str, remote: str | None, sessions: SessionPolicy,
+                  now: float, *, must_enrol_totp: bool = False, details: dict | None = None) -> tuple[str, Session]:
+    """A new session for a login found right (failures cleared, audited): (the cookie value, the session)."""
     token = new_token()
-    session = Session(username, role, now, now + sessions.max_age, token_hash(token), new_token())
+    session = Session(username, role, now, now + sessions.max_age, token_hash(token), new_token(),
+                      must_enrol_totp and not has_second_factor(db, username))
     with write_transaction(db.conn):
         db.execute("update users set failed_logins = 0, locked_until = null where username = ?", [username])
-        if needs_rehash(encoded):
-            db.execute("update users set password_hash = ? where username = ?", [hash_password(password), username])
         db.execute("delete from sessions where expires_at <= ? or last_seen <= ?", [now, now - sessions.idle])
         db.execute("insert into sessions (token_hash, username, created_at, expires_at, csrf_token, last_seen, remote)"
                    " values (?, ?, ?, ?, ?, ?, ?)",
                    [session.token_hash, username, now, session.expires_at, session.csrf_token, now, remote])
-        audit(db, "login", username=username, target=username, remote=remote, now=now)
-    return LoginOutcome("ok", token=token, session=session)
+        audit(db, "login", username=username, target=username, remote=remote, details=details, now=now)
+    return token, session
 
 
-def _lock(db: sqlite_utils.Database, username: str, remote: str | None, logins: LoginPolicy, now: float) -> None:
+def lock(db: sqlite_utils.Database, username: str, remote: str | None, logins: LoginPolicy, now: float) -> None:
     with write_transaction(db.conn):
         db.execute("update users set locked_until = ?, failed_logins = 0 where username = ?",
                    [now + logins.lockout, username])
@@ -207,25 +251,27 @@ def _lock(db: sqlite_utils.Database, username: str, remote: str | None, logins: 
 
 
 def session_for(db: sqlite_utils.Database, token: str | None, policy: SessionPolicy = SessionPolicy(),
-                now: float | None = None) -> Session | None:
+                now: float | None = None, admin_totp: bool = False) -> Session | None:
     """The live session of a cookie value, or None (an expired one is deleted); notes the request time."""
     if not token or not TOKEN_PATTERN.fullmatch(token):
         return None
     now = time.time() if now is None else now
     digest = token_hash(token)
     row = db.execute(
-        "select s.username, u.role, s.created_at, s.expires_at, s.csrf_token, s.last_seen"
+        "select s.username, u.role, s.created_at, s.expires_at, s.csrf_token, s.last_seen,"
+        " exists (select 1 from user_totp t where t.username = u.username and t.confirmed_at is not null)"
         " from sessions s join users u on u.username = s.username where s.token_hash = ?", [digest]).fetchone()
     if row is None:
         return None
-    username, role, created_at, expires_at, csrf_token, last_seen = row
+    username, role, created_at, expires_at, csrf_token, last_seen, second_factor = row
     expires_at = min(expires_at, created_at + policy.max_age)
     if now >= expires_at or now - last_seen >= policy.idle:
         db.execute("delete from sessions where token_hash = ?", [digest])
         return None
     if now - last_seen >= policy.touch_every:
         db.execute("update sessions set last_seen = ? where token_hash = ?", [now, digest])
-    return Session(username, role, created_at, expires_at, digest, csrf_token)
+    return Session(username, role, created_at, expires_at, digest, csrf_token,
+                   admin_totp and role == "admin" and not second_factor)
 
 
 def logout(db: sqlite_utils.Database, session: Session, remote: str | None, now: float | None = None) -> None:

@@ -143,5 +143,5 @@ def row_json(row: dict) -> dict:
 
 def session_json(session: accounts.Session) -> dict:
     return {"username": session.username, "role": session.role, "csrf_token": session.csrf_token,
-            "expires_at": session.expires_at}
+            "expires_at": session.expires_at, "totp_enrolment_required": session.must_enrol_totp}
 

@@ -23,7 +23,7 @@ from vigia.kit.api_schema import (
     fields,
     query,
 )
-from vigia.local_ui import data_subject_routes
+from vigia.local_ui import data_subject_routes, totp_routes
 from vigia.local_ui.common import MAX_AUDIT
 from vigia.local_ui.event_routes import MAX_COMMENT, MAX_EVENTS
 from vigia.local_ui.setup_routes import (
@@ -48,10 +48,12 @@ def _json(ref: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     text = {400: "malformed input", 401: "no live session", 403: "missing or wrong X-CSRF-Token, or the role is too low",
-            404: "no such event, camera, media or export", 409: "the username is taken; the export is not done; "
-            "the config file's privacy section is not filled in", 410: "the export's files are deleted",
+            404: "no such event, camera, media or export", 409: "the username is taken; a second factor is already on; "
+                 "the export is not done; the config file's privacy section is not filled in",
+            410: "the export's files are deleted",
             415: "the body is not application/json",
-            422: "well-formed, but not acceptable here: a camera this appliance does not have, a window that "
+            422: "well-formed, but not acceptable here: a code that is not the authenticator's current one, a "
+                 "camera this appliance does not have, a window that "
                  "ends before it starts or is too long, an event that is not there",
             416: "range not satisfiable", 429: "too many failed logins (see Retry-After)",
             502: "the camera or central did not answer as it should (the message says why)"}
@@ -130,7 +132,12 @@ def openapi_document() -> dict[str, Any]:
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
                 "Session": {"type": "object", "properties": {
                     "username": {"type": "string"}, "role": {"type": "string", "enum": ["guard", "installer", "admin"]},
-                    "csrf_token": {"type": "string"}, "expires_at": {"type": "number", "description": "epoch seconds"}}},
+                    "csrf_token": {"type": "string"}, "expires_at": {"type": "number", "description": "epoch seconds"},
+                    "totp_enrolment_required": {"type": "boolean", "description": "an admin who must enrol a second "
+                                                "factor before anything else (http.admin_totp: required)"}}},
+                "LoginChallenge": {"type": "object", "required": ["second_factor", "challenge"], "properties": {
+                    "second_factor": {"type": "string", "enum": ["totp"]},
+                    "challenge": {"type": "string", "description": "for POST /api/v1/login/totp, within 5 minutes"}}},
                 "Layout": {"type": "object", "required": ["zones", "lines", "rules"], "properties": {
                     "camera": {"type": "string", "readOnly": True}, "width": {"type": "integer", "nullable": True,
                     "readOnly": True, "description": "the camera's frame width; null before its first frame"},
@@ -225,6 +232,7 @@ def openapi_document() -> dict[str, Any]:
         "security": [{"session": []}],
         "paths": {
             **data_subject_routes.openapi_paths(),
+            **totp_routes.openapi_paths(_errors, _json, _CSRF, _PUBLIC),
             "/healthz": {"get": {"summary": "camera states (no login)", "security": _PUBLIC,
                                  "responses": {"200": {"description": "ok"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (no login; with http.metrics_token, Authorization: Bearer)",
@@ -234,7 +242,10 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/login": {"post": {
                 "summary": "log in: sets the vigia_session cookie (HttpOnly, Secure, SameSite=Strict)", "security": _PUBLIC,
                 "requestBody": body(fields(["username", "password"], username=LOGIN_USERNAME, password=LOGIN_PASSWORD)),
-                "responses": {"200": {"description": "logged in", "content": _json("Session")}, **_errors(400, 401, 415, 429)}}},
+                "responses": {"200": {"description": "logged in", "content": _json("Session")},
+                              "202": {"description": "password right, the user has a second factor: no session yet, "
+                                                     "send a code with the challenge", "content": _json("LoginChallenge")},
+                              **_errors(400, 401, 415, 429)}}},
             "/api/v1/logout": {"post": {"summary": "end the session", "parameters": [_CSRF],
                                         "responses": {"200": _reply("logged out", logged_out={"type": "boolean"}),
                                                       **_errors(401, 403)}}},

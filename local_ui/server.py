@@ -54,6 +54,7 @@ from vigia.local_ui import (
     privacy_routes,
     push_routes,
     setup_routes,
+    totp_routes,
 )
 from vigia.local_ui.common import (
     API,
@@ -104,6 +105,7 @@ def create_app(appliance: ApplianceView, config: Config) -> web.Application:
     setup_routes.add_routes(app)
     privacy_routes.add_routes(app)       # exports for disclosure, the signage notice
     data_subject_routes.add_routes(app)  # data-subject requests, the audit chain
+    totp_routes.add_routes(app)          # the second step of a login, TOTP enrolment
     routes.add_get("/api/v1/sync", sync_status, allow_head=False)
     routes.add_get("/api/v1/users", users, allow_head=False)
     routes.add_post("/api/v1/users", create_user)
@@ -130,15 +132,21 @@ async def _stop_live(app: web.Application) -> None:
 
 def _is_public(request: web.Request) -> bool:
     route = route_of(request)
-    return route in PUBLIC or route in setup_routes.PUBLIC or route in event_routes.PUBLIC or route in push_routes.PUBLIC
+    return (route in PUBLIC or route in setup_routes.PUBLIC or route in event_routes.PUBLIC or route in push_routes.PUBLIC
+            or route in totp_routes.PUBLIC)
 
 
 async def _session(request: web.Request) -> accounts.Session | None:
-    """The request's live session; 403 in setup mode (only the wizard's first step answers)."""
+    """The request's live session; 403 in setup mode (only the wizard's first step answers), and for an admin who
+    must enrol a second factor first (`http.admin_totp: required`), but on the enrolment's routes."""
     api = request.app[API]
     if not await setup_routes.is_claimed(api):
         raise ApiError(403, "setup not finished: claim the device first (the setup wizard)")
-    return await api.db(accounts.session_for, request.cookies.get(COOKIE), api.sessions)
+    session = await api.db(accounts.session_for, request.cookies.get(COOKIE), api.sessions,
+                           admin_totp=api.config.http.admin_totp == "required")
+    if session is not None and session.must_enrol_totp and route_of(request) not in totp_routes.ENROLMENT:
+        raise ApiError(403, "enrol a second factor (TOTP) first: admins must have one")
+    return session
 
 
 # -- public routes ----------------------------------------------------------------------------
@@ -165,14 +173,17 @@ async def login(request: web.Request) -> web.Response:
     remote = remote_address(request)
     async with api.login_slots:
         outcome = await api.db(accounts.login, username, password, remote, logins=api.logins,
-                               sessions=api.sessions, replaces=request.cookies.get(COOKIE))
+                               sessions=api.sessions, replaces=request.cookies.get(COOKIE),
+                               admin_totp=api.config.http.admin_totp == "required")
     if outcome.status == "invalid":
         log.info("failed login from %s", remote)
         raise ApiError(401, "wrong username or password")
-    if outcome.status != "ok":
+    if outcome.status in ("locked", "throttled"):
         log.warning("login refused from %s: %s", remote, outcome.status)
         raise ApiError(429, "too many failed logins: try again later",
                        {"Retry-After": str(math.ceil(outcome.retry_after or api.logins.lockout))})
+    if outcome.status == "second_factor":  # no session yet: POST /api/v1/login/totp with the challenge and a code
+        return web.json_response({"second_factor": "totp", "challenge": outcome.token}, status=202)
     log.info("%s logged in from %s", outcome.session.username, remote)
     response = web.json_response(session_json(outcome.session))
     set_session_cookie(response, COOKIE, outcome.token, api.sessions.max_age, "/")

@@ -127,7 +127,8 @@ async def claim_device(request: web.Request) -> web.Response:
             raise
         accounts.add_user(db, username, password, "admin", actor=None, remote=remote, via="setup")
         accounts.audit(db, "device_claimed", username=username, remote=remote)
-        return accounts.login(db, username, password, remote, logins=api.logins, sessions=api.sessions)
+        return accounts.login(db, username, password, remote, logins=api.logins, sessions=api.sessions,
+                              admin_totp=api.config.http.admin_totp == "required")
 
     async with api.login_slots:
         try:

@@ -6,9 +6,10 @@ import os
 import stat
 from pathlib import Path
 
+import pyotp
 import pytest
 
-from vigia.kit import files, passwords
+from vigia.kit import files, passwords, totp
 
 
 def test_password_hashes_are_scrypt_with_their_parameters():
@@ -67,3 +68,29 @@ def test_a_failed_replacement_leaves_the_old_file_and_no_temporary(tmp_path: Pat
     with files.replacing(path) as tmp:
         tmp.write_bytes(b"new")
     assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["clip.mp4"]
+
+
+def test_totp_codes_match_their_step_once_within_one_step_of_drift():
+    secret = totp.new_secret()
+    code = pyotp.TOTP(secret)
+    now = 1_800_000_015.0                      # inside step 60_000_000
+    step = int(now // totp.STEP)
+    assert totp.matching_step(secret, code.at(now), None, now) == step
+    assert totp.matching_step(secret, code.at(now - 30), None, now) == step - 1      # a phone 30 s behind
+    assert totp.matching_step(secret, code.at(now + 30), None, now) == step + 1
+    assert totp.matching_step(secret, code.at(now + 60), None, now) is None          # two steps off
+    assert totp.matching_step(secret, code.at(now), step, now) is None               # that step was used: no replay
+    assert totp.matching_step(secret, code.at(now - 30), step, now) is None          # nor an earlier one
+    assert totp.matching_step(secret, code.at(now + 30), step, now) == step + 1
+    for malformed in ("", "12345", "1234567", "12345a", " 123456"):
+        assert totp.matching_step(secret, malformed, None, now) is None
+    uri = totp.provisioning_uri(secret, "ada", "Vigia")
+    assert pyotp.parse_uri(uri).secret == secret and "<svg" in totp.qr_svg(uri)
+
+
+def test_recovery_codes_are_random_and_hashed_without_case_or_dash():
+    codes = totp.new_recovery_codes()
+    assert len(set(codes)) == totp.RECOVERY_CODES and all(totp.RECOVERY_CODE.fullmatch(c) for c in codes)
+    first = codes[0]
+    assert totp.recovery_hash(first) == totp.recovery_hash(first.lower()) == totp.recovery_hash(first.replace("-", ""))
+    assert first not in totp.recovery_hash(first) and totp.recovery_hash("not-a-code") is None

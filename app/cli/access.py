@@ -1,4 +1,5 @@
-"""`vigia users add|list|passwd` and `vigia tls info`: who may use the guards' web UI, and the certificate it serves."""
+"""`vigia users add|list|passwd|totp-reset` and `vigia tls info`: who may use the guards' web UI, and the certificate
+it serves."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     passwd.add_argument("name")
     add_config_argument(passwd, "its database")
     passwd.set_defaults(handler=_users_passwd)
+    reset = users.add_parser("totp-reset", help="remove a user's TOTP second factor (a lost phone): they enrol again "
+                             "at their next login; ends their sessions")
+    reset.add_argument("name")
+    add_config_argument(reset, "its database")
+    reset.set_defaults(handler=_users_totp_reset)
 
     tls = commands.add_parser("tls", help="the HTTPS certificate").add_subparsers(metavar="ACTION")
     info = tls.add_parser("info", help="the certificate served (made now if missing) and its SHA-256 fingerprint")
@@ -72,6 +78,20 @@ def _users_passwd(args) -> int:
     except ValueError as exc:  # AccountError: a bad name, role or password
         raise CliError(str(exc), 2) from None
     print(f"password of {args.name} changed; its sessions are ended")
+    return 0
+
+
+def _users_totp_reset(args) -> int:
+    from vigia.appliance.storage import database
+    from vigia.local_ui.accounts import get_user
+    from vigia.local_ui.totp import reset
+
+    with database(storage_settings(args.config).database) as db:
+        if get_user(db, args.name) is None:
+            raise CliError(f"no user {args.name!r}", 2)
+        removed = reset(db, args.name, actor=None, remote="local", via=f"cli:{os_user()}")
+    print(f"second factor of {args.name} removed; its sessions are ended" if removed
+          else f"{args.name} had no second factor")
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vigia.app.cli import backup as backup_cli
 from vigia.app.cli import replication
-from vigia.app.cli.common import CliError
+from vigia.app.cli.common import CliError, os_user
 
 DSN_ENV = "VIGIA_CENTRAL_DATABASE"
 BROKER_ENV = "VIGIA_BROKER_URL"
@@ -112,6 +112,9 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
                            f" (target_session_attrs=prefer-standby; default: ${READ_DSN_ENV}, else --database)")
     dashboard.add_argument("--sso-config", type=Path,
                            help="OpenID Connect single sign-on settings (YAML; see vigia.central.dashboard.sso_config)")
+    dashboard.add_argument("--admin-totp", choices=("required", "optional"), default="optional",
+                           help="required: an admin without a TOTP second factor must enrol one right after logging in "
+                           "and can do nothing else until done (default: optional, any user may enrol)")
     dashboard.set_defaults(handler=_dashboard)
 
     worker = _with_bucket(_with_database(central.add_parser(
@@ -185,6 +188,10 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     user.add_argument("username")
     user.add_argument("--role", choices=("viewer", "operator", "admin"), required=True)
     user.set_defaults(handler=_user_add)
+    totp_reset = _with_database(central.add_parser(
+        "user-totp-reset", help="remove a dashboard user's TOTP second factor (a lost phone); ends their sessions"))
+    totp_reset.add_argument("username")
+    totp_reset.set_defaults(handler=_user_totp_reset)
 
     backup_cli.add_commands(central)  # backup config|status|run, restore
     replication.add_commands(central)  # promote, failover-watch, replication-status
@@ -420,7 +427,7 @@ def _dashboard(args) -> int:
         except SsoConfigError as exc:
             raise CliError(str(exc), 2) from None
     settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media_settings(args),
-                                 read_dsn=args.read_database, sso=sso)
+                                 read_dsn=args.read_database, sso=sso, admin_totp=args.admin_totp == "required")
     asyncio.run(serve(settings, args.host, args.port, tls, _metrics_at(args), new_registry()))
     return 0
 
@@ -441,6 +448,25 @@ def _user_add(args) -> int:
     except AccountError as exc:
         raise CliError(str(exc), 2) from None
     print(f"dashboard user {args.username} added ({args.role})")
+    return 0
+
+
+def _user_totp_reset(args) -> int:
+    from vigia.central.dashboard import totp
+    from vigia.central.migrations import migrate
+
+    async def work(conn) -> bool | None:
+        await migrate(conn)
+        cursor = await conn.execute("SELECT 1 FROM dashboard_users WHERE username = %s", [args.username])
+        if await cursor.fetchone() is None:
+            return None
+        return await totp.reset(conn, args.username, via=f"cli:{os_user()}")
+
+    removed = _with_connection(args, work)
+    if removed is None:
+        raise CliError(f"no dashboard user {args.username!r}", 2)
+    print(f"second factor of {args.username} removed; its sessions are ended" if removed
+          else f"{args.username} had no second factor")
     return 0
 
 

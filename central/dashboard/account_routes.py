@@ -1,6 +1,7 @@
 """Logins, sessions and the dashboard's users.
 
-    POST /dashboard/api/v1/login {"username", "password"}, POST logout, GET me
+    POST /dashboard/api/v1/login {"username", "password"} (202 and a challenge for a user with a second factor:
+         `totp_routes`), POST logout, GET me
     GET  /dashboard/api/v1/users, POST users        (admin)
 """
 from __future__ import annotations
@@ -37,7 +38,8 @@ async def login(request: web.Request) -> web.Response:
     remote = request.remote
     async with dashboard.login_slots, dashboard.pool.connection() as conn:
         outcome = await accounts.login(conn, username, password, remote=remote, logins=dashboard.settings.logins,
-                                       sessions=dashboard.settings.sessions, replaces=request.cookies.get(COOKIE))
+                                       sessions=dashboard.settings.sessions, replaces=request.cookies.get(COOKIE),
+                                       admin_totp=dashboard.settings.admin_totp)
     if outcome.status == "throttled":
         log.warning("dashboard login refused from %s: too many failures from that address", remote)
         raise ApiError(429, f"too many failed logins from your address: try again in {outcome.retry_after} s",
@@ -46,9 +48,11 @@ async def login(request: web.Request) -> web.Response:
         log.warning("dashboard login refused from %s: locked", remote)
         raise ApiError(429, "too many failed logins: try again later",
                        {"Retry-After": str(int(dashboard.settings.logins.lockout))})
-    if outcome.status != "ok":
+    if outcome.status == "invalid":
         log.info("failed dashboard login from %s", remote)
         raise ApiError(401, "wrong username or password")
+    if outcome.status == "second_factor":  # no session yet: POST login/totp with the challenge and a code
+        return web.json_response({"second_factor": "totp", "challenge": outcome.token}, status=202)
     log.info("%s logged in to the dashboard from %s", outcome.session.username, remote)
     response = web.json_response(session_json(outcome.session))
     set_session_cookie(response, COOKIE, outcome.token, dashboard.settings.sessions.max_age, PREFIX)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -32,6 +33,7 @@ from vigia.kit.passwords import (
     verify_nothing,
     verify_password,
 )
+from vigia.kit.totp import CHALLENGE_SECONDS
 
 ROLES = Roles(("viewer", "operator", "admin"))
 
@@ -49,11 +51,14 @@ class Session:
     expires_at: dt.datetime
     token_hash: str = field(repr=False)
     csrf_token: str = field(repr=False)
+    must_enrol_totp: bool = False  # an admin without a second factor where one is required: may only enrol
 
 
 @dataclass(frozen=True)
 class LoginOutcome:
-    status: str  # "ok", "invalid", "locked" (the username) or "throttled" (the client address)
+    # "ok", "second_factor" (the token is the challenge a code must come with), "invalid", "locked" (the username)
+    # or "throttled" (the client address)
+    status: str
     token: str | None = field(default=None, repr=False)
     session: Session | None = None
     retry_after: int | None = None  # "throttled": whole seconds until the address may try again
@@ -77,10 +82,20 @@ async def list_users(conn: psycopg.AsyncConnection) -> list[dict]:
 
 
 async def login(conn: psycopg.AsyncConnection, username: str, password: str, *, remote: str | None,
-                logins: LoginPolicy, sessions: SessionPolicy, replaces: str | None = None) -> LoginOutcome:
-    """Check a login from client address `remote`; when right, start a new session (ending `replaces`)."""
+                logins: LoginPolicy, sessions: SessionPolicy, replaces: str | None = None,
+                admin_totp: bool = False) -> LoginOutcome:
+    """Check a login from client address `remote`; when right, start a new session (ending `replaces`), or, for a
+    user with a second factor, a challenge its code must come with (`vigia.central.dashboard.totp.complete_login`).
+    `admin_totp`: admins must have a second factor (a session of one without it may only enrol)."""
     if replaces:
         await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = %s", [token_hash(replaces)])
+    return await per_address(conn, remote, logins, lambda: _check(conn, username, password, logins=logins,
+                                                                   sessions=sessions, admin_totp=admin_totp))
+
+
+async def per_address(conn: psycopg.AsyncConnection, remote: str | None, logins: LoginPolicy,
+                      check: Callable[[], Awaitable[LoginOutcome]]) -> LoginOutcome:
+    """`check()` unless the address has failed `remote_max_failures` logins in the window ("throttled")."""
     address = remote or ""   # no address (a Unix socket): one bucket for all of those
     window = dt.timedelta(seconds=logins.remote_window)
     # Counted as a failure before anything is checked (parallel guesses cannot exceed the limit); the row
@@ -95,14 +110,14 @@ async def login(conn: psycopg.AsyncConnection, username: str, password: str, *, 
     if blocking is not None:
         outcome = LoginOutcome("throttled", retry_after=max(1, math.ceil(blocking[0])))
     else:
-        outcome = await _check(conn, username, password, logins=logins, sessions=sessions)
+        outcome = await check()
     await conn.execute("DELETE FROM dashboard_login_failures WHERE (id = %s AND %s) OR failed_at <= now() - %s",
-                       [attempt, outcome.status in ("ok", "throttled"), window])  # and prunes the expired
+                       [attempt, outcome.status in ("ok", "second_factor", "throttled"), window])  # and prunes the expired
     return outcome
 
 
 async def _check(conn: psycopg.AsyncConnection, username: str, password: str, *, logins: LoginPolicy,
-                 sessions: SessionPolicy) -> LoginOutcome:
+                 sessions: SessionPolicy, admin_totp: bool) -> LoginOutcome:
     """The username's lockout, the password, and a new session when right."""
     # The attempt is counted before the password is checked, so parallel guesses cannot exceed the limit.
     cursor = await conn.execute(
@@ -121,50 +136,67 @@ async def _check(conn: psycopg.AsyncConnection, username: str, password: str, *,
             await conn.execute("UPDATE dashboard_users SET failed_logins = 0, locked_until = now() + %s"
                                " WHERE username = %s", [dt.timedelta(seconds=logins.lockout), username])
         return LoginOutcome("invalid")
+    if needs_rehash(encoded):
+        await conn.execute("UPDATE dashboard_users SET password_hash = %s WHERE username = %s",
+                           [await asyncio.to_thread(hash_password, password), username])
+    if await has_second_factor(conn, username):
+        # The password's attempt stays counted until the code is right: guesses of the code lock the username too.
+        challenge = new_token()
+        await conn.execute("DELETE FROM dashboard_login_challenges WHERE expires_at <= now()")
+        await conn.execute("INSERT INTO dashboard_login_challenges (token_hash, username, expires_at)"
+                           " VALUES (%s, %s, now() + %s)",
+                           [token_hash(challenge), username, dt.timedelta(seconds=CHALLENGE_SECONDS)])
+        return LoginOutcome("second_factor", challenge)
+    return await start_session(conn, username, role, sessions, must_enrol_totp=admin_totp and role == "admin")
+
+
+async def has_second_factor(conn: psycopg.AsyncConnection, username: str) -> bool:
+    cursor = await conn.execute("SELECT 1 FROM dashboard_totp WHERE username = %s AND confirmed_at IS NOT NULL",
+                                [username])
+    return await cursor.fetchone() is not None
+
+
+async def start_session(conn: psycopg.AsyncConnection, username: str, role: str, sessions: SessionPolicy, *,
+                        must_enrol_totp: bool = False) -> LoginOutcome:
+    """A new session for a login found right (the username's failures cleared)."""
+    token = new_token()
+    csrf = new_token()
+    must_enrol_totp = must_enrol_totp and not await has_second_factor(conn, username)
     async with conn.transaction():
         await conn.execute("UPDATE dashboard_users SET failed_logins = 0, locked_until = NULL WHERE username = %s",
                            [username])
-        if needs_rehash(encoded):
-            await conn.execute("UPDATE dashboard_users SET password_hash = %s WHERE username = %s",
-                               [await asyncio.to_thread(hash_password, password), username])
-        return await open_session(conn, username, role, sessions)
-
-
-async def open_session(conn: psycopg.AsyncConnection, username: str, role: str, sessions: SessionPolicy) -> LoginOutcome:
-    """A new session for a user whose login was checked (a password here, or single sign-on); prunes ended ones."""
-    token = new_token()
-    csrf = new_token()
-    await conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= now() OR last_seen <= now() - %s",
-                       [dt.timedelta(seconds=sessions.idle)])
-    cursor = await conn.execute(
-        "INSERT INTO dashboard_sessions (token_hash, username, csrf_token, expires_at)"
-        " VALUES (%s, %s, %s, now() + %s) RETURNING expires_at",
-        [token_hash(token), username, csrf, dt.timedelta(seconds=sessions.max_age)])
-    expires_at = (await cursor.fetchone())[0]
-    return LoginOutcome("ok", token, Session(username, role, expires_at, token_hash(token), csrf))
+        await conn.execute("DELETE FROM dashboard_sessions WHERE expires_at <= now() OR last_seen <= now() - %s",
+                           [dt.timedelta(seconds=sessions.idle)])
+        cursor = await conn.execute(
+            "INSERT INTO dashboard_sessions (token_hash, username, csrf_token, expires_at)"
+            " VALUES (%s, %s, %s, now() + %s) RETURNING expires_at",
+            [token_hash(token), username, csrf, dt.timedelta(seconds=sessions.max_age)])
+        expires_at = (await cursor.fetchone())[0]
+    return LoginOutcome("ok", token, Session(username, role, expires_at, token_hash(token), csrf, must_enrol_totp))
 
 
 async def session_for(conn: psycopg.AsyncConnection, token: str | None,
-                      policy: SessionPolicy) -> Session | None:
+                      policy: SessionPolicy, admin_totp: bool = False) -> Session | None:
     """The live session of a cookie value, or None (an expired one is deleted); notes the request time."""
     if not token or not TOKEN_PATTERN.fullmatch(token):
         return None
     digest = token_hash(token)
     cursor = await conn.execute(
         "SELECT s.username, u.role, s.expires_at, s.csrf_token, s.expires_at <= now() OR s.last_seen <= now() - %s,"
-        " s.last_seen <= now() - %s FROM dashboard_sessions s JOIN dashboard_users u USING (username)"
+        " s.last_seen <= now() - %s, EXISTS (SELECT 1 FROM dashboard_totp t WHERE t.username = s.username"
+        " AND t.confirmed_at IS NOT NULL) FROM dashboard_sessions s JOIN dashboard_users u USING (username)"
         " WHERE s.token_hash = %s",
         [dt.timedelta(seconds=policy.idle), dt.timedelta(seconds=policy.touch_every), digest])
     row = await cursor.fetchone()
     if row is None:
         return None
-    username, role, expires_at, csrf, expired, stale = row
+    username, role, expires_at, csrf, expired, stale, second_factor = row
     if expired:
         await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = %s", [digest])
         return None
     if stale:
         await conn.execute("UPDATE dashboard_sessions SET last_seen = now() WHERE token_hash = %s", [digest])
-    return Session(username, role, expires_at, digest, csrf)
+    return Session(username, role, expires_at, digest, csrf, admin_totp and role == "admin" and not second_factor)
 
 
 async def logout(conn: psycopg.AsyncConnection, session: Session) -> None:

@@ -37,18 +37,20 @@ from vigia.central.dashboard import (
     openapi,
     reanalysis_routes,
     sso_routes,
+    totp_routes,
 )
 from vigia.central.dashboard.common import COOKIE, DASHBOARD, MAX_BODY, PREFIX, SESSION, Dashboard, DashboardSettings
 from vigia.central.dashboard.sso import RelyingParty
 from vigia.central.migrations import migrate
 from vigia.central.observability.endpoint import metrics_app, request_metrics
 from vigia.central.observability.metrics import DashboardMetrics, new_registry
-from vigia.kit.http import error_middleware, route_of, security_headers, session_middleware
+from vigia.kit.http import ApiError, error_middleware, route_of, security_headers, session_middleware
 from vigia.kit.serve import running, until_signalled
 
 log = logging.getLogger(__name__)
 
 PUBLIC = account_routes.PUBLIC | alert_routes.PUBLIC | frontend.PUBLIC | sso_routes.PUBLIC
+PUBLIC = account_routes.PUBLIC | alert_routes.PUBLIC | frontend.PUBLIC | totp_routes.PUBLIC
 
 
 def create_app(settings: DashboardSettings, registry: CollectorRegistry | None = None) -> web.Application:
@@ -61,6 +63,7 @@ def create_app(settings: DashboardSettings, registry: CollectorRegistry | None =
     app.cleanup_ctx.append(_lifecycle(settings))
     account_routes.add_routes(app)
     sso_routes.add_routes(app)
+    totp_routes.add_routes(app)
     device_routes.add_routes(app)
     event_routes.add_routes(app)
     reanalysis_routes.add_routes(app)
@@ -115,9 +118,14 @@ def _is_public(request: web.Request) -> bool:
 
 
 async def _session(request: web.Request) -> accounts.Session | None:
+    """The request's live session; 403 for an admin who must enrol a second factor first, but on its routes."""
     dashboard = request.app[DASHBOARD]
     async with dashboard.pool.connection() as conn:
-        return await accounts.session_for(conn, request.cookies.get(COOKIE), dashboard.settings.sessions)
+        session = await accounts.session_for(conn, request.cookies.get(COOKIE), dashboard.settings.sessions,
+                                             dashboard.settings.admin_totp)
+    if session is not None and session.must_enrol_totp and route_of(request) not in totp_routes.ENROLMENT:
+        raise ApiError(403, "enrol a second factor (TOTP) first: admins must have one")
+    return session
 
 
 async def serve(settings: DashboardSettings, host: str, port: int, tls: ssl.SSLContext | None = None,

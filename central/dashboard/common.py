@@ -36,6 +36,7 @@ class DashboardSettings:
     media: MediaSettings | None = None   # the bucket thumbnails are read from; None: no thumbnails
     read_dsn: str | None = None     # the event list and counts may read a hot standby (prefer-standby); None: dsn
     sso: SsoSettings | None = None  # OpenID Connect single sign-on (vigia.central.dashboard.sso); None: passwords only
+    admin_totp: bool = False        # admins must have a TOTP second factor (a session of one without it may only enrol)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def require(request: web.Request, role: str = "viewer") -> accounts.Session:
 
 def session_json(session: accounts.Session) -> dict:
     return {"username": session.username, "role": session.role, "csrf_token": session.csrf_token,
-            "expires_at": session.expires_at.timestamp()}
+            "expires_at": session.expires_at.timestamp(), "totp_enrolment_required": session.must_enrol_totp}
 
 
 def json_row(row: dict) -> dict:

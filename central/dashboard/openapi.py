@@ -22,6 +22,8 @@ from vigia.kit.api_schema import (
     fields,
     query,
 )
+from vigia.kit.passwords import TOKEN_PATTERN
+from vigia.kit.totp import CODE, RECOVERY_CODE
 from vigia.sync.protocol import DEVICE_ID_PATTERN
 
 PREFIX = "/dashboard"
@@ -86,8 +88,9 @@ def _errors(*codes: int) -> dict:
     text = {400: "malformed input (the message names it)", 401: "no live session",
             403: "missing or wrong X-CSRF-Token, or the role is too low",
             404: "no such device or event, or the event has no such media (or no bucket is configured)",
-            409: "the username is taken", 415: "the body is not application/json",
-            422: "well-formed, but not acceptable: labels without the decision fixed, a box whose corners are "
+            409: "the username is taken; a second factor is already on", 415: "the body is not application/json",
+            422: "well-formed, but not acceptable: a code that is not the authenticator's current one, labels "
+                 "without the decision fixed, a box whose corners are "
                  "swapped, a class the model does not have",
             429: "too many failed logins (see Retry-After)",
             502: "the OpenID provider cannot be reached or answered wrongly"}
@@ -108,7 +111,18 @@ def _body(schema: dict) -> dict:
 def _schemas() -> dict[str, Any]:
     return {
         "Error": _object(["error"], error={"type": "string"}),
-        "Session": _object(username={"type": "string"}, role=ROLE, csrf_token={"type": "string"}, expires_at=_EPOCH),
+        "Session": _object(username={"type": "string"}, role=ROLE, csrf_token={"type": "string"}, expires_at=_EPOCH,
+                           totp_enrolment_required={"type": "boolean", "description": "an admin who must enrol a second "
+                                                    "factor before anything else (--admin-totp required)"}),
+        "LoginChallenge": _object(["second_factor", "challenge"], second_factor={"type": "string", "enum": ["totp"]},
+                                  challenge={"type": "string", "description": f"for POST {API}/login/totp, within 5 minutes"}),
+        "TotpStatus": _object(["enabled", "pending", "recovery_codes_left"], enabled={"type": "boolean"},
+                              pending={"type": "boolean", "description": "a secret shown, not confirmed yet"},
+                              recovery_codes_left=_INT),
+        "TotpEnrolment": _object(["secret", "otpauth_uri", "qr_svg"], secret=_TEXT, otpauth_uri=_TEXT,
+                                 qr_svg={"type": "string", "description": "an SVG document"}),
+        "TotpEnabled": _object(["enabled", "recovery_codes"], enabled={"type": "boolean"},
+                               recovery_codes={"type": "array", "items": _TEXT, "description": "shown only now"}),
         "CameraHealth": _object(
             camera={"type": "string"}, state={"type": "string", "description": "the camera's connection state"},
             since=_EPOCH, last_error={"type": "string", "nullable": True}, received_at=_EPOCH),
@@ -395,6 +409,29 @@ def _sso_paths() -> dict[str, Any]:
     }
 
 
+def _totp_paths(session: dict) -> dict[str, Any]:
+    """The second factor's routes (`vigia.central.dashboard.totp_routes`)."""
+    code = {"type": "string", "description": "the 6-digit code of the authenticator app, or a recovery code",
+            "anyOf": [{"pattern": CODE.pattern}, {"pattern": RECOVERY_CODE.pattern}]}
+    return {
+        f"{API}/login/totp": {"post": {
+            "summary": "the second step of a login: the challenge POST login answered (202) and a TOTP code or a recovery "
+                       "code; sets the session cookie (wrong codes count as failed logins)", "security": _PUBLIC,
+            "requestBody": body(fields(["challenge", "code"], challenge={"type": "string", "pattern": TOKEN_PATTERN.pattern},
+                                       code=code)),
+            "responses": {**session, **_errors(400, 401, 415, 429)}}},
+        f"{API}/me/totp": {"get": {"summary": "whether the user's logins ask for a TOTP code, and recovery codes left",
+                                   "responses": {**_ok(_ref("TotpStatus")), **_errors(401)}}},
+        f"{API}/me/totp/enrol": {"post": {
+            "summary": "start a TOTP enrolment: a new secret as text, otpauth URI and QR code (SVG), shown only now",
+            "parameters": [_CSRF], "responses": {**_ok(_ref("TotpEnrolment")), **_errors(401, 403, 409)}}},
+        f"{API}/me/totp/confirm": {"post": {
+            "summary": "turn the second factor on with a first code: the recovery codes, shown only now",
+            "parameters": [_CSRF], "requestBody": body(fields(["code"], code={"type": "string", "pattern": CODE.pattern})),
+            "responses": {**_ok(_ref("TotpEnabled")), **_errors(400, 401, 403, 415, 422)}}},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the document (callers may change it)."""
     session = {"200": {"description": "ok", "content": _json(_ref("Session"))}}
@@ -414,10 +451,14 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "log in: sets the vigia_dashboard_session cookie (HttpOnly, Secure, SameSite=Strict)",
                 "security": _PUBLIC,
                 "requestBody": body(fields(["username", "password"], username=LOGIN_USERNAME, password=LOGIN_PASSWORD)),
-                "responses": {**session, **_errors(400, 401, 415, 429),
+                "responses": {**session, "202": {"description": "password right, the user has a second factor: no session "
+                                                               "yet, send a code with the challenge",
+                                                "content": _json(_ref("LoginChallenge"))},
+                              **_errors(400, 401, 415, 429),
                               "403": {"description": "password login is turned off (single sign-on only)",
                                       "content": _json(_ref("Error"))}}}},
             **_sso_paths(),
+            **_totp_paths(session),
             f"{API}/logout": {"post": {
                 "summary": "end the session", "parameters": [_CSRF],
                 "responses": {"200": {"description": "logged out", "content": _json(_object(logged_out={"type": "boolean"}))},

@@ -111,7 +111,8 @@ async def callback(request: web.Request) -> web.Response:
     try:
         async with dashboard.pool.connection() as conn:
             user = await sso_store.sign_in(conn, settings.issuer, subject, username, role)
-            outcome = await accounts.open_session(conn, user.username, user.role, dashboard.settings.sessions)
+            # the provider's own second factor stands for a TOTP one: its users are never asked to enrol here
+            outcome = await accounts.start_session(conn, user.username, user.role, dashboard.settings.sessions)
     except (AccountError, sso_store.NameTaken) as exc:
         await _refused(request, str(username), str(exc), subject)
         raise ApiError(409 if isinstance(exc, sso_store.NameTaken) else 400, str(exc)) from None

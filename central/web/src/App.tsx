@@ -9,7 +9,8 @@ import { FleetPage } from "./pages/FleetPage";
 import { HardExamplesPage } from "./pages/HardExamplesPage";
 import { LoginPage } from "./pages/LoginPage";
 import { ReanalysisPage } from "./pages/ReanalysisPage";
-import { paths, useRoute, type Route } from "./router";
+import { TotpPage } from "./pages/TotpPage";
+import { navigate, paths, useRoute, type Route } from "./router";
 
 export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined); // undefined: checking
@@ -35,12 +36,22 @@ export function App() {
   const logout = () => {
     api.logout().catch(() => undefined).finally(end);
   };
+  if (session.totp_enrolment_required)
+    return (
+      <>
+        <TotpPage required onEnabled={() => setSession({ ...session, totp_enrolment_required: false })} />
+        <button data-testid="logout" onClick={logout}>{t("top.logout")}</button>
+      </>
+    );
   return <Shell session={session} onLogout={logout} />;
 }
 
 function Shell({ session, onLogout }: { session: Session; onLogout: () => void }) {
   const route = useRoute();
-  const section = route.page === "reanalysis" || route.page === "hardExamples" || route.page === "alerts" ? route.page : "fleet";
+  const section =
+    route.page === "reanalysis" || route.page === "hardExamples" || route.page === "alerts" || route.page === "security"
+      ? route.page
+      : "fleet";
   return (
     <>
       <header className="topbar">
@@ -58,6 +69,9 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
           </a>
           <a href={paths.alerts} data-testid="nav-alerts" aria-current={section === "alerts" ? "page" : undefined}>
             {t("nav.alerts")}
+          </a>
+          <a href={paths.security} data-testid="nav-security" aria-current={section === "security" ? "page" : undefined}>
+            {t("nav.security")}
           </a>
         </nav>
         <span className="topbar__user">{t("top.user", { username: session.username, role: t(`role.${session.role}`) })}</span>
@@ -82,6 +96,8 @@ function Page({ route, session }: { route: Route; session: Session }) {
       return <HardExamplesPage canOperate={canOperate} />;
     case "alerts":
       return <AlertsPage canOperate={canOperate} />;
+    case "security":
+      return <TotpPage onEnabled={() => navigate(paths.fleet)} />;
     default:
       return <FleetPage session={session} />;
   }

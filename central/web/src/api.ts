@@ -6,6 +6,8 @@ import type { components, paths } from "./schema";
 // The JSON's shapes, generated from central/dashboard/openapi.py into schema.ts (`npm run api-types`).
 type Schemas = components["schemas"];
 export type Session = Schemas["Session"];
+export type LoginChallenge = Schemas["LoginChallenge"];
+export type TotpEnrolment = Schemas["TotpEnrolment"];
 export type Role = Session["role"];
 export type CameraHealth = Schemas["CameraHealth"];
 export type Device = Schemas["Device"];
@@ -98,8 +100,14 @@ export const hardExampleImageUrl = (id: number) => `${BASE}/hard-examples/${id}/
 type Get<Path extends keyof paths> = paths[Path] extends { get: infer Operation } ? JsonReply<Operation> : never;
 
 export const api = {
+  /** A session, or (202) the challenge a second factor's code must come with (`loginCode`). */
   login: (username: string, password: string) =>
-    request<Session>("POST", "/login", { body: { username, password }, reportUnauthorized: false }),
+    request<Session | LoginChallenge>("POST", "/login", { body: { username, password }, reportUnauthorized: false }),
+  loginCode: (challenge: string, code: string) =>
+    request<Session>("POST", "/login/totp", { body: { challenge, code }, reportUnauthorized: false }),
+  totpStatus: () => request<Schemas["TotpStatus"]>("GET", "/me/totp"),
+  totpEnrol: () => request<TotpEnrolment>("POST", "/me/totp/enrol"),
+  totpConfirm: (code: string) => request<Schemas["TotpEnabled"]>("POST", "/me/totp/confirm", { body: { code } }),
   me: () => request<Session>("GET", "/me"),
   sso: () => request<SsoInfo>("GET", "/sso", { reportUnauthorized: false }),
   logout: () => request<JsonReply<paths["/dashboard/api/v1/logout"]["post"]>>("POST", "/logout"),

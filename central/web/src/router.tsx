@@ -1,5 +1,5 @@
 // A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis, #/hard-examples,
-// #/alerts.
+// #/alerts, #/security.
 import { useSyncExternalStore, type MouseEvent, type ReactNode } from "react";
 
 export type Route =
@@ -8,7 +8,8 @@ export type Route =
   | { page: "event"; deviceId: string; eventId: string }
   | { page: "reanalysis" }
   | { page: "hardExamples" }
-  | { page: "alerts" };
+  | { page: "alerts" }
+  | { page: "security" };
 
 function decode(part: string): string {
   try {
@@ -25,6 +26,7 @@ export function parseRoute(hash: string): Route {
   if (section === "reanalysis") return { page: "reanalysis" };
   if (section === "hard-examples") return { page: "hardExamples" };
   if (section === "alerts") return { page: "alerts" };
+  if (section === "security") return { page: "security" };
   return { page: "fleet" };
 }
 
@@ -35,6 +37,7 @@ export const paths = {
   reanalysis: "#/reanalysis",
   hardExamples: "#/hard-examples",
   alerts: "#/alerts",
+  security: "#/security",
 };
 
 export function navigate(path: string): void {

@@ -14,6 +14,7 @@ import { LiveGridPage } from "./pages/LiveGridPage";
 import { LoginPage } from "./pages/LoginPage";
 import { PrivacyPage } from "./pages/privacy/PrivacyPage";
 import { SetupWizard } from "./pages/setup/SetupWizard";
+import { TotpPage } from "./pages/TotpPage";
 import { ZoneEditorPage } from "./pages/zones/ZoneEditorPage";
 import { ZonePickerPage } from "./pages/zones/ZonePickerPage";
 import { navigate, parseRoute, paths, useHash, type Route } from "./router";
@@ -64,13 +65,27 @@ export function App() {
       setSetup({ ...setup, state: "ready" });
       navigate(paths.live);
     };
+    // An admin who must enrol a second factor does so right after the claim; the wizard stays mounted (its step kept).
+    const enrolling = session?.totp_enrolment_required === true;
     return (
       <main className="page">
-        <SetupWizard setup={setup} onClaimed={begin} onDone={done} />
+        {enrolling && <TotpPage required onEnabled={() => setSession({ ...session, totp_enrolment_required: false })} />}
+        <div hidden={enrolling}>
+          <SetupWizard setup={setup} onClaimed={begin} onDone={done} />
+        </div>
       </main>
     );
   }
   if (session === null) return <LoginPage onLogin={begin} />;
+  if (session.totp_enrolment_required)
+    return (
+      <main className="page">
+        <TotpPage required onEnabled={() => setSession({ ...session, totp_enrolment_required: false })} />
+        <button data-testid="logout" type="button" className="button button--quiet" onClick={() => api.logout().finally(end)}>
+          {t("nav.logout")}
+        </button>
+      </main>
+    );
 
   const logout = () => {
     // The appliance forgets the user's push subscriptions at logout; this browser drops its own too.
@@ -117,6 +132,8 @@ function Page({ route, session }: { route: Route; session: Session }) {
       return <SetupPage session={session} />;
     case "privacy":
       return <PrivacyPage />;
+    case "security":
+      return <TotpPage onEnabled={() => navigate(paths.live)} />;
     case "zones":
     case "zone":
       if (!hasRole(session, "installer")) return <p className="notice notice--error">{t("error.forbidden")}</p>;

@@ -1,4 +1,4 @@
-// A tiny hash router: #/live, #/live/<camera>, #/events, #/events/<id>, #/zones, #/zones/<camera>, #/setup, #/privacy, #/login.
+// A tiny hash router: #/live, #/live/<camera>, #/events, #/events/<id>, #/zones, #/zones/<camera>, #/setup, #/privacy, #/security, #/login.
 import { useSyncExternalStore } from "react";
 
 export type Route =
@@ -10,7 +10,8 @@ export type Route =
   | { page: "zones" }
   | { page: "zone"; camera: string }
   | { page: "setup" }
-  | { page: "privacy" };
+  | { page: "privacy" }
+  | { page: "security" };
 
 export function parseRoute(hash: string): Route {
   const [section = "", param] = hash.replace(/^#\/?/, "").split("/").map(decode);
@@ -25,6 +26,8 @@ export function parseRoute(hash: string): Route {
       return { page: "setup" };
     case "privacy":
       return { page: "privacy" };
+    case "security":
+      return { page: "security" };
     default:
       return param && section === "live" ? { page: "camera", camera: param } : { page: "live" };
   }
@@ -48,6 +51,7 @@ export const paths = {
   zone: (camera: string) => `#/zones/${encodeURIComponent(camera)}`,
   setup: "#/setup",
   privacy: "#/privacy",
+  security: "#/security",
 };
 
 export function navigate(path: string): void {

@@ -9,6 +9,7 @@ import type {
   EventPage,
   ExportJob,
   Layout,
+  LoginChallenge,
   NewCamera,
   ProbeResult,
   Session,
@@ -26,8 +27,15 @@ const cameraPath = (camera: string) => `/api/v1/cameras/${encodeURIComponent(cam
 const eventPath = (id: string) => `/api/v1/events/${encodeURIComponent(id)}`;
 
 export const api = {
+  /** A session, or (202) the challenge a second factor's code must come with (`loginCode`). */
   login: (username: string, password: string) =>
-    request<Session>("POST", "/api/v1/login", { body: { username, password }, reportUnauthorized: false }),
+    request<Session | LoginChallenge>("POST", "/api/v1/login", { body: { username, password }, reportUnauthorized: false }),
+  loginCode: (challenge: string, code: string) =>
+    request<Session>("POST", "/api/v1/login/totp", { body: { challenge, code }, reportUnauthorized: false }),
+  totpStatus: () => request<JsonReply<paths["/api/v1/me/totp"]["get"]>>("GET", "/api/v1/me/totp"),
+  totpEnrol: () => request<JsonReply<paths["/api/v1/me/totp/enrol"]["post"]>>("POST", "/api/v1/me/totp/enrol"),
+  totpConfirm: (code: string) =>
+    request<JsonReply<paths["/api/v1/me/totp/confirm"]["post"]>>("POST", "/api/v1/me/totp/confirm", { body: { code } }),
   me: () => request<Session>("GET", "/api/v1/me"),
   logout: () => request<JsonReply<paths["/api/v1/logout"]["post"]>>("POST", "/api/v1/logout"),
 

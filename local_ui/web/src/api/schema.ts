@@ -194,6 +194,299 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/login/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** the second step of a login: the challenge POST /api/v1/login answered (202) and a TOTP code or a recovery code; sets the vigia_session cookie (wrong codes count as failed logins) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        challenge: string;
+                        /** @description the 6-digit code of the authenticator app, or a recovery code */
+                        code: string | unknown | unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description logged in */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description malformed input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description too many failed logins (see Retry-After) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** whether the user's logins ask for a TOTP code, and recovery codes left */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            enabled: boolean;
+                            pending: boolean;
+                            recovery_codes_left: number;
+                        };
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/totp/enrol": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** start a TOTP enrolment: a new secret as text, otpauth URI and QR code (SVG), shown only now (audited) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the secret */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            secret: string;
+                            otpauth_uri: string;
+                            /** @description an SVG document */
+                            qr_svg: string;
+                        };
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username is taken; a second factor is already on; the export is not done; the config file's privacy section is not filled in */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** turn the second factor on with a first code: the recovery codes, shown only now (audited) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        code: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description on */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            enabled: boolean;
+                            recovery_codes: string[];
+                        };
+                    };
+                };
+                /** @description malformed input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description well-formed, but not acceptable here: a code that is not the authenticator's current one, a camera this appliance does not have, a window that ends before it starts or is too long, an event that is not there */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -304,6 +597,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description password right, the user has a second factor: no session yet, send a code with the challenge */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LoginChallenge"];
                     };
                 };
                 /** @description malformed input */
@@ -1769,7 +2071,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
+                /** @description the username is taken; a second factor is already on; the export is not done; the config file's privacy section is not filled in */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1950,7 +2252,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
+                /** @description the username is taken; a second factor is already on; the export is not done; the config file's privacy section is not filled in */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2225,7 +2527,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
+                /** @description the username is taken; a second factor is already on; the export is not done; the config file's privacy section is not filled in */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2890,7 +3192,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description well-formed, but not acceptable here: a camera this appliance does not have, a window that ends before it starts or is too long, an event that is not there */
+                /** @description well-formed, but not acceptable here: a code that is not the authenticator's current one, a camera this appliance does not have, a window that ends before it starts or is too long, an event that is not there */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -3029,7 +3331,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
+                /** @description the username is taken; a second factor is already on; the export is not done; the config file's privacy section is not filled in */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3103,7 +3405,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken; the export is not done; the config file's privacy section is not filled in */
+                /** @description the username is taken; a second factor is already on; the export is not done; the config file's privacy section is not filled in */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3222,6 +3524,14 @@ export interface components {
             csrf_token: string;
             /** @description epoch seconds */
             expires_at: number;
+            /** @description an admin who must enrol a second factor before anything else (http.admin_totp: required) */
+            totp_enrolment_required: boolean;
+        };
+        LoginChallenge: {
+            /** @enum {string} */
+            second_factor: "totp";
+            /** @description for POST /api/v1/login/totp, within 5 minutes */
+            challenge: string;
         };
         Layout: {
             readonly camera?: string;

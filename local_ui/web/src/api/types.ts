@@ -6,6 +6,7 @@ import type { components, paths } from "./schema";
 type Schemas = components["schemas"];
 
 export type Session = Schemas["Session"];
+export type LoginChallenge = Schemas["LoginChallenge"];
 export type Role = Session["role"];
 export type SyncStatus = Schemas["SyncStatus"];
 export type Camera = Schemas["Camera"];

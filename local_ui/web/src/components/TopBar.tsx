@@ -15,7 +15,7 @@ export function TopBar({ route, onLogout }: Props) {
   const connection = useConnection();
   const alerts = useAlerts().length;
   const section = route.page === "camera" ? "live" : route.page === "event" ? "events" : route.page === "zone" ? "zones" : route.page;
-  const link = (name: "live" | "events" | "zones" | "setup" | "privacy") => (
+  const link = (name: "live" | "events" | "zones" | "setup" | "privacy" | "security") => (
     <a data-testid={`nav-${name}`} href={paths[name]} aria-current={section === name ? "page" : undefined}>
       {t(`nav.${name}`)}
     </a>
@@ -29,6 +29,7 @@ export function TopBar({ route, onLogout }: Props) {
         {hasRole(session, "installer") && link("zones")}
         {hasRole(session, "installer") && link("setup")}
         {link("privacy")}
+        {link("security")}
       </nav>
       {alerts > 0 && <span className="topbar-alerts">{t("alert.count", { n: alerts })}</span>}
       <SyncStatus />

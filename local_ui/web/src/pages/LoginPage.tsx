@@ -10,18 +10,68 @@ export function LoginPage({ onLogin }: { onLogin(session: Session): void }) {
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [challenge, setChallenge] = useState<string | null>(null); // the password was right: a code comes next
+  const [code, setCode] = useState("");
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      onLogin(await api.login(username, password));
+      const answer = await api.login(username, password);
+      if ("challenge" in answer) {
+        setChallenge(answer.challenge);
+        setBusy(false);
+      } else onLogin(answer);
     } catch (failure) {
       setError(loginError(failure));
       setBusy(false);
     }
   }
+
+  async function submitCode(event: FormEvent) {
+    event.preventDefault();
+    if (!challenge) return;
+    setBusy(true);
+    setError(null);
+    try {
+      onLogin(await api.loginCode(challenge, code));
+    } catch (failure) {
+      setCode("");
+      setBusy(false);
+      if (failure instanceof ApiError && failure.status === 401) setError(t("login.codeWrong"));
+      else setError(loginError(failure));
+    }
+  }
+
+  if (challenge)
+    return (
+      <main className="login">
+        <form className="login-form" onSubmit={submitCode}>
+          <h1>Vigia</h1>
+          <label>
+            {t("login.code")}
+            <input
+              data-testid="login-code"
+              inputMode="numeric"
+              autoComplete="one-time-code"
+              required
+              value={code}
+              onChange={(event) => setCode(event.target.value.trim())}
+              autoFocus
+            />
+          </label>
+          <button data-testid="login-code-submit" type="submit" className="button button--primary" disabled={busy}>
+            {t("login.codeSubmit")}
+          </button>
+          {error && (
+            <p data-testid="login-error" className="error" role="alert">
+              {error}
+            </p>
+          )}
+        </form>
+      </main>
+    );
 
   return (
     <main className="login">
