@@ -70,7 +70,8 @@ class FleetCentral:
         return self
 
     async def _start(self) -> None:
-        self.runner = web.AppRunner(create_app(DashboardSettings(self.dsn, online_minutes=5, media=self.media)), access_log=None)
+        self.runner = web.AppRunner(create_app(DashboardSettings(
+            self.dsn, online_minutes=5, media=self.media, model_signing_dir=self.root / "ca")), access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.tls).start()
         self.pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=2, open=False, configure=prepare_connection)

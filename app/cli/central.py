@@ -110,6 +110,8 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     dashboard.add_argument("--read-database", default=os.environ.get(READ_DSN_ENV),
                            help="connection string for the event list and counts, e.g. the hot standby's"
                            f" (target_session_attrs=prefer-standby; default: ${READ_DSN_ENV}, else --database)")
+    dashboard.add_argument("--ca-dir", type=Path,
+                           help="central's CA folder: its model-signing.key lets admins approve models here")
     dashboard.set_defaults(handler=_dashboard)
 
     worker = _with_bucket(_with_database(central.add_parser(
@@ -412,7 +414,7 @@ def _dashboard(args) -> int:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
     settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media_settings(args),
-                                 read_dsn=args.read_database)
+                                 read_dsn=args.read_database, model_signing_dir=args.ca_dir)
     asyncio.run(serve(settings, args.host, args.port, tls, _metrics_at(args), new_registry()))
     return 0
 

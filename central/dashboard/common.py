@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -33,6 +34,7 @@ class DashboardSettings:
     logins: accounts.LoginPolicy = field(default_factory=accounts.LoginPolicy)
     media: MediaSettings | None = None   # the bucket thumbnails are read from; None: no thumbnails
     read_dsn: str | None = None     # the event list and counts may read a hot standby (prefer-standby); None: dsn
+    model_signing_dir: Path | None = None  # central's CA folder (its model-signing.key): admins approve models; None: not
 
 
 @dataclass
