@@ -4,22 +4,27 @@ back, the rollout pauses, and the other devices never get it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
+from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import psycopg
 import pytest
+import requests
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vigia.app.modelfleet import FACTORY_MODEL, edited_model, model_fleet, wait_until
 from vigia.central.ingest.command_store import issue
-from vigia.central.models.registry import approve_model, download_url, get_model, register_model
+from vigia.central.models.registry import DOWNLOAD_EXPIRES_S, approve_model, download_url, get_model, presigned, register_model
 from vigia.central.models.signing import load_or_create_signing_key
 from vigia.inference.model_signature import sign_model
 from vigia.sync.model_download import DownloadCut, download, sha256_of
@@ -200,3 +205,31 @@ def test_a_model_download_cut_halfway_resumes_with_a_range_request(tmp_path, def
         thread.join(10)
     assert ranges == [None, f"bytes={cut}-"]  # the second request asked only for what was missing
     assert sha256_of(dest) == sha256_of(default_model)
+
+
+def test_a_device_back_after_its_link_expired_gets_a_fresh_one(fleet, models):
+    """An install_model whose link was presigned to live one second (as a device offline for longer than a link
+    lives finds it) is delivered with a link presigned anew, for the ingest's link life (6 h), that downloads the
+    model. Asked of central as NGINX asks it, for a device enrolled but away (no uploader taking the command)."""
+    model_id = registered(fleet, models["good"])
+    fleet.stack.query("INSERT INTO devices (device_id, cert_serial, enrolled_at) VALUES ('away-09', 'AB', now()) "
+                      "ON CONFLICT DO NOTHING RETURNING device_id")
+    stale = offer(fleet, model_id)
+    stale["url"] = presigned(fleet.bucket, f"models/{stale['sha256']}.onnx", expires_s=1)
+    issued = int(time.time())
+    command_id = send(fleet, "away-09", stale)
+    assert wait_until(lambda: time.time() > issued + 2, 10)  # the stale link has expired
+    headers = {"X-Client-Verify": "SUCCESS", "X-Client-S-DN": "CN=away-09", "X-Client-Serial": "AB"}
+    upstream = f"http://127.0.0.1:{fleet.stack.instances[0].port}"
+    answer = requests.get(f"{upstream}/v1/commands", headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    [delivered] = [c for c in answer.json()["commands"] if c["id"] == command_id]
+    fresh = parse_qs(urlsplit(delivered["body"]["url"]).query)
+    signed_at = datetime.strptime(fresh["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+    assert parse_qs(urlsplit(stale["url"]).query)["X-Amz-Expires"] == ["1"]
+    assert fresh["X-Amz-Expires"] == [str(DOWNLOAD_EXPIRES_S)] and signed_at >= issued + 2 - 1
+    assert {k: v for k, v in delivered["body"].items() if k != "url"} == {k: v for k, v in stale.items() if k != "url"}
+    body = requests.get(delivered["body"]["url"], timeout=30)
+    assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == stale["sha256"]
+    stored = fleet.stack.query("SELECT body->>'url' FROM device_commands WHERE id = %s", [command_id])
+    assert stored == [(stale["url"],)]  # the command itself is unchanged: each delivery presigns again

@@ -8,6 +8,9 @@ import { EventPage } from "./pages/EventPage";
 import { FleetPage } from "./pages/FleetPage";
 import { HardExamplesPage } from "./pages/HardExamplesPage";
 import { LoginPage } from "./pages/LoginPage";
+import { ModelPage } from "./pages/ModelPage";
+import { ModelsPage } from "./pages/ModelsPage";
+import { RolloutPage } from "./pages/RolloutPage";
 import { ReanalysisPage } from "./pages/ReanalysisPage";
 import { paths, useRoute, type Route } from "./router";
 
@@ -40,7 +43,9 @@ export function App() {
 
 function Shell({ session, onLogout }: { session: Session; onLogout: () => void }) {
   const route = useRoute();
-  const section = route.page === "reanalysis" || route.page === "hardExamples" || route.page === "alerts" ? route.page : "fleet";
+  const section = route.page === "model" || route.page === "rollout" ? "models"
+    : route.page === "reanalysis" || route.page === "hardExamples" || route.page === "alerts" || route.page === "models"
+      ? route.page : "fleet";
   return (
     <>
       <header className="topbar">
@@ -58,6 +63,9 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
           </a>
           <a href={paths.alerts} data-testid="nav-alerts" aria-current={section === "alerts" ? "page" : undefined}>
             {t("nav.alerts")}
+          </a>
+          <a href={paths.models} data-testid="nav-models" aria-current={section === "models" ? "page" : undefined}>
+            {t("nav.models")}
           </a>
         </nav>
         <span className="topbar__user">{t("top.user", { username: session.username, role: t(`role.${session.role}`) })}</span>
@@ -82,6 +90,12 @@ function Page({ route, session }: { route: Route; session: Session }) {
       return <HardExamplesPage canOperate={canOperate} />;
     case "alerts":
       return <AlertsPage canOperate={canOperate} />;
+    case "models":
+      return <ModelsPage />;
+    case "model":
+      return <ModelPage key={route.modelId} modelId={route.modelId} isAdmin={session.role === "admin"} />;
+    case "rollout":
+      return <RolloutPage key={route.rolloutId} rolloutId={route.rolloutId} isAdmin={session.role === "admin"} />;
     default:
       return <FleetPage session={session} />;
   }

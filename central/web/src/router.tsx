@@ -1,5 +1,5 @@
 // A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis, #/hard-examples,
-// #/alerts.
+// #/alerts, #/models, #/models/<id>, #/rollouts/<id>.
 import { useSyncExternalStore, type MouseEvent, type ReactNode } from "react";
 
 export type Route =
@@ -8,7 +8,10 @@ export type Route =
   | { page: "event"; deviceId: string; eventId: string }
   | { page: "reanalysis" }
   | { page: "hardExamples" }
-  | { page: "alerts" };
+  | { page: "alerts" }
+  | { page: "models" }
+  | { page: "model"; modelId: string }
+  | { page: "rollout"; rolloutId: number };
 
 function decode(part: string): string {
   try {
@@ -25,6 +28,9 @@ export function parseRoute(hash: string): Route {
   if (section === "reanalysis") return { page: "reanalysis" };
   if (section === "hard-examples") return { page: "hardExamples" };
   if (section === "alerts") return { page: "alerts" };
+  if (section === "models" && first) return { page: "model", modelId: first };
+  if (section === "models") return { page: "models" };
+  if (section === "rollouts" && first && /^[0-9]+$/.test(first)) return { page: "rollout", rolloutId: Number(first) };
   return { page: "fleet" };
 }
 
@@ -35,6 +41,9 @@ export const paths = {
   reanalysis: "#/reanalysis",
   hardExamples: "#/hard-examples",
   alerts: "#/alerts",
+  models: "#/models",
+  model: (modelId: string) => `#/models/${encodeURIComponent(modelId)}`,
+  rollout: (rolloutId: number) => `#/rollouts/${rolloutId}`,
 };
 
 export function navigate(path: string): void {
