@@ -35,7 +35,7 @@ def register(central: FleetCentral, path: Path, metrics: dict) -> str:
     async def work():
         async with await psycopg.AsyncConnection.connect(central.dsn, autocommit=True) as conn:
             return (await register_model(conn, central.media, path, LINEAGE, metrics, actor="central:train")).id
-    return asyncio.run(work())
+    return central.call(work())   # on the dashboard's loop: a browser test's thread runs Playwright's
 
 
 def query_one(central: FleetCentral, sql: str, params: list | None = None) -> tuple:
