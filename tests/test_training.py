@@ -233,6 +233,7 @@ def test_vigia_central_train_takes_a_dataset_version_and_registers_the_candidate
         assert hashlib.sha256(stored).hexdigest() == sha256
         approve = [sys.executable, "-m", "vigia.app.cli.main", "central", "models", "approve", model_id, "--database", dsn,
                    "--ca-dir", str(tmp_path / "ca"), "--by", "ops-alice"]
+        (tmp_path / "ca").mkdir()   # central's CA folder: the model-signing key is made there at first use
         refused = subprocess.run(approve, capture_output=True, text=True, timeout=120)
         assert refused.returncode == 2 and "rejected by the evaluation gate" in refused.stderr
         forced = subprocess.run([*approve, "--override"], capture_output=True, text=True, timeout=120)
