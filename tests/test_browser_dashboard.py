@@ -197,6 +197,7 @@ def test_models_and_rollout_pages(central, browser: Browser, default_model: Path
     page.get_by_test_id("rollout-target-value").fill("gate-01, dock-02")
     page.get_by_test_id("rollout-canaries").fill("gate-01")
     page.get_by_test_id("rollout-wave-size").fill("1")
+    page.screenshot(path=str(artifacts_dir / "dashboard-9-model.png"), full_page=True)
     page.get_by_test_id("rollout-submit").click()
     expect(page.get_by_test_id("rollout-page")).to_have_attribute("data-state", "running")
     canary = page.locator('[data-testid="rollout-device"][data-device-id="gate-01"]')
