@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 from vigia.central.dashboard.common import API_PREFIX, DASHBOARD, json_row, require
 from vigia.central.dashboard.device_routes import SITE
 from vigia.central.models import registry, rollout
-from vigia.central.models.signing import load_or_create_signing_key
+from vigia.central.models.signing import KEY_FILE, load_or_create_signing_key
 from vigia.kit.http import ApiError, json_body, only_fields, query_params
 from vigia.sync.protocol import DEVICE_ID_PATTERN
 
@@ -87,8 +87,9 @@ async def listing(request: web.Request) -> web.Response:
         cursor = await conn.execute("SELECT DISTINCT ON (model_id) model_id, id, state FROM rollouts "
                                     "ORDER BY model_id, id DESC")
         latest = {model_id: {"id": rollout_id, "state": state} for model_id, rollout_id, state in await cursor.fetchall()}
+    folder = request.app[DASHBOARD].settings.model_signing_dir
     return web.json_response({"models": [{**model_json(m), "latest_rollout": latest.get(m.id)} for m in reversed(models)],
-                              "can_sign": request.app[DASHBOARD].settings.model_signing_dir is not None})
+                              "can_sign": folder is not None and (folder / KEY_FILE).is_file()})
 
 
 async def detail(request: web.Request) -> web.Response:
@@ -131,8 +132,9 @@ async def approve(request: web.Request) -> web.Response:
     if not isinstance(override, bool):
         raise ApiError(400, "override must be true or false")
     folder = request.app[DASHBOARD].settings.model_signing_dir
-    if folder is None:
-        raise ApiError(503, "this dashboard has no model-signing key (vigia central dashboard --ca-dir)")
+    if folder is None or not (folder / KEY_FILE).is_file():   # made by `central serve`, never here: one key
+        raise ApiError(503, "this dashboard has no model-signing key (vigia central dashboard --ca-dir: central's CA"
+                            f" folder, where `central serve` made {KEY_FILE})")
     key = load_or_create_signing_key(folder)
     async with request.app[DASHBOARD].pool.connection() as conn:
         await _model(conn, model_id)
