@@ -96,7 +96,7 @@ def acked(fleet, command_id: int) -> tuple[str, dict] | None:
 
 def test_refused_models_leave_the_old_model_running_with_the_reason(fleet, models):
     device = fleet.devices[2]
-    running = device.detector.model_id
+    running = device.model_id
     other_id, small_id = registered(fleet, models["other"]), registered(fleet, models["small"])
     unsigned = {**offer(fleet, other_id), "signature": None}
     stranger = offer(fleet, other_id)
@@ -118,7 +118,7 @@ def test_refused_models_leave_the_old_model_running_with_the_reason(fleet, model
     assert "bad signature" in results["stranger"][1]["error"]
     assert "tampered" in results["tampered"][1]["error"]
     assert "wrong input shape" in results["wrong_shape"][1]["error"] and "320x320" in results["wrong_shape"][1]["error"]
-    assert device.detector.model_id == running
+    assert device.model_id == running
     assert not list((device.root / "model-slot" / "incoming").glob("*"))  # nothing refused is kept
 
 
@@ -140,10 +140,10 @@ def test_a_canary_with_a_bad_model_is_rolled_back_the_rollout_pauses_and_a_good_
     states = {d["device_id"]: d["state"] for d in status["devices"]}
     assert states == {"fleet-01": "rolled_back", "fleet-02": "waiting", "fleet-03": "waiting"}
     assert "person" in status["reason"] and "below 50%" in status["reason"]
-    assert wait_until(lambda: fleet.devices[0].detector.model_id == FACTORY_MODEL, 30)  # central's rollback_model ran
+    assert wait_until(lambda: fleet.devices[0].model_id == FACTORY_MODEL, 30)  # central's rollback_model ran
     assert fleet.stack.query("SELECT count(*) FROM device_commands WHERE kind = 'install_model' AND body->>'model_id' = %s"
                              " AND device_id <> 'fleet-01'", [bad_id]) == [(0,)]
-    assert all(d.detector.model_id != bad_id for d in fleet.devices)
+    assert all(d.model_id != bad_id for d in fleet.devices)
     actions = [row[0] for row in fleet.stack.query("SELECT action FROM model_audit WHERE model_id = %s ORDER BY id", [bad_id])]
     assert actions[:2] == ["registered", "approved"]
     assert {"rollout_started", "install_issued", "installed", "rolled_back", "rollout_paused"} <= set(actions)
@@ -154,7 +154,7 @@ def test_a_canary_with_a_bad_model_is_rolled_back_the_rollout_pauses_and_a_good_
     assert status["state"] == "done", status
     assert {(d["device_id"], d["stage"], d["state"]) for d in status["devices"]} == {
         ("fleet-01", 0, "updated"), ("fleet-02", 1, "updated"), ("fleet-03", 1, "updated")}  # the canary, one wave
-    assert [d.detector.model_id for d in fleet.devices] == [good_id] * 3
+    assert [d.model_id for d in fleet.devices] == [good_id] * 3
     listed = json.loads(central(fleet, "list", "--json").stdout)
     assert {m["id"]: m["state"] for m in listed}[good_id] == "deployed"
     active = json.loads((fleet.devices[1].root / "model-slot" / "active.json").read_text())
