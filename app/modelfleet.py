@@ -1,13 +1,17 @@
 """A fleet for model rollouts on this machine, for `vigia bench rollout` and the tests: central behind NGINX with
-an S3 protocol server (moto) for the registry, and enrolled devices, each with a real detector on frames of the demo
-clip, its model slot, its roll-ups and its uploader taking commands through NGINX; plus the ONNX edits that make
-test models (class scores scaled, another input shape)."""
+an S3 protocol server (moto) for the registry, and enrolled devices, each a process of its own
+(`python -m vigia.app.modelfleet`) with a real detector on frames of the demo clip, its model slot, its roll-ups and
+its uploader taking commands through NGINX; plus the ONNX edits that make test models (class scores scaled, another
+input shape)."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,12 +35,14 @@ from vigia.inference.preprocess import letterbox_frame
 from vigia.inference.swappable import SwappableDetector
 from vigia.inference.types import DetectorInput
 from vigia.inference.yolox import cell_count
+from vigia.kit.files import write_atomic
 from vigia.sync.commands import CommandHandlers, Commands
 from vigia.sync.identity import client_context, enrol
 from vigia.sync.media import MediaSource
 from vigia.sync.uploader import Uploader, UploadSettings
 
 BUCKET = "vigia-models"
+RUNNING_FILE = "running-model"   # a device process writes the model its detector runs here
 FACTORY_MODEL = "yolox_nano"
 SETTINGS = UploadSettings(batch_records=500, backoff_initial_s=0.05, backoff_max_s=0.5, idle_s=0.1, timeout_s=10,
                           commands_poll_s=0.3)
@@ -80,11 +86,11 @@ def demo_frames(clip: Path, size: tuple[int, int], count: int = 12, every: int =
 class FleetDevice:
     """An enrolled device: detector on a loop of frames (`fps`), model slot, roll-ups every `rollup_s`, uploader."""
 
-    def __init__(self, root: Path, stack: CentralStack, device_id: str, model: Path, clip: Path, *, fps: float = 3.0,
+    def __init__(self, root: Path, enrolment: Enrolment, device_id: str, model: Path, clip: Path, *, fps: float = 3.0,
                  rollup_s: float = 1.0):
         self.root, self.device_id, self.fps = root, device_id, fps
         root.mkdir(parents=True, exist_ok=True)
-        self.identity = asyncio.run(enrol(root / "sync", stack.url, stack.token(device_id), stack.ca_pem)).identity
+        self.identity = asyncio.run(enrol(root / "sync", enrolment.url, enrolment.token, enrolment.ca_pem)).identity
         opener = functools.partial(create_detector, "onnxruntime", score_threshold=0.3)
         self.detector = SwappableDetector(opener(model), FACTORY_MODEL)
         self.slot = ModelSlot(self.detector, root / MODEL_SLOT_DIR, opener, model)
@@ -117,11 +123,14 @@ class FleetDevice:
         return self
 
     def _feed(self) -> None:
-        i = 0
+        i, shown = 0, None
         while not self._stop.wait(1.0 / self.fps):
             with contextlib.suppress(Exception):  # a failing model is counted in its health, and the feed goes on
                 self.detector.detect([self.frames[i % len(self.frames)]])
             i += 1
+            if self.detector.model_id != shown:
+                shown = self.detector.model_id
+                write_atomic(self.root / RUNNING_FILE, shown.encode())
 
     def _upload(self) -> None:
         async def main():
@@ -142,11 +151,73 @@ class FleetDevice:
         self.detector.close()
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    """What a device needs to enrol: central's URL (NGINX), a one-time token, the CA certificate."""
+
+    url: str
+    token: str
+    ca_pem: bytes
+
+
+class DeviceProcess:
+    """A FleetDevice in a process of its own; `model_id` is the model its detector runs, as it last wrote it."""
+
+    def __init__(self, root: Path, stack: CentralStack, device_id: str, model: Path, clip: Path, *, fps: float,
+                 rollup_s: float):
+        self.root, self.device_id = root, device_id
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "ca.pem").write_bytes(stack.ca_pem)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "vigia.app.modelfleet", str(root), device_id, stack.url, str(model), str(clip),
+             str(fps), str(rollup_s)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=(root / "device.log").open("ab"))
+        self.process.stdin.write(stack.token(device_id).encode() + b"\n")   # the token, not in the process list
+        self.process.stdin.close()
+
+    @property
+    def model_id(self) -> str | None:
+        try:
+            return (self.root / RUNNING_FILE).read_text()
+        except FileNotFoundError:
+            return None
+
+    def wait_started(self, timeout: float) -> None:
+        if not wait_until(lambda: self.model_id is not None or self.process.poll() is not None, timeout):
+            raise TimeoutError(f"{self.device_id} did not start within {timeout} s (see {self.root / 'device.log'})")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.device_id} exited with {self.process.returncode}: see {self.root / 'device.log'}")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def device_main(argv: list[str]) -> int:
+    """A device process: ROOT DEVICE_ID CENTRAL_URL MODEL CLIP FPS ROLLUP_S, the enrolment token on stdin; runs
+    until SIGTERM."""
+    root, device_id, url, model, clip, fps, rollup_s = argv
+    enrolment = Enrolment(url, sys.stdin.readline().strip(), (Path(root) / "ca.pem").read_bytes())
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    device = FleetDevice(Path(root), enrolment, device_id, Path(model), Path(clip), fps=float(fps),
+                         rollup_s=float(rollup_s)).start()
+    try:
+        stopped.wait()
+    finally:
+        device.stop()
+    return 0
+
+
 @dataclass
 class ModelFleet:
     stack: CentralStack
     s3_endpoint: str
-    devices: list[FleetDevice]
+    devices: list[DeviceProcess]
 
     @property
     def bucket(self) -> MediaSettings:
@@ -171,15 +242,17 @@ def model_fleet(root: Path, devices: int, model: Path, clip: Path, *, fps: float
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{port}"
-    started: list[FleetDevice] = []
+    started: list[DeviceProcess] = []
     try:
         init_bucket(MediaSettings(endpoint, BUCKET))
         with central_stack(root / "central", instances, ["--s3-endpoint", endpoint, "--bucket", BUCKET,
                                                          "--rollout-interval", str(rollout_interval)]) as stack:
             try:
                 for i in range(devices):
-                    started.append(FleetDevice(root / f"fleet-{i + 1:02d}", stack, f"fleet-{i + 1:02d}", model, clip,
-                                               fps=fps, rollup_s=rollup_s).start())
+                    started.append(DeviceProcess(root / f"fleet-{i + 1:02d}", stack, f"fleet-{i + 1:02d}", model,
+                                                 clip, fps=fps, rollup_s=rollup_s))
+                for device in started:
+                    device.wait_started(180)
                 yield ModelFleet(stack, endpoint, started)
             finally:
                 for device in started:
@@ -195,3 +268,7 @@ def wait_until(check, timeout: float, interval: float = 0.2) -> bool:
             return True
         time.sleep(interval)
     return check()
+
+
+if __name__ == "__main__":
+    sys.exit(device_main(sys.argv[1:]))

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from psycopg.types.json import Jsonb
 from support.browser import chromium
 
 from tests.test_central_dashboard import (
@@ -24,6 +25,8 @@ from tests.test_central_dashboard import (
     fleet_central,
     jpeg,
 )
+from tests.test_dashboard_models import gate_metrics, register
+from vigia.app.modelfleet import edited_model
 from vigia.central.alerts import store
 from vigia.central.alerts.conditions import Finding
 from vigia.central.dashboard.frontend import dist_dir
@@ -154,3 +157,78 @@ def test_alerts_page_lists_open_alerts_and_an_operator_acknowledges_one(central,
     expect(row).to_contain_text("Acknowledged by otto")
     page.screenshot(path=str(artifacts_dir / "dashboard-6-alerts.png"), full_page=True)
     assert errors == []
+
+
+def test_models_and_rollout_pages(central, browser: Browser, default_model: Path, tmp_path: Path, artifacts_dir: Path):
+    """An admin sees the registry (state, sha256, size, dataset, gate), approves a gate-rejected candidate only by
+    ticking the override, approves a good one and starts a rollout from its page; the rollout's page shows each
+    device's stage and state, the canary's health against its baseline, and pauses and resumes it; a viewer sees
+    no admin buttons."""
+    good = register(central, edited_model(default_model, tmp_path / "better.onnx", class_scale=1.0),
+                    gate_metrics(True, 0.41, 0.47))
+    rejected = register(central, edited_model(default_model, tmp_path / "worse.onnx", class_scale=0.5),
+                        gate_metrics(False, 0.41, 0.12))
+    page, errors = _page(browser)
+    _login(page, central, "ada")
+    page.get_by_test_id("nav-models").click()
+    row = page.locator(f'[data-testid="model-row"][data-model-id="{rejected}"]')
+    expect(row).to_have_attribute("data-gate", "rejected")
+    expect(row).to_contain_text("Candidate")
+    expect(row).to_contain_text("hard@3")
+    expect(row).to_contain_text("mAP@0.5 0.410 → 0.120")
+    expect(row).to_contain_text(" MiB")
+    page.screenshot(path=str(artifacts_dir / "dashboard-7-models.png"), full_page=True)
+
+    row.click()
+    expect(page.get_by_test_id("gate-verdict")).to_have_attribute("data-passed", "false")
+    expect(page.locator('[data-testid="gate-row"][data-split="heldout"][data-measure="map50"]')).to_contain_text("0.120")
+    expect(page.locator('[data-testid="gate-row"][data-measure="recall:person"]')).to_have_count(2)
+    expect(page.get_by_test_id("model-approve")).to_be_disabled()
+    page.get_by_test_id("approve-override").check()
+    page.get_by_test_id("model-approve").click()
+    expect(page.get_by_test_id("model-page")).to_have_attribute("data-state", "approved")
+    approved = page.locator('[data-testid="audit-row"][data-action="approved"]')
+    expect(approved).to_contain_text("dashboard:ada")
+    expect(approved).to_contain_text('"override":true')
+
+    page.goto(central.url + f"/#/models/{good}")
+    page.get_by_test_id("model-approve").click()
+    expect(page.get_by_test_id("model-page")).to_have_attribute("data-state", "approved")
+    page.get_by_test_id("rollout-target-value").fill("gate-01, dock-02")
+    page.get_by_test_id("rollout-canaries").fill("gate-01")
+    page.get_by_test_id("rollout-wave-size").fill("1")
+    page.screenshot(path=str(artifacts_dir / "dashboard-9-model.png"), full_page=True)
+    page.get_by_test_id("rollout-submit").click()
+    expect(page.get_by_test_id("rollout-page")).to_have_attribute("data-state", "running")
+    canary = page.locator('[data-testid="rollout-device"][data-device-id="gate-01"]')
+    expect(canary).to_have_attribute("data-stage", "0")
+    expect(canary).to_contain_text("Pending")
+    rollout_id = int(page.url.rsplit("/", 1)[1])
+
+    # what the rollout driver leaves once the canary installed the model and sent roll-ups under it
+    with psycopg.connect(central.dsn) as conn:
+        conn.execute("UPDATE rollout_devices SET state = 'watching', baseline = %s, health = %s WHERE rollout_id = %s "
+                     "AND device_id = 'gate-01'",
+                     [Jsonb({"seq": 3, "health": {"per_hour": {"person": 120.0}, "inference_ms": 21.5, "errors": 0,
+                                                  "seconds": 60.0, "rollups": 2}}),
+                      Jsonb({"per_hour": {"person": 80.0}, "inference_ms": 22.0, "errors": 0, "seconds": 30.0,
+                             "rollups": 2}), rollout_id])
+    expect(canary).to_contain_text("Installed (watched)", timeout=10_000)
+    expect(canary.locator('[data-testid="health-label"][data-label="person"]')).to_have_text("person: 80/h (120/h)")
+    page.get_by_test_id("rollout-pause").click()
+    expect(page.get_by_test_id("rollout-page")).to_have_attribute("data-state", "paused")
+    expect(page.get_by_test_id("rollout-reason")).to_have_text("paused by dashboard:ada")
+    page.screenshot(path=str(artifacts_dir / "dashboard-8-rollout.png"), full_page=True)
+    page.get_by_test_id("rollout-resume").click()
+    expect(page.get_by_test_id("rollout-page")).to_have_attribute("data-state", "running")
+    expect(page.locator('[data-testid="audit-row"][data-action="rollout_resumed"]')).to_have_count(1)
+    page.get_by_test_id("logout").click()
+
+    _login(page, central, "vera")
+    page.goto(central.url + f"/#/rollouts/{rollout_id}")
+    expect(page.get_by_test_id("rollout-device")).to_have_count(2)
+    expect(page.get_by_test_id("rollout-pause")).to_have_count(0)
+    page.goto(central.url + f"/#/models/{good}")
+    expect(page.get_by_test_id("model-page")).to_have_attribute("data-state", "rolling_out")
+    expect(page.get_by_test_id("model-actions")).to_have_count(0)
+    assert errors == [], errors

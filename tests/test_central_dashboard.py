@@ -41,6 +41,7 @@ from vigia.central.dashboard.app import COOKIE, DashboardSettings, create_app
 from vigia.central.ingest.batches import Ingest, prepare_connection
 from vigia.central.ingest.ca import init_ca, issue_server_certificate
 from vigia.central.ingest.media import RECORD_OBJECT, MediaSettings, init_bucket, s3_client
+from vigia.central.models.signing import load_or_create_signing_key
 from vigia.scene.events import Event
 from vigia.sync.protocol import Batch
 
@@ -57,6 +58,7 @@ class FleetCentral:
         self.url = f"https://127.0.0.1:{self.port}/dashboard"
         self.seq: dict[str, int] = {}
         ca = init_ca(root / "ca")
+        load_or_create_signing_key(root / "ca")   # as `central serve` makes it: admins approve models with it
         issue_server_certificate(ca, ["127.0.0.1", "localhost"], root / "tls.crt", root / "tls.key")
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls.load_cert_chain(root / "tls.crt", root / "tls.key")
@@ -72,8 +74,9 @@ class FleetCentral:
         return self
 
     async def _start(self) -> None:
-        self.runner = web.AppRunner(create_app(DashboardSettings(self.dsn, online_minutes=5, media=self.media,
-                                                                **self.settings)), access_log=None)
+        self.runner = web.AppRunner(create_app(DashboardSettings(
+            self.dsn, online_minutes=5, media=self.media, model_signing_dir=self.root / "ca", **self.settings)),
+            access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.tls).start()
         self.pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=2, open=False, configure=prepare_connection)

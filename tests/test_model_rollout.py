@@ -4,22 +4,27 @@ back, the rollout pauses, and the other devices never get it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
+from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import psycopg
 import pytest
+import requests
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vigia.app.modelfleet import FACTORY_MODEL, edited_model, model_fleet, wait_until
 from vigia.central.ingest.command_store import issue
-from vigia.central.models.registry import approve_model, download_url, get_model, register_model
+from vigia.central.models.registry import DOWNLOAD_EXPIRES_S, approve_model, download_url, get_model, presigned, register_model
 from vigia.central.models.signing import load_or_create_signing_key
 from vigia.inference.model_signature import sign_model
 from vigia.sync.model_download import DownloadCut, download, sha256_of
@@ -91,7 +96,7 @@ def acked(fleet, command_id: int) -> tuple[str, dict] | None:
 
 def test_refused_models_leave_the_old_model_running_with_the_reason(fleet, models):
     device = fleet.devices[2]
-    running = device.detector.model_id
+    running = device.model_id
     other_id, small_id = registered(fleet, models["other"]), registered(fleet, models["small"])
     unsigned = {**offer(fleet, other_id), "signature": None}
     stranger = offer(fleet, other_id)
@@ -113,7 +118,7 @@ def test_refused_models_leave_the_old_model_running_with_the_reason(fleet, model
     assert "bad signature" in results["stranger"][1]["error"]
     assert "tampered" in results["tampered"][1]["error"]
     assert "wrong input shape" in results["wrong_shape"][1]["error"] and "320x320" in results["wrong_shape"][1]["error"]
-    assert device.detector.model_id == running
+    assert device.model_id == running
     assert not list((device.root / "model-slot" / "incoming").glob("*"))  # nothing refused is kept
 
 
@@ -135,10 +140,10 @@ def test_a_canary_with_a_bad_model_is_rolled_back_the_rollout_pauses_and_a_good_
     states = {d["device_id"]: d["state"] for d in status["devices"]}
     assert states == {"fleet-01": "rolled_back", "fleet-02": "waiting", "fleet-03": "waiting"}
     assert "person" in status["reason"] and "below 50%" in status["reason"]
-    assert wait_until(lambda: fleet.devices[0].detector.model_id == FACTORY_MODEL, 30)  # central's rollback_model ran
+    assert wait_until(lambda: fleet.devices[0].model_id == FACTORY_MODEL, 30)  # central's rollback_model ran
     assert fleet.stack.query("SELECT count(*) FROM device_commands WHERE kind = 'install_model' AND body->>'model_id' = %s"
                              " AND device_id <> 'fleet-01'", [bad_id]) == [(0,)]
-    assert all(d.detector.model_id != bad_id for d in fleet.devices)
+    assert all(d.model_id != bad_id for d in fleet.devices)
     actions = [row[0] for row in fleet.stack.query("SELECT action FROM model_audit WHERE model_id = %s ORDER BY id", [bad_id])]
     assert actions[:2] == ["registered", "approved"]
     assert {"rollout_started", "install_issued", "installed", "rolled_back", "rollout_paused"} <= set(actions)
@@ -149,7 +154,7 @@ def test_a_canary_with_a_bad_model_is_rolled_back_the_rollout_pauses_and_a_good_
     assert status["state"] == "done", status
     assert {(d["device_id"], d["stage"], d["state"]) for d in status["devices"]} == {
         ("fleet-01", 0, "updated"), ("fleet-02", 1, "updated"), ("fleet-03", 1, "updated")}  # the canary, one wave
-    assert [d.detector.model_id for d in fleet.devices] == [good_id] * 3
+    assert [d.model_id for d in fleet.devices] == [good_id] * 3
     listed = json.loads(central(fleet, "list", "--json").stdout)
     assert {m["id"]: m["state"] for m in listed}[good_id] == "deployed"
     active = json.loads((fleet.devices[1].root / "model-slot" / "active.json").read_text())
@@ -200,3 +205,31 @@ def test_a_model_download_cut_halfway_resumes_with_a_range_request(tmp_path, def
         thread.join(10)
     assert ranges == [None, f"bytes={cut}-"]  # the second request asked only for what was missing
     assert sha256_of(dest) == sha256_of(default_model)
+
+
+def test_a_device_back_after_its_link_expired_gets_a_fresh_one(fleet, models):
+    """An install_model whose link was presigned to live one second (as a device offline for longer than a link
+    lives finds it) is delivered with a link presigned anew, for the ingest's link life (6 h), that downloads the
+    model. Asked of central as NGINX asks it, for a device enrolled but away (no uploader taking the command)."""
+    model_id = registered(fleet, models["good"])
+    fleet.stack.query("INSERT INTO devices (device_id, cert_serial, enrolled_at) VALUES ('away-09', 'AB', now()) "
+                      "ON CONFLICT DO NOTHING RETURNING device_id")
+    stale = offer(fleet, model_id)
+    stale["url"] = presigned(fleet.bucket, f"models/{stale['sha256']}.onnx", expires_s=1)
+    issued = int(time.time())
+    command_id = send(fleet, "away-09", stale)
+    assert wait_until(lambda: time.time() > issued + 2, 10)  # the stale link has expired
+    headers = {"X-Client-Verify": "SUCCESS", "X-Client-S-DN": "CN=away-09", "X-Client-Serial": "AB"}
+    upstream = f"http://127.0.0.1:{fleet.stack.instances[0].port}"
+    answer = requests.get(f"{upstream}/v1/commands", headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    [delivered] = [c for c in answer.json()["commands"] if c["id"] == command_id]
+    fresh = parse_qs(urlsplit(delivered["body"]["url"]).query)
+    signed_at = datetime.strptime(fresh["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+    assert parse_qs(urlsplit(stale["url"]).query)["X-Amz-Expires"] == ["1"]
+    assert fresh["X-Amz-Expires"] == [str(DOWNLOAD_EXPIRES_S)] and signed_at >= issued + 2 - 1
+    assert {k: v for k, v in delivered["body"].items() if k != "url"} == {k: v for k, v in stale.items() if k != "url"}
+    body = requests.get(delivered["body"]["url"], timeout=30)
+    assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == stale["sha256"]
+    stored = fleet.stack.query("SELECT body->>'url' FROM device_commands WHERE id = %s", [command_id])
+    assert stored == [(stale["url"],)]  # the command itself is unchanged: each delivery presigns again

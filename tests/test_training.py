@@ -176,9 +176,10 @@ def test_the_gate_passes_a_gain_within_the_regression_margin():
 
 
 @pytest.mark.timeout(900)  # about 20 s of CPU; the wall clock is what a loaded machine gives
-def test_vigia_central_train_takes_a_dataset_version_and_writes_the_candidate_with_its_lineage(
+def test_vigia_central_train_takes_a_dataset_version_and_registers_the_candidate_with_its_lineage_and_gate(
         dataset, default_model, shared, tmp_path, monkeypatch):
-    """The command on a dataset version in PostgreSQL and an S3 bucket: exported, trained, gated, lineage written."""
+    """The command on a dataset version in PostgreSQL and an S3 bucket: exported, trained, gated (a gain of 1 asked:
+    rejected), lineage written, and the candidate in the registry flagged rejected: approving it needs --override."""
     env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -213,15 +214,35 @@ def test_vigia_central_train_takes_a_dataset_version_and_writes_the_candidate_wi
         command = [sys.executable, "-m", "vigia.app.cli.main", "central", "train", "--database", dsn, "--bucket", "media",
                    "--s3-endpoint", endpoint, "--base", str(default_model), "--out", str(tmp_path / "candidate.onnx"),
                    "--replay", traffic, "--regression", traffic, "--replay-frames", "2", "--regression-frames", "2",
-                   "--iterations", "2", "--batch", "2", "--min-map-gain", "-1"]
+                   "--iterations", "2", "--batch", "2", "--min-map-gain", "1", "--name", "retrained"]
         wrong = subprocess.run([*command, "--dataset", "hard"], capture_output=True, text=True,
                                env={**os.environ, **env}, timeout=120)
         assert wrong.returncode != 0 and "--dataset 'hard'" in wrong.stderr
         done = subprocess.run([*command, "--dataset", "hard@1"], capture_output=True, text=True,
                               env={**os.environ, **env}, timeout=800)
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout)
-    assert report["gate_passed"] and len(report["gate"]) == 3
+        assert done.returncode == 3, done.stderr[-2000:]   # rejected by the gate
+        report = json.loads(done.stdout)
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT id, state, sha256, s3_key, lineage, metrics FROM models").fetchone()
+        model_id, state, sha256, key, lineage_row, metrics = row
+        assert (model_id, state, sha256) == (report["model_id"], "candidate", report["sha256"])
+        assert model_id.startswith("retrained-") and lineage_row["dataset"] == "hard@1" and lineage_row["seed"] == 0
+        assert metrics["gate"]["passed"] is False and "REJECT" in metrics["gate"]["reasons"][0]
+        assert set(metrics["candidate"]) == {"heldout", "regression"} and metrics["base"]["heldout"]["images"] == 2
+        stored = s3.get_object(Bucket="media", Key=key)["Body"].read()
+        assert hashlib.sha256(stored).hexdigest() == sha256
+        approve = [sys.executable, "-m", "vigia.app.cli.main", "central", "models", "approve", model_id, "--database", dsn,
+                   "--ca-dir", str(tmp_path / "ca"), "--by", "ops-alice"]
+        (tmp_path / "ca").mkdir()   # central's CA folder: the model-signing key is made there at first use
+        refused = subprocess.run(approve, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and "rejected by the evaluation gate" in refused.stderr
+        forced = subprocess.run([*approve, "--override"], capture_output=True, text=True, timeout=120)
+        assert forced.returncode == 0 and "approved" in forced.stdout, forced.stderr
+        with psycopg.connect(dsn) as conn:
+            audit = conn.execute("SELECT action, actor, detail FROM model_audit ORDER BY id").fetchall()
+        assert [(a, b) for a, b, _ in audit] == [("registered", "central:train"), ("approved", "ops-alice")]
+        assert audit[1][2]["override"] is True
+    assert not report["gate_passed"] and len(report["gate"]) == 3
     lineage = json.loads((tmp_path / "candidate.lineage.json").read_text())
     assert lineage["dataset"] == "hard@1" and lineage["train_images"] + lineage["heldout_images"] == 6
     assert lineage["base_sha256"] == hashlib.sha256(default_model.read_bytes()).hexdigest()

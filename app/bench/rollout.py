@@ -74,17 +74,17 @@ def run(args) -> int:
             good_id, bad_id = asyncio.run(_registered(fleet, good)), asyncio.run(_registered(fleet, bad))
             state, result = asyncio.run(_unsigned(fleet, good_id))
             refused_unsigned = (state == "failed" and result.get("refused") is True
-                                and fleet.devices[-1].detector.model_id == FACTORY_MODEL)
+                                and fleet.devices[-1].model_id == FACTORY_MODEL)
             wait_until(lambda: all(len(fleet.stack.query(
                 "SELECT 1 FROM device_records WHERE device_id = %s AND kind = 'metrics' AND "
                 "(body->'model_health'->'health'->>'frames')::int > 0", [d.device_id])) >= 3 for d in fleet.devices), 120)
             bad_status, _, _ = asyncio.run(_rollout(fleet, bad_id, args.timeout))
-            wait_until(lambda: fleet.devices[0].detector.model_id == FACTORY_MODEL, 60)
+            wait_until(lambda: fleet.devices[0].model_id == FACTORY_MODEL, 60)
             bad_elsewhere = fleet.stack.query("SELECT count(*) FROM device_commands WHERE kind = 'install_model' AND "
                                               "body->>'model_id' = %s AND device_id <> %s",
                                               [bad_id, fleet.devices[0].device_id])[0][0]
             good_status, seconds, canary_s = asyncio.run(_rollout(fleet, good_id, args.timeout))
-            updated = sum(d.detector.model_id == good_id for d in fleet.devices)
+            updated = sum(d.model_id == good_id for d in fleet.devices)
     rolled_back = [d["device_id"] for d in bad_status["devices"] if d["state"] == "rolled_back"]
     output = {"devices": args.devices, "updated": updated, "rolled_back": len(rolled_back),
               "rolled_back_devices": rolled_back, "bad_rollout_state": bad_status["state"],

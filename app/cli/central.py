@@ -115,6 +115,8 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     dashboard.add_argument("--admin-totp", choices=("required", "optional"), default="optional",
                            help="required: an admin without a TOTP second factor must enrol one right after logging in "
                            "and can do nothing else until done (default: optional, any user may enrol)")
+    dashboard.add_argument("--ca-dir", type=Path,
+                           help="central's CA folder: its model-signing.key lets admins approve models here")
     dashboard.set_defaults(handler=_dashboard)
 
     worker = _with_bucket(_with_database(central.add_parser(
@@ -164,7 +166,8 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
         parser.set_defaults(handler=_dataset)
 
     train = _with_bucket(_with_database(central.add_parser(
-        "train", help="fine-tune the edge model on a dataset version; gate it; the model and its lineage JSON")),
+        "train", help="fine-tune the edge model on a dataset version; gate it; the model and its lineage JSON, and the"
+                      " candidate in the model registry")),
         required=True)
     train.add_argument("--dataset", required=True, help="NAME@VERSION (vigia central dataset list)")
     train.add_argument("--base", type=Path, required=True, help="the base ONNX model (YOLOX layout)")
@@ -182,6 +185,7 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     train.add_argument("--train-backbone", action="store_true", help="train the backbone too (default: frozen)")
     train.add_argument("--min-map-gain", type=float, default=0.005, help="held-out mAP@0.5 gain the gate needs")
     train.add_argument("--regression-margin", type=float, default=0.02, help="regression loss the gate allows")
+    train.add_argument("--name", help="the candidate's name in the registry (default: the --out file's name)")
     train.set_defaults(handler=_train)
 
     user = _with_database(central.add_parser("user-add", help="add a dashboard user (password read from stdin)"))
@@ -427,7 +431,8 @@ def _dashboard(args) -> int:
         except SsoConfigError as exc:
             raise CliError(str(exc), 2) from None
     settings = DashboardSettings(_dsn(args), online_minutes=args.online_minutes, media=_media_settings(args),
-                                 read_dsn=args.read_database, sso=sso, admin_totp=args.admin_totp == "required")
+                                 read_dsn=args.read_database, sso=sso, admin_totp=args.admin_totp == "required",
+                                 model_signing_dir=args.ca_dir)
     asyncio.run(serve(settings, args.host, args.port, tls, _metrics_at(args), new_registry()))
     return 0
 
@@ -597,7 +602,24 @@ def _train(args) -> int:
             candidate = train_candidate(job)
         except (ValueError, DatasetError, ModelError) as exc:
             raise CliError(str(exc)) from None
+    record = _with_connection(args, lambda conn: _register_candidate(conn, _media_settings(args), candidate, args.name))
     print(json.dumps({"model": str(candidate.path), "lineage": str(candidate.lineage_path),
                       "sha256": candidate.lineage.sha256, "gate_passed": candidate.gate.passed,
-                      "gate": candidate.gate.reasons, "train_seconds": candidate.lineage.train_seconds}, indent=2))
+                      "gate": candidate.gate.reasons, "train_seconds": candidate.lineage.train_seconds,
+                      "model_id": record.id, "state": record.state}, indent=2))
     return 0 if candidate.gate.passed else 3
+
+
+async def _register_candidate(conn, bucket, candidate, name: str | None):
+    """The candidate in the registry (S3 and PostgreSQL) with its lineage and the gate's verdict: a rejected one stays
+    a candidate flagged rejected (approving it needs an override)."""
+    from dataclasses import asdict
+
+    from vigia.central.migrations import migrate
+    from vigia.central.models.registry import register_model
+
+    await migrate(conn)
+    lineage = asdict(candidate.lineage)
+    metrics = {"gate": {"passed": candidate.gate.passed, "reasons": candidate.gate.reasons,
+                        "settings": asdict(candidate.gate.settings)}, **lineage.pop("metrics")}
+    return await register_model(conn, bucket, candidate.path, lineage, metrics, name=name, actor="central:train")

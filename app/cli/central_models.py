@@ -34,6 +34,8 @@ def add_commands(central: argparse._SubParsersAction) -> argparse._SubParsersAct
         sub.add_argument("--by", default=None, help="who does it, for the audit (default: the login name)")
         if action == "approve":
             sub.add_argument("--ca-dir", type=Path, required=True, help="central's CA folder (its model-signing.key)")
+            sub.add_argument("--override", action="store_true",
+                             help="approve a candidate the evaluation gate rejected (audited with the gate's reasons)")
         sub.set_defaults(handler=_approve if action == "approve" else _retire)
     rollout = _with_bucket(_with_database(models.add_parser("rollout", help="roll an approved model out in stages")),
                            required=True)
@@ -130,7 +132,8 @@ def _approve(args) -> int:
     from vigia.central.models.signing import load_or_create_signing_key
 
     key = load_or_create_signing_key(args.ca_dir)
-    _print(_run(args, lambda conn: approve_model(conn, args.model_id, key, args.by or getpass.getuser())).as_json(), False)
+    _print(_run(args, lambda conn: approve_model(conn, args.model_id, key, args.by or getpass.getuser(),
+                                                             override=args.override)).as_json(), False)
     return 0
 
 

@@ -3,7 +3,7 @@
 Routes by area: `account_routes` (login, logout, me, users), `device_routes`, `event_routes` (events,
 thumbnails, clips, counts), `reanalysis_routes` (central's verdicts, disagreements, rates, the job queue),
 `alert_routes` (central alerts, acknowledging them, push subscriptions), `sso_routes` (OpenID Connect single
-sign-on, `sso`), `live`
+sign-on, `sso`), `model_routes` (the model registry and rollouts), `live`
 (the WebSocket of live updates), `openapi` (this API's OpenAPI document), `frontend` (central/web/dist); their SQL
 is in `queries` and `reanalysis_queries`.
 
@@ -34,6 +34,7 @@ from vigia.central.dashboard import (
     frontend,
     hard_example_routes,
     live,
+    model_routes,
     openapi,
     reanalysis_routes,
     sso_routes,
@@ -69,6 +70,7 @@ def create_app(settings: DashboardSettings, registry: CollectorRegistry | None =
     reanalysis_routes.add_routes(app)
     hard_example_routes.add_routes(app)
     alert_routes.add_routes(app)
+    model_routes.add_routes(app)
     live.add_routes(app)
     openapi.add_routes(app)
     frontend.add_routes(app)

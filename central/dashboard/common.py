@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -37,6 +38,7 @@ class DashboardSettings:
     read_dsn: str | None = None     # the event list and counts may read a hot standby (prefer-standby); None: dsn
     sso: SsoSettings | None = None  # OpenID Connect single sign-on (vigia.central.dashboard.sso); None: passwords only
     admin_totp: bool = False        # admins must have a TOTP second factor (a session of one without it may only enrol)
+    model_signing_dir: Path | None = None  # central's CA folder (its model-signing.key): admins approve models; None: not
 
 
 @dataclass

@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from vigia.central.dashboard.device_routes import SITE
+from vigia.central.dashboard.model_routes import MAX_DEVICES, MODEL_ID
+from vigia.central.models.registry import STATES
 from vigia.kit.api_schema import (
     LOGIN_PASSWORD,
     LOGIN_USERNAME,
@@ -88,12 +90,14 @@ def _errors(*codes: int) -> dict:
     text = {400: "malformed input (the message names it)", 401: "no live session",
             403: "missing or wrong X-CSRF-Token, or the role is too low",
             404: "no such device or event, or the event has no such media (or no bucket is configured)",
-            409: "the username is taken; a second factor is already on", 415: "the body is not application/json",
+            409: "the username is taken; a second factor is already on; or the model or rollout is not in a state that "
+                 "allows it (the message says why: a gate-rejected model without override, a rollout not running)",
+            415: "the body is not application/json",
             422: "well-formed, but not acceptable: a code that is not the authenticator's current one, labels "
-                 "without the decision fixed, a box whose corners are "
-                 "swapped, a class the model does not have",
+                 "without the decision fixed, a box whose corners are swapped, a class the model does not have",
             429: "too many failed logins (see Retry-After)",
-            502: "the OpenID provider cannot be reached or answered wrongly"}
+            502: "the OpenID provider cannot be reached or answered wrongly",
+            503: "this dashboard has no model-signing key (vigia central dashboard --ca-dir)"}
     return {str(code): {"description": text[code], "content": _json(_ref("Error"))} for code in codes}
 
 
@@ -432,6 +436,93 @@ def _totp_paths(session: dict) -> dict[str, Any]:
     }
 
 
+_MODEL_ID = {"name": "model_id", "in": "path", "required": True, "description": "model id (name-sha256 prefix)",
+             "schema": {"type": "string", "pattern": MODEL_ID.pattern}}
+_ROLLOUT_ID = {"name": "rollout_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}
+_MODEL_STATE = {"type": "string", "enum": list(STATES)}
+_ROLLOUT_STATE = {"type": "string", "enum": ["running", "paused", "done"]}
+_ANY_OBJECT = {"type": "object", "additionalProperties": True}
+_DEVICE_LIST = {"type": "array", "minItems": 1, "maxItems": MAX_DEVICES,
+                "items": {"type": "string", "pattern": DEVICE_ID_PATTERN}}
+
+
+def _model_schemas() -> dict[str, Any]:
+    health = _object(per_hour={"type": "object", "additionalProperties": _NUMBER,
+                               "description": "detections per hour per label"},
+                     inference_ms={**_NUMBER, "nullable": True}, errors=_INT, seconds=_NUMBER, rollups=_INT)
+    return {
+        "Model": _object(
+            id=_TEXT, name=_TEXT, sha256=_TEXT, size={**_INT, "description": "bytes"}, s3_key=_TEXT,
+            input_shape={"type": "array", "items": _INT}, output_shape={"type": "array", "items": _INT},
+            num_classes=_INT, class_names={"type": "array", "items": _TEXT},
+            metrics={**_ANY_OBJECT, "description": "the evaluation: gate {passed, reasons, settings}, base and candidate "
+                                                   "{heldout, regression} {map50, recall, recall_per_class, images, objects}"},
+            lineage={**_ANY_OBJECT, "description": "base model, dataset version, hyper-parameters, seed, training time"},
+            state=_MODEL_STATE, signed={"type": "boolean", "description": "signed with central's model-signing key"},
+            gate_rejected={"type": "boolean", "description": "the evaluation gate rejected it: approving needs override"}),
+        "ListedModel": {"allOf": [_ref("Model"), _object(latest_rollout={**_object(id=_INT, state=_ROLLOUT_STATE),
+                                                                         "nullable": True})]},
+        "ModelAudit": _object(id=_INT, at=_EPOCH, rollout_id={**_INT, "nullable": True}, device_id=_NULLABLE_TEXT,
+                              action=_TEXT, actor=_TEXT, detail=_ANY_OBJECT),
+        "RolloutSummary": _object(id=_INT, state=_ROLLOUT_STATE, stage=_INT, reason=_NULLABLE_TEXT, created_by=_TEXT,
+                                  created_at=_EPOCH, finished_at=_NULLABLE_EPOCH),
+        "ModelHealth": health,
+        "RolloutDevice": _object(
+            device_id=_TEXT, stage={**_INT, "description": "0: the canaries, then the waves"},
+            state={"type": "string", "enum": ["waiting", "installing", "watching", "updated", "refused", "rolled_back"],
+                   "description": "pending, downloading, installed (watched), healthy, refused, rolled back"},
+            reason=_NULLABLE_TEXT, health={**_nullable_ref("ModelHealth"), "description": "under the new model"},
+            baseline={**_nullable_ref("ModelHealth"), "description": "under the old model, before the install"},
+            updated_at=_EPOCH),
+        "Rollout": _object(
+            id=_INT, model_id=_TEXT, state=_ROLLOUT_STATE, stage=_INT, reason=_NULLABLE_TEXT, created_by=_TEXT,
+            created_at=_EPOCH, finished_at=_NULLABLE_EPOCH,
+            plan={**_ANY_OBJECT, "description": "stages (device ids, canaries first) and the health thresholds"},
+            devices={"type": "array", "items": _ref("RolloutDevice")},
+            audit={"type": "array", "items": _ref("ModelAudit")}),
+    }
+
+
+def _model_paths() -> dict[str, Any]:
+    rollout = {**_ok(_ref("Rollout"))}
+    return {
+        f"{API}/models": {"get": {
+            "summary": "every model in the registry, newest first; can_sign: this dashboard may approve",
+            "responses": {**_ok(_object(models={"type": "array", "items": _ref("ListedModel")},
+                                        can_sign={"type": "boolean"})), **_errors(400, 401)}}},
+        f"{API}/models/{{model_id}}": {"get": {
+            "summary": "one model, its rollouts and its audit trail (newest first)", "parameters": [_MODEL_ID],
+            "responses": {**_ok(_object(model=_ref("Model"),
+                                        rollouts={"type": "array", "items": _ref("RolloutSummary")},
+                                        audit={"type": "array", "items": _ref("ModelAudit")})),
+                          **_errors(400, 401, 404)}}},
+        f"{API}/models/{{model_id}}/approve": {"post": {
+            "summary": "sign a candidate with central's model-signing key (admin; audited); one the gate rejected "
+                       "needs override", "parameters": [_MODEL_ID, _CSRF],
+            "requestBody": {"required": False, "content": _json(fields(override={"type": "boolean"}))},
+            "responses": {**_ok(_ref("Model")), **_errors(400, 401, 403, 404, 409, 415, 503)}}},
+        f"{API}/models/{{model_id}}/retire": {"post": {
+            "summary": "offer the model no more (admin; audited)", "parameters": [_MODEL_ID, _CSRF],
+            "responses": {**_ok(_ref("Model")), **_errors(400, 401, 403, 404, 409)}}},
+        f"{API}/models/{{model_id}}/rollouts": {"post": {
+            "summary": "roll an approved model out (admin; audited): to devices or a site's devices; canaries by name "
+                       "or percentage first, then waves of wave_size", "parameters": [_MODEL_ID, _CSRF],
+            "requestBody": body(fields(devices=_DEVICE_LIST, site=_SITE, canaries=_DEVICE_LIST,
+                                       canary_percent={"type": "number", "minimum": 0, "maximum": 100},
+                                       wave_size={"type": "integer", "minimum": 1, "maximum": MAX_DEVICES})),
+            "responses": {"201": {"description": "started", "content": _json(_ref("Rollout"))},
+                          **_errors(400, 401, 403, 404, 409, 415, 422)}}},
+        f"{API}/rollouts/{{rollout_id}}": {"get": {
+            "summary": "a rollout: per device its stage, state, baseline and health; its audit trail",
+            "parameters": [_ROLLOUT_ID], "responses": {**rollout, **_errors(400, 401, 404)}}},
+        **{f"{API}/rollouts/{{rollout_id}}/{action}": {"post": {
+            "summary": text, "parameters": [_ROLLOUT_ID, _CSRF],
+            "responses": {**rollout, **_errors(400, 401, 403, 404, 409)}}}
+           for action, text in (("pause", "pause a running rollout: no later stage starts (admin; audited)"),
+                                ("resume", "run a paused rollout again (admin; audited)"))},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the document (callers may change it)."""
     session = {"200": {"description": "ok", "content": _json(_ref("Session"))}}
@@ -443,7 +534,7 @@ def openapi_document() -> dict[str, Any]:
                                 "Roles: viewer < operator < admin."},
         "components": {
             "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "vigia_dashboard_session"}},
-            "schemas": {**_schemas(), **_hard_example_schemas()},
+            "schemas": {**_schemas(), **_hard_example_schemas(), **_model_schemas()},
         },
         "security": [{"session": []}],
         "paths": {
@@ -497,6 +588,7 @@ def openapi_document() -> dict[str, Any]:
             **_reanalysis_paths(),
             **_hard_example_paths(),
             **_alert_paths(),
+            **_model_paths(),
             f"{API}/counts": {"get": {
                 "summary": "events and alerts per device (and its site) per UTC day, today and the days - 1 before",
                 "parameters": [{"name": "days", "in": "query",

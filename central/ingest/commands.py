@@ -1,6 +1,7 @@
 """Central's side of commands to devices: issued by an operator, fetched and acknowledged by the device.
 
-    GET  /v1/commands           the device's pending commands, oldest first
+    GET  /v1/commands           the device's pending commands, oldest first (an `install_model`'s download link
+                                presigned anew at each delivery: it outlives a device's time offline)
     POST /v1/commands/{id}/ack  {"ok": bool, "result": {...}} -> the command, now done or failed
     POST /v1/rotate             {"csr", "identity_key", "identity_signature"} -> {"certificate"}: a new
                                 certificate, pending until the device first presents it (then the one
@@ -23,7 +24,9 @@ from psycopg.types.json import Jsonb
 from vigia.central.ingest.ca import CaError, CertificateAuthority, sign_device_csr
 from vigia.central.ingest.command_store import COLUMNS, list_commands
 from vigia.central.ingest.enrolment import check_certificate, rotate_certificate, verify_identity
+from vigia.central.ingest.media import MediaSettings
 from vigia.central.ingest.peer import INGEST, Peer, error_response, verified_peer
+from vigia.central.models.registry import DOWNLOAD_EXPIRES_S, fresh_links
 from vigia.sync.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,10 @@ def _json(row: dict) -> dict:
             "acked_at": row["acked_at"] and row["acked_at"].timestamp()}
 
 
-def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_proxies: frozenset[str]) -> None:
-    """The device routes above, on the ingest app."""
+def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_proxies: frozenset[str],
+                       models: MediaSettings | None = None, link_s: int = DOWNLOAD_EXPIRES_S) -> None:
+    """The device routes above, on the ingest app; `models`: the registry's bucket (the models' links), `link_s`
+    how long a link delivered lives."""
 
     async def authenticated(request: web.Request, conn: psycopg.AsyncConnection) -> Peer:
         peer = verified_peer(request, trusted_proxies)
@@ -48,6 +53,8 @@ def add_command_routes(app: web.Application, ca: CertificateAuthority, trusted_p
             async with request.app[INGEST].pool.connection() as conn:
                 peer = await authenticated(request, conn)
                 rows = await list_commands(conn, peer.device_id, pending_only=True)
+                if models is not None:
+                    rows = await fresh_links(conn, models, rows, link_s)
         except ProtocolError as exc:
             return error_response(exc)
         return web.json_response({"commands": [_json(row) for row in rows]})

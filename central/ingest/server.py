@@ -42,6 +42,7 @@ from vigia.central.ingest.media import MediaSettings, MediaStore, add_media_rout
 from vigia.central.ingest.peer import INGEST, error_response, verified_peer
 from vigia.central.migrations import migrate
 from vigia.central.models.driver import drive_rollouts
+from vigia.central.models.registry import DOWNLOAD_EXPIRES_S
 from vigia.central.models.signing import load_or_create_signing_key, public_key_b64
 from vigia.central.observability.endpoint import device_contact, metrics_handler
 from vigia.central.observability.fleet import FleetCollector
@@ -80,6 +81,7 @@ class CentralSettings:
     media: MediaSettings | None = None   # the S3 bucket for thumbnails; None: no media routes
     reanalysis: Policy | None = field(default_factory=Policy)   # which events are re-analysed; None: none
     rollout_interval_s: float | None = 10.0   # with media: running model rollouts stepped this often; None: not here
+    model_link_s: int = DOWNLOAD_EXPIRES_S    # a model's download link, presigned anew at each delivery, lives this long
 
 
 def create_app(settings: CentralSettings, registry: CollectorRegistry | None = None) -> web.Application:
@@ -186,7 +188,7 @@ def create_app(settings: CentralSettings, registry: CollectorRegistry | None = N
     app.router.add_post("/v1/enrol", enrol)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_handler(registry, [lambda: fleet.refresh(app[INGEST].pool)]), allow_head=False)
-    add_command_routes(app, ca, settings.trusted_proxies)
+    add_command_routes(app, ca, settings.trusted_proxies, settings.media, settings.model_link_s)
     store = MediaStore(settings.media) if settings.media is not None else None
     if store is not None:
         add_media_routes(app, store, settings.trusted_proxies)

@@ -51,6 +51,15 @@ class ModelRecord:
     def from_row(cls, row: dict) -> ModelRecord:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
+    @property
+    def gate_rejected(self) -> bool:
+        """The evaluation gate rejected it (training's verdict in `metrics["gate"]`); a model without one is not."""
+        return (self.metrics.get("gate") or {}).get("passed") is False
+
+    @property
+    def gate_reasons(self) -> list[str]:
+        return list((self.metrics.get("gate") or {}).get("reasons") or [])
+
     def as_json(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
@@ -123,18 +132,44 @@ async def set_state(conn: psycopg.AsyncConnection, model_id: str, state: str, ac
     return await get_model(conn, model_id)
 
 
-async def approve_model(conn: psycopg.AsyncConnection, model_id: str, key: Ed25519PrivateKey, actor: str) -> ModelRecord:
-    """Sign the candidate with central's model-signing key and make it approved (rollouts take only these)."""
+async def approve_model(conn: psycopg.AsyncConnection, model_id: str, key: Ed25519PrivateKey, actor: str, *,
+                        override: bool = False) -> ModelRecord:
+    """Sign the candidate with central's model-signing key and make it approved (rollouts take only these). A
+    candidate the evaluation gate rejected needs `override` (audited with the gate's reasons)."""
     model = await get_model(conn, model_id)
+    detail: dict = {"signed": True}
+    if model.gate_rejected:
+        if not override:
+            raise RegistryError(f"model {model_id} was rejected by the evaluation gate "
+                                f"({'; '.join(model.gate_reasons) or 'no reason recorded'}): approving it needs an "
+                                "explicit override")
+        detail |= {"override": True, "gate_reasons": model.gate_reasons}
     signature = sign_model(key, model.sha256, model.size)
-    return await set_state(conn, model_id, "approved", actor, ("candidate",), {"signed": True}, signature)
+    return await set_state(conn, model_id, "approved", actor, ("candidate",), detail, signature)
 
 
 async def retire_model(conn: psycopg.AsyncConnection, model_id: str, actor: str) -> ModelRecord:
     return await set_state(conn, model_id, "retired", actor, ("candidate", "approved", "deployed"))
 
 
-def download_url(bucket: MediaSettings, model: ModelRecord) -> str:
+def download_url(bucket: MediaSettings, model: ModelRecord, expires_s: int = DOWNLOAD_EXPIRES_S) -> str:
     """A presigned GET of the model's bytes (devices download with HTTP Range, resuming a cut download)."""
-    return s3_client(bucket).generate_presigned_url("get_object", ExpiresIn=DOWNLOAD_EXPIRES_S,
-                                                    Params={"Bucket": bucket.bucket, "Key": model.s3_key})
+    return presigned(bucket, model.s3_key, expires_s)
+
+
+def presigned(bucket: MediaSettings, key: str, expires_s: int = DOWNLOAD_EXPIRES_S) -> str:
+    return s3_client(bucket).generate_presigned_url("get_object", ExpiresIn=expires_s,
+                                                    Params={"Bucket": bucket.bucket, "Key": key})
+
+
+async def fresh_links(conn: psycopg.AsyncConnection, bucket: MediaSettings, commands: list[dict],
+                      expires_s: int = DOWNLOAD_EXPIRES_S) -> list[dict]:
+    """`commands` as they are delivered: each `install_model`'s link presigned anew, so a device offline longer than
+    a link lives still downloads its model when it comes back (the model found by the sha256 central signed)."""
+    wanted = [c["body"].get("sha256") for c in commands if c["kind"] == "install_model"]
+    if not wanted:
+        return commands
+    cursor = await conn.execute("SELECT sha256, s3_key FROM models WHERE sha256 = ANY(%s)", [wanted])
+    keys = dict(await cursor.fetchall())
+    return [{**c, "body": {**c["body"], "url": presigned(bucket, keys[c["body"]["sha256"]], expires_s)}}
+            if c["kind"] == "install_model" and c["body"].get("sha256") in keys else c for c in commands]

@@ -254,3 +254,13 @@ async def resume(conn: psycopg.AsyncConnection, rollout_id: int, actor: str) -> 
     if row is None:
         raise RegistryError(f"rollout {rollout_id} is not paused")
     await audit(conn, row[0], "rollout_resumed", actor, {}, rollout_id=rollout_id)
+
+
+async def pause(conn: psycopg.AsyncConnection, rollout_id: int, actor: str) -> None:
+    """A running rollout stops where it is (devices already told keep going; no later stage starts) until resumed."""
+    cursor = await conn.execute("UPDATE rollouts SET state = 'paused', reason = %s WHERE id = %s AND state = 'running' "
+                                "RETURNING model_id", [f"paused by {actor}", rollout_id])
+    row = await cursor.fetchone()
+    if row is None:
+        raise RegistryError(f"rollout {rollout_id} is not running")
+    await audit(conn, row[0], "rollout_paused", actor, {}, rollout_id=rollout_id)

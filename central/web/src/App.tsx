@@ -8,6 +8,9 @@ import { EventPage } from "./pages/EventPage";
 import { FleetPage } from "./pages/FleetPage";
 import { HardExamplesPage } from "./pages/HardExamplesPage";
 import { LoginPage } from "./pages/LoginPage";
+import { ModelPage } from "./pages/ModelPage";
+import { ModelsPage } from "./pages/ModelsPage";
+import { RolloutPage } from "./pages/RolloutPage";
 import { ReanalysisPage } from "./pages/ReanalysisPage";
 import { TotpPage } from "./pages/TotpPage";
 import { navigate, paths, useRoute, type Route } from "./router";
@@ -48,10 +51,10 @@ export function App() {
 
 function Shell({ session, onLogout }: { session: Session; onLogout: () => void }) {
   const route = useRoute();
-  const section =
-    route.page === "reanalysis" || route.page === "hardExamples" || route.page === "alerts" || route.page === "security"
-      ? route.page
-      : "fleet";
+  const section = route.page === "model" || route.page === "rollout" ? "models"
+    : route.page === "reanalysis" || route.page === "hardExamples" || route.page === "alerts" || route.page === "models" ||
+        route.page === "security"
+      ? route.page : "fleet";
   return (
     <>
       <header className="topbar">
@@ -69,6 +72,9 @@ function Shell({ session, onLogout }: { session: Session; onLogout: () => void }
           </a>
           <a href={paths.alerts} data-testid="nav-alerts" aria-current={section === "alerts" ? "page" : undefined}>
             {t("nav.alerts")}
+          </a>
+          <a href={paths.models} data-testid="nav-models" aria-current={section === "models" ? "page" : undefined}>
+            {t("nav.models")}
           </a>
           <a href={paths.security} data-testid="nav-security" aria-current={section === "security" ? "page" : undefined}>
             {t("nav.security")}
@@ -98,6 +104,12 @@ function Page({ route, session }: { route: Route; session: Session }) {
       return <AlertsPage canOperate={canOperate} />;
     case "security":
       return <TotpPage onEnabled={() => navigate(paths.fleet)} />;
+    case "models":
+      return <ModelsPage />;
+    case "model":
+      return <ModelPage key={route.modelId} modelId={route.modelId} isAdmin={session.role === "admin"} />;
+    case "rollout":
+      return <RolloutPage key={route.rolloutId} rolloutId={route.rolloutId} isAdmin={session.role === "admin"} />;
     default:
       return <FleetPage session={session} />;
   }

@@ -29,6 +29,17 @@ export type HardExample = Schemas["HardExample"];
 export type HardExampleLabel = HardExample["labels"][number];
 export type ListedAlert = Schemas["ListedAlert"];
 export type SsoInfo = Schemas["SsoInfo"];
+export type Model = Schemas["Model"];
+export type ListedModel = Schemas["ListedModel"];
+export type ModelAudit = Schemas["ModelAudit"];
+export type Rollout = Schemas["Rollout"];
+export type RolloutDevice = Schemas["RolloutDevice"];
+export type ModelHealth = Schemas["ModelHealth"];
+/** A rollout's start, as the form sends it. */
+export type RolloutRequest = Partial<NonNullable<
+  paths["/dashboard/api/v1/models/{model_id}/rollouts"]["post"]["requestBody"]
+>["content"]["application/json"]>;
+export type RolloutSummary = Schemas["RolloutSummary"];
 export type Box = EdgeView["box"];
 export type PathPoint = EdgeView["path"][number];
 
@@ -142,6 +153,16 @@ export const api = {
   alerts: (all: boolean) => request<Get<"/dashboard/api/v1/alerts">>("GET", `/alerts?all=${all ? 1 : 0}`),
   acknowledgeAlert: (id: number) =>
     request<JsonReply<paths["/dashboard/api/v1/alerts/{alert_id}/ack"]["post"]>>("POST", `/alerts/${id}/ack`),
+  models: () => request<Get<"/dashboard/api/v1/models">>("GET", "/models"),
+  model: (id: string) => request<Get<"/dashboard/api/v1/models/{model_id}">>("GET", `/models/${encodeURIComponent(id)}`),
+  approveModel: (id: string, override: boolean) =>
+    request<Model>("POST", `/models/${encodeURIComponent(id)}/approve`, { body: override ? { override } : {} }),
+  retireModel: (id: string) => request<Model>("POST", `/models/${encodeURIComponent(id)}/retire`),
+  startRollout: (id: string, body: RolloutRequest) =>
+    request<Rollout>("POST", `/models/${encodeURIComponent(id)}/rollouts`, { body }),
+  rollout: (id: number) => request<Rollout>("GET", `/rollouts/${id}`),
+  pauseRollout: (id: number) => request<Rollout>("POST", `/rollouts/${id}/pause`),
+  resumeRollout: (id: number) => request<Rollout>("POST", `/rollouts/${id}/resume`),
   pushKey: () => request<Get<"/dashboard/api/v1/alerts/push/key">>("GET", "/alerts/push/key"),
   subscribePushes: (subscription: { endpoint: string; keys: { p256dh: string; auth: string } }) =>
     request<JsonReply<paths["/dashboard/api/v1/alerts/push/subscriptions"]["post"], 201>>(

@@ -1,5 +1,5 @@
 // A tiny hash router: #/ (the fleet), #/devices/<id>, #/events/<device>/<event>, #/reanalysis, #/hard-examples,
-// #/alerts, #/security.
+// #/alerts, #/models, #/models/<id>, #/rollouts/<id>, #/security.
 import { useSyncExternalStore, type MouseEvent, type ReactNode } from "react";
 
 export type Route =
@@ -9,6 +9,9 @@ export type Route =
   | { page: "reanalysis" }
   | { page: "hardExamples" }
   | { page: "alerts" }
+  | { page: "models" }
+  | { page: "model"; modelId: string }
+  | { page: "rollout"; rolloutId: number }
   | { page: "security" };
 
 function decode(part: string): string {
@@ -27,6 +30,9 @@ export function parseRoute(hash: string): Route {
   if (section === "hard-examples") return { page: "hardExamples" };
   if (section === "alerts") return { page: "alerts" };
   if (section === "security") return { page: "security" };
+  if (section === "models" && first) return { page: "model", modelId: first };
+  if (section === "models") return { page: "models" };
+  if (section === "rollouts" && first && /^[0-9]+$/.test(first)) return { page: "rollout", rolloutId: Number(first) };
   return { page: "fleet" };
 }
 
@@ -38,6 +44,9 @@ export const paths = {
   hardExamples: "#/hard-examples",
   alerts: "#/alerts",
   security: "#/security",
+  models: "#/models",
+  model: (modelId: string) => `#/models/${encodeURIComponent(modelId)}`,
+  rollout: (rolloutId: number) => `#/rollouts/${rolloutId}`,
 };
 
 export function navigate(path: string): void {

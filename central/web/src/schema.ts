@@ -266,7 +266,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken; a second factor is already on */
+                /** @description the username is taken; a second factor is already on; or the model or rollout is not in a state that allows it (the message says why: a gate-rejected model without override, a rollout not running) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -468,7 +468,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken; a second factor is already on */
+                /** @description the username is taken; a second factor is already on; or the model or rollout is not in a state that allows it (the message says why: a gate-rejected model without override, a rollout not running) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2148,6 +2148,684 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dashboard/api/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** every model in the registry, newest first; can_sign: this dashboard may approve */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            models: components["schemas"]["ListedModel"][];
+                            can_sign: boolean;
+                        };
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/models/{model_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** one model, its rollouts and its audit trail (newest first) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description model id (name-sha256 prefix) */
+                    model_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: components["schemas"]["Model"];
+                            rollouts: components["schemas"]["RolloutSummary"][];
+                            audit: components["schemas"]["ModelAudit"][];
+                        };
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/models/{model_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** sign a candidate with central's model-signing key (admin; audited); one the gate rejected needs override */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path: {
+                    /** @description model id (name-sha256 prefix) */
+                    model_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        override: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Model"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username is taken; a second factor is already on; or the model or rollout is not in a state that allows it (the message says why: a gate-rejected model without override, a rollout not running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description this dashboard has no model-signing key (vigia central dashboard --ca-dir) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/models/{model_id}/retire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** offer the model no more (admin; audited) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path: {
+                    /** @description model id (name-sha256 prefix) */
+                    model_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Model"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username is taken; a second factor is already on; or the model or rollout is not in a state that allows it (the message says why: a gate-rejected model without override, a rollout not running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/models/{model_id}/rollouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** roll an approved model out (admin; audited): to devices or a site's devices; canaries by name or percentage first, then waves of wave_size */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path: {
+                    /** @description model id (name-sha256 prefix) */
+                    model_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        devices: string[];
+                        /** @description 1 to 64 characters, no control characters */
+                        site: string;
+                        canaries: string[];
+                        canary_percent: number;
+                        wave_size: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description started */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Rollout"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username is taken; a second factor is already on; or the model or rollout is not in a state that allows it (the message says why: a gate-rejected model without override, a rollout not running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description well-formed, but not acceptable: a code that is not the authenticator's current one, labels without the decision fixed, a box whose corners are swapped, a class the model does not have */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/rollouts/{rollout_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** a rollout: per device its stage, state, baseline and health; its audit trail */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    rollout_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Rollout"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/rollouts/{rollout_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** pause a running rollout: no later stage starts (admin; audited) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path: {
+                    rollout_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Rollout"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username is taken; a second factor is already on; or the model or rollout is not in a state that allows it (the message says why: a gate-rejected model without override, a rollout not running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/api/v1/rollouts/{rollout_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** run a paused rollout again (admin; audited) */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description the session's CSRF token */
+                    "X-CSRF-Token": string;
+                };
+                path: {
+                    rollout_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description ok */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Rollout"];
+                    };
+                };
+                /** @description malformed input (the message names it) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no live session */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description no such device or event, or the event has no such media (or no bucket is configured) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the username is taken; a second factor is already on; or the model or rollout is not in a state that allows it (the message says why: a gate-rejected model without override, a rollout not running) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/api/v1/counts": {
         parameters: {
             query?: never;
@@ -2319,7 +2997,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description the username is taken; a second factor is already on */
+                /** @description the username is taken; a second factor is already on; or the model or rollout is not in a state that allows it (the message says why: a gate-rejected model without override, a rollout not running) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2997,6 +3675,109 @@ export interface components {
             reviewed_by: string | null;
             /** @description epoch seconds */
             reviewed_at: number | null;
+        };
+        Model: {
+            id: string;
+            name: string;
+            sha256: string;
+            /** @description bytes */
+            size: number;
+            s3_key: string;
+            input_shape: number[];
+            output_shape: number[];
+            num_classes: number;
+            class_names: string[];
+            /** @description the evaluation: gate {passed, reasons, settings}, base and candidate {heldout, regression} {map50, recall, recall_per_class, images, objects} */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** @description base model, dataset version, hyper-parameters, seed, training time */
+            lineage: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            state: "candidate" | "approved" | "rolling_out" | "deployed" | "retired";
+            /** @description signed with central's model-signing key */
+            signed: boolean;
+            /** @description the evaluation gate rejected it: approving needs override */
+            gate_rejected: boolean;
+        };
+        ListedModel: components["schemas"]["Model"] & {
+            latest_rollout?: {
+                id: number;
+                /** @enum {string} */
+                state: "running" | "paused" | "done";
+            } | null;
+        };
+        ModelAudit: {
+            id: number;
+            /** @description epoch seconds */
+            at: number;
+            rollout_id: number | null;
+            device_id: string | null;
+            action: string;
+            actor: string;
+            detail: {
+                [key: string]: unknown;
+            };
+        };
+        RolloutSummary: {
+            id: number;
+            /** @enum {string} */
+            state: "running" | "paused" | "done";
+            stage: number;
+            reason: string | null;
+            created_by: string;
+            /** @description epoch seconds */
+            created_at: number;
+            /** @description epoch seconds */
+            finished_at: number | null;
+        };
+        ModelHealth: {
+            /** @description detections per hour per label */
+            per_hour: {
+                [key: string]: number;
+            };
+            inference_ms: number | null;
+            errors: number;
+            seconds: number;
+            rollups: number;
+        };
+        RolloutDevice: {
+            device_id: string;
+            /** @description 0: the canaries, then the waves */
+            stage: number;
+            /**
+             * @description pending, downloading, installed (watched), healthy, refused, rolled back
+             * @enum {string}
+             */
+            state: "waiting" | "installing" | "watching" | "updated" | "refused" | "rolled_back";
+            reason: string | null;
+            /** @description under the new model */
+            health: components["schemas"]["ModelHealth"] | null;
+            /** @description under the old model, before the install */
+            baseline: components["schemas"]["ModelHealth"] | null;
+            /** @description epoch seconds */
+            updated_at: number;
+        };
+        Rollout: {
+            id: number;
+            model_id: string;
+            /** @enum {string} */
+            state: "running" | "paused" | "done";
+            stage: number;
+            reason: string | null;
+            created_by: string;
+            /** @description epoch seconds */
+            created_at: number;
+            /** @description epoch seconds */
+            finished_at: number | null;
+            /** @description stages (device ids, canaries first) and the health thresholds */
+            plan: {
+                [key: string]: unknown;
+            };
+            devices: components["schemas"]["RolloutDevice"][];
+            audit: components["schemas"]["ModelAudit"][];
         };
     };
     responses: never;
