@@ -18,6 +18,7 @@ from vigia.app.cli import (
     notify,
     privacy,
     provisioning,
+    software,
     sync,
 )
 from vigia.app.cli.common import CliError
@@ -65,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     central_actions = central_models.add_commands(central.add_commands(commands))  # central ... (models)
     central_retention.add_commands(central_actions)  # central ... (hold, retention)
     central_alerts.add_commands(central_actions)  # central alerts-watch, alerts
+    software.add_commands(commands)      # software apply|boot-check|status (the appliance's releases)
     sync.add_commands(commands)          # enroll, sync status|dead-letters, litestream, restore
     notify.add_commands(commands)        # notify log|status
     privacy.add_commands(commands)       # privacy notice, request find|export|erase|list, verify, report, record
