@@ -203,12 +203,9 @@ def boot_check(layout: Layout) -> dict | None:
 
 def health_probe(url: str, version: str, cameras: list[str], cafile: Path | None = None) -> Callable[[], str | None]:
     """A probe of the appliance's /healthz: the new version answers, and `cameras` (online before) are online."""
-    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
-
     def probe() -> str | None:
         try:
-            with urllib.request.urlopen(url, timeout=5, context=context) as answer:
-                health = json.loads(answer.read())
+            health = _get(url, cafile)
         except (OSError, ValueError) as exc:
             return f"{url} does not answer ({exc})"
         if health.get("version") != version:
@@ -221,10 +218,16 @@ def health_probe(url: str, version: str, cameras: list[str], cafile: Path | None
 
 def online_cameras(url: str, cafile: Path | None = None) -> list[str]:
     """The cameras online now, by /healthz (none when it does not answer)."""
-    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     try:
-        with urllib.request.urlopen(url, timeout=5, context=context) as answer:
-            states = json.loads(answer.read()).get("cameras", {})
+        states = _get(url, cafile).get("cameras", {})
     except (OSError, ValueError):
         return []
     return sorted(name for name, state in states.items() if state.get("state") == "online")
+
+
+def _get(url: str, cafile: Path | None) -> dict:
+    """/healthz's answer; OSError or ValueError when there is none (the certificate too is read at each call: a new
+    appliance makes its own at its first start)."""
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+    with urllib.request.urlopen(url, timeout=5, context=context) as answer:
+        return json.loads(answer.read())
