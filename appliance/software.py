@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import ssl
 import subprocess
 import sys
 import time
 import urllib.request
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from vigia.kit.files import PUBLIC, sync_dir, write_atomic
+from vigia.kit.wheels import wheel_version
 
 COMPLETE = ".complete"   # written last in a release directory: the build finished
-WHEEL_NAME = re.compile(r"^vigia-(?P<version>[0-9][0-9A-Za-z.+_]*)-[^-]+-[^-]+-[^-]+\.whl$")
 
 
 class SoftwareRefused(Exception):
@@ -85,27 +83,19 @@ def running_release() -> Path | None:
     return prefix if prefix.parent.name == "releases" and (prefix / COMPLETE).exists() else None
 
 
-def wheel_version(wheel: Path) -> str:
-    """The Vigia version a wheel holds, from its file name (PEP 427), checked against its own metadata."""
-    match = WHEEL_NAME.match(wheel.name)
-    if match is None:
-        raise SoftwareRefused(f"{wheel.name}: not a Vigia wheel (vigia-VERSION-TAGS.whl)")
-    version = match["version"]
+def release_version(wheel: Path) -> str:
+    """The wheel's Vigia version (vigia.kit.wheels); SoftwareRefused when it is not a readable Vigia wheel."""
     try:
-        with zipfile.ZipFile(wheel) as archive:
-            metadata = archive.read(f"vigia-{version}.dist-info/METADATA").decode()
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise SoftwareRefused(f"{wheel.name}: not a readable wheel ({exc})") from None
-    if f"\nVersion: {version}\n" not in metadata:
-        raise SoftwareRefused(f"{wheel.name}: its metadata does not say version {version}")
-    return version
+        return wheel_version(wheel)
+    except ValueError as exc:
+        raise SoftwareRefused(str(exc)) from None
 
 
 def build_release(layout: Layout, wheel: Path, *, python: str = sys.executable, deps_site: Path | None = None) -> str:
     """Install `wheel` in its own release directory, offline; returns its version. `deps_site`: a site-packages whose
     packages the release uses for its dependencies (the running release's), instead of wheels beside `wheel`.
     A directory left half-built (a power cut) is built again."""
-    version = wheel_version(wheel)
+    version = release_version(wheel)
     target = layout.releases / version
     if layout.installed(version):
         return version

@@ -19,6 +19,7 @@ from vigia.central.ingest import schema as ingest_schema
 from vigia.central.models import schema as models_schema
 from vigia.central.privacy import schema as privacy_schema
 from vigia.central.reanalysis import schema as reanalysis_schema
+from vigia.central.software import schema as software_schema
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,9 @@ API = Steps("external API tables", "api_schema_migrations", 0x76696769_30, tuple
 ALERTS = Steps("alert tables", "alerts_schema_migrations", 0x76696769_40, tuple(alerts_schema.MIGRATIONS))
 MODELS = Steps("model registry tables", "models_schema_migrations", 0x76696769_50, tuple(models_schema.MIGRATIONS))
 PRIVACY = Steps("privacy tables", "privacy_schema_migrations", 0x76696769_60, tuple(privacy_schema.MIGRATIONS))
-SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY)  # in this order: the later sets refer to the ingest's tables
+SOFTWARE = Steps("software release tables", "software_schema_migrations", 0x76696769_73, tuple(software_schema.MIGRATIONS))
+# In this order: the later sets refer to the ingest's tables (and the software's to the models').
+SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, SOFTWARE)
 
 
 async def apply(conn: psycopg.AsyncConnection, steps: Steps) -> int:

@@ -43,9 +43,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from vigia.appliance.config import ConfigError, Record
 from vigia.appliance.model_slot import ModelRefused, ModelSlot
-from vigia.appliance.software import WHEEL_NAME, SoftwareRefused
+from vigia.appliance.software import SoftwareRefused
 from vigia.inference.model_signature import SignatureRefused, verify_model_signature
 from vigia.kit.files import PRIVATE, PUBLIC, write_credential
+from vigia.kit.wheels import WHEEL_NAME
 from vigia.sync.answers import read_answer
 from vigia.sync.identity import (
     SyncCredentials,

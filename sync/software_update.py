@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vigia.appliance.software import Layout, SoftwareRefused, apply, build_release, wheel_version
+from vigia.appliance.software import Layout, SoftwareRefused, apply, build_release, release_version
 from vigia.inference.model_signature import SignatureRefused, verify_model_signature
 from vigia.kit.files import PUBLIC, write_atomic
 from vigia.sync.model_download import sha256_of
@@ -123,8 +123,8 @@ def apply_request(exchange: Exchange, layout: Layout, public_key_b64: str, resta
         return None
     try:
         wheel = verify_wheel(public_key_b64, request)
-        if wheel_version(wheel) != request.version:
-            raise SoftwareRefused(f"the wheel holds version {wheel_version(wheel)}, the command says {request.version}")
+        if release_version(wheel) != request.version:
+            raise SoftwareRefused(f"the wheel holds version {release_version(wheel)}, the command says {request.version}")
         version = build_release(layout, wheel, deps_site=deps_site)
         outcome = apply(layout, version, restart, probe_for(version), health_s)
     except (SignatureRefused, SoftwareRefused) as exc:

@@ -143,8 +143,8 @@ def software(device: dict, *args: str, health_seconds: float = 150) -> subproces
 
 
 def health(device: dict) -> dict | None:
-    context = ssl.create_default_context(cafile=str(device["data"] / "tls" / "cert.pem"))
     try:
+        context = ssl.create_default_context(cafile=str(device["data"] / "tls" / "cert.pem"))  # made at first start
         with urllib.request.urlopen(f"https://127.0.0.1:{device['port']}/healthz", timeout=5, context=context) as answer:
             return json.loads(answer.read())
     except (OSError, ValueError):
