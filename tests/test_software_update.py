@@ -29,7 +29,7 @@ from vigia.sync.software_update import Exchange, Request
 
 REPO = Path(__file__).resolve().parents[1]
 VIGIA = Path(sys.executable).parent / "vigia"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real appliances started three times, on a loaded machine
 
 
 def _build(source: Path, out: Path) -> Path:
@@ -133,7 +133,7 @@ def hand_over(device: dict, wheel: Path, command_id: int, *, signature: str | No
     return request
 
 
-def software(device: dict, *args: str, health_seconds: float = 150) -> subprocess.CompletedProcess:
+def software(device: dict, *args: str, health_seconds: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(VIGIA), "--log-level", "warning", "software", *args, "--root", str(device["layout"].root),
          *(["--data-dir", str(device["data"]), "--deps-from-running", "--health-seconds", str(health_seconds),
@@ -162,7 +162,7 @@ def supervised(device: dict) -> Supervisor:
 
 def test_a_signed_release_is_installed_beside_switched_to_and_passes_its_health_check(device, good_wheel):
     with supervised(device):
-        assert wait_for(lambda: serving(device, "0.1.0"), 120), health(device)
+        assert wait_for(lambda: serving(device, "0.1.0"), 240), health(device)
         hand_over(device, good_wheel, 41)
         done = software(device, "apply")
         assert done.returncode == 0, done.stderr + done.stdout
@@ -180,14 +180,14 @@ def test_a_signed_release_is_installed_beside_switched_to_and_passes_its_health_
 
 def test_a_release_that_never_becomes_healthy_is_rolled_back(device, broken_wheel):
     with supervised(device):
-        assert wait_for(lambda: serving(device, "0.1.0"), 120), health(device)
+        assert wait_for(lambda: serving(device, "0.1.0"), 240), health(device)
         hand_over(device, broken_wheel, 42)
         done = software(device, "apply", health_seconds=15)
         assert done.returncode == 1, done.stderr + done.stdout
         result = json.loads(done.stdout)
         assert result["ok"] is False and result["version"] == "0.1.0" and result["tried"] == "0.1.2"
         assert result["error"].startswith("health check failed: https://127.0.0.1:"), result
-        assert wait_for(lambda: serving(device, "0.1.0"), 120), health(device)  # the old version runs again
+        assert wait_for(lambda: serving(device, "0.1.0"), 240), health(device)  # the old version runs again
     layout = device["layout"]
     assert os.readlink(layout.current) == "releases/0.1.0" and not layout.pending.exists()
     assert not (layout.releases / "0.1.2").exists()
