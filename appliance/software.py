@@ -29,6 +29,7 @@ from vigia.kit.files import PUBLIC, sync_dir, write_atomic
 from vigia.kit.wheels import wheel_version
 
 COMPLETE = ".complete"   # written last in a release directory: the build finished
+DEPS_PTH = "vigia-release-deps.pth"  # in a release's site-packages: the site-packages it takes its dependencies from
 
 
 class SoftwareRefused(Exception):
@@ -93,8 +94,8 @@ def release_version(wheel: Path) -> str:
 
 def build_release(layout: Layout, wheel: Path, *, python: str = sys.executable, deps_site: Path | None = None) -> str:
     """Install `wheel` in its own release directory, offline; returns its version. `deps_site`: a site-packages whose
-    packages the release uses for its dependencies (the running release's), instead of wheels beside `wheel`.
-    A directory left half-built (a power cut) is built again."""
+    packages the release uses for its dependencies (the running release's, or the one that one takes them from:
+    never a chain), instead of wheels beside `wheel`. A directory left half-built (a power cut) is built again."""
     version = release_version(wheel)
     target = layout.releases / version
     if layout.installed(version):
@@ -107,12 +108,27 @@ def build_release(layout: Layout, wheel: Path, *, python: str = sys.executable, 
     if deps_site is not None:
         site = Path(_run([str(target / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                          "the release's site-packages").strip())
-        (site / "vigia-release-deps.pth").write_text(f"{deps_site}\n")
+        (site / DEPS_PTH).write_text(f"{dependency_site(deps_site)}\n")
     _run([python, "-m", "pip", "--python", str(target / "bin" / "python"), "install", "--no-index", "--no-cache-dir",
           "--disable-pip-version-check", "--quiet", "--find-links", str(wheel.parent),
           *(["--no-deps"] if deps_site is not None else []), str(wheel)], f"installing {wheel.name}")
     write_atomic(target / COMPLETE, version.encode(), PUBLIC)
     return version
+
+
+def dependency_site(site: Path) -> Path:
+    """Where a release built beside the one whose site-packages is `site` takes its dependencies from."""
+    pth = site / DEPS_PTH
+    return Path(pth.read_text().strip()) if pth.exists() else site
+
+
+def needed_by(layout: Layout, version: str) -> str | None:
+    """The release whose dependencies `version` uses (None: its own): kept as long as `version` is."""
+    for pth in (layout.releases / version).glob(f"lib/python*/site-packages/{DEPS_PTH}"):
+        deps = Path(pth.read_text().strip())
+        if deps.is_relative_to(layout.releases):
+            return deps.relative_to(layout.releases).parts[0]
+    return None
 
 
 def _run(argv: list[str], what: str) -> str:

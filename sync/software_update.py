@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vigia.appliance.software import Layout, SoftwareRefused, apply, build_release, release_version
+from vigia.appliance.software import Layout, SoftwareRefused, apply, build_release, needed_by, release_version
 from vigia.inference.model_signature import SignatureRefused, verify_model_signature
 from vigia.kit.files import PUBLIC, write_atomic
 from vigia.sync.model_download import sha256_of
@@ -142,6 +142,7 @@ def apply_request(exchange: Exchange, layout: Layout, public_key_b64: str, resta
 
 
 def _prune(layout: Layout, keep: set[str | None]) -> None:
+    keep |= {needed_by(layout, version) for version in keep if version}
     for release in layout.releases.iterdir():
         if release.name not in keep:
             shutil.rmtree(release, ignore_errors=True)
