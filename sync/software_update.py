@@ -134,8 +134,9 @@ def apply_request(exchange: Exchange, layout: Layout, public_key_b64: str, resta
     finally:
         shutil.rmtree(Path(request.wheel).parent, ignore_errors=True)
     result = outcome.as_json()
+    reason = result.pop("reason")
     if not outcome.ok:
-        result["error"] = result.pop("reason")
+        result["error"] = reason
     exchange.put_result(request.command_id, outcome.ok, {k: v for k, v in result.items() if k != "ok"})
     _prune(layout, keep={outcome.version, outcome.previous if outcome.ok else None})
     return result
