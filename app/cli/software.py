@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def _apply(args) -> int:
     def restart() -> None:
         done = subprocess.run(shlex.split(args.restart), capture_output=True, text=True)
         if done.returncode != 0:
-            print(f"vigia: {args.restart} failed: {done.stderr.strip()}")
+            print(f"vigia: {args.restart} failed: {done.stderr.strip()}", file=sys.stderr)
 
     result = apply_request(Exchange.under(args.data_dir), Layout(args.root), key.read_text().strip(), restart,
                            lambda version: health_probe(args.health_url, version, cameras, cafile), args.health_seconds,
