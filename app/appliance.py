@@ -44,6 +44,7 @@ from vigia.appliance.rollups import MetricsRollups, TrackSummaries
 from vigia.appliance.sinks import EventSink
 from vigia.appliance.sinks.database import DatabaseSink
 from vigia.appliance.snapshots import SnapshotWriter
+from vigia.appliance.software import running_release
 from vigia.appliance.storage import EventWriter, database
 from vigia.appliance.worker import Worker
 from vigia.inference.coco import COCO_CLASSES
@@ -59,6 +60,7 @@ from vigia.sync.agent import RuleClipSink, SyncAgent
 from vigia.sync.commands import CommandHandlers
 from vigia.sync.identity import identity_folder, load_identity
 from vigia.sync.media import MediaSource
+from vigia.sync.software_update import Exchange
 from vigia.sync.uploader import upload_settings
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,8 @@ class Appliance:
         self.events = EventWriter(cfg.storage.database, on_error=self._on_write_error, outbox=identity is not None)
         handlers = CommandHandlers(self.apply_layout, lambda name: {c.name: c.record for c in cfg.cameras}[name],
                                    privacy_masks=lambda name: polygons_of({c.name: c for c in cfg.cameras}[name].privacy_masks),
-                                   models=lambda: self.model_slot)
+                                   models=lambda: self.model_slot,
+                                   software=Exchange.under(cfg.storage.data_dir) if running_release() else None)
         self.sync = SyncAgent(identity, cfg.storage.database, self.metrics.registry,
                               MediaSource(cfg.storage.data_dir, self.key), upload_settings(cfg.sync),
                               handlers=handlers) if identity else None

@@ -20,6 +20,7 @@ from vigia.central.ingest import schema as ingest_schema
 from vigia.central.models import schema as models_schema
 from vigia.central.privacy import schema as privacy_schema
 from vigia.central.reanalysis import schema as reanalysis_schema
+from vigia.central.software import schema as software_schema
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ MODELS = Steps("model registry tables", "models_schema_migrations", 0x76696769_5
 PRIVACY = Steps("privacy tables", "privacy_schema_migrations", 0x76696769_60, tuple(privacy_schema.MIGRATIONS))
 SSO = Steps("single sign-on tables", "sso_schema_migrations", 0x76696769_71, tuple(sso_schema.MIGRATIONS))
 TOTP = Steps("dashboard second-factor tables", "totp_schema_migrations", 0x76696769_70, tuple(totp_schema.MIGRATIONS))
-# in this order: the later sets refer to the ingest's tables (single sign-on's and TOTP's to the dashboard's users)
-SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, SSO, TOTP)
+SOFTWARE = Steps("software release tables", "software_schema_migrations", 0x76696769_73, tuple(software_schema.MIGRATIONS))
+# in this order: the later sets refer to the ingest's tables (single sign-on's and TOTP's to the dashboard's users,
+# the software's to the models')
+SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, SSO, TOTP, SOFTWARE)
 
 
 async def apply(conn: psycopg.AsyncConnection, steps: Steps) -> int:

@@ -24,6 +24,7 @@ import hmac
 import logging
 import math
 import time
+from importlib.metadata import version
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -74,6 +75,7 @@ from vigia.sync.identity import identity_folder, load_identity
 
 log = logging.getLogger(__name__)
 
+VERSION = version("vigia")  # of the release running (installed from its wheel)
 PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/api/v1/login"),
                     ("GET", frontend.ROUTE)})  # the front end's files are the login page
 
@@ -153,7 +155,8 @@ async def _session(request: web.Request) -> accounts.Session | None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "cameras": request.app[API].appliance.camera_states()})
+    """Up, the version running (a software update's health check waits for the new one) and the cameras' states."""
+    return web.json_response({"status": "ok", "version": VERSION, "cameras": request.app[API].appliance.camera_states()})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -11,11 +11,18 @@
                                          on recent frames, switch, watch. A refusal keeps the old model and is
                                          acknowledged with {"refused": true, "error": reason}
     rollback_model {"model_id", "reason"} back to the model before `model_id` (when it is the one running)
+    install_software {"version", "filename", "sha256", "size", "signature", "url"}
+                                         a new Vigia release (vigia.sync.software_update): the signature checked
+                                         first, the wheel downloaded (resumable), size and sha256 checked, then
+                                         handed to the root service that installs it beside the running version,
+                                         switches, checks health and rolls back on failure. The command is
+                                         acknowledged with that service's result, from whichever version runs then
 
 Each command is acknowledged with {"ok", "result"} (a failure: ok false and the error message).
 Commands run are kept in `executed_commands` (SQLite) with their result: after a restart a command
 is acknowledged again, never run again. A model download that is cut off is neither stored nor acknowledged:
-the command comes again at the next poll and the download resumes.
+the command comes again at the next poll and the download resumes. A software release waits the same way
+until the root service's result is there.
 """
 from __future__ import annotations
 
@@ -36,8 +43,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from vigia.appliance.config import ConfigError, Record
 from vigia.appliance.model_slot import ModelRefused, ModelSlot
+from vigia.appliance.software import SoftwareRefused
 from vigia.inference.model_signature import SignatureRefused, verify_model_signature
 from vigia.kit.files import PRIVATE, PUBLIC, write_credential
+from vigia.kit.wheels import WHEEL_NAME
 from vigia.sync.answers import read_answer
 from vigia.sync.identity import (
     SyncCredentials,
@@ -49,12 +58,17 @@ from vigia.sync.identity import (
 )
 from vigia.sync.media import MediaSource, queue_clip
 from vigia.sync.model_download import DownloadCut, download, sha256_of
+from vigia.sync.software_update import Exchange, Request, verify_signature
 
 log = logging.getLogger(__name__)
 
 
 class CommandError(Exception):
     """A command that cannot be carried out; the message goes back to central."""
+
+
+class CommandWaits(Exception):
+    """A command under way elsewhere (a software release with the root service): acknowledged at a later poll."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ class CommandHandlers:
     record_settings: Callable[[str], Record]         # camera -> its Record settings
     privacy_masks: Callable[[str], list]             # camera -> its privacy masks' polygons (painted on clips)
     models: Callable[[], ModelSlot | None] = lambda: None  # the detector's model slot (None: no detector yet)
+    software: Exchange | None = None  # where software releases go to the root service (None: not updated this way)
 
 
 @dataclass(frozen=True)
@@ -106,7 +121,7 @@ class CommandRunner:
             if ok is None:
                 try:
                     ok, result = await self._run(session, command)
-                except DownloadCut as exc:
+                except (DownloadCut, CommandWaits) as exc:
                     log.warning("command %s waits: %s", command["id"], exc)
                     continue
                 await asyncio.to_thread(self._store, command["id"], ok, result)
@@ -137,15 +152,18 @@ class CommandRunner:
                 return True, await self._rotate(session)
             if kind == "install_model":
                 return await self._install_model(session, body)
+            if kind == "install_software":
+                return await self._install_software(command["id"], body)
             if kind == "rollback_model":
                 return True, await asyncio.to_thread(self._slot().rollback, body["model_id"],
                                                      body.get("reason") or f"asked by {command['created_by']}")
             raise CommandError(f"unknown command kind {kind!r}")
-        except DownloadCut:
+        except (DownloadCut, CommandWaits):
             raise
-        except (ModelRefused, SignatureRefused) as exc:
-            log.error("command %s: model %s refused: %s", command["id"], body.get("model_id"), exc)
-            return False, {"refused": True, "model_id": body.get("model_id"), "error": str(exc)}
+        except (ModelRefused, SignatureRefused, SoftwareRefused) as exc:
+            what = {"version": body.get("version")} if kind == "install_software" else {"model_id": body.get("model_id")}
+            log.error("command %s: %s refused: %s", command["id"], what, exc)
+            return False, {"refused": True, **what, "error": str(exc)}
         except ConfigError as exc:
             return False, {"error": str(exc), "fields": [issue.path for issue in exc.issues]}
         except KeyError as exc:
@@ -190,6 +208,36 @@ class CommandRunner:
         finally:
             path.unlink(missing_ok=True)
         return True, result
+
+    async def _install_software(self, command_id: int, body: dict) -> tuple[bool, dict]:
+        exchange = self._handlers.software
+        if exchange is None:
+            raise CommandError("this appliance does not update its own software (installed without releases)")
+        result = exchange.result(command_id)
+        if result is not None:
+            return bool(result.pop("ok")), {k: v for k, v in result.items() if k != "command_id"}
+        pending = exchange.request()
+        if pending is not None and pending.command_id == command_id:
+            raise CommandWaits(f"release {pending.version} is being installed by the root service")
+        filename = body.get("filename")
+        if not isinstance(filename, str) or not WHEEL_NAME.match(filename):
+            raise SoftwareRefused(f"install_software: filename {filename!r} is not a Vigia wheel's name")
+        request = Request.from_command(command_id, body, exchange.incoming / body["sha256"] / filename)
+        key = self._identity.model_signing_key
+        if not key.exists():
+            raise SoftwareRefused("no signing key from central on this device (enrolled before releases were signed):"
+                                  " enrol again")
+        verify_signature(key.read_text().strip(), request)  # before any download
+        wheel = Path(request.wheel)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=30)) as plain:
+            await download(plain, body["url"], wheel, request.size)
+        got = await asyncio.to_thread(sha256_of, wheel)
+        if got != request.sha256:
+            wheel.unlink(missing_ok=True)
+            raise SoftwareRefused(f"tampered: the bytes downloaded have sha256 {got[:12]}..., central signed"
+                                  f" {request.sha256[:12]}...")
+        await asyncio.to_thread(exchange.put_request, request)
+        raise CommandWaits(f"release {request.version} handed to the root service")
 
     async def _rotate(self, session: aiohttp.ClientSession) -> dict:
         key = ec.generate_private_key(ec.SECP256R1())  # a new transport key; the device identity stays

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import quote
 
@@ -261,7 +262,7 @@ def test_anonymous_gets_401_on_every_protected_route(site: Site):
             assert reply.status == 401, (method, path, reply.body)
             assert reply.json() == {"error": "login required"}
     assert call(site.server, "GET", "/api/v1/no-such-route").status == 401  # no route map for strangers
-    assert call(site.server, "GET", "/healthz").json() == {"status": "ok", "cameras": {}}
+    assert call(site.server, "GET", "/healthz").json() == {"status": "ok", "version": version("vigia"), "cameras": {}}
     assert b"vigia_detector_backlog" in call(site.server, "GET", "/metrics").body
 
 

@@ -30,7 +30,8 @@ MAX_EXPOSURE = {"vigia.service": 3.0, "vigia-litestream.service": 3.0, "vigia-ce
                 "vigia-central-retention.service": 3.0, "vigia-central-alerts.service": 3.0,
                 "vigia-provision-usb.service": 3.5,
                 "vigia-backup-full.service": 2.0, "vigia-backup-incr.service": 2.0,
-                "vigia-failover-watch.service": 3.0, "vigia-central-api@.service": 3.0}
+                "vigia-failover-watch.service": 3.0, "vigia-central-api@.service": 3.0,
+                "vigia-software.service": 2.5, "vigia-software-boot.service": 2.5}
 # Central's long-running services, each with a unit (the worker's a template: any number of instances).
 CENTRAL_SERVICES = {"serve": "vigia-central.service", "dashboard": "vigia-central-dashboard.service",
                     "worker": "vigia-central-worker@.service", "api": "vigia-central-api@.service",

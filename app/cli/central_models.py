@@ -40,22 +40,11 @@ def add_commands(central: argparse._SubParsersAction) -> argparse._SubParsersAct
     rollout = _with_bucket(_with_database(models.add_parser("rollout", help="roll an approved model out in stages")),
                            required=True)
     rollout.add_argument("model_id")
-    which = rollout.add_mutually_exclusive_group(required=True)
-    which.add_argument("--devices", help="comma-separated device names")
-    which.add_argument("--site", help="the devices the dashboard places at this site")
-    canary = rollout.add_mutually_exclusive_group(required=True)
-    canary.add_argument("--canary", help="comma-separated canary devices (first stage)")
-    canary.add_argument("--canary-percent", type=float, help="this share of the devices as canaries (at least one)")
-    rollout.add_argument("--wave-size", type=int, default=10)
+    rollout_arguments(rollout)
     rollout.add_argument("--watch-s", type=float, default=300.0, help="the device's own watch of the first minutes")
     rollout.add_argument("--health-rollups", type=int, default=2, help="roll-ups under the new model before judging")
     rollout.add_argument("--min-detection-ratio", type=float, default=0.5)
     rollout.add_argument("--min-baseline-per-hour", type=float, default=10.0)
-    rollout.add_argument("--follow", action="store_true", help="move the rollout on until it is done or paused")
-    rollout.add_argument("--interval", type=float, default=5.0, help="seconds between steps with --follow")
-    rollout.add_argument("--timeout", type=float, default=3600.0, help="give up following after this many seconds")
-    rollout.add_argument("--by", default=None)
-    rollout.add_argument("--json", action="store_true")
     rollout.set_defaults(handler=_rollout)
     status = _with_bucket(_with_database(models.add_parser("rollout-status", help="a rollout and its devices "
                                                            "(--step: move it on once first)")), required=False)
@@ -74,6 +63,44 @@ def add_commands(central: argparse._SubParsersAction) -> argparse._SubParsersAct
     return central
 
 
+def rollout_arguments(rollout: argparse.ArgumentParser) -> None:
+    """The devices, stages and following of a rollout (of a model, or of a release: vigia.app.cli.central_software)."""
+    which = rollout.add_mutually_exclusive_group(required=True)
+    which.add_argument("--devices", help="comma-separated device names")
+    which.add_argument("--site", help="the devices the dashboard places at this site")
+    canary = rollout.add_mutually_exclusive_group(required=True)
+    canary.add_argument("--canary", help="comma-separated canary devices (first stage)")
+    canary.add_argument("--canary-percent", type=float, help="this share of the devices as canaries (at least one)")
+    rollout.add_argument("--wave-size", type=int, default=10)
+    rollout.add_argument("--follow", action="store_true", help="move the rollout on until it is done or paused")
+    rollout.add_argument("--interval", type=float, default=5.0, help="seconds between steps with --follow")
+    rollout.add_argument("--timeout", type=float, default=3600.0, help="give up following after this many seconds")
+    rollout.add_argument("--by", default=None)
+    rollout.add_argument("--json", action="store_true")
+
+
+def run_rollout(args, start, **thresholds) -> None:
+    """Plan the rollout from `args`, start it with `start(conn, plan)` (its id), step it (until done or paused with
+    --follow) and show it."""
+    from vigia.central.models.rollout import make_plan, site_devices, step
+
+    bucket = _media_settings(args)
+
+    async def work(conn):
+        devices = args.devices.split(",") if args.devices else await site_devices(conn, args.site)
+        plan = make_plan(devices, canaries=args.canary.split(",") if args.canary else None,
+                         canary_percent=args.canary_percent, wave_size=args.wave_size, **thresholds)
+        rollout_id = await start(conn, plan)
+        status = await step(conn, bucket, rollout_id)
+        deadline = time.monotonic() + args.timeout
+        while args.follow and status["state"] == "running" and time.monotonic() < deadline:
+            await asyncio.sleep(args.interval)
+            status = await step(conn, bucket, rollout_id)
+        return status
+
+    _show(run(args, work), args.json)
+
+
 def _json_file(path: Path | None, what: str) -> dict:
     if path is None:
         return {}
@@ -86,7 +113,7 @@ def _json_file(path: Path | None, what: str) -> dict:
     return data
 
 
-def _run(args, work):
+def run(args, work):
     from vigia.central.migrations import migrate
     from vigia.central.models.registry import RegistryError
     from vigia.inference.errors import ModelError
@@ -110,7 +137,7 @@ def _import(args) -> int:
     from vigia.central.models.registry import register_model
 
     lineage, metrics = _json_file(args.lineage, "lineage"), _json_file(args.metrics, "metrics")
-    record = _run(args, lambda conn: register_model(conn, _media_settings(args), args.path, lineage, metrics,
+    record = run(args, lambda conn: register_model(conn, _media_settings(args), args.path, lineage, metrics,
                                                      name=args.name, actor=args.by or getpass.getuser()))
     _print(record.as_json(), False)
     return 0
@@ -119,7 +146,7 @@ def _import(args) -> int:
 def _list(args) -> int:
     from vigia.central.models.registry import list_models
 
-    records = [m.as_json() for m in _run(args, list_models)]
+    records = [m.as_json() for m in run(args, list_models)]
     if args.json:
         print(json.dumps(records, default=str))
     for record in [] if args.json else records:
@@ -132,38 +159,24 @@ def _approve(args) -> int:
     from vigia.central.models.signing import load_or_create_signing_key
 
     key = load_or_create_signing_key(args.ca_dir)
-    _print(_run(args, lambda conn: approve_model(conn, args.model_id, key, args.by or getpass.getuser(),
-                                                             override=args.override)).as_json(), False)
+    _print(run(args, lambda conn: approve_model(conn, args.model_id, key, args.by or getpass.getuser(),
+                                                override=args.override)).as_json(), False)
     return 0
 
 
 def _retire(args) -> int:
     from vigia.central.models.registry import retire_model
 
-    _print(_run(args, lambda conn: retire_model(conn, args.model_id, args.by or getpass.getuser())).as_json(), False)
+    _print(run(args, lambda conn: retire_model(conn, args.model_id, args.by or getpass.getuser())).as_json(), False)
     return 0
 
 
 def _rollout(args) -> int:
-    from vigia.central.models.rollout import make_plan, site_devices, start_rollout, step
+    from vigia.central.models.rollout import start_rollout
 
-    bucket = _media_settings(args)
-
-    async def work(conn):
-        devices = args.devices.split(",") if args.devices else await site_devices(conn, args.site)
-        plan = make_plan(devices, canaries=args.canary.split(",") if args.canary else None,
-                         canary_percent=args.canary_percent, wave_size=args.wave_size, watch_s=args.watch_s,
-                         health_rollups=args.health_rollups, min_detection_ratio=args.min_detection_ratio,
-                         min_baseline_per_hour=args.min_baseline_per_hour)
-        rollout_id = await start_rollout(conn, args.model_id, plan, args.by or getpass.getuser())
-        status = await step(conn, bucket, rollout_id)
-        deadline = time.monotonic() + args.timeout
-        while args.follow and status["state"] == "running" and time.monotonic() < deadline:
-            await asyncio.sleep(args.interval)
-            status = await step(conn, bucket, rollout_id)
-        return status
-
-    _show(_run(args, work), args.json)
+    run_rollout(args, lambda conn, plan: start_rollout(conn, args.model_id, plan, args.by or getpass.getuser()),
+                watch_s=args.watch_s, health_rollups=args.health_rollups, min_detection_ratio=args.min_detection_ratio,
+                min_baseline_per_hour=args.min_baseline_per_hour)
     return 0
 
 
@@ -171,7 +184,8 @@ def _show(status: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(status, default=str))
         return
-    print(f"rollout {status['id']} of {status['model_id']}: {status['state']} (stage {status['stage']})"
+    what = status["model_id"] or f"release {status['software_version']}"
+    print(f"rollout {status['id']} of {what}: {status['state']} (stage {status['stage']})"
           f"{'  ' + status['reason'] if status['reason'] else ''}")
     for device in status["devices"]:
         print(f"  stage {device['stage']}  {device['device_id']:<24} {device['state']:<12} {device['reason'] or ''}")
@@ -182,7 +196,7 @@ def _status(args) -> int:
 
     if args.step and not args.bucket:
         raise CliError("--step needs --bucket (the models' presigned URLs)", 2)
-    _show(_run(args, lambda conn: step(conn, _media_settings(args), args.rollout_id) if args.step
+    _show(run(args, lambda conn: step(conn, _media_settings(args), args.rollout_id) if args.step
                else rollout_status(conn, args.rollout_id)), args.json)
     return 0
 
@@ -190,7 +204,7 @@ def _status(args) -> int:
 def _resume(args) -> int:
     from vigia.central.models.rollout import resume
 
-    _run(args, lambda conn: resume(conn, args.rollout_id, args.by or getpass.getuser()))
+    run(args, lambda conn: resume(conn, args.rollout_id, args.by or getpass.getuser()))
     print(f"rollout {args.rollout_id} running again: move it on with `vigia central models rollout-status"
           f" {args.rollout_id} --step`")
     return 0
@@ -201,7 +215,7 @@ def _audit(args) -> int:
         cursor = await conn.execute("SELECT at, rollout_id, device_id, action, actor, detail FROM model_audit "
                                     "WHERE model_id = %s ORDER BY id", [args.model_id])
         return await cursor.fetchall()
-    rows = _run(args, work)
+    rows = run(args, work)
     if args.json:
         print(json.dumps([dict(zip(("at", "rollout", "device", "action", "actor", "detail"), r)) for r in rows], default=str))
         return 0

@@ -14,10 +14,12 @@ from vigia.app.cli import (
     central_alerts,
     central_models,
     central_retention,
+    central_software,
     models,
     notify,
     privacy,
     provisioning,
+    software,
     sync,
 )
 from vigia.app.cli.common import CliError
@@ -65,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     central_actions = central_models.add_commands(central.add_commands(commands))  # central ... (models)
     central_retention.add_commands(central_actions)  # central ... (hold, retention)
     central_alerts.add_commands(central_actions)  # central alerts-watch, alerts
+    central_software.add_commands(central_actions)  # central software import|list|rollout
+    software.add_commands(commands)      # software apply|boot-check|status (the appliance's releases)
     sync.add_commands(commands)          # enroll, sync status|dead-letters, litestream, restore
     notify.add_commands(commands)        # notify log|status
     privacy.add_commands(commands)       # privacy notice, request find|export|erase|list, verify, report, record

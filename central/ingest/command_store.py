@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from vigia.central.ingest.enrolment import check_device_id
 
-KINDS = ("upload_clip", "set_layout", "rotate_credentials", "install_model", "rollback_model")
+KINDS = ("upload_clip", "set_layout", "rotate_credentials", "install_model", "rollback_model", "install_software")
 COLUMNS = "id, device_id, kind, body, created_at, created_by, state, acked_at, result"
 
 

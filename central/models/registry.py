@@ -64,11 +64,12 @@ class ModelRecord:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-async def audit(conn: psycopg.AsyncConnection, model_id: str, action: str, actor: str, detail: dict | None = None, *,
-                rollout_id: int | None = None, device_id: str | None = None) -> None:
-    await conn.execute("INSERT INTO model_audit (model_id, rollout_id, device_id, action, actor, detail) "
-                       "VALUES (%s, %s, %s, %s, %s, %s)",
-                       [model_id, rollout_id, device_id, action, actor, Jsonb(detail or {})])
+async def audit(conn: psycopg.AsyncConnection, model_id: str | None, action: str, actor: str, detail: dict | None = None,
+                *, rollout_id: int | None = None, device_id: str | None = None, software_version: str | None = None) -> None:
+    """One line of the audit trail, of a model or (model_id None) of a software release (vigia.central.software)."""
+    await conn.execute("INSERT INTO model_audit (model_id, software_version, rollout_id, device_id, action, actor, detail)"
+                       " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                       [model_id, software_version, rollout_id, device_id, action, actor, Jsonb(detail or {})])
 
 
 async def register_model(conn: psycopg.AsyncConnection, bucket: MediaSettings, onnx_path: str | Path,

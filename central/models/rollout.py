@@ -1,4 +1,6 @@
 """Staged rollouts of an approved model: canaries first, then waves, through the command channel (`install_model`).
+A release of Vigia itself (vigia.central.software) goes the same way (`install_software`): there the device's own
+health check after its switch is the judge, so a device that installed it is `updated` at once.
 
 `step` moves a rollout on; `vigia central models rollout --follow` calls it until the rollout is done or paused.
 Per device: `waiting` -> `installing` (command issued, with the device's baseline: its roll-ups' model health so
@@ -20,6 +22,7 @@ from psycopg.types.json import Jsonb
 from vigia.central.ingest.command_store import issue
 from vigia.central.ingest.media import MediaSettings
 from vigia.central.models.registry import RegistryError, audit, download_url, get_model, set_state
+from vigia.central.software.registry import get_release, install_body, set_release_state
 
 ACTOR = "central:rollout"
 
@@ -63,6 +66,38 @@ async def site_devices(conn: psycopg.AsyncConnection, site: str) -> list[str]:
     return [row[0] for row in await cursor.fetchall()]
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a rollout ships: an approved model (central judges its health from the roll-ups) or a release of Vigia
+    itself (the device's own health check after its switch is the judge)."""
+
+    model_id: str | None
+    software_version: str | None
+    command: str     # the device command that installs it
+    body: dict       # that command's body, but its download URL
+    s3_key: str
+    watched: bool
+
+    @property
+    def name(self) -> str:
+        return f"model {self.model_id}" if self.model_id else f"release {self.software_version}"
+
+    @property
+    def refs(self) -> dict:
+        """Its reference in the audit trail besides model_id."""
+        return {"software_version": self.software_version} if self.software_version else {}
+
+
+async def _target(conn: psycopg.AsyncConnection, rollout: dict, plan: RolloutPlan) -> Target:
+    if rollout["software_version"] is not None:
+        release = await get_release(conn, rollout["software_version"])
+        return Target(None, release.version, "install_software", install_body(release), release.s3_key, False)
+    model = await get_model(conn, rollout["model_id"])
+    body = {"model_id": model.id, "sha256": model.sha256, "size": model.size, "signature": model.signature,
+            "watch_s": plan.watch_s}
+    return Target(model.id, None, "install_model", body, model.s3_key, True)
+
+
 async def start_rollout(conn: psycopg.AsyncConnection, model_id: str, plan: RolloutPlan, actor: str) -> int:
     """A new running rollout of an approved (signed) model; its first stage is issued by the first `step`."""
     model = await get_model(conn, model_id)
@@ -70,14 +105,30 @@ async def start_rollout(conn: psycopg.AsyncConnection, model_id: str, plan: Roll
         raise RegistryError(f"model {model_id} is not signed: approve it first (`vigia central models approve`)")
     async with conn.transaction():
         await set_state(conn, model_id, "rolling_out", actor, ("approved", "deployed", "rolling_out"))
-        cursor = await conn.execute("INSERT INTO rollouts (model_id, plan, created_by) VALUES (%s, %s, %s) RETURNING id",
-                                    [model_id, Jsonb(asdict(plan)), actor])
-        rollout_id = (await cursor.fetchone())[0]
-        for stage, devices in enumerate(plan.stages):
-            for device_id in devices:
-                await conn.execute("INSERT INTO rollout_devices (rollout_id, device_id, stage) VALUES (%s, %s, %s)",
-                                   [rollout_id, device_id, stage])
-        await audit(conn, model_id, "rollout_started", actor, asdict(plan), rollout_id=rollout_id)
+        return await _create(conn, plan, actor, model_id=model_id)
+
+
+async def start_software_rollout(conn: psycopg.AsyncConnection, version: str, plan: RolloutPlan, actor: str) -> int:
+    """A new running rollout of a signed Vigia release (vigia.central.software)."""
+    release = await get_release(conn, version)
+    if release.state == "retired":
+        raise RegistryError(f"release {version} is retired")
+    async with conn.transaction():
+        await set_release_state(conn, version, "rolling_out", actor)
+        return await _create(conn, plan, actor, software_version=version)
+
+
+async def _create(conn: psycopg.AsyncConnection, plan: RolloutPlan, actor: str, *, model_id: str | None = None,
+                  software_version: str | None = None) -> int:
+    cursor = await conn.execute("INSERT INTO rollouts (model_id, software_version, plan, created_by) "
+                                "VALUES (%s, %s, %s, %s) RETURNING id", [model_id, software_version, Jsonb(asdict(plan)), actor])
+    rollout_id = (await cursor.fetchone())[0]
+    for stage, devices in enumerate(plan.stages):
+        for device_id in devices:
+            await conn.execute("INSERT INTO rollout_devices (rollout_id, device_id, stage) VALUES (%s, %s, %s)",
+                               [rollout_id, device_id, stage])
+    await audit(conn, model_id, "rollout_started", actor, asdict(plan), rollout_id=rollout_id,
+                software_version=software_version)
     return rollout_id
 
 
@@ -151,12 +202,12 @@ async def step(conn: psycopg.AsyncConnection, bucket: MediaSettings, rollout_id:
         if rollout is None:
             raise RegistryError(f"no rollout {rollout_id}")
         plan = RolloutPlan(**rollout["plan"])
-        model = await get_model(conn, rollout["model_id"])
+        target = await _target(conn, rollout, plan)
         while rollout["state"] == "running":
             await cursor.execute("SELECT * FROM rollout_devices WHERE rollout_id = %s AND stage = %s ORDER BY device_id",
                                  [rollout_id, rollout["stage"]])
             for device in await cursor.fetchall():
-                reason = await _device_step(conn, bucket, plan, model, rollout_id, device)
+                reason = await _device_step(conn, bucket, plan, target, rollout_id, device)
                 if reason is not None:
                     await _set_rollout(conn, rollout, "paused", reason)
                     break
@@ -168,11 +219,15 @@ async def step(conn: psycopg.AsyncConnection, bucket: MediaSettings, rollout_id:
                 break
             if rollout["stage"] + 1 >= len(plan.stages):
                 await _set_rollout(conn, rollout, "done", None)
-                await set_state(conn, model.id, "deployed", ACTOR, ("rolling_out",), {"rollout": rollout_id})
+                if target.model_id:
+                    await set_state(conn, target.model_id, "deployed", ACTOR, ("rolling_out",), {"rollout": rollout_id})
+                else:
+                    await set_release_state(conn, target.software_version, "deployed", ACTOR, {"rollout": rollout_id})
                 break
             rollout["stage"] += 1
             await conn.execute("UPDATE rollouts SET stage = %s WHERE id = %s", [rollout["stage"], rollout_id])
-            await audit(conn, model.id, "stage_started", ACTOR, {"stage": rollout["stage"]}, rollout_id=rollout_id)
+            await audit(conn, target.model_id, "stage_started", ACTOR, {"stage": rollout["stage"]}, rollout_id=rollout_id,
+                        **target.refs)
     return await rollout_status(conn, rollout_id)
 
 
@@ -180,11 +235,12 @@ async def _set_rollout(conn: psycopg.AsyncConnection, rollout: dict, state: str,
     rollout["state"] = state
     await conn.execute("UPDATE rollouts SET state = %s, reason = %s, finished_at = CASE WHEN %s = 'done' THEN now() END "
                        "WHERE id = %s", [state, reason, state, rollout["id"]])
-    await audit(conn, rollout["model_id"], f"rollout_{state}", ACTOR, {"reason": reason}, rollout_id=rollout["id"])
+    await audit(conn, rollout["model_id"], f"rollout_{state}", ACTOR, {"reason": reason}, rollout_id=rollout["id"],
+                software_version=rollout["software_version"])
 
 
-async def _device_step(conn: psycopg.AsyncConnection, bucket: MediaSettings, plan: RolloutPlan, model, rollout_id: int,
-                       device: dict) -> str | None:
+async def _device_step(conn: psycopg.AsyncConnection, bucket: MediaSettings, plan: RolloutPlan, target: Target,
+                       rollout_id: int, device: dict) -> str | None:
     """One device's next step; returns the reason to pause the rollout, if any."""
     device_id, state = device["device_id"], device["state"]
 
@@ -194,31 +250,30 @@ async def _device_step(conn: psycopg.AsyncConnection, bucket: MediaSettings, pla
                            "WHERE rollout_id = %s AND device_id = %s",
                            [new_state, *[Jsonb(v) if isinstance(v, dict) else v for v in columns.values()], rollout_id,
                             device_id])
-        await audit(conn, model.id, action, ACTOR, detail, rollout_id=rollout_id, device_id=device_id)
+        await audit(conn, target.model_id, action, ACTOR, detail, rollout_id=rollout_id, device_id=device_id, **target.refs)
 
     if state == "waiting":
-        baseline = await _baseline(conn, device_id, model.id, plan.health_rollups * 2)
-        body = {"model_id": model.id, "sha256": model.sha256, "size": model.size, "signature": model.signature,
-                "url": download_url(bucket, model), "watch_s": plan.watch_s}
-        command_id = await issue(conn, device_id, "install_model", body, ACTOR)
+        baseline = await _baseline(conn, device_id, target.model_id, plan.health_rollups * 2) if target.watched else None
+        command_id = await issue(conn, device_id, target.command, {**target.body, "url": download_url(bucket, target)},
+                                 ACTOR)
         await move("installing", "install_issued", {"command": command_id}, command_id=command_id, baseline=baseline)
     elif state == "installing":
         cursor = await conn.execute("SELECT state, result FROM device_commands WHERE id = %s", [device["command_id"]])
         command_state, result = await cursor.fetchone()
         if command_state == "done":
-            await move("watching", "installed", result)
+            await move(*(("watching", "installed") if target.watched else ("updated", "updated")), result)
         elif command_state == "failed":
-            reason = f"{device_id} refused the model: {result.get('error', result)}"
+            reason = f"{device_id} refused the {target.name.split()[0]}: {result.get('error', result)}"
             await move("refused", "refused", result, reason=reason)
             return reason
     elif state == "watching":
         rows = await _rollups(conn, device_id, "seq > %s", [device["baseline"]["seq"]])
-        if any(e.get("action") == "rolled_back" and e.get("model_id") == model.id
+        if any(e.get("action") == "rolled_back" and e.get("model_id") == target.model_id
                for _, body in rows for e in body.get("events", [])):
             reason = f"{device_id} rolled the model back on its own"
             await move("rolled_back", "device_rolled_back", {}, reason=reason)
             return reason
-        under_new = [body for _, body in rows if body["id"] == model.id and body["health"]["frames"]]
+        under_new = [body for _, body in rows if body["id"] == target.model_id and body["health"]["frames"]]
         if len(under_new) < plan.health_rollups:
             return None
         base = device["baseline"]["health"]
@@ -227,7 +282,7 @@ async def _device_step(conn: psycopg.AsyncConnection, bucket: MediaSettings, pla
         if why is None:
             await move("updated", "updated", asdict(health), health=asdict(health))
             return None
-        command_id = await issue(conn, device_id, "rollback_model", {"model_id": model.id, "reason": why}, ACTOR)
+        command_id = await issue(conn, device_id, "rollback_model", {"model_id": target.model_id, "reason": why}, ACTOR)
         reason = f"{device_id}: {why}"
         await move("rolled_back", "rolled_back", {"reason": why, "command": command_id}, health=asdict(health),
                    reason=reason)
@@ -237,7 +292,8 @@ async def _device_step(conn: psycopg.AsyncConnection, bucket: MediaSettings, pla
 
 async def rollout_status(conn: psycopg.AsyncConnection, rollout_id: int) -> dict:
     cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute("SELECT id, model_id, state, stage, reason, created_by FROM rollouts WHERE id = %s", [rollout_id])
+    await cursor.execute("SELECT id, model_id, software_version, state, stage, reason, created_by FROM rollouts WHERE id = %s",
+                         [rollout_id])
     rollout = await cursor.fetchone()
     if rollout is None:
         raise RegistryError(f"no rollout {rollout_id}")
@@ -249,18 +305,18 @@ async def rollout_status(conn: psycopg.AsyncConnection, rollout_id: int) -> dict
 async def resume(conn: psycopg.AsyncConnection, rollout_id: int, actor: str) -> None:
     """A paused rollout runs again (its refused and rolled-back devices stay so)."""
     cursor = await conn.execute("UPDATE rollouts SET state = 'running', reason = NULL WHERE id = %s AND state = 'paused' "
-                                "RETURNING model_id", [rollout_id])
+                                "RETURNING model_id, software_version", [rollout_id])
     row = await cursor.fetchone()
     if row is None:
         raise RegistryError(f"rollout {rollout_id} is not paused")
-    await audit(conn, row[0], "rollout_resumed", actor, {}, rollout_id=rollout_id)
+    await audit(conn, row[0], "rollout_resumed", actor, {}, rollout_id=rollout_id, software_version=row[1])
 
 
 async def pause(conn: psycopg.AsyncConnection, rollout_id: int, actor: str) -> None:
     """A running rollout stops where it is (devices already told keep going; no later stage starts) until resumed."""
     cursor = await conn.execute("UPDATE rollouts SET state = 'paused', reason = %s WHERE id = %s AND state = 'running' "
-                                "RETURNING model_id", [f"paused by {actor}", rollout_id])
+                                "RETURNING model_id, software_version", [f"paused by {actor}", rollout_id])
     row = await cursor.fetchone()
     if row is None:
         raise RegistryError(f"rollout {rollout_id} is not running")
-    await audit(conn, row[0], "rollout_paused", actor, {}, rollout_id=rollout_id)
+    await audit(conn, row[0], "rollout_paused", actor, {}, rollout_id=rollout_id, software_version=row[1])
