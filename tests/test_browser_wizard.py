@@ -135,7 +135,9 @@ def test_the_wizard_from_a_fresh_appliance_to_the_first_event(tmp_path: Path, de
                 wizard.seen()
                 assert page.get_by_test_id("setup-timezone").input_value() == page.evaluate(
                     "() => Intl.DateTimeFormat().resolvedOptions().timeZone")
-                assert abs(int(page.get_by_test_id("setup-clock-offset").get_attribute("data-offset"))) <= 5
+                # the offset is estimated from one request's round trip: a loaded machine's slow answer moves it by
+                # seconds, well within the warning's tolerance (60 s)
+                assert abs(int(page.get_by_test_id("setup-clock-offset").get_attribute("data-offset"))) <= 30
                 expect(page.get_by_test_id("setup-clock-warning")).to_have_count(0)
                 wizard.click(page.get_by_test_id("setup-clock-next"))
 
@@ -200,7 +202,7 @@ def test_the_wizard_from_a_fresh_appliance_to_the_first_event(tmp_path: Path, de
                 expect(later.get_by_test_id("setup-clock-warning")).to_be_visible(timeout=15_000)
                 assert later.get_by_test_id("setup-step").get_attribute("data-step") == "clock"
                 assert "relógio" in later.get_by_test_id("setup-clock-warning").inner_text().lower()
-                assert abs(int(later.get_by_test_id("setup-clock-offset").get_attribute("data-offset")) + 600) <= 5
+                assert abs(int(later.get_by_test_id("setup-clock-offset").get_attribute("data-offset")) + 600) <= 30
                 later.screenshot(path=shots / "7-later-clock-warning-pt-BR.png", full_page=True)
                 browser.close()
     finally:
