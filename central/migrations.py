@@ -1,5 +1,5 @@
 """Central's PostgreSQL migrations: one runner for every set of steps (the ingest's, the dashboard's, the re-analysis',
-the external API's, the alerts', the model registry's).
+the external API's, the alerts', the model registry's, the privacy's, the app sign-in's).
 
 Each set keeps its own version table and advisory lock, so the sets evolve without renumbering each other
 and a database migrated before keeps its versions. Every central process runs `migrate` at start; the lock
@@ -14,6 +14,7 @@ import psycopg
 
 from vigia.central.alerts import schema as alerts_schema
 from vigia.central.api import schema as api_schema
+from vigia.central.api import user_schema
 from vigia.central.dashboard import schema as dashboard_schema
 from vigia.central.ingest import schema as ingest_schema
 from vigia.central.models import schema as models_schema
@@ -39,8 +40,10 @@ REANALYSIS = Steps("re-analysis tables", "reanalysis_schema_migrations", 0x76696
 API = Steps("external API tables", "api_schema_migrations", 0x76696769_30, tuple(api_schema.MIGRATIONS))
 ALERTS = Steps("alert tables", "alerts_schema_migrations", 0x76696769_40, tuple(alerts_schema.MIGRATIONS))
 MODELS = Steps("model registry tables", "models_schema_migrations", 0x76696769_50, tuple(models_schema.MIGRATIONS))
+USERS = Steps("app sign-in tables", "user_api_schema_migrations", 0x76696769_74, tuple(user_schema.MIGRATIONS))
 PRIVACY = Steps("privacy tables", "privacy_schema_migrations", 0x76696769_60, tuple(privacy_schema.MIGRATIONS))
-SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY)  # in this order: the later sets refer to the ingest's tables
+# in this order: the later sets refer to the earlier ones' tables
+SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, USERS)
 
 
 async def apply(conn: psycopg.AsyncConnection, steps: Steps) -> int:
