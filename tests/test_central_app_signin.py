@@ -4,12 +4,14 @@ dashboard's authorization page and the API on a new PostgreSQL database, the loc
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from tests.support.app_central import CLIENT, REDIRECT, AppCentral, app_central, pkce
+from tests.support.expo_push import ExpoPushApi
 from vigia.central.alerts import store
 from vigia.central.alerts.conditions import Finding
 
@@ -128,3 +130,57 @@ def test_operator_acknowledges_and_comments_a_viewer_only_reads(central: AppCent
     assert one["acked_by"] == "otto" and [c["body"] for c in one["comments"]] == ["on my way"]
     assert [(a["action"], a["actor"], a["via"]) for a in one["audit"]][-1] == ("acknowledged", "otto", "app")
     assert central.get(viewer.access, f"/alerts/{alert_id + 1000}").status_code == 404
+
+
+def test_escalation_reaches_the_users_phone_through_expo_and_the_notification_acknowledges(central: AppCentral):
+    """Central's hand-off to Expo's push API (a local receiver checking Expo's request format)."""
+    import asyncio
+
+    import psycopg
+
+    from vigia.central.alerts.config import parse_config
+    from vigia.central.alerts.watch import Evaluator
+
+    operator, viewer = central.sign_in("otto"), central.sign_in("vera")
+    otto_phone, vera_phone, old_phone = ("ExponentPushToken[otto-phone-0001]", "ExponentPushToken[vera-phone-0001]",
+                                         "ExponentPushToken[otto-old-phone-01]")
+    for tokens, phone in ((operator, otto_phone), (operator, old_phone), (viewer, vera_phone)):
+        assert central.send("PUT", tokens.access, "/push-tokens", {"token": phone}).status_code == 200
+    now = dt.datetime.now(dt.timezone.utc)
+    central.query("INSERT INTO devices (device_id, cert_serial, enrolled_at, last_seen_at) VALUES ('dock-9', '1', %s, %s)",
+                  [now - dt.timedelta(days=1), now - dt.timedelta(minutes=30)])
+    with ExpoPushApi(gone={old_phone}) as expo:
+        config = parse_config({"alerts": {
+            "public_url": f"http://127.0.0.1:{central.dashboard_port}/dashboard", "retry_s": 1,
+            "conditions": {"device_offline_minutes": 10}, "levels": {"device_offline": [{"notify": ["expo:otto"]}]},
+            "expo": {"url": expo.url, "timeout_s": 5}}}, Path("."))
+
+        async def evaluate():
+            async with await psycopg.AsyncConnection.connect(central.dsn, autocommit=True) as conn:
+                return await (await Evaluator.create(conn, config)).evaluate(conn, now)
+        result = asyncio.run(evaluate())
+        assert result.opened >= 1 and result.delivered >= 1 and expo.rejected == []
+    raised = [m for m in expo.messages if m["data"]["alert"]["subject"] == "dock-9"]
+    assert sorted(m["to"] for m in raised) == sorted([otto_phone, old_phone])       # otto's phones only
+    pushed = next(m for m in raised if m["to"] == otto_phone)
+    assert pushed["title"].endswith("Device offline: dock-9") and pushed["categoryId"] == "vigia-alert"
+    assert pushed["priority"] == "high" and pushed["sound"] == "default" and pushed["data"]["change"] == "raised"
+    assert all(r.get("Accept-Encoding") == "gzip, deflate" for r in expo.requests)
+    assert central.query("SELECT token FROM expo_push_tokens WHERE username = 'otto'") == [(otto_phone,)]  # gone: removed
+
+    acked = requests.post(pushed["data"]["ack"]["url"], json={"token": pushed["data"]["ack"]["token"]}, timeout=10)
+    assert acked.status_code == 200, acked.text
+    alert = next(a for a in central.get(viewer.access, "/alerts").json()["items"] if a["subject"] == "dock-9")
+    assert alert["acked_at"] is not None
+
+
+def test_expo_settings_are_checked():
+    from vigia.central.alerts.config import ConfigError, parse_config
+
+    base = {"public_url": "https://c.example.org/dashboard", "conditions": {"device_offline_minutes": 10},
+            "levels": {"default": [{"notify": ["expo"]}]}}
+    with pytest.raises(ConfigError, match="alerts.expo"):
+        parse_config({"alerts": base}, Path("."))
+    with pytest.raises(ConfigError, match=r"alerts.expo.url: https, or http only to this machine"):
+        parse_config({"alerts": {**base, "expo": {"url": "http://push.example.org/send"}}}, Path("."))
+    assert parse_config({"alerts": {**base, "expo": {}}}, Path(".")).expo.url == "https://exp.host/--/api/v2/push/send"

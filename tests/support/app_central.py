@@ -86,7 +86,8 @@ class AppCentral:
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            return conn.execute(sql, params or []).fetchall()
+            cursor = conn.execute(sql, params or [])
+            return cursor.fetchall() if cursor.description else []
 
     def authorize(self, user: str, challenge: str, state: str = "s1", redirect: str = REDIRECT,
                   **extra: str) -> requests.Response:
