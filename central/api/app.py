@@ -24,7 +24,8 @@ from vigia.kit.serve import running, until_signalled
 log = logging.getLogger(__name__)
 
 PUBLIC = {("POST", oauth.TOKEN_PATH), ("POST", oauth.REVOKE_PATH), ("GET", openapi.PATH), ("GET", "/healthz")}
-UNCACHED = {API_PREFIX + rest.CLIP_PATH} | {API_PREFIX + path for path in alert_routes.ROUTES}  # per user, or changing
+# presigned links; the app's routes (per user, or changing)
+UNCACHED = {API_PREFIX + rest.CLIP_PATH, API_PREFIX + rest.THUMBNAIL_PATH} | {API_PREFIX + path for path in alert_routes.ROUTES}
 
 
 def create_app(settings: ApiSettings) -> web.Application:

@@ -86,6 +86,12 @@ def document() -> dict:
             "200": {"description": "the link",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Clip"}}}},
             **_ERRORS, "404": _error("no such event, or no clip of it in the bucket")}}}
+    paths[API_PREFIX + rest.THUMBNAIL_PATH] = {"get": {
+        "summary": f"a presigned link to the event's thumbnail (JPEG), valid {rest.CLIP_LINK_S} s",
+        "operationId": "getThumbnail", "security": [{"oauth2": ["events:read"]}], "parameters": ids, "responses": {
+            "200": {"description": "the link",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Clip"}}}},
+            **_ERRORS, "404": _error("no such event, or no thumbnail of it in the bucket")}}}
     paths.update(openapi_app.paths(_ERRORS, _error))
     return {
         "openapi": "3.1.0",

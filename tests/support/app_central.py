@@ -12,8 +12,10 @@ import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import psycopg
 import requests
 from aiohttp import web
@@ -46,9 +48,10 @@ class Tokens:
 
 
 class AppCentral:
-    def __init__(self, dsn: str, redis_url: str, settings: dict | None = None):
-        self.dsn, self.redis_url, self.settings = dsn, redis_url, settings or {}
-        self.api_port, self.dashboard_port = free_port(), free_port()
+    def __init__(self, dsn: str, redis_url: str, settings: dict | None = None, web_build: Path | None = None):
+        self.dsn, self.redis_url, self.settings, self.web_build = dsn, redis_url, settings or {}, web_build
+        self.api_port, self.dashboard_port, self.gateway_port = free_port(), free_port(), free_port()
+        self.gateway = f"http://127.0.0.1:{self.gateway_port}"
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.authorize_url = f"http://127.0.0.1:{self.dashboard_port}/dashboard/oauth/authorize"
         self.loop = asyncio.new_event_loop()
@@ -71,6 +74,13 @@ class AppCentral:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
+            self.runners.append(runner)
+        if self.web_build is not None:
+            api, dashboard = f"http://127.0.0.1:{self.api_port}", f"http://127.0.0.1:{self.dashboard_port}"
+            runner = web.AppRunner(gateway_app(self.web_build, {"/api/": api, "/oauth/": api, "/dashboard/": dashboard}),
+                                   access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.gateway_port).start()
             self.runners.append(runner)
         async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
             for name, (password, role) in USERS.items():
@@ -126,10 +136,41 @@ class AppCentral:
 
 
 @contextlib.contextmanager
-def app_central(**settings) -> Iterator[AppCentral]:
+def app_central(web_build: Path | None = None, **settings) -> Iterator[AppCentral]:
+    """`web_build`: the app's web build, served with the API and the dashboard on one origin (`gateway`)."""
     with redis_server() as redis_url, temporary_database() as dsn:
-        central = AppCentral(dsn, redis_url, settings).start()
+        central = AppCentral(dsn, redis_url, settings, web_build).start()
         try:
             yield central
         finally:
             central.stop()
+
+
+def gateway_app(dist: Path, routes: dict[str, str]) -> web.Application:
+    """One origin for the app's web build, as NGINX gives it in production: the build's files (any other path: its
+    index.html, e.g. the /auth redirect), and the path prefixes of `routes` passed to their servers."""
+    async def handle(request: web.Request) -> web.StreamResponse:
+        for prefix, target in routes.items():
+            if request.path.startswith(prefix):
+                return await _forward(request, target)
+        path = (dist / request.path.lstrip("/")).resolve()
+        if dist.resolve() in path.parents and path.is_file():
+            return web.FileResponse(path)
+        return web.FileResponse(dist / "index.html")
+
+    async def _forward(request: web.Request, target: str) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with aiohttp.ClientSession(auto_decompress=False) as session, session.request(
+                request.method, target + request.path_qs, headers=headers, data=await request.read(),
+                allow_redirects=False) as answer:
+            body = await answer.read()
+            kept = {k: v for k, v in answer.headers.items()
+                    if k.lower() not in ("transfer-encoding", "content-length", "connection")}
+            response = web.Response(status=answer.status, body=body, headers=kept)
+            for cookie in answer.headers.getall("Set-Cookie", []):
+                response.headers.add("Set-Cookie", cookie)
+            return response
+
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app

@@ -56,6 +56,9 @@ export class CentralApi {
   clip(deviceId: string, eventId: string) {
     return this.call<Clip>("GET", `/events/${encodeURIComponent(deviceId)}/${eventId}/clip`);
   }
+  thumbnail(deviceId: string, eventId: string) {
+    return this.call<Clip>("GET", `/events/${encodeURIComponent(deviceId)}/${eventId}/thumbnail`);
+  }
   devices() { return this.call<Page<Device>>("GET", "/devices?limit=100"); }
   cameras() { return this.call<Page<Camera>>("GET", "/cameras?limit=100"); }
   registerPush(token: string) { return this.call("PUT", "/push-tokens", { token }); }

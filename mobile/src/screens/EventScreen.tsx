@@ -1,6 +1,6 @@
 // One event: what, where, central's verdict, and its clip (a presigned link, streamed).
 import { useEffect, useState } from "react";
-import { ScrollView, Text } from "react-native";
+import { Image, ScrollView, Text } from "react-native";
 
 import { ApiError, CentralApi } from "../api/client";
 import type { Clip, Event, EventDetail } from "../api/types";
@@ -12,7 +12,9 @@ import type { Colors } from "../theme";
 export function EventScreen({ api, event, texts, colors }: { api: CentralApi; event: Event; texts: Texts; colors: Colors }) {
   const [detail, setDetail] = useState<EventDetail | null>(null);
   const [clip, setClip] = useState<Clip | null | "none">(null);
+  const [thumbnail, setThumbnail] = useState<string | null>(null);
   useEffect(() => {
+    void api.thumbnail(event.device_id, event.event_id).then((link) => setThumbnail(link.url)).catch(() => setThumbnail(null));
     void api.event(event.device_id, event.event_id).then(setDetail).catch(() => setDetail(null));
     void api.clip(event.device_id, event.event_id).then(setClip).catch((error) => {
       if (error instanceof ApiError) setClip("none");
@@ -25,6 +27,8 @@ export function EventScreen({ api, event, texts, colors }: { api: CentralApi; ev
       <Text style={[styles.title, { color: colors.text }]}>{shown.label} · {shown.camera}</Text>
       <Text style={[styles.body, { color: colors.muted }]}>{shown.site ?? shown.device_id} · {shown.rule} · {shown.zone ?? ""}</Text>
       <Text style={[styles.small, { color: colors.muted }]}>{new Date(shown.started_at).toLocaleString()}</Text>
+      {thumbnail && <Image testID="thumbnail" source={{ uri: thumbnail }} accessibilityLabel={shown.label}
+        style={{ width: "100%", aspectRatio: 16 / 9, borderRadius: 8, marginTop: 8 }} resizeMode="contain" />}
       <Text testID="verdict" style={[styles.body, { color: colors.text, marginVertical: 8 }]}>
         {texts.verdict}: {verdict ? texts.verdicts[verdict.verdict] ?? verdict.verdict : texts.noVerdict}
       </Text>
