@@ -1,7 +1,7 @@
 // A central for component tests: answers typed with the generated API types (a change of central's OpenAPI
 // document that breaks them fails the type check), recording the requests it gets; `down` makes the network fail.
 import { CentralApi } from "../src/api/client";
-import type { Alert, AlertDetail, Event } from "../src/api/types";
+import type { Alert, AlertDetail, Clip, Event, EventDetail, Verdict } from "../src/api/types";
 
 export const ALERT: Alert = {
   id: 7, kind: "camera_offline", subject: "gate-01/gate", device_id: "gate-01", camera: "gate",
@@ -13,6 +13,12 @@ export const EVENT: Event = {
   device_id: "gate-01", site: "north", event_id: "01JABCDEFGHJKMNPQRSTVWXYZ0", camera: "gate", rule: "entry",
   kind: "enter", zone: "door", label: "person", track_id: 3, alert: true, max_score: 0.9,
   started_at: "2026-12-03T18:00:00+00:00", ended_at: null, has_snapshot: false,
+};
+
+export const VERDICT: Verdict = {
+  device_id: EVENT.device_id, site: "north", event_id: EVENT.event_id, job_id: "j1", camera: "gate", rule: "entry",
+  edge_label: "person", verdict: "not_confirmed", central_label: null, central_track: null, agreement: 0.1,
+  started_at: EVENT.started_at, model: "yolox_s", finished_at: EVENT.started_at,
 };
 
 export class FakeCentral {
@@ -38,6 +44,11 @@ export class FakeCentral {
       return json(201, comment);
     }
     if (path.startsWith("/events?")) return json(200, { items: [EVENT], next_cursor: null });
+    const eventPath = `/events/${EVENT.device_id}/${EVENT.event_id}`;
+    if (path === eventPath) return json(200, { ...EVENT, verdicts: [VERDICT] } satisfies EventDetail);
+    if (path === `${eventPath}/clip`) {
+      return json(200, { url: "http://bucket/clip.mp4?X-Amz-Signature=s", expires_at: 1_790_000_300, size: 1000 } satisfies Clip);
+    }
     return json(404, { error: "no such route" });
   }) as unknown as typeof fetch;
 
