@@ -18,7 +18,9 @@ export type Session = {
 };
 
 export class CentralApi {
-  constructor(private base: string, private session: Session, private fetcher: typeof fetch = fetch) {}
+  // fetch called as a method of this object would throw in browsers (Illegal invocation): wrapped.
+  constructor(private base: string, private session: Session,
+              private fetcher: typeof fetch = (input, init) => fetch(input, init)) {}
 
   private async call<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
     const token = retried ? await this.session.renew() : await this.session.token();
