@@ -46,11 +46,11 @@ class PublicClient:
             return True
         if self.loopback_redirect_path is None:
             return False
-        parts = urlsplit(uri)
         try:
+            parts = urlsplit(uri)
             loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname or "").is_loopback
-        except ValueError:
-            loopback = False
+        except ValueError:     # not a URL (an unclosed IPv6 bracket), or not an address
+            return False
         return (parts.scheme == "http" and loopback and parts.path == self.loopback_redirect_path
                 and not parts.query and not parts.fragment and parts.username is None)
 

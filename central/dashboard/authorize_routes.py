@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import html
 import logging
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -33,6 +34,7 @@ PATH = f"{PREFIX}/oauth/authorize"
 PUBLIC = frozenset({("GET", PATH), ("POST", PATH)})
 OWN_FIELDS = ("username", "password", "csrf_token", "decision")
 MAX_FIELD = 2048
+CSP_SOURCE = re.compile(r"^[a-z][a-z0-9.+-]*:(//[A-Za-z0-9.\-\[\]:]+)?$")
 
 
 def add_routes(app: web.Application) -> None:
@@ -145,9 +147,13 @@ def _form(checked: oauth_user.Authorization, args: dict[str, str], session, mess
 
 def _page(status: int, title: str, body: str, args: dict[str, str]) -> web.Response:
     nonce = secrets.token_urlsafe(16)
-    redirect = urlsplit(args.get("redirect_uri", ""))
+    try:
+        redirect = urlsplit(args.get("redirect_uri", ""))
+    except ValueError:
+        redirect = urlsplit("")
     target = f"{redirect.scheme}://{redirect.netloc}" if redirect.scheme in ("http", "https") else f"{redirect.scheme}:"
-    targets = f" {target}" if redirect.scheme and redirect.scheme.replace(".", "").replace("-", "").isalnum() else ""
+    allowed = redirect.scheme not in ("", "javascript", "data", "blob") and CSP_SOURCE.fullmatch(target)
+    targets = f" {target}" if allowed else ""      # the form's answer redirects to the app
     policy = (f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'{targets}; base-uri 'none'; "
               "frame-ancestors 'none'")
     text = (f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
