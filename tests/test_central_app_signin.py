@@ -184,3 +184,41 @@ def test_expo_settings_are_checked():
     with pytest.raises(ConfigError, match=r"alerts.expo.url: https, or http only to this machine"):
         parse_config({"alerts": {**base, "expo": {"url": "http://push.example.org/send"}}}, Path("."))
     assert parse_config({"alerts": {**base, "expo": {}}}, Path(".")).expo.url == "https://exp.host/--/api/v2/push/send"
+
+
+def test_the_apps_routes_answer_as_the_openapi_document_says(central: AppCentral):
+    """The contract the app's generated types come from, checked against the real answers."""
+    import jsonschema
+
+    from vigia.central.api.openapi import openapi_document
+
+    document = openapi_document()
+    operator = central.sign_in("otto")
+    now = dt.datetime.now(dt.timezone.utc)
+
+    async def raise_alert():
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(central.dsn, autocommit=True) as conn:
+            opened, _ = await store.sync(conn, [Finding("disk_low", "yard-3", "yard-3", None, "yard-3 disk 4% free",
+                                                        {"free_ratio": 0.04})], now)
+            return opened[0].id
+    alert_id = central.call(raise_alert())
+
+    def check(method: str, route: str, answer: requests.Response) -> None:
+        status = str(answer.status_code)
+        schema = document["paths"][f"/api/v1{route}"][method]["responses"][status]["content"]["application/json"]["schema"]
+        jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(answer.json())
+
+    check("get", "/me", central.get(operator.access, "/me"))
+    check("get", "/alerts", central.get(operator.access, "/alerts", state="all"))
+    check("post", "/alerts/{alert_id}/comments",
+          central.send("POST", operator.access, f"/alerts/{alert_id}/comments", {"body": "checking"}))
+    check("get", "/alerts/{alert_id}", central.get(operator.access, f"/alerts/{alert_id}"))
+    check("post", "/alerts/{alert_id}/ack", central.send("POST", operator.access, f"/alerts/{alert_id}/ack"))
+    check("put", "/push-tokens", central.send("PUT", operator.access, "/push-tokens", {"token": PUSH}))
+    check("delete", "/push-tokens", central.send("DELETE", operator.access, "/push-tokens", {"token": PUSH}))
+    check("get", "/alerts/{alert_id}", central.get(operator.access, "/alerts/x"))          # 400, as documented
+    with pytest.raises(jsonschema.ValidationError):           # the check can fail: an answer of another shape
+        jsonschema.Draft202012Validator({**document["paths"]["/api/v1/me"]["get"]["responses"]["200"]["content"][
+            "application/json"]["schema"], "components": document["components"]}).validate({"username": "otto"})
