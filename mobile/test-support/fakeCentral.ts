@@ -1,7 +1,7 @@
 // A central for component tests: answers typed with the generated API types (a change of central's OpenAPI
 // document that breaks them fails the type check), recording the requests it gets; `down` makes the network fail.
 import { CentralApi } from "../src/api/client";
-import type { Alert, AlertDetail, Clip, Event, EventDetail, Verdict } from "../src/api/types";
+import type { Alert, AlertDetail, Camera, Clip, Device, Event, EventDetail, Verdict } from "../src/api/types";
 
 export const ALERT: Alert = {
   id: 7, kind: "camera_offline", subject: "gate-01/gate", device_id: "gate-01", camera: "gate",
@@ -20,6 +20,18 @@ export const VERDICT: Verdict = {
   edge_label: "person", verdict: "not_confirmed", central_label: null, central_track: null, agreement: 0.1,
   started_at: EVENT.started_at, model: "yolox_s", finished_at: EVENT.started_at,
 };
+
+export const DEVICES: Device[] = [
+  { device_id: "gate-01", site: "north", enrolled_at: "2026-11-01T00:00:00+00:00", revoked_at: null,
+    last_seen_at: "2026-12-03T18:00:00+00:00" },
+  { device_id: "dock-02", site: null, enrolled_at: "2026-11-01T00:00:00+00:00", revoked_at: null, last_seen_at: null },
+];
+export const CAMERAS: Camera[] = [
+  { device_id: "gate-01", site: "north", camera: "gate", state: "online", since: 1_790_000_000, last_error: null,
+    received_at: "2026-12-03T18:00:00+00:00" },
+  { device_id: "gate-01", site: "north", camera: "yard", state: "reconnecting", since: 1_790_000_000,
+    last_error: "timeout", received_at: "2026-12-03T18:00:00+00:00" },
+];
 
 export class FakeCentral {
   requests: { method: string; path: string; body?: unknown; token: string | null }[] = [];
@@ -43,6 +55,8 @@ export class FakeCentral {
       this.comments.push(comment);
       return json(201, comment);
     }
+    if (path.startsWith("/devices?")) return json(200, { items: DEVICES, next_cursor: null });
+    if (path.startsWith("/cameras?")) return json(200, { items: CAMERAS, next_cursor: null });
     if (path.startsWith("/events?")) return json(200, { items: [EVENT], next_cursor: null });
     const eventPath = `/events/${EVENT.device_id}/${EVENT.event_id}`;
     if (path === eventPath) return json(200, { ...EVENT, verdicts: [VERDICT] } satisfies EventDetail);
