@@ -90,7 +90,7 @@ async def answer(request: web.Request) -> web.Response:
         username, password = fields.get("username", ""), fields.get("password", "")
         if not username or not password or len(username) > 64:
             return _form(oauth_user.authorize(client, None, _uri(request), args, None), args, None,
-                         "Give your username and password.", 400)
+                         "Give your username and password.", 401)
         async with dashboard.login_slots, dashboard.pool.connection() as conn:
             outcome = await accounts.login(conn, username, password, remote=request.remote,
                                            logins=dashboard.settings.logins, sessions=dashboard.settings.sessions,

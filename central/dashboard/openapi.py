@@ -368,9 +368,14 @@ def _authorize_paths() -> dict[str, Any]:
     """The app's OAuth2 sign-in page (authorization code with PKCE S256: vigia.central.dashboard.authorize_routes)."""
     html = {"text/html": {"schema": {"type": "string"}}}
     text = {"type": "string", "maxLength": 2048}
-    args = {"response_type": {"type": "string", "enum": ["code"]}, "client_id": text, "redirect_uri": text,
-            "code_challenge": text, "code_challenge_method": {"type": "string", "enum": ["S256"]}, "state": text,
-            "scope": text}
+    short = {"type": "string", "maxLength": 512}
+    args = {"response_type": {"type": "string", "enum": ["code"]},
+            "client_id": {"type": "string", "enum": ["vigia-mobile"], "description": "a registered public client"},
+            "redirect_uri": {"type": "string", "enum": ["vigia.app://auth"],
+                             "description": "one of the client's; the app's web build: http://127.0.0.1:PORT/auth"},
+            "code_challenge": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{43,128}$",
+                               "description": "BASE64URL(SHA-256(code_verifier))"},
+            "code_challenge_method": {"type": "string", "enum": ["S256"]}, "state": short, "scope": short}
     answers = {"200": {"description": "the page: the login form, or Allow/Deny when signed in", "content": html},
                "302": {"description": "back to the app: with the code and state, or an OAuth2 error"},
                "400": {"description": "a client or redirect URI not registered, or bad fields (no redirect)",

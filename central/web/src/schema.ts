@@ -1665,8 +1665,8 @@ export interface paths {
             parameters: {
                 query: {
                     response_type: "code";
-                    client_id: string;
-                    redirect_uri: string;
+                    client_id: "vigia-mobile";
+                    redirect_uri: "vigia.app://auth";
                     code_challenge: string;
                     code_challenge_method: "S256";
                     state?: string;
@@ -1720,8 +1720,17 @@ export interface paths {
                     "application/x-www-form-urlencoded": {
                         /** @enum {string} */
                         response_type: "code";
-                        client_id: string;
-                        redirect_uri: string;
+                        /**
+                         * @description a registered public client
+                         * @enum {string}
+                         */
+                        client_id: "vigia-mobile";
+                        /**
+                         * @description one of the client's; the app's web build: http://127.0.0.1:PORT/auth
+                         * @enum {string}
+                         */
+                        redirect_uri: "vigia.app://auth";
+                        /** @description BASE64URL(SHA-256(code_verifier)) */
                         code_challenge: string;
                         /** @enum {string} */
                         code_challenge_method: "S256";
