@@ -7,9 +7,9 @@ VIGIA_SHARED ?= $(abspath ../shared)
 export VIGIA_SHARED
 export VIGIA_DATA_DIR ?= $(abspath var)
 
-.PHONY: setup system-packages venv lock audit ui dashboard test-oidc-provider demo lint test bench image clean
+.PHONY: setup system-packages venv lock audit ui dashboard test-oidc-provider mobile mobile-web mobile-test demo lint test bench image clean
 
-setup: system-packages venv ui dashboard test-oidc-provider
+setup: system-packages venv ui dashboard test-oidc-provider mobile-web
 
 # System packages: FFmpeg, GStreamer's RTSP server (the tests' camera) and the system python's gi bindings,
 # Chromium (the browser tests drive Debian's, never a downloaded one), Node.js for building the web UI.
@@ -109,6 +109,23 @@ $(DASHBOARD)/dist/index.html: node_modules/.package-lock.json $(DASHBOARD_SOURCE
 	npm run typecheck -w $(DASHBOARD) && npm run build -w $(DASHBOARD)
 	touch $@
 
+# The mobile app (mobile/: Expo SDK 57, React Native, TypeScript): a lock of its own, installed by `npm ci` there
+# when it changes (React Native pins its React; the web apps' workspace keeps theirs). Its API types come from
+# central's OpenAPI document like the web apps' (`npm run api-types`). `mobile-web` is its web build (react-native-web),
+# which tests/test_browser_mobile.py drives in Chromium; `mobile-test` type-checks and runs its jest tests.
+MOBILE := mobile
+MOBILE_SOURCES := $(shell find $(MOBILE)/src -type f 2>/dev/null) $(MOBILE)/index.ts $(MOBILE)/app.json
+$(MOBILE)/node_modules/.package-lock.json: $(MOBILE)/package-lock.json $(MOBILE)/package.json
+	cd $(MOBILE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+mobile: $(MOBILE)/node_modules/.package-lock.json
+mobile-web: $(MOBILE)/dist/index.html
+$(MOBILE)/dist/index.html: $(MOBILE)/node_modules/.package-lock.json $(MOBILE_SOURCES)
+	cd $(MOBILE) && npx tsc --noEmit && npx expo export --platform web --output-dir dist
+	touch $@
+mobile-test: mobile
+	cd $(MOBILE) && npx tsc --noEmit && npx jest --ci
+
 demo: setup
 	$(BIN)/vigia models import $(VIGIA_SHARED)/models/yolox_nano.onnx
 	$(BIN)/vigia demo --clip $(VIGIA_SHARED)/media/crowd-720p.avi
@@ -116,7 +133,7 @@ demo: setup
 lint: venv
 	$(BIN)/ruff check .
 
-test: setup lint
+test: setup lint mobile-test
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30
 
 bench: setup
@@ -133,4 +150,4 @@ image: setup
 
 clean:
 	rm -rf $(VENV) var test-artifacts *.egg-info node_modules $(WEB_COMMON)/node_modules \
-	$(UI)/dist $(UI)/node_modules $(DASHBOARD)/dist $(DASHBOARD)/node_modules
+	$(UI)/dist $(UI)/node_modules $(DASHBOARD)/dist $(DASHBOARD)/node_modules $(MOBILE)/dist $(MOBILE)/node_modules

@@ -1,5 +1,5 @@
 """Central's PostgreSQL migrations: one runner for every set of steps (the ingest's, the dashboard's, the re-analysis',
-the external API's, the alerts', the model registry's).
+the external API's, the alerts', the model registry's, the privacy's, the app sign-in's).
 
 Each set keeps its own version table and advisory lock, so the sets evolve without renumbering each other
 and a database migrated before keeps its versions. Every central process runs `migrate` at start; the lock
@@ -14,6 +14,7 @@ import psycopg
 
 from vigia.central.alerts import schema as alerts_schema
 from vigia.central.api import schema as api_schema
+from vigia.central.api import user_schema
 from vigia.central.dashboard import schema as dashboard_schema
 from vigia.central.dashboard import sso_schema, totp_schema
 from vigia.central.ingest import schema as ingest_schema
@@ -41,13 +42,14 @@ REANALYSIS = Steps("re-analysis tables", "reanalysis_schema_migrations", 0x76696
 API = Steps("external API tables", "api_schema_migrations", 0x76696769_30, tuple(api_schema.MIGRATIONS))
 ALERTS = Steps("alert tables", "alerts_schema_migrations", 0x76696769_40, tuple(alerts_schema.MIGRATIONS))
 MODELS = Steps("model registry tables", "models_schema_migrations", 0x76696769_50, tuple(models_schema.MIGRATIONS))
+USERS = Steps("app sign-in tables", "user_api_schema_migrations", 0x76696769_74, tuple(user_schema.MIGRATIONS))
 PRIVACY = Steps("privacy tables", "privacy_schema_migrations", 0x76696769_60, tuple(privacy_schema.MIGRATIONS))
 SSO = Steps("single sign-on tables", "sso_schema_migrations", 0x76696769_71, tuple(sso_schema.MIGRATIONS))
 TOTP = Steps("dashboard second-factor tables", "totp_schema_migrations", 0x76696769_70, tuple(totp_schema.MIGRATIONS))
 SOFTWARE = Steps("software release tables", "software_schema_migrations", 0x76696769_73, tuple(software_schema.MIGRATIONS))
-# in this order: the later sets refer to the ingest's tables (single sign-on's and TOTP's to the dashboard's users,
-# the software's to the models')
-SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, SSO, TOTP, SOFTWARE)
+# in this order: the later sets refer to the earlier ones' tables (single sign-on's and TOTP's to the dashboard's
+# users, the software's to the models', the app's users to the dashboard's and the alerts')
+SETS = (INGEST, DASHBOARD, REANALYSIS, API, ALERTS, MODELS, PRIVACY, SSO, TOTP, SOFTWARE, USERS)
 
 
 async def apply(conn: psycopg.AsyncConnection, steps: Steps) -> int:

@@ -410,7 +410,8 @@ def test_the_openapi_document_describes_the_routes_that_answer(world: World):
     document = world.session().get(f"{world.stack.url}/api/v1/openapi.json").json()
     assert document["openapi"] == "3.1.0"
     token = world.token("reader")
-    lists = [path for path, item in document["paths"].items() if "{" not in path]
+    lists = [path for path, item in document["paths"].items() if "{" not in path and "items" in json.dumps(item)
+             and "alerts:read" not in json.dumps(item)]   # the client lists (the app's alerts need a user's token)
     assert sorted(lists) == ["/api/v1/cameras", "/api/v1/devices", "/api/v1/events", "/api/v1/tracks", "/api/v1/verdicts"]
     for path in lists:
         answer = world.get(token, path, limit=2)

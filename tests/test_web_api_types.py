@@ -31,4 +31,4 @@ def test_the_dashboard_openapi_lists_every_route_and_only_those():
     routes = {(route.method.lower(), route.resource.canonical) for route in app.router.routes()}
     documented = {(method, path) for path, item in openapi_document()["paths"].items() for method in item}
     assert routes == documented
-    assert len(routes) == 46  # 31, single sign-on (3), TOTP (4), models and rollouts (8)
+    assert len(routes) == 48  # 31, single sign-on (3), TOTP (4), models and rollouts (8), the app's sign-in page (2)

@@ -27,10 +27,12 @@
       email:
         oncall: {to: [oncall@example.org]}
       push: {subject: "mailto:noc@example.org"}   # the VAPID contact
+      expo: {}                           # the app's phones (Expo push API; url, access_token(_file), timeout_s)
 
 Every alert is on the dashboard from the moment it opens. `push` reaches every dashboard user's subscribed browsers,
-`push:NAME` one user's. Minutes may be fractions (0.05 = 3 s). Secrets may be given inline (`secret`,
-`password`) or as files (`secret_file`, `password_file`, relative to the config's folder). Bad settings are a
+`push:NAME` one user's; `expo` every phone signed in with the Vigia app, `expo:NAME` one user's. Minutes may be
+fractions (0.05 = 3 s). Secrets may be given inline (`secret`, `password`, `access_token`) or as files (`secret_file`,
+`password_file`, `access_token_file`, relative to the config's folder). Bad settings are a
 ConfigError naming the field.
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+EXPO_PUSH_URL = "https://exp.host/--/api/v2/push/send"
 KINDS = ("device_offline", "camera_offline", "backlog", "disk_low", "false_alarms")
 
 
@@ -63,7 +66,7 @@ class Conditions:
 @dataclass(frozen=True)
 class Level:
     after_minutes: float          # unacknowledged this long after the level before it (0 for the first)
-    notify: tuple[str, ...]       # channels: webhook:NAME, email:NAME, push, push:USER
+    notify: tuple[str, ...]       # channels: webhook:NAME, email:NAME, push, push:USER, expo, expo:USER
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,13 @@ class PushSettings:
 
 
 @dataclass(frozen=True)
+class ExpoSettings:
+    url: str = EXPO_PUSH_URL
+    access_token: str | None = None       # Expo's "enhanced push security" token, when the project requires one
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class AlertsConfig:
     public_url: str
     conditions: Conditions
@@ -105,6 +115,7 @@ class AlertsConfig:
     email: dict[str, tuple[str, ...]] = field(default_factory=dict)   # name: addresses
     push: PushSettings | None = None
     retry_s: float = 30.0          # a failed delivery is tried again after this (doubled each time, up to 30 min)
+    expo: ExpoSettings | None = None
 
     def watched(self) -> tuple[str, ...]:
         c = self.conditions
@@ -127,7 +138,7 @@ def parse_config(data: dict, base: Path) -> AlertsConfig:
     """The settings of a parsed document; relative files are read from `base`."""
     alerts = _table(data, "alerts", "")
     _only(alerts, {"interval_s", "public_url", "ack_ttl_minutes", "retry_s", "conditions", "levels", "webhooks", "smtp",
-                   "email", "push"}, "alerts")
+                   "email", "push", "expo"}, "alerts")
     public_url = _text(alerts, "public_url", "alerts").rstrip("/")
     if urlsplit(public_url).scheme not in ("https", "http") or not urlsplit(public_url).hostname:
         raise ConfigError("alerts.public_url: an http(s) URL, the dashboard's (https://host/dashboard)")
@@ -142,7 +153,8 @@ def parse_config(data: dict, base: Path) -> AlertsConfig:
     push = _push(_table(alerts, "push", "alerts")) if "push" in alerts else None
     config = AlertsConfig(public_url, conditions, {}, _positive(alerts, "interval_s", "alerts", 15.0),
                           _positive(alerts, "ack_ttl_minutes", "alerts", 1440.0), webhooks, smtp, email, push,
-                          _positive(alerts, "retry_s", "alerts", 30.0))
+                          _positive(alerts, "retry_s", "alerts", 30.0),
+                          _expo(_table(alerts, "expo", "alerts"), base) if "expo" in alerts else None)
     levels = _table(alerts, "levels", "alerts")
     _only(levels, set(KINDS) | {"default"}, "alerts.levels")
     by_kind = {}
@@ -199,9 +211,12 @@ def _check_channel(channel: str, where: str, config: AlertsConfig) -> None:
         return
     if kind == "push" and config.push is not None:
         return
-    if kind == "push":
-        raise ConfigError(f"{where}: {channel!r} needs alerts.push")
-    raise ConfigError(f"{where}: {channel!r} is not webhook:NAME or email:NAME of a configured one, nor push or push:USER")
+    if kind == "expo" and config.expo is not None:
+        return
+    if kind in ("push", "expo"):
+        raise ConfigError(f"{where}: {channel!r} needs alerts.{kind}")
+    raise ConfigError(f"{where}: {channel!r} is not webhook:NAME or email:NAME of a configured one, nor push or push:USER,"
+                      " nor expo or expo:USER")
 
 
 def _webhook(t: dict, where: str, base: Path) -> WebhookSettings:
@@ -240,6 +255,17 @@ def _push(t: dict) -> PushSettings:
     if not subject.startswith(("mailto:", "https://")):
         raise ConfigError(f"{where}.subject: a mailto: or https: contact")
     return PushSettings(subject, int(_positive(t, "ttl_s", where, 3600)), _positive(t, "timeout_s", where, 10.0))
+
+
+def _expo(t: dict, base: Path) -> ExpoSettings:
+    where = "alerts.expo"
+    _only(t, {"url", "access_token", "access_token_file", "timeout_s"}, where)
+    url = t.get("url", EXPO_PUSH_URL)
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("https", "http") or not urlsplit(url).hostname:
+        raise ConfigError(f"{where}.url: an http(s) URL (Expo's push API: {EXPO_PUSH_URL})")
+    if urlsplit(url).scheme == "http" and not _loopback(urlsplit(url).hostname):
+        raise ConfigError(f"{where}.url: https, or http only to this machine (a test receiver)")
+    return ExpoSettings(url, _secret(t, "access_token", where, base), _positive(t, "timeout_s", where, 10.0))
 
 
 def _addresses(t: dict, where: str) -> tuple[str, ...]:

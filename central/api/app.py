@@ -1,8 +1,8 @@
 """The external API (`vigia central api`): an aiohttp application over central's PostgreSQL and a shared Redis.
 
 Middlewares, outermost first: the audit (every call, whatever its answer), errors as JSON, then `access`
-(token, rate limit, cache). Routes: `oauth` (token, revocation), `rest` (/api/v1), `graphql_api` (/graphql),
-`openapi` (/api/v1/openapi.json), /healthz.
+(token, rate limit, cache). Routes: `oauth` (token, revocation), `rest` (/api/v1), `alert_routes` (the app's:
+alerts, comments, push tokens), `graphql_api` (/graphql), `openapi` (/api/v1/openapi.json), /healthz.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import redis.asyncio as redis
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
-from vigia.central.api import graphql_api, oauth, openapi, rest
+from vigia.central.api import alert_routes, graphql_api, oauth, openapi, rest
 from vigia.central.api.access import access_middleware
 from vigia.central.api.audit import audit_middleware
 from vigia.central.api.common import API, API_PREFIX, GRAPHQL_PATH, MAX_BODY, Api, ApiSettings
@@ -24,7 +24,8 @@ from vigia.kit.serve import running, until_signalled
 log = logging.getLogger(__name__)
 
 PUBLIC = {("POST", oauth.TOKEN_PATH), ("POST", oauth.REVOKE_PATH), ("GET", openapi.PATH), ("GET", "/healthz")}
-UNCACHED = {API_PREFIX + rest.CLIP_PATH}
+# presigned links; the app's routes (per user, or changing)
+UNCACHED = {API_PREFIX + rest.CLIP_PATH, API_PREFIX + rest.THUMBNAIL_PATH} | {API_PREFIX + path for path in alert_routes.ROUTES}
 
 
 def create_app(settings: ApiSettings) -> web.Application:
@@ -36,6 +37,7 @@ def create_app(settings: ApiSettings) -> web.Application:
     app.router.add_post(oauth.REVOKE_PATH, lambda request: oauth.revoke(request, request.app[API].pool))
     app.router.add_get("/healthz", _health, allow_head=False)
     rest.add_routes(app)
+    alert_routes.add_routes(app)
     openapi.add_routes(app)
     graphql_api.add_routes(app, settings, GRAPHQL_PATH)
     return app

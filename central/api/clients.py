@@ -41,15 +41,24 @@ class Client:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a valid token's client, what the token allows and which sites it sees."""
+    """Who is calling: a valid token's client (and user, for a user's token), what the token allows and which
+    sites it sees."""
 
     client_id: str
     scopes: frozenset[str]
     sites: tuple[str, ...] | None   # None: every site
     rate_per_minute: int
+    username: str | None = None     # a user's token (the app): the dashboard user, its role, its sign-in
+    role: str | None = None
+    grant_id: object | None = None
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes
+
+    @property
+    def rate_key(self) -> str:
+        """Whose calls a rate limit counts: the client's, or each user's of a public client."""
+        return self.client_id if self.username is None else f"{self.client_id}/{self.username}"
 
 
 def sha256(text: str) -> str:

@@ -42,8 +42,8 @@ class Limits:
         self._count = client.register_script(_COUNT)
 
     async def hit(self, principal: Principal) -> Verdict:
-        """Count a call of the client; allowed while within its limit a minute."""
-        calls, left_ms = await self._count(keys=[f"{self.prefix}rate:{principal.client_id}"], args=[WINDOW_MS])
+        """Count a call of the client (or the user); allowed while within its limit a minute."""
+        calls, left_ms = await self._count(keys=[f"{self.prefix}rate:{principal.rate_key}"], args=[WINDOW_MS])
         limit = principal.rate_per_minute
         return Verdict(calls <= limit, max(limit - calls, 0), max(1, -(-left_ms // 1000)))
 

@@ -1,5 +1,6 @@
 """OAuth2 client credentials (RFC 6749 §4.4) with authlib: the token endpoint, token revocation (RFC 7009) and the
-bearer check of every other call.
+bearer check of every other call. The token endpoint and revocation also serve users' sign-ins (the app's
+authorization code with PKCE, refresh tokens: `oauth_user`); a bearer token is a client's or a user's.
 
 authlib's server is synchronous and framework-neutral; the client is read from PostgreSQL before it runs
 and the token it issues (or revokes) is written after, so it never blocks the event loop. It does the rest:
@@ -21,7 +22,7 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 
-from vigia.central.api import clients
+from vigia.central.api import clients, oauth_user, user_tokens
 from vigia.central.api.audit import CLIENT_ID
 from vigia.central.api.clients import Client, Principal
 from vigia.kit.http import ApiError
@@ -161,8 +162,7 @@ def _client_id(request: FormRequest) -> str | None:
     return request.form.get("client_id")
 
 
-async def _exchange(request: web.Request, pool) -> tuple[_Exchange, FormRequest]:
-    form = await _form_request(request)
+async def _exchange(request: web.Request, pool, form: FormRequest) -> tuple[_Exchange, FormRequest]:
     client_id = _client_id(form)
     client = None
     if client_id and clients.CLIENT_ID.fullmatch(client_id):
@@ -174,8 +174,12 @@ async def _exchange(request: web.Request, pool) -> tuple[_Exchange, FormRequest]
 
 
 async def token(request: web.Request, pool) -> web.Response:
-    """POST /oauth/token (grant_type=client_credentials): a bearer token of the client's scopes (or fewer)."""
-    exchange, form = await _exchange(request, pool)
+    """POST /oauth/token (grant_type=client_credentials): a bearer token of the client's scopes (or fewer);
+    authorization_code or refresh_token: a user's (`user_token`)."""
+    form = await _form_request(request)
+    if form.form.get("grant_type") in ("authorization_code", "refresh_token"):
+        return await user_token(request, pool, form)
+    exchange, form = await _exchange(request, pool, form)
     response = exchange.create_token_response(form)
     for issued in exchange.issued:
         async with pool.connection() as conn:
@@ -185,14 +189,62 @@ async def token(request: web.Request, pool) -> web.Response:
 
 
 async def revoke(request: web.Request, pool) -> web.Response:
-    """POST /oauth/revoke (token=...): the client's own token no longer works (RFC 7009)."""
-    exchange, form = await _exchange(request, pool)
+    """POST /oauth/revoke (token=...): the client's own token no longer works (RFC 7009); a public client's
+    (the app's logout): the whole sign-in the token is of."""
+    form = await _form_request(request)
+    async with pool.connection() as conn:
+        public = await _public_client(conn, form)
+    if public is not None:
+        return await _revoke_user(request, pool, public, form)
+    exchange, form = await _exchange(request, pool, form)
     response = exchange.create_endpoint_response(_Revoke.ENDPOINT_NAME, form)
     for revoked in exchange.revoked:
         async with pool.connection() as conn:
             await clients.revoke_token(conn, revoked, exchange.client.client_id)
     return response
 
+
+async def _public_client(conn, form: FormRequest) -> user_tokens.PublicClient | None:
+    """The public client a request names (no Authorization header: public clients have no secret)."""
+    client_id = oauth_user.public_client_id(form.form)
+    if client_id is None or "Authorization" in form.headers:
+        return None
+    return await user_tokens.find_public_client(conn, client_id)
+
+
+async def user_token(request: web.Request, pool, form: FormRequest) -> web.Response:
+    """A user's tokens: for an authorization code and its PKCE verifier, or for a refresh token (rotated)."""
+    code = refresh = None
+    role_scopes = user_tokens.USER_SCOPES
+    async with pool.connection() as conn:
+        public = await _public_client(conn, form)
+        if public is not None:
+            request[CLIENT_ID] = public.client_id
+            if form.form.get("grant_type") == "authorization_code" and form.form.get("code"):
+                code = await user_tokens.take_code(conn, form.form["code"])
+                role = code and await user_tokens.user_role(conn, code.username)
+                role_scopes = user_tokens.role_scopes(role) if role else ()
+            elif form.form.get("refresh_token"):
+                refresh = await user_tokens.find_refresh(conn, form.form["refresh_token"])
+                role = refresh and await user_tokens.user_role(conn, refresh.username)
+                role_scopes = user_tokens.role_scopes(role) if role else ()
+    exchange = oauth_user.UserExchange(public, role_scopes, code, refresh)
+    response = exchange.create_token_response(form)
+    for issued in exchange.issued:
+        async with pool.connection() as conn:
+            await user_tokens.save_tokens(conn, issued.token, issued.grant_id, public.client_id, issued.username,
+                                          form.form.get("refresh_token") if refresh is not None else None)
+    return response
+
+
+async def _revoke_user(request: web.Request, pool, public: user_tokens.PublicClient, form: FormRequest) -> web.Response:
+    request[CLIENT_ID] = public.client_id
+    exchange = oauth_user.UserExchange(public)
+    response = exchange.create_endpoint_response(oauth_user.UserExchange.REVOKE, form)
+    for revoked in exchange.revoked:
+        async with pool.connection() as conn:
+            await user_tokens.revoke_grant(conn, revoked, public.client_id)
+    return response
 
 
 async def authenticate(request: web.Request, pool) -> Principal:
@@ -202,7 +254,8 @@ async def authenticate(request: web.Request, pool) -> Principal:
         raise ApiError(401, "send an access token: Authorization: Bearer <token> (POST /oauth/token)",
                        {"WWW-Authenticate": 'Bearer realm="vigia"'})
     async with pool.connection() as conn:
-        principal = await clients.principal_for(conn, auth[7:].strip())
+        token = auth[7:].strip()
+        principal = await clients.principal_for(conn, token) or await user_tokens.principal_for(conn, token)
     if principal is None:
         raise ApiError(401, "the access token is unknown, expired or revoked",
                        {"WWW-Authenticate": 'Bearer realm="vigia", error="invalid_token"'})

@@ -6,12 +6,13 @@ import typing
 
 from aiohttp import web
 
-from vigia.central.api import graphql_api, oauth, rest
+from vigia.central.api import graphql_api, oauth, openapi_app, rest
 from vigia.central.api.clients import SCOPES
 from vigia.central.api.common import API_PREFIX, MAX_PAGE, PAGE
 from vigia.central.api.queries import VERDICTS
 
 PATH = f"{API_PREFIX}/openapi.json"
+AUTHORIZE_PATH = "/dashboard/oauth/authorize"     # the dashboard's page (vigia.central.dashboard.authorize_routes)
 
 _PARAMETERS = {
     "device": ({"type": "string", "minLength": 1, "maxLength": 64}, "a device id"),
@@ -68,6 +69,7 @@ def document() -> dict:
     kinds = {"Device": graphql_api.Device, "Camera": graphql_api.Camera, "Event": graphql_api.Event,
              "Track": graphql_api.Track, "Verdict": graphql_api.Verdict, "Clip": graphql_api.Clip}
     schemas = {name: _schema_of(kind) for name, kind in kinds.items()}
+    schemas.update(openapi_app.SCHEMAS)
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
     event = {"allOf": [{"$ref": "#/components/schemas/Event"}, {"type": "object", "properties": {
         "verdicts": {"type": "array", "items": {"$ref": "#/components/schemas/Verdict"},
@@ -84,14 +86,29 @@ def document() -> dict:
             "200": {"description": "the link",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Clip"}}}},
             **_ERRORS, "404": _error("no such event, or no clip of it in the bucket")}}}
+    paths[API_PREFIX + rest.THUMBNAIL_PATH] = {"get": {
+        "summary": f"a presigned link to the event's thumbnail (JPEG), valid {rest.CLIP_LINK_S} s",
+        "operationId": "getThumbnail", "security": [{"oauth2": ["events:read"]}], "parameters": ids, "responses": {
+            "200": {"description": "the link",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Clip"}}}},
+            **_ERRORS, "404": _error("no such event, or no thumbnail of it in the bucket")}}}
+    paths.update(openapi_app.paths(_ERRORS, _error))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Vigia central external API", "version": "1",
-                 "description": "Read-only access for third-party systems; GraphQL over the same data at /graphql."},
+                 "description": "Read-only access for third-party systems (client credentials); GraphQL over the same data"
+                                " at /graphql. The Vigia app signs users in (authorization code with PKCE, on the"
+                                " dashboard's page) and acts on central's alerts."},
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {"oauth2": {"type": "oauth2", "flows": {
-            "clientCredentials": {"tokenUrl": oauth.TOKEN_PATH, "scopes": {s: f"read {s.split(':')[0]}" for s in SCOPES}}}}}},
+            "clientCredentials": {"tokenUrl": oauth.TOKEN_PATH, "scopes": {s: f"read {s.split(':')[0]}" for s in SCOPES}},
+            "authorizationCode": openapi_app.authorization_code_flow(AUTHORIZE_PATH, oauth.TOKEN_PATH, oauth.REVOKE_PATH)}}}},
     }
+
+
+def openapi_document() -> dict:
+    """The document, as `npm run api-types` reads it (the app's types: mobile/src/api/schema.ts)."""
+    return document()
 
 
 def add_routes(app: web.Application) -> None:

@@ -274,9 +274,9 @@ async def verdicts(conn: psycopg.AsyncConnection, where: Filter, limit: int, aft
     return await _page(conn, query, w.params, limit, lambda r: [r["started_at"], r["job_id"], r["event_id"]])
 
 
-async def clip_key(conn: psycopg.AsyncConnection, device_id: str, event_id: str) -> str | None:
-    """The bucket key of the event's clip, if central checked and recorded one."""
-    cursor = await conn.execute("SELECT key FROM media_objects WHERE device_id = %s AND event_id = %s AND kind = 'clip'"
-                                " ORDER BY uploaded_at DESC LIMIT 1", [device_id, event_id])
+async def clip_key(conn: psycopg.AsyncConnection, device_id: str, event_id: str, kind: str = "clip") -> str | None:
+    """The bucket key of the event's clip (or thumbnail: `kind`), if central checked and recorded one."""
+    cursor = await conn.execute("SELECT key FROM media_objects WHERE device_id = %s AND event_id = %s AND kind = %s"
+                                " ORDER BY uploaded_at DESC LIMIT 1", [device_id, event_id, kind])
     row = await cursor.fetchone()
     return None if row is None else row[0]

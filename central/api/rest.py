@@ -1,4 +1,4 @@
-"""The REST API under /api/v1: lists with filters and keyset cursors, one event, an event's clip link.
+"""The REST API under /api/v1: lists with filters and keyset cursors, one event, an event's clip and thumbnail links.
 
 The route table is also what `openapi` documents, so the document cannot drift from the routes.
 """
@@ -48,6 +48,7 @@ LISTS = (
 )
 EVENT_PATH = "/events/{device_id}/{event_id}"
 CLIP_PATH = "/events/{device_id}/{event_id}/clip"
+THUMBNAIL_PATH = "/events/{device_id}/{event_id}/thumbnail"
 
 
 def add_routes(app: web.Application) -> None:
@@ -55,6 +56,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(API_PREFIX + route.path, _list_handler(route), allow_head=False)
     app.router.add_get(API_PREFIX + EVENT_PATH, one_event, allow_head=False)
     app.router.add_get(API_PREFIX + CLIP_PATH, clip, allow_head=False)
+    app.router.add_get(API_PREFIX + THUMBNAIL_PATH, thumbnail, allow_head=False)
 
 
 def parse_filter(query: dict[str, str], names: tuple[str, ...], sites: tuple[str, ...] | None) -> queries.Filter:
@@ -120,17 +122,18 @@ async def one_event(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
-async def clip_link(request: web.Request, device_id: str, event_id: str) -> dict:
-    """A presigned GET of the event's clip in the bucket, valid CLIP_LINK_S seconds (404 when there is none)."""
+async def clip_link(request: web.Request, device_id: str, event_id: str, kind: str = "clip") -> dict:
+    """A presigned GET of the event's clip (or thumbnail: `kind`) in the bucket, valid CLIP_LINK_S seconds (404 when
+    there is none)."""
     api = request.app[API]
     principal = request[PRINCIPAL]
-    require_scope(principal, "clips:read")
+    require_scope(principal, "clips:read" if kind == "clip" else "events:read")
     async with api.pool.connection() as conn:
         if await queries.event(conn, principal.sites, device_id, event_id) is None:
             raise ApiError(404, "no such event (or not in your sites)")
-        key = await queries.clip_key(conn, device_id, event_id)
+        key = await queries.clip_key(conn, device_id, event_id, kind)
     if key is None or api.s3 is None:
-        raise ApiError(404, "this event has no clip in central's bucket")
+        raise ApiError(404, f"this event has no {kind} in central's bucket")
     bucket = api.settings.media.bucket
     try:
         head = await asyncio.to_thread(lambda: api.s3.head_object(Bucket=bucket, Key=key))
@@ -139,10 +142,16 @@ async def clip_link(request: web.Request, device_id: str, event_id: str) -> dict
             raise ApiError(404, "the clip has left the bucket (expired)") from None
         raise
     url = api.s3.generate_presigned_url("get_object", ExpiresIn=CLIP_LINK_S, Params={
-        "Bucket": bucket, "Key": key, "ResponseContentType": "video/mp4"})
+        "Bucket": bucket, "Key": key, "ResponseContentType": "video/mp4" if kind == "clip" else "image/jpeg"})
     return {"url": url, "expires_at": time.time() + CLIP_LINK_S, "size": head["ContentLength"]}
 
 
 async def clip(request: web.Request) -> web.Response:
     device_id, event_id = event_ids(request)
     return web.json_response(await clip_link(request, device_id, event_id))
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    """A presigned link to the event's thumbnail (JPEG), as for its clip."""
+    device_id, event_id = event_ids(request)
+    return web.json_response(await clip_link(request, device_id, event_id, "thumbnail"))

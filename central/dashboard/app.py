@@ -3,7 +3,8 @@
 Routes by area: `account_routes` (login, logout, me, users), `device_routes`, `event_routes` (events,
 thumbnails, clips, counts), `reanalysis_routes` (central's verdicts, disagreements, rates, the job queue),
 `alert_routes` (central alerts, acknowledging them, push subscriptions), `sso_routes` (OpenID Connect single
-sign-on, `sso`), `model_routes` (the model registry and rollouts), `live`
+sign-on, `sso`), `model_routes` (the model registry and rollouts), `authorize_routes` (the app's OAuth2 sign-in
+page), `live`
 (the WebSocket of live updates), `openapi` (this API's OpenAPI document), `frontend` (central/web/dist); their SQL
 is in `queries` and `reanalysis_queries`.
 
@@ -29,6 +30,7 @@ from vigia.central.dashboard import (
     account_routes,
     accounts,
     alert_routes,
+    authorize_routes,
     device_routes,
     event_routes,
     frontend,
@@ -50,8 +52,8 @@ from vigia.kit.serve import running, until_signalled
 
 log = logging.getLogger(__name__)
 
-PUBLIC = account_routes.PUBLIC | alert_routes.PUBLIC | frontend.PUBLIC | sso_routes.PUBLIC
-PUBLIC = account_routes.PUBLIC | alert_routes.PUBLIC | frontend.PUBLIC | totp_routes.PUBLIC
+PUBLIC = (account_routes.PUBLIC | alert_routes.PUBLIC | authorize_routes.PUBLIC | frontend.PUBLIC | sso_routes.PUBLIC
+          | totp_routes.PUBLIC)
 
 
 def create_app(settings: DashboardSettings, registry: CollectorRegistry | None = None) -> web.Application:
@@ -73,6 +75,7 @@ def create_app(settings: DashboardSettings, registry: CollectorRegistry | None =
     model_routes.add_routes(app)
     live.add_routes(app)
     openapi.add_routes(app)
+    authorize_routes.add_routes(app)
     frontend.add_routes(app)
     return app
 

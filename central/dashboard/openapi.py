@@ -523,6 +523,37 @@ def _model_paths() -> dict[str, Any]:
     }
 
 
+def _authorize_paths() -> dict[str, Any]:
+    """The app's OAuth2 sign-in page (authorization code with PKCE S256: vigia.central.dashboard.authorize_routes)."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    text = {"type": "string", "maxLength": 2048}
+    short = {"type": "string", "maxLength": 512}
+    args = {"response_type": {"type": "string", "enum": ["code"]},
+            "client_id": {"type": "string", "enum": ["vigia-mobile"], "description": "a registered public client"},
+            "redirect_uri": {"type": "string", "enum": ["vigia.app://auth"],
+                             "description": "one of the client's; the app's web build: http://127.0.0.1:PORT/auth"},
+            "code_challenge": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{43,128}$",
+                               "description": "BASE64URL(SHA-256(code_verifier))"},
+            "code_challenge_method": {"type": "string", "enum": ["S256"]}, "state": short, "scope": short}
+    answers = {"200": {"description": "the page: the login form, or Allow/Deny when signed in", "content": html},
+               "302": {"description": "back to the app: with the code and state, or an OAuth2 error"},
+               "400": {"description": "a client or redirect URI not registered, or bad fields (no redirect)",
+                       "content": {**html, **_json(_ref("Error"))}}}
+    form = _object(list(args)[:5], **args, username=text, password=text, csrf_token=text,
+                   decision={"type": "string", "enum": ["allow", "deny"]})
+    return {f"{PREFIX}/oauth/authorize": {
+        "get": {"summary": "the app's sign-in page (OAuth2 authorization endpoint)", "security": _PUBLIC,
+                "parameters": [{"name": name, "in": "query", "required": name in list(args)[:5], "schema": schema}
+                               for name, schema in args.items()],
+                "responses": answers},
+        "post": {"summary": "sign in (username, password) or answer (decision, csrf_token): the code goes to the app",
+                 "security": _PUBLIC,
+                 "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form}}},
+                 "responses": {**answers, "401": {"description": "wrong username or password", "content": html},
+                               "429": {"description": "too many failed logins", "content": html},
+                               **_errors(403, 415)}}}}
+
+
 def openapi_document() -> dict[str, Any]:
     """A fresh copy of the document (callers may change it)."""
     session = {"200": {"description": "ok", "content": _json(_ref("Session"))}}
@@ -589,6 +620,7 @@ def openapi_document() -> dict[str, Any]:
             **_hard_example_paths(),
             **_alert_paths(),
             **_model_paths(),
+            **_authorize_paths(),
             f"{API}/counts": {"get": {
                 "summary": "events and alerts per device (and its site) per UTC day, today and the days - 1 before",
                 "parameters": [{"name": "days", "in": "query",

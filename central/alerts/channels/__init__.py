@@ -1,4 +1,4 @@
-"""Where alert notifications go: `webhook`, `email`, `push`; `message` is what each of them says.
+"""Where alert notifications go: `webhook`, `email`, `push`, `expo` (the app's phones); `message` is what each of them says.
 
 Each channel's `send(conn, note)` delivers one notification or raises DeliveryFailed (tried again later by
 vigia.central.alerts.delivery). `build_channels` makes one per channel name the levels use.
@@ -23,6 +23,7 @@ class Channel(Protocol):
 def build_channels(config: AlertsConfig, vapid_pem: bytes | None) -> dict[str, Channel]:
     """A channel per name in the levels (`vapid_pem`: central's VAPID key, needed when a level pushes)."""
     from vigia.central.alerts.channels.email import EmailChannel
+    from vigia.central.alerts.channels.expo import ExpoChannel
     from vigia.central.alerts.channels.push import PushChannel
     from vigia.central.alerts.channels.webhook import WebhookChannel
 
@@ -33,6 +34,8 @@ def build_channels(config: AlertsConfig, vapid_pem: bytes | None) -> dict[str, C
             channels[name] = WebhookChannel(config.webhooks[target])
         elif kind == "email":
             channels[name] = EmailChannel(config.smtp, config.email[target])
+        elif kind == "expo":
+            channels[name] = ExpoChannel(config.expo, target or None)
         else:
             channels[name] = PushChannel(config.push, vapid_pem, target or None)
     return channels

@@ -2826,6 +2826,168 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/dashboard/oauth/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the app's sign-in page (OAuth2 authorization endpoint) */
+        get: {
+            parameters: {
+                query: {
+                    response_type: "code";
+                    client_id: "vigia-mobile";
+                    redirect_uri: "vigia.app://auth";
+                    code_challenge: string;
+                    code_challenge_method: "S256";
+                    state?: string;
+                    scope?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the page: the login form, or Allow/Deny when signed in */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description back to the app: with the code and state, or an OAuth2 error */
+                302: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description a client or redirect URI not registered, or bad fields (no redirect) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** sign in (username, password) or answer (decision, csrf_token): the code goes to the app */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/x-www-form-urlencoded": {
+                        /** @enum {string} */
+                        response_type: "code";
+                        /**
+                         * @description a registered public client
+                         * @enum {string}
+                         */
+                        client_id: "vigia-mobile";
+                        /**
+                         * @description one of the client's; the app's web build: http://127.0.0.1:PORT/auth
+                         * @enum {string}
+                         */
+                        redirect_uri: "vigia.app://auth";
+                        /** @description BASE64URL(SHA-256(code_verifier)) */
+                        code_challenge: string;
+                        /** @enum {string} */
+                        code_challenge_method: "S256";
+                        state?: string;
+                        scope?: string;
+                        username?: string;
+                        password?: string;
+                        csrf_token?: string;
+                        /** @enum {string} */
+                        decision?: "allow" | "deny";
+                    };
+                };
+            };
+            responses: {
+                /** @description the page: the login form, or Allow/Deny when signed in */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description back to the app: with the code and state, or an OAuth2 error */
+                302: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description a client or redirect URI not registered, or bad fields (no redirect) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description wrong username or password */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description missing or wrong X-CSRF-Token, or the role is too low */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description the body is not application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description too many failed logins */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard/api/v1/counts": {
         parameters: {
             query?: never;
