@@ -1,6 +1,7 @@
 """The notifications camera threads make, stored in their queues from one thread of their own.
 
-A burst (a crowd opening many events) is one transaction. Once committed, the destinations that got rows are
+What was handed over while the last commit ran (a burst: a crowd opening many events) is one transaction; nothing
+waits for more to come, so an alert alone is stored at once. Once committed, the destinations that got rows are
 woken. Stopping stores what was handed over before, then lets go of the database.
 """
 from __future__ import annotations
@@ -9,7 +10,6 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +19,6 @@ from vigia.appliance.worker import Worker
 
 log = logging.getLogger(__name__)
 
-LINGER_S = 0.05   # gather what else comes this long: one commit for a burst, little delay for one alert
 RETRY_S = 1.0     # after the database refused a commit
 
 
@@ -64,7 +63,6 @@ class NotifyWriter(Worker):
             except queue.Empty:
                 item = []
             waiters, stop = [], False
-            deadline = time.monotonic() + LINGER_S
             while True:
                 if item is None:
                     stop = True
@@ -75,7 +73,7 @@ class NotifyWriter(Worker):
                 if stop or waiters:
                     break
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
             if unsaved and self._write(conn, unsaved):
