@@ -116,6 +116,8 @@ class Endpoints:
         endpoints = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps the connection, as a web server in front of a receiver would
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 port = self.server.server_address[1]

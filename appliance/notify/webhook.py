@@ -33,7 +33,7 @@ from vigia.appliance.config import Webhook
 from vigia.appliance.encryption import MediaCryptoError
 from vigia.appliance.notify.links import snapshot_link
 from vigia.appliance.notify.queue import Queued, Result
-from vigia.appliance.notify.snapshots import SNAPSHOT_WAIT_S, read_snapshot
+from vigia.appliance.notify.snapshots import read_snapshot
 from vigia.kit.webhooks import signed_headers
 
 MAX_ANSWER = 65536  # bytes of a receiver's answer read (the rest: the connection is closed)
@@ -130,6 +130,6 @@ class WebhookTransport:
         if mode == "link":
             url, expires = snapshot_link(self.link_key, self.public_url, message["event"]["id"], self.settings.link_ttl_s)
             return {"url": url, "expires_at": expires}
-        wait = item.created_at + SNAPSHOT_WAIT_S if message["change"] == "close" else None
-        data = read_snapshot(self.data_dir / item.snapshot, self.media_key, wait)
+        # No wait here, at the head of the queue: a closing is queued once its snapshot is written (NotifyWriter).
+        data = read_snapshot(self.data_dir / item.snapshot, self.media_key)
         return None if data is None else {"content_type": "image/jpeg", "base64": base64.b64encode(data).decode()}
