@@ -3,11 +3,15 @@
 One `CameraPipeline` per camera runs in that camera's thread. Most decoded frames stop at the
 first step: only frames due at the detect rate are looked at, and only their luma plane is
 touched until motion says the detector has something to see. Detection runs on a shared pool
-(several cameras' frames in one batch); results come back in order and feed the tracker.
+(several cameras' frames in one batch); results feed the tracker in frame order, as soon as they
+come: in the detector's worker thread when the camera thread is waiting for its next frame, else
+by the camera thread as it finishes the frame in hand (an alert does not wait for the next frame).
 """
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -37,6 +41,8 @@ from vigia.scene.zones import PolygonZone, anchors
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 2          # detector requests per camera before frames are dropped
+# A camera's frame still queued for the detector when its next one is due gives that one its place in the queue:
+# a detector that fell behind analyses fresh pictures (an alert seen late is worth less) and drops slots, counted.
 FULL_FRAME_SHARE = 0.5     # a motion area larger than this share of the frame: detect on the whole frame
 REGION_MARGIN = 0.15       # grow the motion area by this share of its size on each side
 # Small detectors such as YOLOX-Nano score people lower than the large models ByteTrack's
@@ -124,6 +130,19 @@ class _InFlight:
     decoded: DecodedFrame
     region: Box | None
     future: Future
+    queued: float                   # wall clock it was handed to the detector
+    detected: float | None = None   # wall clock its result was ready
+
+    def __post_init__(self) -> None:
+        self.future.add_done_callback(self._done)
+
+    def _done(self, _future: Future) -> None:
+        self.detected = time.time()
+
+    @property
+    def waiting(self) -> bool:
+        """Queued, no worker has taken it yet."""
+        return not self.future.running() and not self.future.done()
 
 
 @dataclass
@@ -148,11 +167,18 @@ class CameraPipeline:
     _selector: FrameSelector = field(init=False)
     _in_flight: deque = field(init=False)
 
+    @property
+    def urgent(self) -> bool:
+        """This camera's rules raise alerts or notify: its frames go to the detector before other cameras'."""
+        return any(rule.alert or rule.notify for rule in self.camera.rules)
+
     def __post_init__(self) -> None:
         self._selector = FrameSelector(self.camera.detect.fps)
         params = class_priors(self.class_names).tracker_params() | self.tracker_params
         self._tracker = Tracker(**params)  # one for the camera's life: a resize flushes it, ids stay unique
         self._in_flight = deque()
+        self._lock = threading.Lock()   # held while the camera thread works on a frame, or a worker handles results
+        self._results_ready = False     # a result came while the lock was held: its holder handles it
         self._frame_size: tuple[int, int] | None = None
         self._pending_snapshots: dict[str, _PendingSnapshot] = {}  # by event id: best view not yet written
         self._snapshotted: set[str] = set()  # open events whose snapshot is written
@@ -173,41 +199,76 @@ class CameraPipeline:
     def run(self, frames: Iterable[DecodedFrame]) -> None:
         """Analyse frames until the iterator ends (a camera source ends when it is told to stop)."""
         name = self.camera.name
-        frames_in = self.metrics.frames_in.labels(name)
-        decode_seconds = self.metrics.decode_seconds.labels(name)
-        analysed = self.metrics.frames_analysed.labels(name)
-        dropped = self.metrics.frames_dropped.labels(name)
+        counters = (self.metrics.frames_in.labels(name), self.metrics.decode_seconds.labels(name),
+                    self.metrics.frames_analysed.labels(name), self.metrics.frames_dropped.labels(name))
         try:
             for decoded in frames:
-                frames_in.inc()
-                decode_seconds.observe(decoded.decode_s)
-                self._drain(block=False)
-                if (decoded.frame.width, decoded.frame.height) != self._frame_size:
-                    self._resize(decoded)
-                if not self._selector.due(decoded.pts):
-                    continue
-                if self._next_camera is not None:
-                    self._apply_camera()
-                if len(self._in_flight) >= MAX_IN_FLIGHT:
-                    if self.drop_when_behind:
-                        dropped.inc()
-                        continue
-                    self._drain(block=True, keep=MAX_IN_FLIGHT - 1)
-                analysed.inc()
-                self._analyse(decoded)
+                with self._lock:
+                    self._frame(decoded, *counters)
+                self._handle_ready()
         finally:
-            self._drain(block=True)
-            self._finish()
+            with self._lock:
+                self._drain(block=True)
+                self._finish()
 
-    def _analyse(self, decoded: DecodedFrame) -> None:
+    def _frame(self, decoded: DecodedFrame, frames_in, decode_seconds, analysed, dropped) -> None:
+        """One decoded frame: analysed when due (or given the place of a frame still waiting for the detector)."""
+        frames_in.inc()
+        decode_seconds.observe(decoded.decode_s)
+        self._drain(block=False)
+        if (decoded.frame.width, decoded.frame.height) != self._frame_size:
+            self._resize(decoded)
+        if not self._selector.due(decoded.pts):
+            return
+        if self._next_camera is not None:
+            self._apply_camera()
+        waiting = self._in_flight[-1] if self._in_flight and self._in_flight[-1].waiting else None
+        if waiting is not None and self.drop_when_behind:
+            if self._analyse(decoded, replacing=waiting):
+                dropped.inc()   # the waiting frame's slot went to this one
+            else:
+                analysed.inc()  # looked at (motion) or queued behind it: a worker had just taken it
+            return
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            if self.drop_when_behind:
+                dropped.inc()
+                return
+            self._drain(block=True, keep=MAX_IN_FLIGHT - 1)
+        analysed.inc()
+        self._analyse(decoded)
+
+    def _result_ready(self, _future: Future) -> None:
+        """A detector worker finished (or a newer frame replaced) one of this camera's frames."""
+        self._results_ready = True
+        self._handle_ready()
+
+    def _handle_ready(self) -> None:
+        """Handle finished results now, unless another thread holds the lock: that one handles them on leaving it."""
+        while self._results_ready and self._lock.acquire(blocking=False):
+            try:
+                self._results_ready = False
+                self._drain(block=False)
+            finally:
+                self._lock.release()
+
+    def _analyse(self, decoded: DecodedFrame, replacing: _InFlight | None = None) -> bool:
+        """Hand the frame to the detector (in `replacing`'s place in the queue, when it is still waiting there);
+        True when it took that place."""
         if self._privacy:   # from here on (detector, live view, snapshots) the frame has its privacy masks painted
             decoded = replace(decoded, frame=self._privacy.paint_frame(decoded.frame))
         region = self._plan(decoded)
         if region is False:
-            return
+            return False
         image = detector_input(decoded.frame, self.input_size, region, self.camera.detect)
+        future = self.pool.submit([image], urgent=self.urgent, replacing=replacing.future if replacing else None)
+        item = _InFlight(decoded, region, future, time.time())
+        future.add_done_callback(self._result_ready)
+        if replacing is not None and replacing.future.cancelled():
+            self._in_flight[self._in_flight.index(replacing)] = item
+            return True
         self.detector_calls += 1
-        self._in_flight.append(_InFlight(decoded, region, self.pool.submit([image])))
+        self._in_flight.append(item)
+        return False
 
     def _plan(self, decoded: DecodedFrame) -> Box | None | bool:
         """None: the whole frame; a box: that crop; False: nothing to look at."""
@@ -231,11 +292,12 @@ class CameraPipeline:
             except Exception as exc:  # the detector failed on this frame: say so, keep the camera going
                 log.error("camera %s: detector failed: %s", self.camera.name, exc)
                 continue
-            self._track(item.decoded, item.region, detections)
+            self._track(item.decoded, item.region, detections, {"queued": item.queued, "detected": item.detected})
 
     # -- after detection --------------------------------------------------------------------
 
-    def _track(self, decoded: DecodedFrame, region: Box | None, detections: Detections) -> None:
+    def _track(self, decoded: DecodedFrame, region: Box | None, detections: Detections,
+               stages: dict[str, float]) -> None:
         if self._masks and len(detections):
             points = anchors(detections.boxes.astype(np.float64))
             masked = np.zeros(len(detections), bool)
@@ -252,7 +314,12 @@ class CameraPipeline:
             self.track_summaries.update(decoded.pts, decoded.wall, self._frame_size, update)
         if self.on_frame:
             self.on_frame(decoded, update)
-        self._handle(self._rules.update(decoded.pts, decoded.wall, update), decoded)
+        changes = self._rules.update(decoded.pts, decoded.wall, update)
+        if changes:
+            ruled = time.time()
+            for change in changes:
+                change.stages = {**stages, "ruled": ruled}
+        self._handle(changes, decoded)
         self._last = decoded
 
     def _handle(self, changes: list[EventChange], decoded: DecodedFrame | None) -> None:

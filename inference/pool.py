@@ -1,4 +1,4 @@
-"""A few worker threads sharing one detector, fed by the cameras through one queue."""
+"""A few worker threads sharing one detector, fed by the cameras through two queues: urgent images first."""
 from __future__ import annotations
 
 import logging
@@ -43,6 +43,9 @@ class DetectorPool:
     When the detector runs batches (`detector.max_batch` > 1, e.g. a GPU back end) a worker
     takes up to `max_batch` queued images at once, from any cameras; otherwise one at a
     time. `on_batch(n_images, wall_seconds, thread_cpu_seconds)` is called after each run.
+    Urgent images (cameras whose rules raise alerts) are taken before any other; a newer
+    frame may take the place of one still queued (`replacing`), so a queue that fell behind
+    hands out fresh pictures rather than old ones.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class DetectorPool:
         self._batch = max(1, min(max_batch, getattr(detector, "max_batch", 1)))
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
+        self._urgent: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self._threads = [
@@ -67,31 +71,49 @@ class DetectorPool:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, inputs: Sequence[DetectorInput]) -> Future:
-        """Queue images; the future gives one Detections per image, in order."""
+    def submit(self, inputs: Sequence[DetectorInput], urgent: bool = False,
+               replacing: Future | None = None) -> Future:
+        """Queue images; the future gives one Detections per image, in order. `urgent` goes before the rest;
+        `replacing`, a future of this pool whose images no worker has taken yet, is cancelled and the new images
+        take its place in the queue (else they go to the back and `replacing` is left as it is)."""
         future: Future = Future()
         if not inputs:
             future.set_result([])
             return future
         request = _Request(future, [None] * len(inputs), len(inputs))
+        items = [_Item(request, i, image) for i, image in enumerate(inputs)]
         with self._cond:
             if self._closed:
                 raise RuntimeError("detector pool is closed")
-            self._queue.extend(_Item(request, i, image) for i, image in enumerate(inputs))
+            queue = self._urgent if urgent else self._queue
+            if replacing is None or not self._replace(replacing, queue, items):
+                queue.extend(items)
             self._cond.notify(len(inputs))
         return future
+
+    def _replace(self, old: Future, queue: deque[_Item], items: list[_Item]) -> bool:
+        """Put `items` where `old`'s queued images are (in `queue`) and cancel it; False when it cannot be."""
+        places = [i for i, item in enumerate(queue) if item.request.future is old]
+        if not places or places[0] + len(places) - 1 != places[-1] or len(places) != len(items):
+            return False
+        if old.running() or not old.cancel():
+            return False
+        for place, item in zip(places, items):
+            queue[place] = item
+        return True
 
     def pending(self) -> int:
         """Images queued and not yet taken by a worker."""
         with self._cond:
-            return len(self._queue)
+            return len(self._queue) + len(self._urgent)
 
     def close(self) -> None:
         """Stop the workers after their current run and join them; queued requests are cancelled."""
         with self._cond:
             self._closed = True
-            dropped = list(self._queue)
+            dropped = [*self._urgent, *self._queue]
             self._queue.clear()
+            self._urgent.clear()
             self._cond.notify_all()
         for thread in self._threads:
             thread.join()
@@ -109,13 +131,13 @@ class DetectorPool:
         """Up to one batch of live queued images; None when the pool is closing."""
         with self._cond:
             while True:
-                while not self._queue and not self._closed:
+                while not self._queue and not self._urgent and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return None
                 items = []
-                while self._queue and len(items) < self._batch:
-                    item = self._queue.popleft()
+                while (self._urgent or self._queue) and len(items) < self._batch:
+                    item = (self._urgent or self._queue).popleft()
                     request = item.request
                     if not request.started:
                         # Moves the future to RUNNING, or reports it was cancelled meanwhile.

@@ -83,6 +83,9 @@ class EventChange:
     best_box_px: tuple[float, float, float, float] | None = None
     # The wall clock of the frame this change came from (its capture), when a frame made it (not at a stream's end).
     captured_at: float | None = None
+    # When that frame passed each stage on its way here (wall clock): "queued" for the detector, "detected" (its
+    # result ready), "ruled" (this change made); where an alert's time goes (`vigia bench notify`).
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 def decimate(path: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:

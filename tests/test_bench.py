@@ -68,3 +68,13 @@ def test_ui_bench_prints_its_keys():
     # before the frame that opens it. 120-130 ms here; an alert a second late is a regression.
     assert result["alert_latency_p50_ms"] <= 1000
     assert result["live_frames_per_s"] > 2  # the grid was watched: frames came at about the detect rate (5/s)
+
+
+def test_ui_bench_sizes_its_load_at_90_percent_of_the_capacity_it_measures():
+    from vigia.app.bench.common import default_media, default_model
+    from vigia.app.bench.ui import load_streams
+
+    load = load_streams(default_media().resolve(), default_model().resolve(), seconds=3, max_trials=1)
+    [trial] = load["capacity_trials"]
+    assert load["capacity_streams"] == (trial["streams"] if trial["realtime"] else 0)
+    assert load["streams"] == max(1, int(0.9 * load["capacity_streams"]))

@@ -35,6 +35,7 @@ from vigia.central.alerts import delivery, store
 from vigia.central.alerts.conditions import findings
 from vigia.central.alerts.config import AlertsConfig, ConfigError, parse_config
 from vigia.central.alerts.links import check_ack_token, stored_key
+from vigia.central.alerts.subscriptions import subscriptions
 from vigia.central.alerts.watch import Evaluator, try_lock
 from vigia.central.dashboard import accounts
 from vigia.central.dashboard.app import DashboardSettings, create_app
@@ -351,3 +352,32 @@ def test_bad_settings_name_their_field(change: dict, field: str):
     with pytest.raises(ConfigError, match=re.escape(field)):
         parse_config({"alerts": alerts}, Path("."))
 
+
+
+def test_a_logout_or_a_password_change_ends_the_users_push_subscriptions(central: Central):
+    c = central
+    url = f"{c.dashboard.url}/api/v1/alerts/push/subscriptions"
+
+    def owners() -> list[str]:
+        return [s.username for s in c.run(lambda conn: subscriptions(conn, None))]
+
+    otto, vera = c.dashboard.login("otto", "operator-pass-1"), c.dashboard.login("vera", "viewer-pass-1")
+    for user in (otto, vera):
+        assert user.post(url, json=c.push.new_subscription().json(), timeout=10).status_code == 201
+    assert sorted(owners()) == ["otto", "vera"]
+    assert otto.post(f"{c.dashboard.url}/api/v1/logout", timeout=10).status_code == 200
+    assert owners() == ["vera"]   # otto's browser hears no more alerts; vera's, logged in, still does
+
+    otto = c.dashboard.login("otto", "operator-pass-1")
+    assert otto.post(url, json=c.push.new_subscription().json(), timeout=10).status_code == 201
+    vigia = [sys.executable, "-m", "vigia.app.cli.main", "central", "user-password", "otto", "--database", c.dsn]
+    changed = subprocess.run(vigia, input="operator-pass-2\n", capture_output=True, text=True, timeout=60)
+    assert changed.returncode == 0, changed.stderr
+    assert "1 sessions ended, 1 push subscriptions removed" in changed.stdout and "operator-pass-2" not in changed.stdout
+    assert owners() == ["vera"]
+    assert otto.get(f"{c.dashboard.url}/api/v1/me", timeout=10).status_code == 401   # that session ended too
+    c.dashboard.login("otto", "operator-pass-2")
+
+    refused = subprocess.run([*vigia[:-3], "nobody", "--database", c.dsn], input="operator-pass-3\n",
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "no user 'nobody'" in refused.stderr

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -268,3 +269,23 @@ def test_the_engine_bindings_and_shapes_come_from_the_model(default_model) -> No
 def test_only_tensorrt_8_asks_for_an_explicit_batch_network() -> None:
     assert network_flags("8.6.2", explicit_batch_flag=0) == 1
     assert network_flags("10.3.0", explicit_batch_flag=0) == 0
+
+
+def test_pool_takes_urgent_images_first_and_a_newer_frame_takes_a_waiting_ones_place(detector) -> None:
+    image = letterbox(np.zeros((416, 416, 3), np.uint8), detector.input_size)
+    done: list[str] = []
+    with DetectorPool(detector, workers=1) as pool:
+        busy = pool.submit([image] * 12)   # the worker's next several runs
+        deadline = time.monotonic() + 30
+        while pool.pending() == 12 and time.monotonic() < deadline:   # it has taken the first
+            time.sleep(0.005)
+        old = pool.submit([image])
+        behind = pool.submit([image])
+        urgent = pool.submit([image], urgent=True)
+        newer = pool.submit([image], replacing=old)
+        last = pool.submit([image], replacing=busy)   # a worker has it: queued at the back instead
+        for name, future in (("behind", behind), ("urgent", urgent), ("newer", newer), ("busy", busy)):
+            future.add_done_callback(lambda _f, name=name: done.append(name))
+        assert [len(f.result(timeout=60)) for f in (busy, newer, behind, urgent, last)] == [12, 1, 1, 1, 1]
+    assert old.cancelled() and not busy.cancelled()
+    assert done.index("urgent") < done.index("busy") < done.index("newer") < done.index("behind")

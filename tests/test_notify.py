@@ -522,3 +522,47 @@ def test_the_appliance_notifies_the_demo_clips_alerts_to_mqtt_and_a_webhook(tmp_
     assert any(m.json()["total"] > 0 for m in live.on("vigia/demo/cameras/concourse/occupancy"))
     assert [m.payload for m in live.on("vigia/demo/availability")][-1] == b"offline"
     assert live.latest("vigia/demo/cameras/concourse/counts").json()["total"] == len(rows)
+
+
+def test_a_webhook_keeps_its_connection_and_opens_a_new_one_when_the_receiver_closed_it(tmp_path: Path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from vigia.appliance.config import Webhook
+    from vigia.appliance.notify.queue import Queued
+    from vigia.appliance.notify.webhook import WebhookTransport
+
+    peers: list[tuple[str, int]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            peers.append((self.headers["Idempotency-Key"], self.client_address[1]))
+            self.send_response(204)
+            self.end_headers()
+            self.close_connection = len(peers) == 3   # then closes it without saying so (an idle timeout)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+
+    def row(n: int) -> Queued:
+        body = json.dumps({"key": f"e{n}:open", "change": "open", "event": {"id": f"e{n}"}})
+        return Queued(n, "webhook:h", f"e{n}:open", body, None, time.time(), 0)
+
+    transport = WebhookTransport("h", Webhook(url=f"http://127.0.0.1:{port}/hook", secret="s" * 16), tmp_path)
+    try:
+        assert [r.outcome for r in transport.deliver([row(1), row(2), row(3)])] == ["delivered"] * 3
+        assert len({peer for _, peer in peers}) == 1   # one connection for the three
+        assert [r.outcome for r in transport.deliver([row(4)])] == ["delivered"]
+        assert [key for key, _ in peers] == ["e1:open", "e2:open", "e3:open", "e4:open"]
+        assert peers[3][1] != peers[0][1]   # on a new connection
+    finally:
+        transport.close()
+        server.shutdown()
+        server.server_close()

@@ -174,3 +174,37 @@ def test_a_fast_small_vehicle_is_tracked_end_to_end(detector, fast_car_clip):
     xs = [(box[0] + box[2]) / 2 for _, box in seen]
     steps = np.diff(xs) / np.diff([t for t, _ in seen])
     assert np.all(np.abs(steps - speed) < 0.3 * speed), steps
+
+
+def test_a_detector_result_is_handled_before_the_camera_gives_its_next_frame(detector, demo_clip, tmp_path):
+    """An alert's frame is tracked and ruled as soon as the detector is done, not when the next frame comes."""
+    import threading
+
+    from vigia.appliance.cameras import CameraSource
+    from vigia.appliance.metrics import Metrics
+    from vigia.appliance.pipeline import CameraPipeline
+    from vigia.inference.pool import DetectorPool
+
+    config = demo_config(demo_clip, tmp_path, 0)
+    camera = config.cameras[0].model_copy(update={"realtime": False, "loop": False})
+    analysed = threading.Event()
+    handled_meanwhile: list[bool] = []
+
+    def frames():
+        stop = threading.Event()
+        source = CameraSource(camera.name, camera.url, loop=False, realtime=False).frames(stop)
+        yield next(source)   # due, and the motion model is warming up: the whole frame goes to the detector
+        handled_meanwhile.append(analysed.wait(60))   # the camera has no next frame yet
+        stop.set()
+        source.close()
+
+    pool = DetectorPool(detector, workers=1)
+    pipeline = CameraPipeline(camera=camera, pool=pool, input_size=detector.input_size,
+                              class_names=detector.class_names, kept_classes=config.detector.classes,
+                              metrics=Metrics.create(), on_change=lambda change: None,
+                              on_frame=lambda decoded, update: analysed.set())
+    try:
+        pipeline.run(frames())
+    finally:
+        pool.close()
+    assert handled_meanwhile == [True] and pipeline.detector_calls == 1

@@ -10,7 +10,7 @@ import importlib
 from pathlib import Path
 
 EVENTS_STORED = 1_000_000  # events in the store for the query benchmarks (storage, ui)
-UI_STREAMS = 8             # demo cameras of the live part of bench ui
+NOTIFY_STREAMS = 8         # demo cameras of bench notify
 
 
 def add_commands(bench: argparse._SubParsersAction) -> None:
@@ -36,7 +36,10 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     storage.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the query test")
 
     ui = _bench(bench, "ui", "vigia.app.bench.ui", "alert latency, live view CPU, event API and front-end size")
-    ui.add_argument("--streams", type=int, default=UI_STREAMS, help="demo cameras running for the live part")
+    ui.add_argument("--streams", type=int, default=None,
+                    help="demo cameras running for the live part (default: 90%% of the capacity measured first)")
+    ui.add_argument("--capacity-seconds", type=float, default=30.0, help="length of each capacity trial")
+    ui.add_argument("--capacity-trials", type=int, default=5, help="capacity trials at most")
     ui.add_argument("--seconds", type=float, default=20.0, help="length of each live measurement")
     ui.add_argument("--events", type=int, default=EVENTS_STORED, help="events stored for the API part")
     ui.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring: cameras online, "
@@ -98,7 +101,7 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
 
     notify = _bench(bench, "notify", "vigia.app.bench.notify",
                     "alerts of demo cameras to MQTT, a webhook and web push: latency, and an outage of all three")
-    notify.add_argument("--streams", type=int, default=UI_STREAMS, help="demo cameras running")
+    notify.add_argument("--streams", type=int, default=NOTIFY_STREAMS, help="demo cameras running")
     notify.add_argument("--seconds", type=float, default=60.0, help="length of the latency measurement")
     notify.add_argument("--warmup", type=float, default=8.0, help="seconds before measuring")
     notify.add_argument("--outage-seconds", type=float, default=60.0,

@@ -213,6 +213,18 @@ def run_searches(models: dict[str, tuple[Path, int]], media: Path, seconds: floa
     return {name: (best[name], trials[name]) for name in models}
 
 
+def realtime_capacity(media: Path, model: Path, seconds: float, max_trials: int) -> tuple[dict | None, list[dict]]:
+    """How many real-time streams of `media` this machine analyses with `model` now: (the best trial, all trials);
+    the search starts from the CPU cost of one stream, as `vigia bench capacity` does."""
+    detector = open_default_detector(model)
+    try:
+        ideal = decode_only_cpu_per_stream_second(media) + DETECT_FPS * detectors_cpu_ms({"m": detector}, media)["m"] / 1000
+    finally:
+        detector.close()
+    start = max(1, int((os.cpu_count() or 1) * 0.85 / ideal))
+    return run_searches({"m": (model, start)}, media, seconds, max_trials)["m"]
+
+
 def quantized(model: Path, media: Path, out: Path, frames: int) -> Path:
     """The INT8 model `vigia models quantize` would make, calibrated on `frames` frames spread over `media`."""
     from vigia.inference.int8 import Footage, sample_footage

@@ -12,6 +12,10 @@ they arrive, and an outage of all three.
 - duplicates: arrivals of an idempotency key already received at that destination (a retry whose answer was lost).
 - queued_p95_ms: capture to the notification stored in its queue: the analysis' share of the latency (the camera
   threads' backlog when the machine is short of CPU), the rest being the delivery's.
+- stages_p50_ms, stages_p95_ms: where an alert's time goes, stage by stage (the `stages` its notification carries):
+  capture -> queued for the detector (decode, motion, crop) -> detected (the detector's queue and its run) -> ruled
+  (the camera thread taking the result: tracker and rules) -> stored (the sinks, the writer's commit) -> each
+  destination's arrival (woken sender, network, receiver); `inference_ms`: the detector's own time per run.
 """
 from __future__ import annotations
 
@@ -134,15 +138,27 @@ def subscribe(config: Config, subscription: dict) -> None:
         db.conn.close()
 
 
-def queued(config: Config, before: float) -> list[tuple[str, str, float | None, float]]:
-    """(destination, key, captured_at, queued at) of what the appliance queued before `before`."""
+@dataclass(frozen=True)
+class Sent:
+    """A notification the appliance queued."""
+
+    sink: str
+    key: str
+    captured: float | None    # its frame's capture
+    queued: float             # stored in its queue
+    stages: dict[str, float]  # its frame's way through analysis (vigia.scene.events.EventChange.stages)
+
+
+def queued(config: Config, before: float) -> list[Sent]:
+    """What the appliance queued before `before`."""
     db = connect(config.storage.database)
     try:
         rows = db.execute("SELECT sink, key, body, created_at FROM notifications WHERE created_at < ?",
                           [before]).fetchall()
     finally:
         db.conn.close()
-    return [(sink, key, json.loads(body)["captured_at"], created) for sink, key, body, created in rows]
+    bodies = [(sink, key, json.loads(body), created) for sink, key, body, created in rows]
+    return [Sent(sink, key, body["captured_at"], created, body.get("stages") or {}) for sink, key, body, created in bodies]
 
 
 def waiting(config: Config, before: float) -> int:
@@ -158,10 +174,27 @@ def _p(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
-def summarise(sent: list[tuple[str, str, float | None, float]], arrivals: list, window: tuple[float, float],
-              outage: tuple[float, float]) -> dict:
+def stage_times(measured: list[Sent], first: dict[tuple[str, str], float], q: float) -> dict[str, float | None]:
+    """Percentile `q` of each stage's share (ms) of the alerts `measured` (one destination's rows)."""
+    steps = {"capture_to_queued": ("captured", "queued"), "queued_to_detected": ("queued", "detected"),
+             "detected_to_ruled": ("detected", "ruled"), "ruled_to_stored": ("ruled", "stored")}
+    out: dict[str, float | None] = {}
+    for name, (start, end) in steps.items():
+        values = []
+        for sent in measured:
+            times = {**sent.stages, "captured": sent.captured, "stored": sent.queued}
+            if times.get(start) is not None and times.get(end) is not None:
+                values.append((times[end] - times[start]) * 1000)
+        out[name] = _p(values, q)
+    for sink in DESTINATIONS:
+        rows = [s for s in measured if (sink, s.key) in first]
+        out[f"stored_to_{sink.split(':')[0]}"] = _p([(first[(sink, s.key)] - s.queued) * 1000 for s in rows], q)
+    return out
+
+
+def summarise(sent: list[Sent], arrivals: list, window: tuple[float, float], outage: tuple[float, float]) -> dict:
     """Latencies of the alerts raised (queued) in `window` (and their part before the queue: capture to stored, the
-    analysis' share); the fate of those raised during `outage`; losses."""
+    analysis' share; stage by stage); the fate of those raised during `outage`; losses."""
     first: dict[tuple[str, str], float] = {}
     duplicates = 0
     for sink, key, _captured, received in arrivals:
@@ -171,21 +204,32 @@ def summarise(sent: list[tuple[str, str, float | None, float]], arrivals: list, 
         else:
             first[(sink, key)] = received
     out: dict = {}
-    measured = [(s, k, c, q) for s, k, c, q in sent if k.endswith(":open") and c is not None and window[0] <= q < window[1]]
+    measured = [s for s in sent if s.key.endswith(":open") and s.captured is not None and window[0] <= s.queued < window[1]]
     for sink in DESTINATIONS:
-        took = [(first[(s, k)] - c) * 1000 for s, k, c, _ in measured if s == sink and (s, k) in first]
+        took = [(first[(s.sink, s.key)] - s.captured) * 1000 for s in measured
+                if s.sink == sink and (s.sink, s.key) in first]
         name = sink.split(":")[0]
         out[f"{name}_p95_ms"], out[f"{name}_p50_ms"], out[f"{name}_alerts"] = _p(took, 95), _p(took, 50), len(took)
-    stored = [(q - c) * 1000 for s, _, c, q in measured if s == DESTINATIONS[0]]
+    alerts = [s for s in measured if s.sink == DESTINATIONS[0]]
+    stored = [(s.queued - s.captured) * 1000 for s in alerts]
     out["queued_p95_ms"], out["queued_p50_ms"] = _p(stored, 95), _p(stored, 50)
-    during = {k for _, k, _, q in sent if k.endswith(":open") and outage[0] <= q < outage[1]}
+    out["stages_p50_ms"], out["stages_p95_ms"] = stage_times(alerts, first, 50), stage_times(alerts, first, 95)
+    during = {s.key for s in sent if s.key.endswith(":open") and outage[0] <= s.queued < outage[1]}
     out["outage_alerts"] = len(during)
-    out["delivered_after_outage"] = sum(all((s, k) in first for s in DESTINATIONS) for k in during)
-    out["outage_notifications"] = sum(1 for _, k, _, _ in sent if k in during)
-    out["lost"] = sum(1 for s, k, _, _ in sent if (s, k) not in first)
+    out["delivered_after_outage"] = sum(all((d, k) in first for d in DESTINATIONS) for k in during)
+    out["outage_notifications"] = sum(1 for s in sent if s.key in during)
+    out["lost"] = sum(1 for s in sent if (s.sink, s.key) not in first)
     out["duplicates"] = duplicates
     out["notifications"] = len(sent)
     return out
+
+
+def inference_ms(appliance: Appliance) -> float | None:
+    """The detector's mean wall time per run so far, from the appliance's metrics."""
+    registry, labels = appliance.metrics.registry, {"backend": appliance.detector.name}
+    runs = registry.get_sample_value("vigia_inference_seconds_count", labels)
+    total = registry.get_sample_value("vigia_inference_seconds_sum", labels)
+    return round(1000 * total / runs, 1) if runs else None
 
 
 def run(args) -> int:
@@ -221,6 +265,7 @@ def run(args) -> int:
                 drained_s = time.time() - up_at
                 time.sleep(2.0)  # the last acknowledged messages reach the receiver
                 sent = queued(config, cut)
+                detector_ms = inference_ms(appliance)
             finally:
                 appliance.stop()
             received = receiver.stop()
@@ -232,7 +277,7 @@ def run(args) -> int:
     window = (measured_from, down_at - IN_FLIGHT_S)
     result = {"streams": args.streams, **summarise(sent, received["arrivals"], window, (down_at, up_at)),
               "refused_at_receiver": len(received["refused"]), "outage_seconds": args.outage_seconds,
-              "backlog_delivered_s": round(drained_s, 1),
+              "backlog_delivered_s": round(drained_s, 1), "inference_ms": detector_ms,
               "load_average": [round(x, 1) for x in os.getloadavg()],
               "method": (
         f"{args.streams} looping real-time demo cameras (the demo's zones and rules; its alerting rules, meeting and "

@@ -74,7 +74,8 @@ def subscriber(port: int, topic: str, arrivals: Arrivals) -> paho.Client:
 
 
 class Endpoints:
-    """The webhook receiver and the push endpoint: two HTTP servers, taken down and back together."""
+    """The webhook receiver and the push endpoint: two HTTP servers, taken down and back together (down, a
+    connection kept from before is closed at its next request, unanswered)."""
 
     def __init__(self, webhook_port: int, push_port: int, secret: str, arrivals: Arrivals):
         self.ports = {"webhook": webhook_port, "push": push_port}
@@ -84,6 +85,7 @@ class Endpoints:
         self.auth = secrets.token_bytes(16)
         self.path = f"/push/{secrets.token_urlsafe(12)}"
         self._servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+        self.serving = threading.Event()
 
     def subscription(self) -> dict:
         public = self.key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
@@ -116,8 +118,13 @@ class Endpoints:
         endpoints = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps the connection, as a web server in front of a receiver would
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if not endpoints.serving.is_set():
+                    self.close_connection = True
+                    return
                 port = self.server.server_address[1]
                 status = (endpoints.webhook(self.headers, body) if port == endpoints.ports["webhook"]
                           else endpoints.push(self.path, self.headers, body))
@@ -134,8 +141,10 @@ class Endpoints:
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             self._servers.append((server, thread))
+        self.serving.set()
 
     def down(self) -> None:
+        self.serving.clear()
         for server, thread in self._servers:
             server.shutdown()
             server.server_close()

@@ -1,8 +1,10 @@
 """`vigia bench ui --json`: what the guards' screens get and cost.
 
 - alert_latency_p95_ms: frame capture (the paced camera releasing the frame) to the alert arriving at
-  a WebSocket client in another process, with `--streams` demo cameras running on this appliance
-  (the demo's zones and rules, someone entering the centre zone being an alert).
+  a WebSocket client in another process, with `streams` demo cameras running on this appliance
+  (the demo's zones and rules, someone entering the centre zone being an alert): 90% of the real-time
+  streams this machine takes, measured first in the same run (`capacity_streams`, as `vigia bench
+  capacity` searches it), or `--streams`.
 - live_view_cpu_per_viewer: the appliance's CPU seconds per second with one client watching the
   grid of every camera, minus the same without it (measured back to back in the same run).
 - api_events_p95_ms: a page of 50 events over HTTPS with `--events` stored, random filters; the
@@ -29,6 +31,7 @@ import numpy as np
 import yaml
 
 from vigia.app.appliance import Appliance
+from vigia.app.bench.capacity import realtime_capacity
 from vigia.app.bench.common import default_media, default_model, process_cpu
 from vigia.app.bench.storage import CAMERAS, sample_event
 from vigia.app.serving import serving
@@ -41,6 +44,7 @@ from vigia.local_ui.frontend import dist_dir
 from vigia.local_ui.tls import tls_files
 
 ZONES = ["door", "yard", "gate"]
+LOAD_SHARE = 0.9  # of the measured capacity, the streams the alert latency is measured with
 
 def _free_port() -> int:
     import socket
@@ -202,15 +206,29 @@ def first_load(dist: Path) -> dict:
     return {"first_load_kb": round(size / 1024, 1), "first_load_files": len(files)}
 
 
+def load_streams(media: Path, model: Path, seconds: float, max_trials: int) -> dict:
+    """90% of the real-time streams this machine takes now (at least one), with that capacity."""
+    best, trials = realtime_capacity(media, model, seconds, max_trials)
+    capacity = best["streams"] if best else 0
+    return {"streams": max(1, int(capacity * LOAD_SHARE)), "capacity_streams": capacity,
+            "capacity_trials": [{k: t[k] for k in ("streams", "realtime", "min_due_share", "dropped_share")}
+                                for t in trials]}
+
+
 def run(args) -> int:
     media, model = default_media().resolve(), default_model().resolve()
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="vigia-bench-ui-") as tmp:
         out.update(api_events(Path(tmp) / "api", args.events, media, model))
-        out.update(live(Path(tmp) / "live", args.streams, args.seconds, args.warmup, media, model))
+        load = ({"streams": args.streams} if args.streams else
+                load_streams(media, model, args.capacity_seconds, args.capacity_trials))
+        out.update(live(Path(tmp) / "live", load["streams"], args.seconds, args.warmup, media, model))
+        out.update(load)
     out.update(first_load(dist_dir()))
-    out["method"] = (f"{args.streams} looping real-time demo cameras with the demo's zones and rules (someone entering "
-                     "the centre zone is an alert, as are the demo's alert rules); the client is a "
+    sized = (f"{LOAD_SHARE:.0%} of the {out['capacity_streams']} real-time streams found by a capacity search "
+             f"({args.capacity_seconds:g} s trials) in this run" if not args.streams else "given by --streams")
+    out["method"] = (f"{out['streams']} looping real-time demo cameras ({sized}) with the demo's zones and rules "
+                     "(someone entering the centre zone is an alert, as are the demo's alert rules); the client is a "
                      f"separate process on the same machine; CPU from getrusage of the appliance process over "
                      f"{args.seconds:g} s without and then with the grid watched; API: 300 pages of 50 with random "
                      "filters over HTTPS (keep-alive), against the same queries on SQLite directly")

@@ -196,6 +196,11 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
         "user-totp-reset", help="remove a dashboard user's TOTP second factor (a lost phone); ends their sessions"))
     totp_reset.add_argument("username")
     totp_reset.set_defaults(handler=_user_totp_reset)
+    password = _with_database(central.add_parser(
+        "user-password", help="change a dashboard user's password (read from stdin): ends their sessions and push "
+                              "subscriptions"))
+    password.add_argument("username")
+    password.set_defaults(handler=_user_password)
 
     backup_cli.add_commands(central)  # backup config|status|run, restore
     replication.add_commands(central)  # promote, failover-watch, replication-status
@@ -472,6 +477,28 @@ def _user_totp_reset(args) -> int:
         raise CliError(f"no dashboard user {args.username!r}", 2)
     print(f"second factor of {args.username} removed; its sessions are ended" if removed
           else f"{args.username} had no second factor")
+    return 0
+
+
+def _user_password(args) -> int:
+    from vigia.central.dashboard import accounts
+    from vigia.central.migrations import migrate
+    from vigia.kit.passwords import AccountError
+
+    password = getpass.getpass("new password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    ended: list[tuple[int, int]] = []
+
+    async def work(conn) -> None:
+        await migrate(conn)
+        ended.append(await accounts.set_password(conn, args.username, password))
+
+    try:
+        _with_connection(args, work)
+    except AccountError as exc:
+        raise CliError(str(exc), 2) from None
+    sessions, pushes = ended[0]
+    print(f"password of dashboard user {args.username} changed: {sessions} sessions ended, {pushes} push "
+          "subscriptions removed")
     return 0
 
 

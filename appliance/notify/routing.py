@@ -35,6 +35,7 @@ def event_message(change: EventChange, device: str) -> dict:
         "change": change.change,
         "device": device,
         "captured_at": change.captured_at,  # the frame that opened or closed it (None: no frame, the stream ended)
+        "stages": {name: round(at, 4) for name, at in change.stages.items()},  # that frame's way through analysis
         "event": {
             "id": event.id, "camera": event.camera, "rule": event.rule, "kind": event.kind, "zone": event.zone,
             "label": event.label, "track_id": event.track_id, "alert": event.alert,

@@ -129,7 +129,7 @@ def build_notifications(config: Config, device: str, media_key: bytes | None = N
         for sink in sinks:
             deliveries[sink].wake()
 
-    writer = NotifyWriter(path, bounds, wake, dropped)
+    writer = NotifyWriter(path, bounds, wake, dropped, data_dir)
     router = NotifySink(rule_lookup(lambda: config.cameras), frozenset(deliveries), writer.put, device, zone)
     return Notifications([router, *sinks], writer, deliveries)
 

@@ -9,7 +9,9 @@ Headers of every request:
 - `X-Vigia-Attempt`: 1 for the first try, then 2, 3 ...
 
 Any 2xx answer delivers it; anything else (another status, no answer within `timeout_s`, no connection) is a
-failed try, tried again with backoff (vigia.appliance.notify.delivery). Redirects are not followed.
+failed try, tried again with backoff (vigia.appliance.notify.delivery). Redirects are not followed. The connection
+is kept open between requests (no new TCP and TLS handshake per alert); a kept one the receiver closed meanwhile is
+opened again for the same request.
 
 The body is the event's message (vigia.appliance.notify.routing.event_message) with `snapshot`: with
 `snapshot: inline`, `{"content_type": "image/jpeg", "base64": ...}` once the snapshot is written (an event's best
@@ -31,8 +33,10 @@ from vigia.appliance.config import Webhook
 from vigia.appliance.encryption import MediaCryptoError
 from vigia.appliance.notify.links import snapshot_link
 from vigia.appliance.notify.queue import Queued, Result
-from vigia.appliance.notify.snapshots import SNAPSHOT_WAIT_S, read_snapshot
+from vigia.appliance.notify.snapshots import read_snapshot
 from vigia.kit.webhooks import signed_headers
+
+MAX_ANSWER = 65536  # bytes of a receiver's answer read (the rest: the connection is closed)
 
 
 @dataclass
@@ -53,12 +57,15 @@ class WebhookTransport:
         self._host, self._port = parts.hostname, parts.port
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._tls = ssl.create_default_context(cafile=self.settings.ca_file) if self._https else None
+        self._connection: http.client.HTTPConnection | None = None  # kept open between requests
 
     def maintain(self) -> None:
-        """Nothing to keep up: one connection per request."""
+        """Nothing to keep up: the connection is opened when a request needs it."""
 
     def close(self) -> None:
-        """Nothing held between requests."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def deliver(self, items: list[Queued]) -> list[Result]:
         results = []
@@ -85,19 +92,36 @@ class WebhookTransport:
             note = ""
         headers = {"Content-Type": "application/json", "User-Agent": "Vigia", **signed_headers(self.settings.secret, body),
                    "Idempotency-Key": item.key, "X-Vigia-Attempt": str(item.attempts + 1)}
-        connection = (http.client.HTTPSConnection(self._host, self._port, timeout=self.settings.timeout_s,
-                                                  context=self._tls) if self._https else
-                      http.client.HTTPConnection(self._host, self._port, timeout=self.settings.timeout_s))
         try:
-            connection.request("POST", self._target, body=body, headers=headers)
-            reply = connection.getresponse()
-            answer = reply.read(300).decode("utf-8", "replace").strip()
+            reply, answer = self._request(body, headers)
         except (OSError, http.client.HTTPException) as exc:
+            self.close()
             return Result(item, "failed", f"{type(exc).__name__}: {exc}{note}")
-        finally:
-            connection.close()
         detail = f"HTTP {reply.status}" + (f": {answer}" if answer and not 200 <= reply.status < 300 else "") + note
         return Result(item, "delivered" if 200 <= reply.status < 300 else "failed", detail)
+
+    def _request(self, body: bytes, headers: dict) -> tuple[http.client.HTTPResponse, str]:
+        """POST on the kept connection; once more on a new one when the kept one was closed by the other side (the
+        receiver may see the request twice: the idempotency key tells)."""
+        stale = self._connection is not None
+        while True:
+            if self._connection is None:
+                self._connection = (
+                    http.client.HTTPSConnection(self._host, self._port, timeout=self.settings.timeout_s, context=self._tls)
+                    if self._https else http.client.HTTPConnection(self._host, self._port, timeout=self.settings.timeout_s))
+            try:
+                self._connection.request("POST", self._target, body=body, headers=headers)
+                reply = self._connection.getresponse()
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
+                self.close()
+                if not stale:
+                    raise
+                stale = False
+                continue
+            answer = reply.read(MAX_ANSWER).decode("utf-8", "replace").strip()[:300]
+            if reply.will_close or not reply.isclosed():   # closing, or an answer too long to read through
+                self.close()
+            return reply, answer
 
     def _snapshot(self, item: Queued, message: dict) -> dict | None:
         mode = self.settings.snapshot
@@ -106,6 +130,6 @@ class WebhookTransport:
         if mode == "link":
             url, expires = snapshot_link(self.link_key, self.public_url, message["event"]["id"], self.settings.link_ttl_s)
             return {"url": url, "expires_at": expires}
-        wait = item.created_at + SNAPSHOT_WAIT_S if message["change"] == "close" else None
-        data = read_snapshot(self.data_dir / item.snapshot, self.media_key, wait)
+        # No wait here, at the head of the queue: a closing is queued once its snapshot is written (NotifyWriter).
+        data = read_snapshot(self.data_dir / item.snapshot, self.media_key)
         return None if data is None else {"content_type": "image/jpeg", "base64": base64.b64encode(data).decode()}

@@ -1,5 +1,5 @@
 """Dashboard users' browsers subscribed to alert pushes (central_alert_push_subscriptions): one row per endpoint,
-owned by a user (deleted with the user)."""
+owned by a user (deleted with the user, and when the user logs out or changes password: `remove_user`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,6 +32,12 @@ async def unsubscribe(conn: psycopg.AsyncConnection, username: str, endpoint: st
     cursor = await conn.execute("DELETE FROM central_alert_push_subscriptions WHERE username = %s AND endpoint = %s",
                                 [username, endpoint])
     return cursor.rowcount > 0
+
+
+async def remove_user(conn: psycopg.AsyncConnection, username: str) -> int:
+    """The user's subscriptions, all gone (no alert pushed to a browser whose user logged out); how many."""
+    cursor = await conn.execute("DELETE FROM central_alert_push_subscriptions WHERE username = %s", [username])
+    return cursor.rowcount
 
 
 async def subscriptions(conn: psycopg.AsyncConnection, username: str | None) -> list[Subscription]:

@@ -6,7 +6,8 @@ ending `max_age` after login or `idle` after the last request. `max_failures` wr
 username for `lockout`; one client address may fail `remote_max_failures` logins (any usernames) per
 `remote_window`, then its logins are refused unchecked until the oldest of those leaves the window (counted in
 PostgreSQL, so across instances).
-Roles: viewer < operator < admin.
+Roles: viewer < operator < admin. Logging out, or a new password, ends the user's alert push subscriptions too
+(vigia.central.alerts.subscriptions): no alert reaches a browser its user left.
 """
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from vigia.central.alerts import subscriptions
 from vigia.kit import passwords
 from vigia.kit.passwords import (
     TOKEN_PATTERN,
+    AccountError,
     Roles,
     SessionPolicy,
     UserExists,
@@ -74,6 +77,20 @@ async def add_user(conn: psycopg.AsyncConnection, username: str, password: str, 
                                 " ON CONFLICT DO NOTHING", [username, encoded, role])
     if cursor.rowcount == 0:
         raise UserExists(f"user {username!r} already exists")
+
+
+async def set_password(conn: psycopg.AsyncConnection, username: str, password: str) -> tuple[int, int]:
+    """Change a password: clears a lockout, ends the user's sessions and push subscriptions; (sessions ended,
+    subscriptions removed). AccountError if the password is refused or there is no such user."""
+    check_password(password)
+    encoded = await asyncio.to_thread(hash_password, password)
+    async with conn.transaction():
+        cursor = await conn.execute("UPDATE dashboard_users SET password_hash = %s, failed_logins = 0, locked_until = NULL"
+                                    " WHERE username = %s", [encoded, username])
+        if cursor.rowcount == 0:
+            raise AccountError(f"no user {username!r}")
+        cursor = await conn.execute("DELETE FROM dashboard_sessions WHERE username = %s", [username])
+        return cursor.rowcount, await subscriptions.remove_user(conn, username)
 
 
 async def list_users(conn: psycopg.AsyncConnection) -> list[dict]:
@@ -199,5 +216,8 @@ async def session_for(conn: psycopg.AsyncConnection, token: str | None,
     return Session(username, role, expires_at, digest, csrf, admin_totp and role == "admin" and not second_factor)
 
 
-async def logout(conn: psycopg.AsyncConnection, session: Session) -> None:
-    await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = %s", [session.token_hash])
+async def logout(conn: psycopg.AsyncConnection, session: Session) -> int:
+    """End the session and the user's push subscriptions with it; returns the subscriptions removed."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM dashboard_sessions WHERE token_hash = %s", [session.token_hash])
+        return await subscriptions.remove_user(conn, session.username)
