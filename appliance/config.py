@@ -32,7 +32,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _check_url(url: str) -> str:
+    if re.match(r"^rtsps?://[^/\s]+", url) or url.startswith("/dev/video") or not re.match(r"^[a-z][a-z0-9+.-]*://", url):
+        return url
+    raise ValueError("url must be rtsp://..., a file path or a V4L2 device (/dev/videoN)")
+
+
 class Detect(_Strict):
+    # The camera's sub-stream (640x360 or 720p), what NVRs call the detect role: analysed instead of `url`, which is
+    # then only recorded (remuxed, never decoded). Zones are normalised, so they fit both streams.
+    url: str | None = None
     fps: float = Field(default=5.0, gt=0, le=60)
     # Resolution the detector crops motion regions from (one of the two; the other follows the
     # camera's aspect). None keeps the camera's own; a 4K camera rarely needs more than 1920.
@@ -42,7 +51,11 @@ class Detect(_Strict):
     full_frame_every: float = Field(default=1.0, gt=0)
     # Decode only reference frames while they alone come at `fps` (less decode CPU); false: every frame.
     skip_nonreference: bool = True
+    # Decoding more than this far (seconds) behind the camera's clock: only keyframes are decoded (analysis slots
+    # dropped, counted) until it catches up; recording keeps every packet.
+    max_lag_s: float = Field(default=2.0, gt=0, le=60)
 
+    _url = field_validator("url")(lambda url: url if url is None else _check_url(url))
 
     @model_validator(mode="after")
     def _one_dimension(self) -> Detect:
@@ -91,12 +104,7 @@ class Camera(_Strict):
     lines: list[Line] = []
     rules: list[Rule] = []
 
-    @field_validator("url")
-    @classmethod
-    def _url_kind(cls, url: str) -> str:
-        if re.match(r"^rtsps?://[^/\s]+", url) or url.startswith("/dev/video") or not re.match(r"^[a-z][a-z0-9+.-]*://", url):
-            return url
-        raise ValueError("url must be rtsp://..., a file path or a V4L2 device (/dev/videoN)")
+    _url = field_validator("url")(_check_url)
 
     @field_validator("masks")
     @classmethod
@@ -109,7 +117,22 @@ class Camera(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Camera:
         check_references(self.zones, self.lines, self.rules, self.privacy_masks)
+        if self.detect.url is not None and self.record.url is not None:
+            raise ValueError("detect.url and record.url both name a second stream: with detect.url (the sub-stream) "
+                             "`url` is the main stream, recorded; remove record.url")
+        if self.detect.url is not None and self.detect.url == self.url:
+            raise ValueError("detect.url is the same stream as url: give the camera's sub-stream, or leave it out")
         return self
+
+    @property
+    def detect_url(self) -> str:
+        """The stream analysed: the sub-stream when there is one."""
+        return self.detect.url or self.url
+
+    @property
+    def record_url(self) -> str | None:
+        """A stream recorded on a connection of its own (demux only), None: recording taps the analysed one."""
+        return self.url if self.detect.url else self.record.url
 
 
 def _check_backend(name: str) -> str:
@@ -152,6 +175,8 @@ class Storage(_Strict):
     event_days: dict[str, float] = {"default": 30.0}
     encrypt: bool = True            # media and snapshots at rest, AES-256-GCM
     key_file: Path | None = None    # the device's media key (default: <data_dir>/keys/media.key), outside the database
+    # H.264 copies of H.265 clips for browsers (vigia.appliance.recording.playable): the cache's size at most.
+    playable_cache_mb: float = Field(default=2048.0, ge=16)
 
     @property
     def media_key(self) -> Path:
@@ -164,6 +189,10 @@ class Storage(_Strict):
     @property
     def database(self) -> Path:
         return self.data_dir / "vigia.db"
+
+    @property
+    def playable_cache(self) -> Path:
+        return self.data_dir / "cache" / "playable"
 
     @property
     def snapshots(self) -> Path:

@@ -177,10 +177,15 @@ class CameraPipeline:
         decode_seconds = self.metrics.decode_seconds.labels(name)
         analysed = self.metrics.frames_analysed.labels(name)
         dropped = self.metrics.frames_dropped.labels(name)
+        skipped = self.metrics.slots_skipped.labels(name)
+        previous_pts = None
         try:
             for decoded in frames:
                 frames_in.inc()
                 decode_seconds.observe(decoded.decode_s)
+                if decoded.undecoded_before and previous_pts is not None:  # decoding was behind: slots in the gap lost
+                    skipped.inc(int((decoded.pts - previous_pts) * self.camera.detect.fps))
+                previous_pts = decoded.pts
                 self._drain(block=False)
                 if (decoded.frame.width, decoded.frame.height) != self._frame_size:
                     self._resize(decoded)
