@@ -117,11 +117,6 @@ class Camera(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Camera:
         check_references(self.zones, self.lines, self.rules, self.privacy_masks)
-        if self.detect.url is not None and self.record.url is not None:
-            raise ValueError("detect.url and record.url both name a second stream: with detect.url (the sub-stream) "
-                             "`url` is the main stream, recorded; remove record.url")
-        if self.detect.url is not None and self.detect.url == self.url:
-            raise ValueError("detect.url is the same stream as url: give the camera's sub-stream, or leave it out")
         return self
 
     @property
@@ -486,10 +481,24 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except ValidationError as exc:
         issues = [_issue(root, err) for err in exc.errors(include_url=False)]
         raise ConfigError(source, issues) from None
-    issues = [ConfigIssue(_line_of(root, loc), _dotted(loc), message) for loc, message in _notification_issues(config)]
+    issues = [ConfigIssue(_line_of(root, loc), _dotted(loc), message)
+              for loc, message in _stream_issues(config) + _notification_issues(config)]
     if issues:
         raise ConfigError(source, issues)
     return config
+
+
+def _stream_issues(config: Config) -> list[tuple[tuple, str]]:
+    """A camera's streams: with a sub-stream (`detect.url`), `url` is the main stream, recorded."""
+    issues = []
+    for index, camera in enumerate(config.cameras):
+        if camera.detect.url is not None and camera.record.url is not None:
+            issues.append((("cameras", index, "record", "url"), "detect.url and record.url both name a second stream: "
+                           "with detect.url (the sub-stream) `url` is the main stream, recorded; remove record.url"))
+        if camera.detect.url is not None and camera.detect.url == camera.url:
+            issues.append((("cameras", index, "detect", "url"), "the same stream as `url`: give the camera's sub-stream, "
+                           "or leave detect.url out"))
+    return issues
 
 
 def _notification_issues(config: Config) -> list[tuple[tuple, str]]:

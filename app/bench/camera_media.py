@@ -30,7 +30,8 @@ class CameraClip:
 
     @property
     def name(self) -> str:
-        return f"{self.codec}-{self.width}x{self.height}-{self.fps}fps-b{self.bframes}-{self.seconds:g}s"
+        return f"{self.codec}-{self.width}x{self.height}-{self.fps}fps-b{self.bframes}-{self.seconds:g}s" + (
+            "-ts1" if self.bframes else "")
 
     def ffmpeg_args(self, source: Path, out: Path) -> list[str]:
         """Upscale (or downscale) `source`'s first seconds to this stream; a keyframe every second."""
@@ -40,9 +41,12 @@ class CameraClip:
         else:
             codec += ["-tag:v", "hvc1", "-x265-params",
                       f"bframes={self.bframes}:keyint={self.fps}:min-keyint={self.fps}:scenecut=0:log-level=error"]
+        # With B-frames the first decode times fall before zero, which GStreamer (the test RTSP server) cannot
+        # hold: the stream starts at 1 s, as a camera's clock never starts at 0 anyway.
+        offset = ["-output_ts_offset", "1"] if self.bframes else []
         return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-t", f"{self.seconds:g}",
                 "-i", str(source), "-an", "-vf", f"scale={self.width}:{self.height}:flags=bicubic,fps={self.fps}",
-                *codec, "-f", "matroska", str(out)]
+                *codec, *offset, "-f", "matroska", str(out)]
 
 
 # The cameras the tests and `vigia bench capacity --profile` use (main stream, sub-stream or None).
