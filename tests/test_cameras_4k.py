@@ -131,21 +131,22 @@ def test_decoding_behind_a_4k60_h265_camera_drops_analysis_never_recording(traff
     stop = threading.Event()
     stall = threading.Event()  # never set: its timeout is the stall
     with start_rtsp_server(main, path="main") as server:
-        source = CameraSource("gate", server.url, max_lag_s=1.0, on_status=statuses.append,
+        source = CameraSource("gate", server.url, max_lag_s=0.5, on_status=statuses.append,
                               on_packet=lambda packet, stream, _wall: packets.append(float(packet.dts * stream.time_base))
                               if packet.dts is not None else None)
         for decoded in source.frames(stop):
             frames.append(decoded)
             if len(frames) == 5:
-                stall.wait(3.0)
+                stall.wait(1.5)
             if any(s.behind for s in statuses) and not statuses[-1].behind and len(frames) > 5 and \
-                    decoded.pts - frames[5].pts > 3.0:
+                    decoded.pts - frames[5].pts > 2.0:
                 break
             assert decoded.pts - frames[0].pts < 30, "decoding never fell behind and caught up"
         stop.set()
     assert frames[0].frame.width == 3840 and frames[0].frame.format.name == "yuv420p"
     assert source.status.frames_undecoded > 0
-    assert sum(f.undecoded_before for f in frames) == source.status.frames_undecoded
+    assert 0 < sum(f.undecoded_before for f in frames) <= source.status.frames_undecoded
+    assert source.status.reconnects == 0
     # Recording got every packet: 60 a second of stream time, none missing.
     span = packets[-1] - packets[0]
     assert len(packets) >= 0.98 * span * 60
