@@ -2,6 +2,7 @@
 served over RTSP by the tests' GStreamer server, a main stream and its sub-stream as two paths of one camera."""
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -152,3 +153,23 @@ def test_decoding_behind_a_4k60_h265_camera_drops_analysis_never_recording(traff
     assert len(packets) >= 0.98 * span * 60
     gaps = [b - a for a, b in zip(packets, packets[1:])]
     assert max(gaps) < 2.5 / 60
+
+
+def test_the_playable_cache_drops_orphans_then_the_least_recently_played(tmp_path):
+    from vigia.appliance.recording.playable import evict
+
+    cache = tmp_path / "cache" / "playable"
+    cache.mkdir(parents=True)
+    clips = tmp_path / "media" / "gate" / "clips"
+    clips.mkdir(parents=True)
+    copies = []
+    for age, name in enumerate(["a", "b", "c", "gone"]):
+        if name != "gone":
+            (clips / f"{name}.mp4").write_bytes(b"x")
+        copy = cache / f"media~gate~clips~{name}.mp4.h264.mp4"
+        copy.write_bytes(b"y" * 1000)
+        os.utime(copy, (1000 - age * 10, 1000 - age * 10))  # a: played last
+        copies.append(copy)
+    deleted = evict(cache, tmp_path, max_bytes=2500, keep=copies[2])
+    assert sorted(p.name for p in deleted) == sorted([copies[3].name, copies[1].name])  # the orphan, then the oldest
+    assert sorted(p.name for p in cache.iterdir()) == sorted([copies[0].name, copies[2].name])
