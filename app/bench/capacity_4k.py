@@ -79,6 +79,9 @@ def run_profile(args) -> int:
         "max_realtime_streams": best["streams"] if best else 0,
         "cpu_per_stream_second": round(best["cpu_per_stream_second"], 4) if best else None,
         "peak_rss_mb": best["peak_rss_mb"] if best else None,
+        # What the CPU alone allows (85% of the cores over the cheapest trial's CPU per camera): the ceiling on a box
+        # with nothing else running, where the search above also sees other load's detector latency.
+        "cpu_bound_streams": int(0.85 * (os.cpu_count() or 1) / min(t["cpu_per_stream_second"] for t in trials)),
         "main_decode_cpu_ms_per_frame": round(main_ms, 2),
         # What decoding every frame of the main stream would cost a core (1.0: a whole core per camera).
         "main_decode_cores_per_camera": round(main_ms * main_fps / 1000, 3),
