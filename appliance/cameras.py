@@ -233,12 +233,9 @@ class _CatchUp:
     a quarter of that.
     """
 
-    max_lag_s: float
+    max_lag_s: float  # one per connection
     origin: float | None = None  # the smallest (monotonic time - stream time) of this connection
     behind: bool = False
-
-    def new_connection(self) -> None:
-        self.origin, self.behind = None, False
 
     def update(self, stream_time: float | None, keyframe: bool, now: float) -> bool:
         """Whether the packet read at `now` should be decoded in full (False: keyframes only); True for untimed ones."""

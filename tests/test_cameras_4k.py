@@ -173,3 +173,18 @@ def test_the_playable_cache_drops_orphans_then_the_least_recently_played(tmp_pat
     deleted = evict(cache, tmp_path, max_bytes=2500, keep=copies[2])
     assert sorted(p.name for p in deleted) == sorted([copies[3].name, copies[1].name])  # the orphan, then the oldest
     assert sorted(p.name for p in cache.iterdir()) == sorted([copies[0].name, copies[2].name])
+
+
+def test_catching_up_keeps_keyframes_and_resumes_at_one():
+    from vigia.appliance.cameras import _CatchUp
+
+    catch_up = _CatchUp(max_lag_s=1.0)
+    # 10 fps, a keyframe a second; read in step for 2 s, then 1.5 s late (a stall), then read fast to catch up.
+    read = [(i / 10, i % 10 == 0, 100 + i / 10) for i in range(20)]
+    read += [(i / 10, i % 10 == 0, 100 + 1.5 + 1.9 + (i - 20) * 0.01) for i in range(20, 60)]
+    full = [catch_up.update(t, key, now) for t, key, now in read]
+    assert all(full[:20])
+    assert not any(full[20:30]) and not full[30]  # behind: the keyframe at 3.0 s is still 1.1 s late
+    first_again = full.index(True, 20)
+    assert read[first_again][1] and read[first_again][0] == 4.0  # resumed at a keyframe within 0.25 s of its time
+    assert all(full[first_again:])
