@@ -251,7 +251,7 @@ def run(args) -> int:
     if getattr(args, "profile", "720p") != "720p":
         from vigia.app.bench.capacity_4k import run_profile
 
-        return run_profile(args)
+        return run_profile(args, run_searches, DETECT_FPS)
     media = (args.media or default_media()).resolve()
     model = (args.model or default_model()).resolve()
     cores = os.cpu_count() or 1

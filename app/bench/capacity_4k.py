@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -58,9 +59,8 @@ def decode_cpu_ms_per_frame(path: Path, passes: int = 2) -> float:
     return 1000 * best
 
 
-def run_profile(args) -> int:
-    """The profile's search (FP32 model) and its decode costs, as JSON on stdout."""
-    from vigia.app.bench.capacity import DETECT_FPS, run_searches
+def run_profile(args, run_searches: Callable, detect_fps: float) -> int:
+    """The profile's search (capacity's `run_searches`, FP32 model) and its decode costs, as JSON on stdout."""
     from vigia.app.bench.common import default_model
 
     model = (args.model or default_model()).resolve()
@@ -95,7 +95,7 @@ def run_profile(args) -> int:
         "main_decode_cores_per_camera": round(main_ms * main_fps / 1000, 3),
         "sub_decode_cpu_ms_per_frame": round(sub_ms, 2) if sub_ms is not None else None,
         "cores": os.cpu_count() or 1,
-        "detect_fps": DETECT_FPS,
+        "detect_fps": detect_fps,
         "trial_seconds": args.seconds,
         "trials": trials,
         "method": "each trial: full appliance on N such cameras (files paced in real time), the main stream "
