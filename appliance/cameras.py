@@ -228,28 +228,34 @@ class _CatchUp:
     """Keeps a live camera's decoding near its clock.
 
     A packet's lag is how much later than its stream time it was read, less the smallest such delay seen
-    on this connection (the network's and the camera's own). Past `max_lag_s` only keyframes are decoded
-    (the others are demuxed, recorded and dropped); decoding everything resumes at a keyframe read within
-    a quarter of that.
+    on this connection (the network's and the camera's own). Past `max_lag_s` only keyframes are decoded,
+    past twice that none (a box too busy for even the keyframes); the others are demuxed, recorded and
+    dropped. Decoding everything resumes at a keyframe read within a quarter of `max_lag_s`.
     """
 
     max_lag_s: float  # one per connection
     origin: float | None = None  # the smallest (monotonic time - stream time) of this connection
-    behind: bool = False
+    skip_frame: str = "DEFAULT"  # "DEFAULT": in step; "NONKEY": keyframes only; "ALL": nothing decoded
 
-    def update(self, stream_time: float | None, keyframe: bool, now: float) -> bool:
-        """Whether the packet read at `now` should be decoded in full (False: keyframes only); True for untimed ones."""
+    @property
+    def behind(self) -> bool:
+        return self.skip_frame != "DEFAULT"
+
+    def update(self, stream_time: float | None, keyframe: bool, now: float) -> str:
+        """The skip_frame setting for the packet read at `now` (an untimed packet changes nothing)."""
         if stream_time is None:
-            return not self.behind
+            return self.skip_frame
         offset = now - stream_time
         if self.origin is None or offset < self.origin:
             self.origin = offset
         lag = offset - self.origin
-        if not self.behind and lag > self.max_lag_s:
-            self.behind = True
-        elif self.behind and keyframe and lag < self.max_lag_s / 4:
-            self.behind = False
-        return not self.behind
+        if self.behind and keyframe and lag < self.max_lag_s / 4:
+            self.skip_frame = "DEFAULT"
+        elif lag > 2 * self.max_lag_s:
+            self.skip_frame = "ALL"
+        elif lag > self.max_lag_s and not self.behind:
+            self.skip_frame = "NONKEY"
+        return self.skip_frame
 
 
 class CameraSource:
@@ -396,14 +402,15 @@ class CameraSource:
                     return
                 if catch_up is not None and packet.size:
                     stamp = packet.dts if packet.dts is not None else packet.pts
-                    was_behind = catch_up.behind
-                    full = catch_up.update(None if stamp is None else stamp * time_base, packet.is_keyframe,
+                    before = catch_up.skip_frame
+                    mode = catch_up.update(None if stamp is None else stamp * time_base, packet.is_keyframe,
                                            time.monotonic())
-                    if full == was_behind:
-                        stream.codec_context.skip_frame = (
-                            "NONKEY" if not full else skip.skip_frame if skip is not None else "DEFAULT")
-                        self._set_behind(not full)
-                    if not full and not packet.is_keyframe:
+                    if mode != before:
+                        in_step = skip.skip_frame if skip is not None else "DEFAULT"
+                        stream.codec_context.skip_frame = mode if catch_up.behind else in_step
+                        if catch_up.behind != (before != "DEFAULT"):
+                            self._set_behind(catch_up.behind)
+                    if mode == "ALL" or (mode == "NONKEY" and not packet.is_keyframe):
                         undecoded += 1
                         self.status.frames_undecoded += 1
                 frames = stream.codec_context.decode(packet)

@@ -139,9 +139,8 @@ def test_decoding_behind_a_4k60_h265_camera_drops_analysis_never_recording(traff
             frames.append(decoded)
             if len(frames) == 5:
                 stall.wait(1.5)
-            if any(s.behind for s in statuses) and not statuses[-1].behind and len(frames) > 5 and \
-                    decoded.pts - frames[5].pts > 2.0:
-                break
+            if any(s.behind for s in statuses) and not statuses[-1].behind:
+                break  # caught up (the test server does not keep a client that stays behind for long)
             assert decoded.pts - frames[0].pts < 30, "decoding never fell behind and caught up"
         stop.set()
     assert frames[0].frame.width == 3840 and frames[0].frame.format.name == "yuv420p"
@@ -175,16 +174,19 @@ def test_the_playable_cache_drops_orphans_then_the_least_recently_played(tmp_pat
     assert sorted(p.name for p in cache.iterdir()) == sorted([copies[0].name, copies[2].name])
 
 
-def test_catching_up_keeps_keyframes_and_resumes_at_one():
+def test_catching_up_keeps_keyframes_then_none_and_resumes_at_a_keyframe():
     from vigia.appliance.cameras import _CatchUp
 
     catch_up = _CatchUp(max_lag_s=1.0)
-    # 10 fps, a keyframe a second; read in step for 2 s, then 1.5 s late (a stall), then read fast to catch up.
+    # 10 fps, a keyframe a second; read in step for 2 s, then 1.5 s late (a stall), 2.5 s late (a longer one),
+    # then fast enough to catch up.
     read = [(i / 10, i % 10 == 0, 100 + i / 10) for i in range(20)]
-    read += [(i / 10, i % 10 == 0, 100 + 1.5 + 1.9 + (i - 20) * 0.01) for i in range(20, 60)]
-    full = [catch_up.update(t, key, now) for t, key, now in read]
-    assert all(full[:20])
-    assert not any(full[20:30]) and not full[30]  # behind: the keyframe at 3.0 s is still 1.1 s late
-    first_again = full.index(True, 20)
-    assert read[first_again][1] and read[first_again][0] == 4.0  # resumed at a keyframe within 0.25 s of its time
-    assert all(full[first_again:])
+    read += [(i / 10, i % 10 == 0, 100 + 1.5 + i / 10) for i in range(20, 25)]
+    read += [(i / 10, i % 10 == 0, 100 + 2.5 + 2.5 + (i - 25) * 0.05) for i in range(25, 90)]
+    modes = [catch_up.update(t, key, now) for t, key, now in read]
+    assert set(modes[:20]) == {"DEFAULT"}
+    assert set(modes[20:25]) == {"NONKEY"}  # 1.5 s behind: keyframes only
+    assert modes[25] == "ALL"  # 2.5 s behind: not even keyframes
+    first_again = modes.index("DEFAULT", 25)
+    assert read[first_again][1] and set(modes[25:first_again]) <= {"ALL", "NONKEY"}
+    assert set(modes[first_again:]) == {"DEFAULT"}
