@@ -14,7 +14,7 @@ stream that is only recorded) demuxes without decoding: `run_packets(stop)` driv
 Given `analysis_fps` (the rate the pipeline analyses), the decoder skips non-reference frames
 (skip_frame NONREF) while the reference frames alone come at that rate; see _SkipPolicy.
 A live camera whose decoding falls more than `max_lag_s` behind its clock (a 4K60 stream on a small
-box) has only its keyframes decoded until it catches up (`_CatchUp`): analysis slots are lost, never
+box) has only its keyframes decoded (past twice that, none) until it catches up (`_CatchUp`): analysis slots are lost, never
 packets, which on_packet (recording) still gets all of; `CameraStatus.behind` and
 `frames_undecoded` show it, and each DecodedFrame says how many frames were left undecoded before it.
 

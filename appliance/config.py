@@ -51,8 +51,8 @@ class Detect(_Strict):
     full_frame_every: float = Field(default=1.0, gt=0)
     # Decode only reference frames while they alone come at `fps` (less decode CPU); false: every frame.
     skip_nonreference: bool = True
-    # Decoding more than this far (seconds) behind the camera's clock: only keyframes are decoded (analysis slots
-    # dropped, counted) until it catches up; recording keeps every packet.
+    # Decoding more than this far (seconds) behind a live camera's clock: only keyframes are decoded (past twice
+    # this, none; analysis slots dropped, counted) until it catches up; recording keeps every packet.
     max_lag_s: float = Field(default=2.0, gt=0, le=60)
 
     _url = field_validator("url")(lambda url: url if url is None else _check_url(url))
