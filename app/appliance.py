@@ -218,8 +218,9 @@ class Appliance:
                                        on_restart=lambda cause, name=camera.name:
                                        self.metrics.recording_restarts.labels(name, cause).inc())
             self.recorders[camera.name] = recorder
-        # Recording taps the detection connection unless the camera names a main stream of its own.
-        tap = recorder if recorder is not None and camera.record.url is None else None
+        # Recording taps the detection connection unless the camera names a main stream of its own (then that
+        # one is only demuxed: a 4K main stream with a sub-stream for detection is never decoded).
+        tap = recorder if recorder is not None and camera.record_url is None else None
         pipeline = CameraPipeline(
             camera=camera,
             pool=self.pool,
@@ -236,15 +237,15 @@ class Appliance:
         )
         self.pipelines[camera.name] = pipeline
         source = CameraSource(
-            camera.name, camera.url, loop=camera.loop, realtime=camera.realtime,
+            camera.name, camera.detect_url, loop=camera.loop, realtime=camera.realtime,
             on_status=lambda status, name=camera.name: self._on_status(name, status),
             on_packet=tap.on_packet if tap else None, on_disconnect=tap.connection_lost if tap else None,
-            analysis_fps=camera.detect.fps if camera.detect.skip_nonreference else None,
+            analysis_fps=camera.detect.fps if camera.detect.skip_nonreference else None, max_lag_s=camera.detect.max_lag_s,
         )
         self._spawn(f"camera-{camera.name}", self._run_camera, pipeline, source, tap)
-        if recorder is not None and camera.record.url is not None:
+        if recorder is not None and camera.record_url is not None:
             main = CameraSource(
-                f"{camera.name}-main", camera.record.url, loop=camera.loop, realtime=camera.realtime, decode=False,
+                f"{camera.name}-main", camera.record_url, loop=camera.loop, realtime=camera.realtime, decode=False,
                 on_status=lambda status, name=camera.name: self._on_status(f"{name}-main", status),
                 on_packet=recorder.on_packet, on_disconnect=recorder.connection_lost,
             )

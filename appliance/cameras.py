@@ -13,6 +13,10 @@ stream that is only recorded) demuxes without decoding: `run_packets(stop)` driv
 
 Given `analysis_fps` (the rate the pipeline analyses), the decoder skips non-reference frames
 (skip_frame NONREF) while the reference frames alone come at that rate; see _SkipPolicy.
+A live camera whose decoding falls more than `max_lag_s` behind its clock (a 4K60 stream on a small
+box) has only its keyframes decoded (past twice that, none) until it catches up (`_CatchUp`): analysis slots are lost, never
+packets, which on_packet (recording) still gets all of; `CameraStatus.behind` and
+`frames_undecoded` show it, and each DecodedFrame says how many frames were left undecoded before it.
 
 States (`CameraStatus.state`):
   starting      frames() was called and nothing has been decoded (with decode=False: read) yet.
@@ -62,10 +66,13 @@ class CameraStatus:
     last_error: str | None
     last_frame_at: float | None
     reconnects: int  # open attempts made after a failure
+    behind: bool = False  # decoding is behind the camera: keyframes only until it catches up
+    frames_undecoded: int = 0  # frames left undecoded (not analysed, still recorded) because decoding was behind
 
     def to_json(self) -> dict:
         """As the guards' API and live view show it."""
-        return {"state": self.state, "since": self.since, "last_error": self.last_error, "last_frame_at": self.last_frame_at}
+        return {"state": self.state, "since": self.since, "last_error": self.last_error, "last_frame_at": self.last_frame_at,
+                "behind": self.behind, "frames_undecoded": self.frames_undecoded}
 
 
 @dataclass(slots=True)
@@ -75,6 +82,7 @@ class DecodedFrame:
     wall: float  # time.time() when the frame was decoded (for paced files: when released)
     decode_s: float  # CPU seconds this thread spent demuxing and decoding the frame
     index: int  # 0-based count of frames yielded by this source
+    undecoded_before: int = 0  # frames left undecoded since the previous one because decoding was behind
 
 
 def redact_url(url: str) -> str:
@@ -215,6 +223,41 @@ class _SkipPolicy:
         return self.skip_frame != before
 
 
+@dataclass
+class _CatchUp:
+    """Keeps a live camera's decoding near its clock.
+
+    A packet's lag is how much later than its stream time it was read, less the smallest such delay seen
+    on this connection (the network's and the camera's own). Past `max_lag_s` only keyframes are decoded,
+    past twice that none (a box too busy for even the keyframes); the others are demuxed, recorded and
+    dropped. Decoding everything resumes at a keyframe read within a quarter of `max_lag_s`.
+    """
+
+    max_lag_s: float  # one per connection
+    origin: float | None = None  # the smallest (monotonic time - stream time) of this connection
+    skip_frame: str = "DEFAULT"  # "DEFAULT": in step; "NONKEY": keyframes only; "ALL": nothing decoded
+
+    @property
+    def behind(self) -> bool:
+        return self.skip_frame != "DEFAULT"
+
+    def update(self, stream_time: float | None, keyframe: bool, now: float) -> str:
+        """The skip_frame setting for the packet read at `now` (an untimed packet changes nothing)."""
+        if stream_time is None:
+            return self.skip_frame
+        offset = now - stream_time
+        if self.origin is None or offset < self.origin:
+            self.origin = offset
+        lag = offset - self.origin
+        if self.behind and keyframe and lag < self.max_lag_s / 4:
+            self.skip_frame = "DEFAULT"
+        elif lag > 2 * self.max_lag_s:
+            self.skip_frame = "ALL"
+        elif lag > self.max_lag_s and not self.behind:
+            self.skip_frame = "NONKEY"
+        return self.skip_frame
+
+
 class CameraSource:
     """One camera: `url` is rtsp://... (over TCP), a V4L2 device /dev/videoN, or a video file.
 
@@ -223,7 +266,8 @@ class CameraSource:
     after every failed attempt; it, `on_packet` and `on_disconnect` run in the thread that
     iterates frames(). Time spent in `on_packet` is not counted in `DecodedFrame.decode_s`.
     With `analysis_fps`, only reference frames are decoded while they come at that rate
-    (`_SkipPolicy`); None decodes every frame.
+    (`_SkipPolicy`); None decodes every frame. A live camera (RTSP, V4L2) decoding more than `max_lag_s`
+    behind decodes only keyframes until it catches up (`_CatchUp`).
     """
 
     def __init__(self, name: str, url: str, *, loop: bool = False, realtime: bool = True,
@@ -231,7 +275,7 @@ class CameraSource:
                  backoff_initial: float = 1.0, backoff_max: float = 30.0,
                  on_status: Callable[[CameraStatus], None] | None = None,
                  on_packet: PacketTap | None = None, on_disconnect: Callable[[], None] | None = None,
-                 decode: bool = True, analysis_fps: float | None = None):
+                 decode: bool = True, analysis_fps: float | None = None, max_lag_s: float = 2.0):
         self.name = name
         self.url = url
         self.loop = loop
@@ -245,6 +289,7 @@ class CameraSource:
         self.on_disconnect = on_disconnect
         self.decode = decode
         self.analysis_fps = analysis_fps
+        self.max_lag_s = max_lag_s
         self.is_rtsp = url.startswith(("rtsp://", "rtsps://"))
         self.is_device = url.startswith("/dev/video")
         self.is_file = not (self.is_rtsp or self.is_device)
@@ -342,7 +387,10 @@ class CameraSource:
         if skip is not None:  # skip_frame may change between packets
             skip.new_connection()
             stream.codec_context.skip_frame = skip.skip_frame
+        catch_up = None if self.is_file else _CatchUp(self.max_lag_s)
+        self.status.behind = False  # a new connection starts in step with its camera
         index = first_index
+        undecoded = 0  # frames left undecoded since the last one yielded
         unattributed_s = 0.0  # demux and decode CPU of packets that have not produced a frame yet
         with closing(self._packets(container, stream)) as packets:
             while not stop.is_set():
@@ -352,6 +400,19 @@ class CameraSource:
                     if index == first_index and self.is_file:
                         raise _SourceError(self._failure("no frame could be decoded"))
                     return
+                if catch_up is not None and packet.size:
+                    stamp = packet.dts if packet.dts is not None else packet.pts
+                    before = catch_up.skip_frame
+                    mode = catch_up.update(None if stamp is None else stamp * time_base, packet.is_keyframe,
+                                           time.monotonic())
+                    if mode != before:
+                        in_step = skip.skip_frame if skip is not None else "DEFAULT"
+                        stream.codec_context.skip_frame = mode if catch_up.behind else in_step
+                        if catch_up.behind != (before != "DEFAULT"):
+                            self._set_behind(catch_up.behind)
+                    if mode == "ALL" or (mode == "NONKEY" and not packet.is_keyframe):
+                        undecoded += 1
+                        self.status.frames_undecoded += 1
                 frames = stream.codec_context.decode(packet)
                 unattributed_s += time.thread_time() - cpu_start
                 if self.on_packet is not None and packet.size:
@@ -363,14 +424,14 @@ class CameraSource:
                     pts = timeline.place(None if frame.pts is None else frame.pts * time_base,
                                          None if frame.dts is None else frame.dts * time_base)
                     if skip is not None and skip.observe(pts, frame.pts is not None or frame.dts is not None,
-                                                         self.name):
+                                                         self.name) and not self.status.behind:
                         stream.codec_context.skip_frame = skip.skip_frame
                     if pacer is not None and pacer.wait(pts, stop):
                         return
                     wall = time.time()
                     self.status.last_frame_at = wall
-                    yield DecodedFrame(frame, pts, wall, decode_s, index)
-                    index += 1
+                    yield DecodedFrame(frame, pts, wall, decode_s, index, undecoded)
+                    index, undecoded = index + 1, 0
 
     def _demux(self, container: av.container.InputContainer, stream: VideoStream, stop: threading.Event,
                timeline: _Timeline, pacer: _Pacer | None) -> Iterator[None]:
@@ -420,6 +481,18 @@ class CameraSource:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         message = self._failure(reason)
         return _CREDENTIALS.sub(r"\1***@", message.replace(self.url, self.safe_url))
+
+    def _set_behind(self, behind: bool) -> None:
+        """Decoding fell behind the camera (keyframes only from now) or caught up: logged, and on_status told."""
+        self.status.behind = behind
+        if behind:
+            log.warning("camera %s: decoding is more than %g s behind the camera: keyframes only until it catches up "
+                        "(analysis slots dropped, recording goes on)", self.name, self.max_lag_s)
+        else:
+            log.info("camera %s: decoding caught up (%d frames left undecoded so far)", self.name,
+                     self.status.frames_undecoded)
+        if self.on_status is not None:
+            self.on_status(replace(self.status))
 
     def _set_state(self, state: str, error: str | None = None) -> None:
         """Record a state change or a failed attempt and tell on_status (with a snapshot)."""

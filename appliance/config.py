@@ -32,7 +32,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _check_url(url: str) -> str:
+    if re.match(r"^rtsps?://[^/\s]+", url) or url.startswith("/dev/video") or not re.match(r"^[a-z][a-z0-9+.-]*://", url):
+        return url
+    raise ValueError("url must be rtsp://..., a file path or a V4L2 device (/dev/videoN)")
+
+
 class Detect(_Strict):
+    # The camera's sub-stream (640x360 or 720p), what NVRs call the detect role: analysed instead of `url`, which is
+    # then only recorded (remuxed, never decoded). Zones are normalised, so they fit both streams.
+    url: str | None = None
     fps: float = Field(default=5.0, gt=0, le=60)
     # Resolution the detector crops motion regions from (one of the two; the other follows the
     # camera's aspect). None keeps the camera's own; a 4K camera rarely needs more than 1920.
@@ -42,7 +51,11 @@ class Detect(_Strict):
     full_frame_every: float = Field(default=1.0, gt=0)
     # Decode only reference frames while they alone come at `fps` (less decode CPU); false: every frame.
     skip_nonreference: bool = True
+    # Decoding more than this far (seconds) behind a live camera's clock: only keyframes are decoded (past twice
+    # this, none; analysis slots dropped, counted) until it catches up; recording keeps every packet.
+    max_lag_s: float = Field(default=2.0, gt=0, le=60)
 
+    _url = field_validator("url")(lambda url: url if url is None else _check_url(url))
 
     @model_validator(mode="after")
     def _one_dimension(self) -> Detect:
@@ -91,12 +104,7 @@ class Camera(_Strict):
     lines: list[Line] = []
     rules: list[Rule] = []
 
-    @field_validator("url")
-    @classmethod
-    def _url_kind(cls, url: str) -> str:
-        if re.match(r"^rtsps?://[^/\s]+", url) or url.startswith("/dev/video") or not re.match(r"^[a-z][a-z0-9+.-]*://", url):
-            return url
-        raise ValueError("url must be rtsp://..., a file path or a V4L2 device (/dev/videoN)")
+    _url = field_validator("url")(_check_url)
 
     @field_validator("masks")
     @classmethod
@@ -110,6 +118,16 @@ class Camera(_Strict):
     def _references(self) -> Camera:
         check_references(self.zones, self.lines, self.rules, self.privacy_masks)
         return self
+
+    @property
+    def detect_url(self) -> str:
+        """The stream analysed: the sub-stream when there is one."""
+        return self.detect.url or self.url
+
+    @property
+    def record_url(self) -> str | None:
+        """A stream recorded on a connection of its own (demux only), None: recording taps the analysed one."""
+        return self.url if self.detect.url else self.record.url
 
 
 def _check_backend(name: str) -> str:
@@ -184,6 +202,8 @@ class Storage(_Strict):
     encrypt: bool = True            # media and snapshots at rest, AES-256-GCM
     key_file: Path | None = None    # the device's media key (default: <data_dir>/keys/media.key), outside the database
     replica: Replica = Replica()    # the Litestream replica's retention (vigia.sync.litestream)
+    # H.264 copies of H.265 clips for browsers (vigia.appliance.recording.playable): the cache's size at most.
+    playable_cache_mb: float = Field(default=2048.0, ge=16)
 
     @property
     def media_key(self) -> Path:
@@ -196,6 +216,10 @@ class Storage(_Strict):
     @property
     def database(self) -> Path:
         return self.data_dir / "vigia.db"
+
+    @property
+    def playable_cache(self) -> Path:
+        return self.data_dir / "cache" / "playable"
 
     @property
     def snapshots(self) -> Path:
@@ -491,10 +515,24 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except ValidationError as exc:
         issues = [_issue(root, err) for err in exc.errors(include_url=False)]
         raise ConfigError(source, issues) from None
-    issues = [ConfigIssue(_line_of(root, loc), _dotted(loc), message) for loc, message in _notification_issues(config)]
+    issues = [ConfigIssue(_line_of(root, loc), _dotted(loc), message)
+              for loc, message in _stream_issues(config) + _notification_issues(config)]
     if issues:
         raise ConfigError(source, issues)
     return config
+
+
+def _stream_issues(config: Config) -> list[tuple[tuple, str]]:
+    """A camera's streams: with a sub-stream (`detect.url`), `url` is the main stream, recorded."""
+    issues = []
+    for index, camera in enumerate(config.cameras):
+        if camera.detect.url is not None and camera.record.url is not None:
+            issues.append((("cameras", index, "record", "url"), "detect.url and record.url both name a second stream: "
+                           "with detect.url (the sub-stream) `url` is the main stream, recorded; remove record.url"))
+        if camera.detect.url is not None and camera.detect.url == camera.url:
+            issues.append((("cameras", index, "detect", "url"), "the same stream as `url`: give the camera's sub-stream, "
+                           "or leave detect.url out"))
+    return issues
 
 
 def _notification_issues(config: Config) -> list[tuple[tuple, str]]:

@@ -15,6 +15,7 @@ class Metrics:
     frames_in: Counter
     frames_analysed: Counter
     frames_dropped: Counter
+    slots_skipped: Counter
     decode_seconds: Histogram
     inference_seconds: Histogram
     inference_images: Counter
@@ -47,6 +48,10 @@ class Metrics:
             frames_dropped=Counter(
                 "vigia_camera_frames_dropped", "Frames due for analysis but skipped because the detector was behind",
                 ["camera"], registry=r,
+            ),
+            slots_skipped=Counter(
+                "vigia_camera_analysis_slots_skipped", "Analysis slots lost because decoding fell behind the camera "
+                "(keyframes only until it caught up; the footage is recorded all the same)", ["camera"], registry=r,
             ),
             decode_seconds=Histogram(
                 "vigia_decode_seconds", "Demux and decode time per frame",

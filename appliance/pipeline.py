@@ -184,6 +184,7 @@ class CameraPipeline:
         self._snapshotted: set[str] = set()  # open events whose snapshot is written
         self._last_full = -1e9
         self._last: DecodedFrame | None = None
+        self._previous_pts: float | None = None   # the last decoded frame's (a gap after it: slots skipped)
         self._next_camera: Camera | None = None
 
     def set_camera(self, camera: Camera) -> None:
@@ -200,7 +201,8 @@ class CameraPipeline:
         """Analyse frames until the iterator ends (a camera source ends when it is told to stop)."""
         name = self.camera.name
         counters = (self.metrics.frames_in.labels(name), self.metrics.decode_seconds.labels(name),
-                    self.metrics.frames_analysed.labels(name), self.metrics.frames_dropped.labels(name))
+                    self.metrics.frames_analysed.labels(name), self.metrics.frames_dropped.labels(name),
+                    self.metrics.slots_skipped.labels(name))
         try:
             for decoded in frames:
                 with self._lock:
@@ -211,10 +213,13 @@ class CameraPipeline:
                 self._drain(block=True)
                 self._finish()
 
-    def _frame(self, decoded: DecodedFrame, frames_in, decode_seconds, analysed, dropped) -> None:
+    def _frame(self, decoded: DecodedFrame, frames_in, decode_seconds, analysed, dropped, skipped) -> None:
         """One decoded frame: analysed when due (or given the place of a frame still waiting for the detector)."""
         frames_in.inc()
         decode_seconds.observe(decoded.decode_s)
+        if decoded.undecoded_before and self._previous_pts is not None:  # decoding was behind: slots in the gap lost
+            skipped.inc(int((decoded.pts - self._previous_pts) * self.camera.detect.fps))
+        self._previous_pts = decoded.pts
         self._drain(block=False)
         if (decoded.frame.width, decoded.frame.height) != self._frame_size:
             self._resize(decoded)

@@ -36,7 +36,8 @@ def camera_list(api: Api) -> list[dict]:
     out = []
     for camera in api.config.cameras:
         state = states.get(camera.name) or {"state": "starting" if camera.enabled else "disabled",
-                                            "since": None, "last_error": None, "last_frame_at": None}
+                                            "since": None, "last_error": None, "last_frame_at": None,
+                                            "behind": False, "frames_undecoded": 0}
         width, height = sizes.get(camera.name, (None, None))
         out.append({"name": camera.name, "enabled": camera.enabled, "recording": camera.record.mode,
                     "width": width, "height": height, "retention": camera_retention(camera, api.config.storage),

@@ -17,6 +17,7 @@ from vigia.appliance.notify.links import check_link, link_key_file
 from vigia.appliance.privacy.masks import polygons_of
 from vigia.appliance.recording.event_clips import clip_part, event_clip, part_of
 from vigia.appliance.recording.export import ExportError
+from vigia.appliance.recording.playable import playable_clip
 from vigia.appliance.storage import event_rows
 from vigia.appliance.transactions import write_transaction
 from vigia.kit.http import ApiError, int_param, json_body, only_fields, query_params, text_param, time_param
@@ -346,6 +347,10 @@ async def clip(request: web.Request) -> web.StreamResponse:
         if (version := part_of(made)) is not None:
             raise web.HTTPTemporaryRedirect(request.rel_url.with_query({**query, "part": str(version)}))
     path = media_path(api, made)
+    if not download:  # to play in a browser: H.265 footage as H.264 (a download is the footage as recorded)
+        async with api.clip_lock:
+            path = await asyncio.to_thread(playable_clip, path, storage.data_dir.resolve(), api.key,
+                                           storage.playable_cache, int(storage.playable_cache_mb * 2**20))
     media = await asyncio.to_thread(open_media, path, api.key)
     try:
         size = media.size if isinstance(media, EncryptedReader) else os.fstat(media.fileno()).st_size

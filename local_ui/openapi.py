@@ -181,6 +181,10 @@ def openapi_document() -> dict[str, Any]:
                                                       "disabled"]},
                     since=_NULLABLE_EPOCH, last_error={"type": "string", "nullable": True}, last_frame_at=_NULLABLE_EPOCH,
                     width={"type": "integer", "nullable": True}, height={"type": "integer", "nullable": True},
+                    behind={"type": "boolean", "description": "decoding is behind the camera: only keyframes are "
+                                                              "analysed until it catches up (recording goes on)"},
+                    frames_undecoded={"type": "integer", "description": "frames not analysed (still recorded) because "
+                                                                        "decoding was behind, as of the last change"},
                     retention=_object(
                         recording={"type": "string", "enum": ["off", "events", "continuous"]},
                         footage_days={"type": "number", "nullable": True,

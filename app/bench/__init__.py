@@ -22,6 +22,9 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
     capacity.add_argument("--seconds", type=float, default=60.0, help="length of each trial")
     capacity.add_argument("--start", type=int, default=None, help="first N to try (default: estimated from CPU costs)")
     capacity.add_argument("--max-trials", type=int, default=5, help="trials of each model")
+    capacity.add_argument("--profile", choices=["720p", "4k-substream", "4k60-h265"], default="720p",
+                          help="the cameras: the demo clip (720p), 4K30 H.264 with a 640x360 sub-stream, or 4K60 H.265 "
+                               "alone (FFmpeg-made from the shared traffic clip, cached)")
     capacity.add_argument("--int8-model", type=Path, default=None,
                           help="the INT8 model to compare (default: quantize --model on frames of --media)")
     capacity.add_argument("--int8-frames", type=int, default=64, help="calibration frames of that quantization")

@@ -94,13 +94,18 @@ def tracker_update_ms(people: int = 60, warmup: int = 10) -> float:
     return 1000 * float(np.median(timings[warmup:]))
 
 
-def trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
-    """Run in a child process: the appliance with `streams` cameras for `seconds` after a warm-up."""
+def trial(streams: int, seconds: float, media: Path, model: Path, profile: str = "720p") -> dict:
+    """Run in a child process: the appliance with `streams` cameras for `seconds` after a warm-up; with a 4K
+    `profile`, each camera is that profile's (vigia.app.bench.capacity_4k) and `media` its main stream."""
     from vigia.appliance.demo import demo_config
 
     with tempfile.TemporaryDirectory(prefix="vigia-capacity-") as data_dir:
         base = demo_config(media, Path(data_dir), 0)
         camera = base.cameras[0]
+        if profile != "720p":
+            from vigia.app.bench.capacity_4k import profile_camera
+
+            camera = profile_camera(camera, profile)
         cameras = [camera.model_copy(update={"name": f"cam{i + 1}"}) for i in range(streams)]
         config = base.model_copy(update={
             "cameras": cameras,
@@ -163,9 +168,9 @@ def _work(appliance) -> dict[str, float]:
     }
 
 
-def _run_trial(streams: int, seconds: float, media: Path, model: Path) -> dict:
+def _run_trial(streams: int, seconds: float, media: Path, model: Path, profile: str = "720p") -> dict:
     command = [sys.executable, "-m", "vigia.app.bench.capacity", "--trial", str(streams),
-               "--seconds", str(seconds), "--media", str(media), "--model", str(model)]
+               "--seconds", str(seconds), "--media", str(media), "--model", str(model), "--profile", profile]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
     if done.returncode != 0:
         raise RuntimeError(f"trial with {streams} streams failed:\n{done.stderr[-2000:]}")
@@ -194,7 +199,7 @@ def search(start: int, max_trials: int) -> Generator[int, dict, dict | None]:
 
 
 def run_searches(models: dict[str, tuple[Path, int]], media: Path, seconds: float,
-                 max_trials: int) -> dict[str, tuple[dict | None, list[dict]]]:
+                 max_trials: int, profile: str = "720p") -> dict[str, tuple[dict | None, list[dict]]]:
     """A search per model (name: (model, first N)), their trials taken in turn; name: (best, trials)."""
     searches = {name: search(start, max_trials) for name, (_, start) in models.items()}
     pending = {name: next(s) for name, s in searches.items()}
@@ -202,7 +207,7 @@ def run_searches(models: dict[str, tuple[Path, int]], media: Path, seconds: floa
     best: dict[str, dict | None] = {}
     while pending:
         for name in list(pending):
-            result = _run_trial(pending[name], seconds, media, models[name][0])
+            result = _run_trial(pending[name], seconds, media, models[name][0], profile)
             trials[name].append(result)
             print(json.dumps({"model": name, **result}), file=sys.stderr, flush=True)
             try:
@@ -255,6 +260,10 @@ def pipeline_track_recall(media: Path, reference: Path, candidate: Path) -> tupl
 
 
 def run(args) -> int:
+    if getattr(args, "profile", "720p") != "720p":
+        from vigia.app.bench.capacity_4k import run_profile
+
+        return run_profile(args, run_searches, DETECT_FPS)
     media = (args.media or default_media()).resolve()
     model = (args.model or default_model()).resolve()
     cores = os.cpu_count() or 1
@@ -322,8 +331,9 @@ def _trial_main() -> int:
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--media", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--profile", default="720p")
     args = parser.parse_args()
-    print(json.dumps(trial(args.trial, args.seconds, args.media, args.model)))
+    print(json.dumps(trial(args.trial, args.seconds, args.media, args.model, args.profile)))
     return 0
 
 

@@ -91,7 +91,7 @@ def _quantize(args) -> int:
     config = load_config(args.config) if args.config else None
     detector = config.detector if config else Detector()
     store = args.store or (config.storage.models if config else Storage().models)
-    sources = args.sources or [c.url for c in (config.cameras if config else []) if c.enabled]
+    sources = args.sources or [c.detect_url for c in (config.cameras if config else []) if c.enabled]
     if not sources:
         raise CliError("no footage: give video files or camera URLs, or a config (-c) with enabled cameras", 2)
     footage = Footage(sources, **_given(args, "calibration_frames", "checked_frames", "spacing"))

@@ -90,10 +90,12 @@ def polygons_of(masks) -> list[Polygon]:
     return [list(m.polygon) for m in masks]
 
 
-def mask_video(source: Path, key: bytes | None, out: Path, polygons: Sequence[Polygon], *, encrypt: bool) -> Path:
+def mask_video(source: Path, key: bytes | None, out: Path, polygons: Sequence[Polygon], *, encrypt: bool,
+               max_width: int | None = None) -> Path:
     """Decode the MP4 at `source` (plain or encrypted with `key`), paint the masks on every frame and write it to
     `out` as H.264 (encrypted with `key` when `encrypt`, else plain with faststart), keeping the clip's start tag
-    and its frames' times. Written to a temporary file and renamed: `out` never holds half a clip."""
+    and its frames' times; with `max_width`, a wider picture is scaled down to it (aspect kept).
+    Written to a temporary file and renamed: `out` never holds half a clip."""
     sealed = encrypt and key is not None
     with open_media(source, key) as raw, av.open(raw) as container, replacing(out) as tmp:
         stream = container.streams.video[0]
@@ -108,12 +110,15 @@ def mask_video(source: Path, key: bytes | None, out: Path, polygons: Sequence[Po
                 output.metadata[START_TAG] = start_tag
             rate = stream.average_rate or 25
             encoder = output.add_stream("libx264", rate=rate, options={"crf": str(CRF), "preset": "veryfast"})
-            encoder.width, encoder.height = stream.codec_context.width, stream.codec_context.height
+            encoder.width, encoder.height = _scaled_size(stream.codec_context.width, stream.codec_context.height,
+                                                         max_width)
             encoder.pix_fmt = "yuv420p"
             encoder.time_base = encoder.codec_context.time_base = MILLISECOND   # frames keep their own times
             masker = Masker(polygons, (encoder.width, encoder.height))
             for frame, pts in _frames_in_order(container, stream, 1 / float(rate)):
-                painted = masker.paint_frame(frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p"))
+                if (frame.width, frame.height) != (encoder.width, encoder.height) or frame.format.name != "yuv420p":
+                    frame = frame.reformat(encoder.width, encoder.height, "yuv420p")
+                painted = masker.paint_frame(frame)
                 painted.pts, painted.time_base = pts, MILLISECOND
                 output.mux(encoder.encode(painted))
             output.mux(encoder.encode(None))
@@ -126,6 +131,13 @@ def mask_video(source: Path, key: bytes | None, out: Path, polygons: Sequence[Po
             quietly(output.close, *([sink.close] if sink is not None else []))
             raise
     return out
+
+
+def _scaled_size(width: int, height: int, max_width: int | None) -> tuple[int, int]:
+    """(width, height) no wider than `max_width`, aspect kept, both even (as yuv420p needs)."""
+    if max_width is None or width <= max_width:
+        return width, height
+    return max_width - max_width % 2, round(height * max_width / width / 2) * 2
 
 
 def _frames_in_order(container, stream, step: float):

@@ -384,7 +384,8 @@ class SegmentRecorder:
 
 def parameter_sets(packet: av.Packet, codec: str) -> bytes | None:
     """The parameter sets (H.264 SPS/PPS, HEVC VPS/SPS/PPS) an Annex B keyframe carries before its
-    first slice, joined with 4-byte start codes; None if it carries none (or is not Annex B)."""
+    first slice, each once (some cameras and payloaders repeat them), joined with 4-byte start codes;
+    None if it carries none (or is not Annex B)."""
     if codec not in ("h264", "hevc"):
         return None
     view = memoryview(packet)
@@ -407,4 +408,4 @@ def parameter_sets(packet: av.Packet, codec: str) -> bytes | None:
             break
         if is_param:  # a 4-byte start code's leading zero ends the unit before it: strip it
             units.append(b"\x00\x00\x00\x01" + data[begin:start_code if start_code >= 0 else None].rstrip(b"\x00"))
-    return b"".join(units) or None
+    return b"".join(dict.fromkeys(units)) or None

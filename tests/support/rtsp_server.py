@@ -1,8 +1,10 @@
-"""Serve a video file over RTSP, looping it forever, without re-encoding.
+"""Serve video files over RTSP, looping them forever, without re-encoding.
 
-Runs under the system python (GStreamer via gi): ``/usr/bin/python3 rtsp_server.py --file F --port P``.
-The pipeline is demux -> h264parse -> rtph264pay, looped with segment seeks so that the RTP
-timestamps clients see keep increasing across loops. The media is shared by all clients.
+Runs under the system python (GStreamer via gi): ``/usr/bin/python3 rtsp_server.py --file F --port P``;
+a camera with a main and a sub-stream is one server with two paths: ``--mount main=F1 --mount sub=F2``.
+The pipeline is demux -> h264parse/h265parse -> rtph264pay/rtph265pay (the codec found by GStreamer's
+discoverer), looped with segment seeks so that the RTP timestamps clients see keep increasing across
+loops. Each path's media is shared by all its clients.
 Prints ``ready rtsp://HOST:PORT/PATH`` on stdout once listening; SIGTERM/SIGINT stop it.
 """
 from __future__ import annotations
@@ -17,21 +19,33 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstPbutils", "1.0")
+from gi.repository import GLib, Gst, GstPbutils, GstRtspServer  # noqa: E402
 
 # Verified to loop seamlessly; qtdemux (MP4) stalls after its first segment-seek pass.
 DEMUXERS = {".avi": "avidemux", ".mkv": "matroskademux"}
+CODECS = {"video/x-h264": "h264", "video/x-h265": "h265"}
 
 
-def launch_line(file: Path) -> str:
-    """The media pipeline for `file` (an H.264 video in a container GStreamer can demux)."""
+def video_codec(file: Path) -> str:
+    """"h264" or "h265": the codec of the file's first video stream."""
+    info = GstPbutils.Discoverer.new(10 * Gst.SECOND).discover_uri(Gst.filename_to_uri(str(file)))
+    streams = info.get_video_streams()
+    kind = streams[0].get_caps().get_structure(0).get_name() if streams else None
+    if kind not in CODECS:
+        raise SystemExit(f"{file}: no H.264 or H.265 video stream (found {kind})")
+    return CODECS[kind]
+
+
+def launch_line(file: Path, codec: str = "h264") -> str:
+    """The media pipeline for `file` (an H.264 or H.265 video in a container GStreamer can demux)."""
     demuxer = DEMUXERS.get(file.suffix.lower())
     if demuxer is None:
         raise SystemExit(f"unsupported container {file.suffix!r}; known: {', '.join(DEMUXERS)}")
     location = GLib.strescape(str(file))
     return (
         f'( filesrc location="{location}" ! {demuxer} name=demux demux.video_0 '
-        "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        f"! {codec}parse ! rtp{codec}pay name=pay0 pt=96 config-interval=-1 )"
     )
 
 
@@ -106,23 +120,30 @@ def play_like_a_camera(media: GstRtspServer.RTSPMedia) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", required=True, type=Path)
+    parser.add_argument("--file", type=Path)
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--path", default="demo")
+    parser.add_argument("--mount", action="append", default=[], metavar="PATH=FILE", help="more paths, each its file")
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    if not args.file.is_file():
-        raise SystemExit(f"no such file: {args.file}")
+    mounts = ([(args.path, args.file)] if args.file else []) + [
+        (path, Path(file)) for path, _, file in (m.partition("=") for m in args.mount)]
+    if not mounts:
+        raise SystemExit("give --file or --mount PATH=FILE")
+    for _path, file in mounts:
+        if not file.is_file():
+            raise SystemExit(f"no such file: {file}")
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
-    factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(launch_line(args.file.resolve()))
-    factory.set_shared(True)
-    factory.connect("media-configure", lambda _factory, media: play_like_a_camera(media))
-    server.get_mount_points().add_factory(f"/{args.path}", factory)
+    for path, file in mounts:
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(launch_line(file.resolve(), video_codec(file.resolve())))
+        factory.set_shared(True)
+        factory.connect("media-configure", lambda _factory, media: play_like_a_camera(media))
+        server.get_mount_points().add_factory(f"/{path}", factory)
     if server.attach(None) == 0:
         raise SystemExit(f"cannot listen on {args.host}:{args.port}")
 
@@ -134,7 +155,7 @@ def main() -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, quit_loop)
-    print(f"ready rtsp://{args.host}:{args.port}/{args.path}", flush=True)
+    print(f"ready rtsp://{args.host}:{args.port}/{mounts[0][0]}", flush=True)
     main_loop.run()
 
 

@@ -38,6 +38,7 @@ class RtspServer:
     path: str
     file: Path
     ready_timeout: float
+    more: dict[str, Path] = field(default_factory=dict)  # other paths of the same camera (a sub-stream)
     restarts: int = 0
     _stopping: bool = field(default=False, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -46,6 +47,9 @@ class RtspServer:
     @property
     def url(self) -> str:
         return f"rtsp://127.0.0.1:{self.port}/{self.path}"
+
+    def url_of(self, path: str) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{path}"
 
     def watch(self) -> None:
         self._watcher = threading.Thread(target=self._supervise, name=f"rtsp-server-{self.port}", daemon=True)
@@ -83,7 +87,7 @@ class RtspServer:
                 print(f"test RTSP server on port {self.port} died by itself (exit code {code}): starting it again",
                       file=sys.stderr)
                 for _ in range(5):
-                    self.process = _launch(self.file, self.port, self.path)
+                    self.process = _launch(self.file, self.port, self.path, self.more)
                     try:
                         _wait_for_ready(self.process, self.ready_timeout)
                         break
@@ -112,11 +116,13 @@ class RtspServer:
 
 
 def start_rtsp_server(file: Path | str, port: int | None = None, path: str = "demo",
-                      ready_timeout: float = 10.0) -> RtspServer:
-    """Start a server looping `file` at rtsp://127.0.0.1:PORT/PATH; return once it listens."""
+                      ready_timeout: float = 10.0, more: dict[str, Path] | None = None) -> RtspServer:
+    """Start a server looping `file` at rtsp://127.0.0.1:PORT/PATH (and each of `more` at its path, as a
+    camera serves its sub-stream); return once it listens."""
     port = port or free_port()
-    process = _launch(Path(file), port, path)
-    server = RtspServer(process, port, path, Path(file), ready_timeout)
+    more = {name: Path(other) for name, other in (more or {}).items()}
+    process = _launch(Path(file), port, path, more)
+    server = RtspServer(process, port, path, Path(file), ready_timeout, more)
     try:
         _wait_for_ready(process, ready_timeout)
     except BaseException:
@@ -126,9 +132,10 @@ def start_rtsp_server(file: Path | str, port: int | None = None, path: str = "de
     return server
 
 
-def _launch(file: Path, port: int, path: str) -> subprocess.Popen:
+def _launch(file: Path, port: int, path: str, more: dict[str, Path]) -> subprocess.Popen:
+    mounts = [arg for name, other in more.items() for arg in ("--mount", f"{name}={other}")]
     return subprocess.Popen(
-        [GST_PYTHON, str(SERVER_SCRIPT), "--file", str(file), "--port", str(port), "--path", path],
+        [GST_PYTHON, str(SERVER_SCRIPT), "--file", str(file), "--port", str(port), "--path", path, *mounts],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -3753,6 +3753,10 @@ export interface components {
             last_frame_at: number | null;
             width: number | null;
             height: number | null;
+            /** @description decoding is behind the camera: only keyframes are analysed until it catches up (recording goes on) */
+            behind: boolean;
+            /** @description frames not analysed (still recorded) because decoding was behind, as of the last change */
+            frames_undecoded: number;
             retention: {
                 /** @enum {string} */
                 recording: "off" | "events" | "continuous";

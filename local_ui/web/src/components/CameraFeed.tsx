@@ -24,6 +24,11 @@ export function CameraFeed({ camera }: { camera: Camera }) {
         online && <span className="feed-waiting">{t("live.waiting")}</span>
       )}
       <Overlay layout={layout} tracks={online && frame ? frame.header.tracks : []} />
+      {online && camera.behind && (
+        <span className="feed-behind" data-testid="feed-behind" title={`${camera.frames_undecoded}`}>
+          {t("live.behind")}
+        </span>
+      )}
       {!online && (
         <div className="feed-status">
           <strong>{t(`cameraState.${camera.state}`)}</strong>

@@ -73,6 +73,7 @@ export const en = {
   "live.noCameras": "No cameras are configured.",
   "live.unknownCamera": "There is no camera named “{name}”.",
   "live.waiting": "Waiting for the first image…",
+  "live.behind": "Too much to decode: only keyframes analysed (recording goes on)",
   "live.allCameras": "All cameras",
   "live.since": "since {time}",
   "live.recording": "Recording",

@@ -75,6 +75,7 @@ export const ptBR: Record<MessageKey, string> = {
   "live.noCameras": "Nenhuma câmera configurada.",
   "live.unknownCamera": "Não existe câmera chamada “{name}”.",
   "live.waiting": "Aguardando a primeira imagem…",
+  "live.behind": "Decodificação atrasada: só quadros-chave analisados (a gravação continua)",
   "live.allCameras": "Todas as câmeras",
   "live.since": "desde {time}",
   "live.recording": "Gravando",
