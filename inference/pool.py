@@ -163,3 +163,21 @@ class DetectorPool:
                 if request.remaining == 0:
                     complete.append(request)
         return complete
+
+
+class PooledDetector:
+    """A `Detector` whose `detect` goes through a DetectorPool: calls from several threads (e.g. several clips
+    analysed at once) share the pool's batches, so one session on a GPU runs the images of all of them together."""
+
+    def __init__(self, detector: Detector, max_batch: int, on_batch: BatchCallback | None = None) -> None:
+        self.name = detector.name
+        self.input_size = detector.input_size
+        self.class_names = detector.class_names
+        self._pool = DetectorPool(detector, workers=1, max_batch=max_batch, on_batch=on_batch)
+
+    def detect(self, inputs: Sequence[DetectorInput]) -> list[Detections]:
+        return self._pool.submit(inputs).result()
+
+    def close(self) -> None:
+        """Stops the pool; the detector itself belongs to the caller."""
+        self._pool.close()

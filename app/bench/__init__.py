@@ -46,7 +46,8 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
                         "re-analysis jobs through RabbitMQ by central workers: throughput, scaling, faults, verdicts")
     reanalysis.add_argument("--media", type=Path, default=None)
     reanalysis.add_argument("--model", type=Path, default=None)
-    reanalysis.add_argument("--jobs", type=int, default=8, help="clips in the backlog (one job each, per run)")
+    reanalysis.add_argument("--jobs", type=int, default=8, help="jobs in the backlog of each run (events of the clips in"
+                            " turn, a job each over its clip)")
     reanalysis.add_argument("--clip-seconds", type=float, default=4.0, help="about how long each clip is")
     reanalysis.add_argument("--timeout", type=float, default=1800.0, help="seconds a run may take")
 
