@@ -43,6 +43,8 @@ class DetectorPool:
     When the detector runs batches (`detector.max_batch` > 1, e.g. a GPU back end) a worker
     takes up to `max_batch` queued images at once, from any cameras; otherwise one at a
     time. `on_batch(n_images, wall_seconds, thread_cpu_seconds)` is called after each run.
+    `gather_s`: how long a worker that found fewer than a batch waits for more (callers that each submit a
+    frame's images and wait for them, e.g. several clips analysed at once, rarely submit at the same instant).
     """
 
     def __init__(
@@ -51,9 +53,11 @@ class DetectorPool:
         workers: int = 2,
         max_batch: int = 4,
         on_batch: BatchCallback | None = None,
+        gather_s: float = 0.0,
     ) -> None:
         if workers < 1 or max_batch < 1:
             raise ValueError("workers and max_batch must be at least 1")
+        self._gather_s = gather_s
         self._detector = detector
         self._batch = max(1, min(max_batch, getattr(detector, "max_batch", 1)))
         self._on_batch = on_batch
@@ -113,6 +117,10 @@ class DetectorPool:
                     self._cond.wait()
                 if self._closed:
                     return None
+                if self._gather_s > 0:
+                    deadline = time.monotonic() + self._gather_s
+                    while len(self._queue) < self._batch and not self._closed and time.monotonic() < deadline:
+                        self._cond.wait(deadline - time.monotonic())
                 items = []
                 while self._queue and len(items) < self._batch:
                     item = self._queue.popleft()
@@ -169,11 +177,12 @@ class PooledDetector:
     """A `Detector` whose `detect` goes through a DetectorPool: calls from several threads (e.g. several clips
     analysed at once) share the pool's batches, so one session on a GPU runs the images of all of them together."""
 
-    def __init__(self, detector: Detector, max_batch: int, on_batch: BatchCallback | None = None) -> None:
+    def __init__(self, detector: Detector, max_batch: int, on_batch: BatchCallback | None = None,
+                 gather_s: float = 0.02) -> None:
         self.name = detector.name
         self.input_size = detector.input_size
         self.class_names = detector.class_names
-        self._pool = DetectorPool(detector, workers=1, max_batch=max_batch, on_batch=on_batch)
+        self._pool = DetectorPool(detector, workers=1, max_batch=max_batch, on_batch=on_batch, gather_s=gather_s)
 
     def detect(self, inputs: Sequence[DetectorInput]) -> list[Detections]:
         return self._pool.submit(inputs).result()
