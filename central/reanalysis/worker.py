@@ -3,7 +3,7 @@
 Any number of workers, on any machines, compete for the queues; each also runs the dispatch step now and then
 (`jobs.dispatch`). A worker analyses `concurrent_jobs` clips at once, each on a thread, so the connection's
 heartbeats go on: on CPU one (the analysis fills the detector's intra-op threads; more cores, more workers), on a
-GPU several, their frames run in shared batches through one session (the detector the composition gives is then a
+GPU several, their frames run in shared batches through one session (`serve` puts the detector behind a
 `PooledDetector`). Prefetch is `concurrent_jobs` messages per queue: what a worker holds beyond what it runs,
 another could run. Of the jobs a worker holds, alerts go first.
 
