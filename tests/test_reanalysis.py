@@ -117,6 +117,13 @@ def test_frames_of_several_clips_batched_on_the_cpu_find_the_same_boxes_as_one_a
         same_tracks(b, a)
 
 
+def test_a_worker_refuses_a_thread_or_batch_count_under_one():
+    for flag in ("--threads", "--batch", "--concurrent-jobs", "--local-workers"):
+        done = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "central", "worker", "--bucket", "b", flag, "0"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and f"argument {flag}: '0' is not a whole number of at least 1" in done.stderr
+
+
 def event(started_at: float, *, alert: bool = False, score: float = 0.9, ended: bool = True, camera: str = "demo") -> Event:
     return Event(id=new_event_id(started_at), camera=camera, rule="object", kind="present", zone=None, label="person",
                  track_id=3, start=1.0, started_at=started_at, max_score=score, box=(0.1, 0.2, 0.3, 0.6), alert=alert,
