@@ -21,6 +21,8 @@ class DetectorOptions:
     score_threshold: float = 0.3
     classes: set[int] | None = None  # class ids kept; None: all
     threads: int = 1  # intra-op threads, for back ends that have them (ONNX Runtime)
+    batching: bool | None = None  # ONNX Runtime: a dynamic batch (None: only on a GPU execution provider)
+    max_batch: int = 4  # the most images one run takes when batching
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,15 @@ def _tensorrt_available() -> bool:
 def _open_tensorrt(model_path: Path, options: DetectorOptions) -> Detector:
     from vigia.inference.tensorrt_backend import TensorRTDetector
 
-    return TensorRTDetector(model_path, score_threshold=options.score_threshold, classes=options.classes)
+    return TensorRTDetector(model_path, score_threshold=options.score_threshold, classes=options.classes,
+                            max_batch=options.max_batch)
 
 
 def _open_onnxruntime(model_path: Path, options: DetectorOptions) -> Detector:
     from vigia.inference.onnx_backend import OnnxDetector
 
     return OnnxDetector(model_path, score_threshold=options.score_threshold, classes=options.classes,
-                        threads=options.threads)
+                        threads=options.threads, batching=options.batching, max_batch=options.max_batch)
 
 
 # In the order "auto" tries them: the fastest first, ONNX Runtime (a dependency, always there) last.

@@ -46,6 +46,8 @@ class DetectorPool:
     Urgent images (cameras whose rules raise alerts) are taken before any other; a newer
     frame may take the place of one still queued (`replacing`), so a queue that fell behind
     hands out fresh pictures rather than old ones.
+    `gather_s`: how long a worker that found fewer than a batch waits for more (callers that each submit a
+    frame's images and wait for them, e.g. several clips analysed at once, rarely submit at the same instant).
     """
 
     def __init__(
@@ -54,9 +56,11 @@ class DetectorPool:
         workers: int = 2,
         max_batch: int = 4,
         on_batch: BatchCallback | None = None,
+        gather_s: float = 0.0,
     ) -> None:
         if workers < 1 or max_batch < 1:
             raise ValueError("workers and max_batch must be at least 1")
+        self._gather_s = gather_s
         self._detector = detector
         self._batch = max(1, min(max_batch, getattr(detector, "max_batch", 1)))
         self._on_batch = on_batch
@@ -135,6 +139,11 @@ class DetectorPool:
                     self._cond.wait()
                 if self._closed:
                     return None
+                if self._gather_s > 0:
+                    deadline = time.monotonic() + self._gather_s
+                    while (len(self._urgent) + len(self._queue) < self._batch and not self._closed
+                           and time.monotonic() < deadline):
+                        self._cond.wait(deadline - time.monotonic())
                 items = []
                 while (self._urgent or self._queue) and len(items) < self._batch:
                     item = (self._urgent or self._queue).popleft()
@@ -185,3 +194,22 @@ class DetectorPool:
                 if request.remaining == 0:
                     complete.append(request)
         return complete
+
+
+class PooledDetector:
+    """A `Detector` whose `detect` goes through a DetectorPool: calls from several threads (e.g. several clips
+    analysed at once) share the pool's batches, so one session on a GPU runs the images of all of them together."""
+
+    def __init__(self, detector: Detector, max_batch: int, on_batch: BatchCallback | None = None,
+                 gather_s: float = 0.02) -> None:
+        self.name = detector.name
+        self.input_size = detector.input_size
+        self.class_names = detector.class_names
+        self._pool = DetectorPool(detector, workers=1, max_batch=max_batch, on_batch=on_batch, gather_s=gather_s)
+
+    def detect(self, inputs: Sequence[DetectorInput]) -> list[Detections]:
+        return self._pool.submit(inputs).result()
+
+    def close(self) -> None:
+        """Stops the pool; the detector itself belongs to the caller."""
+        self._pool.close()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import aio_pika
 import numpy as np
@@ -31,11 +32,16 @@ from vigia.central.ingest.enrolment import DeviceIdentity, enrol_device
 from vigia.central.ingest.media import RECORD_OBJECT
 from vigia.central.migrations import migrate
 from vigia.central.reanalysis import broker, jobs
+from vigia.central.reanalysis.analysis import ClipAnalysis, analyse_clip
 from vigia.central.reanalysis.policy import Policy, choose
+from vigia.central.reanalysis.results import DEFAULT_CLASSES
 from vigia.central.reanalysis.views import ViewSettings, fuse
+from vigia.inference.onnx_backend import OnnxDetector
+from vigia.inference.pool import PooledDetector
 from vigia.inference.tiles import View, in_frame, regions
 from vigia.inference.types import Detections
 from vigia.scene.events import Event, new_event_id
+from vigia.scene.layout import CameraLayout
 from vigia.sync.protocol import decode_batch, encode_batch
 
 T0 = 1_780_000_000.0
@@ -72,6 +78,50 @@ def test_views_of_one_object_fuse_into_one_box():
     assert len(fused) == 2 and sorted(fused.class_ids.tolist()) == [0, 2]
     person = fused.boxes[fused.class_ids == 0][0]
     assert 100 < person[0] < 104 and fused.scores[fused.class_ids == 0][0] == pytest.approx(0.9, abs=1e-3)
+
+
+KEPT = ["person", "bicycle", "car", "motorcycle", "bus", "truck"]
+WHOLE_FRAME = ViewSettings(tiles=False)   # the whole frame and its mirror: two views a frame
+
+
+def same_tracks(batched: ClipAnalysis, alone: ClipAnalysis) -> None:
+    """The same tracks, lives and boxes (to a hundredth of a pixel: a batch's arithmetic may differ in the last bits)."""
+    assert batched.frames == alone.frames
+    assert [(t.label, t.first_seen, t.last_seen) for t in batched.tracks] == \
+        [(t.label, t.first_seen, t.last_seen) for t in alone.tracks]
+    for b, a in zip(batched.tracks, alone.tracks):
+        assert np.allclose([box for _, box in b.boxes], [box for _, box in a.boxes], atol=0.01)
+
+
+@pytest.mark.timeout(600)
+def test_frames_of_several_clips_batched_on_the_cpu_find_the_same_boxes_as_one_at_a_time(demo_clip, default_model,
+                                                                                          tmp_path):
+    """The GPU path, run on the CPU execution provider: the model's batch made dynamic, two clips analysed at once,
+    their views in shared runs of up to 8 images through one session."""
+    clips = [path for path, _ in cut_clips(demo_clip, tmp_path, 2, 2.0, T0)]
+    alone = OnnxDetector(default_model, batching=False)
+    batching = OnnxDetector(default_model, batching=True, max_batch=8)
+    assert batching.providers[0] == "CPUExecutionProvider" and batching.max_batch == 8 and alone.max_batch == 1
+    sizes: list[int] = []
+    pooled = PooledDetector(batching, 8, lambda images, wall, cpu: sizes.append(images))
+    try:
+        with ThreadPoolExecutor(len(clips)) as threads:
+            batched = list(threads.map(lambda clip: analyse_clip(clip, pooled, CameraLayout(name="demo"), KEPT,
+                                                                 WHOLE_FRAME), clips))
+        one_at_a_time = [analyse_clip(clip, alone, CameraLayout(name="demo"), KEPT, WHOLE_FRAME) for clip in clips]
+    finally:
+        pooled.close()
+    assert max(sizes) > 2, "a run took the views of both clips' frames (a frame alone has two)"
+    assert all(a.tracks for a in one_at_a_time), "people in every clip of the demo"
+    for b, a in zip(batched, one_at_a_time):
+        same_tracks(b, a)
+
+
+def test_a_worker_refuses_a_thread_or_batch_count_under_one():
+    for flag in ("--threads", "--batch", "--concurrent-jobs", "--local-workers"):
+        done = subprocess.run([sys.executable, "-m", "vigia.app.cli.main", "central", "worker", "--bucket", "b", flag, "0"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and f"argument {flag}: '0' is not a whole number of at least 1" in done.stderr
 
 
 def event(started_at: float, *, alert: bool = False, score: float = 0.9, ended: bool = True, camera: str = "demo") -> Event:
@@ -456,3 +506,39 @@ def test_rabbitmq_restarted_under_load_loses_no_job(fleet):
         assert wait_for(lambda: all(fleet.finished(j) for j in job_ids), 600), fleet.log_text()[-3000:]
     assert [fleet.job(j)[0] for j in job_ids] == ["done"] * 3
     assert rows(fleet.dsn, "SELECT count(*) FROM reanalysis_results WHERE job_id = ANY(%s::uuid[])", [job_ids]) == [(3,)]
+
+
+@pytest.mark.timeout(900)
+def test_a_batching_worker_takes_several_jobs_at_once_and_finds_what_one_at_a_time_finds(fleet):
+    """`--batch 8 --concurrent-jobs 2` on the CPU execution provider: two jobs prefetched and analysed together,
+    their frames' views in shared detector runs (the GPU path), each result as a lone analysis of its clip."""
+    port = free_port()
+
+    def batch_sizes() -> dict[float, float]:
+        """The worker's batch histogram, `le` bound: runs; empty before it listens."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+                text = reply.read().decode()
+        except OSError:
+            return {}
+        return {float(s.labels["le"]): s.value for family in text_string_to_metric_families(text)
+                for s in family.samples if s.name == "vigia_reanalysis_detector_batch_images_bucket"}
+
+    clips = fleet.clips[:2]
+    job_ids = [fleet.request(c.events[0].id) for c in clips]
+    with running(fleet.worker("--no-tiles", "--batch", "8", "--concurrent-jobs", "2", "--metrics-port", str(port))):
+        assert wait_for(lambda: all(fleet.finished(j) for j in job_ids), 600), fleet.log_text()[-3000:]
+        runs = batch_sizes()
+    assert [fleet.job(j)[0] for j in job_ids] == ["done", "done"]
+    assert runs[2.0] < runs[float("inf")], f"runs of more than one frame's two views, from both jobs: {runs}"
+    alone = OnnxDetector(fleet.model, batching=False)
+    for clip, job_id in zip(clips, job_ids):
+        expected = analyse_clip(clip.path, alone, CameraLayout(name="demo"), DEFAULT_CLASSES, WHOLE_FRAME)
+        stored = rows(fleet.dsn, "SELECT label, first_seen, last_seen, best_box FROM reanalysis_tracks"
+                                 " WHERE job_id = %s ORDER BY track", [job_id])
+        assert expected.tracks and [label for label, *_ in stored] == [t.label for t in expected.tracks]
+        assert np.allclose([(first, last) for _, first, last, _ in stored],
+                           [(t.first_seen, t.last_seen) for t in expected.tracks], atol=1e-3)
+        width, height = expected.frame_size   # stored as shares of the frame, to 4 decimals
+        assert np.allclose([box for *_, box in stored],
+                           [np.divide(t.best_box, (width, height, width, height)) for t in expected.tracks], atol=2e-4)

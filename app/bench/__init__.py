@@ -52,9 +52,16 @@ def add_commands(bench: argparse._SubParsersAction) -> None:
                         "re-analysis jobs through RabbitMQ by central workers: throughput, scaling, faults, verdicts")
     reanalysis.add_argument("--media", type=Path, default=None)
     reanalysis.add_argument("--model", type=Path, default=None)
-    reanalysis.add_argument("--jobs", type=int, default=8, help="clips in the backlog (one job each, per run)")
+    reanalysis.add_argument("--jobs", type=int, default=8, help="jobs in the backlog of each run (events of the clips in"
+                            " turn, a job each over its clip)")
     reanalysis.add_argument("--clip-seconds", type=float, default=4.0, help="about how long each clip is")
     reanalysis.add_argument("--timeout", type=float, default=1800.0, help="seconds a run may take")
+    reanalysis_cpu = _bench(bench, "reanalysis-cpu", "vigia.app.bench.reanalysis_cpu",
+                            "CPU seconds per frame of central's analysis with 1 and more intra-op threads (sizing)")
+    reanalysis_cpu.add_argument("--media", type=Path, default=None)
+    reanalysis_cpu.add_argument("--model", type=Path, default=None)
+    reanalysis_cpu.add_argument("--frames", type=int, default=20, help="frames analysed per thread count")
+    reanalysis_cpu.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread counts")
 
     retrain = _bench(bench, "retrain", "vigia.app.bench.retrain",
                      "fine-tune on hard examples of the first 70% of the media; mAP on the rest, recall on other footage")

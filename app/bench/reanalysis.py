@@ -1,10 +1,12 @@
 """`vigia bench reanalysis --json`: a backlog of re-analysis jobs through real RabbitMQ, PostgreSQL and an S3
-protocol server, with `vigia central worker` processes: one worker, then two with one SIGKILLed halfway (and
-started again, as its supervisor would).
+protocol server, with `vigia central worker` processes: one worker with one intra-op thread, one with two, then
+two with one thread each, one of them SIGKILLed halfway (and started again, as its supervisor would). Per core,
+which is better on this machine: one worker using its cores through ONNX Runtime's threads, or one worker a core.
 
 The footage: the media cut into clips (remuxed at keyframes, each tagged with its start time as an appliance's
 clips are). The edge's view of each clip is the appliance's own gated pipeline (`vigia analyze`, one event per
-object); those events are the device's at central, each clip uploaded as the clip of its first event.
+object); those events are the device's at central, each clip uploaded as the clip of its first events (`--jobs`
+of them in all, spread over the clips, so two workers have a backlog to share, not three big jobs).
 """
 from __future__ import annotations
 
@@ -51,6 +53,11 @@ class Clip:
     start: float       # wall clock of its first frame
     events: list[Event]
     edge_tracks: int   # tracks of at least MIN_TRACK_S the appliance's pipeline reports on it
+    jobs: int = 1      # its first events that get a job of their own (each over this clip)
+
+    @property
+    def job_events(self) -> list[Event]:
+        return self.events[:self.jobs]
 
 
 def cut_clips(media: Path, folder: Path, count: int, seconds: float, wall: float) -> list[tuple[Path, float]]:
@@ -115,27 +122,39 @@ async def seed(dsn: str, clips: list[Clip], s3, bucket: str) -> None:
         await Ingest(pool).apply(DEVICE, SERIAL, batch)
         for clip in clips:
             data = clip.path.read_bytes()
-            media = MediaRequest(kind="clip", event_id=clip.events[0].id, size=len(data),
-                                 sha256=hashlib.sha256(data).hexdigest())
-            key = object_key(DEVICE, media)
-            s3.put_object(Bucket=bucket, Key=key, Body=data)
-            async with conn.transaction():
-                await conn.execute(RECORD_OBJECT, [DEVICE, key, "clip", media.event_id, media.size, media.sha256])
-                await clip_arrived(conn, DEVICE, media.event_id, key)
+            for event in clip.job_events:
+                media = MediaRequest(kind="clip", event_id=event.id, size=len(data),
+                                     sha256=hashlib.sha256(data).hexdigest())
+                key = object_key(DEVICE, media)
+                s3.put_object(Bucket=bucket, Key=key, Body=data)
+                async with conn.transaction():
+                    await conn.execute(RECORD_OBJECT, [DEVICE, key, "clip", media.event_id, media.size, media.sha256])
+                    await clip_arrived(conn, DEVICE, media.event_id, key)
 
 
 async def request_all(dsn: str, clips: list[Clip]) -> list[str]:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         jobs = []
         for clip in clips:
-            jobs += await request(conn, "bench", DEVICE, event_id=clip.events[0].id)  # the workers find the clip
+            for event in clip.job_events:
+                jobs += await request(conn, "bench", DEVICE, event_id=event.id)  # the workers find the clip
         return jobs
 
 
-def start_worker(dsn: str, endpoint: str, broker: str, model: Path, log: Path) -> subprocess.Popen:
+def spread_jobs(clips: list[Clip], jobs: int) -> None:
+    """`jobs` jobs over the clips, one event of each clip in turn (at most as many as a clip has events)."""
+    for clip in clips:
+        clip.jobs = 0
+    while sum(c.jobs for c in clips) < jobs and any(c.jobs < len(c.events) for c in clips):
+        for clip in clips:
+            if clip.jobs < len(clip.events) and sum(c.jobs for c in clips) < jobs:
+                clip.jobs += 1
+
+
+def start_worker(dsn: str, endpoint: str, broker: str, model: Path, log: Path, threads: int = 1) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "vigia.app.cli.main", "central", "worker", "--database", dsn, "--bucket", BUCKET,
-         "--s3-endpoint", endpoint, "--broker", broker, "--model", str(model)],
+         "--s3-endpoint", endpoint, "--broker", broker, "--model", str(model), "--threads", str(threads)],
         env={**os.environ, **S3_ENV}, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
 
 
@@ -187,16 +206,15 @@ def run(args) -> int:
                         clips.append(Clip(path, start, events, tracks))
             finally:
                 detector.close()
+            spread_jobs(clips, args.jobs)
             asyncio.run(seed(dsn, clips, s3, BUCKET))
-            logs = [folder / f"worker-{i}.log" for i in range(4)]
+            logs = [folder / f"worker-{i}.log" for i in range(5)]
 
             first = asyncio.run(request_all(dsn, clips))
-            worker = start_worker(dsn, endpoint, rabbit.url, model, logs[0])
-            try:
-                one_s = wait_done(dsn, first, args.timeout)
-            finally:
-                worker.terminate()
-                worker.wait(30)
+            one_s = run_one(dsn, first, start_worker(dsn, endpoint, rabbit.url, model, logs[0]), args.timeout)
+            threaded = asyncio.run(request_all(dsn, clips))
+            threaded_s = run_one(dsn, threaded, start_worker(dsn, endpoint, rabbit.url, model, logs[4], threads=2),
+                                 args.timeout)
 
             second = asyncio.run(request_all(dsn, clips))
             workers = [start_worker(dsn, endpoint, rabbit.url, model, logs[i]) for i in (1, 2)]
@@ -217,10 +235,31 @@ def run(args) -> int:
                     if w.poll() is None:
                         w.terminate()
                         w.wait(30)
-            print(json.dumps(summary(dsn, clips, first, second, one_s, two_s, killed, logs), indent=2))
+            print(json.dumps(summary(dsn, clips, Runs(first, threaded, second, one_s, threaded_s, two_s), killed, logs),
+                             indent=2))
         finally:
             moto.stop()
     return 0
+
+
+def run_one(dsn: str, jobs: list[str], worker: subprocess.Popen, timeout: float) -> float:
+    """Seconds one worker takes to do `jobs`."""
+    try:
+        return wait_done(dsn, jobs, timeout)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+@dataclass
+class Runs:
+    """The jobs of each run and its seconds: one worker x 1 thread, one worker x 2 threads, two workers x 1."""
+    first: list[str]
+    threaded: list[str]
+    second: list[str]
+    one_s: float
+    threaded_s: float
+    two_s: float
 
 
 def redelivered(logs: list[Path], jobs: list[str]) -> int:
@@ -229,41 +268,50 @@ def redelivered(logs: list[Path], jobs: list[str]) -> int:
     return sum(text.count(f"job {job}: analysing") > 1 for job in jobs)
 
 
-def summary(dsn: str, clips: list[Clip], first: list[str], second: list[str], one_s: float, two_s: float,
-            killed: list[int], logs: list[Path]) -> dict:
+def summary(dsn: str, clips: list[Clip], runs: Runs, killed: list[int], logs: list[Path]) -> dict:
+    first, second, one_s, two_s = runs.first, runs.second, runs.one_s, runs.two_s
     with psycopg.connect(dsn, autocommit=True) as conn:
         def one(sql, params=()):
             return conn.execute(sql, params).fetchone()
 
-        jobs = first + second
+        jobs = first + runs.threaded + second
         lost = one("SELECT count(*) FROM reanalysis_jobs WHERE job_id = ANY(%s::uuid[]) AND state <> 'done'", [jobs])[0]
         results = one("SELECT count(*), count(DISTINCT job_id) FROM reanalysis_results WHERE job_id = ANY(%s::uuid[])",
                       [jobs])
         frames_1 = one("SELECT sum(frames) FROM reanalysis_results WHERE job_id = ANY(%s::uuid[])", [first])[0]
         frames_2 = one("SELECT sum(frames) FROM reanalysis_results WHERE job_id = ANY(%s::uuid[])", [second])[0]
+        frames_t = one("SELECT sum(frames) FROM reanalysis_results WHERE job_id = ANY(%s::uuid[])", [runs.threaded])[0]
         share = one("SELECT sum(detector_share * cpu_s) / sum(cpu_s) FROM reanalysis_results WHERE job_id = ANY(%s::uuid[])",
                     [first])[0]
+        # the media's findings once: the first run's job over each clip's first event
+        per_clip = [row[0] for row in conn.execute(
+            "SELECT job_id FROM reanalysis_jobs WHERE job_id = ANY(%s::uuid[]) AND event_id = ANY(%s)",
+            [first, [c.events[0].id for c in clips if c.jobs]]).fetchall()]
         central_tracks = one("SELECT count(*) FROM reanalysis_tracks WHERE job_id = ANY(%s::uuid[])"
-                             " AND last_seen - first_seen >= %s", [first, MIN_TRACK_S])[0]
+                             " AND last_seen - first_seen >= %s", [per_clip, MIN_TRACK_S])[0]
         verdicts = dict(conn.execute("SELECT verdict, count(*) FROM reanalysis_verdicts WHERE job_id = ANY(%s::uuid[])"
-                                     " GROUP BY verdict", [first]).fetchall())
-        missed = one("SELECT count(*) FROM reanalysis_events WHERE job_id = ANY(%s::uuid[]) AND missed", [first])[0]
+                                     " GROUP BY verdict", [per_clip]).fetchall())
+        missed = one("SELECT count(*) FROM reanalysis_events WHERE job_id = ANY(%s::uuid[]) AND missed", [per_clip])[0]
     judged = sum(verdicts.values())
     return {
         "jobs": len(jobs), "lost": lost, "duplicated": results[0] - results[1],
         "redelivered_after_kill": redelivered([log for log in logs if log.exists()], second),
+        "threads_per_worker": 1,
         "frames_per_s_1_worker": round(frames_1 / one_s, 2),
+        "frames_per_s_1_worker_2_threads": round(frames_t / runs.threaded_s, 2),
         "frames_per_s_2_workers": round(frames_2 / two_s, 2),
+        "jobs_per_s_1_worker": round(len(first) / one_s, 4),
         "scaling_2_workers": round((frames_2 / two_s) / (frames_1 / one_s), 3),
         "killed_after_jobs_done": killed[0] if killed else None,
         "detector_share": round(share, 3),
-        "clips": len(clips), "clip_frames": frames_1,
-        "edge_tracks": sum(c.edge_tracks for c in clips), "central_tracks": central_tracks,
+        "clips": len(clips), "jobs_per_run": len(first), "run_frames": frames_1,
+        "edge_tracks": sum(c.edge_tracks for c in clips if c.jobs), "central_tracks": central_tracks,
         "edge_events": sum(len(c.events) for c in clips), "verdicts": verdicts,
         "confirmed_ratio": round(verdicts.get("confirmed", 0) / judged, 3) if judged else None,
         "missed_by_edge": missed,
         "method": "clips remuxed from the media at keyframes; edge = the appliance's gated pipeline on each clip "
                   "(one event per object); central = every frame, whole frame + tiles at the model's input size, "
-                  "each mirrored too, weighted box fusion, tracker; tracks count from 1 s; the 2-worker run has one "
-                  "worker SIGKILLed once half the jobs are done and started again",
+                  "each mirrored too, weighted box fusion, tracker; tracks count from 1 s; each clip is the clip of "
+                  "several of its events, a job each; runs: 1 worker x 1 intra-op thread, 1 worker x 2 threads, "
+                  "2 workers x 1 thread with one SIGKILLed once half the jobs are done and started again",
     }

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -14,9 +15,13 @@ from vigia.app.cli import backup as backup_cli
 from vigia.app.cli import replication
 from vigia.app.cli.common import CliError, os_user
 
+log = logging.getLogger(__name__)
+
 DSN_ENV = "VIGIA_CENTRAL_DATABASE"
 BROKER_ENV = "VIGIA_BROKER_URL"
 READ_DSN_ENV = "VIGIA_CENTRAL_READ_DATABASE"
+GPU_BATCH = 32            # a re-analysis worker's images per detector run on a GPU
+GPU_CONCURRENT_JOBS = 4   # and the clips it analyses at once to fill those batches
 
 
 def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -128,6 +133,14 @@ def add_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAc
     worker.add_argument("--backend", default="auto", help="detector back end: auto, tensorrt or onnxruntime")
     worker.add_argument("--no-tiles", action="store_true", help="the whole frame only, no tiles (faster, misses small objects)")
     worker.add_argument("--no-flip", action="store_true", help="no horizontal-flip test-time augmentation")
+    worker.add_argument("--threads", type=_positive, help="ONNX Runtime intra-op threads of this worker's detector"
+                        " (default: this machine's cores / --local-workers)")
+    worker.add_argument("--local-workers", type=_positive, default=1,
+                        help="workers started on this machine, sharing its cores (default 1)")
+    worker.add_argument("--batch", type=_positive, help="images per detector run, the views of several jobs' frames"
+                        f" together (default {GPU_BATCH} on a GPU, 1 on CPU; over 1 on CPU batches there too)")
+    worker.add_argument("--concurrent-jobs", type=_positive, help="clips analysed at once, prefetched from the queues"
+                        f" (default {GPU_CONCURRENT_JOBS} when the detector batches, else 1)")
     _with_metrics_port(worker)
     worker.set_defaults(handler=_worker)
 
@@ -228,6 +241,17 @@ def _with_broker(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--broker", default=os.environ.get(BROKER_ENV, "amqp://guest:guest@127.0.0.1:5672/"),
                         help=f"RabbitMQ URL (default: ${BROKER_ENV}, else the local broker; prefer it for passwords)")
     return parser
+
+
+def _positive(value: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
 
 
 def _proxy(value: str) -> str:
@@ -513,8 +537,15 @@ def _worker(args) -> int:
 
     views = ViewSettings(tiles=not args.no_tiles, flip=not args.no_flip)
     model = resolve(args.models_dir or Storage().models, args.model)
-    detector = create_detector(args.backend, model, score_threshold=views.score_threshold, threads=1)
-    settings = WorkerSettings(_dsn(args), _media_settings(args), BrokerSettings(args.broker), views, model.stem)
+    threads = args.threads or max(1, len(os.sched_getaffinity(0)) // args.local_workers)
+    detector = create_detector(args.backend, model, score_threshold=views.score_threshold, threads=threads,
+                               batching=None if args.batch is None else args.batch > 1, max_batch=args.batch or GPU_BATCH)
+    batches = getattr(detector, "max_batch", 1) > 1
+    concurrent = args.concurrent_jobs or (GPU_CONCURRENT_JOBS if batches else 1)
+    log.info("worker detector: %s, %d intra-op threads, batches of up to %d images, %d jobs at once", detector.name,
+             threads, getattr(detector, "max_batch", 1), concurrent)
+    settings = WorkerSettings(_dsn(args), _media_settings(args), BrokerSettings(args.broker), views, model.stem,
+                              concurrent_jobs=concurrent)
     try:
         asyncio.run(serve(settings, detector, _metrics_at(args), new_registry()))
     finally:

@@ -18,6 +18,7 @@ from vigia.sync.protocol import Batch
 BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 JOB_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+IMAGE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 def new_registry(collectors: Iterable[Collector] = ()) -> CollectorRegistry:
@@ -114,6 +115,7 @@ class WorkerMetrics:
 
     jobs: Counter
     job_seconds: Histogram
+    batch_images: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -124,4 +126,7 @@ class WorkerMetrics:
                          ["outcome"], registry=r),
             job_seconds=Histogram("vigia_reanalysis_job_seconds", "Time to analyse a clip and store the result",
                                   buckets=JOB_BUCKETS, registry=r),
+            batch_images=Histogram("vigia_reanalysis_detector_batch_images",
+                                   "Images in each detector run of a batching worker (the views of several jobs' frames)",
+                                   buckets=IMAGE_BUCKETS, registry=r),
         )

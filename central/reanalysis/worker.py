@@ -1,9 +1,11 @@
 """`vigia central worker`: takes re-analysis jobs off RabbitMQ, analyses each clip, commits, then acks.
 
 Any number of workers, on any machines, compete for the queues; each also runs the dispatch step now and then
-(`jobs.dispatch`). One job is analysed at a time per worker process (the analysis fills a CPU core, or the GPU),
-on a thread, so the connection's heartbeats go on. Prefetch is one message per queue: what a worker holds beyond
-that, another could run. Of the jobs a worker holds, alerts go first.
+(`jobs.dispatch`). A worker analyses `concurrent_jobs` clips at once, each on a thread, so the connection's
+heartbeats go on: on CPU one (the analysis fills the detector's intra-op threads; more cores, more workers), on a
+GPU several, their frames run in shared batches through one session (`serve` puts the detector behind a
+`PooledDetector`). Prefetch is `concurrent_jobs` messages per queue: what a worker holds beyond what it runs,
+another could run. Of the jobs a worker holds, alerts go first.
 
 Failures:
 - a job that can never succeed (a corrupt or missing clip, an unknown event) goes to the dead queue with its
@@ -46,6 +48,7 @@ from vigia.central.reanalysis.analysis import ClipError, analyse_clip
 from vigia.central.reanalysis.jobs import Job
 from vigia.central.reanalysis.verdicts import judge
 from vigia.central.reanalysis.views import ViewSettings
+from vigia.inference.pool import PooledDetector
 from vigia.inference.types import Detector
 from vigia.kit.serve import running, until_signalled
 
@@ -60,6 +63,7 @@ class WorkerSettings:
     views: ViewSettings = field(default_factory=ViewSettings)
     model_name: str = "yolox_nano"
     max_attempts: int = 5
+    concurrent_jobs: int = 1   # clips analysed at once (> 1 when the detector batches, on a GPU)
     dispatch_interval_s: float = 2.0
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
@@ -80,19 +84,20 @@ class Worker:
         self._connection = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        pool = AsyncConnectionPool(self.settings.dsn, min_size=1, max_size=2, open=False,
+        pool = AsyncConnectionPool(self.settings.dsn, min_size=1, max_size=1 + self.settings.concurrent_jobs, open=False,
                                    check=AsyncConnectionPool.check_connection)
         await pool.open(wait=False)
         connection = self._connection = await aio_pika.connect_robust(self.settings.broker.url)
         try:
             async with connection:
                 self._channel = await connection.channel(publisher_confirms=True)
-                await self._channel.set_qos(prefetch_count=1)
+                await self._channel.set_qos(prefetch_count=self.settings.concurrent_jobs)
                 self._exchange = await broker.declare(self._channel, self.settings.broker)
                 for rank, priority in enumerate(broker.PRIORITIES):  # alerts first
                     queue = await self._channel.get_queue(broker.queue_name(priority))
                     await queue.consume(partial(self._hold, rank))
-                tasks = [asyncio.create_task(self._analyse_loop(pool)), asyncio.create_task(self._dispatch_loop(pool))]
+                tasks = [asyncio.create_task(self._analyse_loop(pool)) for _ in range(self.settings.concurrent_jobs)]
+                tasks.append(asyncio.create_task(self._dispatch_loop(pool)))
                 await stop.wait()
                 for task in tasks:
                     task.cancel()
@@ -270,7 +275,9 @@ async def serve(settings: WorkerSettings, detector: Detector, metrics_at: tuple[
         stop.set()
 
     registry = new_registry() if registry is None else registry
-    worker = Worker(settings, detector, WorkerMetrics.create(registry))
+    metrics = WorkerMetrics.create(registry)
+    batches = batching(settings, detector, metrics)
+    worker = Worker(settings, batches or detector, metrics)
     depths = QueueDepths(worker)
     registry.register(depths)
     signalled = asyncio.create_task(stop_when_signalled())
@@ -283,6 +290,19 @@ async def serve(settings: WorkerSettings, detector: Detector, metrics_at: tuple[
             await worker.run(stop)
     finally:
         signalled.cancel()
+        if batches is not None:
+            batches.close()
+
+
+def batching(settings: WorkerSettings, detector: Detector, metrics: WorkerMetrics) -> PooledDetector | None:
+    """With several jobs at once and a detector that batches (a GPU, or `max_batch` > 1 asked for), the detector
+    behind a pool that runs the views of all of them in shared batches; None otherwise (one job at a time calls the
+    detector itself)."""
+    max_batch = getattr(detector, "max_batch", 1)
+    if settings.concurrent_jobs < 2 or max_batch < 2:
+        return None
+    log.info("detector batches of up to %d images from %d jobs at once", max_batch, settings.concurrent_jobs)
+    return PooledDetector(detector, max_batch, lambda images, wall, cpu: metrics.batch_images.observe(images))
 
 
 def _without_password(url: str) -> str:
