@@ -110,6 +110,9 @@ def test_erasure_reaches_central_and_leaves_no_reference(stack, bucket, s3, tmp_
     thumbnails = [f"devices/dsr-01/thumbnails/{e.id}.jpg" for e in subject]
     for key in thumbnails:
         bucket.head_object(Bucket=BUCKET, Key=key)
+    with psycopg.connect(stack.dsn, autocommit=True) as conn:   # the seeded job, and any central's policy queued
+        jobs = conn.execute("SELECT count(*) FROM reanalysis_jobs WHERE event_id = ANY(%s)",   # (its 5% sample)
+                            [[e.id for e in subject]]).fetchone()[0]
 
     erased = vigia("privacy", "request", "erase", "-c", str(config_file(tmp_path)), "--camera", "gate",
                    "--from", str(start), "--to", str(end), "--reason", "request 2026/17 of J. Silva", "--by", "dpo")
@@ -122,7 +125,7 @@ def test_erasure_reaches_central_and_leaves_no_reference(stack, bucket, s3, tmp_
     assert central["state"] == "erased", central
     assert sorted(central["objects"]) == sorted(thumbnails + [hard_example])
     assert central["rows"]["events"] == 2 and central["rows"]["dataset_entries"] == 1
-    assert central["rows"]["reanalysis_jobs"] == 1 and central["rows"]["hard_examples"] == 1
+    assert central["rows"]["reanalysis_jobs"] == jobs >= 1 and central["rows"]["hard_examples"] == 1
 
     with database(device.database) as db:
         assert set(residual_references(db.conn, tmp_path, receipt).values()) == {0}
